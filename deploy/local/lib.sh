@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash disable=SC2034 # variables are used by the sourcing scripts
+# Shared settings and helpers for the local runner (install, up, down, status).
+# Sourced, not run. Every setting is an environment variable with a default,
+# so a second copy of the stack (e.g. for tests) only needs other ports and
+# another FIDUCIA_STATE_DIR. The sourcing script sets the shell options.
+
+LOCAL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$LOCAL_DIR/../.." && pwd)
+
+# All runtime state (data, logs, pid files) lives under one directory, so
+# `rm -rf` of it is a full reset. Made absolute: ClickHouse paths and Tansu's
+# sqlite URL must not depend on the current directory.
+FIDUCIA_STATE_DIR=${FIDUCIA_STATE_DIR:-$REPO/.local/state}
+[[ $FIDUCIA_STATE_DIR == /* ]] || FIDUCIA_STATE_DIR=$PWD/$FIDUCIA_STATE_DIR
+STATE=$FIDUCIA_STATE_DIR
+LOG_DIR=$STATE/logs
+PID_DIR=$STATE/pids
+
+# Ports: uncommon ones, so the runner coexists with a system ClickHouse/Kafka.
+FIDUCIA_KAFKA_PORT=${FIDUCIA_KAFKA_PORT:-19092}
+FIDUCIA_CLICKHOUSE_HTTP_PORT=${FIDUCIA_CLICKHOUSE_HTTP_PORT:-18123}
+FIDUCIA_CLICKHOUSE_TCP_PORT=${FIDUCIA_CLICKHOUSE_TCP_PORT:-19000}
+FIDUCIA_CLICKHOUSE_INTERSERVER_PORT=${FIDUCIA_CLICKHOUSE_INTERSERVER_PORT:-19009}
+export FIDUCIA_COLLECTOR_LISTEN_ADDR=${FIDUCIA_COLLECTOR_LISTEN_ADDR:-127.0.0.1:8080}
+export FIDUCIA_COLLECTOR_ADMIN_ADDR=${FIDUCIA_COLLECTOR_ADMIN_ADDR:-127.0.0.1:18080}
+export FIDUCIA_ENRICHER_ADMIN_ADDR=${FIDUCIA_ENRICHER_ADMIN_ADDR:-127.0.0.1:18082}
+export FIDUCIA_SINK_ADMIN_ADDR=${FIDUCIA_SINK_ADMIN_ADDR:-127.0.0.1:18083}
+
+# A user-supplied broker replaces Tansu entirely (not installed, not started).
+KAFKA_EXTERNAL=${KAFKA_BROKERS:+1}
+export FIDUCIA_KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$FIDUCIA_KAFKA_PORT}
+KAFKA_FIRST=${FIDUCIA_KAFKA_BROKERS%%,*}   # status/readiness probe the first one
+export FIDUCIA_CLICKHOUSE_URL=http://127.0.0.1:$FIDUCIA_CLICKHOUSE_HTTP_PORT
+
+FIDUCIA_TOPICS=(fiducia.raw.v1 fiducia.enriched.v1 fiducia.consent.v1 fiducia.privacy.v1 fiducia.deadletter.v1)
+
+# Tansu is built from source once per machine (10-15 min), so it is cached
+# outside the repo and pinned: a new version means a new directory.
+TANSU_VERSION=0.6.0
+FIDUCIA_CACHE_DIR=${FIDUCIA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fiducia}
+TANSU_ROOT=$FIDUCIA_CACHE_DIR/tansu-$TANSU_VERSION
+TANSU_BIN=$TANSU_ROOT/bin/tansu
+
+# /usr/sbin is not on every user's PATH.
+CLICKHOUSE_SERVER=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
+
+# Stop order; `up` starts in the reverse order (storage first, edge last).
+COMPONENTS=(collector enricher sink kafka clickhouse)
+
+log() { printf 'fiducia-local: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Admin address of a service (the collector's public listener is separate).
+admin_addr() {
+  case $1 in
+    collector) echo "$FIDUCIA_COLLECTOR_ADMIN_ADDR" ;;
+    enricher) echo "$FIDUCIA_ENRICHER_ADMIN_ADDR" ;;
+    sink) echo "$FIDUCIA_SINK_ADMIN_ADDR" ;;
+    *) return 1 ;;
+  esac
+}
+
+# Process start time (clock ticks since boot) from /proc, stored next to the
+# pid so a pid reused by an unrelated process after a crash or reboot is never
+# mistaken for ours (and never signalled). Empty where there is no /proc.
+proc_start_time() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  stat=${stat##*) }                 # drop "pid (comm) ": comm may hold spaces
+  # shellcheck disable=SC2086 # word splitting wanted
+  set -- $stat
+  [[ $1 == Z ]] || echo "${20}"     # a zombie counts as dead
+}
+
+pid_file() { echo "$PID_DIR/$1.pid"; }
+
+# Prints the pid of component $1 if its pid file names a live process that
+# we started; fails otherwise.
+live_pid() {
+  local pid='' start='' now
+  [[ -r $(pid_file "$1") ]] || return 1
+  read -r pid start <"$(pid_file "$1")" || true
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  if [[ -d /proc/$pid ]]; then
+    now=$(proc_start_time "$pid")
+    [[ -n $now && ( -z $start || $now == "$start" ) ]] || return 1
+  fi
+  echo "$pid"
+}
+
+is_running() { live_pid "$1" >/dev/null; }
+
+# start_bg NAME CMD...: run CMD detached (survives this shell and its
+# terminal), output appended to $LOG_DIR/NAME.log, pid in $PID_DIR/NAME.pid.
+start_bg() {
+  local name=$1 pid
+  shift
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  printf '\n=== %s starting: %s\n' "$(date -Is)" "$*" >>"$LOG_DIR/$name.log"
+  nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid $(proc_start_time "$pid")" >"$(pid_file "$name")"
+  log "$name started (pid $pid, log $LOG_DIR/$name.log)"
+}
+
+# stop NAME: SIGTERM (services flush in-flight work on it), SIGKILL after
+# FIDUCIA_STOP_TIMEOUT seconds. Only ever the pid from our pid file.
+stop() {
+  local name=$1 pid i
+  if ! pid=$(live_pid "$name"); then
+    rm -f "$(pid_file "$name")"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < ${FIDUCIA_STOP_TIMEOUT:-15} * 10; i++)); do
+    is_running "$name" || break
+    sleep 0.1
+  done
+  if is_running "$name"; then
+    log "$name (pid $pid) ignored SIGTERM for ${FIDUCIA_STOP_TIMEOUT:-15}s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while is_running "$name"; do sleep 0.1; done
+  fi
+  rm -f "$(pid_file "$name")"
+  log "$name stopped"
+}
+
+# HTTP status code of URL ("000" when nothing answers).
+http_code() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" 2>/dev/null || true
+}
+
+# tcp_open HOST PORT: true if something accepts connections there.
+tcp_open() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
+}
+
+# wait_http URL TIMEOUT_S [NAME]: wait for a 200. With NAME, give up as soon
+# as that component's process has exited instead of waiting out the timeout.
+wait_http() {
+  local url=$1 deadline=$((SECONDS + $2)) name=${3:-}
+  until [[ $(http_code "$url") == 200 ]]; do
+    if [[ -n $name ]] && ! is_running "$name"; then
+      log "$name exited while waiting for $url"
+      return 1
+    fi
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# wait_tcp HOST PORT TIMEOUT_S [NAME]: as wait_http, for a TCP listener.
+wait_tcp() {
+  local host=$1 port=$2 deadline=$((SECONDS + $3)) name=${4:-}
+  until tcp_open "$host" "$port"; do
+    if [[ -n $name ]] && ! is_running "$name"; then
+      log "$name exited while waiting for $host:$port"
+      return 1
+    fi
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# Print the end of a component's log(s) to help diagnose a failed start.
+show_log_tail() {
+  local f
+  for f in "$LOG_DIR/$1.log" "$LOG_DIR/$1"-*.log; do
+    [[ -s $f ]] || continue
+    log "--- last lines of $f"
+    tail -n 30 "$f" >&2
+  done
+}
+
+# Sets FIDUCIA_BIN_DIR, building the services unless the caller provided it.
+resolve_bin_dir() {
+  [[ -n ${FIDUCIA_BIN_DIR:-} ]] && return 0
+  local profile=${FIDUCIA_PROFILE:-release} target=${CARGO_TARGET_DIR:-$REPO/target}
+  local flags=()
+  case $profile in
+    release) flags=(--release) ;;
+    debug | dev) profile=debug ;;           # cargo's dev profile builds into debug/
+    *) flags=(--profile "$profile") ;;
+  esac
+  [[ $target == /* ]] || target=$REPO/$target  # cargo resolves it from $REPO
+  log "building the services (cargo build ${flags[*]} --bins)"
+  (cd "$REPO" && cargo build "${flags[@]}" --bins) || die "cargo build failed"
+  FIDUCIA_BIN_DIR=$target/$profile
+}

@@ -1,0 +1,160 @@
+//! The at-least-once consume loop shared by the enricher and the sink.
+//!
+//! Messages are read in batches (bounded by count, bytes and time), handed to
+//! a [`BatchHandler`], and their offsets are stored only after the handler
+//! returned `Ok`, that is after the downstream produce or insert was
+//! acknowledged. A handler error means "nothing of this batch is durable":
+//! the same batch is retried with backoff until it succeeds or the service
+//! shuts down (then it is redelivered after the restart). Poison messages are
+//! the handler's to dead-letter; they never fail a batch.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::client_config;
+
+/// How a consumer reads.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Consumer group; instances of one service share it.
+    pub group_id: String,
+    /// Topic to read.
+    pub topic: String,
+    /// A batch closes at this many messages ...
+    pub batch_max_messages: usize,
+    /// ... or this many payload bytes ...
+    pub batch_max_bytes: usize,
+    /// ... or this long after its first message.
+    pub batch_max_wait: Duration,
+    /// Group session timeout: how soon a crashed instance's partitions move on.
+    pub session_timeout: Duration,
+}
+
+/// Whatever a batch failed with; the loop logs it and retries the batch.
+pub type BatchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the loop hands batches to.
+pub trait BatchHandler: Send {
+    /// Makes the batch durable downstream. `Ok` means every message is
+    /// acknowledged downstream (or dead-lettered); `Err` means retry it all.
+    fn handle(&mut self, batch: &[OwnedMessage]) -> impl Future<Output = Result<(), BatchError>> + Send;
+}
+
+/// Creates a group consumer with auto offset storing off: offsets are stored
+/// by [`run`] after the handler's acknowledgement and committed in the background.
+///
+/// # Errors
+/// When librdkafka rejects the configuration or the subscription.
+pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<StreamConsumer> {
+    let consumer: StreamConsumer = client_config(&settings.brokers, client_id)
+        .set("group.id", &settings.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", settings.session_timeout.as_millis().to_string())
+        .set("heartbeat.interval.ms", (settings.session_timeout.as_millis() / 4).max(100).to_string())
+        .create()?;
+    consumer.subscribe(&[&settings.topic])?;
+    Ok(consumer)
+}
+
+/// Runs until `shutdown`: read a batch, handle it (retrying with backoff),
+/// store its offsets. On shutdown the stored offsets are committed.
+pub async fn run<H: BatchHandler>(
+    consumer: &StreamConsumer,
+    settings: &ConsumerSettings,
+    handler: &mut H,
+    metric_prefix: &str,
+    shutdown: &CancellationToken,
+) {
+    let consumed = metrics::counter!(format!("{metric_prefix}_kafka_messages_consumed_total"));
+    let retries = metrics::counter!(format!("{metric_prefix}_batch_retries_total"));
+    let batch_seconds = metrics::histogram!(format!("{metric_prefix}_batch_duration_seconds"));
+    'batches: loop {
+        let batch = next_batch(consumer, settings, shutdown).await;
+        if batch.is_empty() {
+            break;
+        }
+        consumed.increment(batch.len() as u64);
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match handler.handle(&batch).await {
+                Ok(()) => break,
+                Err(error) => {
+                    retries.increment(1);
+                    tracing::warn!(%error, messages = batch.len(), retry_in_ms = backoff.as_millis(), "batch failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        // Not acknowledged: offsets stay unstored, the batch is redelivered.
+                        () = shutdown.cancelled() => break 'batches,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        batch_seconds.record(started.elapsed().as_secs_f64());
+        if let Err(error) = store_offsets(consumer, &batch) {
+            // Partitions revoked mid-batch: the new owner re-reads them; the
+            // downstream dedups, so this costs duplicates, never loss.
+            tracing::warn!(%error, "could not store offsets");
+        }
+    }
+    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::warn!(%error, "final offset commit failed");
+    }
+}
+
+/// Waits for a first message (or shutdown: empty batch), then fills the batch
+/// until a bound is hit.
+async fn next_batch(
+    consumer: &StreamConsumer,
+    settings: &ConsumerSettings,
+    shutdown: &CancellationToken,
+) -> Vec<OwnedMessage> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    let mut deadline = None;
+    while batch.len() < settings.batch_max_messages && bytes < settings.batch_max_bytes {
+        let wait = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let received = tokio::select! {
+            received = consumer.recv() => received,
+            () = tokio::time::sleep_until(wait) => break,
+            () = shutdown.cancelled() => return Vec::new(),
+        };
+        match received {
+            Ok(message) => {
+                bytes += message.payload_len();
+                batch.push(message.detach());
+                deadline.get_or_insert_with(|| Instant::now() + settings.batch_max_wait);
+            }
+            Err(error) => tracing::warn!(%error, "consumer error"),
+        }
+    }
+    batch
+}
+
+/// Stores, per partition, the offset after the batch's last message.
+fn store_offsets(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> KafkaResult<()> {
+    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+    for message in batch {
+        let offset = next.entry((message.topic(), message.partition())).or_default();
+        *offset = (*offset).max(message.offset() + 1);
+    }
+    let mut list = TopicPartitionList::with_capacity(next.len());
+    for ((topic, partition), offset) in next {
+        list.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+    }
+    consumer.store_offsets(&list)
+}

@@ -1,0 +1,12 @@
+//! Kafka plumbing shared by the services: client and producer set-up
+//! ([`client`]), broker health ([`health`]), topic creation ([`admin`]),
+//! the at-least-once consume loop ([`consume`]) and dead letters
+//! ([`deadletter`]).
+
+pub mod admin;
+pub mod client;
+pub mod consume;
+pub mod deadletter;
+pub mod health;
+
+pub use client::{ProducerSettings, client_config, producer};

@@ -1,0 +1,91 @@
+//! The admin listener every service runs beside its work: `/metrics`
+//! (Prometheus text), `/healthz` (the process is alive) and `/readyz` (its
+//! dependencies answer). Kept off the public port so metrics and probes are
+//! never exposed with the collector's API.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Buckets for every `*_seconds` histogram: 100 µs to 10 s.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Answers whether the service's dependencies are reachable.
+pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// The process-wide Prometheus recorder, installed on first use. Every
+/// `Application` in one process (tests start several) shares it.
+///
+/// # Panics
+/// Never in practice: the builder only fails on invalid bucket lists.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+                .expect("static, non-empty buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests): ours still renders.
+            let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
+            });
+            handle
+        })
+        .clone()
+}
+
+/// Binds the admin endpoints on `addr` (port 0 picks a free port).
+/// Returns the server to run and the address it listens on.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub fn serve(addr: SocketAddr, ready: Readiness) -> std::io::Result<(Server, SocketAddr)> {
+    let handle = prometheus();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(handle.clone()))
+            .app_data(web::Data::new(Arc::clone(&ready)))
+            .route("/metrics", web::get().to(metrics_text))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(addr)?;
+    let bound = server.addrs()[0];
+    Ok((server.run(), bound))
+}
+
+async fn metrics_text(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render())
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn readyz(ready: web::Data<Readiness>) -> HttpResponse {
+    if (ready.get_ref())() {
+        HttpResponse::Ok().content_type("text/plain").body("ready\n")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("not ready\n")
+    }
+}

@@ -1,0 +1,96 @@
+//! Reading typed configuration from the environment. A bad value stops
+//! start-up with an error naming the variable, the value and what was wanted.
+
+use std::fmt::Display;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A configuration variable with a value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}={value:?}: {message}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub var: String,
+    /// The value it had.
+    pub value: String,
+    /// What was wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `var` holding `value`.
+    pub fn new(var: &str, value: impl Into<String>, message: impl Display) -> Self {
+        Self {
+            var: var.to_owned(),
+            value: value.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The variable parsed as `T`, or `default` when unset or empty.
+///
+/// # Errors
+/// When the variable is set but does not parse.
+pub fn env_or<T>(var: &str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    Ok(env_opt(var)?.unwrap_or(default))
+}
+
+/// The variable parsed as `T`, or `None` when unset or empty.
+///
+/// # Errors
+/// When the variable is set but does not parse.
+pub fn env_opt<T>(var: &str) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    match std::env::var(var) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| ConfigError::new(var, value, e)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(ConfigError::new(var, "<not unicode>", "not valid UTF-8"))
+        }
+    }
+}
+
+/// A duration in milliseconds from a `*_MS` variable, at least 1 ms.
+///
+/// # Errors
+/// When the variable is set but is not a positive integer.
+pub fn env_ms(var: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match env_opt::<u64>(var)? {
+        None => Ok(default),
+        Some(0) => Err(ConfigError::new(var, "0", "must be at least 1 (milliseconds)")),
+        Some(ms) => Ok(Duration::from_millis(ms)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_the_value() {
+        let error = "abc".parse::<u16>().map_err(|e| ConfigError::new("FIDUCIA_X_PORT", "abc", e));
+        let text = error.unwrap_err().to_string();
+        assert!(text.starts_with("FIDUCIA_X_PORT=\"abc\": "), "{text}");
+    }
+
+    #[test]
+    fn unset_variables_take_the_default() {
+        assert_eq!(env_or("FIDUCIA_TEST_SURELY_UNSET_VAR", 7_u32).unwrap(), 7);
+        assert_eq!(
+            env_ms("FIDUCIA_TEST_SURELY_UNSET_VAR_MS", Duration::from_millis(5)).unwrap(),
+            Duration::from_millis(5)
+        );
+    }
+}

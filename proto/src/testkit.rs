@@ -1,0 +1,162 @@
+//! Real servers for integration tests. Nothing is assumed to be running:
+//! [`infra`] starts the broker and ClickHouse with the project's own script
+//! (`deploy/local/up --infra`, idempotent, serialised with `flock`) and reads
+//! their endpoints from `deploy/local/status`. [`PrivateInfra`] starts a
+//! separate pair under its own state directory and ports, for tests that
+//! stop servers on purpose.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::kafka::admin::ensure_topics;
+use crate::topics::Topics;
+
+/// Endpoints of a running broker and ClickHouse server.
+#[derive(Debug, Clone)]
+pub struct Infra {
+    /// Kafka bootstrap servers, `host:port`.
+    pub brokers: String,
+    /// ClickHouse HTTP interface, `http://host:port`.
+    pub clickhouse_url: String,
+}
+
+/// The repository root (this crate lives in `proto/`).
+#[must_use]
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("proto/ has a parent")
+        .to_path_buf()
+}
+
+/// A name no other test uses: `prefix_<uuid v7 simple>`.
+#[must_use]
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A port free right now on 127.0.0.1.
+///
+/// # Panics
+/// When no port can be bound at all.
+#[must_use]
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// The shared broker and ClickHouse, started on first use.
+///
+/// # Panics
+/// When the servers cannot be started: the test cannot run.
+pub fn infra() -> &'static Infra {
+    static INFRA: OnceLock<Infra> = OnceLock::new();
+    INFRA.get_or_init(|| start(&HashMap::new()))
+}
+
+/// A broker and ClickHouse of a test's own, stopped on drop.
+#[derive(Debug)]
+pub struct PrivateInfra {
+    /// Its endpoints.
+    pub infra: Infra,
+    env: HashMap<String, String>,
+    _state: tempfile::TempDir,
+}
+
+impl PrivateInfra {
+    /// Starts both servers on free ports under a fresh state directory.
+    ///
+    /// # Panics
+    /// When the servers cannot be started.
+    #[must_use]
+    pub fn start() -> Self {
+        let state = tempfile::TempDir::with_prefix("fiducia-test").expect("create a temp dir");
+        let env: HashMap<String, String> = [
+            ("FIDUCIA_STATE_DIR", state.path().display().to_string()),
+            ("FIDUCIA_KAFKA_PORT", free_port().to_string()),
+            ("FIDUCIA_CLICKHOUSE_HTTP_PORT", free_port().to_string()),
+            ("FIDUCIA_CLICKHOUSE_TCP_PORT", free_port().to_string()),
+            ("FIDUCIA_CLICKHOUSE_INTERSERVER_PORT", free_port().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let infra = start(&env);
+        Self {
+            infra,
+            env,
+            _state: state,
+        }
+    }
+
+    /// Runs `deploy/local/<script> <args>` against this infra.
+    ///
+    /// # Panics
+    /// When the script fails.
+    pub fn script(&self, script: &str, args: &[&str]) {
+        run_script(script, args, &self.env);
+    }
+}
+
+impl Drop for PrivateInfra {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("deploy/local/down"))
+            .envs(&self.env)
+            .status();
+    }
+}
+
+/// Creates a test's own topics on `brokers`.
+///
+/// # Panics
+/// When the broker refuses.
+pub async fn create_topics(brokers: &str, topics: &Topics, partitions: i32) {
+    ensure_topics(brokers, &topics.all(), partitions)
+        .await
+        .expect("create test topics");
+}
+
+fn start(env: &HashMap<String, String>) -> Infra {
+    run_script("up", &["--infra"], env);
+    let status = Command::new(repo_root().join("deploy/local/status"))
+        .envs(env)
+        .output()
+        .expect("run deploy/local/status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    let url_of = |name: &str| {
+        text.lines()
+            .find_map(|line| {
+                let mut parts = line.split_whitespace();
+                (parts.next() == Some(name) && parts.next() == Some("up"))
+                    .then(|| parts.next().map(str::to_owned))
+                    .flatten()
+            })
+            .unwrap_or_else(|| panic!("{name} is not up after deploy/local/up:\n{text}"))
+    };
+    Infra {
+        brokers: url_of("kafka").trim_start_matches("tcp://").to_owned(),
+        clickhouse_url: url_of("clickhouse"),
+    }
+}
+
+fn run_script(script: &str, args: &[&str], env: &HashMap<String, String>) {
+    let root = repo_root();
+    let state = env
+        .get("FIDUCIA_STATE_DIR")
+        .map_or_else(|| root.join(".local"), PathBuf::from);
+    std::fs::create_dir_all(&state).expect("create state dir");
+    // One `up` at a time per state dir: test binaries run in parallel.
+    let status = Command::new("flock")
+        .arg(state.join(".testkit.lock"))
+        .arg(root.join("deploy/local").join(script))
+        .args(args)
+        .envs(env)
+        .status()
+        .expect("run flock deploy/local/<script>");
+    assert!(status.success(), "deploy/local/{script} {args:?} failed: {status}");
+}
