@@ -1,1 +1,14 @@
-fn main() {}
+//! `fiducia-collector`: configuration from the environment, then serve until
+//! SIGTERM/SIGINT. See the crate docs for what it does.
+
+use fiducia_collector::{Application, Config};
+use fiducia_proto::service::{shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let shutdown = shutdown::on_signals();
+    Application::build(config, shutdown).await?.run_until_stopped().await?;
+    Ok(())
+}

@@ -13,6 +13,7 @@
 
 pub mod consent;
 pub mod headers;
+pub mod keys;
 pub mod topics;
 
 /// Generated `fiducia.v1` messages.

@@ -74,6 +74,42 @@ pub fn env_ms(var: &str, default: Duration) -> Result<Duration, ConfigError> {
     }
 }
 
+/// Kafka settings every service reads the same way.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `FIDUCIA_KAFKA_BROKERS`: bootstrap servers, `host:port[,host:port]`.
+    pub brokers: String,
+    /// `FIDUCIA_TOPIC_*`: topic names.
+    pub topics: crate::topics::Topics,
+    /// `FIDUCIA_KAFKA_CREATE_TOPICS`: create missing topics at start-up.
+    pub create_topics: bool,
+    /// `FIDUCIA_KAFKA_PARTITIONS`: partitions of topics created at start-up.
+    pub partitions: i32,
+}
+
+impl KafkaConfig {
+    /// Reads the `FIDUCIA_KAFKA_*` and `FIDUCIA_TOPIC_*` variables.
+    ///
+    /// # Errors
+    /// When a variable is set to a value that does not parse.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let partitions = env_or("FIDUCIA_KAFKA_PARTITIONS", 4)?;
+        if partitions < 1 {
+            return Err(ConfigError::new(
+                "FIDUCIA_KAFKA_PARTITIONS",
+                partitions.to_string(),
+                "must be at least 1",
+            ));
+        }
+        Ok(Self {
+            brokers: env_or("FIDUCIA_KAFKA_BROKERS", "127.0.0.1:19092".to_owned())?,
+            topics: crate::topics::Topics::from_env(),
+            create_topics: env_or("FIDUCIA_KAFKA_CREATE_TOPICS", true)?,
+            partitions,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,123 @@
+//! The client's address, and its truncation before anything is published:
+//! IPv4 to /24, IPv6 to /48. A full address never leaves this module.
+//!
+//! The address is the socket peer's, unless the peer is a configured trusted
+//! proxy: then `X-Forwarded-For` is read from the right, skipping trusted
+//! hops, and the first untrusted hop is the client (the leftmost entries are
+//! whatever the client chose to send, so they are never believed).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use actix_web::HttpRequest;
+use ipnet::IpNet;
+
+use fiducia_proto::v1::IpPrefix;
+
+/// The client address as far as it can be trusted; `None` when unknown.
+#[must_use]
+pub fn client_ip(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
+    let peer = request.peer_addr()?.ip();
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(resolve(peer, &forwarded, trusted_proxies))
+}
+
+/// Walks `X-Forwarded-For` from the right while hops are trusted.
+fn resolve(peer: IpAddr, forwarded: &str, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded.rsplit(',').map(str::trim).filter(|h| !h.is_empty()) {
+        let Ok(ip) = hop.parse::<IpAddr>() else {
+            // Garbage in the chain: stop at the last address we could trust.
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// The network part only: IPv4 /24, IPv6 /48 (IPv4-mapped IPv6 as IPv4).
+#[must_use]
+pub fn truncate(ip: IpAddr) -> IpPrefix {
+    match ip {
+        IpAddr::V4(v4) => v4_prefix(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4_prefix(v4),
+            None => {
+                let mut octets = v6.octets();
+                octets[6..].fill(0);
+                IpPrefix {
+                    network: Ipv6Addr::from(octets).octets().to_vec(),
+                    prefix_len: 48,
+                }
+            }
+        },
+    }
+}
+
+fn v4_prefix(v4: Ipv4Addr) -> IpPrefix {
+    let mut octets = v4.octets();
+    octets[3] = 0;
+    IpPrefix {
+        network: octets.to_vec(),
+        prefix_len: 24,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn addresses_are_truncated_to_their_network() {
+        for (input, network, len) in [
+            ("203.0.113.77", vec![203, 0, 113, 0], 24),
+            ("::ffff:198.51.100.9", vec![198, 51, 100, 0], 24),
+            (
+                "2001:db8:abcd:12:34:56:78:9a",
+                "2001:db8:abcd::".parse::<Ipv6Addr>().unwrap().octets().to_vec(),
+                48,
+            ),
+        ] {
+            let prefix = truncate(ip(input));
+            assert_eq!(prefix.network, network, "{input}");
+            assert_eq!(prefix.prefix_len, len, "{input}");
+        }
+    }
+
+    #[test]
+    fn no_host_bits_survive() {
+        let prefix = truncate(ip("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"));
+        assert!(prefix.network[6..].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        // Untrusted peer: its header is ignored.
+        assert_eq!(resolve(ip("203.0.113.1"), "198.51.100.1", &trusted), ip("203.0.113.1"));
+        // Trusted peer: the rightmost untrusted hop is the client.
+        assert_eq!(
+            resolve(ip("10.0.0.2"), "6.6.6.6, 198.51.100.1, 10.0.0.9", &trusted),
+            ip("198.51.100.1")
+        );
+        // Trusted peer without a header: the peer is all we know.
+        assert_eq!(resolve(ip("10.0.0.2"), "", &trusted), ip("10.0.0.2"));
+        // Garbage stops the walk at the last trusted hop.
+        assert_eq!(resolve(ip("10.0.0.2"), "198.51.100.1, bogus", &trusted), ip("10.0.0.2"));
+    }
+}

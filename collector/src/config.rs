@@ -1,0 +1,159 @@
+//! The collector's configuration: environment variables, plus the sites file
+//! they point at. Read once at start-up; a bad value stops start-up with an
+//! error that names the variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_opt, env_or};
+use ipnet::IpNet;
+
+use crate::sites::Sites;
+
+/// Everything the collector needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `FIDUCIA_COLLECTOR_LISTEN_ADDR`: the public API (tag, events).
+    pub listen_addr: SocketAddr,
+    /// `FIDUCIA_COLLECTOR_ADMIN_ADDR`: `/metrics`, `/healthz`, `/readyz`.
+    pub admin_addr: SocketAddr,
+    /// `FIDUCIA_COLLECTOR_WORKERS`: HTTP worker threads (default: one per core).
+    pub workers: usize,
+    /// Broker and topics.
+    pub kafka: KafkaConfig,
+    /// `FIDUCIA_COLLECTOR_SITES_FILE`: the sites this collector accepts.
+    pub sites: Sites,
+    /// `FIDUCIA_COLLECTOR_TRUSTED_PROXIES`: comma-separated CIDRs whose
+    /// `X-Forwarded-For` is believed; from anyone else the socket address counts.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Request limits.
+    pub limits: Limits,
+    /// `FIDUCIA_COLLECTOR_KAFKA_LINGER_MS`: producer batching delay.
+    pub kafka_linger: Duration,
+    /// `FIDUCIA_COLLECTOR_KAFKA_MESSAGE_TIMEOUT_MS`: how long a request may
+    /// wait for the broker's acknowledgement before it is answered `503`.
+    pub kafka_message_timeout: Duration,
+    /// `FIDUCIA_COLLECTOR_RETRY_AFTER_SECONDS`: the `Retry-After` of `503`s.
+    pub retry_after_seconds: u32,
+    /// `FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS`: how long in-flight requests
+    /// may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+/// Bounds on what one request may carry.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `FIDUCIA_COLLECTOR_MAX_BODY_BYTES`: request body as sent (compressed or not).
+    pub max_body_bytes: usize,
+    /// `FIDUCIA_COLLECTOR_MAX_DECOMPRESSED_BYTES`: a gzip body once inflated.
+    pub max_decompressed_bytes: usize,
+    /// `FIDUCIA_COLLECTOR_MAX_EVENTS_PER_BATCH`
+    pub max_events_per_batch: usize,
+    /// `FIDUCIA_COLLECTOR_MAX_PROPS_PER_EVENT`
+    pub max_props_per_event: usize,
+    /// `FIDUCIA_COLLECTOR_MAX_PROP_BYTES`: one property's key plus JSON value.
+    pub max_prop_bytes: usize,
+    /// `FIDUCIA_COLLECTOR_BODY_TIMEOUT_MS`: time to receive the whole body.
+    pub body_timeout: Duration,
+    /// `FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND`: sustained requests per client IP.
+    pub rate_per_ip_per_second: u32,
+    /// `FIDUCIA_COLLECTOR_RATE_BURST`: requests a client IP may send at once.
+    pub rate_burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_decompressed_bytes: 512 * 1024,
+            max_events_per_batch: 100,
+            max_props_per_event: 50,
+            max_prop_bytes: 2048,
+            body_timeout: Duration::from_secs(10),
+            rate_per_ip_per_second: 50,
+            rate_burst: 200,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the environment (and the sites file it names).
+    ///
+    /// # Errors
+    /// On any unusable value, naming the variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Limits::default();
+        let limits = Limits {
+            max_body_bytes: positive("FIDUCIA_COLLECTOR_MAX_BODY_BYTES", d.max_body_bytes)?,
+            max_decompressed_bytes: positive(
+                "FIDUCIA_COLLECTOR_MAX_DECOMPRESSED_BYTES",
+                d.max_decompressed_bytes,
+            )?,
+            max_events_per_batch: positive(
+                "FIDUCIA_COLLECTOR_MAX_EVENTS_PER_BATCH",
+                d.max_events_per_batch,
+            )?,
+            max_props_per_event: env_or("FIDUCIA_COLLECTOR_MAX_PROPS_PER_EVENT", d.max_props_per_event)?,
+            max_prop_bytes: positive("FIDUCIA_COLLECTOR_MAX_PROP_BYTES", d.max_prop_bytes)?,
+            body_timeout: env_ms("FIDUCIA_COLLECTOR_BODY_TIMEOUT_MS", d.body_timeout)?,
+            rate_per_ip_per_second: positive(
+                "FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND",
+                d.rate_per_ip_per_second,
+            )?,
+            rate_burst: positive("FIDUCIA_COLLECTOR_RATE_BURST", d.rate_burst)?,
+        };
+        let sites_var = "FIDUCIA_COLLECTOR_SITES_FILE";
+        let sites_file: PathBuf = env_opt(sites_var)?
+            .ok_or_else(|| ConfigError::new(sites_var, "", "required: the TOML file listing the sites to accept"))?;
+        let sites = Sites::load(&sites_file)
+            .map_err(|e| ConfigError::new(sites_var, sites_file.display().to_string(), e))?;
+        Ok(Self {
+            listen_addr: env_or("FIDUCIA_COLLECTOR_LISTEN_ADDR", ([127, 0, 0, 1], 8080).into())?,
+            admin_addr: env_or("FIDUCIA_COLLECTOR_ADMIN_ADDR", ([127, 0, 0, 1], 18080).into())?,
+            workers: positive(
+                "FIDUCIA_COLLECTOR_WORKERS",
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            )?,
+            kafka: KafkaConfig::from_env()?,
+            sites,
+            trusted_proxies: trusted_proxies()?,
+            limits,
+            kafka_linger: env_ms("FIDUCIA_COLLECTOR_KAFKA_LINGER_MS", Duration::from_millis(5))?,
+            kafka_message_timeout: env_ms(
+                "FIDUCIA_COLLECTOR_KAFKA_MESSAGE_TIMEOUT_MS",
+                Duration::from_secs(5),
+            )?,
+            retry_after_seconds: positive("FIDUCIA_COLLECTOR_RETRY_AFTER_SECONDS", 5)?,
+            shutdown_timeout: env_ms("FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS", Duration::from_secs(10))?,
+        })
+    }
+}
+
+fn positive<T>(var: &str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + Default + ToString + Copy,
+    T::Err: std::fmt::Display,
+{
+    let value = env_or(var, default)?;
+    if value <= T::default() {
+        return Err(ConfigError::new(var, value.to_string(), "must be positive"));
+    }
+    Ok(value)
+}
+
+fn trusted_proxies() -> Result<Vec<IpNet>, ConfigError> {
+    let var = "FIDUCIA_COLLECTOR_TRUSTED_PROXIES";
+    let Some(list) = env_opt::<String>(var)? else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|cidr| {
+            cidr.parse::<IpNet>()
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|e| ConfigError::new(var, list.clone(), format!("{cidr:?}: {e}")))
+        })
+        .collect()
+}

@@ -1,0 +1,392 @@
+//! The tag's JSON envelope (SPEC section 4): parsing with field paths in every
+//! error, and validation against the request limits. These field names are
+//! the wire contract: extend, never rename. Unknown fields are ignored so an
+//! older collector accepts a newer tag's envelope.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::config::Limits;
+use crate::error::ApiError;
+
+/// The event types the collector accepts.
+pub const EVENT_TYPES: &[&str] = &[
+    "page_view",
+    "click",
+    "form_submit",
+    "scroll",
+    "engagement",
+    "outbound_link",
+    "download",
+    "custom",
+    "identify",
+    "consent",
+];
+
+/// Longest accepted string in the page context (URLs, titles).
+const MAX_CONTEXT_CHARS: usize = 4096;
+/// Longest accepted visitor or user id.
+const MAX_ID_CHARS: usize = 128;
+
+/// One request body.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    /// Site id, e.g. `demo`.
+    pub site: String,
+    /// When the tag sent the batch (client clock, Unix ms).
+    pub sent_at: i64,
+    /// Consent snapshot; absent means everything denied.
+    #[serde(default)]
+    pub consent: Consent,
+    /// Visitor identifiers, present only with consent.
+    #[serde(default)]
+    pub visitor: Visitor,
+    /// Page context.
+    #[serde(default)]
+    pub context: Context,
+    /// The events, in page order.
+    pub events: Vec<Event>,
+}
+
+/// A purpose's consent value on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentValue {
+    /// `"granted"`
+    Granted,
+    /// `"denied"`
+    Denied,
+}
+
+/// The envelope's consent snapshot. A missing purpose is denied.
+#[derive(Debug, Default, Deserialize)]
+pub struct Consent {
+    /// `measurement`
+    pub measurement: Option<ConsentValue>,
+    /// `personalization`
+    pub personalization: Option<ConsentValue>,
+    /// `functional`
+    pub functional: Option<ConsentValue>,
+    /// `contextual`
+    pub contextual: Option<ConsentValue>,
+    /// Where the tag's state came from (`api`, `tcf`, `gcm`, `cmp`).
+    #[serde(default)]
+    pub source: String,
+    /// Version of the notice shown.
+    #[serde(default)]
+    pub notice_version: String,
+    /// IAB TCF v2 TC string.
+    #[serde(default)]
+    pub tcf: String,
+    /// IAB GPP string.
+    #[serde(default)]
+    pub gpp: String,
+    /// `navigator.globalPrivacyControl`.
+    #[serde(default)]
+    pub gpc: bool,
+}
+
+/// Visitor identifiers.
+#[derive(Debug, Default, Deserialize)]
+pub struct Visitor {
+    /// Anonymous visitor id (only with consent).
+    pub id: Option<String>,
+    /// First-party user id after `identify`.
+    pub user_id: Option<String>,
+}
+
+/// The page the events happened on.
+#[derive(Debug, Default, Deserialize)]
+pub struct Context {
+    /// Page URL.
+    #[serde(default)]
+    pub url: String,
+    /// Document referrer.
+    #[serde(default)]
+    pub referrer: String,
+    /// Document title.
+    #[serde(default)]
+    pub title: String,
+    /// Browser language, e.g. `it-IT`.
+    #[serde(default)]
+    pub lang: String,
+    /// IANA time zone, e.g. `Europe/Rome`.
+    #[serde(default)]
+    pub tz: String,
+    /// Screen `[width, height]`.
+    pub screen: Option<[u32; 2]>,
+    /// Viewport `[width, height]`.
+    pub viewport: Option<[u32; 2]>,
+}
+
+/// One event.
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    /// UUIDv7 minted by the tag.
+    pub id: String,
+    /// One of [`EVENT_TYPES`].
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Client time, Unix ms.
+    pub ts: i64,
+    /// Per-page sequence number.
+    #[serde(default)]
+    pub seq: u32,
+    /// Event properties.
+    #[serde(default)]
+    pub props: Map<String, Value>,
+}
+
+/// A validated event id (its 16 bytes).
+pub type EventId = [u8; 16];
+
+/// Parses a body into an envelope; errors name the offending field.
+///
+/// # Errors
+/// [`ApiError::InvalidUtf8`], [`ApiError::InvalidJson`] or [`ApiError::InvalidField`].
+pub fn parse(body: &[u8]) -> Result<Envelope, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::InvalidUtf8)?;
+    let mut json = serde_json::Deserializer::from_str(text);
+    let envelope: Envelope = serde_path_to_error::deserialize(&mut json).map_err(|error| {
+        let field = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_data() {
+            ApiError::InvalidField {
+                field: if field == "." { "(root)".into() } else { field },
+                message: inner.to_string(),
+            }
+        } else {
+            ApiError::InvalidJson(inner.to_string())
+        }
+    })?;
+    json.end().map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    Ok(envelope)
+}
+
+impl Envelope {
+    /// Checks every rule that parsing cannot, and returns the event ids.
+    ///
+    /// # Errors
+    /// The first rule broken, with the field's path.
+    pub fn validate(&self, limits: &Limits) -> Result<Vec<EventId>, ApiError> {
+        if self.events.is_empty() {
+            return Err(ApiError::EmptyBatch);
+        }
+        if self.events.len() > limits.max_events_per_batch {
+            return Err(ApiError::TooManyEvents {
+                count: self.events.len(),
+                max: limits.max_events_per_batch,
+            });
+        }
+        if self.sent_at <= 0 {
+            return Err(invalid("sent_at", "must be a positive Unix time in milliseconds"));
+        }
+        for (field, value) in [("visitor.id", &self.visitor.id), ("visitor.user_id", &self.visitor.user_id)] {
+            if let Some(id) = value {
+                check_id(field, id)?;
+            }
+        }
+        let c = &self.context;
+        for (field, value) in [
+            ("context.url", &c.url),
+            ("context.referrer", &c.referrer),
+            ("context.title", &c.title),
+            ("context.lang", &c.lang),
+            ("context.tz", &c.tz),
+            ("consent.source", &self.consent.source),
+            ("consent.notice_version", &self.consent.notice_version),
+            ("consent.tcf", &self.consent.tcf),
+            ("consent.gpp", &self.consent.gpp),
+        ] {
+            if value.chars().count() > MAX_CONTEXT_CHARS {
+                return Err(invalid(field, format!("longer than {MAX_CONTEXT_CHARS} characters")));
+            }
+        }
+        let mut ids = Vec::with_capacity(self.events.len());
+        for (index, event) in self.events.iter().enumerate() {
+            let id = event.validate(index, limits)?;
+            if ids.contains(&id) {
+                return Err(invalid(format!("events[{index}].id"), "duplicate event id in the batch"));
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+}
+
+impl Event {
+    fn validate(&self, index: usize, limits: &Limits) -> Result<EventId, ApiError> {
+        let path = |field: &str| format!("events[{index}].{field}");
+        let id = uuid::Uuid::try_parse(&self.id)
+            .ok()
+            .filter(|id| id.get_version_num() == 7)
+            .ok_or_else(|| invalid(path("id"), "must be a UUIDv7"))?;
+        if !EVENT_TYPES.contains(&self.kind.as_str()) {
+            return Err(invalid(path("type"), format!("unknown event type; one of {EVENT_TYPES:?}")));
+        }
+        if self.ts <= 0 {
+            return Err(invalid(path("ts"), "must be a positive Unix time in milliseconds"));
+        }
+        if self.props.len() > limits.max_props_per_event {
+            return Err(ApiError::PropsTooLarge {
+                field: path("props"),
+                message: format!(
+                    "{} properties; at most {} are accepted",
+                    self.props.len(),
+                    limits.max_props_per_event
+                ),
+            });
+        }
+        for (key, value) in &self.props {
+            let size = key.len() + json_size(value);
+            if size > limits.max_prop_bytes {
+                return Err(ApiError::PropsTooLarge {
+                    field: path(&format!("props.{key}")),
+                    message: format!("{size} bytes; at most {} are accepted", limits.max_prop_bytes),
+                });
+            }
+        }
+        Ok(id.into_bytes())
+    }
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+    let tame = id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if id.is_empty() || id.len() > MAX_ID_CHARS || !tame {
+        return Err(invalid(field, format!("must be 1-{MAX_ID_CHARS} of [A-Za-z0-9_-]")));
+    }
+    Ok(())
+}
+
+/// Serialized size of a JSON value, without allocating it.
+fn json_size(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidField {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0193a1f0-7c2e-7d3a-9f10-2b3c4d5e6f70";
+
+    fn body(events: &str) -> String {
+        format!(
+            r#"{{"site":"demo","sent_at":1764000000000,"consent":{{"measurement":"granted"}},
+               "visitor":{{"id":"v-1"}},"context":{{"url":"https://shop.example/"}},"events":{events}}}"#
+        )
+    }
+
+    fn event(id: &str) -> String {
+        format!(r#"{{"id":"{id}","type":"page_view","ts":1764000000000,"seq":1,"props":{{}}}}"#)
+    }
+
+    fn check(text: &str) -> Result<Vec<EventId>, ApiError> {
+        parse(text.as_bytes())?.validate(&Limits::default())
+    }
+
+    fn reason_and_field(text: &str) -> (&'static str, Option<String>) {
+        let error = check(text).unwrap_err();
+        let field = match &error {
+            ApiError::InvalidField { field, .. } | ApiError::PropsTooLarge { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        (error.reason(), field)
+    }
+
+    #[test]
+    fn the_spec_example_envelope_is_accepted() {
+        let spec = r#"{
+          "site": "demo", "sent_at": 1764000000000,
+          "consent": {"measurement": "granted", "personalization": "denied", "functional": "denied",
+                      "source": "api", "notice_version": "2026-01", "tcf": "CQ", "gpp": "DB", "gpc": false},
+          "visitor": {"id": "0193abc", "user_id": null},
+          "context": {"url": "https://shop.example/p/42?utm_source=news", "referrer": "https://www.google.com/",
+                      "title": "Red shoes", "lang": "it-IT", "tz": "Europe/Rome",
+                      "screen": [1920, 1080], "viewport": [1280, 800]},
+          "events": [{"id": "0193a1f0-7c2e-7d3a-9f10-2b3c4d5e6f70", "type": "page_view", "ts": 1764000000000, "seq": 1, "props": {}}]
+        }"#;
+        let ids = check(spec).unwrap();
+        assert_eq!(ids.len(), 1);
+        let envelope = parse(spec.as_bytes()).unwrap();
+        assert_eq!(envelope.consent.measurement, Some(ConsentValue::Granted));
+        assert_eq!(envelope.context.viewport, Some([1280, 800]));
+    }
+
+    #[test]
+    fn each_malformed_input_has_its_reason_and_field() {
+        let two = format!("[{},{}]", event(ID), event(ID));
+        let v4 = event("9b2c1f6e-8d1a-4c3b-9f10-2b3c4d5e6f70");
+        let big_props = r#"[{"id":"0193a1f0-7c2e-7d3a-9f10-2b3c4d5e6f70","type":"click","ts":1,"props":{"k":"XXXX"}}]"#
+            .replace("XXXX", &"x".repeat(3000));
+        let cases: Vec<(String, &str, Option<&str>)> = vec![
+            ("{".into(), "invalid_json", None),
+            ("[]".into(), "invalid_field", Some("(root)")),
+            (body("[]"), "empty_batch", None),
+            (body(&two), "invalid_field", Some("events[1].id")),
+            (body(&format!("[{v4}]")), "invalid_field", Some("events[0].id")),
+            (body(&format!("[{}]", event(ID).replace("page_view", "teleport"))), "invalid_field", Some("events[0].type")),
+            (body(&format!("[{}]", event(ID).replace("1764000000000", "\"soon\""))), "invalid_field", Some("events[0].ts")),
+            (body(&format!("[{}]", event(ID).replace(r#""ts":1764000000000,"#, ""))), "invalid_field", Some("events[0]")),
+            (body(&big_props), "props_too_large", Some("events[0].props.k")),
+            (body(&format!("[{}]", event(ID))).replace("\"granted\"", "\"yes\""), "invalid_field", Some("consent.measurement")),
+            (body(&format!("[{}]", event(ID))).replace("v-1", "v 1"), "invalid_field", Some("visitor.id")),
+            (body(&format!("[{}]", event(ID))).replace("1764000000000,\"consent", "-5,\"consent"), "invalid_field", Some("sent_at")),
+            (body(&format!("[{}]", event(ID))) + "garbage", "invalid_json", None),
+        ];
+        for (text, reason, field) in cases {
+            let (got_reason, got_field) = reason_and_field(&text);
+            assert_eq!(got_reason, reason, "{text}");
+            if let Some(field) = field {
+                assert_eq!(got_field.as_deref(), Some(field), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn too_many_events_and_too_many_props_are_refused() {
+        let limits = Limits { max_events_per_batch: 2, max_props_per_event: 1, ..Limits::default() };
+        let ids: Vec<String> = (0..3).map(|_| event(&uuid::Uuid::now_v7().to_string())).collect();
+        let envelope = parse(body(&format!("[{}]", ids.join(","))).as_bytes()).unwrap();
+        assert_eq!(envelope.validate(&limits).unwrap_err().reason(), "too_many_events");
+        let props = event(ID).replace(r#""props":{}"#, r#""props":{"a":1,"b":2}"#);
+        let envelope = parse(body(&format!("[{props}]")).as_bytes()).unwrap();
+        assert_eq!(envelope.validate(&limits).unwrap_err().reason(), "props_too_large");
+    }
+
+    #[test]
+    fn invalid_utf8_is_its_own_reason() {
+        assert_eq!(parse(b"{\"site\":\"\xff\"}").unwrap_err().reason(), "invalid_utf8");
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_for_forward_compatibility() {
+        let text = body(&format!("[{}]", event(ID))).replacen('{', r#"{"future_field":{"x":1},"#, 1);
+        assert_eq!(check(&text).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(deep.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! The Fiducia collector: receives the tag's batches, drops every event that
+//! lacks consent, and publishes the rest to `fiducia.raw.v1` as protobuf,
+//! answering `204` only once Kafka has acknowledged them.
+//!
+//! Request path: [`routes::events`] → [`body`] → [`envelope`] → [`accept`]
+//! (consent gate, IP truncation via [`client_ip`]) → [`publish`].
+
+pub mod accept;
+pub mod body;
+pub mod client_ip;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod metrics;
+pub mod publish;
+pub mod rate_limit;
+pub mod routes;
+pub mod sites;
+pub mod startup;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,33 @@
+//! Metric names of the collector, in one place (SPEC section 9:
+//! `fiducia_collector_*`, base units, counters end in `_total`, labels from
+//! bounded sets only: route templates, status codes, reason enums).
+
+/// Requests by `route` and `status`.
+pub const HTTP_REQUESTS: &str = "fiducia_collector_http_requests_total";
+/// Request latency by `route`.
+pub const HTTP_REQUEST_DURATION: &str = "fiducia_collector_http_request_duration_seconds";
+/// Rejected requests by `reason` (the error body's `error`).
+pub const REQUESTS_REJECTED: &str = "fiducia_collector_requests_rejected_total";
+/// Events by `decision` (`keep`, `strip`, `drop`) and `reason`.
+pub const EVENTS: &str = "fiducia_collector_events_total";
+/// Events that arrived in a request that was refused as a whole, by `reason`.
+pub const EVENTS_REJECTED: &str = "fiducia_collector_events_rejected_total";
+/// Kafka produce attempts by `topic` and `outcome` (`ok`, `error`, `queue_full`).
+pub const KAFKA_PRODUCE: &str = "fiducia_collector_kafka_produce_total";
+/// Time from enqueueing a request's events to their last acknowledgement.
+pub const KAFKA_PRODUCE_DURATION: &str = "fiducia_collector_kafka_produce_duration_seconds";
+/// Request body size as received.
+pub const REQUEST_BODY_SIZE: &str = "fiducia_collector_request_body_size_bytes";
+
+/// Registers descriptions so `/metrics` explains every series.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status.");
+    describe_histogram!(HTTP_REQUEST_DURATION, Unit::Seconds, "HTTP request latency by route.");
+    describe_counter!(REQUESTS_REJECTED, "Requests refused, by machine-readable reason.");
+    describe_counter!(EVENTS, "Events by consent decision and reason.");
+    describe_counter!(EVENTS_REJECTED, "Events in requests refused as a whole, by reason.");
+    describe_counter!(KAFKA_PRODUCE, "Kafka produce attempts by topic and outcome.");
+    describe_histogram!(KAFKA_PRODUCE_DURATION, Unit::Seconds, "Time until Kafka acknowledged a request's events.");
+    describe_histogram!(REQUEST_BODY_SIZE, Unit::Bytes, "Request body size as received.");
+}

@@ -1,0 +1,108 @@
+//! [`EventPublisher`] on Kafka: one message per event on the raw topic,
+//! keyed by site and visitor, with routing headers. A request's events are
+//! all enqueued at once and awaited together, so a batch costs one round
+//! trip; `Ok` means the broker acknowledged every one (`acks=all`, idempotent).
+
+use std::time::Instant;
+
+use fiducia_proto::headers;
+use fiducia_proto::kafka::health::BrokerHealth;
+use fiducia_proto::v1::RawEvent;
+use prost::Message;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use super::{EventPublisher, PublishError};
+use crate::metrics;
+
+/// Publishes raw events to Kafka.
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+    topic: String,
+    health: BrokerHealth,
+}
+
+impl KafkaPublisher {
+    /// Wraps a producer (see `fiducia_proto::kafka::producer`).
+    #[must_use]
+    pub fn new(producer: FutureProducer, topic: String, health: BrokerHealth) -> Self {
+        Self { producer, topic, health }
+    }
+
+    /// Waits up to `timeout` for in-flight messages: part of graceful shutdown.
+    pub fn flush(&self, timeout: std::time::Duration) {
+        if let Err(error) = self.producer.flush(timeout) {
+            tracing::warn!(%error, "producer flush incomplete at shutdown");
+        }
+    }
+
+    fn count(&self, outcome: &'static str, n: usize) {
+        ::metrics::counter!(metrics::KAFKA_PRODUCE, "topic" => self.topic.clone(), "outcome" => outcome)
+            .increment(n as u64);
+    }
+}
+
+impl EventPublisher for KafkaPublisher {
+    async fn publish(&self, events: Vec<(String, RawEvent)>) -> Result<(), PublishError> {
+        if !self.health.is_up() {
+            return Err(PublishError::BrokerDown);
+        }
+        let started = Instant::now();
+        let total = events.len();
+        let mut deliveries = Vec::with_capacity(total);
+        for (key, event) in &events {
+            let payload = event.encode_to_vec();
+            let record = FutureRecord::to(&self.topic)
+                .key(key.as_bytes())
+                .payload(&payload)
+                .headers(routing_headers(event));
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.count("queue_full", total - deliveries.len());
+                    return Err(PublishError::QueueFull);
+                }
+                Err((error, _)) => {
+                    self.count("error", total - deliveries.len());
+                    return Err(PublishError::Delivery(error.to_string()));
+                }
+            }
+        }
+        let mut failure = None;
+        let mut failed = 0;
+        for outcome in futures::future::join_all(deliveries).await {
+            match outcome {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => {
+                    failed += 1;
+                    failure = Some(error.to_string());
+                }
+                Err(_canceled) => {
+                    failed += 1;
+                    failure = Some("producer dropped the delivery".into());
+                }
+            }
+        }
+        self.count("ok", total - failed);
+        ::metrics::histogram!(metrics::KAFKA_PRODUCE_DURATION).record(started.elapsed().as_secs_f64());
+        match failure {
+            None => Ok(()),
+            Some(error) => {
+                self.count("error", failed);
+                Err(PublishError::Delivery(error))
+            }
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.health.is_up()
+    }
+}
+
+fn routing_headers(event: &RawEvent) -> OwnedHeaders {
+    OwnedHeaders::new_with_capacity(3)
+        .insert(Header { key: headers::SITE, value: Some(&event.site_id) })
+        .insert(Header { key: headers::EVENT_TYPE, value: Some(&event.event_type) })
+        .insert(Header { key: headers::SCHEMA, value: Some(headers::schema::RAW_EVENT) })
+}

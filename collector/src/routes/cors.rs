@@ -1,0 +1,64 @@
+//! CORS for the tag's requests. The tag posts `text/plain` (a "simple"
+//! request: no preflight), so most browsers never send `OPTIONS`; when one
+//! does, we answer it for origins that some configured site allows. Whether
+//! the origin may post for *this* site is checked with the body, in
+//! [`super::events`], because a preflight does not say which site.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::publish::EventPublisher;
+
+/// Response headers the tag may read.
+const EXPOSED: &str = "Fiducia-Dropped, Retry-After";
+
+/// Answers a preflight: `204` with the CORS grant, or `403 origin_not_allowed`.
+pub async fn preflight<P: EventPublisher>(request: HttpRequest, state: web::Data<AppState<P>>) -> HttpResponse {
+    let allowed = origin(&request).is_some_and(|o| state.sites.any_allows(o));
+    if !allowed {
+        return ApiError::OriginNotAllowed.error_response();
+    }
+    HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type, content-encoding"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
+}
+
+/// Adds `Access-Control-Allow-Origin` (and friends) to every response whose
+/// request came from an origin a configured site allows, errors included, so
+/// the tag can read our `429`/`503` answers and their `Retry-After`.
+///
+/// # Errors
+/// Whatever the wrapped service returns.
+pub async fn allow_origin<P: EventPublisher>(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let grant = origin(request.request())
+        .filter(|o| {
+            request
+                .app_data::<web::Data<AppState<P>>>()
+                .is_some_and(|state| state.sites.any_allows(o))
+        })
+        .and_then(|o| HeaderValue::from_str(o).ok());
+    let mut response = next.call(request).await?;
+    if let Some(origin) = grant {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    Ok(response)
+}
+
+/// The request's `Origin`, when it has a usable one.
+#[must_use]
+pub fn origin(request: &HttpRequest) -> Option<&str> {
+    request.headers().get(header::ORIGIN)?.to_str().ok()
+}

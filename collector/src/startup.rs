@@ -1,0 +1,135 @@
+//! Building and running the collector: the public API, the admin endpoints,
+//! the producer and the broker health probe, all stopped by one token.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use fiducia_proto::kafka::health::BrokerHealth;
+use fiducia_proto::kafka::{self, ProducerSettings};
+use fiducia_proto::service::admin;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::publish::EventPublisher;
+use crate::publish::kafka::KafkaPublisher;
+use crate::rate_limit::IpRateLimiter;
+use crate::routes::{self, AppState};
+
+/// A built collector, bound to its ports, not yet serving.
+pub struct Application {
+    public: Server,
+    admin: Server,
+    public_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    publisher: Arc<KafkaPublisher>,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Connects to Kafka (creating topics if configured), binds both ports.
+    ///
+    /// # Errors
+    /// When the producer cannot be created, topics cannot be created, or a port cannot be bound.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        crate::metrics::describe();
+        if config.kafka.create_topics {
+            kafka::admin::ensure_topics(&config.kafka.brokers, &config.kafka.topics.all(), config.kafka.partitions)
+                .await?;
+        }
+        let settings = ProducerSettings {
+            linger: config.kafka_linger,
+            message_timeout: config.kafka_message_timeout,
+            ..ProducerSettings::default()
+        };
+        let producer = kafka::producer(&config.kafka.brokers, "fiducia-collector", &settings)?;
+        let health = BrokerHealth::default();
+        health.spawn_probe(
+            &config.kafka.brokers,
+            config.kafka.topics.raw.clone(),
+            Duration::from_secs(1),
+            shutdown.clone(),
+        )?;
+        let publisher = Arc::new(KafkaPublisher::new(producer, config.kafka.topics.raw.clone(), health));
+        let ready_publisher = Arc::clone(&publisher);
+        let (admin, admin_addr) =
+            admin::serve(config.admin_addr, Arc::new(move || ready_publisher.is_ready()))?;
+        let (public, public_addr) = public_server(&config, Arc::clone(&publisher), &shutdown)?;
+        tracing::info!(%public_addr, %admin_addr, topic = %config.kafka.topics.raw, "collector listening");
+        Ok(Self { public, admin, public_addr, admin_addr, publisher, shutdown })
+    }
+
+    /// Where the public API listens.
+    #[must_use]
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Serves until the shutdown token is cancelled, then stops accepting,
+    /// lets in-flight requests finish and flushes the producer.
+    ///
+    /// # Errors
+    /// When a server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let public = self.public.handle();
+        let admin = self.admin.handle();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            public.stop(true).await;
+            admin.stop(true).await;
+        });
+        let (public, admin) = tokio::join!(self.public, self.admin);
+        self.publisher.flush(Duration::from_secs(10));
+        tracing::info!("collector stopped");
+        public.and(admin)
+    }
+}
+
+/// The public API server over any publisher (tests use the in-memory one).
+///
+/// # Errors
+/// When the listen address cannot be bound or a limit is zero.
+pub fn public_server<P: EventPublisher>(
+    config: &Config,
+    publisher: Arc<P>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(Server, SocketAddr)> {
+    let limits = &config.limits;
+    let limiter = IpRateLimiter::new(
+        NonZeroU32::new(limits.rate_per_ip_per_second).ok_or_else(|| anyhow::anyhow!("rate must be positive"))?,
+        NonZeroU32::new(limits.rate_burst).ok_or_else(|| anyhow::anyhow!("burst must be positive"))?,
+    );
+    limiter.spawn_purge(Duration::from_secs(60), shutdown.clone());
+    let state = web::Data::new(AppState {
+        publisher,
+        sites: config.sites.clone(),
+        limits: config.limits.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        retry_after_seconds: config.retry_after_seconds,
+        limiter,
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(routes::cors::allow_origin::<P>))
+            .wrap(from_fn(routes::observe))
+            .configure(routes::configure::<P>)
+    })
+    .workers(config.workers)
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    .disable_signals()
+    .bind(config.listen_addr)?;
+    let addr = server.addrs()[0];
+    Ok((server.run(), addr))
+}
