@@ -1,1 +1,14 @@
-fn main() {}
+//! `fiducia-enricher`: configuration from the environment, then consume until
+//! SIGTERM/SIGINT. See the crate docs for what it does.
+
+use fiducia_enricher::{Application, Config};
+use fiducia_proto::service::{shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let shutdown = shutdown::on_signals();
+    Application::build(config, shutdown).await?.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Event time corrected for the client's clock. The tag stamps events and the
+//! batch with its own clock; the collector stamps arrival with ours. The
+//! difference `received_at - sent_at` is the client's skew (plus transit),
+//! so `ts + skew` is the event in server time.
+
+/// The event time in server time, never after arrival.
+#[must_use]
+pub fn corrected_event_time(client_ts_ms: i64, sent_at_ms: i64, received_at_ms: i64) -> i64 {
+    if sent_at_ms <= 0 || received_at_ms <= 0 {
+        return client_ts_ms;
+    }
+    let skew = received_at_ms.saturating_sub(sent_at_ms);
+    client_ts_ms.saturating_add(skew).min(received_at_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::corrected_event_time;
+
+    #[test]
+    fn skew_is_removed_in_both_directions() {
+        for (ts, sent, received, expected) in [
+            (1_000, 1_000, 1_000, 1_000),    // clocks agree
+            (1_000, 1_500, 11_500, 11_000),  // client 10 s behind
+            (50_000, 50_500, 500, 0),        // client 50 s ahead
+            (1_000, 0, 9_000, 1_000),        // no sent_at: trust the client
+            (2_000, 1_000, 1_000, 1_000),    // event "after" sending: clamped to arrival
+        ] {
+            assert_eq!(corrected_event_time(ts, sent, received), expected, "{ts} {sent} {received}");
+        }
+    }
+}
