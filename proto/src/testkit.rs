@@ -111,6 +111,24 @@ impl Drop for PrivateInfra {
     }
 }
 
+/// The path of a workspace binary (`fiducia-collector`, ...), built first if
+/// needed (cargo is quick when it is up to date), in the profile the tests run in.
+///
+/// # Panics
+/// When the build fails.
+#[must_use]
+pub fn service_binary(name: &str) -> PathBuf {
+    let root = repo_root();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "--bin", name])
+        .current_dir(&root)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build --bin {name} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    target.join("debug").join(name)
+}
+
 /// Creates a test's own topics on `brokers`.
 ///
 /// # Panics
@@ -150,8 +168,11 @@ fn run_script(script: &str, args: &[&str], env: &HashMap<String, String>) {
         .get("FIDUCIA_STATE_DIR")
         .map_or_else(|| root.join(".local"), PathBuf::from);
     std::fs::create_dir_all(&state).expect("create state dir");
-    // One `up` at a time per state dir: test binaries run in parallel.
+    // One `up` at a time per state dir: test binaries run in parallel. `-o`
+    // keeps the lock out of the servers `up` leaves running, or it would be
+    // held for as long as they live.
     let status = Command::new("flock")
+        .arg("-o")
         .arg(state.join(".testkit.lock"))
         .arg(root.join("deploy/local").join(script))
         .args(args)

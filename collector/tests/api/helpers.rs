@@ -1,0 +1,146 @@
+//! Starting a collector in-process on free ports against the real broker,
+//! and reading back what it published.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fiducia_collector::config::{Config, Limits};
+use fiducia_collector::sites::{Site, Sites};
+use fiducia_collector::Application;
+use fiducia_proto::service::config::KafkaConfig;
+use fiducia_proto::testkit::{infra, unique};
+use fiducia_proto::topics::Topics;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use tokio_util::sync::CancellationToken;
+
+/// The origin the test site allows.
+pub const ORIGIN: &str = "http://localhost:8000";
+
+/// A running collector with its own topics; stopped on drop.
+pub struct TestCollector {
+    pub url: String,
+    pub admin_url: String,
+    pub topics: Topics,
+    pub brokers: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestCollector {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A collector config for site `demo` on free ports.
+pub fn config(brokers: &str, topics: Topics) -> Config {
+    let sites = Sites::new(BTreeMap::from([(
+        "demo".to_owned(),
+        Site { allowed_origins: vec![ORIGIN.to_owned()] },
+    )]))
+    .expect("valid sites");
+    Config {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        workers: 2,
+        kafka: KafkaConfig { brokers: brokers.to_owned(), topics, create_topics: true, partitions: 2 },
+        sites,
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        limits: Limits::default(),
+        kafka_linger: Duration::from_millis(1),
+        kafka_message_timeout: Duration::from_secs(5),
+        retry_after_seconds: 3,
+        shutdown_timeout: Duration::from_secs(2),
+    }
+}
+
+impl TestCollector {
+    /// Starts a collector with fresh topics on the shared broker.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Same, after `tweak` adjusted the config.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let brokers = infra().brokers.clone();
+        let topics = Topics::with_suffix(&unique("collector"));
+        let mut config = config(&brokers, topics.clone());
+        tweak(&mut config);
+        let shutdown = CancellationToken::new();
+        let app = Application::build(config, shutdown.clone()).await.expect("collector builds");
+        let url = format!("http://{}", app.public_addr());
+        let admin_url = format!("http://{}", app.admin_addr());
+        tokio::spawn(app.run_until_stopped());
+        let collector = Self { url, admin_url, topics, brokers, shutdown };
+        collector.wait_ready().await;
+        collector
+    }
+
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            let ready = client.get(format!("{}/readyz", self.admin_url)).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("collector not ready within 10 s");
+    }
+
+    /// Posts a body as the tag does (`text/plain`, from the allowed origin).
+    pub async fn post(&self, body: String) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/v1/events", self.url))
+            .header("content-type", "text/plain;charset=UTF-8")
+            .header("origin", ORIGIN)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The admin `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.admin_url)).await.unwrap().text().await.unwrap()
+    }
+
+    /// Reads the raw topic from the start until `count` messages arrived (or 20 s passed).
+    pub async fn read_raw(&self, count: usize) -> Vec<OwnedMessage> {
+        let consumer: StreamConsumer = fiducia_proto::kafka::client_config(&self.brokers, "test-reader")
+            .set("group.id", unique("reader"))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[&self.topics.raw]).unwrap();
+        let mut messages = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while messages.len() < count {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(message)) => messages.push(message.detach()),
+                Ok(Err(error)) => panic!("consumer error: {error}"),
+                Err(_) => break,
+            }
+        }
+        messages
+    }
+}
+
+/// An envelope with `count` events of type `click`, consent as given.
+pub fn envelope(measurement: &str, count: usize) -> (String, Vec<String>) {
+    let ids: Vec<String> = (0..count).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let events: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(seq, id)| format!(r#"{{"id":"{id}","type":"click","ts":1764000000000,"seq":{seq},"props":{{"el":"a#buy"}}}}"#))
+        .collect();
+    let body = format!(
+        r#"{{"site":"demo","sent_at":1764000000100,"consent":{{"measurement":"{measurement}"}},
+            "visitor":{{"id":"visitor-1"}},
+            "context":{{"url":"https://shop.example/p/42?utm_source=news","referrer":"https://www.google.com/","title":"Red shoes"}},
+            "events":[{}]}}"#,
+        events.join(",")
+    );
+    (body, ids)
+}

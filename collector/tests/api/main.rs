@@ -1,0 +1,6 @@
+//! Integration tests of the collector against the real broker (and, for the
+//! whole pipeline, the real ClickHouse), started by `deploy/local/up`.
+
+mod events;
+mod helpers;
+mod pipeline;

@@ -1,0 +1,217 @@
+//! The whole pipeline as separate processes (collector → broker → enricher →
+//! broker → sink → ClickHouse) on a broker and ClickHouse of this test's own,
+//! started by `deploy/local/up --infra`, because this test kills and stops
+//! them: posted events land exactly once, unconsented ones never, a `kill -9`
+//! of the sink loses nothing, and a stopped broker turns into `503`s until it
+//! is back.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fiducia_proto::testkit::{PrivateInfra, free_port, repo_root, service_binary};
+
+use crate::helpers::{ORIGIN, envelope};
+
+/// One service process; killed on drop.
+struct Service {
+    name: &'static str,
+    env: HashMap<String, String>,
+    child: Child,
+}
+
+impl Service {
+    fn start(name: &'static str, env: &HashMap<String, String>) -> Self {
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("fiducia-e2e-{name}-{}.log", std::process::id())))
+            .expect("log file");
+        let child = Command::new(service_binary(&format!("fiducia-{name}")))
+            .envs(env)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn service");
+        Self { name, env: env.clone(), child }
+    }
+
+    fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
+    fn restart(&mut self) {
+        *self = Self::start(self.name, &self.env);
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct ClickHouse {
+    url: String,
+    client: reqwest::Client,
+}
+
+impl ClickHouse {
+    async fn query(&self, sql: &str) -> String {
+        let response = self.client.post(&self.url).body(sql.to_owned()).send().await;
+        match response {
+            Ok(r) if r.status().is_success() => r.text().await.unwrap().trim().to_owned(),
+            _ => String::new(),
+        }
+    }
+
+    async fn count_final(&self) -> u64 {
+        self.query("SELECT count() FROM fiducia.events FINAL").await.parse().unwrap_or(0)
+    }
+
+    /// Polls until `SELECT count() ... FINAL` equals `expected`; returns the time it took.
+    async fn wait_for_count(&self, expected: u64, within: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let count = self.count_final().await;
+            if count == expected {
+                return started.elapsed();
+            }
+            assert!(count <= expected, "more rows than events: {count} > {expected}");
+            assert!(started.elapsed() < within, "only {count} of {expected} rows after {within:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn wait_status(client: &reqwest::Client, url: &str, status: u16, within: Duration) {
+    let started = Instant::now();
+    loop {
+        let got = client.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+        if got == status {
+            return;
+        }
+        assert!(started.elapsed() < within, "{url} answered {got}, wanted {status} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Posts `batches` envelopes of 1..=20 events with measurement consent; returns the event count.
+async fn post_granted(client: &reqwest::Client, collector: &str, batches: usize) -> u64 {
+    let mut total = 0;
+    for i in 0..batches {
+        let (body, ids) = envelope("granted", 1 + (i * 7) % 20);
+        let response = client
+            .post(format!("{collector}/v1/events"))
+            .header("content-type", "text/plain")
+            .header("origin", ORIGIN)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204, "batch {i}");
+        total += ids.len() as u64;
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_keeps_every_accepted_event_exactly_once() {
+    let infra = PrivateInfra::start();
+    let sites = repo_root().join("deploy/local/sites.toml");
+    let [collector_port, collector_admin, enricher_admin, sink_admin] = [free_port(), free_port(), free_port(), free_port()];
+    let env: HashMap<String, String> = [
+        ("FIDUCIA_KAFKA_BROKERS", infra.infra.brokers.clone()),
+        ("FIDUCIA_CLICKHOUSE_URL", infra.infra.clickhouse_url.clone()),
+        ("FIDUCIA_COLLECTOR_SITES_FILE", sites.display().to_string()),
+        ("FIDUCIA_COLLECTOR_LISTEN_ADDR", format!("127.0.0.1:{collector_port}")),
+        ("FIDUCIA_COLLECTOR_ADMIN_ADDR", format!("127.0.0.1:{collector_admin}")),
+        ("FIDUCIA_ENRICHER_ADMIN_ADDR", format!("127.0.0.1:{enricher_admin}")),
+        ("FIDUCIA_SINK_ADMIN_ADDR", format!("127.0.0.1:{sink_admin}")),
+        ("FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND", "100000".to_owned()),
+        ("FIDUCIA_COLLECTOR_RATE_BURST", "100000".to_owned()),
+        ("FIDUCIA_SINK_BATCH_MAX_WAIT_MS", "200".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut sink = Service::start("sink", &env);
+    let _enricher = Service::start("enricher", &env);
+    let _collector = Service::start("collector", &env);
+    let client = reqwest::Client::new();
+    let collector = format!("http://127.0.0.1:{collector_port}");
+    let ready = Duration::from_secs(60);
+    for port in [collector_admin, enricher_admin, sink_admin] {
+        wait_status(&client, &format!("http://127.0.0.1:{port}/readyz"), 200, ready).await;
+    }
+    let clickhouse = ClickHouse { url: infra.infra.clickhouse_url.clone(), client: client.clone() };
+
+    // 1. Mixed batches with consent: exactly N rows, N distinct ids.
+    let started = Instant::now();
+    let mut expected = post_granted(&client, &collector, 30).await;
+    let latency = clickhouse.wait_for_count(expected, Duration::from_secs(60)).await;
+    let elapsed = started.elapsed();
+    println!(
+        "pipeline: {expected} events posted and stored in {:.2} s ({:.0} events/s); last batch visible {:.2} s after posting ended",
+        elapsed.as_secs_f64(),
+        expected as f64 / elapsed.as_secs_f64(),
+        latency.as_secs_f64()
+    );
+    assert_eq!(clickhouse.query("SELECT uniqExact(event_id) FROM fiducia.events").await, expected.to_string());
+
+    // 2. Without consent: nothing stored, the drop counted.
+    let (denied, _) = envelope("denied", 4);
+    let response = client.post(format!("{collector}/v1/events")).body(denied).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(response.headers().get("fiducia-dropped").unwrap(), "no_measurement_consent=4");
+    let metrics = client.get(format!("http://127.0.0.1:{collector_admin}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"decision="drop""#) && metrics.contains("no_measurement_consent"), "{metrics}");
+
+    // 3. The same batch twice: one row per event id.
+    let (twice, _) = envelope("granted", 10);
+    for _ in 0..2 {
+        let response = client.post(format!("{collector}/v1/events")).body(twice.clone()).send().await.unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    expected += 10;
+    clickhouse.wait_for_count(expected, Duration::from_secs(60)).await;
+
+    // 4. kill -9 the sink while events flow, start it again: still exactly N.
+    let flow = tokio::spawn({
+        let client = client.clone();
+        let collector = collector.clone();
+        async move { post_granted(&client, &collector, 40).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sink.kill_9();
+    expected += flow.await.unwrap();
+    sink.restart();
+    clickhouse.wait_for_count(expected, Duration::from_secs(90)).await;
+    assert_eq!(clickhouse.query("SELECT uniqExact(event_id) FROM fiducia.events").await, expected.to_string());
+    // Nothing was invented on the way: no unconsented row, no full IP column.
+    assert_eq!(clickhouse.query("SELECT count() FROM fiducia.events WHERE consent_measurement = 0").await, "0");
+
+    // 5. Broker stopped: 503 with Retry-After and /readyz failing; back: accepted again.
+    infra.script("down", &["kafka"]);
+    let started = Instant::now();
+    let refused = loop {
+        let (body, _) = envelope("granted", 1);
+        let response = client.post(format!("{collector}/v1/events")).body(body).send().await.unwrap();
+        if response.status() == 503 {
+            break response;
+        }
+        assert_eq!(response.status(), 204);
+        // Accepted just before the probe noticed: it was acknowledged, so it counts.
+        expected += 1;
+        assert!(started.elapsed() < Duration::from_secs(20), "collector kept answering 204 with the broker down");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(refused.headers().get("retry-after").is_some());
+    let reason: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(reason["error"], "unavailable");
+    wait_status(&client, &format!("http://127.0.0.1:{collector_admin}/readyz"), 503, Duration::from_secs(10)).await;
+    infra.script("up", &["--infra"]);
+    wait_status(&client, &format!("http://127.0.0.1:{collector_admin}/readyz"), 200, Duration::from_secs(60)).await;
+    expected += post_granted(&client, &collector, 3).await;
+    clickhouse.wait_for_count(expected, Duration::from_secs(90)).await;
+}

@@ -1,0 +1,218 @@
+//! The sink's configuration, read once at start-up from the environment. A
+//! bad value stops start-up with an error that names the variable. Tests
+//! build a [`Config`] directly with [`Config::new`] and adjust its fields.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_or};
+
+/// Everything the sink needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `FIDUCIA_SINK_ADMIN_ADDR`: `/metrics`, `/healthz`, `/readyz` (port 0 picks one).
+    pub admin_addr: SocketAddr,
+    /// Broker and topic names; the sink reads `topics.enriched` and writes
+    /// `topics.deadletter`.
+    pub kafka: KafkaConfig,
+    /// `FIDUCIA_SINK_GROUP_ID`: the consumer group every sink instance shares.
+    pub group_id: String,
+    /// How messages are grouped into one insert.
+    pub batch: BatchConfig,
+    /// `FIDUCIA_SINK_SESSION_TIMEOUT_MS`: how soon a crashed instance's
+    /// partitions move to another.
+    pub session_timeout: Duration,
+    /// Where the events are stored.
+    pub clickhouse: ClickHouseConfig,
+}
+
+/// Bounds of one batch (and so of one ClickHouse insert): whichever is hit first closes it.
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    /// `FIDUCIA_SINK_BATCH_MAX_ROWS`: messages per batch.
+    pub max_rows: usize,
+    /// `FIDUCIA_SINK_BATCH_MAX_BYTES`: payload bytes per batch.
+    pub max_bytes: usize,
+    /// `FIDUCIA_SINK_BATCH_MAX_WAIT_MS`: time from a batch's first message to its insert.
+    pub max_wait: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_rows: 10_000,
+            max_bytes: 16 * 1024 * 1024,
+            max_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The ClickHouse server and database.
+#[derive(Clone)]
+pub struct ClickHouseConfig {
+    /// `FIDUCIA_CLICKHOUSE_URL`: the HTTP interface, e.g. `http://127.0.0.1:18123`.
+    pub url: String,
+    /// `FIDUCIA_CLICKHOUSE_DATABASE`: created at start-up if missing; letters,
+    /// digits and `_` only.
+    pub database: String,
+    /// `FIDUCIA_CLICKHOUSE_USER`
+    pub user: String,
+    /// `FIDUCIA_CLICKHOUSE_PASSWORD` (never logged).
+    pub password: String,
+    /// `FIDUCIA_CLICKHOUSE_INSERT_TIMEOUT_MS`: how long one insert may take
+    /// before it counts as failed and the batch is retried.
+    pub insert_timeout: Duration,
+}
+
+impl std::fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("insert_timeout", &self.insert_timeout)
+            .finish()
+    }
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:18123".into(),
+            database: "fiducia".into(),
+            user: "default".into(),
+            password: String::new(),
+            insert_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults around a broker and a ClickHouse server: what tests start from.
+    #[must_use]
+    pub fn new(kafka: KafkaConfig, clickhouse: ClickHouseConfig) -> Self {
+        Self {
+            admin_addr: ([127, 0, 0, 1], 18083).into(),
+            kafka,
+            group_id: "fiducia-sink".into(),
+            batch: BatchConfig::default(),
+            session_timeout: Duration::from_secs(10),
+            clickhouse,
+        }
+    }
+
+    /// Reads the environment.
+    ///
+    /// # Errors
+    /// On any unusable value, naming the variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::new(KafkaConfig::from_env()?, ClickHouseConfig::default());
+        let batch = BatchConfig {
+            max_rows: positive("FIDUCIA_SINK_BATCH_MAX_ROWS", d.batch.max_rows)?,
+            max_bytes: positive("FIDUCIA_SINK_BATCH_MAX_BYTES", d.batch.max_bytes)?,
+            max_wait: env_ms("FIDUCIA_SINK_BATCH_MAX_WAIT_MS", d.batch.max_wait)?,
+        };
+        let c = &d.clickhouse;
+        let clickhouse = ClickHouseConfig {
+            url: env_or("FIDUCIA_CLICKHOUSE_URL", c.url.clone())?,
+            database: database_name(
+                "FIDUCIA_CLICKHOUSE_DATABASE",
+                env_or("FIDUCIA_CLICKHOUSE_DATABASE", c.database.clone())?,
+            )?,
+            user: env_or("FIDUCIA_CLICKHOUSE_USER", c.user.clone())?,
+            password: password("FIDUCIA_CLICKHOUSE_PASSWORD")?,
+            insert_timeout: env_ms("FIDUCIA_CLICKHOUSE_INSERT_TIMEOUT_MS", c.insert_timeout)?,
+        };
+        if !(clickhouse.url.starts_with("http://") || clickhouse.url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "FIDUCIA_CLICKHOUSE_URL",
+                clickhouse.url,
+                "must be the HTTP interface, http://host:port",
+            ));
+        }
+        Ok(Self {
+            admin_addr: env_or("FIDUCIA_SINK_ADMIN_ADDR", d.admin_addr)?,
+            group_id: env_or("FIDUCIA_SINK_GROUP_ID", d.group_id)?,
+            batch,
+            session_timeout: env_ms("FIDUCIA_SINK_SESSION_TIMEOUT_MS", d.session_timeout)?,
+            clickhouse,
+            kafka: d.kafka,
+        })
+    }
+}
+
+/// `value` if it is usable as an unquoted ClickHouse database name.
+///
+/// # Errors
+/// When it is empty or holds anything but ASCII letters, digits and `_`.
+pub fn database_name(var: &str, value: String) -> Result<String, ConfigError> {
+    let valid = !value.is_empty()
+        && !value.starts_with(|c: char| c.is_ascii_digit())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            var,
+            value,
+            "must be ASCII letters, digits and '_', not starting with a digit",
+        ))
+    }
+}
+
+/// A password is taken as it is: not trimmed, not parsed.
+fn password(var: &str) -> Result<String, ConfigError> {
+    match std::env::var(var) {
+        Ok(value) => Ok(value),
+        Err(std::env::VarError::NotPresent) => Ok(String::new()),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(ConfigError::new(var, "<not unicode>", "not valid UTF-8"))
+        }
+    }
+}
+
+fn positive(var: &str, default: usize) -> Result<usize, ConfigError> {
+    let value = env_or(var, default)?;
+    if value == 0 {
+        return Err(ConfigError::new(var, "0", "must be at least 1"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_plain_identifiers() {
+        for good in ["fiducia", "fiducia_test_0193", "_x"] {
+            assert!(database_name("V", good.into()).is_ok(), "{good}");
+        }
+        for bad in ["", "1db", "a-b", "a.b", "db`; DROP", "ü"] {
+            assert!(database_name("V", bad.into()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_password_never_reaches_debug_output() {
+        let config = ClickHouseConfig {
+            password: "hunter2".into(),
+            ..ClickHouseConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let batch = BatchConfig::default();
+        assert_eq!(batch.max_rows, 10_000);
+        assert_eq!(batch.max_bytes, 16 * 1024 * 1024);
+        assert_eq!(batch.max_wait, Duration::from_millis(1000));
+        let clickhouse = ClickHouseConfig::default();
+        assert_eq!(clickhouse.url, "http://127.0.0.1:18123");
+        assert_eq!(clickhouse.database, "fiducia");
+        assert_eq!(clickhouse.user, "default");
+        assert!(clickhouse.password.is_empty());
+    }
+}

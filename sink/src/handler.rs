@@ -1,0 +1,415 @@
+//! The sink's [`BatchHandler`]: decode each message of a batch as an
+//! `EnrichedEvent`, turn it into an [`EventRow`], insert the rows in one go,
+//! and dead-letter whatever cannot become a row.
+//!
+//! Order matters for at-least-once: rows are inserted first, then dead
+//! letters are published, and only when both succeeded does the loop store
+//! the batch's offsets. A failure of either returns `Err`, so the loop
+//! retries the whole batch; rows inserted twice collapse on `event_id`, and
+//! a ClickHouse outage re-sends no dead letters (none were sent yet).
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use fiducia_proto::headers;
+use fiducia_proto::kafka::consume::{BatchError, BatchHandler};
+use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers};
+use fiducia_proto::v1::{DeadLetterReason, EnrichedEvent};
+use prost::Message as _;
+use rdkafka::Message as _;
+use rdkafka::message::{Headers as _, OwnedMessage};
+
+use crate::deadletter::{DeadLetterSink, Letter};
+use crate::metrics;
+use crate::rows::{EventRow, InvalidEvent};
+use crate::writer::RowWriter;
+
+/// The stage name written into dead letters.
+pub const STAGE: &str = "sink";
+
+/// Why a message cannot become a row.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// No payload, or a zero-length one.
+    #[error("empty payload")]
+    Empty,
+    /// The schema header names another message type.
+    #[error("schema header is {0:?}, want {want:?}", want = headers::schema::ENRICHED_EVENT)]
+    WrongSchema(String),
+    /// Not a protobuf `EnrichedEvent`.
+    #[error("not an EnrichedEvent: {0}")]
+    Undecodable(#[from] prost::DecodeError),
+    /// Decodes, but breaks a rule of the contract or the table.
+    #[error(transparent)]
+    Invalid(#[from] InvalidEvent),
+}
+
+impl Rejection {
+    /// The typed reason carried by the dead letter.
+    #[must_use]
+    pub fn reason(&self) -> DeadLetterReason {
+        match self {
+            Self::Empty => DeadLetterReason::Empty,
+            Self::WrongSchema(_) | Self::Undecodable(_) => DeadLetterReason::Undecodable,
+            Self::Invalid(_) => DeadLetterReason::Invalid,
+        }
+    }
+
+    /// The reason as a metric label (a bounded set).
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self.reason() {
+            DeadLetterReason::Empty => "empty",
+            DeadLetterReason::Undecodable => "undecodable",
+            DeadLetterReason::Invalid => "invalid",
+            DeadLetterReason::Unspecified => "unspecified",
+        }
+    }
+}
+
+/// Turns one message into a row, or says why it cannot be one.
+///
+/// # Errors
+/// A [`Rejection`] naming the dead-letter reason.
+pub fn decode(message: &OwnedMessage) -> Result<EventRow, Rejection> {
+    let payload = message.payload().unwrap_or_default();
+    if payload.is_empty() {
+        return Err(Rejection::Empty);
+    }
+    if let Some(schema) = message.headers().and_then(|h| {
+        h.iter()
+            .find(|header| header.key == headers::SCHEMA)
+            .and_then(|header| header.value)
+    }) && schema != headers::schema::ENRICHED_EVENT.as_bytes()
+    {
+        return Err(Rejection::WrongSchema(
+            String::from_utf8_lossy(schema).into_owned(),
+        ));
+    }
+    let event = EnrichedEvent::decode(payload)?;
+    Ok(EventRow::try_from(event)?)
+}
+
+/// Decodes, inserts and dead-letters the batches of the consume loop.
+pub struct SinkHandler<W, D> {
+    writer: W,
+    dead_letters: D,
+}
+
+impl<W: RowWriter, D: DeadLetterSink> SinkHandler<W, D> {
+    /// A handler writing rows to `writer` and dead letters to `dead_letters`.
+    pub fn new(writer: W, dead_letters: D) -> Self {
+        Self {
+            writer,
+            dead_letters,
+        }
+    }
+
+    /// The row writer (tests inspect the in-memory one).
+    pub fn writer(&self) -> &W {
+        &self.writer
+    }
+
+    /// The dead-letter sink (tests inspect the in-memory one).
+    pub fn dead_letters(&self) -> &D {
+        &self.dead_letters
+    }
+
+    async fn insert(&self, rows: &[EventRow]) -> Result<(), BatchError> {
+        let started = Instant::now();
+        let result = self.writer.write(rows).await;
+        ::metrics::histogram!(metrics::INSERT_DURATION).record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => {
+                ::metrics::counter!(metrics::ROWS_INSERTED).increment(rows.len() as u64);
+                Ok(())
+            }
+            Err(error) => {
+                ::metrics::counter!(metrics::INSERT_ERRORS).increment(1);
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        rejected: Vec<(&OwnedMessage, Rejection)>,
+    ) -> Result<(), BatchError> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let mut labels = Vec::with_capacity(rejected.len());
+        let mut letters = Vec::with_capacity(rejected.len());
+        for (message, rejection) in rejected {
+            tracing::warn!(
+                topic = message.topic(),
+                partition = message.partition(),
+                offset = message.offset(),
+                reason = rejection.label(),
+                detail = %rejection,
+                "message dead-lettered"
+            );
+            labels.push(rejection.label());
+            letters.push(Letter {
+                key: message.key().map(<[u8]>::to_vec),
+                headers: dead_letter_headers(message),
+                letter: dead_letter(
+                    STAGE,
+                    rejection.reason(),
+                    rejection.to_string(),
+                    message,
+                    now_ms,
+                ),
+            });
+        }
+        if let Err(error) = self.dead_letters.send(letters).await {
+            ::metrics::counter!(metrics::DEAD_LETTER_ERRORS).increment(1);
+            return Err(error.into());
+        }
+        for label in labels {
+            ::metrics::counter!(metrics::DEAD_LETTERS, "reason" => label).increment(1);
+        }
+        Ok(())
+    }
+}
+
+impl<W: RowWriter, D: DeadLetterSink> BatchHandler for SinkHandler<W, D> {
+    async fn handle(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut rejected = Vec::new();
+        for message in batch {
+            match decode(message) {
+                Ok(row) => rows.push(row),
+                Err(rejection) => rejected.push((message, rejection)),
+            }
+        }
+        if !rows.is_empty() {
+            self.insert(&rows).await?;
+        }
+        let dead = rejected.len();
+        if dead > 0 {
+            self.dead_letter(rejected).await?;
+        }
+        tracing::debug!(rows = rows.len(), dead_letters = dead, "batch stored");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fiducia_proto::v1::Decision;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use rdkafka::Timestamp;
+    use rdkafka::message::{Header, OwnedHeaders};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::deadletter::MemoryDeadLetters;
+    use crate::writer::memory::MemoryWriter;
+
+    fn event(id: Uuid) -> EnrichedEvent {
+        EnrichedEvent {
+            event_id: id.as_bytes().to_vec(),
+            site_id: "demo".into(),
+            event_type: "page_view".into(),
+            event_time_ms: 1_764_000_000_000,
+            received_at_ms: 1_764_000_000_100,
+            decision: Decision::Keep.into(),
+            ..EnrichedEvent::default()
+        }
+    }
+
+    fn message(payload: Option<Vec<u8>>, offset: i64, schema: Option<&str>) -> OwnedMessage {
+        let headers = schema.map(|s| {
+            OwnedHeaders::new()
+                .insert(Header {
+                    key: headers::SCHEMA,
+                    value: Some(s),
+                })
+                .insert(Header {
+                    key: headers::SITE,
+                    value: Some("demo"),
+                })
+        });
+        OwnedMessage::new(
+            payload,
+            Some(b"demo:v1".to_vec()),
+            "fiducia.enriched.v1".into(),
+            Timestamp::NotAvailable,
+            2,
+            offset,
+            headers,
+        )
+    }
+
+    fn good(id: Uuid, offset: i64) -> OwnedMessage {
+        message(
+            Some(event(id).encode_to_vec()),
+            offset,
+            Some(headers::schema::ENRICHED_EVENT),
+        )
+    }
+
+    fn handler() -> SinkHandler<MemoryWriter, MemoryDeadLetters> {
+        SinkHandler::new(MemoryWriter::default(), MemoryDeadLetters::default())
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn good_messages_become_rows_in_order() {
+        let ids = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+        let batch: Vec<_> = (0..)
+            .zip(ids)
+            .map(|(offset, id)| good(id, offset))
+            .collect();
+        let mut handler = handler();
+        block_on(handler.handle(&batch)).unwrap();
+        let written: Vec<Uuid> = handler.writer().rows().iter().map(|r| r.event_id).collect();
+        assert_eq!(written, ids);
+        assert!(handler.dead_letters().sent().is_empty());
+    }
+
+    #[test]
+    fn a_garbage_message_is_dead_lettered_and_the_rest_is_inserted() {
+        let id = Uuid::now_v7();
+        let garbage = b"\xff\xff\xff not protobuf".to_vec();
+        let batch = [
+            good(id, 10),
+            message(
+                Some(garbage.clone()),
+                11,
+                Some(headers::schema::ENRICHED_EVENT),
+            ),
+        ];
+        let mut handler = handler();
+        block_on(handler.handle(&batch)).unwrap();
+
+        assert_eq!(handler.writer().rows().len(), 1);
+        let sent = handler.dead_letters().sent();
+        assert_eq!(sent.len(), 1);
+        let letter = &sent[0].letter;
+        assert_eq!(letter.reason(), DeadLetterReason::Undecodable);
+        assert_eq!(
+            (letter.stage.as_str(), letter.partition, letter.offset),
+            (STAGE, 2, 11)
+        );
+        assert_eq!(
+            letter.payload, garbage,
+            "the original bytes are kept for replay"
+        );
+        assert_eq!(sent[0].key.as_deref(), Some(&b"demo:v1"[..]));
+        assert!(
+            !letter.detail.contains("not protobuf"),
+            "detail never carries payload content"
+        );
+    }
+
+    #[test]
+    fn each_kind_of_bad_message_gets_its_typed_reason() {
+        let mut bad_id = event(Uuid::now_v7());
+        bad_id.event_id = vec![1, 2, 3];
+        let cases = [
+            (message(None, 1, None), DeadLetterReason::Empty),
+            (message(Some(Vec::new()), 2, None), DeadLetterReason::Empty),
+            (
+                message(Some(bad_id.encode_to_vec()), 3, None),
+                DeadLetterReason::Invalid,
+            ),
+            (
+                message(
+                    Some(event(Uuid::now_v7()).encode_to_vec()),
+                    4,
+                    Some(headers::schema::RAW_EVENT),
+                ),
+                DeadLetterReason::Undecodable,
+            ),
+        ];
+        for (message, want) in cases {
+            let rejection = decode(&message).unwrap_err();
+            assert_eq!(rejection.reason(), want, "{rejection}");
+        }
+    }
+
+    #[test]
+    fn a_message_without_schema_header_is_still_decoded() {
+        let id = Uuid::now_v7();
+        let row = decode(&message(Some(event(id).encode_to_vec()), 0, None)).unwrap();
+        assert_eq!(row.event_id, id);
+    }
+
+    #[test]
+    fn a_failed_insert_fails_the_batch_and_sends_no_dead_letters() {
+        let batch = [
+            good(Uuid::now_v7(), 0),
+            message(Some(b"junk".to_vec()), 1, None),
+        ];
+        let mut handler = handler();
+        handler.writer().set_down(true);
+        assert!(block_on(handler.handle(&batch)).is_err());
+        assert!(handler.dead_letters().sent().is_empty());
+
+        handler.writer().set_down(false);
+        block_on(handler.handle(&batch)).unwrap();
+        assert_eq!(
+            (
+                handler.writer().rows().len(),
+                handler.dead_letters().sent().len()
+            ),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn a_failed_dead_letter_fails_the_batch() {
+        let batch = [message(Some(b"junk".to_vec()), 1, None)];
+        let mut handler = handler();
+        handler.dead_letters().set_down(true);
+        assert!(block_on(handler.handle(&batch)).is_err());
+    }
+
+    #[test]
+    fn metrics_count_rows_errors_and_dead_letters_by_reason() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        ::metrics::with_local_recorder(&recorder, || {
+            let mut handler = handler();
+            let batch = [
+                good(Uuid::now_v7(), 0),
+                good(Uuid::now_v7(), 1),
+                message(None, 2, None),
+            ];
+            block_on(handler.handle(&batch)).unwrap();
+            handler.writer().set_down(true);
+            assert!(block_on(handler.handle(&batch[..1])).is_err());
+        });
+        let snapshot = snapshotter.snapshot().into_vec();
+        let value = |name: &str, label: Option<(&str, &str)>| {
+            snapshot.iter().find_map(|(key, _, _, value)| {
+                let key = key.key();
+                let labels: Vec<_> = key.labels().map(|l| (l.key(), l.value())).collect();
+                (key.name() == name && labels == label.into_iter().collect::<Vec<_>>())
+                    .then_some(value)
+            })
+        };
+        let counter = |name: &str, label: Option<(&str, &str)>| match value(name, label) {
+            Some(DebugValue::Counter(n)) => Some(*n),
+            _ => None,
+        };
+        assert_eq!(counter(crate::metrics::ROWS_INSERTED, None), Some(2));
+        assert_eq!(counter(crate::metrics::INSERT_ERRORS, None), Some(1));
+        assert_eq!(
+            counter(crate::metrics::DEAD_LETTERS, Some(("reason", "empty"))),
+            Some(1)
+        );
+        assert!(
+            matches!(value(crate::metrics::INSERT_DURATION, None), Some(DebugValue::Histogram(h)) if h.len() == 2),
+            "one duration per insert attempt"
+        );
+    }
+}

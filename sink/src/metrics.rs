@@ -1,0 +1,49 @@
+//! Metric names of the sink, in one place (SPEC section 9: `fiducia_sink_*`,
+//! base units, counters end in `_total`, labels from bounded sets only).
+//!
+//! The shared consume loop adds `fiducia_sink_kafka_messages_consumed_total`,
+//! `fiducia_sink_batch_retries_total` and `fiducia_sink_batch_duration_seconds`
+//! under [`PREFIX`].
+
+/// The prefix handed to the shared consume loop for its own metrics.
+pub const PREFIX: &str = "fiducia_sink";
+
+/// Rows ClickHouse acknowledged.
+pub const ROWS_INSERTED: &str = "fiducia_sink_rows_inserted_total";
+/// Time one insert took, successful or not.
+pub const INSERT_DURATION: &str = "fiducia_sink_insert_duration_seconds";
+/// Inserts that failed (the batch is then retried).
+pub const INSERT_ERRORS: &str = "fiducia_sink_insert_errors_total";
+/// Messages sent to the dead-letter topic, by `reason` (`undecodable`, `invalid`, `empty`).
+pub const DEAD_LETTERS: &str = "fiducia_sink_dead_letters_total";
+/// Dead-letter produce attempts that failed (the batch is then retried).
+pub const DEAD_LETTER_ERRORS: &str = "fiducia_sink_dead_letter_errors_total";
+/// 1 while ClickHouse answered the last `SELECT 1`, else 0.
+pub const CLICKHOUSE_UP: &str = "fiducia_sink_clickhouse_up";
+/// Schema migrations applied by this process at start-up.
+pub const MIGRATIONS_APPLIED: &str = "fiducia_sink_migrations_applied_total";
+
+/// Registers descriptions so `/metrics` explains every series.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(ROWS_INSERTED, "Event rows ClickHouse acknowledged.");
+    describe_histogram!(
+        INSERT_DURATION,
+        Unit::Seconds,
+        "Duration of one ClickHouse insert."
+    );
+    describe_counter!(
+        INSERT_ERRORS,
+        "ClickHouse inserts that failed; the batch is retried."
+    );
+    describe_counter!(DEAD_LETTERS, "Messages dead-lettered, by reason.");
+    describe_counter!(
+        DEAD_LETTER_ERRORS,
+        "Dead-letter produce failures; the batch is retried."
+    );
+    describe_gauge!(
+        CLICKHOUSE_UP,
+        "1 while ClickHouse answers SELECT 1, else 0."
+    );
+    describe_counter!(MIGRATIONS_APPLIED, "Schema migrations applied at start-up.");
+}

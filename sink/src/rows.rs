@@ -1,0 +1,367 @@
+//! From the wire to the table: an [`EnrichedEvent`] becomes one [`EventRow`]
+//! of `events`, or an [`InvalidEvent`] that the handler dead-letters.
+//!
+//! The row's field names are the column names (the insert lists them), and
+//! their Rust types are the RowBinary encodings of the column types:
+//! `DateTime` is `u32` seconds, `UInt8` flags are `u8`, `UUID` goes through
+//! `clickhouse::serde::uuid` (two little-endian `u64` halves, high first,
+//! which is also what ClickHouse 18.16 reads).
+
+use fiducia_proto::v1::{Decision, EnrichedEvent};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// One row of `events`. Field order is free: the insert names its columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, clickhouse::Row)]
+pub struct EventRow {
+    /// The tag-minted UUIDv7; the dedup key.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    /// The site the event belongs to.
+    pub site_id: String,
+    /// `page_view`, `click`, ...
+    pub event_type: String,
+    /// Client time corrected for clock skew, whole seconds (`DateTime`).
+    pub event_time: u32,
+    /// The millisecond part of the event time, 0-999 (`UInt16`).
+    pub event_ms: u16,
+    /// When the collector received the event, whole seconds (`DateTime`).
+    pub received_at: u32,
+    /// Per-page sequence number from the tag.
+    pub seq: u32,
+    /// Anonymous visitor id; empty when no purpose allows one.
+    pub visitor_id: String,
+    /// Session id; empty when no purpose allows one.
+    pub session_id: String,
+    /// First-party user id after `identify`; empty when not allowed.
+    pub user_id: String,
+    /// Scrubbed page URL.
+    pub url: String,
+    /// The URL's path.
+    pub path: String,
+    /// Scrubbed referrer URL.
+    pub referrer: String,
+    /// `direct`, `internal`, `search`, `social`, `email`, `other`.
+    pub referrer_class: String,
+    /// Campaign parameters.
+    pub utm_source: String,
+    /// Campaign parameters.
+    pub utm_medium: String,
+    /// Campaign parameters.
+    pub utm_campaign: String,
+    /// Campaign parameters.
+    pub utm_term: String,
+    /// Campaign parameters.
+    pub utm_content: String,
+    /// ISO country code from the truncated IP.
+    pub country: String,
+    /// Region, when consent allows that precision.
+    pub region: String,
+    /// City, when consent allows that precision.
+    pub city: String,
+    /// Browser family.
+    pub browser: String,
+    /// Browser version.
+    pub browser_version: String,
+    /// Operating system.
+    pub os: String,
+    /// `desktop`, `mobile`, `tablet`, `bot`, `other`.
+    pub device: String,
+    /// 1 when bot detection flagged the event (`UInt8`).
+    pub is_bot: u8,
+    /// Why it was flagged.
+    pub bot_reasons: Vec<String>,
+    /// Consent for measurement at the time of the event (`UInt8`).
+    pub consent_measurement: u8,
+    /// Consent for personalization (`UInt8`).
+    pub consent_personalization: u8,
+    /// Consent for functional storage (`UInt8`).
+    pub consent_functional: u8,
+    /// The consent gate's decision: `keep` or `strip`.
+    pub decision: String,
+    /// The event's properties as a JSON object.
+    pub props: String,
+    /// Page title.
+    pub title: String,
+    /// Page language.
+    pub lang: String,
+}
+
+/// An event that decodes but breaks a rule of the contract or of the table;
+/// it is dead-lettered with reason `INVALID`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidEvent {
+    /// `event_id` must be exactly 16 bytes (a UUID).
+    #[error("event_id has {0} bytes, want 16")]
+    EventIdLength(usize),
+    /// The nil UUID would collapse unrelated events into one row.
+    #[error("event_id is the nil UUID")]
+    NilEventId,
+    /// A time `DateTime` cannot hold (before 1970 or after 2106).
+    #[error("{field} = {ms} ms is outside the DateTime range")]
+    TimeOutOfRange {
+        /// The offending field.
+        field: &'static str,
+        /// Its value, Unix milliseconds.
+        ms: i64,
+    },
+    /// Only kept and stripped events are ever published.
+    #[error("decision {0} is neither keep nor strip")]
+    UnknownDecision(i32),
+}
+
+impl TryFrom<EnrichedEvent> for EventRow {
+    type Error = InvalidEvent;
+
+    fn try_from(event: EnrichedEvent) -> Result<Self, Self::Error> {
+        let id: [u8; 16] = event
+            .event_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| InvalidEvent::EventIdLength(event.event_id.len()))?;
+        let event_id = Uuid::from_bytes(id);
+        if event_id.is_nil() {
+            return Err(InvalidEvent::NilEventId);
+        }
+        let decision = match Decision::try_from(event.decision) {
+            Ok(Decision::Keep) => "keep",
+            Ok(Decision::Strip) => "strip",
+            Ok(Decision::Unspecified) | Err(_) => {
+                return Err(InvalidEvent::UnknownDecision(event.decision));
+            }
+        };
+        let (event_time, event_ms) = split_ms("event_time_ms", event.event_time_ms)?;
+        let (received_at, _) = split_ms("received_at_ms", event.received_at_ms)?;
+        Ok(Self {
+            event_id,
+            site_id: event.site_id,
+            event_type: event.event_type,
+            event_time,
+            event_ms,
+            received_at,
+            seq: event.seq,
+            visitor_id: event.visitor_id,
+            session_id: event.session_id,
+            user_id: event.user_id,
+            url: event.url,
+            path: event.path,
+            referrer: event.referrer,
+            referrer_class: event.referrer_class,
+            utm_source: event.utm_source,
+            utm_medium: event.utm_medium,
+            utm_campaign: event.utm_campaign,
+            utm_term: event.utm_term,
+            utm_content: event.utm_content,
+            country: event.country,
+            region: event.region,
+            city: event.city,
+            browser: event.browser,
+            browser_version: event.browser_version,
+            os: event.os,
+            device: event.device,
+            is_bot: event.is_bot.into(),
+            bot_reasons: event.bot_reasons,
+            consent_measurement: event.consent_measurement.into(),
+            consent_personalization: event.consent_personalization.into(),
+            consent_functional: event.consent_functional.into(),
+            decision: decision.to_owned(),
+            props: event.props_json,
+            title: event.title,
+            lang: event.lang,
+        })
+    }
+}
+
+/// Unix milliseconds as `DateTime` seconds plus the millisecond part.
+fn split_ms(field: &'static str, ms: i64) -> Result<(u32, u16), InvalidEvent> {
+    let out_of_range = InvalidEvent::TimeOutOfRange { field, ms };
+    let seconds = u32::try_from(ms.div_euclid(1000)).map_err(|_| out_of_range.clone())?;
+    let millis = u16::try_from(ms.rem_euclid(1000)).map_err(|_| out_of_range)?;
+    Ok((seconds, millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0193a1f0-7c2e-7d3a-9f10-2b3c4d5e6f70";
+
+    fn event() -> EnrichedEvent {
+        EnrichedEvent {
+            event_id: Uuid::parse_str(ID).unwrap().as_bytes().to_vec(),
+            site_id: "demo".into(),
+            event_type: "page_view".into(),
+            event_time_ms: 1_764_000_000_123,
+            received_at_ms: 1_764_000_000_456,
+            seq: 3,
+            visitor_id: "v1".into(),
+            session_id: "s1".into(),
+            user_id: "u1".into(),
+            url: "https://shop.example/p/42".into(),
+            path: "/p/42".into(),
+            referrer: "https://www.google.com/".into(),
+            referrer_class: "search".into(),
+            utm_source: "news".into(),
+            utm_medium: "email".into(),
+            utm_campaign: "spring".into(),
+            utm_term: "shoes".into(),
+            utm_content: "top".into(),
+            country: "IT".into(),
+            region: "RM".into(),
+            city: "Rome".into(),
+            browser: "Firefox".into(),
+            browser_version: "140.0".into(),
+            os: "Linux".into(),
+            device: "desktop".into(),
+            is_bot: true,
+            bot_reasons: vec!["headless".into()],
+            consent_measurement: true,
+            consent_personalization: false,
+            consent_functional: true,
+            decision: Decision::Keep.into(),
+            props_json: r#"{"a":1}"#.into(),
+            title: "Red shoes".into(),
+            lang: "it-IT".into(),
+        }
+    }
+
+    #[test]
+    fn every_field_lands_in_its_column() {
+        let row = EventRow::try_from(event()).unwrap();
+        assert_eq!(row.event_id.to_string(), ID);
+        assert_eq!((row.event_time, row.event_ms), (1_764_000_000, 123));
+        assert_eq!(row.received_at, 1_764_000_000);
+        assert_eq!(row.seq, 3);
+        assert_eq!(
+            (row.site_id.as_str(), row.event_type.as_str()),
+            ("demo", "page_view")
+        );
+        assert_eq!(
+            (
+                row.visitor_id.as_str(),
+                row.session_id.as_str(),
+                row.user_id.as_str()
+            ),
+            ("v1", "s1", "u1")
+        );
+        assert_eq!(
+            (row.url.as_str(), row.path.as_str()),
+            ("https://shop.example/p/42", "/p/42")
+        );
+        assert_eq!(
+            (row.referrer.as_str(), row.referrer_class.as_str()),
+            ("https://www.google.com/", "search")
+        );
+        assert_eq!(
+            [
+                &row.utm_source,
+                &row.utm_medium,
+                &row.utm_campaign,
+                &row.utm_term,
+                &row.utm_content
+            ],
+            ["news", "email", "spring", "shoes", "top"]
+        );
+        assert_eq!([&row.country, &row.region, &row.city], ["IT", "RM", "Rome"]);
+        assert_eq!(
+            [&row.browser, &row.browser_version, &row.os, &row.device],
+            ["Firefox", "140.0", "Linux", "desktop"]
+        );
+        assert_eq!(
+            (row.is_bot, row.bot_reasons.clone()),
+            (1, vec!["headless".to_owned()])
+        );
+        assert_eq!(
+            (
+                row.consent_measurement,
+                row.consent_personalization,
+                row.consent_functional
+            ),
+            (1, 0, 1)
+        );
+        assert_eq!(row.decision, "keep");
+        assert_eq!(
+            (row.props.as_str(), row.title.as_str(), row.lang.as_str()),
+            (r#"{"a":1}"#, "Red shoes", "it-IT")
+        );
+    }
+
+    #[test]
+    fn a_stripped_event_keeps_its_decision_and_empty_identifiers() {
+        let mut stripped = event();
+        stripped.decision = Decision::Strip.into();
+        stripped.visitor_id.clear();
+        stripped.user_id.clear();
+        let row = EventRow::try_from(stripped).unwrap();
+        assert_eq!(row.decision, "strip");
+        assert!(row.visitor_id.is_empty() && row.user_id.is_empty());
+    }
+
+    #[test]
+    fn the_millisecond_part_is_kept_beside_whole_seconds() {
+        let cases = [
+            (0, (0, 0)),
+            (999, (0, 999)),
+            (1_000, (1, 0)),
+            (1_764_000_000_001, (1_764_000_000, 1)),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(split_ms("t", ms).unwrap(), want, "{ms}");
+        }
+    }
+
+    #[test]
+    fn times_datetime_cannot_hold_are_invalid() {
+        for ms in [-1, i64::MIN, (i64::from(u32::MAX) + 1) * 1000, i64::MAX] {
+            let mut bad = event();
+            bad.event_time_ms = ms;
+            assert_eq!(
+                EventRow::try_from(bad),
+                Err(InvalidEvent::TimeOutOfRange {
+                    field: "event_time_ms",
+                    ms
+                })
+            );
+        }
+        let mut bad = event();
+        bad.received_at_ms = -5;
+        assert!(matches!(
+            EventRow::try_from(bad),
+            Err(InvalidEvent::TimeOutOfRange {
+                field: "received_at_ms",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_event_id_that_is_not_16_bytes_is_invalid() {
+        for len in [0, 15, 17, 36] {
+            let mut bad = event();
+            bad.event_id = vec![1; len];
+            assert_eq!(
+                EventRow::try_from(bad),
+                Err(InvalidEvent::EventIdLength(len))
+            );
+        }
+    }
+
+    #[test]
+    fn the_nil_event_id_is_invalid() {
+        let mut bad = event();
+        bad.event_id = vec![0; 16];
+        assert_eq!(EventRow::try_from(bad), Err(InvalidEvent::NilEventId));
+    }
+
+    #[test]
+    fn an_unspecified_or_unknown_decision_is_invalid() {
+        for decision in [0, 3, -1] {
+            let mut bad = event();
+            bad.decision = decision;
+            assert_eq!(
+                EventRow::try_from(bad),
+                Err(InvalidEvent::UnknownDecision(decision))
+            );
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The ClickHouse schema as an ordered list of versioned migrations.
+//!
+//! Rules for adding one: append a [`Migration`] with the next version, never
+//! edit or reorder an applied one, and make every step idempotent (two sinks
+//! may run the same step at once, and a crash may leave a migration half
+//! done: it is re-run from its first step). `CREATE ... IF NOT EXISTS` is
+//! idempotent on every supported server; ClickHouse 18.16 has no
+//! `ADD COLUMN IF NOT EXISTS`, so new columns go through [`Step::AddColumn`].
+//!
+//! `{db}` in a statement stands for the configured database, back-quoted.
+
+/// One schema change, recorded in `schema_migrations` once all its steps ran.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Position in the history; applied in ascending order, recorded once.
+    pub version: u32,
+    /// What it does, for the record and the logs.
+    pub name: &'static str,
+    /// What to run, in order.
+    pub steps: &'static [Step],
+}
+
+/// One idempotent statement of a migration.
+#[derive(Debug, Clone, Copy)]
+pub enum Step {
+    /// A statement that is idempotent by itself (`CREATE ... IF NOT EXISTS`).
+    Sql(&'static str),
+    /// `ALTER TABLE {db}.<table> ADD COLUMN <column> <definition>`, skipped
+    /// when the column exists (checked in `system.columns`, which works on
+    /// servers without `ADD COLUMN IF NOT EXISTS`).
+    AddColumn {
+        /// Table in `{db}`.
+        table: &'static str,
+        /// New column's name.
+        column: &'static str,
+        /// Its type and default, e.g. `String DEFAULT ''`.
+        definition: &'static str,
+    },
+}
+
+/// The schema history, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "create database, schema_migrations and events",
+    steps: &[
+        Step::Sql(CREATE_DATABASE),
+        Step::Sql(CREATE_SCHEMA_MIGRATIONS),
+        Step::Sql(CREATE_EVENTS),
+    ],
+}];
+
+/// The database itself.
+pub const CREATE_DATABASE: &str = "CREATE DATABASE IF NOT EXISTS {db}";
+
+/// Which migrations ran. Two sinks may record the same version at once: the
+/// engine collapses the duplicates, and readers group by version anyway.
+pub const CREATE_SCHEMA_MIGRATIONS: &str = "\
+CREATE TABLE IF NOT EXISTS {db}.schema_migrations
+(
+    version UInt32 COMMENT 'migration number, see sink/src/schema/migrations.rs',
+    name String COMMENT 'what the migration does',
+    applied_at DateTime('UTC') COMMENT 'when a sink finished it'
+)
+ENGINE = ReplacingMergeTree
+ORDER BY version";
+
+/// One row per enriched event. Redeliveries carry the same values, so they
+/// land in the same partition with the same sorting key and collapse on merge;
+/// exact counts use `FINAL`. Times are `DateTime('UTC')` so partitions and
+/// `toDate` do not depend on the server's time zone.
+pub const CREATE_EVENTS: &str = "\
+CREATE TABLE IF NOT EXISTS {db}.events
+(
+    event_id UUID COMMENT 'tag-minted UUIDv7, the dedup key',
+    site_id String,
+    event_type String COMMENT 'page_view, click, form_submit, scroll, engagement, outbound_link, download, custom, identify, consent',
+    event_time DateTime('UTC') COMMENT 'client time corrected for clock skew, whole seconds',
+    event_ms UInt16 COMMENT 'millisecond part of event_time, 0-999',
+    received_at DateTime('UTC') COMMENT 'when the collector received the event',
+    seq UInt32 COMMENT 'per-page sequence number from the tag',
+    visitor_id String COMMENT 'empty unless a purpose allows it',
+    session_id String COMMENT 'empty unless a purpose allows it',
+    user_id String COMMENT 'first-party id after identify; empty unless allowed',
+    url String COMMENT 'scrubbed of PII and configured query keys',
+    path String,
+    referrer String,
+    referrer_class String COMMENT 'direct, internal, search, social, email, other',
+    utm_source String,
+    utm_medium String,
+    utm_campaign String,
+    utm_term String,
+    utm_content String,
+    country String,
+    region String,
+    city String,
+    browser String,
+    browser_version String,
+    os String,
+    device String COMMENT 'desktop, mobile, tablet, bot, other',
+    is_bot UInt8,
+    bot_reasons Array(String),
+    consent_measurement UInt8,
+    consent_personalization UInt8,
+    consent_functional UInt8,
+    decision String COMMENT 'keep or strip',
+    props String COMMENT 'event properties, a JSON object',
+    title String,
+    lang String
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (site_id, toDate(event_time), event_id)
+SETTINGS index_granularity = 8192";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_start_at_one_and_increase_without_gaps() {
+        for (i, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version as usize, i + 1, "{}", migration.name);
+            assert!(!migration.steps.is_empty(), "{}", migration.name);
+        }
+    }
+
+    #[test]
+    fn every_create_is_idempotent() {
+        for migration in MIGRATIONS {
+            for step in migration.steps {
+                if let Step::Sql(sql) = step {
+                    let head = sql.split_whitespace().take(5).collect::<Vec<_>>().join(" ");
+                    assert!(
+                        !head.starts_with("CREATE") || head.contains("IF NOT EXISTS"),
+                        "migration {}: {head}",
+                        migration.version
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_events_table_has_a_column_for_every_row_field() {
+        let columns = [
+            "event_id",
+            "site_id",
+            "event_type",
+            "event_time",
+            "event_ms",
+            "received_at",
+            "seq",
+            "visitor_id",
+            "session_id",
+            "user_id",
+            "url",
+            "path",
+            "referrer",
+            "referrer_class",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "utm_term",
+            "utm_content",
+            "country",
+            "region",
+            "city",
+            "browser",
+            "browser_version",
+            "os",
+            "device",
+            "is_bot",
+            "bot_reasons",
+            "consent_measurement",
+            "consent_personalization",
+            "consent_functional",
+            "decision",
+            "props",
+            "title",
+            "lang",
+        ];
+        let fields = <crate::rows::EventRow as clickhouse::Row>::COLUMN_NAMES;
+        assert_eq!(fields, columns);
+        for column in columns {
+            assert!(
+                CREATE_EVENTS
+                    .lines()
+                    .any(|line| line.trim_start().starts_with(&format!("{column} "))),
+                "{column}"
+            );
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Building and running the sink: the ClickHouse schema brought up to date,
+//! the group consumer, the dead-letter producer, the health probes behind
+//! `/readyz` and the admin endpoints, all stopped by one token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use anyhow::Context as _;
+use fiducia_proto::kafka::consume::{self, ConsumerSettings};
+use fiducia_proto::kafka::health::BrokerHealth;
+use fiducia_proto::kafka::{self, ProducerSettings};
+use fiducia_proto::service::admin;
+use rdkafka::consumer::StreamConsumer;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::deadletter::KafkaDeadLetters;
+use crate::handler::SinkHandler;
+use crate::metrics;
+use crate::schema::{self, ServerFeatures};
+use crate::writer::clickhouse::{self as ch, ClickHouseHealth, ClickHouseWriter};
+
+/// How long start-up waits for ClickHouse to answer before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often ClickHouse and the broker are probed for `/readyz`.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// `/readyz` fails once ClickHouse has not answered for this long.
+const CLICKHOUSE_MAX_SILENCE: Duration = Duration::from_secs(5);
+/// How long shutdown waits for in-flight dead letters.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A built sink: schema migrated, consumer subscribed, admin port bound; not yet consuming.
+pub struct Application {
+    admin: Server,
+    admin_addr: SocketAddr,
+    consumer: StreamConsumer,
+    settings: ConsumerSettings,
+    handler: SinkHandler<ClickHouseWriter, KafkaDeadLetters>,
+    features: ServerFeatures,
+    applied_migrations: Vec<u32>,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Waits for ClickHouse, applies pending migrations, creates topics if
+    /// configured, subscribes the consumer and binds the admin port.
+    ///
+    /// # Errors
+    /// When ClickHouse does not answer in time, a migration fails, Kafka
+    /// rejects the configuration or the admin port cannot be bound.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        metrics::describe();
+        let database = config.clickhouse.database.as_str();
+        let client = ch::client(&config.clickhouse);
+        let features = connect(&client, &shutdown).await?;
+        tracing::info!(server = %features, url = %config.clickhouse.url, database, "clickhouse connected");
+        let applied_migrations = schema::migrate(&client, database)
+            .await
+            .with_context(|| format!("migrating clickhouse database {database}"))?;
+        ::metrics::counter!(metrics::MIGRATIONS_APPLIED).increment(applied_migrations.len() as u64);
+
+        let topics = &config.kafka.topics;
+        if config.kafka.create_topics {
+            kafka::admin::ensure_topics(
+                &config.kafka.brokers,
+                &topics.all(),
+                config.kafka.partitions,
+            )
+            .await?;
+        }
+        let settings = ConsumerSettings {
+            brokers: config.kafka.brokers.clone(),
+            group_id: config.group_id.clone(),
+            topic: topics.enriched.clone(),
+            batch_max_messages: config.batch.max_rows,
+            batch_max_bytes: config.batch.max_bytes,
+            batch_max_wait: config.batch.max_wait,
+            session_timeout: config.session_timeout,
+        };
+        let consumer = consume::consumer(&settings, "fiducia-sink")?;
+        let producer = kafka::producer(
+            &config.kafka.brokers,
+            "fiducia-sink",
+            &ProducerSettings::default(),
+        )?;
+
+        let broker = BrokerHealth::default();
+        broker.spawn_probe(
+            &config.kafka.brokers,
+            topics.enriched.clone(),
+            PROBE_INTERVAL,
+            shutdown.clone(),
+        )?;
+        let clickhouse = ClickHouseHealth::new(CLICKHOUSE_MAX_SILENCE);
+        clickhouse.record_ok(); // it just answered the migrations
+        clickhouse.spawn_probe(client, PROBE_INTERVAL, shutdown.clone());
+
+        let ready = {
+            let (broker, clickhouse) = (broker.clone(), clickhouse.clone());
+            Arc::new(move || broker.is_up() && clickhouse.is_up())
+        };
+        let (admin, admin_addr) = admin::serve(config.admin_addr, ready)?;
+        let handler = SinkHandler::new(
+            ClickHouseWriter::new(&config.clickhouse, clickhouse),
+            KafkaDeadLetters::new(producer, topics.deadletter.clone()),
+        );
+        tracing::info!(%admin_addr, topic = %settings.topic, group = %settings.group_id, database, "sink ready to consume");
+        Ok(Self {
+            admin,
+            admin_addr,
+            consumer,
+            settings,
+            handler,
+            features,
+            applied_migrations,
+            shutdown,
+        })
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// What the ClickHouse server reported at start-up.
+    #[must_use]
+    pub fn server_features(&self) -> &ServerFeatures {
+        &self.features
+    }
+
+    /// The migration versions this instance applied (empty when another had already).
+    #[must_use]
+    pub fn applied_migrations(&self) -> &[u32] {
+        &self.applied_migrations
+    }
+
+    /// Consumes until the shutdown token is cancelled, then finishes the
+    /// batch in hand, commits the stored offsets, flushes dead letters and
+    /// stops the admin server.
+    ///
+    /// # Errors
+    /// When the admin server fails.
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        let admin_handle = self.admin.handle();
+        let admin = tokio::spawn(self.admin);
+        consume::run(
+            &self.consumer,
+            &self.settings,
+            &mut self.handler,
+            metrics::PREFIX,
+            &self.shutdown,
+        )
+        .await;
+        self.handler.dead_letters().flush(FLUSH_TIMEOUT);
+        admin_handle.stop(true).await;
+        let result = admin
+            .await
+            .unwrap_or_else(|error| Err(std::io::Error::other(error)));
+        tracing::info!("sink stopped");
+        result
+    }
+}
+
+/// Asks the server for its version until it answers, `CONNECT_TIMEOUT` passes or shutdown.
+async fn connect(
+    client: &clickhouse::Client,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<ServerFeatures> {
+    let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        match ServerFeatures::probe(client).await {
+            Ok(features) => return Ok(features),
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(%error, "clickhouse not answering yet; retrying");
+            }
+            Err(error) => return Err(error).context("clickhouse did not answer SELECT version()"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PROBE_INTERVAL) => {}
+            () = shutdown.cancelled() => anyhow::bail!("shut down while waiting for clickhouse"),
+        }
+    }
+}

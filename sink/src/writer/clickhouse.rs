@@ -1,0 +1,162 @@
+//! [`RowWriter`] on ClickHouse: one `INSERT INTO events (...) FORMAT
+//! RowBinary` per batch over HTTP, and the `SELECT 1` probe behind `/readyz`.
+//!
+//! Configured for ClickHouse 18.16 as well as current servers: validation is
+//! off (it would `DESCRIBE` the table with a setting and columns 18.16 does
+//! not have, and uses `RowBinaryWithNamesAndTypes`), so rows are plain
+//! `RowBinary` whose layout [`EventRow`] fixes; an integration test reads
+//! them back to prove it matches. Inserts are LZ4-compressed
+//! (`decompress=1`), which 18.16 accepts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clickhouse::Client;
+use tokio_util::sync::CancellationToken;
+
+use super::{RowWriter, WriteError};
+use crate::config::ClickHouseConfig;
+use crate::metrics;
+use crate::rows::EventRow;
+
+/// The table rows go to, in the configured database.
+pub const EVENTS_TABLE: &str = "events";
+
+/// A client for `config`'s server, selecting no database (migrations create
+/// it). Use `.with_database(..)` for queries inside it.
+#[must_use]
+pub fn client(config: &ClickHouseConfig) -> Client {
+    Client::default()
+        .with_url(&config.url)
+        .with_user(&config.user)
+        .with_password(&config.password)
+        .with_validation(false)
+        .with_product_info("fiducia-sink", env!("CARGO_PKG_VERSION"))
+}
+
+/// Inserts event rows into `<database>.events`.
+#[derive(Clone)]
+pub struct ClickHouseWriter {
+    client: Client,
+    timeout: Duration,
+    health: ClickHouseHealth,
+}
+
+impl ClickHouseWriter {
+    /// A writer for `config`'s database; successful inserts also count as
+    /// proof of life for `health`.
+    #[must_use]
+    pub fn new(config: &ClickHouseConfig, health: ClickHouseHealth) -> Self {
+        Self {
+            client: client(config).with_database(&config.database),
+            timeout: config.insert_timeout,
+            health,
+        }
+    }
+
+    async fn insert(&self, rows: &[EventRow]) -> Result<(), clickhouse::error::Error> {
+        let mut insert = self.client.insert::<EventRow>(EVENTS_TABLE).await?;
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await
+    }
+}
+
+impl RowWriter for ClickHouseWriter {
+    async fn write(&self, rows: &[EventRow]) -> Result<(), WriteError> {
+        // Dropping an unfinished insert aborts it: nothing is committed.
+        match tokio::time::timeout(self.timeout, self.insert(rows)).await {
+            Ok(Ok(())) => {
+                self.health.record_ok();
+                Ok(())
+            }
+            Ok(Err(error)) => Err(error.into()),
+            Err(_elapsed) => Err(WriteError::Timeout(self.timeout)),
+        }
+    }
+}
+
+/// "ClickHouse answered recently": the last successful `SELECT 1` or insert
+/// is younger than `max_age`.
+#[derive(Debug, Clone)]
+pub struct ClickHouseHealth {
+    base: Instant,
+    /// Milliseconds after `base` of the last success, plus one; 0 = never.
+    last_ok: Arc<AtomicU64>,
+    max_age: Duration,
+}
+
+impl ClickHouseHealth {
+    /// Not up until something succeeds.
+    #[must_use]
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            base: Instant::now(),
+            last_ok: Arc::new(AtomicU64::new(0)),
+            max_age,
+        }
+    }
+
+    /// Whether ClickHouse answered within `max_age`.
+    #[must_use]
+    pub fn is_up(&self) -> bool {
+        match self.last_ok.load(Ordering::Relaxed) {
+            0 => false,
+            stamp => {
+                let at = self.base + Duration::from_millis(stamp - 1);
+                at.elapsed() <= self.max_age
+            }
+        }
+    }
+
+    /// Records that ClickHouse just answered.
+    pub fn record_ok(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.last_ok.store(ms + 1, Ordering::Relaxed);
+    }
+
+    /// Runs `SELECT 1` now and then every `interval` until `shutdown`.
+    pub fn spawn_probe(&self, client: Client, interval: Duration, shutdown: CancellationToken) {
+        let health = self.clone();
+        let gauge = ::metrics::gauge!(metrics::CLICKHOUSE_UP);
+        tokio::spawn(async move {
+            let mut was_up = None;
+            loop {
+                let probe = client.query_raw("SELECT 1").fetch_one::<u8>();
+                let up = matches!(
+                    tokio::time::timeout(interval.max(Duration::from_secs(1)), probe).await,
+                    Ok(Ok(1))
+                );
+                if up {
+                    health.record_ok();
+                }
+                if was_up != Some(up) {
+                    tracing::info!(up, "clickhouse health changed");
+                    was_up = Some(up);
+                }
+                gauge.set(if up { 1.0 } else { 0.0 });
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_down_until_something_succeeds_and_goes_stale() {
+        let health = ClickHouseHealth::new(Duration::from_millis(50));
+        assert!(!health.is_up());
+        health.record_ok();
+        assert!(health.is_up());
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(!health.is_up());
+    }
+}

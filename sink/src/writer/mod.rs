@@ -1,0 +1,32 @@
+//! Writing rows. The handler talks to [`RowWriter`], a small trait we own:
+//! [`clickhouse::ClickHouseWriter`] in production, [`memory::MemoryWriter`]
+//! in unit tests.
+
+pub mod clickhouse;
+pub mod memory;
+
+use std::future::Future;
+
+use crate::rows::EventRow;
+
+/// Rows could not be made durable; the whole batch must be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The server refused the insert or could not be reached in time.
+    #[error("insert failed: {0}")]
+    ClickHouse(#[from] ::clickhouse::error::Error),
+    /// The insert did not finish within the configured timeout.
+    #[error("insert timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// The storage is known to be unavailable (in-memory writer switched off).
+    #[error("storage unavailable")]
+    Unavailable,
+}
+
+/// Where event rows go.
+pub trait RowWriter: Send + Sync + 'static {
+    /// Stores `rows` as one insert. Resolves `Ok` only once the storage
+    /// acknowledged every row; on `Err` none of them may be assumed stored
+    /// (some may be: rows are deduplicated on `event_id`).
+    fn write(&self, rows: &[EventRow]) -> impl Future<Output = Result<(), WriteError>> + Send;
+}
