@@ -167,7 +167,10 @@ mod tests {
         for measurement in ["\"denied\"", "null"] {
             let accepted = run(measurement, 4);
             assert!(accepted.events.is_empty(), "{measurement}");
-            assert_eq!(accepted.dropped, vec![(DropReason::NoMeasurementConsent, 4)]);
+            assert_eq!(
+                accepted.dropped,
+                vec![(DropReason::NoMeasurementConsent, 4)]
+            );
         }
     }
 }

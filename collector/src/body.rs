@@ -18,7 +18,11 @@ use crate::error::ApiError;
 /// # Errors
 /// `415` for a media type or encoding we do not take, `413` past a size cap,
 /// `408` when the body is too slow, `400` for a corrupt gzip stream.
-pub async fn read(request: &HttpRequest, payload: Payload, limits: &Limits) -> Result<Bytes, ApiError> {
+pub async fn read(
+    request: &HttpRequest,
+    payload: Payload,
+    limits: &Limits,
+) -> Result<Bytes, ApiError> {
     check_media_type(request)?;
     let gzip = is_gzip(request)?;
     let declared = request
@@ -27,7 +31,9 @@ pub async fn read(request: &HttpRequest, payload: Payload, limits: &Limits) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limits.max_body_bytes) {
-        return Err(ApiError::TooLarge { max: limits.max_body_bytes });
+        return Err(ApiError::TooLarge {
+            max: limits.max_body_bytes,
+        });
     }
     let raw = tokio::time::timeout(limits.body_timeout, collect(payload, limits.max_body_bytes))
         .await
@@ -59,7 +65,11 @@ fn check_media_type(request: &HttpRequest) -> Result<(), ApiError> {
 }
 
 fn is_gzip(request: &HttpRequest) -> Result<bool, ApiError> {
-    match request.headers().get(CONTENT_ENCODING).map(|v| v.to_str().map(str::trim)) {
+    match request
+        .headers()
+        .get(CONTENT_ENCODING)
+        .map(|v| v.to_str().map(str::trim))
+    {
         None => Ok(false),
         Some(Ok(e)) if e.eq_ignore_ascii_case("gzip") => Ok(true),
         Some(Ok(e)) if e.eq_ignore_ascii_case("identity") => Ok(false),
@@ -108,21 +118,37 @@ mod tests {
     #[test]
     fn gzip_bodies_inflate_up_to_the_cap() {
         assert_eq!(&inflate(&gzip(b"hello"), 5).unwrap()[..], b"hello");
-        assert_eq!(inflate(&gzip(b"hello!"), 5).unwrap_err().reason(), "too_large");
+        assert_eq!(
+            inflate(&gzip(b"hello!"), 5).unwrap_err().reason(),
+            "too_large"
+        );
     }
 
     #[test]
     fn a_gzip_bomb_stops_at_the_cap() {
         let bomb = gzip(&vec![0_u8; 50 * 1024 * 1024]);
-        assert!(bomb.len() < 100 * 1024, "50 MiB of zeros compresses to {} bytes", bomb.len());
-        assert_eq!(inflate(&bomb, 512 * 1024).unwrap_err().reason(), "too_large");
+        assert!(
+            bomb.len() < 100 * 1024,
+            "50 MiB of zeros compresses to {} bytes",
+            bomb.len()
+        );
+        assert_eq!(
+            inflate(&bomb, 512 * 1024).unwrap_err().reason(),
+            "too_large"
+        );
     }
 
     #[test]
     fn corrupt_gzip_is_a_bad_request() {
-        assert_eq!(inflate(b"not gzip at all", 1024).unwrap_err().reason(), "invalid_gzip");
+        assert_eq!(
+            inflate(b"not gzip at all", 1024).unwrap_err().reason(),
+            "invalid_gzip"
+        );
         let mut truncated = gzip(b"hello world, hello world");
         truncated.truncate(truncated.len() - 6);
-        assert_eq!(inflate(&truncated, 1024).unwrap_err().reason(), "invalid_gzip");
+        assert_eq!(
+            inflate(&truncated, 1024).unwrap_err().reason(),
+            "invalid_gzip"
+        );
     }
 }

@@ -33,7 +33,11 @@ fn resolve(peer: IpAddr, forwarded: &str, trusted: &[IpNet]) -> IpAddr {
         return peer;
     }
     let mut client = peer;
-    for hop in forwarded.rsplit(',').map(str::trim).filter(|h| !h.is_empty()) {
+    for hop in forwarded
+        .rsplit(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
         let Ok(ip) = hop.parse::<IpAddr>() else {
             // Garbage in the chain: stop at the last address we could trust.
             break;
@@ -89,7 +93,11 @@ mod tests {
             ("::ffff:198.51.100.9", vec![198, 51, 100, 0], 24),
             (
                 "2001:db8:abcd:12:34:56:78:9a",
-                "2001:db8:abcd::".parse::<Ipv6Addr>().unwrap().octets().to_vec(),
+                "2001:db8:abcd::"
+                    .parse::<Ipv6Addr>()
+                    .unwrap()
+                    .octets()
+                    .to_vec(),
                 48,
             ),
         ] {
@@ -109,7 +117,10 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         // Untrusted peer: its header is ignored.
-        assert_eq!(resolve(ip("203.0.113.1"), "198.51.100.1", &trusted), ip("203.0.113.1"));
+        assert_eq!(
+            resolve(ip("203.0.113.1"), "198.51.100.1", &trusted),
+            ip("203.0.113.1")
+        );
         // Trusted peer: the rightmost untrusted hop is the client.
         assert_eq!(
             resolve(ip("10.0.0.2"), "6.6.6.6, 198.51.100.1, 10.0.0.9", &trusted),
@@ -118,6 +129,9 @@ mod tests {
         // Trusted peer without a header: the peer is all we know.
         assert_eq!(resolve(ip("10.0.0.2"), "", &trusted), ip("10.0.0.2"));
         // Garbage stops the walk at the last trusted hop.
-        assert_eq!(resolve(ip("10.0.0.2"), "198.51.100.1, bogus", &trusted), ip("10.0.0.2"));
+        assert_eq!(
+            resolve(ip("10.0.0.2"), "198.51.100.1, bogus", &trusted),
+            ip("10.0.0.2")
+        );
     }
 }

@@ -94,7 +94,10 @@ impl Config {
                 "FIDUCIA_COLLECTOR_MAX_EVENTS_PER_BATCH",
                 d.max_events_per_batch,
             )?,
-            max_props_per_event: env_or("FIDUCIA_COLLECTOR_MAX_PROPS_PER_EVENT", d.max_props_per_event)?,
+            max_props_per_event: env_or(
+                "FIDUCIA_COLLECTOR_MAX_PROPS_PER_EVENT",
+                d.max_props_per_event,
+            )?,
             max_prop_bytes: positive("FIDUCIA_COLLECTOR_MAX_PROP_BYTES", d.max_prop_bytes)?,
             body_timeout: env_ms("FIDUCIA_COLLECTOR_BODY_TIMEOUT_MS", d.body_timeout)?,
             rate_per_ip_per_second: positive(
@@ -104,13 +107,24 @@ impl Config {
             rate_burst: positive("FIDUCIA_COLLECTOR_RATE_BURST", d.rate_burst)?,
         };
         let sites_var = "FIDUCIA_COLLECTOR_SITES_FILE";
-        let sites_file: PathBuf = env_opt(sites_var)?
-            .ok_or_else(|| ConfigError::new(sites_var, "", "required: the TOML file listing the sites to accept"))?;
+        let sites_file: PathBuf = env_opt(sites_var)?.ok_or_else(|| {
+            ConfigError::new(
+                sites_var,
+                "",
+                "required: the TOML file listing the sites to accept",
+            )
+        })?;
         let sites = Sites::load(&sites_file)
             .map_err(|e| ConfigError::new(sites_var, sites_file.display().to_string(), e))?;
         Ok(Self {
-            listen_addr: env_or("FIDUCIA_COLLECTOR_LISTEN_ADDR", ([127, 0, 0, 1], 8080).into())?,
-            admin_addr: env_or("FIDUCIA_COLLECTOR_ADMIN_ADDR", ([127, 0, 0, 1], 18080).into())?,
+            listen_addr: env_or(
+                "FIDUCIA_COLLECTOR_LISTEN_ADDR",
+                ([127, 0, 0, 1], 8080).into(),
+            )?,
+            admin_addr: env_or(
+                "FIDUCIA_COLLECTOR_ADMIN_ADDR",
+                ([127, 0, 0, 1], 18080).into(),
+            )?,
             workers: positive(
                 "FIDUCIA_COLLECTOR_WORKERS",
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -119,13 +133,19 @@ impl Config {
             sites,
             trusted_proxies: trusted_proxies()?,
             limits,
-            kafka_linger: env_ms("FIDUCIA_COLLECTOR_KAFKA_LINGER_MS", Duration::from_millis(5))?,
+            kafka_linger: env_ms(
+                "FIDUCIA_COLLECTOR_KAFKA_LINGER_MS",
+                Duration::from_millis(5),
+            )?,
             kafka_message_timeout: env_ms(
                 "FIDUCIA_COLLECTOR_KAFKA_MESSAGE_TIMEOUT_MS",
                 Duration::from_secs(5),
             )?,
             retry_after_seconds: positive("FIDUCIA_COLLECTOR_RETRY_AFTER_SECONDS", 5)?,
-            shutdown_timeout: env_ms("FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS", Duration::from_secs(10))?,
+            shutdown_timeout: env_ms(
+                "FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS",
+                Duration::from_secs(10),
+            )?,
         })
     }
 }

@@ -159,7 +159,8 @@ pub fn parse(body: &[u8]) -> Result<Envelope, ApiError> {
             ApiError::InvalidJson(inner.to_string())
         }
     })?;
-    json.end().map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    json.end()
+        .map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     Ok(envelope)
 }
 
@@ -179,9 +180,15 @@ impl Envelope {
             });
         }
         if self.sent_at <= 0 {
-            return Err(invalid("sent_at", "must be a positive Unix time in milliseconds"));
+            return Err(invalid(
+                "sent_at",
+                "must be a positive Unix time in milliseconds",
+            ));
         }
-        for (field, value) in [("visitor.id", &self.visitor.id), ("visitor.user_id", &self.visitor.user_id)] {
+        for (field, value) in [
+            ("visitor.id", &self.visitor.id),
+            ("visitor.user_id", &self.visitor.user_id),
+        ] {
             if let Some(id) = value {
                 check_id(field, id)?;
             }
@@ -199,14 +206,20 @@ impl Envelope {
             ("consent.gpp", &self.consent.gpp),
         ] {
             if value.chars().count() > MAX_CONTEXT_CHARS {
-                return Err(invalid(field, format!("longer than {MAX_CONTEXT_CHARS} characters")));
+                return Err(invalid(
+                    field,
+                    format!("longer than {MAX_CONTEXT_CHARS} characters"),
+                ));
             }
         }
         let mut ids = Vec::with_capacity(self.events.len());
         for (index, event) in self.events.iter().enumerate() {
             let id = event.validate(index, limits)?;
             if ids.contains(&id) {
-                return Err(invalid(format!("events[{index}].id"), "duplicate event id in the batch"));
+                return Err(invalid(
+                    format!("events[{index}].id"),
+                    "duplicate event id in the batch",
+                ));
             }
             ids.push(id);
         }
@@ -222,10 +235,16 @@ impl Event {
             .filter(|id| id.get_version_num() == 7)
             .ok_or_else(|| invalid(path("id"), "must be a UUIDv7"))?;
         if !EVENT_TYPES.contains(&self.kind.as_str()) {
-            return Err(invalid(path("type"), format!("unknown event type; one of {EVENT_TYPES:?}")));
+            return Err(invalid(
+                path("type"),
+                format!("unknown event type; one of {EVENT_TYPES:?}"),
+            ));
         }
         if self.ts <= 0 {
-            return Err(invalid(path("ts"), "must be a positive Unix time in milliseconds"));
+            return Err(invalid(
+                path("ts"),
+                "must be a positive Unix time in milliseconds",
+            ));
         }
         if self.props.len() > limits.max_props_per_event {
             return Err(ApiError::PropsTooLarge {
@@ -242,7 +261,10 @@ impl Event {
             if size > limits.max_prop_bytes {
                 return Err(ApiError::PropsTooLarge {
                     field: path(&format!("props.{key}")),
-                    message: format!("{size} bytes; at most {} are accepted", limits.max_prop_bytes),
+                    message: format!(
+                        "{size} bytes; at most {} are accepted",
+                        limits.max_prop_bytes
+                    ),
                 });
             }
         }
@@ -251,9 +273,14 @@ impl Event {
 }
 
 fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
-    let tame = id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let tame = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if id.is_empty() || id.len() > MAX_ID_CHARS || !tame {
-        return Err(invalid(field, format!("must be 1-{MAX_ID_CHARS} of [A-Za-z0-9_-]")));
+        return Err(invalid(
+            field,
+            format!("must be 1-{MAX_ID_CHARS} of [A-Za-z0-9_-]"),
+        ));
     }
     Ok(())
 }
@@ -307,7 +334,9 @@ mod tests {
     fn reason_and_field(text: &str) -> (&'static str, Option<String>) {
         let error = check(text).unwrap_err();
         let field = match &error {
-            ApiError::InvalidField { field, .. } | ApiError::PropsTooLarge { field, .. } => Some(field.clone()),
+            ApiError::InvalidField { field, .. } | ApiError::PropsTooLarge { field, .. } => {
+                Some(field.clone())
+            }
             _ => None,
         };
         (error.reason(), field)
@@ -343,15 +372,58 @@ mod tests {
             ("[]".into(), "invalid_field", Some("(root)")),
             (body("[]"), "empty_batch", None),
             (body(&two), "invalid_field", Some("events[1].id")),
-            (body(&format!("[{v4}]")), "invalid_field", Some("events[0].id")),
-            (body(&format!("[{}]", event(ID).replace("page_view", "teleport"))), "invalid_field", Some("events[0].type")),
-            (body(&format!("[{}]", event(ID).replace("1764000000000", "\"soon\""))), "invalid_field", Some("events[0].ts")),
-            (body(&format!("[{}]", event(ID).replace(r#""ts":1764000000000,"#, ""))), "invalid_field", Some("events[0]")),
-            (body(&big_props), "props_too_large", Some("events[0].props.k")),
-            (body(&format!("[{}]", event(ID))).replace("\"granted\"", "\"yes\""), "invalid_field", Some("consent.measurement")),
-            (body(&format!("[{}]", event(ID))).replace("v-1", "v 1"), "invalid_field", Some("visitor.id")),
-            (body(&format!("[{}]", event(ID))).replace("1764000000000,\"consent", "-5,\"consent"), "invalid_field", Some("sent_at")),
-            (body(&format!("[{}]", event(ID))) + "garbage", "invalid_json", None),
+            (
+                body(&format!("[{v4}]")),
+                "invalid_field",
+                Some("events[0].id"),
+            ),
+            (
+                body(&format!("[{}]", event(ID).replace("page_view", "teleport"))),
+                "invalid_field",
+                Some("events[0].type"),
+            ),
+            (
+                body(&format!(
+                    "[{}]",
+                    event(ID).replace("1764000000000", "\"soon\"")
+                )),
+                "invalid_field",
+                Some("events[0].ts"),
+            ),
+            (
+                body(&format!(
+                    "[{}]",
+                    event(ID).replace(r#""ts":1764000000000,"#, "")
+                )),
+                "invalid_field",
+                Some("events[0]"),
+            ),
+            (
+                body(&big_props),
+                "props_too_large",
+                Some("events[0].props.k"),
+            ),
+            (
+                body(&format!("[{}]", event(ID))).replace("\"granted\"", "\"yes\""),
+                "invalid_field",
+                Some("consent.measurement"),
+            ),
+            (
+                body(&format!("[{}]", event(ID))).replace("v-1", "v 1"),
+                "invalid_field",
+                Some("visitor.id"),
+            ),
+            (
+                body(&format!("[{}]", event(ID)))
+                    .replace("1764000000000,\"consent", "-5,\"consent"),
+                "invalid_field",
+                Some("sent_at"),
+            ),
+            (
+                body(&format!("[{}]", event(ID))) + "garbage",
+                "invalid_json",
+                None,
+            ),
         ];
         for (text, reason, field) in cases {
             let (got_reason, got_field) = reason_and_field(&text);
@@ -364,23 +436,39 @@ mod tests {
 
     #[test]
     fn too_many_events_and_too_many_props_are_refused() {
-        let limits = Limits { max_events_per_batch: 2, max_props_per_event: 1, ..Limits::default() };
-        let ids: Vec<String> = (0..3).map(|_| event(&uuid::Uuid::now_v7().to_string())).collect();
+        let limits = Limits {
+            max_events_per_batch: 2,
+            max_props_per_event: 1,
+            ..Limits::default()
+        };
+        let ids: Vec<String> = (0..3)
+            .map(|_| event(&uuid::Uuid::now_v7().to_string()))
+            .collect();
         let envelope = parse(body(&format!("[{}]", ids.join(","))).as_bytes()).unwrap();
-        assert_eq!(envelope.validate(&limits).unwrap_err().reason(), "too_many_events");
+        assert_eq!(
+            envelope.validate(&limits).unwrap_err().reason(),
+            "too_many_events"
+        );
         let props = event(ID).replace(r#""props":{}"#, r#""props":{"a":1,"b":2}"#);
         let envelope = parse(body(&format!("[{props}]")).as_bytes()).unwrap();
-        assert_eq!(envelope.validate(&limits).unwrap_err().reason(), "props_too_large");
+        assert_eq!(
+            envelope.validate(&limits).unwrap_err().reason(),
+            "props_too_large"
+        );
     }
 
     #[test]
     fn invalid_utf8_is_its_own_reason() {
-        assert_eq!(parse(b"{\"site\":\"\xff\"}").unwrap_err().reason(), "invalid_utf8");
+        assert_eq!(
+            parse(b"{\"site\":\"\xff\"}").unwrap_err().reason(),
+            "invalid_utf8"
+        );
     }
 
     #[test]
     fn unknown_fields_are_ignored_for_forward_compatibility() {
-        let text = body(&format!("[{}]", event(ID))).replacen('{', r#"{"future_field":{"x":1},"#, 1);
+        let text =
+            body(&format!("[{}]", event(ID))).replacen('{', r#"{"future_field":{"x":1},"#, 1);
         assert_eq!(check(&text).unwrap().len(), 1);
     }
 

@@ -144,18 +144,24 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         match self {
-            Self::RateLimited { retry_after_seconds } => {
+            Self::RateLimited {
+                retry_after_seconds,
+            } => {
                 response.insert_header((RETRY_AFTER, retry_after_seconds.to_string()));
             }
-            Self::Unavailable { retry_after_seconds } => {
+            Self::Unavailable {
+                retry_after_seconds,
+            } => {
                 response.insert_header((RETRY_AFTER, retry_after_seconds.to_string()));
             }
             _ => {}
         }
-        response.insert_header((CONTENT_TYPE, "application/json")).json(Body {
-            error: self.reason(),
-            message: self.to_string(),
-            field: self.field(),
-        })
+        response
+            .insert_header((CONTENT_TYPE, "application/json"))
+            .json(Body {
+                error: self.reason(),
+                message: self.to_string(),
+                field: self.field(),
+            })
     }
 }

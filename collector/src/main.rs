@@ -9,6 +9,9 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let config = Config::from_env()?;
     let shutdown = shutdown::on_signals();
-    Application::build(config, shutdown).await?.run_until_stopped().await?;
+    Application::build(config, shutdown)
+        .await?
+        .run_until_stopped()
+        .await?;
     Ok(())
 }

@@ -23,11 +23,32 @@ pub const REQUEST_BODY_SIZE: &str = "fiducia_collector_request_body_size_bytes";
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_histogram};
     describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status.");
-    describe_histogram!(HTTP_REQUEST_DURATION, Unit::Seconds, "HTTP request latency by route.");
-    describe_counter!(REQUESTS_REJECTED, "Requests refused, by machine-readable reason.");
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        Unit::Seconds,
+        "HTTP request latency by route."
+    );
+    describe_counter!(
+        REQUESTS_REJECTED,
+        "Requests refused, by machine-readable reason."
+    );
     describe_counter!(EVENTS, "Events by consent decision and reason.");
-    describe_counter!(EVENTS_REJECTED, "Events in requests refused as a whole, by reason.");
-    describe_counter!(KAFKA_PRODUCE, "Kafka produce attempts by topic and outcome.");
-    describe_histogram!(KAFKA_PRODUCE_DURATION, Unit::Seconds, "Time until Kafka acknowledged a request's events.");
-    describe_histogram!(REQUEST_BODY_SIZE, Unit::Bytes, "Request body size as received.");
+    describe_counter!(
+        EVENTS_REJECTED,
+        "Events in requests refused as a whole, by reason."
+    );
+    describe_counter!(
+        KAFKA_PRODUCE,
+        "Kafka produce attempts by topic and outcome."
+    );
+    describe_histogram!(
+        KAFKA_PRODUCE_DURATION,
+        Unit::Seconds,
+        "Time until Kafka acknowledged a request's events."
+    );
+    describe_histogram!(
+        REQUEST_BODY_SIZE,
+        Unit::Bytes,
+        "Request body size as received."
+    );
 }

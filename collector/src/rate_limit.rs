@@ -18,7 +18,9 @@ impl IpRateLimiter {
     /// `per_second` sustained, `burst` at once, per client IP.
     #[must_use]
     pub fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
-        Self(Arc::new(RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst))))
+        Self(Arc::new(RateLimiter::keyed(
+            Quota::per_second(per_second).allow_burst(burst),
+        )))
     }
 
     /// `Ok` when the request may proceed, else the whole seconds to wait.
@@ -28,7 +30,9 @@ impl IpRateLimiter {
     pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
         self.0.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX).max(1)
+            u64::try_from(wait.as_millis().div_ceil(1000))
+                .unwrap_or(u64::MAX)
+                .max(1)
         })
     }
 

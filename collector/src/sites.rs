@@ -75,8 +75,9 @@ impl Sites {
                 )));
             }
             for origin in &site.allowed_origins {
-                let parsed = url::Url::parse(origin)
-                    .map_err(|e| SitesError::Invalid(format!("site {id}: origin {origin:?}: {e}")))?;
+                let parsed = url::Url::parse(origin).map_err(|e| {
+                    SitesError::Invalid(format!("site {id}: origin {origin:?}: {e}"))
+                })?;
                 if parsed.origin().ascii_serialization() != *origin {
                     return Err(SitesError::Invalid(format!(
                         "site {id}: origin {origin:?} must be exactly scheme://host[:port], e.g. {:?}",
@@ -114,7 +115,9 @@ impl Site {
 #[must_use]
 pub fn is_valid_site_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -141,7 +144,10 @@ mod tests {
             ("sites = {}", "no site configured"),
             ("[sites.Demo]\nallowed_origins = []", "site id"),
             ("[sites.demo]\nallowed_origins = [\"localhost\"]", "origin"),
-            ("[sites.demo]\nallowed_origins = [\"http://a.example/path\"]", "exactly"),
+            (
+                "[sites.demo]\nallowed_origins = [\"http://a.example/path\"]",
+                "exactly",
+            ),
             ("[sites.demo]\nallowed_origin = []", "unknown field"),
         ] {
             let error = parse(text).unwrap_err().to_string();

@@ -38,8 +38,12 @@ impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         crate::metrics::describe();
         if config.kafka.create_topics {
-            kafka::admin::ensure_topics(&config.kafka.brokers, &config.kafka.topics.all(), config.kafka.partitions)
-                .await?;
+            kafka::admin::ensure_topics(
+                &config.kafka.brokers,
+                &config.kafka.topics.all(),
+                config.kafka.partitions,
+            )
+            .await?;
         }
         let settings = ProducerSettings {
             linger: config.kafka_linger,
@@ -54,13 +58,26 @@ impl Application {
             Duration::from_secs(1),
             shutdown.clone(),
         )?;
-        let publisher = Arc::new(KafkaPublisher::new(producer, config.kafka.topics.raw.clone(), health));
+        let publisher = Arc::new(KafkaPublisher::new(
+            producer,
+            config.kafka.topics.raw.clone(),
+            health,
+        ));
         let ready_publisher = Arc::clone(&publisher);
-        let (admin, admin_addr) =
-            admin::serve(config.admin_addr, Arc::new(move || ready_publisher.is_ready()))?;
+        let (admin, admin_addr) = admin::serve(
+            config.admin_addr,
+            Arc::new(move || ready_publisher.is_ready()),
+        )?;
         let (public, public_addr) = public_server(&config, Arc::clone(&publisher), &shutdown)?;
         tracing::info!(%public_addr, %admin_addr, topic = %config.kafka.topics.raw, "collector listening");
-        Ok(Self { public, admin, public_addr, admin_addr, publisher, shutdown })
+        Ok(Self {
+            public,
+            admin,
+            public_addr,
+            admin_addr,
+            publisher,
+            shutdown,
+        })
     }
 
     /// Where the public API listens.
@@ -107,8 +124,10 @@ pub fn public_server<P: EventPublisher>(
 ) -> anyhow::Result<(Server, SocketAddr)> {
     let limits = &config.limits;
     let limiter = IpRateLimiter::new(
-        NonZeroU32::new(limits.rate_per_ip_per_second).ok_or_else(|| anyhow::anyhow!("rate must be positive"))?,
-        NonZeroU32::new(limits.rate_burst).ok_or_else(|| anyhow::anyhow!("burst must be positive"))?,
+        NonZeroU32::new(limits.rate_per_ip_per_second)
+            .ok_or_else(|| anyhow::anyhow!("rate must be positive"))?,
+        NonZeroU32::new(limits.rate_burst)
+            .ok_or_else(|| anyhow::anyhow!("burst must be positive"))?,
     );
     limiter.spawn_purge(Duration::from_secs(60), shutdown.clone());
     let state = web::Data::new(AppState {

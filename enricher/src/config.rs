@@ -32,15 +32,28 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let batch_max_messages = env_or("FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES", 2000_usize)?;
         if batch_max_messages == 0 {
-            return Err(ConfigError::new("FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES", "0", "must be at least 1"));
+            return Err(ConfigError::new(
+                "FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES",
+                "0",
+                "must be at least 1",
+            ));
         }
         Ok(Self {
-            admin_addr: env_or("FIDUCIA_ENRICHER_ADMIN_ADDR", ([127, 0, 0, 1], 18082).into())?,
+            admin_addr: env_or(
+                "FIDUCIA_ENRICHER_ADMIN_ADDR",
+                ([127, 0, 0, 1], 18082).into(),
+            )?,
             kafka: KafkaConfig::from_env()?,
             group_id: env_or("FIDUCIA_ENRICHER_GROUP_ID", "fiducia-enricher".to_owned())?,
             batch_max_messages,
-            batch_max_wait: env_ms("FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS", Duration::from_millis(50))?,
-            session_timeout: env_ms("FIDUCIA_ENRICHER_SESSION_TIMEOUT_MS", Duration::from_secs(10))?,
+            batch_max_wait: env_ms(
+                "FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS",
+                Duration::from_millis(50),
+            )?,
+            session_timeout: env_ms(
+                "FIDUCIA_ENRICHER_SESSION_TIMEOUT_MS",
+                Duration::from_secs(10),
+            )?,
         })
     }
 }

@@ -15,7 +15,10 @@ pub const PRODUCE_ERRORS: &str = "fiducia_enricher_kafka_produce_errors_total";
 /// Registers descriptions so `/metrics` explains every series.
 pub fn describe() {
     use metrics::describe_counter;
-    describe_counter!(EVENTS_ENRICHED, "Events enriched and acknowledged downstream.");
+    describe_counter!(
+        EVENTS_ENRICHED,
+        "Events enriched and acknowledged downstream."
+    );
     describe_counter!(DEAD_LETTERS, "Messages dead-lettered, by reason.");
     describe_counter!(PRODUCE_ERRORS, "Produce failures (the batch is retried).");
 }

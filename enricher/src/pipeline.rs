@@ -43,7 +43,8 @@ fn decode(message: &OwnedMessage) -> Result<RawEvent, (DeadLetterReason, String)
         .payload()
         .filter(|p| !p.is_empty())
         .ok_or((DeadLetterReason::Empty, "no payload".to_owned()))?;
-    let raw = RawEvent::decode(payload).map_err(|e| (DeadLetterReason::Undecodable, e.to_string()))?;
+    let raw =
+        RawEvent::decode(payload).map_err(|e| (DeadLetterReason::Undecodable, e.to_string()))?;
     let problem = if raw.event_id.len() != 16 {
         Some("event_id is not 16 bytes")
     } else if raw.site_id.is_empty() {
@@ -70,9 +71,18 @@ fn reason_label(reason: DeadLetterReason) -> &'static str {
 
 fn event_headers(event: &EnrichedEvent) -> OwnedHeaders {
     OwnedHeaders::new_with_capacity(3)
-        .insert(Header { key: headers::SITE, value: Some(&event.site_id) })
-        .insert(Header { key: headers::EVENT_TYPE, value: Some(&event.event_type) })
-        .insert(Header { key: headers::SCHEMA, value: Some(headers::schema::ENRICHED_EVENT) })
+        .insert(Header {
+            key: headers::SITE,
+            value: Some(&event.site_id),
+        })
+        .insert(Header {
+            key: headers::EVENT_TYPE,
+            value: Some(&event.event_type),
+        })
+        .insert(Header {
+            key: headers::SCHEMA,
+            value: Some(headers::schema::ENRICHED_EVENT),
+        })
 }
 
 fn now_ms() -> i64 {
@@ -90,18 +100,33 @@ impl BatchHandler for Enricher {
                 Ok(raw) => {
                     let event = enrich(raw);
                     enriched += 1;
-                    let key = partition_key(&event.site_id, &event.visitor_id, &hex(&event.event_id));
-                    (&self.topics.enriched, key.into_bytes(), event.encode_to_vec(), event_headers(&event))
+                    let key =
+                        partition_key(&event.site_id, &event.visitor_id, &hex(&event.event_id));
+                    (
+                        &self.topics.enriched,
+                        key.into_bytes(),
+                        event.encode_to_vec(),
+                        event_headers(&event),
+                    )
                 }
                 Err((reason, detail)) => {
                     tracing::warn!(reason = reason_label(reason), %detail, partition = message.partition(), offset = message.offset(), "dead-lettering raw message");
-                    ::metrics::counter!(metrics::DEAD_LETTERS, "reason" => reason_label(reason)).increment(1);
+                    ::metrics::counter!(metrics::DEAD_LETTERS, "reason" => reason_label(reason))
+                        .increment(1);
                     let letter = dead_letter(STAGE, reason, detail, message, now_ms());
                     let key = message.key().unwrap_or_default().to_vec();
-                    (&self.topics.deadletter, key, letter.encode_to_vec(), dead_letter_headers(message))
+                    (
+                        &self.topics.deadletter,
+                        key,
+                        letter.encode_to_vec(),
+                        dead_letter_headers(message),
+                    )
                 }
             };
-            let record = FutureRecord::to(topic).key(&key).payload(&payload).headers(headers);
+            let record = FutureRecord::to(topic)
+                .key(&key)
+                .payload(&payload)
+                .headers(headers);
             match self.producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((error, _)) => {
@@ -137,13 +162,30 @@ mod tests {
     use super::*;
 
     fn message(payload: Option<Vec<u8>>) -> OwnedMessage {
-        OwnedMessage::new(payload, None, "raw".into(), Timestamp::NotAvailable, 0, 7, None)
+        OwnedMessage::new(
+            payload,
+            None,
+            "raw".into(),
+            Timestamp::NotAvailable,
+            0,
+            7,
+            None,
+        )
     }
 
     #[test]
     fn poison_messages_get_typed_reasons() {
-        let short_id = RawEvent { event_id: vec![1; 3], site_id: "demo".into(), event_type: "click".into(), ..RawEvent::default() };
-        let no_site = RawEvent { event_id: vec![1; 16], event_type: "click".into(), ..RawEvent::default() };
+        let short_id = RawEvent {
+            event_id: vec![1; 3],
+            site_id: "demo".into(),
+            event_type: "click".into(),
+            ..RawEvent::default()
+        };
+        let no_site = RawEvent {
+            event_id: vec![1; 16],
+            event_type: "click".into(),
+            ..RawEvent::default()
+        };
         for (payload, reason) in [
             (None, DeadLetterReason::Empty),
             (Some(vec![]), DeadLetterReason::Empty),
@@ -151,13 +193,22 @@ mod tests {
             (Some(short_id.encode_to_vec()), DeadLetterReason::Invalid),
             (Some(no_site.encode_to_vec()), DeadLetterReason::Invalid),
         ] {
-            assert_eq!(decode(&message(payload.clone())).unwrap_err().0, reason, "{payload:?}");
+            assert_eq!(
+                decode(&message(payload.clone())).unwrap_err().0,
+                reason,
+                "{payload:?}"
+            );
         }
     }
 
     #[test]
     fn a_valid_raw_event_decodes() {
-        let raw = RawEvent { event_id: vec![1; 16], site_id: "demo".into(), event_type: "click".into(), ..RawEvent::default() };
+        let raw = RawEvent {
+            event_id: vec![1; 16],
+            site_id: "demo".into(),
+            event_type: "click".into(),
+            ..RawEvent::default()
+        };
         assert_eq!(decode(&message(Some(raw.encode_to_vec()))).unwrap(), raw);
     }
 }

@@ -38,7 +38,12 @@ impl Application {
         metrics::describe();
         let topics = config.kafka.topics.clone();
         if config.kafka.create_topics {
-            kafka::admin::ensure_topics(&config.kafka.brokers, &topics.all(), config.kafka.partitions).await?;
+            kafka::admin::ensure_topics(
+                &config.kafka.brokers,
+                &topics.all(),
+                config.kafka.partitions,
+            )
+            .await?;
         }
         let settings = ConsumerSettings {
             brokers: config.kafka.brokers.clone(),
@@ -50,13 +55,31 @@ impl Application {
             session_timeout: config.session_timeout,
         };
         let consumer = consume::consumer(&settings, "fiducia-enricher")?;
-        let producer = kafka::producer(&config.kafka.brokers, "fiducia-enricher", &ProducerSettings::default())?;
+        let producer = kafka::producer(
+            &config.kafka.brokers,
+            "fiducia-enricher",
+            &ProducerSettings::default(),
+        )?;
         let health = BrokerHealth::default();
-        health.spawn_probe(&config.kafka.brokers, topics.raw.clone(), Duration::from_secs(2), shutdown.clone())?;
-        let (admin, admin_addr) = admin::serve(config.admin_addr, Arc::new(move || health.is_up()))?;
+        health.spawn_probe(
+            &config.kafka.brokers,
+            topics.raw.clone(),
+            Duration::from_secs(2),
+            shutdown.clone(),
+        )?;
+        let (admin, admin_addr) =
+            admin::serve(config.admin_addr, Arc::new(move || health.is_up()))?;
         tracing::info!(%admin_addr, from = %topics.raw, to = %topics.enriched, group = %config.group_id, "enricher started");
         let enricher = Enricher::new(producer.clone(), topics);
-        Ok(Self { admin, admin_addr, consumer, settings, producer, enricher, shutdown })
+        Ok(Self {
+            admin,
+            admin_addr,
+            consumer,
+            settings,
+            producer,
+            enricher,
+            shutdown,
+        })
     }
 
     /// Where `/metrics`, `/healthz` and `/readyz` listen.
@@ -73,7 +96,14 @@ impl Application {
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let admin = self.admin.handle();
         let admin_task = tokio::spawn(self.admin);
-        consume::run(&self.consumer, &self.settings, &mut self.enricher, metrics::PREFIX, &self.shutdown).await;
+        consume::run(
+            &self.consumer,
+            &self.settings,
+            &mut self.enricher,
+            metrics::PREFIX,
+            &self.shutdown,
+        )
+        .await;
         if let Err(error) = self.producer.flush(Duration::from_secs(10)) {
             tracing::warn!(%error, "producer flush incomplete at shutdown");
         }

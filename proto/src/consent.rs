@@ -119,7 +119,11 @@ mod tests {
 
     #[test]
     fn denied_unspecified_and_unknown_states_drop_the_event() {
-        for state in [ConsentState::Denied as i32, ConsentState::Unspecified as i32, 99] {
+        for state in [
+            ConsentState::Denied as i32,
+            ConsentState::Unspecified as i32,
+            99,
+        ] {
             let consent = ConsentSnapshot {
                 measurement: state,
                 ..ConsentSnapshot::default()
@@ -147,7 +151,10 @@ mod tests {
     fn necessary_is_never_a_consent_question() {
         assert!(Purpose::Necessary.granted_by(&ConsentSnapshot::default()));
         for purpose in &Purpose::ALL[1..] {
-            assert!(!purpose.granted_by(&ConsentSnapshot::default()), "{purpose:?}");
+            assert!(
+                !purpose.granted_by(&ConsentSnapshot::default()),
+                "{purpose:?}"
+            );
         }
     }
 }

@@ -20,11 +20,17 @@ mod tests {
 
     #[test]
     fn a_visitor_keeps_one_key_across_events() {
-        assert_eq!(partition_key("demo", "v1", "e1"), partition_key("demo", "v1", "e2"));
+        assert_eq!(
+            partition_key("demo", "v1", "e1"),
+            partition_key("demo", "v1", "e2")
+        );
     }
 
     #[test]
     fn anonymous_events_spread_by_their_fallback() {
-        assert_ne!(partition_key("demo", "", "e1"), partition_key("demo", "", "e2"));
+        assert_ne!(
+            partition_key("demo", "", "e1"),
+            partition_key("demo", "", "e2")
+        );
     }
 }

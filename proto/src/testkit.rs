@@ -81,7 +81,13 @@ impl PrivateInfra {
             ("FIDUCIA_KAFKA_PORT", free_port().to_string()),
             ("FIDUCIA_CLICKHOUSE_HTTP_PORT", free_port().to_string()),
             ("FIDUCIA_CLICKHOUSE_TCP_PORT", free_port().to_string()),
-            ("FIDUCIA_CLICKHOUSE_INTERSERVER_PORT", free_port().to_string()),
+            (
+                "FIDUCIA_CLICKHOUSE_INTERSERVER_PORT",
+                free_port().to_string(),
+            ),
+            // Tansu waits for its clients to leave on SIGTERM; tests that stop
+            // it on purpose do not need to wait the default 15 s.
+            ("FIDUCIA_STOP_TIMEOUT", "3".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -125,7 +131,8 @@ pub fn service_binary(name: &str) -> PathBuf {
         .status()
         .expect("run cargo build");
     assert!(status.success(), "cargo build --bin {name} failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     target.join("debug").join(name)
 }
 
@@ -179,5 +186,8 @@ fn run_script(script: &str, args: &[&str], env: &HashMap<String, String>) {
         .envs(env)
         .status()
         .expect("run flock deploy/local/<script>");
-    assert!(status.success(), "deploy/local/{script} {args:?} failed: {status}");
+    assert!(
+        status.success(),
+        "deploy/local/{script} {args:?} failed: {status}"
+    );
 }

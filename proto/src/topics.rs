@@ -75,7 +75,13 @@ impl Topics {
     /// All names, for topic creation.
     #[must_use]
     pub fn all(&self) -> [&str; 5] {
-        [&self.raw, &self.enriched, &self.consent, &self.privacy, &self.deadletter]
+        [
+            &self.raw,
+            &self.enriched,
+            &self.consent,
+            &self.privacy,
+            &self.deadletter,
+        ]
     }
 
     /// The `FIDUCIA_TOPIC_*` variables that select these topics, for starting a service.

@@ -11,7 +11,10 @@ use prost::Message;
 
 fn round_trip<M: Message + Default + PartialEq + std::fmt::Debug>(message: &M) {
     let bytes = message.encode_to_vec();
-    assert!(!bytes.is_empty(), "a fully set message encodes to something");
+    assert!(
+        !bytes.is_empty(),
+        "a fully set message encodes to something"
+    );
     assert_eq!(&M::decode(bytes.as_slice()).unwrap(), message);
 }
 

@@ -27,7 +27,11 @@ impl KafkaPublisher {
     /// Wraps a producer (see `fiducia_proto::kafka::producer`).
     #[must_use]
     pub fn new(producer: FutureProducer, topic: String, health: BrokerHealth) -> Self {
-        Self { producer, topic, health }
+        Self {
+            producer,
+            topic,
+            health,
+        }
     }
 
     /// Waits up to `timeout` for in-flight messages: part of graceful shutdown.
@@ -85,7 +89,8 @@ impl EventPublisher for KafkaPublisher {
             }
         }
         self.count("ok", total - failed);
-        ::metrics::histogram!(metrics::KAFKA_PRODUCE_DURATION).record(started.elapsed().as_secs_f64());
+        ::metrics::histogram!(metrics::KAFKA_PRODUCE_DURATION)
+            .record(started.elapsed().as_secs_f64());
         match failure {
             None => Ok(()),
             Some(error) => {
@@ -102,7 +107,16 @@ impl EventPublisher for KafkaPublisher {
 
 fn routing_headers(event: &RawEvent) -> OwnedHeaders {
     OwnedHeaders::new_with_capacity(3)
-        .insert(Header { key: headers::SITE, value: Some(&event.site_id) })
-        .insert(Header { key: headers::EVENT_TYPE, value: Some(&event.event_type) })
-        .insert(Header { key: headers::SCHEMA, value: Some(headers::schema::RAW_EVENT) })
+        .insert(Header {
+            key: headers::SITE,
+            value: Some(&event.site_id),
+        })
+        .insert(Header {
+            key: headers::EVENT_TYPE,
+            value: Some(&event.event_type),
+        })
+        .insert(Header {
+            key: headers::SCHEMA,
+            value: Some(headers::schema::RAW_EVENT),
+        })
 }

@@ -27,7 +27,10 @@ pub enum PublishError {
 pub trait EventPublisher: Send + Sync + 'static {
     /// Publishes `events` (partition key, event). Resolves `Ok` only once
     /// every event is acknowledged as durable.
-    fn publish(&self, events: Vec<(String, RawEvent)>) -> impl Future<Output = Result<(), PublishError>> + Send;
+    fn publish(
+        &self,
+        events: Vec<(String, RawEvent)>,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send;
 
     /// Whether publishing can succeed now (for `/readyz` and fast `503`s).
     fn is_ready(&self) -> bool;

@@ -18,14 +18,20 @@ use crate::publish::EventPublisher;
 const EXPOSED: &str = "Fiducia-Dropped, Retry-After";
 
 /// Answers a preflight: `204` with the CORS grant, or `403 origin_not_allowed`.
-pub async fn preflight<P: EventPublisher>(request: HttpRequest, state: web::Data<AppState<P>>) -> HttpResponse {
+pub async fn preflight<P: EventPublisher>(
+    request: HttpRequest,
+    state: web::Data<AppState<P>>,
+) -> HttpResponse {
     let allowed = origin(&request).is_some_and(|o| state.sites.any_allows(o));
     if !allowed {
         return ApiError::OriginNotAllowed.error_response();
     }
     HttpResponse::NoContent()
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type, content-encoding"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "content-type, content-encoding",
+        ))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
         .finish()
 }
@@ -51,7 +57,10 @@ pub async fn allow_origin<P: EventPublisher>(
     if let Some(origin) = grant {
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED),
+        );
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     }
     Ok(response)

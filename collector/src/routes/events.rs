@@ -37,7 +37,8 @@ pub async fn post<P: EventPublisher>(
         let reason = error.reason();
         ::metrics::counter!(metrics::REQUESTS_REJECTED, "reason" => reason).increment(1);
         if events_in_request > 0 {
-            ::metrics::counter!(metrics::EVENTS_REJECTED, "reason" => reason).increment(events_in_request as u64);
+            ::metrics::counter!(metrics::EVENTS_REJECTED, "reason" => reason)
+                .increment(events_in_request as u64);
         }
         tracing::info!(reason, events = events_in_request, "request refused");
     }
@@ -55,13 +56,18 @@ async fn handle<P: EventPublisher>(
         state
             .limiter
             .check(ip)
-            .map_err(|retry_after_seconds| ApiError::RateLimited { retry_after_seconds })?;
+            .map_err(|retry_after_seconds| ApiError::RateLimited {
+                retry_after_seconds,
+            })?;
     }
     let body = body::read(request, payload, &state.limits).await?;
     ::metrics::histogram!(metrics::REQUEST_BODY_SIZE).record(body.len() as f64);
     let envelope = envelope::parse(&body)?;
     *events_in_request = envelope.events.len();
-    let site = state.sites.get(&envelope.site).ok_or(ApiError::UnknownSite)?;
+    let site = state
+        .sites
+        .get(&envelope.site)
+        .ok_or(ApiError::UnknownSite)?;
     if origin(request).is_some_and(|o| !site.allows(o)) {
         return Err(ApiError::OriginNotAllowed);
     }
@@ -87,7 +93,8 @@ async fn handle<P: EventPublisher>(
                 retry_after_seconds: state.retry_after_seconds,
             }
         })?;
-        ::metrics::counter!(metrics::EVENTS, "decision" => "keep", "reason" => "consented").increment(kept as u64);
+        ::metrics::counter!(metrics::EVENTS, "decision" => "keep", "reason" => "consented")
+            .increment(kept as u64);
     }
     let mut response = HttpResponse::NoContent();
     if !dropped.is_empty() {

@@ -52,10 +52,13 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let route = request.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
     let response = next.call(request).await?;
     let status = response.status().as_u16().to_string();
-    ::metrics::counter!(metrics::HTTP_REQUESTS, "route" => route.clone(), "status" => status).increment(1);
+    ::metrics::counter!(metrics::HTTP_REQUESTS, "route" => route.clone(), "status" => status)
+        .increment(1);
     ::metrics::histogram!(metrics::HTTP_REQUEST_DURATION, "route" => route)
         .record(started.elapsed().as_secs_f64());
     Ok(response)

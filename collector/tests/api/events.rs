@@ -31,7 +31,10 @@ async fn consented_events_are_published_with_key_headers_and_truncated_ip() {
         .unwrap();
     assert_eq!(response.status(), 204);
     assert_eq!(
-        response.headers().get("access-control-allow-origin").unwrap(),
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .unwrap(),
         crate::helpers::ORIGIN
     );
     let messages = collector.read_raw(5).await;
@@ -41,10 +44,17 @@ async fn consented_events_are_published_with_key_headers_and_truncated_ip() {
         assert_eq!(message.key(), Some(&b"demo/visitor-1"[..]));
         assert_eq!(header(message, headers::SITE), Some(&b"demo"[..]));
         assert_eq!(header(message, headers::EVENT_TYPE), Some(&b"click"[..]));
-        assert_eq!(header(message, headers::SCHEMA), Some(headers::schema::RAW_EVENT.as_bytes()));
+        assert_eq!(
+            header(message, headers::SCHEMA),
+            Some(headers::schema::RAW_EVENT.as_bytes())
+        );
         let event = RawEvent::decode(message.payload().unwrap()).unwrap();
         let ip = event.ip.unwrap();
-        assert_eq!((ip.network, ip.prefix_len), (vec![203, 0, 113, 0], 24), "only the /24 is published");
+        assert_eq!(
+            (ip.network, ip.prefix_len),
+            (vec![203, 0, 113, 0], 24),
+            "only the /24 is published"
+        );
         assert_eq!(event.user_agent, "Mozilla/5.0 test");
         seen.push(uuid::Uuid::from_slice(&event.event_id).unwrap().to_string());
     }
@@ -60,7 +70,10 @@ async fn events_without_consent_are_dropped_counted_and_never_published() {
     let (denied, denied_ids) = envelope("denied", 3);
     let response = collector.post(denied).await;
     assert_eq!(response.status(), 204);
-    assert_eq!(response.headers().get("fiducia-dropped").unwrap(), "no_measurement_consent=3");
+    assert_eq!(
+        response.headers().get("fiducia-dropped").unwrap(),
+        "no_measurement_consent=3"
+    );
     let (missing, _) = envelope("denied", 2);
     let missing = missing.replace(r#""consent":{"measurement":"denied"},"#, "");
     assert_eq!(collector.post(missing).await.status(), 204);
@@ -70,15 +83,24 @@ async fn events_without_consent_are_dropped_counted_and_never_published() {
     let messages = collector.read_raw(2).await;
     let published: Vec<String> = messages
         .iter()
-        .map(|m| uuid::Uuid::from_slice(&RawEvent::decode(m.payload().unwrap()).unwrap().event_id).unwrap().to_string())
+        .map(|m| {
+            uuid::Uuid::from_slice(&RawEvent::decode(m.payload().unwrap()).unwrap().event_id)
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert_eq!(published, granted_ids, "only the consented event reached Kafka");
+    assert_eq!(
+        published, granted_ids,
+        "only the consented event reached Kafka"
+    );
     assert!(denied_ids.iter().all(|id| !published.contains(id)));
     let metrics = collector.metrics().await;
     assert!(
-        metrics.lines().any(|l| l.starts_with("fiducia_collector_events_total{")
-            && l.contains(r#"decision="drop""#)
-            && l.contains(r#"reason="no_measurement_consent""#)),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("fiducia_collector_events_total{")
+                && l.contains(r#"decision="drop""#)
+                && l.contains(r#"reason="no_measurement_consent""#)),
         "{metrics}"
     );
 }
@@ -120,26 +142,57 @@ async fn refusals_carry_status_and_machine_readable_reason() {
     let (good, _) = envelope("granted", 1);
     let client = reqwest::Client::new();
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
-        (client.post(format!("{}/v1/events", collector.url)).body("{nope"), 400, "invalid_json"),
-        (client.post(format!("{}/v1/events", collector.url)).body(good.replace("\"demo\"", "\"nosuch\"")), 403, "unknown_site"),
         (
-            client.post(format!("{}/v1/events", collector.url)).header("origin", "https://evil.example").body(good.clone()),
+            client
+                .post(format!("{}/v1/events", collector.url))
+                .body("{nope"),
+            400,
+            "invalid_json",
+        ),
+        (
+            client
+                .post(format!("{}/v1/events", collector.url))
+                .body(good.replace("\"demo\"", "\"nosuch\"")),
+            403,
+            "unknown_site",
+        ),
+        (
+            client
+                .post(format!("{}/v1/events", collector.url))
+                .header("origin", "https://evil.example")
+                .body(good.clone()),
             403,
             "origin_not_allowed",
         ),
         (
-            client.post(format!("{}/v1/events", collector.url)).header("content-type", "application/xml").body(good.clone()),
+            client
+                .post(format!("{}/v1/events", collector.url))
+                .header("content-type", "application/xml")
+                .body(good.clone()),
             415,
             "unsupported_media_type",
         ),
-        (client.post(format!("{}/v1/events", collector.url)).body(vec![b'x'; 70 * 1024]), 413, "too_large"),
         (
-            client.post(format!("{}/v1/events", collector.url)).body(good.replace("\"click\"", "\"warp\"")),
+            client
+                .post(format!("{}/v1/events", collector.url))
+                .body(vec![b'x'; 70 * 1024]),
+            413,
+            "too_large",
+        ),
+        (
+            client
+                .post(format!("{}/v1/events", collector.url))
+                .body(good.replace("\"click\"", "\"warp\"")),
             400,
             "invalid_field",
         ),
         (
-            client.request(reqwest::Method::OPTIONS, format!("{}/v1/events", collector.url)).header("origin", "https://evil.example"),
+            client
+                .request(
+                    reqwest::Method::OPTIONS,
+                    format!("{}/v1/events", collector.url),
+                )
+                .header("origin", "https://evil.example"),
             403,
             "origin_not_allowed",
         ),
@@ -151,18 +204,29 @@ async fn refusals_carry_status_and_machine_readable_reason() {
         assert_eq!(body["error"], reason);
     }
     let preflight = client
-        .request(reqwest::Method::OPTIONS, format!("{}/v1/events", collector.url))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/events", collector.url),
+        )
         .header("origin", crate::helpers::ORIGIN)
         .header("access-control-request-method", "POST")
         .send()
         .await
         .unwrap();
     assert_eq!(preflight.status(), 204);
-    assert_eq!(preflight.headers().get("access-control-allow-origin").unwrap(), crate::helpers::ORIGIN);
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .unwrap(),
+        crate::helpers::ORIGIN
+    );
     let metrics = collector.metrics().await;
     for reason in ["invalid_json", "unknown_site", "too_large"] {
         assert!(
-            metrics.contains(&format!(r#"fiducia_collector_requests_rejected_total{{reason="{reason}"}}"#)),
+            metrics.contains(&format!(
+                r#"fiducia_collector_requests_rejected_total{{reason="{reason}"}}"#
+            )),
             "{reason} counted:\n{metrics}"
         );
     }
@@ -182,7 +246,10 @@ async fn clients_over_the_rate_limit_get_429_with_retry_after() {
         let response = collector.post(body).await;
         statuses.push(response.status().as_u16());
         if response.status() == 429 {
-            retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
         }
     }
     assert_eq!(&statuses[..2], &[204, 204]);

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use fiducia_collector::Application;
 use fiducia_collector::config::{Config, Limits};
 use fiducia_collector::sites::{Site, Sites};
-use fiducia_collector::Application;
 use fiducia_proto::service::config::KafkaConfig;
 use fiducia_proto::testkit::{infra, unique};
 use fiducia_proto::topics::Topics;
@@ -36,14 +36,21 @@ impl Drop for TestCollector {
 pub fn config(brokers: &str, topics: Topics) -> Config {
     let sites = Sites::new(BTreeMap::from([(
         "demo".to_owned(),
-        Site { allowed_origins: vec![ORIGIN.to_owned()] },
+        Site {
+            allowed_origins: vec![ORIGIN.to_owned()],
+        },
     )]))
     .expect("valid sites");
     Config {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         workers: 2,
-        kafka: KafkaConfig { brokers: brokers.to_owned(), topics, create_topics: true, partitions: 2 },
+        kafka: KafkaConfig {
+            brokers: brokers.to_owned(),
+            topics,
+            create_topics: true,
+            partitions: 2,
+        },
         sites,
         trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
         limits: Limits::default(),
@@ -67,11 +74,19 @@ impl TestCollector {
         let mut config = config(&brokers, topics.clone());
         tweak(&mut config);
         let shutdown = CancellationToken::new();
-        let app = Application::build(config, shutdown.clone()).await.expect("collector builds");
+        let app = Application::build(config, shutdown.clone())
+            .await
+            .expect("collector builds");
         let url = format!("http://{}", app.public_addr());
         let admin_url = format!("http://{}", app.admin_addr());
         tokio::spawn(app.run_until_stopped());
-        let collector = Self { url, admin_url, topics, brokers, shutdown };
+        let collector = Self {
+            url,
+            admin_url,
+            topics,
+            brokers,
+            shutdown,
+        };
         collector.wait_ready().await;
         collector
     }
@@ -79,7 +94,10 @@ impl TestCollector {
     async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         for _ in 0..100 {
-            let ready = client.get(format!("{}/readyz", self.admin_url)).send().await;
+            let ready = client
+                .get(format!("{}/readyz", self.admin_url))
+                .send()
+                .await;
             if ready.is_ok_and(|r| r.status() == 200) {
                 return;
             }
@@ -102,17 +120,23 @@ impl TestCollector {
 
     /// The admin `/metrics` text.
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.admin_url)).await.unwrap().text().await.unwrap()
+        reqwest::get(format!("{}/metrics", self.admin_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Reads the raw topic from the start until `count` messages arrived (or 20 s passed).
     pub async fn read_raw(&self, count: usize) -> Vec<OwnedMessage> {
-        let consumer: StreamConsumer = fiducia_proto::kafka::client_config(&self.brokers, "test-reader")
-            .set("group.id", unique("reader"))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
+        let consumer: StreamConsumer =
+            fiducia_proto::kafka::client_config(&self.brokers, "test-reader")
+                .set("group.id", unique("reader"))
+                .set("auto.offset.reset", "earliest")
+                .set("enable.auto.commit", "false")
+                .create()
+                .unwrap();
         consumer.subscribe(&[&self.topics.raw]).unwrap();
         let mut messages = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -129,7 +153,9 @@ impl TestCollector {
 
 /// An envelope with `count` events of type `click`, consent as given.
 pub fn envelope(measurement: &str, count: usize) -> (String, Vec<String>) {
-    let ids: Vec<String> = (0..count).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let ids: Vec<String> = (0..count)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
     let events: Vec<String> = ids
         .iter()
         .enumerate()

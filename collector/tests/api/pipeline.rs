@@ -22,8 +22,10 @@ struct Service {
 
 impl Service {
     fn start(name: &'static str, env: &HashMap<String, String>) -> Self {
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("fiducia-e2e-{name}-{}.log", std::process::id())))
-            .expect("log file");
+        let log = std::fs::File::create(
+            std::env::temp_dir().join(format!("fiducia-e2e-{name}-{}.log", std::process::id())),
+        )
+        .expect("log file");
         let child = Command::new(service_binary(&format!("fiducia-{name}")))
             .envs(env)
             .env("RUST_LOG", "info")
@@ -31,7 +33,11 @@ impl Service {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn service");
-        Self { name, env: env.clone(), child }
+        Self {
+            name,
+            env: env.clone(),
+            child,
+        }
     }
 
     fn kill_9(&mut self) {
@@ -58,7 +64,12 @@ struct ClickHouse {
 
 impl ClickHouse {
     async fn query(&self, sql: &str) -> String {
-        let response = self.client.post(&self.url).body(sql.to_owned()).send().await;
+        let response = self
+            .client
+            .post(&self.url)
+            .body(sql.to_owned())
+            .send()
+            .await;
         match response {
             Ok(r) if r.status().is_success() => r.text().await.unwrap().trim().to_owned(),
             _ => String::new(),
@@ -66,7 +77,10 @@ impl ClickHouse {
     }
 
     async fn count_final(&self) -> u64 {
-        self.query("SELECT count() FROM fiducia.events FINAL").await.parse().unwrap_or(0)
+        self.query("SELECT count() FROM fiducia.events FINAL")
+            .await
+            .parse()
+            .unwrap_or(0)
     }
 
     /// Polls until `SELECT count() ... FINAL` equals `expected`; returns the time it took.
@@ -77,8 +91,14 @@ impl ClickHouse {
             if count == expected {
                 return started.elapsed();
             }
-            assert!(count <= expected, "more rows than events: {count} > {expected}");
-            assert!(started.elapsed() < within, "only {count} of {expected} rows after {within:?}");
+            assert!(
+                count <= expected,
+                "more rows than events: {count} > {expected}"
+            );
+            assert!(
+                started.elapsed() < within,
+                "only {count} of {expected} rows after {within:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -87,11 +107,19 @@ impl ClickHouse {
 async fn wait_status(client: &reqwest::Client, url: &str, status: u16, within: Duration) {
     let started = Instant::now();
     loop {
-        let got = client.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+        let got = client
+            .get(url)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
         if got == status {
             return;
         }
-        assert!(started.elapsed() < within, "{url} answered {got}, wanted {status} within {within:?}");
+        assert!(
+            started.elapsed() < within,
+            "{url} answered {got}, wanted {status} within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -119,16 +147,29 @@ async fn post_granted(client: &reqwest::Client, collector: &str, batches: usize)
 async fn the_pipeline_keeps_every_accepted_event_exactly_once() {
     let infra = PrivateInfra::start();
     let sites = repo_root().join("deploy/local/sites.toml");
-    let [collector_port, collector_admin, enricher_admin, sink_admin] = [free_port(), free_port(), free_port(), free_port()];
+    let [collector_port, collector_admin, enricher_admin, sink_admin] =
+        [free_port(), free_port(), free_port(), free_port()];
     let env: HashMap<String, String> = [
         ("FIDUCIA_KAFKA_BROKERS", infra.infra.brokers.clone()),
         ("FIDUCIA_CLICKHOUSE_URL", infra.infra.clickhouse_url.clone()),
         ("FIDUCIA_COLLECTOR_SITES_FILE", sites.display().to_string()),
-        ("FIDUCIA_COLLECTOR_LISTEN_ADDR", format!("127.0.0.1:{collector_port}")),
-        ("FIDUCIA_COLLECTOR_ADMIN_ADDR", format!("127.0.0.1:{collector_admin}")),
-        ("FIDUCIA_ENRICHER_ADMIN_ADDR", format!("127.0.0.1:{enricher_admin}")),
+        (
+            "FIDUCIA_COLLECTOR_LISTEN_ADDR",
+            format!("127.0.0.1:{collector_port}"),
+        ),
+        (
+            "FIDUCIA_COLLECTOR_ADMIN_ADDR",
+            format!("127.0.0.1:{collector_admin}"),
+        ),
+        (
+            "FIDUCIA_ENRICHER_ADMIN_ADDR",
+            format!("127.0.0.1:{enricher_admin}"),
+        ),
         ("FIDUCIA_SINK_ADMIN_ADDR", format!("127.0.0.1:{sink_admin}")),
-        ("FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND", "100000".to_owned()),
+        (
+            "FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND",
+            "100000".to_owned(),
+        ),
         ("FIDUCIA_COLLECTOR_RATE_BURST", "100000".to_owned()),
         ("FIDUCIA_SINK_BATCH_MAX_WAIT_MS", "200".to_owned()),
     ]
@@ -142,14 +183,25 @@ async fn the_pipeline_keeps_every_accepted_event_exactly_once() {
     let collector = format!("http://127.0.0.1:{collector_port}");
     let ready = Duration::from_secs(60);
     for port in [collector_admin, enricher_admin, sink_admin] {
-        wait_status(&client, &format!("http://127.0.0.1:{port}/readyz"), 200, ready).await;
+        wait_status(
+            &client,
+            &format!("http://127.0.0.1:{port}/readyz"),
+            200,
+            ready,
+        )
+        .await;
     }
-    let clickhouse = ClickHouse { url: infra.infra.clickhouse_url.clone(), client: client.clone() };
+    let clickhouse = ClickHouse {
+        url: infra.infra.clickhouse_url.clone(),
+        client: client.clone(),
+    };
 
     // 1. Mixed batches with consent: exactly N rows, N distinct ids.
     let started = Instant::now();
     let mut expected = post_granted(&client, &collector, 30).await;
-    let latency = clickhouse.wait_for_count(expected, Duration::from_secs(60)).await;
+    let latency = clickhouse
+        .wait_for_count(expected, Duration::from_secs(60))
+        .await;
     let elapsed = started.elapsed();
     println!(
         "pipeline: {expected} events posted and stored in {:.2} s ({:.0} events/s); last batch visible {:.2} s after posting ended",
@@ -157,24 +209,54 @@ async fn the_pipeline_keeps_every_accepted_event_exactly_once() {
         expected as f64 / elapsed.as_secs_f64(),
         latency.as_secs_f64()
     );
-    assert_eq!(clickhouse.query("SELECT uniqExact(event_id) FROM fiducia.events").await, expected.to_string());
+    assert_eq!(
+        clickhouse
+            .query("SELECT uniqExact(event_id) FROM fiducia.events")
+            .await,
+        expected.to_string()
+    );
 
     // 2. Without consent: nothing stored, the drop counted.
     let (denied, _) = envelope("denied", 4);
-    let response = client.post(format!("{collector}/v1/events")).body(denied).send().await.unwrap();
+    let response = client
+        .post(format!("{collector}/v1/events"))
+        .body(denied)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 204);
-    assert_eq!(response.headers().get("fiducia-dropped").unwrap(), "no_measurement_consent=4");
-    let metrics = client.get(format!("http://127.0.0.1:{collector_admin}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"decision="drop""#) && metrics.contains("no_measurement_consent"), "{metrics}");
+    assert_eq!(
+        response.headers().get("fiducia-dropped").unwrap(),
+        "no_measurement_consent=4"
+    );
+    let metrics = client
+        .get(format!("http://127.0.0.1:{collector_admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"decision="drop""#) && metrics.contains("no_measurement_consent"),
+        "{metrics}"
+    );
 
     // 3. The same batch twice: one row per event id.
     let (twice, _) = envelope("granted", 10);
     for _ in 0..2 {
-        let response = client.post(format!("{collector}/v1/events")).body(twice.clone()).send().await.unwrap();
+        let response = client
+            .post(format!("{collector}/v1/events"))
+            .body(twice.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 204);
     }
     expected += 10;
-    clickhouse.wait_for_count(expected, Duration::from_secs(60)).await;
+    clickhouse
+        .wait_for_count(expected, Duration::from_secs(60))
+        .await;
 
     // 4. kill -9 the sink while events flow, start it again: still exactly N.
     let flow = tokio::spawn({
@@ -186,32 +268,66 @@ async fn the_pipeline_keeps_every_accepted_event_exactly_once() {
     sink.kill_9();
     expected += flow.await.unwrap();
     sink.restart();
-    clickhouse.wait_for_count(expected, Duration::from_secs(90)).await;
-    assert_eq!(clickhouse.query("SELECT uniqExact(event_id) FROM fiducia.events").await, expected.to_string());
+    clickhouse
+        .wait_for_count(expected, Duration::from_secs(90))
+        .await;
+    assert_eq!(
+        clickhouse
+            .query("SELECT uniqExact(event_id) FROM fiducia.events")
+            .await,
+        expected.to_string()
+    );
     // Nothing was invented on the way: no unconsented row, no full IP column.
-    assert_eq!(clickhouse.query("SELECT count() FROM fiducia.events WHERE consent_measurement = 0").await, "0");
+    assert_eq!(
+        clickhouse
+            .query("SELECT count() FROM fiducia.events WHERE consent_measurement = 0")
+            .await,
+        "0"
+    );
 
     // 5. Broker stopped: 503 with Retry-After and /readyz failing; back: accepted again.
     infra.script("down", &["kafka"]);
     let started = Instant::now();
     let refused = loop {
         let (body, _) = envelope("granted", 1);
-        let response = client.post(format!("{collector}/v1/events")).body(body).send().await.unwrap();
+        let response = client
+            .post(format!("{collector}/v1/events"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         if response.status() == 503 {
             break response;
         }
         assert_eq!(response.status(), 204);
         // Accepted just before the probe noticed: it was acknowledged, so it counts.
         expected += 1;
-        assert!(started.elapsed() < Duration::from_secs(20), "collector kept answering 204 with the broker down");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "collector kept answering 204 with the broker down"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(refused.headers().get("retry-after").is_some());
     let reason: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(reason["error"], "unavailable");
-    wait_status(&client, &format!("http://127.0.0.1:{collector_admin}/readyz"), 503, Duration::from_secs(10)).await;
+    wait_status(
+        &client,
+        &format!("http://127.0.0.1:{collector_admin}/readyz"),
+        503,
+        Duration::from_secs(10),
+    )
+    .await;
     infra.script("up", &["--infra"]);
-    wait_status(&client, &format!("http://127.0.0.1:{collector_admin}/readyz"), 200, Duration::from_secs(60)).await;
+    wait_status(
+        &client,
+        &format!("http://127.0.0.1:{collector_admin}/readyz"),
+        200,
+        Duration::from_secs(60),
+    )
+    .await;
     expected += post_granted(&client, &collector, 3).await;
-    clickhouse.wait_for_count(expected, Duration::from_secs(90)).await;
+    clickhouse
+        .wait_for_count(expected, Duration::from_secs(90))
+        .await;
 }

@@ -17,12 +17,20 @@ pub fn enrich(raw: RawEvent) -> EnrichedEvent {
     let context = raw.context.unwrap_or_default();
     let page = url::split(&context.url);
     let agent = user_agent::parse(&raw.user_agent);
-    let referrer_class = referrer::classify(&context.referrer, page.host.as_deref(), &page.campaign.medium);
+    let referrer_class = referrer::classify(
+        &context.referrer,
+        page.host.as_deref(),
+        &page.campaign.medium,
+    );
     EnrichedEvent {
         event_id: raw.event_id,
         site_id: raw.site_id,
         event_type: raw.event_type,
-        event_time_ms: time::corrected_event_time(raw.client_ts_ms, raw.sent_at_ms, raw.received_at_ms),
+        event_time_ms: time::corrected_event_time(
+            raw.client_ts_ms,
+            raw.sent_at_ms,
+            raw.received_at_ms,
+        ),
         received_at_ms: raw.received_at_ms,
         seq: raw.seq,
         visitor_id: raw.visitor_id,
@@ -91,7 +99,10 @@ mod tests {
             ..RawEvent::default()
         };
         let out = enrich(raw);
-        assert_eq!(out.event_time_ms, 11_000, "skew of the client clock removed");
+        assert_eq!(
+            out.event_time_ms, 11_000,
+            "skew of the client clock removed"
+        );
         assert_eq!(out.path, "/p/42");
         assert_eq!(out.utm_source, "news");
         assert_eq!(out.referrer_class, "search");
@@ -101,6 +112,9 @@ mod tests {
         assert!(!out.is_bot);
         assert!(out.consent_measurement && !out.consent_personalization && !out.consent_functional);
         assert_eq!(out.decision, i32::from(Decision::Keep));
-        assert_eq!((out.title.as_str(), out.lang.as_str()), ("Red shoes", "it-IT"));
+        assert_eq!(
+            (out.title.as_str(), out.lang.as_str()),
+            ("Red shoes", "it-IT")
+        );
     }
 }

@@ -33,14 +33,45 @@ impl ReferrerClass {
 }
 
 /// Host labels (second-level names) of search engines.
-const SEARCH: &[&str] = &["google", "bing", "duckduckgo", "yahoo", "baidu", "yandex", "ecosia", "qwant", "startpage", "naver", "seznam"];
+const SEARCH: &[&str] = &[
+    "google",
+    "bing",
+    "duckduckgo",
+    "yahoo",
+    "baidu",
+    "yandex",
+    "ecosia",
+    "qwant",
+    "startpage",
+    "naver",
+    "seznam",
+];
 /// Hosts of social networks (matched as the host or a parent domain of it).
 const SOCIAL: &[&str] = &[
-    "facebook.com", "fb.com", "instagram.com", "twitter.com", "x.com", "t.co", "linkedin.com", "lnkd.in",
-    "reddit.com", "pinterest.com", "tiktok.com", "youtube.com", "mastodon.social", "threads.net", "bsky.app",
+    "facebook.com",
+    "fb.com",
+    "instagram.com",
+    "twitter.com",
+    "x.com",
+    "t.co",
+    "linkedin.com",
+    "lnkd.in",
+    "reddit.com",
+    "pinterest.com",
+    "tiktok.com",
+    "youtube.com",
+    "mastodon.social",
+    "threads.net",
+    "bsky.app",
 ];
 /// Hosts of webmail clients.
-const EMAIL: &[&str] = &["mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com", "mail.proton.me"];
+const EMAIL: &[&str] = &[
+    "mail.google.com",
+    "outlook.live.com",
+    "outlook.office.com",
+    "mail.yahoo.com",
+    "mail.proton.me",
+];
 
 /// Classifies `referrer` for a page on `page_host`.
 #[must_use]
@@ -51,7 +82,10 @@ pub fn classify(referrer: &str, page_host: Option<&str>, utm_medium: &str) -> Re
     if referrer.trim().is_empty() {
         return ReferrerClass::Direct;
     }
-    let Some(host) = url::Url::parse(referrer).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)) else {
+    let Some(host) = url::Url::parse(referrer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    else {
         return ReferrerClass::Other;
     };
     let host = host.strip_prefix("www.").unwrap_or(&host);
@@ -83,7 +117,11 @@ mod tests {
             ("https://shop.example/cart", "", ReferrerClass::Internal),
             ("https://www.shop.example/", "", ReferrerClass::Internal),
             ("https://www.google.com/", "", ReferrerClass::Search),
-            ("https://www.google.co.uk/search?q=x", "", ReferrerClass::Search),
+            (
+                "https://www.google.co.uk/search?q=x",
+                "",
+                ReferrerClass::Search,
+            ),
             ("https://duckduckgo.com/", "", ReferrerClass::Search),
             ("https://m.facebook.com/", "", ReferrerClass::Social),
             ("https://t.co/abc", "", ReferrerClass::Social),
@@ -93,7 +131,11 @@ mod tests {
             ("not a url", "", ReferrerClass::Other),
             ("https://notfacebook.com/", "", ReferrerClass::Other),
         ] {
-            assert_eq!(classify(referrer, page, medium), class, "{referrer} {medium}");
+            assert_eq!(
+                classify(referrer, page, medium),
+                class,
+                "{referrer} {medium}"
+            );
         }
     }
 }

@@ -20,13 +20,17 @@ mod tests {
     #[test]
     fn skew_is_removed_in_both_directions() {
         for (ts, sent, received, expected) in [
-            (1_000, 1_000, 1_000, 1_000),    // clocks agree
-            (1_000, 1_500, 11_500, 11_000),  // client 10 s behind
-            (50_000, 50_500, 500, 0),        // client 50 s ahead
-            (1_000, 0, 9_000, 1_000),        // no sent_at: trust the client
-            (2_000, 1_000, 1_000, 1_000),    // event "after" sending: clamped to arrival
+            (1_000, 1_000, 1_000, 1_000),   // clocks agree
+            (1_000, 1_500, 11_500, 11_000), // client 10 s behind
+            (50_000, 50_500, 500, 0),       // client 50 s ahead
+            (1_000, 0, 9_000, 1_000),       // no sent_at: trust the client
+            (2_000, 1_000, 1_000, 1_000),   // event "after" sending: clamped to arrival
         ] {
-            assert_eq!(corrected_event_time(ts, sent, received), expected, "{ts} {sent} {received}");
+            assert_eq!(
+                corrected_event_time(ts, sent, received),
+                expected,
+                "{ts} {sent} {received}"
+            );
         }
     }
 }

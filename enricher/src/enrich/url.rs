@@ -63,7 +63,9 @@ mod tests {
 
     #[test]
     fn paths_and_campaigns_are_split_out() {
-        let page = split("https://Shop.Example/p/42?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=red+shoes&utm_content=hero&x=1#top");
+        let page = split(
+            "https://Shop.Example/p/42?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=red+shoes&utm_content=hero&x=1#top",
+        );
         assert_eq!(page.host.as_deref(), Some("shop.example"));
         assert_eq!(page.path, "/p/42");
         assert_eq!(
@@ -82,14 +84,23 @@ mod tests {
     fn utm_edge_cases() {
         for (url, source) in [
             ("https://a.example/?UTM_SOURCE=Caps", "Caps"),
-            ("https://a.example/?utm_source=first&utm_source=second", "first"),
+            (
+                "https://a.example/?utm_source=first&utm_source=second",
+                "first",
+            ),
             ("https://a.example/?utm_source=", ""),
             ("https://a.example/?utm_source=%20padded%20", "padded"),
             ("https://a.example/", ""),
         ] {
             assert_eq!(split(url).campaign.source, source, "{url}");
         }
-        assert_eq!(split(&format!("https://a.example/?utm_term={}", "x".repeat(500))).campaign.term.len(), 200);
+        assert_eq!(
+            split(&format!("https://a.example/?utm_term={}", "x".repeat(500)))
+                .campaign
+                .term
+                .len(),
+            200
+        );
     }
 
     #[test]

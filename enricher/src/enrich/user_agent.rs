@@ -61,7 +61,13 @@ pub fn parse(user_agent: &str) -> Agent {
         bot_reasons.push("empty_user_agent");
     }
     let parsed = woothee::parser::Parser::new().parse(user_agent);
-    let known = |s: &str| if s == woothee::woothee::VALUE_UNKNOWN { String::new() } else { s.to_owned() };
+    let known = |s: &str| {
+        if s == woothee::woothee::VALUE_UNKNOWN {
+            String::new()
+        } else {
+            s.to_owned()
+        }
+    };
     let (browser, version, os, category) = parsed.as_ref().map_or_else(
         || (String::new(), String::new(), String::new(), ""),
         |p| (known(p.name), known(p.version), known(p.os), p.category),
@@ -83,7 +89,13 @@ pub fn parse(user_agent: &str) -> Agent {
             _ => Device::Other,
         }
     };
-    Agent { browser, version, os, device, bot_reasons }
+    Agent {
+        browser,
+        version,
+        os,
+        device,
+        bot_reasons,
+    }
 }
 
 #[cfg(test)]
@@ -113,7 +125,11 @@ mod tests {
             ),
         ] {
             let agent = parse(ua);
-            assert_eq!((agent.browser.as_str(), agent.os.as_str(), agent.device), (browser, os, device), "{ua}");
+            assert_eq!(
+                (agent.browser.as_str(), agent.os.as_str(), agent.device),
+                (browser, os, device),
+                "{ua}"
+            );
             assert!(agent.bot_reasons.is_empty(), "{ua}");
             assert!(!agent.version.is_empty(), "{ua}");
         }
@@ -122,7 +138,10 @@ mod tests {
     #[test]
     fn bots_are_flagged_with_reasons() {
         for (ua, reason) in [
-            ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "known_crawler"),
+            (
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+                "known_crawler",
+            ),
             (
                 "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
                 "headless_browser",
@@ -131,7 +150,11 @@ mod tests {
             ("", "empty_user_agent"),
         ] {
             let agent = parse(ua);
-            assert!(agent.bot_reasons.contains(&reason), "{ua}: {:?}", agent.bot_reasons);
+            assert!(
+                agent.bot_reasons.contains(&reason),
+                "{ua}: {:?}",
+                agent.bot_reasons
+            );
             assert_eq!(agent.device, Device::Bot, "{ua}");
         }
     }

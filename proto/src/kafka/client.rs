@@ -57,7 +57,13 @@ pub fn producer(
         .set("acks", "all")
         .set("compression.type", "lz4")
         .set("linger.ms", settings.linger.as_millis().to_string())
-        .set("message.timeout.ms", settings.message_timeout.as_millis().to_string())
-        .set("queue.buffering.max.messages", settings.queue_max_messages.to_string())
+        .set(
+            "message.timeout.ms",
+            settings.message_timeout.as_millis().to_string(),
+        )
+        .set(
+            "queue.buffering.max.messages",
+            settings.queue_max_messages.to_string(),
+        )
         .create()
 }

@@ -47,7 +47,10 @@ pub type BatchError = Box<dyn std::error::Error + Send + Sync>;
 pub trait BatchHandler: Send {
     /// Makes the batch durable downstream. `Ok` means every message is
     /// acknowledged downstream (or dead-lettered); `Err` means retry it all.
-    fn handle(&mut self, batch: &[OwnedMessage]) -> impl Future<Output = Result<(), BatchError>> + Send;
+    fn handle(
+        &mut self,
+        batch: &[OwnedMessage],
+    ) -> impl Future<Output = Result<(), BatchError>> + Send;
 }
 
 /// Creates a group consumer with auto offset storing off: offsets are stored
@@ -62,8 +65,16 @@ pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<Str
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", settings.session_timeout.as_millis().to_string())
-        .set("heartbeat.interval.ms", (settings.session_timeout.as_millis() / 4).max(100).to_string())
+        .set(
+            "session.timeout.ms",
+            settings.session_timeout.as_millis().to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            (settings.session_timeout.as_millis() / 4)
+                .max(100)
+                .to_string(),
+        )
         .create()?;
     consumer.subscribe(&[&settings.topic])?;
     Ok(consumer)
@@ -149,7 +160,9 @@ async fn next_batch(
 fn store_offsets(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> KafkaResult<()> {
     let mut next: HashMap<(&str, i32), i64> = HashMap::new();
     for message in batch {
-        let offset = next.entry((message.topic(), message.partition())).or_default();
+        let offset = next
+            .entry((message.topic(), message.partition()))
+            .or_default();
         *offset = (*offset).max(message.offset() + 1);
     }
     let mut list = TopicPartitionList::with_capacity(next.len());

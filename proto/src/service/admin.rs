@@ -82,7 +82,9 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(ready: web::Data<Readiness>) -> HttpResponse {
     if (ready.get_ref())() {
-        HttpResponse::Ok().content_type("text/plain").body("ready\n")
+        HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n")
     } else {
         HttpResponse::ServiceUnavailable()
             .content_type("text/plain")

@@ -69,7 +69,11 @@ where
 pub fn env_ms(var: &str, default: Duration) -> Result<Duration, ConfigError> {
     match env_opt::<u64>(var)? {
         None => Ok(default),
-        Some(0) => Err(ConfigError::new(var, "0", "must be at least 1 (milliseconds)")),
+        Some(0) => Err(ConfigError::new(
+            var,
+            "0",
+            "must be at least 1 (milliseconds)",
+        )),
         Some(ms) => Ok(Duration::from_millis(ms)),
     }
 }
@@ -116,7 +120,9 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_the_variable_and_the_value() {
-        let error = "abc".parse::<u16>().map_err(|e| ConfigError::new("FIDUCIA_X_PORT", "abc", e));
+        let error = "abc"
+            .parse::<u16>()
+            .map_err(|e| ConfigError::new("FIDUCIA_X_PORT", "abc", e));
         let text = error.unwrap_err().to_string();
         assert!(text.starts_with("FIDUCIA_X_PORT=\"abc\": "), "{text}");
     }

@@ -9,15 +9,16 @@ pub fn on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(error) => {
-                tracing::error!(%error, "cannot watch SIGTERM; stopping on SIGINT only");
-                let _ = tokio::signal::ctrl_c().await;
-                cancel.cancel();
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(error) => {
+                    tracing::error!(%error, "cannot watch SIGTERM; stopping on SIGINT only");
+                    let _ = tokio::signal::ctrl_c().await;
+                    cancel.cancel();
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
             _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "shutting down"),
