@@ -23,7 +23,11 @@ pub const CLICKHOUSE_UP: &str = "fiducia_sink_clickhouse_up";
 /// Schema migrations applied by this process at start-up.
 pub const MIGRATIONS_APPLIED: &str = "fiducia_sink_migrations_applied_total";
 
-/// Registers descriptions so `/metrics` explains every series.
+/// The `reason` label values of [`DEAD_LETTERS`].
+pub const DEAD_LETTER_REASONS: [&str; 3] = ["undecodable", "invalid", "empty"];
+
+/// Registers descriptions so `/metrics` explains every series, and creates
+/// the counters so they read 0 (not absent) before the first event.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(ROWS_INSERTED, "Event rows ClickHouse acknowledged.");
@@ -46,4 +50,15 @@ pub fn describe() {
         "1 while ClickHouse answers SELECT 1, else 0."
     );
     describe_counter!(MIGRATIONS_APPLIED, "Schema migrations applied at start-up.");
+    for name in [
+        ROWS_INSERTED,
+        INSERT_ERRORS,
+        DEAD_LETTER_ERRORS,
+        MIGRATIONS_APPLIED,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for reason in DEAD_LETTER_REASONS {
+        metrics::counter!(DEAD_LETTERS, "reason" => reason).increment(0);
+    }
 }

@@ -94,6 +94,16 @@ impl Setup {
         }
     }
 
+    /// Drops the test's database; called at the end of a passing test, so a
+    /// failing one leaves its data to look at.
+    async fn drop_database(&self) {
+        self.clickhouse()
+            .query_raw(&render("DROP DATABASE IF EXISTS {db}", &self.database))
+            .execute()
+            .await
+            .unwrap();
+    }
+
     fn producer(&self) -> FutureProducer {
         producer(
             &self.infra.brokers,
@@ -297,6 +307,7 @@ async fn migrations_run_from_empty_twice_and_concurrently() {
             .await,
         2
     );
+    setup.drop_database().await;
 }
 
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]
@@ -418,6 +429,7 @@ async fn events_land_once_even_when_delivered_twice() {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     sink.stop().await;
+    setup.drop_database().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -509,4 +521,5 @@ async fn garbage_is_dead_lettered_and_does_not_block_the_rest() {
     }
     assert_eq!(sink.get("/healthz").await.0, 200);
     sink.stop().await;
+    setup.drop_database().await;
 }
