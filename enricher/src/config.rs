@@ -19,9 +19,6 @@ pub struct Config {
     pub batch_max_messages: usize,
     /// `FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS`: how long a batch may wait to fill.
     pub batch_max_wait: Duration,
-    /// `FIDUCIA_ENRICHER_SESSION_TIMEOUT_MS`: group session timeout (how soon
-    /// a crashed instance's partitions move to another).
-    pub session_timeout: Duration,
 }
 
 impl Config {
@@ -49,10 +46,6 @@ impl Config {
             batch_max_wait: env_ms(
                 "FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS",
                 Duration::from_millis(50),
-            )?,
-            session_timeout: env_ms(
-                "FIDUCIA_ENRICHER_SESSION_TIMEOUT_MS",
-                Duration::from_secs(10),
             )?,
         })
     }

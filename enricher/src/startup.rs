@@ -52,7 +52,8 @@ impl Application {
             batch_max_messages: config.batch_max_messages,
             batch_max_bytes: 16 * 1024 * 1024,
             batch_max_wait: config.batch_max_wait,
-            session_timeout: config.session_timeout,
+            session_timeout: config.kafka.session_timeout,
+            rejoin_when_unassigned: config.kafka.rejoin_when_unassigned,
         };
         let consumer = consume::consumer(&settings, "fiducia-enricher")?;
         let producer = kafka::producer(

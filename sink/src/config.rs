@@ -19,9 +19,6 @@ pub struct Config {
     pub group_id: String,
     /// How messages are grouped into one insert.
     pub batch: BatchConfig,
-    /// `FIDUCIA_SINK_SESSION_TIMEOUT_MS`: how soon a crashed instance's
-    /// partitions move to another.
-    pub session_timeout: Duration,
     /// Where the events are stored.
     pub clickhouse: ClickHouseConfig,
 }
@@ -97,7 +94,6 @@ impl Config {
             kafka,
             group_id: "fiducia-sink".into(),
             batch: BatchConfig::default(),
-            session_timeout: Duration::from_secs(10),
             clickhouse,
         }
     }
@@ -135,7 +131,6 @@ impl Config {
             admin_addr: env_or("FIDUCIA_SINK_ADMIN_ADDR", d.admin_addr)?,
             group_id: env_or("FIDUCIA_SINK_GROUP_ID", d.group_id)?,
             batch,
-            session_timeout: env_ms("FIDUCIA_SINK_SESSION_TIMEOUT_MS", d.session_timeout)?,
             clickhouse,
             kafka: d.kafka,
         })

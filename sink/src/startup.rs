@@ -77,7 +77,8 @@ impl Application {
             batch_max_messages: config.batch.max_rows,
             batch_max_bytes: config.batch.max_bytes,
             batch_max_wait: config.batch.max_wait,
-            session_timeout: config.session_timeout,
+            session_timeout: config.kafka.session_timeout,
+            rejoin_when_unassigned: config.kafka.rejoin_when_unassigned,
         };
         let consumer = consume::consumer(&settings, "fiducia-sink")?;
         let producer = kafka::producer(

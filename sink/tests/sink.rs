@@ -49,10 +49,9 @@ impl Setup {
 
     fn config(&self) -> Config {
         let kafka = KafkaConfig {
-            brokers: self.infra.brokers.clone(),
-            topics: self.topics.clone(),
             create_topics: false,
             partitions: PARTITIONS,
+            ..KafkaConfig::new(&self.infra.brokers, self.topics.clone())
         };
         let clickhouse = ClickHouseConfig {
             url: self.infra.clickhouse_url.clone(),
@@ -472,6 +471,7 @@ async fn garbage_is_dead_lettered_and_does_not_block_the_rest() {
             batch_max_bytes: 1 << 20,
             batch_max_wait: Duration::from_millis(100),
             session_timeout: Duration::from_secs(10),
+            rejoin_when_unassigned: None,
         },
         "sink-test-dl",
     )

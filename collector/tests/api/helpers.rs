@@ -46,10 +46,8 @@ pub fn config(brokers: &str, topics: Topics) -> Config {
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         workers: 2,
         kafka: KafkaConfig {
-            brokers: brokers.to_owned(),
-            topics,
-            create_topics: true,
             partitions: 2,
+            ..KafkaConfig::new(brokers, topics)
         },
         sites,
         trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],

@@ -38,6 +38,13 @@ pub struct ConsumerSettings {
     pub batch_max_wait: Duration,
     /// Group session timeout: how soon a crashed instance's partitions move on.
     pub session_timeout: Duration,
+    /// Rejoin the group when no partition has been assigned for this long
+    /// (`None`: never). Works around group coordinators that can leave a
+    /// restarted member with an empty assignment and never rebalance again
+    /// (seen with Tansu 0.6 after a `kill -9`). With more instances than
+    /// partitions it makes idle instances rejoin, so set it well above the
+    /// session timeout.
+    pub rejoin_when_unassigned: Option<Duration>,
 }
 
 /// Whatever a batch failed with; the loop logs it and retries the batch.
@@ -92,8 +99,9 @@ pub async fn run<H: BatchHandler>(
     let consumed = metrics::counter!(format!("{metric_prefix}_kafka_messages_consumed_total"));
     let retries = metrics::counter!(format!("{metric_prefix}_batch_retries_total"));
     let batch_seconds = metrics::histogram!(format!("{metric_prefix}_batch_duration_seconds"));
+    let mut watch = AssignmentWatch::new(settings, metric_prefix);
     'batches: loop {
-        let batch = next_batch(consumer, settings, shutdown).await;
+        let batch = next_batch(consumer, settings, shutdown, &mut watch).await;
         if batch.is_empty() {
             break;
         }
@@ -133,15 +141,22 @@ async fn next_batch(
     consumer: &StreamConsumer,
     settings: &ConsumerSettings,
     shutdown: &CancellationToken,
+    watch: &mut AssignmentWatch,
 ) -> Vec<OwnedMessage> {
     let mut batch = Vec::new();
     let mut bytes = 0;
     let mut deadline = None;
     while batch.len() < settings.batch_max_messages && bytes < settings.batch_max_bytes {
-        let wait = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let wait = deadline.unwrap_or_else(|| Instant::now() + watch.interval);
         let received = tokio::select! {
             received = consumer.recv() => received,
-            () = tokio::time::sleep_until(wait) => break,
+            () = tokio::time::sleep_until(wait) => {
+                if deadline.is_some() {
+                    break;
+                }
+                watch.check(consumer, &settings.topic);
+                continue;
+            }
             () = shutdown.cancelled() => return Vec::new(),
         };
         match received {
@@ -154,6 +169,47 @@ async fn next_batch(
         }
     }
     batch
+}
+
+/// Notices a consumer left without partitions and makes it rejoin
+/// (see [`ConsumerSettings::rejoin_when_unassigned`]). Checked while idle only:
+/// a consumer that receives messages has partitions.
+struct AssignmentWatch {
+    interval: Duration,
+    limit: Option<Duration>,
+    unassigned_since: Option<Instant>,
+    rejoins: metrics::Counter,
+}
+
+impl AssignmentWatch {
+    fn new(settings: &ConsumerSettings, metric_prefix: &str) -> Self {
+        Self {
+            interval: settings.session_timeout.max(Duration::from_secs(1)),
+            limit: settings.rejoin_when_unassigned,
+            unassigned_since: None,
+            rejoins: metrics::counter!(format!("{metric_prefix}_kafka_group_rejoins_total")),
+        }
+    }
+
+    fn check(&mut self, consumer: &StreamConsumer, topic: &str) {
+        let Some(limit) = self.limit else { return };
+        let unassigned = consumer.assignment().is_ok_and(|a| a.count() == 0);
+        if !unassigned {
+            self.unassigned_since = None;
+            return;
+        }
+        let since = *self.unassigned_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < limit {
+            return;
+        }
+        tracing::warn!(%topic, unassigned_for_s = since.elapsed().as_secs(), "no partitions assigned; rejoining the group");
+        self.rejoins.increment(1);
+        consumer.unsubscribe();
+        if let Err(error) = consumer.subscribe(&[topic]) {
+            tracing::error!(%error, %topic, "resubscribe failed");
+        }
+        self.unassigned_since = None;
+    }
 }
 
 /// Stores, per partition, the offset after the batch's last message.

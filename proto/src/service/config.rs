@@ -89,9 +89,29 @@ pub struct KafkaConfig {
     pub create_topics: bool,
     /// `FIDUCIA_KAFKA_PARTITIONS`: partitions of topics created at start-up.
     pub partitions: i32,
+    /// `FIDUCIA_KAFKA_SESSION_TIMEOUT_MS`: consumer group session timeout (how
+    /// soon a crashed instance's partitions move to another).
+    pub session_timeout: std::time::Duration,
+    /// `FIDUCIA_KAFKA_REJOIN_UNASSIGNED_MS`: a consumer left without partitions
+    /// this long rejoins its group (`0`: never); see
+    /// `kafka::consume::ConsumerSettings::rejoin_when_unassigned`.
+    pub rejoin_when_unassigned: Option<std::time::Duration>,
 }
 
 impl KafkaConfig {
+    /// The defaults for `brokers` and `topics`: what tests start from.
+    #[must_use]
+    pub fn new(brokers: &str, topics: crate::topics::Topics) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            topics,
+            create_topics: true,
+            partitions: 4,
+            session_timeout: Duration::from_secs(10),
+            rejoin_when_unassigned: Some(Duration::from_secs(30)),
+        }
+    }
+
     /// Reads the `FIDUCIA_KAFKA_*` and `FIDUCIA_TOPIC_*` variables.
     ///
     /// # Errors
@@ -105,11 +125,20 @@ impl KafkaConfig {
                 "must be at least 1",
             ));
         }
+        let d = Self::new("127.0.0.1:19092", crate::topics::Topics::from_env());
+        let rejoin_var = "FIDUCIA_KAFKA_REJOIN_UNASSIGNED_MS";
+        let rejoin_when_unassigned = match env_opt::<u64>(rejoin_var)? {
+            None => d.rejoin_when_unassigned,
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+        };
         Ok(Self {
-            brokers: env_or("FIDUCIA_KAFKA_BROKERS", "127.0.0.1:19092".to_owned())?,
-            topics: crate::topics::Topics::from_env(),
-            create_topics: env_or("FIDUCIA_KAFKA_CREATE_TOPICS", true)?,
+            brokers: env_or("FIDUCIA_KAFKA_BROKERS", d.brokers)?,
+            create_topics: env_or("FIDUCIA_KAFKA_CREATE_TOPICS", d.create_topics)?,
             partitions,
+            session_timeout: env_ms("FIDUCIA_KAFKA_SESSION_TIMEOUT_MS", d.session_timeout)?,
+            rejoin_when_unassigned,
+            topics: d.topics,
         })
     }
 }
