@@ -37,14 +37,7 @@ impl Application {
     /// When the producer cannot be created, topics cannot be created, or a port cannot be bound.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         crate::metrics::describe();
-        if config.kafka.create_topics {
-            kafka::admin::ensure_topics(
-                &config.kafka.brokers,
-                &config.kafka.topics.all(),
-                config.kafka.partitions,
-            )
-            .await?;
-        }
+        config.kafka.ensure_topics().await?;
         let settings = ProducerSettings {
             linger: config.kafka_linger,
             message_timeout: config.kafka_message_timeout,

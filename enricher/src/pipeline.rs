@@ -4,17 +4,17 @@
 //! when every produce is acknowledged, so the shared loop stores offsets only
 //! then (at-least-once; the sink collapses duplicates by `event_id`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use fiducia_proto::headers;
 use fiducia_proto::kafka::consume::{BatchError, BatchHandler};
-use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers};
+use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
+use fiducia_proto::kafka::routing::routing_headers;
 use fiducia_proto::keys::partition_key;
+use fiducia_proto::time::now_ms;
 use fiducia_proto::topics::Topics;
-use fiducia_proto::v1::{DeadLetterReason, EnrichedEvent, RawEvent};
+use fiducia_proto::v1::{DeadLetterReason, RawEvent};
 use prost::Message as _;
 use rdkafka::Message;
-use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::enrich::enrich;
@@ -60,37 +60,6 @@ fn decode(message: &OwnedMessage) -> Result<RawEvent, (DeadLetterReason, String)
     }
 }
 
-fn reason_label(reason: DeadLetterReason) -> &'static str {
-    match reason {
-        DeadLetterReason::Undecodable => "undecodable",
-        DeadLetterReason::Invalid => "invalid",
-        DeadLetterReason::Empty => "empty",
-        DeadLetterReason::Unspecified => "unspecified",
-    }
-}
-
-fn event_headers(event: &EnrichedEvent) -> OwnedHeaders {
-    OwnedHeaders::new_with_capacity(3)
-        .insert(Header {
-            key: headers::SITE,
-            value: Some(&event.site_id),
-        })
-        .insert(Header {
-            key: headers::EVENT_TYPE,
-            value: Some(&event.event_type),
-        })
-        .insert(Header {
-            key: headers::SCHEMA,
-            value: Some(headers::schema::ENRICHED_EVENT),
-        })
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl BatchHandler for Enricher {
     async fn handle(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
         let mut deliveries = Vec::with_capacity(batch.len());
@@ -106,7 +75,11 @@ impl BatchHandler for Enricher {
                         &self.topics.enriched,
                         key.into_bytes(),
                         event.encode_to_vec(),
-                        event_headers(&event),
+                        routing_headers(
+                            &event.site_id,
+                            &event.event_type,
+                            headers::schema::ENRICHED_EVENT,
+                        ),
                     )
                 }
                 Err((reason, detail)) => {

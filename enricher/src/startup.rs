@@ -37,24 +37,14 @@ impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         metrics::describe();
         let topics = config.kafka.topics.clone();
-        if config.kafka.create_topics {
-            kafka::admin::ensure_topics(
-                &config.kafka.brokers,
-                &topics.all(),
-                config.kafka.partitions,
-            )
-            .await?;
-        }
-        let settings = ConsumerSettings {
-            brokers: config.kafka.brokers.clone(),
-            group_id: config.group_id.clone(),
-            topic: topics.raw.clone(),
-            batch_max_messages: config.batch_max_messages,
-            batch_max_bytes: 16 * 1024 * 1024,
-            batch_max_wait: config.batch_max_wait,
-            session_timeout: config.kafka.session_timeout,
-            rejoin_when_unassigned: config.kafka.rejoin_when_unassigned,
-        };
+        config.kafka.ensure_topics().await?;
+        let settings = config.kafka.consumer_settings(
+            &config.group_id,
+            &topics.raw,
+            config.batch_max_messages,
+            16 * 1024 * 1024,
+            config.batch_max_wait,
+        );
         let consumer = consume::consumer(&settings, "fiducia-enricher")?;
         let producer = kafka::producer(
             &config.kafka.brokers,

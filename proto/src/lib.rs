@@ -14,6 +14,7 @@
 pub mod consent;
 pub mod headers;
 pub mod keys;
+pub mod time;
 pub mod topics;
 
 /// Generated `fiducia.v1` messages.

@@ -8,15 +8,17 @@
 //! retries the whole batch; rows inserted twice collapse on `event_id`, and
 //! a ClickHouse outage re-sends no dead letters (none were sent yet).
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use fiducia_proto::headers;
 use fiducia_proto::kafka::consume::{BatchError, BatchHandler};
-use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers};
+use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
+use fiducia_proto::kafka::routing::header;
+use fiducia_proto::time::now_ms;
 use fiducia_proto::v1::{DeadLetterReason, EnrichedEvent};
 use prost::Message as _;
 use rdkafka::Message as _;
-use rdkafka::message::{Headers as _, OwnedMessage};
+use rdkafka::message::OwnedMessage;
 
 use crate::deadletter::{DeadLetterSink, Letter};
 use crate::metrics;
@@ -57,12 +59,7 @@ impl Rejection {
     /// The reason as a metric label (a bounded set).
     #[must_use]
     pub fn label(&self) -> &'static str {
-        match self.reason() {
-            DeadLetterReason::Empty => "empty",
-            DeadLetterReason::Undecodable => "undecodable",
-            DeadLetterReason::Invalid => "invalid",
-            DeadLetterReason::Unspecified => "unspecified",
-        }
+        reason_label(self.reason())
     }
 }
 
@@ -75,11 +72,8 @@ pub fn decode(message: &OwnedMessage) -> Result<EventRow, Rejection> {
     if payload.is_empty() {
         return Err(Rejection::Empty);
     }
-    if let Some(schema) = message.headers().and_then(|h| {
-        h.iter()
-            .find(|header| header.key == headers::SCHEMA)
-            .and_then(|header| header.value)
-    }) && schema != headers::schema::ENRICHED_EVENT.as_bytes()
+    if let Some(schema) = header(message, headers::SCHEMA)
+        && schema != headers::schema::ENRICHED_EVENT.as_bytes()
     {
         return Err(Rejection::WrongSchema(
             String::from_utf8_lossy(schema).into_owned(),
@@ -134,9 +128,7 @@ impl<W: RowWriter, D: DeadLetterSink> SinkHandler<W, D> {
         &self,
         rejected: Vec<(&OwnedMessage, Rejection)>,
     ) -> Result<(), BatchError> {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = now_ms();
         let mut labels = Vec::with_capacity(rejected.len());
         let mut letters = Vec::with_capacity(rejected.len());
         for (message, rejection) in rejected {

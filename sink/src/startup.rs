@@ -62,24 +62,14 @@ impl Application {
         ::metrics::counter!(metrics::MIGRATIONS_APPLIED).increment(applied_migrations.len() as u64);
 
         let topics = &config.kafka.topics;
-        if config.kafka.create_topics {
-            kafka::admin::ensure_topics(
-                &config.kafka.brokers,
-                &topics.all(),
-                config.kafka.partitions,
-            )
-            .await?;
-        }
-        let settings = ConsumerSettings {
-            brokers: config.kafka.brokers.clone(),
-            group_id: config.group_id.clone(),
-            topic: topics.enriched.clone(),
-            batch_max_messages: config.batch.max_rows,
-            batch_max_bytes: config.batch.max_bytes,
-            batch_max_wait: config.batch.max_wait,
-            session_timeout: config.kafka.session_timeout,
-            rejoin_when_unassigned: config.kafka.rejoin_when_unassigned,
-        };
+        config.kafka.ensure_topics().await?;
+        let settings = config.kafka.consumer_settings(
+            &config.group_id,
+            &topics.enriched,
+            config.batch.max_rows,
+            config.batch.max_bytes,
+            config.batch.max_wait,
+        );
         let consumer = consume::consumer(&settings, "fiducia-sink")?;
         let producer = kafka::producer(
             &config.kafka.brokers,

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use fiducia_proto::headers;
 use fiducia_proto::kafka::health::BrokerHealth;
+use fiducia_proto::kafka::routing::routing_headers;
 use fiducia_proto::v1::RawEvent;
 use prost::Message;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use super::{EventPublisher, PublishError};
@@ -60,7 +60,11 @@ impl EventPublisher for KafkaPublisher {
             let record = FutureRecord::to(&self.topic)
                 .key(key.as_bytes())
                 .payload(&payload)
-                .headers(routing_headers(event));
+                .headers(routing_headers(
+                    &event.site_id,
+                    &event.event_type,
+                    headers::schema::RAW_EVENT,
+                ));
             match self.producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -103,20 +107,4 @@ impl EventPublisher for KafkaPublisher {
     fn is_ready(&self) -> bool {
         self.health.is_up()
     }
-}
-
-fn routing_headers(event: &RawEvent) -> OwnedHeaders {
-    OwnedHeaders::new_with_capacity(3)
-        .insert(Header {
-            key: headers::SITE,
-            value: Some(&event.site_id),
-        })
-        .insert(Header {
-            key: headers::EVENT_TYPE,
-            value: Some(&event.event_type),
-        })
-        .insert(Header {
-            key: headers::SCHEMA,
-            value: Some(headers::schema::RAW_EVENT),
-        })
 }

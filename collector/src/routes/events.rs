@@ -5,7 +5,6 @@
 //! reason.
 
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::USER_AGENT;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -82,7 +81,7 @@ async fn handle<P: EventPublisher>(
             .chars()
             .take(512)
             .collect(),
-        received_at_ms: now_ms(),
+        received_at_ms: fiducia_proto::time::now_ms(),
     };
     let Accepted { events, dropped } = accept(envelope, &ids, &meta);
     let kept = events.len();
@@ -110,10 +109,4 @@ async fn handle<P: EventPublisher>(
         response.insert_header((DROPPED_HEADER, header));
     }
     Ok(response.finish())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -4,16 +4,12 @@
 use std::io::Write;
 
 use fiducia_proto::headers;
+use fiducia_proto::kafka::routing::header;
 use fiducia_proto::v1::RawEvent;
 use prost::Message as _;
 use rdkafka::Message;
-use rdkafka::message::Headers;
 
 use crate::helpers::{TestCollector, envelope};
-
-fn header<'a>(message: &'a rdkafka::message::OwnedMessage, key: &str) -> Option<&'a [u8]> {
-    message.headers()?.iter().find(|h| h.key == key)?.value
-}
 
 #[tokio::test]
 async fn consented_events_are_published_with_key_headers_and_truncated_ip() {

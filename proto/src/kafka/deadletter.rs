@@ -45,11 +45,7 @@ pub fn dead_letter(
 /// and the dead-letter schema name.
 #[must_use]
 pub fn dead_letter_headers(message: &OwnedMessage) -> OwnedHeaders {
-    let site = message.headers().and_then(|h| {
-        h.iter()
-            .find(|header| header.key == headers::SITE)
-            .and_then(|header| header.value.map(<[u8]>::to_vec))
-    });
+    let site = super::routing::header(message, headers::SITE).map(<[u8]>::to_vec);
     let out = OwnedHeaders::new().insert(rdkafka::message::Header {
         key: headers::SCHEMA,
         value: Some(headers::schema::DEAD_LETTER),
@@ -60,5 +56,16 @@ pub fn dead_letter_headers(message: &OwnedMessage) -> OwnedHeaders {
             value: Some(&site),
         }),
         None => out,
+    }
+}
+
+/// The reason as a metric label (a bounded set).
+#[must_use]
+pub const fn reason_label(reason: DeadLetterReason) -> &'static str {
+    match reason {
+        DeadLetterReason::Undecodable => "undecodable",
+        DeadLetterReason::Invalid => "invalid",
+        DeadLetterReason::Empty => "empty",
+        DeadLetterReason::Unspecified => "unspecified",
     }
 }

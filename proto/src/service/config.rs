@@ -143,6 +143,42 @@ impl KafkaConfig {
     }
 }
 
+#[cfg(feature = "kafka")]
+impl KafkaConfig {
+    /// Creates the missing topics when `create_topics` is set.
+    ///
+    /// # Errors
+    /// When the broker cannot be reached or refuses.
+    pub async fn ensure_topics(&self) -> rdkafka::error::KafkaResult<()> {
+        if !self.create_topics {
+            return Ok(());
+        }
+        crate::kafka::admin::ensure_topics(&self.brokers, &self.topics.all(), self.partitions).await
+    }
+
+    /// Settings for a group consumer of `topic` with these batch bounds.
+    #[must_use]
+    pub fn consumer_settings(
+        &self,
+        group_id: &str,
+        topic: &str,
+        batch_max_messages: usize,
+        batch_max_bytes: usize,
+        batch_max_wait: Duration,
+    ) -> crate::kafka::consume::ConsumerSettings {
+        crate::kafka::consume::ConsumerSettings {
+            brokers: self.brokers.clone(),
+            group_id: group_id.to_owned(),
+            topic: topic.to_owned(),
+            batch_max_messages,
+            batch_max_bytes,
+            batch_max_wait,
+            session_timeout: self.session_timeout,
+            rejoin_when_unassigned: self.rejoin_when_unassigned,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
