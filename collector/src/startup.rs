@@ -43,7 +43,6 @@ impl Application {
             message_timeout: config.kafka_message_timeout,
             ..ProducerSettings::default()
         };
-        let producer = kafka::producer(&config.kafka.brokers, "fiducia-collector", &settings)?;
         let health = BrokerHealth::default();
         health.spawn_probe(
             &config.kafka.brokers,
@@ -51,11 +50,14 @@ impl Application {
             Duration::from_secs(1),
             shutdown.clone(),
         )?;
+        let brokers = config.kafka.brokers.clone();
+        let factory = Box::new(move || kafka::producer(&brokers, "fiducia-collector", &settings));
         let publisher = Arc::new(KafkaPublisher::new(
-            producer,
+            factory,
+            config.kafka_message_timeout * 2,
             config.kafka.topics.raw.clone(),
             health,
-        ));
+        )?);
         let ready_publisher = Arc::clone(&publisher);
         let (admin, admin_addr) = admin::serve(
             config.admin_addr,

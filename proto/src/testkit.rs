@@ -65,7 +65,7 @@ pub struct PrivateInfra {
     /// Its endpoints.
     pub infra: Infra,
     env: HashMap<String, String>,
-    _state: tempfile::TempDir,
+    state: Option<tempfile::TempDir>,
 }
 
 impl PrivateInfra {
@@ -88,6 +88,10 @@ impl PrivateInfra {
             // Tansu waits for its clients to leave on SIGTERM; tests that stop
             // it on purpose do not need to wait the default 15 s.
             ("FIDUCIA_STOP_TIMEOUT", "3".to_owned()),
+            // Tansu 0.6's sqlite engine loses its storage task under group
+            // churn (UnableToSend, then a panic in update_group); memory
+            // storage is what SPEC section 10 gives tests.
+            ("FIDUCIA_KAFKA_STORAGE", "memory".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -96,7 +100,7 @@ impl PrivateInfra {
         Self {
             infra,
             env,
-            _state: state,
+            state: Some(state),
         }
     }
 
@@ -114,6 +118,15 @@ impl Drop for PrivateInfra {
         let _ = Command::new(repo_root().join("deploy/local/down"))
             .envs(&self.env)
             .status();
+        // A failed test keeps the servers' logs and data for a post-mortem.
+        if std::thread::panicking()
+            && let Some(state) = self.state.take()
+        {
+            eprintln!(
+                "test failed: broker and ClickHouse state kept in {}",
+                state.keep().display()
+            );
+        }
     }
 }
 

@@ -39,7 +39,7 @@ impl Default for BatchConfig {
         Self {
             max_rows: 10_000,
             max_bytes: 16 * 1024 * 1024,
-            max_wait: Duration::from_secs(1),
+            max_wait: Duration::from_millis(500),
         }
     }
 }
@@ -203,7 +203,7 @@ mod tests {
         let batch = BatchConfig::default();
         assert_eq!(batch.max_rows, 10_000);
         assert_eq!(batch.max_bytes, 16 * 1024 * 1024);
-        assert_eq!(batch.max_wait, Duration::from_millis(1000));
+        assert_eq!(batch.max_wait, Duration::from_millis(500));
         let clickhouse = ClickHouseConfig::default();
         assert_eq!(clickhouse.url, "http://127.0.0.1:18123");
         assert_eq!(clickhouse.database, "fiducia");

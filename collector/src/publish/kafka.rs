@@ -2,42 +2,104 @@
 //! keyed by site and visitor, with routing headers. A request's events are
 //! all enqueued at once and awaited together, so a batch costs one round
 //! trip; `Ok` means the broker acknowledged every one (`acks=all`, idempotent).
+//!
+//! An idempotent producer can get stuck while the broker answers: after a
+//! fatal idempotence error, or when a broker lost its producer state and
+//! answers `UNKNOWN_PRODUCER_ID` to every retry (a Tansu restart on memory
+//! storage does this). Deliveries that keep failing for `rebuild_after` while
+//! the broker health probe succeeds therefore replace the producer with a new
+//! one (a new producer id); the requests in between were answered `503`, so
+//! nothing acknowledged is lost.
 
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use fiducia_proto::headers;
 use fiducia_proto::kafka::health::BrokerHealth;
 use fiducia_proto::kafka::routing::routing_headers;
 use fiducia_proto::v1::RawEvent;
 use prost::Message;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use super::{EventPublisher, PublishError};
 use crate::metrics;
 
+/// Makes a new producer (the same settings each time).
+pub type ProducerFactory = Box<dyn Fn() -> KafkaResult<FutureProducer> + Send + Sync>;
+
 /// Publishes raw events to Kafka.
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    producer: RwLock<Arc<FutureProducer>>,
+    factory: ProducerFactory,
+    failing_since: Mutex<Option<Instant>>,
+    rebuild_after: Duration,
     topic: String,
     health: BrokerHealth,
 }
 
 impl KafkaPublisher {
-    /// Wraps a producer (see `fiducia_proto::kafka::producer`).
-    #[must_use]
-    pub fn new(producer: FutureProducer, topic: String, health: BrokerHealth) -> Self {
-        Self {
-            producer,
+    /// A publisher whose producers come from `factory`; one that keeps failing
+    /// for `rebuild_after` against a reachable broker is replaced.
+    ///
+    /// # Errors
+    /// When the first producer cannot be created.
+    pub fn new(
+        factory: ProducerFactory,
+        rebuild_after: Duration,
+        topic: String,
+        health: BrokerHealth,
+    ) -> KafkaResult<Self> {
+        Ok(Self {
+            producer: RwLock::new(Arc::new(factory()?)),
+            factory,
+            failing_since: Mutex::new(None),
+            rebuild_after,
             topic,
             health,
-        }
+        })
     }
 
     /// Waits up to `timeout` for in-flight messages: part of graceful shutdown.
-    pub fn flush(&self, timeout: std::time::Duration) {
-        if let Err(error) = self.producer.flush(timeout) {
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(error) = self.current().flush(timeout) {
             tracing::warn!(%error, "producer flush incomplete at shutdown");
+        }
+    }
+
+    fn current(&self) -> Arc<FutureProducer> {
+        Arc::clone(&self.producer.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Records a request's outcome; replaces the producer once failures have
+    /// lasted `rebuild_after` while the broker itself answers.
+    fn record_outcome(&self, ok: bool) {
+        let mut since = self
+            .failing_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if ok || !self.health.is_up() {
+            *since = None;
+            return;
+        }
+        let first = *since.get_or_insert_with(Instant::now);
+        if first.elapsed() < self.rebuild_after {
+            return;
+        }
+        match (self.factory)() {
+            Ok(fresh) => {
+                tracing::warn!(
+                    failing_for_s = first.elapsed().as_secs(),
+                    "deliveries keep failing while the broker answers; replacing the producer"
+                );
+                ::metrics::counter!(metrics::KAFKA_PRODUCER_REBUILDS).increment(1);
+                *self
+                    .producer
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+                *since = None;
+            }
+            Err(error) => tracing::error!(%error, "cannot create a replacement producer"),
         }
     }
 
@@ -52,6 +114,7 @@ impl EventPublisher for KafkaPublisher {
         if !self.health.is_up() {
             return Err(PublishError::BrokerDown);
         }
+        let producer = self.current();
         let started = Instant::now();
         let total = events.len();
         let mut deliveries = Vec::with_capacity(total);
@@ -65,7 +128,7 @@ impl EventPublisher for KafkaPublisher {
                     &event.event_type,
                     headers::schema::RAW_EVENT,
                 ));
-            match self.producer.send_result(record) {
+            match producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     self.count("queue_full", total - deliveries.len());
@@ -73,6 +136,7 @@ impl EventPublisher for KafkaPublisher {
                 }
                 Err((error, _)) => {
                     self.count("error", total - deliveries.len());
+                    self.record_outcome(false);
                     return Err(PublishError::Delivery(error.to_string()));
                 }
             }
@@ -95,6 +159,7 @@ impl EventPublisher for KafkaPublisher {
         self.count("ok", total - failed);
         ::metrics::histogram!(metrics::KAFKA_PRODUCE_DURATION)
             .record(started.elapsed().as_secs_f64());
+        self.record_outcome(failure.is_none());
         match failure {
             None => Ok(()),
             Some(error) => {

@@ -72,6 +72,9 @@ pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<Str
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // librdkafka waits up to 500 ms for a fetch to fill by default; each
+        // stage would add that to the tag → ClickHouse latency.
+        .set("fetch.wait.max.ms", "100")
         .set(
             "session.timeout.ms",
             settings.session_timeout.as_millis().to_string(),

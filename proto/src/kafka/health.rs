@@ -11,7 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::client_config;
 
-/// Shared "the broker answered the last probe" flag.
+/// Consecutive failed probes that mark a healthy broker down.
+const FAILURES_BEFORE_DOWN: u32 = 2;
+
+/// Shared "the broker answers" flag: up after one answered probe, down after
+/// [`FAILURES_BEFORE_DOWN`] unanswered ones in a row.
 #[derive(Debug, Clone, Default)]
 pub struct BrokerHealth(Arc<AtomicBool>);
 
@@ -43,17 +47,22 @@ impl BrokerHealth {
             Arc::new(client_config(brokers, "fiducia-health").create()?);
         let health = self.clone();
         tokio::spawn(async move {
+            let mut failures = 0_u32;
             loop {
                 let probe = Arc::clone(&client);
                 let name = topic.clone();
-                let timeout = interval.max(Duration::from_secs(1));
-                let up = tokio::task::spawn_blocking(move || {
+                // A loaded broker answers metadata slowly; give it more than one interval.
+                let timeout = (interval * 3).max(Duration::from_secs(3));
+                let answered = tokio::task::spawn_blocking(move || {
                     probe
                         .fetch_metadata(Some(&name), timeout)
                         .is_ok_and(|m| m.topics().iter().any(|t| t.error().is_none()))
                 })
                 .await
                 .unwrap_or(false);
+                failures = if answered { 0 } else { failures + 1 };
+                // One slow answer is not an outage: it takes FAILURES_BEFORE_DOWN in a row.
+                let up = answered || (health.is_up() && failures < FAILURES_BEFORE_DOWN);
                 if up != health.is_up() {
                     tracing::info!(up, %topic, "broker health changed");
                 }
