@@ -11,12 +11,14 @@
 //! one (a new producer id); the requests in between were answered `503`, so
 //! nothing acknowledged is lost.
 
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use fiducia_proto::headers;
 use fiducia_proto::kafka::health::BrokerHealth;
 use fiducia_proto::kafka::routing::routing_headers;
+use fiducia_proto::time::now_ms;
 use fiducia_proto::v1::RawEvent;
 use prost::Message;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
@@ -32,7 +34,8 @@ pub type ProducerFactory = Box<dyn Fn() -> KafkaResult<FutureProducer> + Send + 
 pub struct KafkaPublisher {
     producer: RwLock<Arc<FutureProducer>>,
     factory: ProducerFactory,
-    failing_since: Mutex<Option<Instant>>,
+    /// Unix ms of the first failure of the current streak; 0 when none.
+    failing_since_ms: AtomicI64,
     rebuild_after: Duration,
     topic: String,
     health: BrokerHealth,
@@ -53,7 +56,7 @@ impl KafkaPublisher {
         Ok(Self {
             producer: RwLock::new(Arc::new(factory()?)),
             factory,
-            failing_since: Mutex::new(None),
+            failing_since_ms: AtomicI64::new(0),
             rebuild_after,
             topic,
             health,
@@ -72,24 +75,39 @@ impl KafkaPublisher {
     }
 
     /// Records a request's outcome; replaces the producer once failures have
-    /// lasted `rebuild_after` while the broker itself answers.
+    /// lasted `rebuild_after` while the broker itself answers. Lock-free on
+    /// the success path: one atomic load.
     fn record_outcome(&self, ok: bool) {
-        let mut since = self
-            .failing_since
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         if ok || !self.health.is_up() {
-            *since = None;
+            if self.failing_since_ms.load(Ordering::Relaxed) != 0 {
+                self.failing_since_ms.store(0, Ordering::Relaxed);
+            }
             return;
         }
-        let first = *since.get_or_insert_with(Instant::now);
-        if first.elapsed() < self.rebuild_after {
+        let now = now_ms().max(1);
+        let first = match self.failing_since_ms.compare_exchange(
+            0,
+            now,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => now,
+            Err(first) => first,
+        };
+        let failing_for = Duration::from_millis(u64::try_from(now - first).unwrap_or(0));
+        // Exactly one request wins the right to rebuild.
+        if failing_for < self.rebuild_after
+            || self
+                .failing_since_ms
+                .compare_exchange(first, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
             return;
         }
         match (self.factory)() {
             Ok(fresh) => {
                 tracing::warn!(
-                    failing_for_s = first.elapsed().as_secs(),
+                    failing_for_s = failing_for.as_secs(),
                     "deliveries keep failing while the broker answers; replacing the producer"
                 );
                 ::metrics::counter!(metrics::KAFKA_PRODUCER_REBUILDS).increment(1);
@@ -97,7 +115,6 @@ impl KafkaPublisher {
                     .producer
                     .write()
                     .unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
-                *since = None;
             }
             Err(error) => tracing::error!(%error, "cannot create a replacement producer"),
         }
