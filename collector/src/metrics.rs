@@ -2,6 +2,9 @@
 //! `fiducia_collector_*`, base units, counters end in `_total`, labels from
 //! bounded sets only: route templates, status codes, reason enums).
 
+/// Prefix of the metrics shared plumbing records for the collector
+/// (e.g. `fiducia_collector_kafka_producer_rebuilds_total`).
+pub const PREFIX: &str = "fiducia_collector";
 /// Requests by `route` and `status`.
 pub const HTTP_REQUESTS: &str = "fiducia_collector_http_requests_total";
 /// Request latency by `route`.
@@ -16,8 +19,6 @@ pub const EVENTS_REJECTED: &str = "fiducia_collector_events_rejected_total";
 pub const KAFKA_PRODUCE: &str = "fiducia_collector_kafka_produce_total";
 /// Time from enqueueing a request's events to their last acknowledgement.
 pub const KAFKA_PRODUCE_DURATION: &str = "fiducia_collector_kafka_produce_duration_seconds";
-/// Producers replaced after deliveries kept failing against a reachable broker.
-pub const KAFKA_PRODUCER_REBUILDS: &str = "fiducia_collector_kafka_producer_rebuilds_total";
 /// Request body size as received.
 pub const REQUEST_BODY_SIZE: &str = "fiducia_collector_request_body_size_bytes";
 
@@ -47,10 +48,6 @@ pub fn describe() {
         KAFKA_PRODUCE_DURATION,
         Unit::Seconds,
         "Time until Kafka acknowledged a request's events."
-    );
-    describe_counter!(
-        KAFKA_PRODUCER_REBUILDS,
-        "Producers replaced after deliveries kept failing against a reachable broker."
     );
     describe_histogram!(
         REQUEST_BODY_SIZE,

@@ -9,8 +9,9 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use fiducia_proto::kafka::ProducerSettings;
 use fiducia_proto::kafka::health::BrokerHealth;
-use fiducia_proto::kafka::{self, ProducerSettings};
+use fiducia_proto::kafka::resilient::ResilientProducer;
 use fiducia_proto::service::admin;
 use tokio_util::sync::CancellationToken;
 
@@ -50,14 +51,18 @@ impl Application {
             Duration::from_secs(1),
             shutdown.clone(),
         )?;
-        let brokers = config.kafka.brokers.clone();
-        let factory = Box::new(move || kafka::producer(&brokers, "fiducia-collector", &settings));
+        let producer = ResilientProducer::new(
+            &config.kafka.brokers,
+            "fiducia-collector",
+            settings,
+            health.clone(),
+            crate::metrics::PREFIX,
+        )?;
         let publisher = Arc::new(KafkaPublisher::new(
-            factory,
-            config.kafka_message_timeout * 2,
+            producer,
             config.kafka.topics.raw.clone(),
             health,
-        )?);
+        ));
         let ready_publisher = Arc::clone(&publisher);
         let (admin, admin_addr) = admin::serve(
             config.admin_addr,

@@ -4,9 +4,12 @@
 //! when every produce is acknowledged, so the shared loop stores offsets only
 //! then (at-least-once; the sink collapses duplicates by `event_id`).
 
+use std::sync::Arc;
+
 use fiducia_proto::headers;
 use fiducia_proto::kafka::consume::{BatchError, BatchHandler};
 use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
+use fiducia_proto::kafka::resilient::ResilientProducer;
 use fiducia_proto::kafka::routing::routing_headers;
 use fiducia_proto::keys::partition_key;
 use fiducia_proto::time::now_ms;
@@ -25,14 +28,14 @@ const STAGE: &str = "enricher";
 
 /// Enriches batches from the raw topic.
 pub struct Enricher {
-    producer: FutureProducer,
+    producer: Arc<ResilientProducer>,
     topics: Topics,
 }
 
 impl Enricher {
     /// An enricher producing with `producer` to `topics.enriched` and `topics.deadletter`.
     #[must_use]
-    pub fn new(producer: FutureProducer, topics: Topics) -> Self {
+    pub fn new(producer: Arc<ResilientProducer>, topics: Topics) -> Self {
         Self { producer, topics }
     }
 }
@@ -60,8 +63,13 @@ fn decode(message: &OwnedMessage) -> Result<RawEvent, (DeadLetterReason, String)
     }
 }
 
-impl BatchHandler for Enricher {
-    async fn handle(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
+impl Enricher {
+    /// Produces the batch's enriched events and dead letters; `Ok` once all are acknowledged.
+    async fn produce(
+        &self,
+        producer: &FutureProducer,
+        batch: &[OwnedMessage],
+    ) -> Result<(), BatchError> {
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut enriched = 0_u64;
         for message in batch {
@@ -100,7 +108,7 @@ impl BatchHandler for Enricher {
                 .key(&key)
                 .payload(&payload)
                 .headers(headers);
-            match self.producer.send_result(record) {
+            match producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((error, _)) => {
                     ::metrics::counter!(metrics::PRODUCE_ERRORS).increment(1);
@@ -120,6 +128,15 @@ impl BatchHandler for Enricher {
         }
         ::metrics::counter!(metrics::EVENTS_ENRICHED).increment(enriched);
         Ok(())
+    }
+}
+
+impl BatchHandler for Enricher {
+    async fn handle(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
+        let producer = self.producer.current();
+        let result = self.produce(&producer, batch).await;
+        self.producer.record_outcome(result.is_ok());
+        result
     }
 }
 

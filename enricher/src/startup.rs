@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use fiducia_proto::kafka::ProducerSettings;
 use fiducia_proto::kafka::consume::{self, ConsumerSettings};
 use fiducia_proto::kafka::health::BrokerHealth;
-use fiducia_proto::kafka::{self, ProducerSettings};
+use fiducia_proto::kafka::resilient::ResilientProducer;
 use fiducia_proto::service::admin;
 use rdkafka::consumer::StreamConsumer;
-use rdkafka::producer::{FutureProducer, Producer};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -24,7 +24,7 @@ pub struct Application {
     admin_addr: SocketAddr,
     consumer: StreamConsumer,
     settings: ConsumerSettings,
-    producer: FutureProducer,
+    producer: Arc<ResilientProducer>,
     enricher: Enricher,
     shutdown: CancellationToken,
 }
@@ -46,11 +46,6 @@ impl Application {
             config.batch_max_wait,
         );
         let consumer = consume::consumer(&settings, "fiducia-enricher")?;
-        let producer = kafka::producer(
-            &config.kafka.brokers,
-            "fiducia-enricher",
-            &ProducerSettings::default(),
-        )?;
         let health = BrokerHealth::default();
         health.spawn_probe(
             &config.kafka.brokers,
@@ -58,10 +53,17 @@ impl Application {
             Duration::from_secs(2),
             shutdown.clone(),
         )?;
+        let producer = Arc::new(ResilientProducer::new(
+            &config.kafka.brokers,
+            "fiducia-enricher",
+            ProducerSettings::default(),
+            health.clone(),
+            metrics::PREFIX,
+        )?);
         let (admin, admin_addr) =
             admin::serve(config.admin_addr, Arc::new(move || health.is_up()))?;
         tracing::info!(%admin_addr, from = %topics.raw, to = %topics.enriched, group = %config.group_id, "enricher started");
-        let enricher = Enricher::new(producer.clone(), topics);
+        let enricher = Enricher::new(Arc::clone(&producer), topics);
         Ok(Self {
             admin,
             admin_addr,
@@ -95,9 +97,7 @@ impl Application {
             &self.shutdown,
         )
         .await;
-        if let Err(error) = self.producer.flush(Duration::from_secs(10)) {
-            tracing::warn!(%error, "producer flush incomplete at shutdown");
-        }
+        self.producer.flush(Duration::from_secs(10));
         admin.stop(true).await;
         admin_task.await.map_err(std::io::Error::other)??;
         tracing::info!("enricher stopped");

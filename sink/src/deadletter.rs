@@ -8,10 +8,11 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use fiducia_proto::kafka::resilient::ResilientProducer;
 use fiducia_proto::v1::DeadLetter;
 use prost::Message;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// One dead letter and how to publish it.
 #[derive(Debug, Clone)]
@@ -43,27 +44,27 @@ pub trait DeadLetterSink: Send + Sync + 'static {
 
 /// Publishes dead letters to Kafka with the durable producer settings.
 pub struct KafkaDeadLetters {
-    producer: FutureProducer,
+    producer: ResilientProducer,
     topic: String,
 }
 
 impl KafkaDeadLetters {
-    /// Wraps a producer (see `fiducia_proto::kafka::producer`).
+    /// Publishes to `topic` with `producer`.
     #[must_use]
-    pub fn new(producer: FutureProducer, topic: String) -> Self {
+    pub fn new(producer: ResilientProducer, topic: String) -> Self {
         Self { producer, topic }
     }
 
     /// Waits up to `timeout` for in-flight dead letters: part of graceful shutdown.
     pub fn flush(&self, timeout: std::time::Duration) {
-        if let Err(error) = self.producer.flush(timeout) {
-            tracing::warn!(%error, "dead-letter producer flush incomplete at shutdown");
-        }
+        self.producer.flush(timeout);
     }
-}
 
-impl DeadLetterSink for KafkaDeadLetters {
-    async fn send(&self, letters: Vec<Letter>) -> Result<(), DeadLetterError> {
+    async fn produce(
+        &self,
+        producer: &FutureProducer,
+        letters: Vec<Letter>,
+    ) -> Result<(), DeadLetterError> {
         let mut deliveries = Vec::with_capacity(letters.len());
         for letter in letters {
             let payload = letter.letter.encode_to_vec();
@@ -73,8 +74,7 @@ impl DeadLetterSink for KafkaDeadLetters {
             if let Some(key) = &letter.key {
                 record = record.key(key);
             }
-            let delivery = self
-                .producer
+            let delivery = producer
                 .send_result(record)
                 .map_err(|(error, _)| DeadLetterError::Delivery(error.to_string()))?;
             deliveries.push(delivery);
@@ -91,6 +91,15 @@ impl DeadLetterSink for KafkaDeadLetters {
             }
         }
         Ok(())
+    }
+}
+
+impl DeadLetterSink for KafkaDeadLetters {
+    async fn send(&self, letters: Vec<Letter>) -> Result<(), DeadLetterError> {
+        let producer = self.producer.current();
+        let result = self.produce(&producer, letters).await;
+        self.producer.record_outcome(result.is_ok());
+        result
     }
 }
 

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use anyhow::Context as _;
+use fiducia_proto::kafka::ProducerSettings;
 use fiducia_proto::kafka::consume::{self, ConsumerSettings};
 use fiducia_proto::kafka::health::BrokerHealth;
-use fiducia_proto::kafka::{self, ProducerSettings};
+use fiducia_proto::kafka::resilient::ResilientProducer;
 use fiducia_proto::service::admin;
 use rdkafka::consumer::StreamConsumer;
 use tokio_util::sync::CancellationToken;
@@ -71,11 +72,6 @@ impl Application {
             config.batch.max_wait,
         );
         let consumer = consume::consumer(&settings, "fiducia-sink")?;
-        let producer = kafka::producer(
-            &config.kafka.brokers,
-            "fiducia-sink",
-            &ProducerSettings::default(),
-        )?;
 
         let broker = BrokerHealth::default();
         broker.spawn_probe(
@@ -83,6 +79,13 @@ impl Application {
             topics.enriched.clone(),
             PROBE_INTERVAL,
             shutdown.clone(),
+        )?;
+        let producer = ResilientProducer::new(
+            &config.kafka.brokers,
+            "fiducia-sink",
+            ProducerSettings::default(),
+            broker.clone(),
+            metrics::PREFIX,
         )?;
         let clickhouse = ClickHouseHealth::new(CLICKHOUSE_MAX_SILENCE);
         clickhouse.record_ok(); // it just answered the migrations

@@ -1,13 +1,15 @@
 //! Kafka plumbing shared by the services: client and producer set-up
 //! ([`client`]), broker health ([`health`]), topic creation ([`admin`]),
 //! the at-least-once consume loop ([`consume`]) and dead letters
-//! ([`deadletter`]) and the routing headers ([`routing`]).
+//! ([`deadletter`]), the routing headers ([`routing`]) and a producer that
+//! replaces itself when stuck ([`resilient`]).
 
 pub mod admin;
 pub mod client;
 pub mod consume;
 pub mod deadletter;
 pub mod health;
+pub mod resilient;
 pub mod routing;
 
 pub use client::{ProducerSettings, client_config, producer};

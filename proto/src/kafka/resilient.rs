@@ -1,0 +1,112 @@
+//! A producer that replaces itself when it is stuck while the broker answers.
+//!
+//! An idempotent producer can stay broken with a healthy broker: after a
+//! fatal idempotence error, or when the broker lost its producer state and
+//! answers `UNKNOWN_PRODUCER_ID` to every retry (a Tansu restart on memory
+//! storage does this). When deliveries keep failing for twice the message
+//! timeout while [`BrokerHealth`] says the broker answers, the producer is
+//! replaced by a new one (a new producer id). Whatever failed meanwhile was
+//! reported as failed, so callers retried it: nothing acknowledged is lost.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use rdkafka::error::KafkaResult;
+use rdkafka::producer::{FutureProducer, Producer};
+
+use super::health::BrokerHealth;
+use super::{ProducerSettings, producer};
+use crate::time::now_ms;
+
+/// See the module docs.
+pub struct ResilientProducer {
+    current: RwLock<Arc<FutureProducer>>,
+    brokers: String,
+    client_id: String,
+    settings: ProducerSettings,
+    health: BrokerHealth,
+    /// Unix ms of the first failure of the current streak; 0 when none.
+    failing_since_ms: AtomicI64,
+    rebuilds: metrics::Counter,
+}
+
+impl ResilientProducer {
+    /// A durable producer (see [`producer`]); replacements are counted in
+    /// `<metric_prefix>_kafka_producer_rebuilds_total`.
+    ///
+    /// # Errors
+    /// When the first producer cannot be created.
+    pub fn new(
+        brokers: &str,
+        client_id: &str,
+        settings: ProducerSettings,
+        health: BrokerHealth,
+        metric_prefix: &str,
+    ) -> KafkaResult<Self> {
+        Ok(Self {
+            current: RwLock::new(Arc::new(producer(brokers, client_id, &settings)?)),
+            brokers: brokers.to_owned(),
+            client_id: client_id.to_owned(),
+            settings,
+            health,
+            failing_since_ms: AtomicI64::new(0),
+            rebuilds: metrics::counter!(format!("{metric_prefix}_kafka_producer_rebuilds_total")),
+        })
+    }
+
+    /// The producer to send with now.
+    #[must_use]
+    pub fn current(&self) -> Arc<FutureProducer> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Records whether a send (all its deliveries) succeeded. Lock-free on
+    /// the success path: one atomic load.
+    pub fn record_outcome(&self, ok: bool) {
+        if ok || !self.health.is_up() {
+            if self.failing_since_ms.load(Ordering::Relaxed) != 0 {
+                self.failing_since_ms.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        let now = now_ms().max(1);
+        let first = match self.failing_since_ms.compare_exchange(
+            0,
+            now,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => now,
+            Err(first) => first,
+        };
+        let failing_for = Duration::from_millis(u64::try_from(now - first).unwrap_or(0));
+        // Exactly one caller wins the right to rebuild.
+        if failing_for < self.settings.message_timeout * 2
+            || self
+                .failing_since_ms
+                .compare_exchange(first, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        match producer(&self.brokers, &self.client_id, &self.settings) {
+            Ok(fresh) => {
+                tracing::warn!(
+                    failing_for_s = failing_for.as_secs(),
+                    "deliveries keep failing while the broker answers; replacing the producer"
+                );
+                self.rebuilds.increment(1);
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+            }
+            Err(error) => tracing::error!(%error, "cannot create a replacement producer"),
+        }
+    }
+
+    /// Waits up to `timeout` for in-flight messages: part of graceful shutdown.
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(error) = self.current().flush(timeout) {
+            tracing::warn!(%error, client = %self.client_id, "producer flush incomplete at shutdown");
+        }
+    }
+}
