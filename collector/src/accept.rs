@@ -173,4 +173,73 @@ mod tests {
             );
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn consent_value() -> impl Strategy<Value = Option<&'static str>> {
+            prop_oneof![
+                Just(Some("\"granted\"")),
+                Just(Some("\"denied\"")),
+                Just(Some("null")),
+                Just(None)
+            ]
+        }
+
+        proptest! {
+            /// Whatever the consent snapshot, the batch size and the other
+            /// purposes say, an event is handed on only with measurement
+            /// granted, and every dropped event is counted.
+            #[test]
+            fn no_event_without_measurement_consent_is_published(
+                measurement in consent_value(),
+                others in proptest::collection::vec(consent_value(), 3),
+                count in 1_usize..30,
+                visitor in proptest::option::of("[A-Za-z0-9_-]{1,40}"),
+            ) {
+                let mut consent = Vec::new();
+                for (name, value) in ["measurement", "personalization", "functional", "contextual"]
+                    .iter()
+                    .zip(std::iter::once(measurement).chain(others))
+                {
+                    if let Some(value) = value {
+                        consent.push(format!("\"{name}\":{value}"));
+                    }
+                }
+                let events: Vec<String> = (0..count)
+                    .map(|seq| format!(r#"{{"id":"{}","type":"click","ts":1,"seq":{seq}}}"#, uuid::Uuid::now_v7()))
+                    .collect();
+                let visitor = visitor.map_or_else(String::new, |v| format!(r#""visitor":{{"id":"{v}"}},"#));
+                let text = format!(
+                    r#"{{"site":"demo","sent_at":1,"consent":{{{}}},{visitor}"events":[{}]}}"#,
+                    consent.join(","),
+                    events.join(",")
+                );
+                let envelope = parse(text.as_bytes()).unwrap();
+                let ids = envelope.validate(&Limits::default()).unwrap();
+                let accepted = accept(envelope, &ids, &RequestMeta::default());
+                let dropped: usize = accepted.dropped.iter().map(|(_, n)| n).sum();
+                prop_assert_eq!(accepted.events.len() + dropped, count);
+                if measurement == Some("\"granted\"") {
+                    prop_assert_eq!(accepted.events.len(), count);
+                } else {
+                    prop_assert!(accepted.events.is_empty());
+                }
+                for (_, event) in &accepted.events {
+                    prop_assert_eq!(event.consent.as_ref().unwrap().measurement, i32::from(ConsentState::Granted));
+                }
+            }
+
+            /// No host bit of any client address survives truncation.
+            #[test]
+            fn truncation_keeps_no_host_bits(ip in any::<std::net::IpAddr>()) {
+                let prefix = crate::client_ip::truncate(ip);
+                let kept = usize::try_from(prefix.prefix_len / 8).unwrap();
+                prop_assert!(prefix.prefix_len == 24 || prefix.prefix_len == 48);
+                prop_assert!(prefix.network[kept..].iter().all(|b| *b == 0));
+            }
+        }
+    }
 }
