@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_opt, env_or};
+use fiducia_proto::service::config::{
+    ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive,
+};
 use ipnet::IpNet;
 
 use crate::sites::Sites;
@@ -85,12 +87,12 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Limits::default();
         let limits = Limits {
-            max_body_bytes: positive("FIDUCIA_COLLECTOR_MAX_BODY_BYTES", d.max_body_bytes)?,
-            max_decompressed_bytes: positive(
+            max_body_bytes: env_positive("FIDUCIA_COLLECTOR_MAX_BODY_BYTES", d.max_body_bytes)?,
+            max_decompressed_bytes: env_positive(
                 "FIDUCIA_COLLECTOR_MAX_DECOMPRESSED_BYTES",
                 d.max_decompressed_bytes,
             )?,
-            max_events_per_batch: positive(
+            max_events_per_batch: env_positive(
                 "FIDUCIA_COLLECTOR_MAX_EVENTS_PER_BATCH",
                 d.max_events_per_batch,
             )?,
@@ -98,13 +100,13 @@ impl Config {
                 "FIDUCIA_COLLECTOR_MAX_PROPS_PER_EVENT",
                 d.max_props_per_event,
             )?,
-            max_prop_bytes: positive("FIDUCIA_COLLECTOR_MAX_PROP_BYTES", d.max_prop_bytes)?,
+            max_prop_bytes: env_positive("FIDUCIA_COLLECTOR_MAX_PROP_BYTES", d.max_prop_bytes)?,
             body_timeout: env_ms("FIDUCIA_COLLECTOR_BODY_TIMEOUT_MS", d.body_timeout)?,
-            rate_per_ip_per_second: positive(
+            rate_per_ip_per_second: env_positive(
                 "FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND",
                 d.rate_per_ip_per_second,
             )?,
-            rate_burst: positive("FIDUCIA_COLLECTOR_RATE_BURST", d.rate_burst)?,
+            rate_burst: env_positive("FIDUCIA_COLLECTOR_RATE_BURST", d.rate_burst)?,
         };
         let sites_var = "FIDUCIA_COLLECTOR_SITES_FILE";
         let sites_file: PathBuf = env_opt(sites_var)?.ok_or_else(|| {
@@ -125,7 +127,7 @@ impl Config {
                 "FIDUCIA_COLLECTOR_ADMIN_ADDR",
                 ([127, 0, 0, 1], 18080).into(),
             )?,
-            workers: positive(
+            workers: env_positive(
                 "FIDUCIA_COLLECTOR_WORKERS",
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )?,
@@ -141,25 +143,13 @@ impl Config {
                 "FIDUCIA_COLLECTOR_KAFKA_MESSAGE_TIMEOUT_MS",
                 Duration::from_secs(5),
             )?,
-            retry_after_seconds: positive("FIDUCIA_COLLECTOR_RETRY_AFTER_SECONDS", 5)?,
+            retry_after_seconds: env_positive("FIDUCIA_COLLECTOR_RETRY_AFTER_SECONDS", 5)?,
             shutdown_timeout: env_ms(
                 "FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS",
                 Duration::from_secs(10),
             )?,
         })
     }
-}
-
-fn positive<T>(var: &str, default: T) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + Default + ToString + Copy,
-    T::Err: std::fmt::Display,
-{
-    let value = env_or(var, default)?;
-    if value <= T::default() {
-        return Err(ConfigError::new(var, value.to_string(), "must be positive"));
-    }
-    Ok(value)
 }
 
 fn trusted_proxies() -> Result<Vec<IpNet>, ConfigError> {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_or};
+use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_or, env_positive};
 
 /// Everything the enricher needs to run.
 #[derive(Debug, Clone)]
@@ -27,14 +27,7 @@ impl Config {
     /// # Errors
     /// On any unusable value, naming the variable.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let batch_max_messages = env_or("FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES", 2000_usize)?;
-        if batch_max_messages == 0 {
-            return Err(ConfigError::new(
-                "FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES",
-                "0",
-                "must be at least 1",
-            ));
-        }
+        let batch_max_messages = env_positive("FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES", 2000_usize)?;
         Ok(Self {
             admin_addr: env_or(
                 "FIDUCIA_ENRICHER_ADMIN_ADDR",

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_or};
+use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_or, env_positive};
 
 /// Everything the sink needs to run.
 #[derive(Debug, Clone)]
@@ -105,8 +105,8 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::new(KafkaConfig::from_env()?, ClickHouseConfig::default());
         let batch = BatchConfig {
-            max_rows: positive("FIDUCIA_SINK_BATCH_MAX_ROWS", d.batch.max_rows)?,
-            max_bytes: positive("FIDUCIA_SINK_BATCH_MAX_BYTES", d.batch.max_bytes)?,
+            max_rows: env_positive("FIDUCIA_SINK_BATCH_MAX_ROWS", d.batch.max_rows)?,
+            max_bytes: env_positive("FIDUCIA_SINK_BATCH_MAX_BYTES", d.batch.max_bytes)?,
             max_wait: env_ms("FIDUCIA_SINK_BATCH_MAX_WAIT_MS", d.batch.max_wait)?,
         };
         let c = &d.clickhouse;
@@ -165,14 +165,6 @@ fn password(var: &str) -> Result<String, ConfigError> {
             Err(ConfigError::new(var, "<not unicode>", "not valid UTF-8"))
         }
     }
-}
-
-fn positive(var: &str, default: usize) -> Result<usize, ConfigError> {
-    let value = env_or(var, default)?;
-    if value == 0 {
-        return Err(ConfigError::new(var, "0", "must be at least 1"));
-    }
-    Ok(value)
 }
 
 #[cfg(test)]

@@ -62,6 +62,23 @@ where
     }
 }
 
+/// The variable parsed as `T`, or `default`; either must be above zero
+/// (sizes, counts, rates: a zero would disable the thing or divide by it).
+///
+/// # Errors
+/// When the variable does not parse or is not positive.
+pub fn env_positive<T>(var: &str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + Default + Display + Copy,
+    T::Err: Display,
+{
+    let value = env_or(var, default)?;
+    if value <= T::default() {
+        return Err(ConfigError::new(var, value.to_string(), "must be positive"));
+    }
+    Ok(value)
+}
+
 /// A duration in milliseconds from a `*_MS` variable, at least 1 ms.
 ///
 /// # Errors
@@ -117,14 +134,7 @@ impl KafkaConfig {
     /// # Errors
     /// When a variable is set to a value that does not parse.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let partitions = env_or("FIDUCIA_KAFKA_PARTITIONS", 4)?;
-        if partitions < 1 {
-            return Err(ConfigError::new(
-                "FIDUCIA_KAFKA_PARTITIONS",
-                partitions.to_string(),
-                "must be at least 1",
-            ));
-        }
+        let partitions = env_positive("FIDUCIA_KAFKA_PARTITIONS", 4)?;
         let d = Self::new("127.0.0.1:19092", crate::topics::Topics::from_env());
         let rejoin_var = "FIDUCIA_KAFKA_REJOIN_UNASSIGNED_MS";
         let rejoin_when_unassigned = match env_opt::<u64>(rejoin_var)? {
