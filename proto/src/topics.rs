@@ -83,16 +83,4 @@ impl Topics {
             &self.deadletter,
         ]
     }
-
-    /// The `FIDUCIA_TOPIC_*` variables that select these topics, for starting a service.
-    #[must_use]
-    pub fn env_vars(&self) -> [(&'static str, &str); 5] {
-        [
-            ("FIDUCIA_TOPIC_RAW", &self.raw),
-            ("FIDUCIA_TOPIC_ENRICHED", &self.enriched),
-            ("FIDUCIA_TOPIC_CONSENT", &self.consent),
-            ("FIDUCIA_TOPIC_PRIVACY", &self.privacy),
-            ("FIDUCIA_TOPIC_DEADLETTER", &self.deadletter),
-        ]
-    }
 }

@@ -26,8 +26,7 @@ impl BrokerHealth {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// Records an outcome seen elsewhere (e.g. a failed delivery).
-    pub fn set(&self, up: bool) {
+    fn set(&self, up: bool) {
         self.0.store(up, Ordering::Relaxed);
     }
 
