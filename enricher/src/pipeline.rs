@@ -72,6 +72,8 @@ impl Enricher {
     ) -> Result<(), BatchError> {
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut enriched = 0_u64;
+        // Counted once acknowledged: a retried batch must not count twice.
+        let mut dead: Vec<&'static str> = Vec::new();
         for message in batch {
             let (topic, key, payload, headers) = match decode(message) {
                 Ok(raw) => {
@@ -92,8 +94,7 @@ impl Enricher {
                 }
                 Err((reason, detail)) => {
                     tracing::warn!(reason = reason_label(reason), %detail, partition = message.partition(), offset = message.offset(), "dead-lettering raw message");
-                    ::metrics::counter!(metrics::DEAD_LETTERS, "reason" => reason_label(reason))
-                        .increment(1);
+                    dead.push(reason_label(reason));
                     let letter = dead_letter(STAGE, reason, detail, message, now_ms());
                     let key = message.key().unwrap_or_default().to_vec();
                     (
@@ -127,6 +128,9 @@ impl Enricher {
             }
         }
         ::metrics::counter!(metrics::EVENTS_ENRICHED).increment(enriched);
+        for reason in dead {
+            ::metrics::counter!(metrics::DEAD_LETTERS, "reason" => reason).increment(1);
+        }
         Ok(())
     }
 }
