@@ -110,3 +110,94 @@ async fn handle<P: EventPublisher>(
     }
     Ok(response.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::num::NonZeroU32;
+    use std::sync::Arc;
+
+    use actix_web::{App, test};
+
+    use super::*;
+    use crate::config::Limits;
+    use crate::publish::memory::MemoryPublisher;
+    use crate::rate_limit::IpRateLimiter;
+    use crate::sites::{Site, Sites};
+
+    async fn call(
+        publisher: &Arc<MemoryPublisher>,
+        measurement: &str,
+    ) -> actix_web::dev::ServiceResponse {
+        let sites = Sites::new(BTreeMap::from([(
+            "demo".to_owned(),
+            Site {
+                allowed_origins: vec!["http://localhost:8000".to_owned()],
+            },
+        )]))
+        .unwrap();
+        let limit = NonZeroU32::new(1000).unwrap();
+        let state = web::Data::new(AppState {
+            publisher: Arc::clone(publisher),
+            sites,
+            limits: Limits::default(),
+            trusted_proxies: Vec::new(),
+            retry_after_seconds: 7,
+            limiter: IpRateLimiter::new(limit, limit),
+        });
+        let app = test::init_service(
+            App::new()
+                .app_data(state)
+                .configure(super::super::configure::<MemoryPublisher>),
+        )
+        .await;
+        let body = format!(
+            r#"{{"site":"demo","sent_at":1,"consent":{{"measurement":"{measurement}"}},
+               "events":[{{"id":"{}","type":"page_view","ts":1}}]}}"#,
+            uuid::Uuid::now_v7()
+        );
+        let request = test::TestRequest::post()
+            .uri("/v1/events")
+            .peer_addr("198.51.100.23:5000".parse().unwrap())
+            .set_payload(body)
+            .to_request();
+        test::call_service(&app, request).await
+    }
+
+    #[actix_web::test]
+    async fn accepted_events_reach_the_publisher_with_the_network_only() {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let response = call(&publisher, "granted").await;
+        assert_eq!(response.status(), 204);
+        let published = publisher.published();
+        assert_eq!(published.len(), 1);
+        assert_eq!(
+            published[0].1.ip.as_ref().unwrap().network,
+            vec![198, 51, 100, 0]
+        );
+    }
+
+    #[actix_web::test]
+    async fn denied_events_never_reach_the_publisher() {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let response = call(&publisher, "denied").await;
+        assert_eq!(response.status(), 204);
+        assert_eq!(
+            response.headers().get(DROPPED_HEADER).unwrap(),
+            "no_measurement_consent=1"
+        );
+        assert!(publisher.published().is_empty());
+    }
+
+    #[actix_web::test]
+    async fn a_publisher_that_cannot_make_events_durable_means_503() {
+        let publisher = Arc::new(MemoryPublisher::default());
+        publisher.set_down(true);
+        let response = call(&publisher, "granted").await;
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "7");
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["error"], "unavailable");
+        assert!(publisher.published().is_empty());
+    }
+}
