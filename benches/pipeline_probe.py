@@ -38,7 +38,7 @@ def envelope(ids):
     return json.dumps({
         "site": "demo",
         "sent_at": now,
-        "consent": {"measurement": "granted"},
+        "consent": {"measurement": "granted", "updated_at": now - 60_000},
         "visitor": {"id": "probe-" + ids[0][-12:]},
         "context": {"url": "https://shop.example/p/42?utm_source=probe", "referrer": "https://www.google.com/"},
         "events": [{"id": i, "type": "page_view", "ts": now, "seq": n, "props": {}} for n, i in enumerate(ids)],

@@ -134,4 +134,19 @@ mod tests {
             ip("10.0.0.2")
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        proptest! {
+            /// No host bit of any client address survives truncation.
+            #[test]
+            fn truncation_keeps_no_host_bits(ip in any::<std::net::IpAddr>()) {
+                let prefix = super::super::truncate(ip);
+                let kept = usize::try_from(prefix.prefix_len / 8).unwrap();
+                prop_assert!(prefix.prefix_len == 24 || prefix.prefix_len == 48);
+                prop_assert!(prefix.network[kept..].iter().all(|b| *b == 0));
+            }
+        }
+    }
 }

@@ -3,25 +3,12 @@
 //! the wire contract: extend, never rename. Unknown fields are ignored so an
 //! older collector accepts a newer tag's envelope.
 
+use fiducia_proto::consent::{EventType, Purpose};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config::Limits;
 use crate::error::ApiError;
-
-/// The event types the collector accepts.
-pub const EVENT_TYPES: &[&str] = &[
-    "page_view",
-    "click",
-    "form_submit",
-    "scroll",
-    "engagement",
-    "outbound_link",
-    "download",
-    "custom",
-    "identify",
-    "consent",
-];
 
 /// Longest accepted string in the page context (URLs, titles).
 const MAX_CONTEXT_CHARS: usize = 4096;
@@ -50,12 +37,25 @@ pub struct Envelope {
 
 /// A purpose's consent value on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(from = "String")]
 pub enum ConsentValue {
     /// `"granted"`
     Granted,
     /// `"denied"`
     Denied,
+    /// Any other string: read as denied (fail closed), not refused, so a
+    /// newer tag's values never break an older collector.
+    Unknown,
+}
+
+impl From<String> for ConsentValue {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "granted" => Self::Granted,
+            "denied" => Self::Denied,
+            _ => Self::Unknown,
+        }
+    }
 }
 
 /// The envelope's consent snapshot. A missing purpose is denied.
@@ -84,6 +84,26 @@ pub struct Consent {
     /// `navigator.globalPrivacyControl`.
     #[serde(default)]
     pub gpc: bool,
+    /// `navigator.doNotTrack === "1"`.
+    #[serde(default)]
+    pub dnt: bool,
+    /// When the visitor made this choice (client clock, Unix ms). A grant
+    /// without it, or older than the site's maximum age, grants nothing.
+    pub updated_at: Option<i64>,
+}
+
+impl Consent {
+    /// What the tag says about `purpose` (`necessary` is not asked).
+    #[must_use]
+    pub const fn value(&self, purpose: Purpose) -> Option<ConsentValue> {
+        match purpose {
+            Purpose::Necessary => None,
+            Purpose::Measurement => self.measurement,
+            Purpose::Personalization => self.personalization,
+            Purpose::Functional => self.functional,
+            Purpose::Contextual => self.contextual,
+        }
+    }
 }
 
 /// Visitor identifiers.
@@ -124,7 +144,7 @@ pub struct Context {
 pub struct Event {
     /// UUIDv7 minted by the tag.
     pub id: String,
-    /// One of [`EVENT_TYPES`].
+    /// One of [`EventType`]'s wire names.
     #[serde(rename = "type")]
     pub kind: String,
     /// Client time, Unix ms.
@@ -139,6 +159,15 @@ pub struct Event {
 
 /// A validated event id (its 16 bytes).
 pub type EventId = [u8; 16];
+
+/// What validation learnt about one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// The event id's bytes.
+    pub id: EventId,
+    /// The event type.
+    pub kind: EventType,
+}
 
 /// Parses a body into an envelope; errors name the offending field.
 ///
@@ -165,11 +194,12 @@ pub fn parse(body: &[u8]) -> Result<Envelope, ApiError> {
 }
 
 impl Envelope {
-    /// Checks every rule that parsing cannot, and returns the event ids.
+    /// Checks every rule that parsing cannot, and returns each event's id
+    /// and type, in order.
     ///
     /// # Errors
     /// The first rule broken, with the field's path.
-    pub fn validate(&self, limits: &Limits) -> Result<Vec<EventId>, ApiError> {
+    pub fn validate(&self, limits: &Limits) -> Result<Vec<Checked>, ApiError> {
         if self.events.is_empty() {
             return Err(ApiError::EmptyBatch);
         }
@@ -182,6 +212,26 @@ impl Envelope {
         if self.sent_at <= 0 {
             return Err(invalid(
                 "sent_at",
+                "must be a positive Unix time in milliseconds",
+            ));
+        }
+        for (field, value, max) in [
+            ("consent.source", &self.consent.source, 32),
+            ("consent.notice_version", &self.consent.notice_version, 64),
+        ] {
+            let tame = value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+            if value.len() > max || !tame {
+                return Err(invalid(
+                    field,
+                    format!("must be at most {max} of [A-Za-z0-9._:-]"),
+                ));
+            }
+        }
+        if self.consent.updated_at.is_some_and(|t| t <= 0) {
+            return Err(invalid(
+                "consent.updated_at",
                 "must be a positive Unix time in milliseconds",
             ));
         }
@@ -200,8 +250,6 @@ impl Envelope {
             ("context.title", &c.title),
             ("context.lang", &c.lang),
             ("context.tz", &c.tz),
-            ("consent.source", &self.consent.source),
-            ("consent.notice_version", &self.consent.notice_version),
             ("consent.tcf", &self.consent.tcf),
             ("consent.gpp", &self.consent.gpp),
         ] {
@@ -212,34 +260,37 @@ impl Envelope {
                 ));
             }
         }
-        let mut ids = Vec::with_capacity(self.events.len());
+        let mut checked: Vec<Checked> = Vec::with_capacity(self.events.len());
         for (index, event) in self.events.iter().enumerate() {
-            let id = event.validate(index, limits)?;
-            if ids.contains(&id) {
+            let this = event.validate(index, limits)?;
+            if checked.iter().any(|c| c.id == this.id) {
                 return Err(invalid(
                     format!("events[{index}].id"),
                     "duplicate event id in the batch",
                 ));
             }
-            ids.push(id);
+            checked.push(this);
         }
-        Ok(ids)
+        Ok(checked)
     }
 }
 
 impl Event {
-    fn validate(&self, index: usize, limits: &Limits) -> Result<EventId, ApiError> {
+    fn validate(&self, index: usize, limits: &Limits) -> Result<Checked, ApiError> {
         let path = |field: &str| format!("events[{index}].{field}");
         let id = uuid::Uuid::try_parse(&self.id)
             .ok()
             .filter(|id| id.get_version_num() == 7)
             .ok_or_else(|| invalid(path("id"), "must be a UUIDv7"))?;
-        if !EVENT_TYPES.contains(&self.kind.as_str()) {
-            return Err(invalid(
+        let kind = EventType::parse(&self.kind).ok_or_else(|| {
+            invalid(
                 path("type"),
-                format!("unknown event type; one of {EVENT_TYPES:?}"),
-            ));
-        }
+                format!(
+                    "unknown event type; one of {:?}",
+                    EventType::ALL.map(EventType::as_str)
+                ),
+            )
+        })?;
         if self.ts <= 0 {
             return Err(invalid(
                 path("ts"),
@@ -268,7 +319,10 @@ impl Event {
                 });
             }
         }
-        Ok(id.into_bytes())
+        Ok(Checked {
+            id: id.into_bytes(),
+            kind,
+        })
     }
 }
 
@@ -327,7 +381,7 @@ mod tests {
         format!(r#"{{"id":"{id}","type":"page_view","ts":1764000000000,"seq":1,"props":{{}}}}"#)
     }
 
-    fn check(text: &str) -> Result<Vec<EventId>, ApiError> {
+    fn check(text: &str) -> Result<Vec<Checked>, ApiError> {
         parse(text.as_bytes())?.validate(&Limits::default())
     }
 
@@ -358,6 +412,13 @@ mod tests {
         assert_eq!(ids.len(), 1);
         let envelope = parse(spec.as_bytes()).unwrap();
         assert_eq!(envelope.consent.measurement, Some(ConsentValue::Granted));
+        // An unknown value is read as denied, never as a grant or an error.
+        let newer = parse(
+            spec.replace("\"denied\", \"functional\"", "\"exempt\", \"functional\"")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(newer.consent.personalization, Some(ConsentValue::Unknown));
         assert_eq!(envelope.context.viewport, Some([1280, 800]));
     }
 
@@ -404,9 +465,15 @@ mod tests {
                 Some("events[0].props.k"),
             ),
             (
-                body(&format!("[{}]", event(ID))).replace("\"granted\"", "\"yes\""),
+                body(&format!("[{}]", event(ID))).replace("\"granted\"", "7"),
                 "invalid_field",
                 Some("consent.measurement"),
+            ),
+            (
+                body(&format!("[{}]", event(ID)))
+                    .replace("\"granted\"", "\"granted\",\"source\":\"a b\""),
+                "invalid_field",
+                Some("consent.source"),
             ),
             (
                 body(&format!("[{}]", event(ID))).replace("v-1", "v 1"),

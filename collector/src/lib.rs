@@ -3,12 +3,15 @@
 //! answering `204` only once Kafka has acknowledged them.
 //!
 //! Request path: [`routes::events`] → [`body`] → [`envelope`] → [`accept`]
-//! (consent gate, IP truncation via [`client_ip`]) → [`publish`].
+//! (the consent gate of [`consent`], IP truncation via [`client_ip`]) →
+//! [`publish`]. `POST /v1/consent/explain` ([`routes::explain`]) runs the
+//! same gate without side effects.
 
 pub mod accept;
 pub mod body;
 pub mod client_ip;
 pub mod config;
+pub mod consent;
 pub mod envelope;
 pub mod error;
 pub mod metrics;

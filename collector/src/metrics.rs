@@ -11,11 +11,24 @@ pub const HTTP_REQUESTS: &str = "fiducia_collector_http_requests_total";
 pub const HTTP_REQUEST_DURATION: &str = "fiducia_collector_http_request_duration_seconds";
 /// Rejected requests by `reason` (the error body's `error`).
 pub const REQUESTS_REJECTED: &str = "fiducia_collector_requests_rejected_total";
-/// Events by `decision` (`keep`, `strip`, `drop`) and `reason`.
+/// Events by `decision` (`keep`, `strip`, `drop`), and for drops the
+/// denied `purpose` and the `reason` (a `DenyReason`).
 pub const EVENTS: &str = "fiducia_collector_events_total";
+/// TC strings received, by validation `outcome` (`valid`, or why not).
+pub const TCF_STRINGS: &str = "fiducia_collector_tcf_strings_total";
+/// Consent records published, by `action` and `source` kind (`tag`, `tcf`, `gpc`, `dnt`).
+pub const CONSENT_RECORDS: &str = "fiducia_collector_consent_records_total";
+/// Records read from the consent topic into the ledger, by `outcome` (`applied`, `invalid`).
+pub const LEDGER_RECORDS: &str = "fiducia_collector_consent_ledger_records_total";
+/// Records in the consent topic the ledger has not applied yet.
+pub const LEDGER_LAG: &str = "fiducia_collector_consent_ledger_lag_messages";
+/// Time from a record's creation (any collector) to this ledger applying it.
+pub const LEDGER_DELAY: &str = "fiducia_collector_consent_ledger_delay_seconds";
+/// Subjects the ledger holds.
+pub const LEDGER_SUBJECTS: &str = "fiducia_collector_consent_ledger_subjects";
 /// Events that arrived in a request that was refused as a whole, by `reason`.
 pub const EVENTS_REJECTED: &str = "fiducia_collector_events_rejected_total";
-/// Kafka produce attempts by `topic` and `outcome` (`ok`, `error`, `queue_full`).
+/// Kafka produce attempts (events and consent records) by `outcome` (`ok`, `error`, `queue_full`).
 pub const KAFKA_PRODUCE: &str = "fiducia_collector_kafka_produce_total";
 /// Time from enqueueing a request's events to their last acknowledgement.
 pub const KAFKA_PRODUCE_DURATION: &str = "fiducia_collector_kafka_produce_duration_seconds";
@@ -24,7 +37,7 @@ pub const REQUEST_BODY_SIZE: &str = "fiducia_collector_request_body_size_bytes";
 
 /// Registers descriptions so `/metrics` explains every series.
 pub fn describe() {
-    use metrics::{Unit, describe_counter, describe_histogram};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status.");
     describe_histogram!(
         HTTP_REQUEST_DURATION,
@@ -35,15 +48,34 @@ pub fn describe() {
         REQUESTS_REJECTED,
         "Requests refused, by machine-readable reason."
     );
-    describe_counter!(EVENTS, "Events by consent decision and reason.");
+    describe_counter!(
+        EVENTS,
+        "Events by consent decision; drops by denied purpose and reason."
+    );
+    describe_counter!(TCF_STRINGS, "TC strings received, by validation outcome.");
+    describe_counter!(
+        CONSENT_RECORDS,
+        "Consent records published, by action and source kind."
+    );
+    describe_counter!(
+        LEDGER_RECORDS,
+        "Consent records read into the ledger, by outcome."
+    );
+    describe_gauge!(
+        LEDGER_LAG,
+        "Consent records in the topic not yet applied to the ledger."
+    );
+    describe_histogram!(
+        LEDGER_DELAY,
+        Unit::Seconds,
+        "Time from a consent record's creation to this collector's ledger applying it."
+    );
+    describe_gauge!(LEDGER_SUBJECTS, "Subjects held by the consent ledger.");
     describe_counter!(
         EVENTS_REJECTED,
         "Events in requests refused as a whole, by reason."
     );
-    describe_counter!(
-        KAFKA_PRODUCE,
-        "Kafka produce attempts by topic and outcome."
-    );
+    describe_counter!(KAFKA_PRODUCE, "Kafka produce attempts by outcome.");
     describe_histogram!(
         KAFKA_PRODUCE_DURATION,
         Unit::Seconds,

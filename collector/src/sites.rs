@@ -3,6 +3,8 @@
 //! ```toml
 //! [sites.demo]
 //! allowed_origins = ["https://shop.example", "http://localhost:8000"]
+//! [sites.demo.consent]   # optional; see `consent::policy` for every key
+//! max_age_days = 395
 //! ```
 //!
 //! A request for a site not listed here is refused (`403 unknown_site`), and
@@ -14,12 +16,24 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::consent::policy::{Policy, PolicyFile};
+
 /// One site's settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Site {
     /// Origins (`scheme://host[:port]`) whose pages may post events.
     pub allowed_origins: Vec<String>,
+    /// Consent rules, ages, notices.
+    pub consent: Policy,
+}
+
+/// One site as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteFile {
+    allowed_origins: Vec<String>,
+    #[serde(default)]
+    consent: PolicyFile,
 }
 
 /// All configured sites, by site id.
@@ -32,7 +46,7 @@ pub struct Sites {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SitesFile {
-    sites: BTreeMap<String, Site>,
+    sites: BTreeMap<String, SiteFile>,
 }
 
 /// A sites file that cannot be used.
@@ -55,8 +69,28 @@ impl Sites {
     /// # Errors
     /// When the file is missing, malformed, lists no site, or has a bad site id or origin.
     pub fn load(path: &Path) -> Result<Self, SitesError> {
-        let file: SitesFile = toml::from_str(&std::fs::read_to_string(path)?)?;
-        Self::new(file.sites)
+        Self::from_toml(&std::fs::read_to_string(path)?)
+    }
+
+    /// Parses and validates the text of a sites file.
+    ///
+    /// # Errors
+    /// When the text is malformed or breaks a rule.
+    pub fn from_toml(text: &str) -> Result<Self, SitesError> {
+        let file: SitesFile = toml::from_str(text)?;
+        let mut by_id = BTreeMap::new();
+        for (id, site) in file.sites {
+            let consent = Policy::from_file(site.consent)
+                .map_err(|e| SitesError::Invalid(format!("site {id}: {e}")))?;
+            by_id.insert(
+                id,
+                Site {
+                    allowed_origins: site.allowed_origins,
+                    consent,
+                },
+            );
+        }
+        Self::new(by_id)
     }
 
     /// Validates sites given in code.
@@ -125,8 +159,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Sites, SitesError> {
-        let file: SitesFile = toml::from_str(text)?;
-        Sites::new(file.sites)
+        Sites::from_toml(text)
     }
 
     #[test]
@@ -149,6 +182,10 @@ mod tests {
                 "exactly",
             ),
             ("[sites.demo]\nallowed_origin = []", "unknown field"),
+            (
+                "[sites.demo]\nallowed_origins = []\n[sites.demo.consent]\nmax_age_days = 0",
+                "site demo: consent.max_age_days",
+            ),
         ] {
             let error = parse(text).unwrap_err().to_string();
             assert!(error.contains(expected), "{text:?} → {error}");

@@ -1,5 +1,7 @@
 //! Building and running the collector: the public API, the admin endpoints,
-//! the producer and the broker health probe, all stopped by one token.
+//! the producer, the broker health probe and the consent ledger's follower,
+//! all stopped by one token. Ready only once the broker answers and the
+//! ledger holds every consent record the topic had at start-up.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -16,6 +18,8 @@ use fiducia_proto::service::admin;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::consent::follow;
+use crate::consent::ledger::Ledger;
 use crate::publish::EventPublisher;
 use crate::publish::kafka::KafkaPublisher;
 use crate::rate_limit::IpRateLimiter;
@@ -61,14 +65,23 @@ impl Application {
         let publisher = Arc::new(KafkaPublisher::new(
             producer,
             config.kafka.topics.raw.clone(),
+            config.kafka.topics.consent.clone(),
             health,
         ));
+        let ledger = Arc::new(Ledger::default());
+        let following = follow::spawn(
+            Arc::clone(&ledger),
+            &config.kafka.brokers,
+            &config.kafka.topics.consent,
+            shutdown.clone(),
+        );
         let ready_publisher = Arc::clone(&publisher);
         let (admin, admin_addr) = admin::serve(
             config.admin_addr,
-            Arc::new(move || ready_publisher.is_ready()),
+            Arc::new(move || ready_publisher.is_ready() && following.is_caught_up()),
         )?;
-        let (public, public_addr) = public_server(&config, Arc::clone(&publisher), &shutdown)?;
+        let (public, public_addr) =
+            public_server(&config, Arc::clone(&publisher), ledger, &shutdown)?;
         tracing::info!(%public_addr, %admin_addr, topic = %config.kafka.topics.raw, "collector listening");
         Ok(Self {
             public,
@@ -120,6 +133,7 @@ impl Application {
 pub fn public_server<P: EventPublisher>(
     config: &Config,
     publisher: Arc<P>,
+    ledger: Arc<Ledger>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Server, SocketAddr)> {
     let limits = &config.limits;
@@ -132,6 +146,7 @@ pub fn public_server<P: EventPublisher>(
     limiter.spawn_purge(Duration::from_secs(60), shutdown.clone());
     let state = web::Data::new(AppState {
         publisher,
+        ledger,
         sites: config.sites.clone(),
         limits: config.limits.clone(),
         trusted_proxies: config.trusted_proxies.clone(),

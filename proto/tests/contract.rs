@@ -29,6 +29,8 @@ fn consent() -> ConsentSnapshot {
         tcf: "CQ".into(),
         gpp: "DB".into(),
         gpc: true,
+        dnt: true,
+        updated_at_ms: 1_764_000_000_000,
     }
 }
 

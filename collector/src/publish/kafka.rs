@@ -1,7 +1,8 @@
-//! [`EventPublisher`] on Kafka: one message per event on the raw topic,
-//! keyed by site and visitor, with routing headers. A request's events are
-//! all enqueued at once and awaited together, so a batch costs one round
-//! trip; `Ok` means the broker acknowledged every one (`acks=all`, idempotent).
+//! [`EventPublisher`] on Kafka: one message per event on the raw topic and
+//! one per consent record on the consent topic, keyed by site and visitor,
+//! with routing headers. A request's messages are all enqueued at once and
+//! awaited together, so a batch costs one round trip; `Ok` means the broker
+//! acknowledged every one (`acks=all`, idempotent).
 //! The producer replaces itself when it is stuck while the broker answers
 //! (`fiducia_proto::kafka::resilient`).
 
@@ -11,28 +12,45 @@ use fiducia_proto::headers;
 use fiducia_proto::kafka::health::BrokerHealth;
 use fiducia_proto::kafka::resilient::ResilientProducer;
 use fiducia_proto::kafka::routing::routing_headers;
-use fiducia_proto::v1::RawEvent;
 use prost::Message;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureRecord;
 
-use super::{EventPublisher, PublishError};
+use super::{Batch, EventPublisher, PublishError};
 use crate::metrics;
 
-/// Publishes raw events to Kafka.
+/// Publishes raw events and consent records to Kafka.
 pub struct KafkaPublisher {
     producer: ResilientProducer,
-    topic: String,
+    raw_topic: String,
+    consent_topic: String,
     health: BrokerHealth,
 }
 
+/// One message ready to send.
+struct Outgoing<'a> {
+    topic: &'a str,
+    key: &'a str,
+    payload: Vec<u8>,
+    site: &'a str,
+    event_type: &'a str,
+    schema: &'static str,
+}
+
 impl KafkaPublisher {
-    /// Publishes to `topic` with `producer`; `health` gates requests.
+    /// Publishes to the raw and consent topics with `producer`; `health`
+    /// gates requests.
     #[must_use]
-    pub fn new(producer: ResilientProducer, topic: String, health: BrokerHealth) -> Self {
+    pub fn new(
+        producer: ResilientProducer,
+        raw_topic: String,
+        consent_topic: String,
+        health: BrokerHealth,
+    ) -> Self {
         Self {
             producer,
-            topic,
+            raw_topic,
+            consent_topic,
             health,
         }
     }
@@ -43,29 +61,47 @@ impl KafkaPublisher {
     }
 
     fn count(&self, outcome: &'static str, n: usize) {
-        ::metrics::counter!(metrics::KAFKA_PRODUCE, "topic" => self.topic.clone(), "outcome" => outcome)
-            .increment(n as u64);
+        ::metrics::counter!(metrics::KAFKA_PRODUCE, "outcome" => outcome).increment(n as u64);
+    }
+
+    fn messages<'a>(&'a self, batch: &'a Batch) -> impl Iterator<Item = Outgoing<'a>> {
+        let events = batch.events.iter().map(|(key, event)| Outgoing {
+            topic: &self.raw_topic,
+            key,
+            payload: event.encode_to_vec(),
+            site: &event.site_id,
+            event_type: &event.event_type,
+            schema: headers::schema::RAW_EVENT,
+        });
+        let records = batch.records.iter().map(|(key, record)| Outgoing {
+            topic: &self.consent_topic,
+            key,
+            payload: record.encode_to_vec(),
+            site: &record.site_id,
+            event_type: "consent",
+            schema: headers::schema::CONSENT_RECORD,
+        });
+        events.chain(records)
     }
 }
 
 impl EventPublisher for KafkaPublisher {
-    async fn publish(&self, events: Vec<(String, RawEvent)>) -> Result<(), PublishError> {
+    async fn publish(&self, batch: Batch) -> Result<(), PublishError> {
         if !self.health.is_up() {
             return Err(PublishError::BrokerDown);
         }
         let producer = self.producer.current();
         let started = Instant::now();
-        let total = events.len();
+        let total = batch.len();
         let mut deliveries = Vec::with_capacity(total);
-        for (key, event) in &events {
-            let payload = event.encode_to_vec();
-            let record = FutureRecord::to(&self.topic)
-                .key(key.as_bytes())
-                .payload(&payload)
+        for message in self.messages(&batch) {
+            let record = FutureRecord::to(message.topic)
+                .key(message.key.as_bytes())
+                .payload(&message.payload)
                 .headers(routing_headers(
-                    &event.site_id,
-                    &event.event_type,
-                    headers::schema::RAW_EVENT,
+                    message.site,
+                    message.event_type,
+                    message.schema,
                 ));
             match producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),

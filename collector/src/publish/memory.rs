@@ -4,25 +4,34 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fiducia_proto::v1::RawEvent;
+use fiducia_proto::v1::{ConsentRecord, RawEvent};
 
-use super::{EventPublisher, PublishError};
+use super::{Batch, EventPublisher, PublishError};
 
-/// Records published events.
+/// Records published batches.
 #[derive(Debug, Default)]
 pub struct MemoryPublisher {
-    published: Mutex<Vec<(String, RawEvent)>>,
+    published: Mutex<Batch>,
     down: AtomicBool,
 }
 
 impl MemoryPublisher {
-    /// Everything published so far.
+    /// Every event published so far.
     ///
     /// # Panics
     /// If a test thread panicked while publishing.
     #[must_use]
     pub fn published(&self) -> Vec<(String, RawEvent)> {
-        self.published.lock().expect("not poisoned").clone()
+        self.published.lock().expect("not poisoned").events.clone()
+    }
+
+    /// Every consent record published so far.
+    ///
+    /// # Panics
+    /// If a test thread panicked while publishing.
+    #[must_use]
+    pub fn records(&self) -> Vec<(String, ConsentRecord)> {
+        self.published.lock().expect("not poisoned").records.clone()
     }
 
     /// Makes every later publish fail (or succeed again).
@@ -32,11 +41,13 @@ impl MemoryPublisher {
 }
 
 impl EventPublisher for MemoryPublisher {
-    async fn publish(&self, events: Vec<(String, RawEvent)>) -> Result<(), PublishError> {
+    async fn publish(&self, batch: Batch) -> Result<(), PublishError> {
         if self.down.load(Ordering::Relaxed) {
             return Err(PublishError::BrokerDown);
         }
-        self.published.lock().expect("not poisoned").extend(events);
+        let mut published = self.published.lock().expect("not poisoned");
+        published.events.extend(batch.events);
+        published.records.extend(batch.records);
         Ok(())
     }
 

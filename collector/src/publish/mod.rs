@@ -1,13 +1,13 @@
-//! Publishing accepted events. The route talks to [`EventPublisher`], a small
-//! trait we own: [`kafka::KafkaPublisher`] in production, [`memory::MemoryPublisher`]
-//! in unit tests.
+//! Publishing accepted events and consent records. The route talks to
+//! [`EventPublisher`], a small trait we own: [`kafka::KafkaPublisher`] in
+//! production, [`memory::MemoryPublisher`] in unit tests.
 
 pub mod kafka;
 pub mod memory;
 
 use std::future::Future;
 
-use fiducia_proto::v1::RawEvent;
+use fiducia_proto::v1::{ConsentRecord, RawEvent};
 
 /// Events could not be made durable; the request must be answered `503`.
 #[derive(Debug, thiserror::Error)]
@@ -23,14 +23,34 @@ pub enum PublishError {
     Delivery(String),
 }
 
-/// Where accepted events go.
+/// What one request publishes, each message with its partition key.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    /// Accepted events, to the raw topic.
+    pub events: Vec<(String, RawEvent)>,
+    /// Consent records, to the consent topic.
+    pub records: Vec<(String, ConsentRecord)>,
+}
+
+impl Batch {
+    /// Messages in the batch.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.events.len() + self.records.len()
+    }
+
+    /// Whether there is nothing to publish.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where accepted events and consent records go.
 pub trait EventPublisher: Send + Sync + 'static {
-    /// Publishes `events` (partition key, event). Resolves `Ok` only once
-    /// every event is acknowledged as durable.
-    fn publish(
-        &self,
-        events: Vec<(String, RawEvent)>,
-    ) -> impl Future<Output = Result<(), PublishError>> + Send;
+    /// Publishes a batch. Resolves `Ok` only once every message is
+    /// acknowledged as durable.
+    fn publish(&self, batch: Batch) -> impl Future<Output = Result<(), PublishError>> + Send;
 
     /// Whether publishing can succeed now (for `/readyz` and fast `503`s).
     fn is_ready(&self) -> bool;

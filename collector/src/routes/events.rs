@@ -1,23 +1,24 @@
-//! `POST /v1/events`: the tag's batches. Rate limit → read the body within
-//! bounds → parse and validate → site and origin → consent gate → publish →
-//! `204` once Kafka acknowledged every accepted event. Drops are counted and
-//! named in the `Fiducia-Dropped` header; refusals carry a machine-readable
-//! reason.
+//! `POST /v1/events`: the tag's batches. [`super::intake`] (rate limit,
+//! body, parse, site and origin, validation) → consent gate → consent
+//! records into the ledger → publish events and records → `204` once Kafka
+//! acknowledged every message. Drops are counted and named in the
+//! `Fiducia-Dropped` header; refusals carry a machine-readable reason.
 
 use std::fmt::Write as _;
 
-use actix_web::http::header::USER_AGENT;
 use actix_web::{HttpRequest, HttpResponse, web};
+use fiducia_proto::consent::action_name;
+use fiducia_proto::v1::ConsentAction;
 
-use super::AppState;
-use super::cors::origin;
-use crate::accept::{Accepted, RequestMeta, accept};
-use crate::client_ip::{client_ip, truncate};
+use super::{AppState, Intake, intake};
+use crate::accept::{Accepted, accept, gate};
+use crate::consent::resolve::Resolution;
 use crate::error::ApiError;
-use crate::publish::EventPublisher;
-use crate::{body, envelope, metrics};
+use crate::metrics;
+use crate::publish::{Batch, EventPublisher};
 
-/// Response header naming dropped events by reason, e.g. `no_measurement_consent=3`.
+/// Response header naming dropped events by purpose and reason, e.g.
+/// `measurement:withdrawn=3, personalization:gpc=1`.
 pub const DROPPED_HEADER: &str = "Fiducia-Dropped";
 
 /// Handles one batch.
@@ -50,124 +51,129 @@ async fn handle<P: EventPublisher>(
     state: &AppState<P>,
     events_in_request: &mut usize,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = client_ip(request, &state.trusted_proxies);
-    if let Some(ip) = ip {
-        state
-            .limiter
-            .check(ip)
-            .map_err(|retry_after_seconds| ApiError::RateLimited {
-                retry_after_seconds,
-            })?;
+    let Intake {
+        envelope,
+        checked,
+        meta,
+        site,
+    } = intake(request, payload, state, events_in_request).await?;
+    let resolution = gate(&envelope, &checked, &meta, &site.consent, &state.ledger);
+    count_tc_string(&resolution);
+    let Accepted {
+        events,
+        records,
+        kept,
+        stripped,
+        dropped,
+    } = accept(envelope, &checked, &meta, &site.consent, &resolution);
+    // The ledger learns at once: a withdrawal holds on this instance before
+    // this request is answered; other instances follow the topic.
+    for (_, record) in &records {
+        state.ledger.apply(record);
     }
-    let body = body::read(request, payload, &state.limits).await?;
-    ::metrics::histogram!(metrics::REQUEST_BODY_SIZE).record(body.len() as f64);
-    let envelope = envelope::parse(&body)?;
-    *events_in_request = envelope.events.len();
-    let site = state
-        .sites
-        .get(&envelope.site)
-        .ok_or(ApiError::UnknownSite)?;
-    if origin(request).is_some_and(|o| !site.allows(o)) {
-        return Err(ApiError::OriginNotAllowed);
-    }
-    let ids = envelope.validate(&state.limits)?;
-    let meta = RequestMeta {
-        ip: ip.map(truncate),
-        user_agent: request
-            .headers()
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .chars()
-            .take(512)
-            .collect(),
-        received_at_ms: fiducia_proto::time::now_ms(),
-    };
-    let Accepted { events, dropped } = accept(envelope, &ids, &meta);
-    let kept = events.len();
-    if kept > 0 {
-        state.publisher.publish(events).await.map_err(|error| {
-            tracing::warn!(%error, events = kept, "publish failed");
+    let batch = Batch { events, records };
+    if !batch.is_empty() {
+        let messages = batch.len();
+        let record_labels: Vec<(ConsentAction, String)> = batch
+            .records
+            .iter()
+            .map(|(_, r)| (r.action(), r.source.clone()))
+            .collect();
+        state.publisher.publish(batch).await.map_err(|error| {
+            tracing::warn!(%error, messages, "publish failed");
             ApiError::Unavailable {
                 retry_after_seconds: state.retry_after_seconds,
             }
         })?;
-        ::metrics::counter!(metrics::EVENTS, "decision" => "keep", "reason" => "consented")
-            .increment(kept as u64);
+        for (action, source) in record_labels {
+            ::metrics::counter!(metrics::CONSENT_RECORDS, "action" => action_name(action), "source" => source_kind(&source))
+                .increment(1);
+        }
+    }
+    for (decision, purpose, reason, count) in [
+        ("keep", "all", "granted", kept),
+        ("strip", "measurement", "anonymous", stripped),
+    ] {
+        if count > 0 {
+            ::metrics::counter!(metrics::EVENTS, "decision" => decision, "purpose" => purpose, "reason" => reason)
+                .increment(count as u64);
+        }
     }
     let mut response = HttpResponse::NoContent();
     if !dropped.is_empty() {
         let mut header = String::new();
-        for (reason, count) in &dropped {
-            ::metrics::counter!(metrics::EVENTS, "decision" => "drop", "reason" => reason.as_str())
-                .increment(*count as u64);
+        for (drop, count) in &dropped {
+            ::metrics::counter!(
+                metrics::EVENTS,
+                "decision" => "drop",
+                "purpose" => drop.purpose.as_str(),
+                "reason" => drop.reason.as_str()
+            )
+            .increment(*count as u64);
             if !header.is_empty() {
                 header.push_str(", ");
             }
-            let _ = write!(header, "{}={count}", reason.as_str());
+            let _ = write!(
+                header,
+                "{}:{}={count}",
+                drop.purpose.as_str(),
+                drop.reason.as_str()
+            );
         }
         response.insert_header((DROPPED_HEADER, header));
     }
     Ok(response.finish())
 }
 
+fn count_tc_string(resolution: &Resolution) {
+    let outcome = match &resolution.tcf {
+        None => return,
+        Some(Ok(tc)) if !tc.has_publisher_segment() => "no_publisher_segment",
+        Some(Ok(tc)) if !tc.has_disclosed_vendors => "valid_without_disclosed_vendors",
+        Some(Ok(_)) => "valid",
+        Some(Err(error)) => error.outcome(),
+    };
+    ::metrics::counter!(metrics::TCF_STRINGS, "outcome" => outcome).increment(1);
+}
+
+/// `tag:api` → `tag`, `tcf:300` → `tcf`: a bounded label.
+fn source_kind(source: &str) -> &'static str {
+    match source.split(':').next() {
+        Some("tag") => "tag",
+        Some("tcf") => "tcf",
+        Some("gpc") => "gpc",
+        Some("dnt") => "dnt",
+        _ => "other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::num::NonZeroU32;
     use std::sync::Arc;
 
-    use actix_web::{App, test};
+    use actix_web::test;
 
+    use super::super::testing::{body, call, now};
     use super::*;
-    use crate::config::Limits;
     use crate::publish::memory::MemoryPublisher;
-    use crate::rate_limit::IpRateLimiter;
-    use crate::sites::{Site, Sites};
 
-    async fn call(
-        publisher: &Arc<MemoryPublisher>,
-        measurement: &str,
-    ) -> actix_web::dev::ServiceResponse {
-        let sites = Sites::new(BTreeMap::from([(
-            "demo".to_owned(),
-            Site {
-                allowed_origins: vec!["http://localhost:8000".to_owned()],
-            },
-        )]))
-        .unwrap();
-        let limit = NonZeroU32::new(1000).unwrap();
-        let state = web::Data::new(AppState {
-            publisher: Arc::clone(publisher),
-            sites,
-            limits: Limits::default(),
-            trusted_proxies: Vec::new(),
-            retry_after_seconds: 7,
-            limiter: IpRateLimiter::new(limit, limit),
-        });
-        let app = test::init_service(
-            App::new()
-                .app_data(state)
-                .configure(super::super::configure::<MemoryPublisher>),
+    fn consent(measurement: &str) -> String {
+        format!(
+            r#"{{"measurement":"{measurement}","updated_at":{}}}"#,
+            now() - 1000
         )
-        .await;
-        let body = format!(
-            r#"{{"site":"demo","sent_at":1,"consent":{{"measurement":"{measurement}"}},
-               "events":[{{"id":"{}","type":"page_view","ts":1}}]}}"#,
-            uuid::Uuid::now_v7()
-        );
-        let request = test::TestRequest::post()
-            .uri("/v1/events")
-            .peer_addr("198.51.100.23:5000".parse().unwrap())
-            .set_payload(body)
-            .to_request();
-        test::call_service(&app, request).await
     }
 
     #[actix_web::test]
     async fn accepted_events_reach_the_publisher_with_the_network_only() {
         let publisher = Arc::new(MemoryPublisher::default());
-        let response = call(&publisher, "granted").await;
+        let response = call(
+            &publisher,
+            "/v1/events",
+            &body(&consent("granted"), &["page_view"]),
+            &[],
+        )
+        .await;
         assert_eq!(response.status(), 204);
         let published = publisher.published();
         assert_eq!(published.len(), 1);
@@ -180,20 +186,53 @@ mod tests {
     #[actix_web::test]
     async fn denied_events_never_reach_the_publisher() {
         let publisher = Arc::new(MemoryPublisher::default());
-        let response = call(&publisher, "denied").await;
+        let response = call(
+            &publisher,
+            "/v1/events",
+            &body(&consent("denied"), &["page_view"]),
+            &[],
+        )
+        .await;
         assert_eq!(response.status(), 204);
         assert_eq!(
             response.headers().get(DROPPED_HEADER).unwrap(),
-            "no_measurement_consent=1"
+            "measurement:denied=1"
         );
         assert!(publisher.published().is_empty());
+    }
+
+    #[actix_web::test]
+    async fn a_consent_event_is_recorded_not_published_as_an_event() {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let response = call(
+            &publisher,
+            "/v1/events",
+            &body(&consent("granted"), &["consent", "page_view"]),
+            &[],
+        )
+        .await;
+        assert_eq!(response.status(), 204);
+        let published = publisher.published();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].1.event_type, "page_view");
+        let records = publisher.records();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].1.action(), ConsentAction::Grant);
+        assert_eq!(records[0].1.subject, "v-1");
+        assert_eq!(records[0].0, "demo/v-1");
     }
 
     #[actix_web::test]
     async fn a_publisher_that_cannot_make_events_durable_means_503() {
         let publisher = Arc::new(MemoryPublisher::default());
         publisher.set_down(true);
-        let response = call(&publisher, "granted").await;
+        let response = call(
+            &publisher,
+            "/v1/events",
+            &body(&consent("granted"), &["page_view"]),
+            &[],
+        )
+        .await;
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers().get("retry-after").unwrap(), "7");
         let body: serde_json::Value = test::read_body_json(response).await;

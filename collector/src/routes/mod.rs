@@ -2,26 +2,36 @@
 
 pub mod cors;
 pub mod events;
+pub mod explain;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::USER_AGENT;
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{HttpRequest, web};
 use ipnet::IpNet;
 
+use crate::accept::RequestMeta;
+use crate::client_ip::{client_ip, truncate};
 use crate::config::Limits;
-use crate::metrics;
+use crate::consent::ledger::Ledger;
+use crate::consent::resolve::HeaderSignals;
+use crate::envelope::{Checked, Envelope};
+use crate::error::ApiError;
 use crate::publish::EventPublisher;
 use crate::rate_limit::IpRateLimiter;
-use crate::sites::Sites;
+use crate::sites::{Site, Sites};
+use crate::{body, envelope, metrics};
 
 /// What every request handler shares.
 pub struct AppState<P> {
     /// Where accepted events go.
     pub publisher: Arc<P>,
+    /// The consent ledger, kept current from the consent topic.
+    pub ledger: Arc<Ledger>,
     /// Configured sites.
     pub sites: Sites,
     /// Request limits.
@@ -41,6 +51,82 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
             .route(web::post().to(events::post::<P>))
             .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>)),
     );
+    config.service(
+        web::resource("/v1/consent/explain")
+            .route(web::post().to(explain::post::<P>))
+            .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>)),
+    );
+}
+
+/// A request body that passed every check before the consent gate.
+pub struct Intake<'s> {
+    /// The parsed envelope.
+    pub envelope: Envelope,
+    /// Each event's id and type.
+    pub checked: Vec<Checked>,
+    /// Facts from the request itself.
+    pub meta: RequestMeta,
+    /// The envelope's site.
+    pub site: &'s Site,
+}
+
+/// The steps `/v1/events` and `/v1/consent/explain` share: rate limit →
+/// read the body within bounds → parse → site and origin → validate.
+/// `events_in_request` is set as soon as the body parses, for counting.
+///
+/// # Errors
+/// The first check that fails.
+pub async fn intake<'s, P>(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &'s AppState<P>,
+    events_in_request: &mut usize,
+) -> Result<Intake<'s>, ApiError> {
+    let ip = client_ip(request, &state.trusted_proxies);
+    if let Some(ip) = ip {
+        state
+            .limiter
+            .check(ip)
+            .map_err(|retry_after_seconds| ApiError::RateLimited {
+                retry_after_seconds,
+            })?;
+    }
+    let body = body::read(request, payload, &state.limits).await?;
+    ::metrics::histogram!(metrics::REQUEST_BODY_SIZE).record(body.len() as f64);
+    let envelope = envelope::parse(&body)?;
+    *events_in_request = envelope.events.len();
+    let site = state
+        .sites
+        .get(&envelope.site)
+        .ok_or(ApiError::UnknownSite)?;
+    if cors::origin(request).is_some_and(|o| !site.allows(o)) {
+        return Err(ApiError::OriginNotAllowed);
+    }
+    let checked = envelope.validate(&state.limits)?;
+    let headers = request.headers();
+    let is_one = |name: &str| headers.get_all(name).any(|v| v.as_bytes() == b"1");
+    let meta = RequestMeta {
+        ip: ip.map(truncate),
+        user_agent: headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(512)
+            .collect(),
+        received_at_ms: fiducia_proto::time::now_ms(),
+        // GPC: "1" exactly, one such line is enough (consent.md section 3.1).
+        signals: HeaderSignals {
+            gpc: is_one("sec-gpc"),
+            dnt: is_one("dnt"),
+        },
+    };
+    Ok(Intake {
+        envelope,
+        checked,
+        meta,
+        site,
+    })
 }
 
 /// Counts every request by route template and status, and times it.
@@ -62,4 +148,82 @@ pub async fn observe(
     ::metrics::histogram!(metrics::HTTP_REQUEST_DURATION, "route" => route)
         .record(started.elapsed().as_secs_f64());
     Ok(response)
+}
+
+/// Route unit tests' shared set-up: one site, an in-memory publisher.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::num::NonZeroU32;
+    use std::sync::Arc;
+
+    use actix_web::dev::ServiceResponse;
+    use actix_web::{App, test, web};
+
+    use super::AppState;
+    use crate::config::Limits;
+    use crate::consent::ledger::Ledger;
+    use crate::publish::memory::MemoryPublisher;
+    use crate::rate_limit::IpRateLimiter;
+    use crate::sites::Sites;
+
+    /// The collector clock now, Unix ms.
+    pub fn now() -> i64 {
+        fiducia_proto::time::now_ms()
+    }
+
+    /// An envelope from visitor `v-1` with this consent block and one event per type.
+    pub fn body(consent: &str, types: &[&str]) -> String {
+        let events: Vec<String> = types
+            .iter()
+            .map(|t| {
+                format!(
+                    r#"{{"id":"{}","type":"{t}","ts":{},"props":{{"k":"v"}}}}"#,
+                    uuid::Uuid::now_v7(),
+                    now()
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"site":"demo","sent_at":{},"consent":{consent},"visitor":{{"id":"v-1","user_id":"u-1"}},
+               "context":{{"url":"https://shop.example/p?utm_source=news&q=1","title":"T"}},"events":[{}]}}"#,
+            now(),
+            events.join(",")
+        )
+    }
+
+    /// Posts `body` to `path` with `headers` on a fresh app over `publisher`.
+    pub async fn call(
+        publisher: &Arc<MemoryPublisher>,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> ServiceResponse {
+        let sites =
+            Sites::from_toml("[sites.demo]\nallowed_origins = [\"http://localhost:8000\"]\n")
+                .unwrap();
+        let limit = NonZeroU32::new(1000).unwrap();
+        let state = web::Data::new(AppState {
+            publisher: Arc::clone(publisher),
+            ledger: Arc::new(Ledger::default()),
+            sites,
+            limits: Limits::default(),
+            trusted_proxies: Vec::new(),
+            retry_after_seconds: 7,
+            limiter: IpRateLimiter::new(limit, limit),
+        });
+        let app = test::init_service(
+            App::new()
+                .app_data(state)
+                .configure(super::configure::<MemoryPublisher>),
+        )
+        .await;
+        let mut request = test::TestRequest::post()
+            .uri(path)
+            .peer_addr("198.51.100.23:5000".parse().unwrap())
+            .set_payload(body.to_owned());
+        for &(name, value) in headers {
+            request = request.insert_header((name, value));
+        }
+        test::call_service(&app, request.to_request()).await
+    }
 }

@@ -68,10 +68,10 @@ async fn events_without_consent_are_dropped_counted_and_never_published() {
     assert_eq!(response.status(), 204);
     assert_eq!(
         response.headers().get("fiducia-dropped").unwrap(),
-        "no_measurement_consent=3"
+        "measurement:denied=3"
     );
     let (missing, _) = envelope("denied", 2);
-    let missing = missing.replace(r#""consent":{"measurement":"denied"},"#, "");
+    let missing = missing.replace(r#""measurement":"denied","#, "");
     assert_eq!(collector.post(missing).await.status(), 204);
     // A consented marker batch after them: once it is read, anything published before it would be too.
     let (granted, granted_ids) = envelope("granted", 1);
@@ -96,7 +96,8 @@ async fn events_without_consent_are_dropped_counted_and_never_published() {
             .lines()
             .any(|l| l.starts_with("fiducia_collector_events_total{")
                 && l.contains(r#"decision="drop""#)
-                && l.contains(r#"reason="no_measurement_consent""#)),
+                && l.contains(r#"purpose="measurement""#)
+                && l.contains(r#"reason="denied""#)),
         "{metrics}"
     );
 }

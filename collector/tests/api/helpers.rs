@@ -38,6 +38,7 @@ pub fn config(brokers: &str, topics: Topics) -> Config {
         "demo".to_owned(),
         Site {
             allowed_origins: vec![ORIGIN.to_owned()],
+            ..Site::default()
         },
     )]))
     .expect("valid sites");
@@ -149,8 +150,10 @@ impl TestCollector {
     }
 }
 
-/// An envelope with `count` events of type `click`, consent as given.
+/// An envelope with `count` events of type `click`, measurement consent as
+/// given a minute ago.
 pub fn envelope(measurement: &str, count: usize) -> (String, Vec<String>) {
+    let updated_at = fiducia_proto::time::now_ms() - 60_000;
     let ids: Vec<String> = (0..count)
         .map(|_| uuid::Uuid::now_v7().to_string())
         .collect();
@@ -160,7 +163,7 @@ pub fn envelope(measurement: &str, count: usize) -> (String, Vec<String>) {
         .map(|(seq, id)| format!(r#"{{"id":"{id}","type":"click","ts":1764000000000,"seq":{seq},"props":{{"el":"a#buy"}}}}"#))
         .collect();
     let body = format!(
-        r#"{{"site":"demo","sent_at":1764000000100,"consent":{{"measurement":"{measurement}"}},
+        r#"{{"site":"demo","sent_at":1764000000100,"consent":{{"measurement":"{measurement}","updated_at":{updated_at}}},
             "visitor":{{"id":"visitor-1"}},
             "context":{{"url":"https://shop.example/p/42?utm_source=news","referrer":"https://www.google.com/","title":"Red shoes"}},
             "events":[{}]}}"#,

@@ -230,7 +230,7 @@ async fn the_pipeline_keeps_every_accepted_event_exactly_once() {
     assert_eq!(response.status(), 204);
     assert_eq!(
         response.headers().get("fiducia-dropped").unwrap(),
-        "no_measurement_consent=4"
+        "measurement:denied=4"
     );
     let metrics = client
         .get(format!("http://127.0.0.1:{collector_admin}/metrics"))
@@ -241,7 +241,7 @@ async fn the_pipeline_keeps_every_accepted_event_exactly_once() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(r#"decision="drop""#) && metrics.contains("no_measurement_consent"),
+        metrics.contains(r#"decision="drop",purpose="measurement",reason="denied""#),
         "{metrics}"
     );
 

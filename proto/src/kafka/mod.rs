@@ -1,13 +1,15 @@
 //! Kafka plumbing shared by the services: client and producer set-up
 //! ([`client`]), broker health ([`health`]), topic creation ([`admin`]),
 //! the at-least-once consume loop ([`consume`]) and dead letters
-//! ([`deadletter`]), the routing headers ([`routing`]) and a producer that
-//! replaces itself when stuck ([`resilient`]).
+//! ([`deadletter`]), the routing headers ([`routing`]), a producer that
+//! replaces itself when stuck ([`resilient`]) and whole-topic followers that
+//! rebuild local state on every instance ([`follow`]).
 
 pub mod admin;
 pub mod client;
 pub mod consume;
 pub mod deadletter;
+pub mod follow;
 pub mod health;
 pub mod resilient;
 pub mod routing;

@@ -1,0 +1,54 @@
+//! Keeps the [`Ledger`] current from `fiducia.consent.v1`: every collector
+//! reads every record (no consumer group), so a withdrawal sent to one
+//! instance is enforced by all of them within the follower's fetch delay.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fiducia_proto::kafka::follow::{FollowSettings, FollowState, follow};
+use fiducia_proto::v1::ConsentRecord;
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::ledger::Ledger;
+use crate::metrics;
+
+/// Starts following `topic` into `ledger`; the returned state says when the
+/// ledger holds everything the topic held at start-up (readiness).
+#[must_use]
+pub fn spawn(
+    ledger: Arc<Ledger>,
+    brokers: &str,
+    topic: &str,
+    shutdown: CancellationToken,
+) -> Arc<FollowState> {
+    let state = Arc::new(FollowState::default());
+    let settings = FollowSettings {
+        brokers: brokers.to_owned(),
+        topic: topic.to_owned(),
+        client_id: "fiducia-collector-ledger".to_owned(),
+        check_interval: Duration::from_secs(1),
+        lag_metric: metrics::LEDGER_LAG,
+    };
+    let applied = ::metrics::counter!(metrics::LEDGER_RECORDS, "outcome" => "applied");
+    let invalid = ::metrics::counter!(metrics::LEDGER_RECORDS, "outcome" => "invalid");
+    let delay = ::metrics::histogram!(metrics::LEDGER_DELAY);
+    let subjects = ::metrics::gauge!(metrics::LEDGER_SUBJECTS);
+    let apply = move |payload: &[u8]| match ConsentRecord::decode(payload) {
+        Ok(record) => {
+            ledger.apply(&record);
+            applied.increment(1);
+            let now = fiducia_proto::time::now_ms();
+            #[allow(clippy::cast_precision_loss)] // seconds of delay
+            delay.record((now - record.server_ts_ms).max(0) as f64 / 1000.0);
+            #[allow(clippy::cast_precision_loss)] // a gauge
+            subjects.set(ledger.subjects() as f64);
+        }
+        Err(error) => {
+            invalid.increment(1);
+            tracing::warn!(%error, "undecodable consent record skipped");
+        }
+    };
+    tokio::spawn(follow(settings, apply, Arc::clone(&state), shutdown));
+    state
+}

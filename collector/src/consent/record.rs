@@ -1,0 +1,215 @@
+//! Consent records: the append-only proof of every consent change (GDPR
+//! art. 7(1)), published to `fiducia.consent.v1` and kept by the sink in
+//! ClickHouse `consent_log`.
+//!
+//! Two kinds of change make a record:
+//! * a `consent` event from the tag: the visitor's choice, as the TC string
+//!   or the tag's state says, recorded whatever it is (a refusal too);
+//! * a change derived from a signal for a known subject: a TC string that
+//!   differs from the ledger (or the first one seen), or a GPC/DNT
+//!   objection that denies what the ledger or the tag had granted.
+//!
+//! Records carry what proof needs and no more: the pseudonymous subject,
+//! the truncated network, the browser's name (never the user agent; the
+//! gate fills it in).
+
+use fiducia_proto::consent::{Purpose, PurposeSet, Source};
+use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, IpPrefix};
+
+use super::policy::Policy;
+use super::resolve::Resolution;
+use crate::envelope::{Consent, EventId};
+
+/// What a record says about where it was made.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// Site id.
+    pub site: &'a str,
+    /// The visitor id, or empty.
+    pub subject: &'a str,
+    /// Truncated client network.
+    pub ip: Option<&'a IpPrefix>,
+    /// Envelope `sent_at` (client clock).
+    pub sent_at_ms: i64,
+    /// Collector clock.
+    pub now_ms: i64,
+}
+
+/// The record for a `consent` event with id `event_id` and client time `event_ts_ms`.
+#[must_use]
+pub fn for_consent_event(
+    event_id: &EventId,
+    event_ts_ms: i64,
+    consent: &Consent,
+    resolution: &Resolution,
+    policy: &Policy,
+    origin: &Origin<'_>,
+) -> ConsentRecord {
+    let after = consentable(resolution.choice.granted());
+    let client_ts_ms = consent.updated_at.unwrap_or(event_ts_ms);
+    let mut record = record(
+        action(resolution.ledger.map(|e| e.granted), after, false),
+        after,
+        format!(
+            "tag:{}",
+            if consent.source.is_empty() {
+                "api"
+            } else {
+                &consent.source
+            }
+        ),
+        client_ts_ms,
+        consent,
+        policy,
+        origin,
+    );
+    record.record_id = event_id.to_vec();
+    record
+}
+
+/// The record for a change a signal made to a known subject's state, if any.
+#[must_use]
+pub fn derived(
+    consent: &Consent,
+    resolution: &Resolution,
+    policy: &Policy,
+    origin: &Origin<'_>,
+) -> Option<ConsentRecord> {
+    if origin.subject.is_empty() || resolution.ledger.is_some_and(|e| e.erased) {
+        return None;
+    }
+    let grants = &resolution.grants;
+    let after = consentable(grants.granted());
+    let signal = |p: Purpose| {
+        matches!(
+            grants.get(p).source,
+            Source::Tcf | Source::Gpc | Source::Dnt
+        )
+    };
+    // Without a ledger entry, compare with what the visitor's choice said.
+    let before = resolution
+        .ledger
+        .map_or_else(|| consentable(resolution.choice.granted()), |e| e.granted);
+    let changed = Purpose::CONSENTABLE
+        .into_iter()
+        .find(|&p| before.contains(p) != after.contains(p) && signal(p));
+    let first_tc_string = resolution.ledger.is_none() && matches!(resolution.tcf, Some(Ok(_)));
+    let tcf_source = || match &resolution.tcf {
+        Some(Ok(tc)) => format!("tcf:{}", tc.cmp_id),
+        _ => "tcf".to_owned(),
+    };
+    let (source, objection) = match changed.map(|p| grants.get(p).source) {
+        Some(Source::Gpc) => ("gpc".to_owned(), true),
+        Some(Source::Dnt) => ("dnt".to_owned(), true),
+        Some(_) => (tcf_source(), false),
+        None if first_tc_string => (tcf_source(), false),
+        None => return None,
+    };
+    Some(record(
+        action(changed.map(|_| before), after, objection),
+        after,
+        source,
+        origin.sent_at_ms,
+        consent,
+        policy,
+        origin,
+    ))
+}
+
+fn consentable(set: PurposeSet) -> PurposeSet {
+    set.without(Purpose::Necessary)
+}
+
+/// What changed from `before` (`None`: no earlier record) to `after`.
+fn action(before: Option<PurposeSet>, after: PurposeSet, objection: bool) -> ConsentAction {
+    let Some(before) = before else {
+        return if after.is_empty() {
+            ConsentAction::Deny
+        } else {
+            ConsentAction::Grant
+        };
+    };
+    let added = after.difference(before);
+    let removed = before.difference(after);
+    match (added.is_empty(), removed.is_empty()) {
+        (true, false) if objection => ConsentAction::Object,
+        (true, false) => ConsentAction::Withdraw,
+        (false, true) => ConsentAction::Grant,
+        _ => ConsentAction::Update,
+    }
+}
+
+fn record(
+    action: ConsentAction,
+    after: PurposeSet,
+    source: String,
+    client_ts_ms: i64,
+    consent: &Consent,
+    policy: &Policy,
+    origin: &Origin<'_>,
+) -> ConsentRecord {
+    let mut state = ConsentSnapshot {
+        source: consent.source.clone(),
+        notice_version: consent.notice_version.clone(),
+        tcf: consent.tcf.clone(),
+        gpp: consent.gpp.clone(),
+        gpc: consent.gpc,
+        dnt: consent.dnt,
+        updated_at_ms: consent.updated_at.unwrap_or_default(),
+        ..ConsentSnapshot::default()
+    };
+    for purpose in Purpose::CONSENTABLE {
+        purpose.set_in(&mut state, after.contains(purpose));
+    }
+    let (notice_hash, _) = policy.notice(&consent.notice_version);
+    ConsentRecord {
+        record_id: uuid::Uuid::now_v7().into_bytes().to_vec(),
+        site_id: origin.site.to_owned(),
+        subject: origin.subject.to_owned(),
+        action: action.into(),
+        state: Some(state),
+        source,
+        notice_version: consent.notice_version.clone(),
+        notice_hash: notice_hash.unwrap_or_default().to_owned(),
+        client_ts_ms,
+        server_ts_ms: origin.now_ms,
+        ip: origin.ip.cloned(),
+        browser_family: String::new(),
+        expires_at_ms: if after.is_empty() {
+            0
+        } else {
+            client_ts_ms.saturating_add(policy.max_age_ms)
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: Purpose = Purpose::Measurement;
+    const P: Purpose = Purpose::Personalization;
+
+    #[test]
+    fn actions_name_the_change() {
+        let none = PurposeSet::EMPTY;
+        let m = PurposeSet::of(&[M]);
+        let mp = PurposeSet::of(&[M, P]);
+        let p = PurposeSet::of(&[P]);
+        for (before, after, objection, expected) in [
+            (None, none, false, ConsentAction::Deny),
+            (None, m, false, ConsentAction::Grant),
+            (Some(m), mp, false, ConsentAction::Grant),
+            (Some(mp), m, false, ConsentAction::Withdraw),
+            (Some(mp), m, true, ConsentAction::Object),
+            (Some(m), p, false, ConsentAction::Update),
+            (Some(m), m, false, ConsentAction::Update),
+        ] {
+            assert_eq!(
+                action(before, after, objection),
+                expected,
+                "{before:?} → {after:?}"
+            );
+        }
+    }
+}

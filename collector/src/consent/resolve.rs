@@ -1,0 +1,176 @@
+//! Resolving an envelope's consent signals into one [`Grants`] (SPEC
+//! section 5). Sources, strongest first:
+//!
+//! 1. the ledger: a withdrawal or erasure wins unless the visitor made a
+//!    newer choice (compared on the visitor's own clock);
+//! 2. objections: `Sec-GPC: 1` or the tag's `gpc` (and DNT where the site
+//!    honours it) deny personalization unless an explicit grant was made
+//!    while the objection stood;
+//! 3. the visitor's choice: a TC string when one is sent (alone or in a GPP
+//!    string), which then decides every purpose, else the tag's own state.
+//!    Grants older than the site's maximum age, without a time, or naming a
+//!    notice the site does not list grant nothing.
+//!
+//! Pure: the same inputs give the same answer, so `/v1/consent/explain`
+//! shows exactly what `/v1/events` does.
+
+use fiducia_proto::consent::{DenyReason, Grant, Grants, Purpose, Source};
+
+use super::ledger::Entry;
+use super::policy::Policy;
+use super::tcf::{self, TcConsent, TcfError};
+use crate::envelope::{Consent, ConsentValue};
+
+/// A client clock may run this far ahead before its grant is not believed.
+const CLIENT_SKEW_MS: i64 = 86_400_000;
+
+/// Privacy signals from request headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeaderSignals {
+    /// `Sec-GPC` is exactly `1` (on any of its header lines).
+    pub gpc: bool,
+    /// `DNT` is exactly `1`.
+    pub dnt: bool,
+}
+
+/// What one envelope's signals resolve to.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    /// The state every event is decided with.
+    pub grants: Grants,
+    /// The visitor's own choice (TC string or tag), before the ledger and
+    /// objections: what a consent record proves.
+    pub choice: Grants,
+    /// When that choice was made, Unix ms (the TC string's `LastUpdated`,
+    /// else the tag's `updated_at`; 0 when unknown).
+    pub choice_ts_ms: i64,
+    /// The TC string's outcome, when one was sent.
+    pub tcf: Option<Result<TcConsent, TcfError>>,
+    /// GPC is on (header or tag).
+    pub gpc: bool,
+    /// DNT is on and the site honours it.
+    pub dnt: bool,
+    /// The subject's ledger entry, when there is one.
+    pub ledger: Option<Entry>,
+}
+
+/// Resolves the signals of one envelope. `has_consent_event`: the envelope
+/// carries a `consent` event, an explicit act made now.
+#[must_use]
+pub fn resolve(
+    policy: &Policy,
+    consent: &Consent,
+    headers: HeaderSignals,
+    ledger: Option<Entry>,
+    has_consent_event: bool,
+    now_ms: i64,
+) -> Resolution {
+    let tcf = tcf::from_envelope(&consent.tcf, &consent.gpp, now_ms, policy.max_age_ms);
+    let (choice, choice_ts_ms) = choice(policy, consent, tcf.as_ref(), now_ms);
+    let mut grants = choice.clone();
+    let gpc = headers.gpc || consent.gpc;
+    let dnt = policy.honor_dnt && (headers.dnt || consent.dnt);
+    if gpc || dnt {
+        grants.objected = true;
+        let personalization = Purpose::Personalization;
+        let explicit = (has_consent_event && choice.get(personalization).is_granted())
+            || ledger.is_some_and(|e| e.explicit_under_objection);
+        if grants.get(personalization).is_granted() && !explicit {
+            let (source, reason) = if gpc {
+                (Source::Gpc, DenyReason::Gpc)
+            } else {
+                (Source::Dnt, DenyReason::Dnt)
+            };
+            grants.set(personalization, Grant::denied(source, reason));
+        }
+    }
+    if let Some(entry) = ledger {
+        for purpose in Purpose::CONSENTABLE {
+            if entry.erased {
+                grants.set(purpose, Grant::denied(Source::Ledger, DenyReason::Erased));
+                grants.objected = true;
+            } else if let Some(at) = entry.withdrawn_at(purpose) {
+                // Only a choice made after the withdrawal overrides it.
+                if choice_ts_ms <= at {
+                    if grants.get(purpose).is_granted() {
+                        grants.set(
+                            purpose,
+                            Grant::denied(Source::Ledger, DenyReason::Withdrawn),
+                        );
+                    }
+                    grants.objected |= purpose == Purpose::Measurement;
+                }
+            }
+        }
+    }
+    Resolution {
+        grants,
+        choice,
+        choice_ts_ms,
+        tcf,
+        gpc,
+        dnt,
+        ledger,
+    }
+}
+
+/// The visitor's choice: the TC string decides when there is one.
+fn choice(
+    policy: &Policy,
+    consent: &Consent,
+    tcf: Option<&Result<TcConsent, TcfError>>,
+    now_ms: i64,
+) -> (Grants, i64) {
+    let mut grants = Grants::default();
+    match tcf {
+        Some(Ok(tc)) => {
+            for purpose in Purpose::CONSENTABLE {
+                let grant = if tc.grants(purpose, &policy.tcf_custom) {
+                    Grant::granted(Source::Tcf)
+                } else {
+                    Grant::denied(Source::Tcf, DenyReason::TcfNotConsented)
+                };
+                grants.set(purpose, grant);
+            }
+            (grants, tc.last_updated_ms)
+        }
+        Some(Err(error)) => {
+            let reason = if *error == TcfError::Expired {
+                DenyReason::Expired
+            } else {
+                DenyReason::TcfInvalid
+            };
+            for purpose in Purpose::CONSENTABLE {
+                grants.set(purpose, Grant::denied(Source::Tcf, reason));
+            }
+            (grants, 0)
+        }
+        None => {
+            let (_, notice_known) = policy.notice(&consent.notice_version);
+            for purpose in Purpose::CONSENTABLE {
+                let grant = match consent.value(purpose) {
+                    None => Grant::denied(Source::None, DenyReason::NotGiven),
+                    Some(ConsentValue::Denied) => Grant::denied(Source::Tag, DenyReason::Denied),
+                    Some(ConsentValue::Unknown) => Grant::denied(Source::Tag, DenyReason::NotGiven),
+                    Some(ConsentValue::Granted) if !notice_known => {
+                        Grant::denied(Source::Tag, DenyReason::UnknownNotice)
+                    }
+                    Some(ConsentValue::Granted) => match consent.updated_at {
+                        Some(at) if fresh(at, now_ms, policy.max_age_ms) => {
+                            Grant::granted(Source::Tag)
+                        }
+                        _ => Grant::denied(Source::Tag, DenyReason::Expired),
+                    },
+                };
+                grants.set(purpose, grant);
+            }
+            (grants, consent.updated_at.unwrap_or(0))
+        }
+    }
+}
+
+/// Made within the maximum age, and not implausibly in the future.
+#[must_use]
+pub fn fresh(at_ms: i64, now_ms: i64, max_age_ms: i64) -> bool {
+    at_ms <= now_ms.saturating_add(CLIENT_SKEW_MS) && now_ms.saturating_sub(at_ms) <= max_age_ms
+}

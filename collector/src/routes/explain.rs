@@ -1,0 +1,262 @@
+//! `POST /v1/consent/explain`: the same body and headers as `/v1/events`,
+//! answered with what the consent gate would decide and why, per purpose
+//! and per event. No side effects: nothing is published, recorded, applied
+//! to the ledger or counted as events.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use fiducia_proto::consent::{self, DenyReason, EventType, Field, Grant, Purpose, Source, Verdict};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::{AppState, Intake, intake};
+use crate::consent::policy::Policy;
+use crate::consent::resolve::Resolution;
+use crate::consent::tcf::{TcConsent, tcf_purposes};
+use crate::envelope::Consent;
+use crate::error::ApiError;
+use crate::publish::EventPublisher;
+
+/// One event's decision.
+#[derive(Debug, Serialize)]
+struct EventAnswer {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    decision: &'static str,
+    reasons: Vec<String>,
+    removed_fields: Vec<&'static str>,
+}
+
+/// Explains one envelope.
+///
+/// # Errors
+/// The same refusals as `/v1/events` before the gate.
+#[tracing::instrument(name = "explain_consent", skip_all)]
+pub async fn post<P: EventPublisher>(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState<P>>,
+) -> Result<HttpResponse, ApiError> {
+    let mut events = 0;
+    let Intake {
+        envelope,
+        checked,
+        meta,
+        site,
+    } = intake(&request, payload, &state, &mut events).await?;
+    let policy = &site.consent;
+    let resolution = crate::accept::gate(&envelope, &checked, &meta, policy, &state.ledger);
+    let mut purposes = Map::new();
+    for purpose in Purpose::ALL {
+        let grant = resolution.grants.get(purpose);
+        purposes.insert(
+            purpose.as_str().to_owned(),
+            json!({
+                "granted": grant.is_granted(),
+                "source": grant.source.as_str(),
+                "reason": purpose_reason(purpose, grant, &resolution, &envelope.consent, policy),
+            }),
+        );
+    }
+    let answers: Vec<EventAnswer> = envelope
+        .events
+        .iter()
+        .zip(&checked)
+        .map(|(event, check)| {
+            let verdict = consent::decide(&policy.rules, check.kind, &resolution.grants);
+            event_answer(event.id.clone(), check.kind, verdict, &resolution, policy)
+        })
+        .collect();
+    let tcf = resolution.tcf.as_ref().map(|outcome| match outcome {
+        Ok(tc) => json!({
+            "valid": true,
+            "cmp_id": tc.cmp_id,
+            "last_updated": tc.last_updated_ms,
+            "publisher_segment": tc.has_publisher_segment(),
+            "disclosed_vendors": tc.has_disclosed_vendors,
+        }),
+        Err(error) => {
+            json!({"valid": false, "outcome": error.outcome(), "error": error.to_string()})
+        }
+    });
+    let ledger = resolution.ledger.map(|entry| {
+        let withdrawn: Vec<&str> = Purpose::CONSENTABLE
+            .into_iter()
+            .filter(|&p| entry.withdrawn_at(p).is_some())
+            .map(Purpose::as_str)
+            .collect();
+        json!({"erased": entry.erased, "withdrawn": withdrawn})
+    });
+    Ok(HttpResponse::Ok().json(json!({
+        "site": envelope.site,
+        "purposes": Value::Object(purposes),
+        "signals": {"tcf": tcf, "gpc": resolution.gpc, "dnt": resolution.dnt, "ledger": ledger},
+        "events": answers,
+    })))
+}
+
+fn event_answer(
+    id: String,
+    kind: EventType,
+    verdict: Verdict,
+    resolution: &Resolution,
+    policy: &Policy,
+) -> EventAnswer {
+    let needs = policy.rules.needs(kind);
+    let describe = |p: Purpose| {
+        let grant = resolution.grants.get(p);
+        match grant.denied {
+            None => format!("needs {}: granted ({})", p.as_str(), grant.source.as_str()),
+            Some(reason) => format!(
+                "needs {}: denied ({}: {})",
+                p.as_str(),
+                grant.source.as_str(),
+                reason.as_str()
+            ),
+        }
+    };
+    let (decision, mut reasons) = match verdict {
+        _ if kind == EventType::Consent => (
+            "record",
+            vec!["a consent change: recorded as proof of consent (necessary), never published as an event".to_owned()],
+        ),
+        Verdict::Keep { .. } => ("keep", needs.iter().map(describe).collect()),
+        Verdict::Strip => {
+            let mut reasons: Vec<String> = needs.iter().map(describe).collect();
+            reasons.push(
+                "the site allows anonymous measurement: identifiers removed, context coarsened"
+                    .to_owned(),
+            );
+            ("strip", reasons)
+        }
+        Verdict::Drop(drop) => ("drop", vec![describe(drop.purpose)]),
+    };
+    let removed_fields: Vec<&'static str> =
+        if matches!(verdict, Verdict::Drop(_)) || kind == EventType::Consent {
+            Vec::new()
+        } else {
+            verdict.removed_fields().iter().map(Field::as_str).collect()
+        };
+    if let Verdict::Keep { removed } = verdict {
+        for field in removed.iter() {
+            let needs: Vec<&str> = policy
+                .rules
+                .field_needs(field)
+                .iter()
+                .map(Purpose::as_str)
+                .collect();
+            reasons.push(format!(
+                "{} removed: needs {}",
+                field.as_str(),
+                needs.join(" + ")
+            ));
+        }
+    }
+    EventAnswer {
+        id,
+        kind: kind.as_str(),
+        decision,
+        reasons,
+        removed_fields,
+    }
+}
+
+/// A human reason for one purpose's state.
+fn purpose_reason(
+    purpose: Purpose,
+    grant: Grant,
+    resolution: &Resolution,
+    consent: &Consent,
+    policy: &Policy,
+) -> String {
+    let tc = resolution.tcf.as_ref().and_then(|r| r.as_ref().ok());
+    match (grant.source, grant.denied) {
+        (Source::Exempt, _) => "never a consent question".into(),
+        (Source::Ledger, Some(DenyReason::Erased)) => "the subject's data was erased".into(),
+        (Source::Ledger, _) => format!(
+            "withdrawn at {} (visitor's clock); no newer choice since",
+            resolution
+                .ledger
+                .and_then(|e| e.withdrawn_at(purpose))
+                .unwrap_or_default()
+        ),
+        (Source::Gpc, _) => {
+            "Global Privacy Control objects to it and no explicit grant was made under it".into()
+        }
+        (Source::Dnt, _) => {
+            "Do Not Track objects to it (the site honours DNT) and no explicit grant was made under it"
+                .into()
+        }
+        (Source::Tcf, None) => tc.map_or_else(String::new, |tc| tcf_granted(purpose, tc, policy)),
+        (Source::Tcf, Some(DenyReason::TcfNotConsented)) => {
+            tc.map_or_else(String::new, |tc| tcf_refused(purpose, tc))
+        }
+        (Source::Tcf, Some(_)) => match resolution.tcf.as_ref() {
+            Some(Err(error)) => format!("TC string rejected ({error}): it grants nothing"),
+            _ => "TC string rejected: it grants nothing".into(),
+        },
+        (Source::Tag, None) => format!(
+            "granted by the tag ({}) at {}",
+            if consent.source.is_empty() { "api" } else { &consent.source },
+            consent.updated_at.unwrap_or_default()
+        ),
+        (Source::Tag, Some(DenyReason::Denied)) => "denied by the tag".into(),
+        (Source::Tag, Some(DenyReason::UnknownNotice)) => format!(
+            "granted under notice version {:?}, which the site does not list",
+            consent.notice_version
+        ),
+        (Source::Tag, Some(_)) => match consent.updated_at {
+            None => "granted without consent.updated_at: its age is unknown".into(),
+            Some(at) => format!(
+                "granted at {at}, outside the site's maximum consent age of {} days",
+                policy.max_age_ms / 86_400_000
+            ),
+        },
+        (Source::None, _) => "no signal: denied (fail closed)".into(),
+    }
+}
+
+fn list(ids: &[u8]) -> String {
+    ids.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn tcf_granted(purpose: Purpose, tc: &TcConsent, policy: &Policy) -> String {
+    let needed = tcf_purposes(purpose);
+    if needed.iter().all(|&id| tc.publisher_consents(id)) {
+        return format!(
+            "TC string from CMP {}: publisher purposes {} consented",
+            tc.cmp_id,
+            list(needed)
+        );
+    }
+    let custom: Vec<u8> = policy
+        .tcf_custom
+        .iter()
+        .filter(|&&(id, p)| p == purpose && tc.custom_consents(id))
+        .map(|&(id, _)| id)
+        .collect();
+    format!(
+        "TC string from CMP {}: publisher custom purposes {} consented",
+        tc.cmp_id,
+        list(&custom)
+    )
+}
+
+fn tcf_refused(purpose: Purpose, tc: &TcConsent) -> String {
+    if !tc.has_publisher_segment() {
+        return format!(
+            "TC string from CMP {} has no publisher segment: it grants nothing",
+            tc.cmp_id
+        );
+    }
+    let missing: Vec<u8> = tcf_purposes(purpose)
+        .iter()
+        .copied()
+        .filter(|&id| !tc.publisher_consents(id))
+        .collect();
+    format!(
+        "TC string from CMP {}: publisher purposes {} not consented",
+        tc.cmp_id,
+        list(&missing)
+    )
+}
