@@ -15,3 +15,5 @@ pub mod policy;
 pub mod record;
 pub mod resolve;
 pub mod tcf;
+#[cfg(test)]
+mod tcf_vectors;

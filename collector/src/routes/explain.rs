@@ -260,3 +260,104 @@ fn tcf_refused(purpose: Purpose, tc: &TcConsent) -> String {
         list(&missing)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use actix_web::test;
+
+    use super::super::testing::{body, call, now};
+    use crate::publish::memory::MemoryPublisher;
+
+    async fn explain(
+        consent: &str,
+        types: &[&str],
+        headers: &[(&str, &str)],
+    ) -> (serde_json::Value, Arc<MemoryPublisher>) {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let response = call(
+            &publisher,
+            "/v1/consent/explain",
+            &body(consent, types),
+            headers,
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        (test::read_body_json(response).await, publisher)
+    }
+
+    #[actix_web::test]
+    async fn every_purpose_and_event_is_explained_in_the_spec_shape() {
+        let consent = format!(
+            r#"{{"measurement":"granted","updated_at":{}}}"#,
+            now() - 1000
+        );
+        let (answer, _) = explain(&consent, &["page_view", "identify"], &[]).await;
+        let m = &answer["purposes"]["measurement"];
+        assert_eq!(m["granted"], true);
+        assert_eq!(m["source"], "tag");
+        assert!(m["reason"].as_str().unwrap().contains("granted by the tag"));
+        assert_eq!(answer["purposes"]["necessary"]["source"], "exempt");
+        assert_eq!(answer["purposes"]["contextual"]["granted"], false);
+        assert_eq!(
+            answer["purposes"]["contextual"]["reason"],
+            "no signal: denied (fail closed)"
+        );
+        let events = answer["events"].as_array().unwrap();
+        assert_eq!(events[0]["decision"], "keep");
+        assert_eq!(events[0]["removed_fields"], serde_json::json!(["user_id"]));
+        assert!(
+            events[0]["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == "user_id removed: needs personalization")
+        );
+        assert_eq!(events[1]["decision"], "drop");
+        assert_eq!(
+            events[1]["reasons"][0],
+            "needs personalization: denied (none: not_given)"
+        );
+    }
+
+    #[actix_web::test]
+    async fn gpc_and_tc_strings_are_named_as_the_deciding_source() {
+        let consent = format!(
+            r#"{{"measurement":"granted","personalization":"granted","updated_at":{}}}"#,
+            now() - 1000
+        );
+        let (answer, _) = explain(&consent, &["identify"], &[("Sec-GPC", "1")]).await;
+        assert_eq!(answer["purposes"]["personalization"]["source"], "gpc");
+        assert_eq!(answer["signals"]["gpc"], true);
+        assert_eq!(answer["events"][0]["decision"], "drop");
+        // `Sec-GPC` other than exactly "1" means nothing.
+        let (answer, _) = explain(&consent, &["identify"], &[("Sec-GPC", "true")]).await;
+        assert_eq!(answer["events"][0]["decision"], "keep");
+
+        let stale =
+            r#"{"measurement":"granted","tcf":"COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA"}"#;
+        let (answer, _) = explain(stale, &["page_view"], &[]).await;
+        assert_eq!(answer["purposes"]["measurement"]["source"], "tcf");
+        assert_eq!(answer["signals"]["tcf"]["outcome"], "not_service_specific");
+        assert!(
+            answer["purposes"]["measurement"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("IsServiceSpecific")
+        );
+    }
+
+    #[actix_web::test]
+    async fn explaining_has_no_side_effects() {
+        let consent = format!(
+            r#"{{"measurement":"granted","updated_at":{}}}"#,
+            now() - 1000
+        );
+        let (answer, publisher) = explain(&consent, &["consent", "page_view"], &[]).await;
+        assert_eq!(answer["events"][0]["decision"], "record");
+        assert_eq!(answer["events"][1]["decision"], "keep");
+        assert!(publisher.published().is_empty());
+        assert!(publisher.records().is_empty());
+    }
+}
