@@ -42,6 +42,16 @@ pub trait DeadLetterSink: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), DeadLetterError>> + Send;
 }
 
+/// One dead-letter producer serves every table's handler.
+impl<T: DeadLetterSink> DeadLetterSink for std::sync::Arc<T> {
+    fn send(
+        &self,
+        letters: Vec<Letter>,
+    ) -> impl Future<Output = Result<(), DeadLetterError>> + Send {
+        T::send(self, letters)
+    }
+}
+
 /// Publishes dead letters to Kafka with the durable producer settings.
 pub struct KafkaDeadLetters {
     producer: ResilientProducer,

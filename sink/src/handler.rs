@@ -1,6 +1,7 @@
-//! The sink's [`BatchHandler`]: decode each message of a batch as an
-//! `EnrichedEvent`, turn it into an [`EventRow`], insert the rows in one go,
-//! and dead-letter whatever cannot become a row.
+//! The sink's [`BatchHandler`], one per table: decode each message of a
+//! batch as the table's message (an `EnrichedEvent` for `events`, a
+//! `ConsentRecord` for `consent_log`), turn it into a row ([`TableRow`]),
+//! insert the rows in one go, and dead-letter whatever cannot become a row.
 //!
 //! Order matters for at-least-once: rows are inserted first, then dead
 //! letters are published, and only when both succeeded does the loop store
@@ -8,6 +9,7 @@
 //! retries the whole batch; rows inserted twice collapse on `event_id`, and
 //! a ClickHouse outage re-sends no dead letters (none were sent yet).
 
+use std::marker::PhantomData;
 use std::time::Instant;
 
 use fiducia_proto::headers;
@@ -15,14 +17,16 @@ use fiducia_proto::kafka::consume::{BatchError, BatchHandler};
 use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
 use fiducia_proto::kafka::routing::header;
 use fiducia_proto::time::now_ms;
-use fiducia_proto::v1::{DeadLetterReason, EnrichedEvent};
+use fiducia_proto::v1::DeadLetterReason;
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::message::OwnedMessage;
 
+use crate::consent_rows::InvalidRecord;
 use crate::deadletter::{DeadLetterSink, Letter};
 use crate::metrics;
-use crate::rows::{EventRow, InvalidEvent};
+use crate::rows::InvalidEvent;
+use crate::table::TableRow;
 use crate::writer::RowWriter;
 
 /// The stage name written into dead letters.
@@ -35,14 +39,22 @@ pub enum Rejection {
     #[error("empty payload")]
     Empty,
     /// The schema header names another message type.
-    #[error("schema header is {0:?}, want {want:?}", want = headers::schema::ENRICHED_EVENT)]
-    WrongSchema(String),
-    /// Not a protobuf `EnrichedEvent`.
-    #[error("not an EnrichedEvent: {0}")]
+    #[error("schema header is {found:?}, want {want:?}")]
+    WrongSchema {
+        /// The header's value.
+        found: String,
+        /// The table's message type.
+        want: &'static str,
+    },
+    /// Not a protobuf message of the table's type.
+    #[error("does not decode: {0}")]
     Undecodable(#[from] prost::DecodeError),
-    /// Decodes, but breaks a rule of the contract or the table.
+    /// An event that decodes but breaks a rule of the contract or the table.
     #[error(transparent)]
     Invalid(#[from] InvalidEvent),
+    /// A consent record that decodes but breaks a rule of the table.
+    #[error(transparent)]
+    InvalidRecord(#[from] InvalidRecord),
 }
 
 impl Rejection {
@@ -51,8 +63,8 @@ impl Rejection {
     pub fn reason(&self) -> DeadLetterReason {
         match self {
             Self::Empty => DeadLetterReason::Empty,
-            Self::WrongSchema(_) | Self::Undecodable(_) => DeadLetterReason::Undecodable,
-            Self::Invalid(_) => DeadLetterReason::Invalid,
+            Self::WrongSchema { .. } | Self::Undecodable(_) => DeadLetterReason::Undecodable,
+            Self::Invalid(_) | Self::InvalidRecord(_) => DeadLetterReason::Invalid,
         }
     }
 
@@ -63,38 +75,41 @@ impl Rejection {
     }
 }
 
-/// Turns one message into a row, or says why it cannot be one.
+/// Turns one message into a row of `R`'s table, or says why it cannot be one.
 ///
 /// # Errors
 /// A [`Rejection`] naming the dead-letter reason.
-pub fn decode(message: &OwnedMessage) -> Result<EventRow, Rejection> {
+pub fn decode<R: TableRow>(message: &OwnedMessage) -> Result<R, Rejection> {
     let payload = message.payload().unwrap_or_default();
     if payload.is_empty() {
         return Err(Rejection::Empty);
     }
     if let Some(schema) = header(message, headers::SCHEMA)
-        && schema != headers::schema::ENRICHED_EVENT.as_bytes()
+        && schema != R::SCHEMA.as_bytes()
     {
-        return Err(Rejection::WrongSchema(
-            String::from_utf8_lossy(schema).into_owned(),
-        ));
+        return Err(Rejection::WrongSchema {
+            found: String::from_utf8_lossy(schema).into_owned(),
+            want: R::SCHEMA,
+        });
     }
-    let event = EnrichedEvent::decode(payload)?;
-    Ok(EventRow::try_from(event)?)
+    R::from_message(R::Message::decode(payload)?)
 }
 
-/// Decodes, inserts and dead-letters the batches of the consume loop.
-pub struct SinkHandler<W, D> {
+/// Decodes, inserts and dead-letters the batches of the consume loop, for
+/// the table of `R`.
+pub struct SinkHandler<W, D, R> {
     writer: W,
     dead_letters: D,
+    table: PhantomData<fn() -> R>,
 }
 
-impl<W: RowWriter, D: DeadLetterSink> SinkHandler<W, D> {
+impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
     /// A handler writing rows to `writer` and dead letters to `dead_letters`.
     pub fn new(writer: W, dead_letters: D) -> Self {
         Self {
             writer,
             dead_letters,
+            table: PhantomData,
         }
     }
 
@@ -108,17 +123,19 @@ impl<W: RowWriter, D: DeadLetterSink> SinkHandler<W, D> {
         &self.dead_letters
     }
 
-    async fn insert(&self, rows: &[EventRow]) -> Result<(), BatchError> {
+    async fn insert(&self, rows: &[R]) -> Result<(), BatchError> {
         let started = Instant::now();
         let result = self.writer.write(rows).await;
-        ::metrics::histogram!(metrics::INSERT_DURATION).record(started.elapsed().as_secs_f64());
+        ::metrics::histogram!(metrics::INSERT_DURATION, "table" => R::TABLE)
+            .record(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
-                ::metrics::counter!(metrics::ROWS_INSERTED).increment(rows.len() as u64);
+                ::metrics::counter!(metrics::ROWS_INSERTED, "table" => R::TABLE)
+                    .increment(rows.len() as u64);
                 Ok(())
             }
             Err(error) => {
-                ::metrics::counter!(metrics::INSERT_ERRORS).increment(1);
+                ::metrics::counter!(metrics::INSERT_ERRORS, "table" => R::TABLE).increment(1);
                 Err(error.into())
             }
         }
@@ -164,12 +181,12 @@ impl<W: RowWriter, D: DeadLetterSink> SinkHandler<W, D> {
     }
 }
 
-impl<W: RowWriter, D: DeadLetterSink> BatchHandler for SinkHandler<W, D> {
+impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandler<W, D, R> {
     async fn handle(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
         let mut rows = Vec::with_capacity(batch.len());
         let mut rejected = Vec::new();
         for message in batch {
-            match decode(message) {
+            match decode::<R>(message) {
                 Ok(row) => rows.push(row),
                 Err(rejection) => rejected.push((message, rejection)),
             }
@@ -188,7 +205,7 @@ impl<W: RowWriter, D: DeadLetterSink> BatchHandler for SinkHandler<W, D> {
 
 #[cfg(test)]
 mod tests {
-    use fiducia_proto::v1::Decision;
+    use fiducia_proto::v1::{Decision, EnrichedEvent};
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     use rdkafka::Timestamp;
     use rdkafka::message::{Header, OwnedHeaders};
@@ -196,6 +213,7 @@ mod tests {
 
     use super::*;
     use crate::deadletter::MemoryDeadLetters;
+    use crate::rows::EventRow;
     use crate::writer::memory::MemoryWriter;
 
     fn event(id: Uuid) -> EnrichedEvent {
@@ -241,7 +259,7 @@ mod tests {
         )
     }
 
-    fn handler() -> SinkHandler<MemoryWriter, MemoryDeadLetters> {
+    fn handler() -> SinkHandler<MemoryWriter<EventRow>, MemoryDeadLetters, EventRow> {
         SinkHandler::new(MemoryWriter::default(), MemoryDeadLetters::default())
     }
 
@@ -323,7 +341,7 @@ mod tests {
             ),
         ];
         for (message, want) in cases {
-            let rejection = decode(&message).unwrap_err();
+            let rejection = decode::<EventRow>(&message).unwrap_err();
             assert_eq!(rejection.reason(), want, "{rejection}");
         }
     }
@@ -331,7 +349,7 @@ mod tests {
     #[test]
     fn a_message_without_schema_header_is_still_decoded() {
         let id = Uuid::now_v7();
-        let row = decode(&message(Some(event(id).encode_to_vec()), 0, None)).unwrap();
+        let row: EventRow = decode(&message(Some(event(id).encode_to_vec()), 0, None)).unwrap();
         assert_eq!(row.event_id, id);
     }
 
@@ -393,14 +411,15 @@ mod tests {
             Some(DebugValue::Counter(n)) => Some(*n),
             _ => None,
         };
-        assert_eq!(counter(crate::metrics::ROWS_INSERTED, None), Some(2));
-        assert_eq!(counter(crate::metrics::INSERT_ERRORS, None), Some(1));
+        let events = Some(("table", "events"));
+        assert_eq!(counter(crate::metrics::ROWS_INSERTED, events), Some(2));
+        assert_eq!(counter(crate::metrics::INSERT_ERRORS, events), Some(1));
         assert_eq!(
             counter(crate::metrics::DEAD_LETTERS, Some(("reason", "empty"))),
             Some(1)
         );
         assert!(
-            matches!(value(crate::metrics::INSERT_DURATION, None), Some(DebugValue::Histogram(h)) if h.len() == 2),
+            matches!(value(crate::metrics::INSERT_DURATION, events), Some(DebugValue::Histogram(h)) if h.len() == 2),
             "one duration per insert attempt"
         );
     }

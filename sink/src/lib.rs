@@ -1,19 +1,24 @@
-//! The Fiducia sink: reads `fiducia.enriched.v1` in a consumer group and
-//! stores each event as one row of ClickHouse `events`, effectively exactly
-//! once: offsets are stored only after ClickHouse acknowledged the insert,
-//! and redelivered events collapse on `event_id` (`ReplacingMergeTree`).
+//! The Fiducia sink: reads `fiducia.enriched.v1` and `fiducia.consent.v1`
+//! in consumer groups and stores each event as one row of ClickHouse
+//! `events` and each consent record as one row of `consent_log`,
+//! effectively exactly once: offsets are stored only after ClickHouse
+//! acknowledged the insert, and redelivered messages collapse on their id
+//! (`ReplacingMergeTree`).
 //!
-//! Data path: the shared consume loop (`fiducia_proto::kafka::consume`) →
-//! [`handler`] (decode, [`rows`], dead letters via [`deadletter`]) →
-//! [`writer`] (ClickHouse). At start-up [`schema`] migrates the database.
+//! Data path, per table ([`table`]): the shared consume loop
+//! (`fiducia_proto::kafka::consume`) → [`handler`] (decode, [`rows`] or
+//! [`consent_rows`], dead letters via [`deadletter`]) → [`writer`]
+//! (ClickHouse). At start-up [`schema`] migrates the database.
 
 pub mod config;
+pub mod consent_rows;
 pub mod deadletter;
 pub mod handler;
 pub mod metrics;
 pub mod rows;
 pub mod schema;
 pub mod startup;
+pub mod table;
 pub mod writer;
 
 pub use config::Config;

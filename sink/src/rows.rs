@@ -173,7 +173,7 @@ impl TryFrom<EnrichedEvent> for EventRow {
 }
 
 /// Unix milliseconds as `DateTime` seconds plus the millisecond part.
-fn split_ms(field: &'static str, ms: i64) -> Result<(u32, u16), InvalidEvent> {
+pub(crate) fn split_ms(field: &'static str, ms: i64) -> Result<(u32, u16), InvalidEvent> {
     let out_of_range = InvalidEvent::TimeOutOfRange { field, ms };
     let seconds = u32::try_from(ms.div_euclid(1000)).map_err(|_| out_of_range.clone())?;
     let millis = u16::try_from(ms.rem_euclid(1000)).map_err(|_| out_of_range)?;

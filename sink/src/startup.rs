@@ -1,6 +1,8 @@
 //! Building and running the sink: the ClickHouse schema brought up to date,
-//! the group consumer, the dead-letter producer, the health probes behind
-//! `/readyz` and the admin endpoints, all stopped by one token.
+//! one group consumer per table (`events` from the enriched topic,
+//! `consent_log` from the consent topic), the dead-letter producer they
+//! share, the health probes behind `/readyz` and the admin endpoints, all
+//! stopped by one token.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,10 +19,13 @@ use rdkafka::consumer::StreamConsumer;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::consent_rows::ConsentRow;
 use crate::deadletter::KafkaDeadLetters;
 use crate::handler::SinkHandler;
 use crate::metrics;
+use crate::rows::EventRow;
 use crate::schema::{self, ServerFeatures};
+use crate::table::TableRow;
 use crate::writer::clickhouse::{self as ch, ClickHouseHealth, ClickHouseWriter};
 
 /// How long start-up waits for ClickHouse to answer before giving up.
@@ -32,13 +37,33 @@ const CLICKHOUSE_MAX_SILENCE: Duration = Duration::from_secs(5);
 /// How long shutdown waits for in-flight dead letters.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A built sink: schema migrated, consumer subscribed, admin port bound; not yet consuming.
+/// One table's consume loop.
+struct TableLoop<R> {
+    consumer: StreamConsumer,
+    settings: ConsumerSettings,
+    handler: SinkHandler<ClickHouseWriter, Arc<KafkaDeadLetters>, R>,
+}
+
+impl<R: TableRow + 'static> TableLoop<R> {
+    async fn run(mut self, shutdown: CancellationToken) {
+        consume::run(
+            &self.consumer,
+            &self.settings,
+            &mut self.handler,
+            metrics::PREFIX,
+            &shutdown,
+        )
+        .await;
+    }
+}
+
+/// A built sink: schema migrated, consumers subscribed, admin port bound; not yet consuming.
 pub struct Application {
     admin: Server,
     admin_addr: SocketAddr,
-    consumer: StreamConsumer,
-    settings: ConsumerSettings,
-    handler: SinkHandler<ClickHouseWriter, KafkaDeadLetters>,
+    events: TableLoop<EventRow>,
+    consent: TableLoop<ConsentRow>,
+    dead_letters: Arc<KafkaDeadLetters>,
     features: ServerFeatures,
     applied_migrations: Vec<u32>,
     shutdown: CancellationToken,
@@ -64,14 +89,17 @@ impl Application {
 
         let topics = &config.kafka.topics;
         config.kafka.ensure_topics().await?;
-        let settings = config.kafka.consumer_settings(
-            &config.group_id,
-            &topics.enriched,
-            config.batch.max_rows,
-            config.batch.max_bytes,
-            config.batch.max_wait,
-        );
-        let consumer = consume::consumer(&settings, "fiducia-sink")?;
+        let settings = |group: &str, topic: &str| {
+            config.kafka.consumer_settings(
+                group,
+                topic,
+                config.batch.max_rows,
+                config.batch.max_bytes,
+                config.batch.max_wait,
+            )
+        };
+        let events_settings = settings(&config.group_id, &topics.enriched);
+        let consent_settings = settings(&format!("{}-consent", config.group_id), &topics.consent);
 
         let broker = BrokerHealth::default();
         broker.spawn_probe(
@@ -96,17 +124,25 @@ impl Application {
             Arc::new(move || broker.is_up() && clickhouse.is_up())
         };
         let (admin, admin_addr) = admin::serve(config.admin_addr, ready)?;
-        let handler = SinkHandler::new(
-            ClickHouseWriter::new(&config.clickhouse, clickhouse),
-            KafkaDeadLetters::new(producer, topics.deadletter.clone()),
-        );
-        tracing::info!(%admin_addr, topic = %settings.topic, group = %settings.group_id, database, "sink ready to consume");
+        let writer = ClickHouseWriter::new(&config.clickhouse, clickhouse);
+        let dead_letters = Arc::new(KafkaDeadLetters::new(producer, topics.deadletter.clone()));
+        let events = TableLoop {
+            consumer: consume::consumer(&events_settings, "fiducia-sink")?,
+            settings: events_settings,
+            handler: SinkHandler::new(writer.clone(), Arc::clone(&dead_letters)),
+        };
+        let consent = TableLoop {
+            consumer: consume::consumer(&consent_settings, "fiducia-sink-consent")?,
+            settings: consent_settings,
+            handler: SinkHandler::new(writer, Arc::clone(&dead_letters)),
+        };
+        tracing::info!(%admin_addr, events = %topics.enriched, consent = %topics.consent, group = %config.group_id, database, "sink ready to consume");
         Ok(Self {
             admin,
             admin_addr,
-            consumer,
-            settings,
-            handler,
+            events,
+            consent,
+            dead_letters,
             features,
             applied_migrations,
             shutdown,
@@ -137,18 +173,14 @@ impl Application {
     ///
     /// # Errors
     /// When the admin server fails.
-    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let admin_handle = self.admin.handle();
         let admin = tokio::spawn(self.admin);
-        consume::run(
-            &self.consumer,
-            &self.settings,
-            &mut self.handler,
-            metrics::PREFIX,
-            &self.shutdown,
-        )
-        .await;
-        self.handler.dead_letters().flush(FLUSH_TIMEOUT);
+        tokio::join!(
+            self.events.run(self.shutdown.clone()),
+            self.consent.run(self.shutdown.clone()),
+        );
+        self.dead_letters.flush(FLUSH_TIMEOUT);
         admin_handle.stop(true).await;
         let result = admin
             .await

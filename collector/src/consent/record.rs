@@ -47,22 +47,18 @@ pub fn for_consent_event(
 ) -> ConsentRecord {
     let after = consentable(resolution.choice.granted());
     let client_ts_ms = consent.updated_at.unwrap_or(event_ts_ms);
-    let mut record = record(
-        action(resolution.ledger.map(|e| e.granted), after, false),
+    let source = if consent.source.is_empty() {
+        "api"
+    } else {
+        &consent.source
+    };
+    let change = Change {
+        action: action(resolution.ledger.map(|e| e.granted), after, false),
         after,
-        format!(
-            "tag:{}",
-            if consent.source.is_empty() {
-                "api"
-            } else {
-                &consent.source
-            }
-        ),
+        source: format!("tag:{source}"),
         client_ts_ms,
-        consent,
-        policy,
-        origin,
-    );
+    };
+    let mut record = record(change, consent, resolution, policy, origin);
     record.record_id = event_id.to_vec();
     record
 }
@@ -105,15 +101,13 @@ pub fn derived(
         None if first_tc_string => (tcf_source(), false),
         None => return None,
     };
-    Some(record(
-        action(changed.map(|_| before), after, objection),
+    let change = Change {
+        action: action(changed.map(|_| before), after, objection),
         after,
         source,
-        origin.sent_at_ms,
-        consent,
-        policy,
-        origin,
-    ))
+        client_ts_ms: origin.sent_at_ms,
+    };
+    Some(record(change, consent, resolution, policy, origin))
 }
 
 fn consentable(set: PurposeSet) -> PurposeSet {
@@ -139,22 +133,34 @@ fn action(before: Option<PurposeSet>, after: PurposeSet, objection: bool) -> Con
     }
 }
 
-fn record(
+/// What a record is made of besides the envelope's signals.
+struct Change {
     action: ConsentAction,
     after: PurposeSet,
     source: String,
     client_ts_ms: i64,
+}
+
+fn record(
+    change: Change,
     consent: &Consent,
+    resolution: &Resolution,
     policy: &Policy,
     origin: &Origin<'_>,
 ) -> ConsentRecord {
+    let Change {
+        action,
+        after,
+        source,
+        client_ts_ms,
+    } = change;
     let mut state = ConsentSnapshot {
         source: consent.source.clone(),
         notice_version: consent.notice_version.clone(),
         tcf: consent.tcf.clone(),
         gpp: consent.gpp.clone(),
-        gpc: consent.gpc,
-        dnt: consent.dnt,
+        gpc: resolution.gpc,
+        dnt: resolution.dnt,
         updated_at_ms: consent.updated_at.unwrap_or_default(),
         ..ConsentSnapshot::default()
     };

@@ -68,8 +68,16 @@ impl TestCollector {
 
     /// Same, after `tweak` adjusted the config.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_on(Topics::with_suffix(&unique("collector")), tweak).await
+    }
+
+    /// Another collector instance on the same topics (as behind a load balancer).
+    pub async fn another(&self) -> Self {
+        Self::spawn_on(self.topics.clone(), |_| {}).await
+    }
+
+    async fn spawn_on(topics: Topics, tweak: impl FnOnce(&mut Config)) -> Self {
         let brokers = infra().brokers.clone();
-        let topics = Topics::with_suffix(&unique("collector"));
         let mut config = config(&brokers, topics.clone());
         tweak(&mut config);
         let shutdown = CancellationToken::new();
@@ -107,14 +115,19 @@ impl TestCollector {
 
     /// Posts a body as the tag does (`text/plain`, from the allowed origin).
     pub async fn post(&self, body: String) -> reqwest::Response {
-        reqwest::Client::new()
+        self.post_with(body, &[]).await
+    }
+
+    /// Same, with extra request headers.
+    pub async fn post_with(&self, body: String, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
             .post(format!("{}/v1/events", self.url))
             .header("content-type", "text/plain;charset=UTF-8")
-            .header("origin", ORIGIN)
-            .body(body)
-            .send()
-            .await
-            .expect("request sent")
+            .header("origin", ORIGIN);
+        for &(name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.body(body).send().await.expect("request sent")
     }
 
     /// The admin `/metrics` text.

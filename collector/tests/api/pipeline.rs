@@ -6,126 +6,15 @@
 //! is back.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fiducia_collector::Application;
-use fiducia_proto::testkit::{PrivateInfra, free_port, repo_root, service_binary};
+use fiducia_proto::testkit::{PrivateInfra, free_port, repo_root};
 use fiducia_proto::topics::Topics;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{ORIGIN, envelope};
-
-/// One service process; killed on drop.
-struct Service {
-    name: &'static str,
-    env: HashMap<String, String>,
-    child: Child,
-}
-
-impl Service {
-    fn start(name: &'static str, env: &HashMap<String, String>) -> Self {
-        let log = std::fs::File::create(
-            std::env::temp_dir().join(format!("fiducia-e2e-{name}-{}.log", std::process::id())),
-        )
-        .expect("log file");
-        let child = Command::new(service_binary(&format!("fiducia-{name}")))
-            .envs(env)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn service");
-        Self {
-            name,
-            env: env.clone(),
-            child,
-        }
-    }
-
-    fn kill_9(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-
-    fn restart(&mut self) {
-        *self = Self::start(self.name, &self.env);
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct ClickHouse {
-    url: String,
-    client: reqwest::Client,
-}
-
-impl ClickHouse {
-    async fn query(&self, sql: &str) -> String {
-        let response = self
-            .client
-            .post(&self.url)
-            .body(sql.to_owned())
-            .send()
-            .await;
-        match response {
-            Ok(r) if r.status().is_success() => r.text().await.unwrap().trim().to_owned(),
-            _ => String::new(),
-        }
-    }
-
-    async fn count_final(&self) -> u64 {
-        self.query("SELECT count() FROM fiducia.events FINAL")
-            .await
-            .parse()
-            .unwrap_or(0)
-    }
-
-    /// Polls until `SELECT count() ... FINAL` equals `expected`; returns the time it took.
-    async fn wait_for_count(&self, expected: u64, within: Duration) -> Duration {
-        let started = Instant::now();
-        loop {
-            let count = self.count_final().await;
-            if count == expected {
-                return started.elapsed();
-            }
-            assert!(
-                count <= expected,
-                "more rows than events: {count} > {expected}"
-            );
-            assert!(
-                started.elapsed() < within,
-                "only {count} of {expected} rows after {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-async fn wait_status(client: &reqwest::Client, url: &str, status: u16, within: Duration) {
-    let started = Instant::now();
-    loop {
-        let got = client
-            .get(url)
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0);
-        if got == status {
-            return;
-        }
-        assert!(
-            started.elapsed() < within,
-            "{url} answered {got}, wanted {status} within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use crate::processes::{ClickHouse, Service, wait_status};
 
 /// Posts `batches` envelopes of 1..=20 events with measurement consent; returns the event count.
 async fn post_granted(client: &reqwest::Client, collector: &str, batches: usize) -> u64 {

@@ -39,15 +39,22 @@ pub enum Step {
 }
 
 /// The schema history, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "create database, schema_migrations and events",
-    steps: &[
-        Step::Sql(CREATE_DATABASE),
-        Step::Sql(CREATE_SCHEMA_MIGRATIONS),
-        Step::Sql(CREATE_EVENTS),
-    ],
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "create database, schema_migrations and events",
+        steps: &[
+            Step::Sql(CREATE_DATABASE),
+            Step::Sql(CREATE_SCHEMA_MIGRATIONS),
+            Step::Sql(CREATE_EVENTS),
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "create consent_log",
+        steps: &[Step::Sql(CREATE_CONSENT_LOG)],
+    },
+];
 
 /// The database itself.
 pub const CREATE_DATABASE: &str = "CREATE DATABASE IF NOT EXISTS {db}";
@@ -111,6 +118,40 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(event_time)
 ORDER BY (site_id, toDate(event_time), event_id)
 SETTINGS index_granularity = 8192";
+
+/// Proof of consent (GDPR art. 7(1)): one row per consent record, never
+/// updated, kept as long as proof is needed (no retention). Redelivered
+/// records carry the same `record_id` and values and collapse on merge;
+/// `record_id` is a UUIDv7, so the sorting key orders one subject's history
+/// in time.
+pub const CREATE_CONSENT_LOG: &str = "\
+CREATE TABLE IF NOT EXISTS {db}.consent_log
+(
+    record_id UUID COMMENT 'UUIDv7 of the record, the dedup key (the tag event id for consent events)',
+    site_id String,
+    subject String COMMENT 'pseudonymous subject: the tag visitor id, or empty',
+    action String COMMENT 'grant, deny, update, withdraw, object, erase',
+    measurement UInt8 COMMENT 'state after the change: 1 granted',
+    personalization UInt8,
+    functional UInt8,
+    contextual UInt8,
+    source String COMMENT 'tag:<api|gcm|cmp|tcf>, tcf:<cmp id>, gpc, dnt, privacy',
+    notice_version String,
+    notice_hash String COMMENT 'SHA-256 of the notice text shown, from the site configuration',
+    tcf String COMMENT 'the TC string, when one was the signal',
+    gpp String,
+    gpc UInt8,
+    dnt UInt8,
+    client_time DateTime('UTC') COMMENT 'when the visitor chose (client clock)',
+    server_time DateTime('UTC') COMMENT 'when the collector recorded it',
+    server_ms UInt16 COMMENT 'millisecond part of server_time',
+    ip_prefix String COMMENT 'truncated network, e.g. 203.0.113.0/24',
+    browser_family String,
+    expires_at DateTime('UTC') COMMENT 'when the grant lapses (site maximum consent age)'
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(server_time)
+ORDER BY (site_id, subject, record_id)";
 
 #[cfg(test)]
 mod tests {
@@ -189,5 +230,23 @@ mod tests {
                 "{column}"
             );
         }
+    }
+
+    #[test]
+    fn the_consent_log_has_a_column_for_every_row_field() {
+        let fields = <crate::consent_rows::ConsentRow as clickhouse::Row>::COLUMN_NAMES;
+        for column in fields {
+            assert!(
+                CREATE_CONSENT_LOG
+                    .lines()
+                    .any(|line| line.trim_start().starts_with(&format!("{column} "))),
+                "{column}"
+            );
+        }
+        let columns = CREATE_CONSENT_LOG
+            .lines()
+            .filter(|l| l.starts_with("    ") && !l.trim_start().starts_with('('))
+            .count();
+        assert_eq!(columns, fields.len());
     }
 }

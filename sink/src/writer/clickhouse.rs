@@ -1,10 +1,10 @@
-//! [`RowWriter`] on ClickHouse: one `INSERT INTO events (...) FORMAT
+//! [`RowWriter`] on ClickHouse: one `INSERT INTO <table> (...) FORMAT
 //! RowBinary` per batch over HTTP, and the `SELECT 1` probe behind `/readyz`.
 //!
 //! Configured for ClickHouse 18.16 as well as current servers: validation is
 //! off (it would `DESCRIBE` the table with a setting and columns 18.16 does
 //! not have, and uses `RowBinaryWithNamesAndTypes`), so rows are plain
-//! `RowBinary` whose layout [`EventRow`] fixes; an integration test reads
+//! `RowBinary` whose layout each row type fixes; integration tests read
 //! them back to prove it matches. Inserts are LZ4-compressed
 //! (`decompress=1`), which 18.16 accepts.
 
@@ -18,10 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{RowWriter, WriteError};
 use crate::config::ClickHouseConfig;
 use crate::metrics;
-use crate::rows::EventRow;
-
-/// The table rows go to, in the configured database.
-pub const EVENTS_TABLE: &str = "events";
+use crate::table::TableRow;
 
 /// A client for `config`'s server, selecting no database (migrations create
 /// it). Use `.with_database(..)` for queries inside it.
@@ -35,7 +32,7 @@ pub fn client(config: &ClickHouseConfig) -> Client {
         .with_product_info("fiducia-sink", env!("CARGO_PKG_VERSION"))
 }
 
-/// Inserts event rows into `<database>.events`.
+/// Inserts rows into their table in the configured database.
 #[derive(Clone)]
 pub struct ClickHouseWriter {
     client: Client,
@@ -55,8 +52,8 @@ impl ClickHouseWriter {
         }
     }
 
-    async fn insert(&self, rows: &[EventRow]) -> Result<(), clickhouse::error::Error> {
-        let mut insert = self.client.insert::<EventRow>(EVENTS_TABLE).await?;
+    async fn insert<R: TableRow>(&self, rows: &[R]) -> Result<(), clickhouse::error::Error> {
+        let mut insert = self.client.insert::<R>(R::TABLE).await?;
         for row in rows {
             insert.write(row).await?;
         }
@@ -64,8 +61,8 @@ impl ClickHouseWriter {
     }
 }
 
-impl RowWriter for ClickHouseWriter {
-    async fn write(&self, rows: &[EventRow]) -> Result<(), WriteError> {
+impl<R: TableRow + 'static> RowWriter<R> for ClickHouseWriter {
+    async fn write(&self, rows: &[R]) -> Result<(), WriteError> {
         // Dropping an unfinished insert aborts it: nothing is committed.
         match tokio::time::timeout(self.timeout, self.insert(rows)).await {
             Ok(Ok(())) => {

@@ -5,22 +5,31 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{RowWriter, WriteError};
-use crate::rows::EventRow;
+use crate::table::TableRow;
 
 /// Records written rows.
-#[derive(Debug, Default)]
-pub struct MemoryWriter {
-    rows: Mutex<Vec<EventRow>>,
+#[derive(Debug)]
+pub struct MemoryWriter<R> {
+    rows: Mutex<Vec<R>>,
     down: AtomicBool,
 }
 
-impl MemoryWriter {
+impl<R> Default for MemoryWriter<R> {
+    fn default() -> Self {
+        Self {
+            rows: Mutex::new(Vec::new()),
+            down: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<R: Clone> MemoryWriter<R> {
     /// Everything written so far, in order.
     ///
     /// # Panics
     /// If a test thread panicked while writing.
     #[must_use]
-    pub fn rows(&self) -> Vec<EventRow> {
+    pub fn rows(&self) -> Vec<R> {
         self.rows.lock().expect("not poisoned").clone()
     }
 
@@ -30,8 +39,8 @@ impl MemoryWriter {
     }
 }
 
-impl RowWriter for MemoryWriter {
-    async fn write(&self, rows: &[EventRow]) -> Result<(), WriteError> {
+impl<R: TableRow + 'static> RowWriter<R> for MemoryWriter<R> {
+    async fn write(&self, rows: &[R]) -> Result<(), WriteError> {
         if self.down.load(Ordering::Relaxed) {
             return Err(WriteError::Unavailable);
         }

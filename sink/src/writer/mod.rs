@@ -7,7 +7,7 @@ pub mod memory;
 
 use std::future::Future;
 
-use crate::rows::EventRow;
+use crate::table::TableRow;
 
 /// Rows could not be made durable; the whole batch must be retried.
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +23,10 @@ pub enum WriteError {
     Unavailable,
 }
 
-/// Where event rows go.
-pub trait RowWriter: Send + Sync + 'static {
+/// Where rows of `R`'s table go.
+pub trait RowWriter<R: TableRow>: Send + Sync + 'static {
     /// Stores `rows` as one insert. Resolves `Ok` only once the storage
     /// acknowledged every row; on `Err` none of them may be assumed stored
-    /// (some may be: rows are deduplicated on `event_id`).
-    fn write(&self, rows: &[EventRow]) -> impl Future<Output = Result<(), WriteError>> + Send;
+    /// (some may be: rows are deduplicated on their id).
+    fn write(&self, rows: &[R]) -> impl Future<Output = Result<(), WriteError>> + Send;
 }

@@ -1,0 +1,226 @@
+//! From the wire to the table: a [`ConsentRecord`] becomes one
+//! [`ConsentRow`] of `consent_log`, the append-only proof of consent.
+//! Redelivered records carry the same `record_id` and collapse on it.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use fiducia_proto::consent::{Purpose, action_name};
+use fiducia_proto::v1::{ConsentAction, ConsentRecord, IpPrefix};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::rows::split_ms;
+
+/// One row of `consent_log` (column types as in [`crate::rows`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, clickhouse::Row)]
+pub struct ConsentRow {
+    /// UUIDv7 of the record; the dedup key.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub record_id: Uuid,
+    /// The site.
+    pub site_id: String,
+    /// Pseudonymous subject (the tag's visitor id), or empty.
+    pub subject: String,
+    /// `grant`, `deny`, `update`, `withdraw`, `object`, `erase`.
+    pub action: String,
+    /// State after the change, one `UInt8` per purpose.
+    pub measurement: u8,
+    /// State after the change.
+    pub personalization: u8,
+    /// State after the change.
+    pub functional: u8,
+    /// State after the change.
+    pub contextual: u8,
+    /// `tag:<source>`, `tcf:<cmp id>`, `gpc`, `dnt`, `privacy`.
+    pub source: String,
+    /// Version of the notice shown.
+    pub notice_version: String,
+    /// SHA-256 of the notice text, from the site's configuration.
+    pub notice_hash: String,
+    /// The TC string, when one was the signal.
+    pub tcf: String,
+    /// The GPP string, when one was sent.
+    pub gpp: String,
+    /// GPC was on (`UInt8`).
+    pub gpc: u8,
+    /// DNT was on (`UInt8`).
+    pub dnt: u8,
+    /// When the visitor chose (client clock), `DateTime`.
+    pub client_time: u32,
+    /// When the collector recorded it, `DateTime`.
+    pub server_time: u32,
+    /// Millisecond part of `server_time` (`UInt16`).
+    pub server_ms: u16,
+    /// Truncated network, e.g. `203.0.113.0/24`.
+    pub ip_prefix: String,
+    /// Browser name.
+    pub browser_family: String,
+    /// When the grant lapses, `DateTime` (0 when nothing is granted).
+    pub expires_at: u32,
+}
+
+/// A record that decodes but cannot be a row; dead-lettered as `INVALID`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRecord {
+    /// `record_id` must be exactly 16 bytes.
+    #[error("record_id has {0} bytes, want 16")]
+    RecordIdLength(usize),
+    /// The nil UUID would collapse unrelated records.
+    #[error("record_id is the nil UUID")]
+    NilRecordId,
+    /// No site or no known action.
+    #[error("record without a site or an action")]
+    Incomplete,
+    /// A time `DateTime` cannot hold.
+    #[error("{0}")]
+    Time(String),
+}
+
+impl TryFrom<ConsentRecord> for ConsentRow {
+    type Error = InvalidRecord;
+
+    fn try_from(record: ConsentRecord) -> Result<Self, Self::Error> {
+        let id: [u8; 16] = record
+            .record_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| InvalidRecord::RecordIdLength(record.record_id.len()))?;
+        let record_id = Uuid::from_bytes(id);
+        if record_id.is_nil() {
+            return Err(InvalidRecord::NilRecordId);
+        }
+        let action = record.action();
+        if record.site_id.is_empty() || action == ConsentAction::Unspecified {
+            return Err(InvalidRecord::Incomplete);
+        }
+        let time = |field, ms| split_ms(field, ms).map_err(|e| InvalidRecord::Time(e.to_string()));
+        let (client_time, _) = time("client_ts_ms", record.client_ts_ms)?;
+        let (server_time, server_ms) = time("server_ts_ms", record.server_ts_ms)?;
+        let (expires_at, _) = time("expires_at_ms", record.expires_at_ms)?;
+        let state = record.state.unwrap_or_default();
+        let flag = |p: Purpose| u8::from(p.granted_by(&state));
+        Ok(Self {
+            record_id,
+            site_id: record.site_id,
+            subject: record.subject,
+            action: action_name(action).to_owned(),
+            measurement: flag(Purpose::Measurement),
+            personalization: flag(Purpose::Personalization),
+            functional: flag(Purpose::Functional),
+            contextual: flag(Purpose::Contextual),
+            source: record.source,
+            notice_version: record.notice_version,
+            notice_hash: record.notice_hash,
+            tcf: state.tcf,
+            gpp: state.gpp,
+            gpc: state.gpc.into(),
+            dnt: state.dnt.into(),
+            client_time,
+            server_time,
+            server_ms,
+            ip_prefix: record.ip.as_ref().map(prefix).unwrap_or_default(),
+            browser_family: record.browser_family,
+            expires_at,
+        })
+    }
+}
+
+/// `network/len`; empty for a malformed prefix (never a full address).
+fn prefix(ip: &IpPrefix) -> String {
+    let network = match ip.network.len() {
+        4 => <[u8; 4]>::try_from(ip.network.as_slice()).map(|o| Ipv4Addr::from(o).to_string()),
+        16 => <[u8; 16]>::try_from(ip.network.as_slice()).map(|o| Ipv6Addr::from(o).to_string()),
+        _ => return String::new(),
+    };
+    network.map_or_else(|_| String::new(), |n| format!("{n}/{}", ip.prefix_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use fiducia_proto::v1::ConsentSnapshot;
+
+    use super::*;
+
+    fn record() -> ConsentRecord {
+        let mut state = ConsentSnapshot {
+            gpc: true,
+            tcf: "CQ".into(),
+            ..ConsentSnapshot::default()
+        };
+        Purpose::Measurement.set_in(&mut state, true);
+        Purpose::Personalization.set_in(&mut state, false);
+        ConsentRecord {
+            record_id: Uuid::now_v7().into_bytes().to_vec(),
+            site_id: "demo".into(),
+            subject: "v1".into(),
+            action: ConsentAction::Withdraw.into(),
+            state: Some(state),
+            source: "tag:api".into(),
+            notice_version: "2026-01".into(),
+            notice_hash: "ab".repeat(32),
+            client_ts_ms: 1_764_000_000_000,
+            server_ts_ms: 1_764_000_000_250,
+            ip: Some(IpPrefix {
+                network: vec![203, 0, 113, 0],
+                prefix_len: 24,
+            }),
+            browser_family: "Firefox".into(),
+            expires_at_ms: 1_798_000_000_000,
+        }
+    }
+
+    #[test]
+    fn a_record_becomes_a_row() {
+        let row = ConsentRow::try_from(record()).unwrap();
+        assert_eq!(row.action, "withdraw");
+        assert_eq!(
+            (row.measurement, row.personalization, row.functional),
+            (1, 0, 0)
+        );
+        assert_eq!((row.gpc, row.dnt), (1, 0));
+        assert_eq!(row.ip_prefix, "203.0.113.0/24");
+        assert_eq!((row.server_time, row.server_ms), (1_764_000_000, 250));
+        assert_eq!(row.tcf, "CQ");
+    }
+
+    #[test]
+    fn broken_records_are_refused_with_a_reason() {
+        let mut short = record();
+        short.record_id = vec![1];
+        let mut nil = record();
+        nil.record_id = vec![0; 16];
+        let mut no_action = record();
+        no_action.action = 0;
+        let mut old = record();
+        old.client_ts_ms = -5;
+        for (r, want) in [
+            (short, InvalidRecord::RecordIdLength(1)),
+            (nil, InvalidRecord::NilRecordId),
+            (no_action, InvalidRecord::Incomplete),
+        ] {
+            assert_eq!(ConsentRow::try_from(r).unwrap_err(), want);
+        }
+        assert!(matches!(
+            ConsentRow::try_from(old),
+            Err(InvalidRecord::Time(_))
+        ));
+    }
+
+    #[test]
+    fn an_ipv6_prefix_keeps_only_its_network() {
+        let ip = IpPrefix {
+            network: vec![
+                0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+            prefix_len: 48,
+        };
+        assert_eq!(prefix(&ip), "2001:db8:1234::/48");
+        assert_eq!(
+            prefix(&IpPrefix {
+                network: vec![1, 2, 3],
+                prefix_len: 24
+            }),
+            ""
+        );
+    }
+}

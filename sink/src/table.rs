@@ -1,0 +1,49 @@
+//! What the sink stores: for each table, its row type, the protobuf message
+//! a row is made from and the schema header that message carries. The
+//! handler, the writers and the consume loop are generic over it, so every
+//! table goes through the same at-least-once path.
+
+use fiducia_proto::headers::schema;
+use fiducia_proto::v1::{ConsentRecord, EnrichedEvent};
+
+use crate::consent_rows::ConsentRow;
+use crate::handler::Rejection;
+use crate::rows::EventRow;
+
+/// A row of one table.
+pub trait TableRow:
+    clickhouse::RowOwned + clickhouse::RowWrite + Clone + std::fmt::Debug + Send + Sync
+{
+    /// The message a row is made from.
+    type Message: prost::Message + Default;
+    /// The table, in the configured database.
+    const TABLE: &'static str;
+    /// The `fiducia-schema` header of that message.
+    const SCHEMA: &'static str;
+
+    /// The row for one decoded message.
+    ///
+    /// # Errors
+    /// A [`Rejection::Invalid`] when the message breaks a rule of the table.
+    fn from_message(message: Self::Message) -> Result<Self, Rejection>;
+}
+
+impl TableRow for EventRow {
+    type Message = EnrichedEvent;
+    const TABLE: &'static str = "events";
+    const SCHEMA: &'static str = schema::ENRICHED_EVENT;
+
+    fn from_message(message: EnrichedEvent) -> Result<Self, Rejection> {
+        Ok(Self::try_from(message)?)
+    }
+}
+
+impl TableRow for ConsentRow {
+    type Message = ConsentRecord;
+    const TABLE: &'static str = "consent_log";
+    const SCHEMA: &'static str = schema::CONSENT_RECORD;
+
+    fn from_message(message: ConsentRecord) -> Result<Self, Rejection> {
+        Ok(Self::try_from(message)?)
+    }
+}
