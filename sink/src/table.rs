@@ -30,7 +30,7 @@ pub trait TableRow:
 
 impl TableRow for EventRow {
     type Message = EnrichedEvent;
-    const TABLE: &'static str = "events";
+    const TABLE: &'static str = crate::metrics::TABLES[0];
     const SCHEMA: &'static str = schema::ENRICHED_EVENT;
 
     fn from_message(message: EnrichedEvent) -> Result<Self, Rejection> {
@@ -40,7 +40,7 @@ impl TableRow for EventRow {
 
 impl TableRow for ConsentRow {
     type Message = ConsentRecord;
-    const TABLE: &'static str = "consent_log";
+    const TABLE: &'static str = crate::metrics::TABLES[1];
     const SCHEMA: &'static str = schema::CONSENT_RECORD;
 
     fn from_message(message: ConsentRecord) -> Result<Self, Rejection> {
