@@ -107,6 +107,9 @@ fn event_answer(
         let grant = resolution.grants.get(p);
         match grant.denied {
             None => format!("needs {}: granted ({})", p.as_str(), grant.source.as_str()),
+            Some(reason) if reason.as_str() == grant.source.as_str() => {
+                format!("needs {}: denied ({})", p.as_str(), reason.as_str())
+            }
             Some(reason) => format!(
                 "needs {}: denied ({}: {})",
                 p.as_str(),
