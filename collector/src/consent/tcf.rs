@@ -12,7 +12,12 @@
 //! Pinned decoder behaviour: a string truncated inside its trailing zero
 //! bits still decodes (as `@iabtechlabtcf/core` and `iab_gpp` do; only
 //! `lib_tcstring` refuses it), then faces the same validation as any other.
+//!
+//! `iab_gpp` 0.1.2 can panic on hostile GPP headers (an integer overflow in
+//! its Fibonacci range decoding, found by `collector/fuzz`), so every call
+//! into it is guarded: a panic is a decode error like any other.
 
+use std::panic::{UnwindSafe, catch_unwind};
 use std::str::FromStr;
 
 use fiducia_proto::consent::Purpose;
@@ -140,7 +145,12 @@ impl TcConsent {
 /// [`TcfError::TooLong`], [`TcfError::Alphabet`] or [`TcfError::Decode`].
 pub fn decode(tc: &str) -> Result<TcfEuV2, TcfError> {
     check_text(tc, b".")?;
-    TcfEuV2::from_str(tc).map_err(|e| TcfError::Decode(e.to_string()))
+    guarded(|| TcfEuV2::from_str(tc).map_err(|e| e.to_string())).map_err(TcfError::Decode)
+}
+
+/// Runs a decoder, turning a panic into an error.
+fn guarded<T>(decode: impl FnOnce() -> Result<T, String> + UnwindSafe) -> Result<T, String> {
+    catch_unwind(decode).unwrap_or_else(|_| Err("the decoder failed on this input".to_owned()))
 }
 
 /// The TC string carried by an envelope: `consent.tcf`, else section 2
@@ -159,8 +169,9 @@ pub fn from_envelope(
     if gpp.is_empty() {
         return None;
     }
-    let parsed = check_text(gpp, b".~")
-        .and_then(|()| GPPString::from_str(gpp).map_err(|e| TcfError::Gpp(e.to_string())));
+    let parsed = check_text(gpp, b".~").and_then(|()| {
+        guarded(|| GPPString::from_str(gpp).map_err(|e| e.to_string())).map_err(TcfError::Gpp)
+    });
     match parsed {
         Err(error) => Some(Err(error)),
         Ok(gpp) => {

@@ -358,3 +358,13 @@ fn gpp_strings_carry_a_tc_string_or_no_tcf_signal_at_all() {
         Some(Err(TcfError::TooLong))
     );
 }
+
+#[test]
+fn a_gpp_header_that_makes_the_decoder_panic_is_a_decode_error() {
+    // Found by collector/fuzz: an integer overflow inside iab_gpp 0.1.2.
+    let gpp = "DBAXXXXXXXXAXXXXXXXXXXCNY~CQeEcwAQeEcwAEsAHBENAH.YAAAAAAAAAAA~1YNN";
+    assert!(matches!(
+        from_envelope("", gpp, NOW, MAX_AGE_MS),
+        Some(Err(TcfError::Gpp(_)))
+    ));
+}
