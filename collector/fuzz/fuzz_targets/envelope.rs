@@ -14,7 +14,20 @@ use fiducia_proto::consent::{EventType, Purpose};
 use fiducia_proto::v1::Decision;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+/// libFuzzer aborts on any panic, even a caught one. The collector catches
+/// panics inside `iab_gpp` (a known integer overflow in its GPP decoding,
+/// see `consent::tcf`), so only those may unwind; any other panic is a bug.
+fn allow_caught_decoder_panics() {
+    let abort = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_decoder = info.location().is_some_and(|l| l.file().contains("iab_gpp"));
+        if !in_decoder {
+            abort(info);
+        }
+    }));
+}
+
+fuzz_target!(init: allow_caught_decoder_panics(), |data: &[u8]| {
     // The first byte picks the request's headers and the site's policy.
     let Some((&knobs, body)) = data.split_first() else {
         return;

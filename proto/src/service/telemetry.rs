@@ -3,8 +3,23 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. Safe to call twice (tests): the second call is a no-op.
+/// Installs the global subscriber, and a panic hook that logs a panic as
+/// one JSON line (where, and the message) instead of free text on stderr.
+/// Safe to call twice (tests): the second call is a no-op.
 pub fn init() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(%location, %message, "panic");
+    }));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
