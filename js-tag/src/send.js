@@ -1,0 +1,89 @@
+// Delivery: a bounded queue of [envelope header, event] items, sent in
+// batches of events that share a header, as text/plain (no CORS preflight)
+// with fetch keepalive, or sendBeacon when the page is hidden. 429, 503 and
+// network errors are retried with exponential backoff and jitter, never
+// sooner than Retry-After; the queue is kept in localStorage while
+// measurement is granted, so it survives a reload or a collector outage.
+// The collector dedups on event id, so a retry resends the same ids.
+import { store } from './store.js'
+import { MAX_EVENTS, MEASUREMENT, granted } from './tracker.js'
+
+const BATCH = 20
+const BATCH_DELAY_MS = 1e3
+
+let url
+let queue = []
+let timer = 0
+let tries = 0 // failed attempts in a row; > 0 means backing off
+let busy
+
+// The wait before retry `n` (0-based): 1 s doubling up to 5 min, the upper
+// half of it at random (jitter), and never less than Retry-After (seconds).
+export const backoff = (n, retryAfter, random = Math.random()) => {
+  const d = Math.min(3e5, 1e3 * 2 ** n)
+  return Math.max(d / 2 + (random * d) / 2, retryAfter * 1e3 || 0)
+}
+
+export const persist = () => store('q', granted(MEASUREMENT) && queue.length && queue)
+
+export const start = (endpoint) => {
+  url = endpoint
+  if (granted(MEASUREMENT)) queue = store('q') || []
+  schedule()
+}
+
+export const reset = () => {
+  queue = []
+  store('q', null)
+}
+
+const schedule = () => queue.length && (timer ||= setTimeout(flush, BATCH_DELAY_MS))
+
+export const push = (item) => {
+  queue.push(item)
+  if (queue.length > MAX_EVENTS) queue.shift()
+  persist()
+  schedule()
+}
+
+// The first header's events (up to BATCH) and their envelope.
+const next = () => {
+  const batch = queue.filter((i) => i[0] == queue[0][0]).slice(0, BATCH)
+  return [batch, JSON.stringify({ ...JSON.parse(batch[0][0]), sent_at: Date.now(), events: batch.map((i) => i[1]) })]
+}
+
+const remove = (batch) => {
+  queue = queue.filter((i) => !batch.includes(i))
+  persist()
+}
+
+const flush = () => {
+  timer = 0
+  if (busy || !queue.length) return
+  busy = 1
+  const [batch, body] = next()
+  const done = (status, retryAfter) => {
+    busy = 0
+    // 2xx is delivered; other 4xx (bad batch, unknown site) can never succeed.
+    if (status && status != 408 && status != 429 && status < 500) {
+      tries = 0
+      remove(batch)
+      flush()
+    } else timer = setTimeout(flush, backoff(tries++, retryAfter))
+  }
+  fetch(url, { method: 'POST', body, keepalive: true }).then(
+    (r) => done(r.status, r.headers.get('Retry-After')),
+    () => done(0),
+  )
+}
+
+// The page is hidden or unloading: hand what is queued to sendBeacon, unless
+// the collector is failing and the queue is persisted for the next page.
+export const hide = () => {
+  if (tries && granted(MEASUREMENT)) return
+  while (queue.length) {
+    const [batch, body] = next()
+    if (!navigator.sendBeacon(url, body)) break
+    remove(batch)
+  }
+}
