@@ -2,6 +2,7 @@
 
 pub mod cors;
 pub mod events;
+pub mod tag;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,6 +42,7 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
             .route(web::post().to(events::post::<P>))
             .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>)),
     );
+    config.service(tag::service());
 }
 
 /// Counts every request by route template and status, and times it.

@@ -4,3 +4,4 @@
 mod events;
 mod helpers;
 mod pipeline;
+mod tag;
