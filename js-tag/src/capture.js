@@ -3,7 +3,7 @@
 // time. Never an input's value, never a form field.
 import { context, emit, navigated } from './tracker.js'
 
-const DOWNLOAD = /\.(pdf|zip|t?gz|rar|7z|dmg|exe|msi|apk|csv|xlsx?|docx?|pptx?|txt|mp[34])$/i
+const DOWNLOAD = /\.(pdf|zip|t?gz|dmg|exe|apk|csv|xlsx?|docx?|pptx?|txt|mp[34])$/i
 const IDLE_MS = 1e4
 
 // `tag#id.class` (the first class): enough to tell elements apart, nothing typed by the visitor.
@@ -20,16 +20,17 @@ export const capture = (off, spa) => {
 
   // Engaged time: visible and active, i.e. at most IDLE_MS after each
   // interaction. Reported when the page is hidden and when an SPA leaves it.
-  const touch = (t = Date.now()) => {
+  const touch = () => {
+    const t = Date.now()
     if (last) active += Math.min(t - last, IDLE_MS)
     last = t
   }
   const engaged = (ctx) => {
     if (last) touch()
-    if (active >= 1e3) on('engagement', { ms: Math.round(active) }, ctx)
+    if (active >= 1e3) on('engagement', { ms: active }, ctx)
     active = last = 0
   }
-  for (const type of ['mousemove', 'keydown', 'scroll', 'pointerdown']) listen(type, () => touch())
+  for (const type of ['mousemove', 'keydown', 'scroll', 'pointerdown']) listen(type, touch)
 
   const view = () => {
     const key = spa == 'hash' ? location.href : location.href.split('#')[0]
@@ -63,7 +64,7 @@ export const capture = (off, spa) => {
   })
 
   listen('click', (e) => {
-    const el = e.target.closest?.('a,button,input[type=submit],input[type=button],[role=button]')
+    const el = e.target.closest?.('a,button,[type=submit],[type=button],[role=button]')
     if (!el) return
     const props = { el: describe(el), text: el.textContent.trim().replace(/\s+/g, ' ').slice(0, 64) }
     let type = 'click'
@@ -71,7 +72,7 @@ export const capture = (off, spa) => {
     if (/^http/.test(el.href)) {
       const u = new URL((props.url = el.href))
       if (el.hasAttribute('download') || DOWNLOAD.test(u.pathname)) type = 'download'
-      else if (u.host != location.host && u.protocol[0] == 'h') type = 'outbound_link'
+      else if (u.host != location.host) type = 'outbound_link'
     }
     on(type, props)
   })

@@ -9,13 +9,13 @@
 import { gcm, tcf } from './adapters.js'
 import { capture } from './capture.js'
 import { hide, start } from './send.js'
-import { decide, emit, identify, reset, setup } from './tracker.js'
+import { MEASUREMENT, decide, emit, identify, reset, setup } from './tracker.js'
 
 const script = document.currentScript
 const data = script.dataset
 const on = (v) => v === true || v == 'granted'
 
-setup(data.site, (data.purposes || 'measurement').match(/\w+/g), data.notice)
+setup(data.site, (data.purposes || MEASUREMENT).match(/\w+/g), data.notice)
 start((data.endpoint || new URL(script.src).origin) + '/v1/events')
 tcf(window.__tcfapi)
 gcm(window.dataLayer)
@@ -33,9 +33,9 @@ const queued = window.fiducia?.q || []
 window.fiducia = run
 for (const args of queued) run(...args)
 
-const leave = () => {
+const leave = (unload) => {
   engaged()
-  hide()
+  hide(unload)
 }
-addEventListener('pagehide', leave)
+addEventListener('pagehide', () => leave(1))
 document.addEventListener('visibilitychange', () => document.hidden && leave())

@@ -1,6 +1,6 @@
 // Delivery: a bounded queue of [envelope header, event] items, sent in
 // batches of events that share a header, as text/plain (no CORS preflight)
-// with fetch keepalive, or sendBeacon when the page is hidden. 429, 503 and
+// with fetch keepalive, or sendBeacon when the page unloads. 429, 503 and
 // network errors are retried with exponential backoff and jitter, never
 // sooner than Retry-After; the queue is kept in localStorage while
 // measurement is granted, so it survives a reload or a collector outage.
@@ -46,9 +46,9 @@ export const push = (item) => {
   schedule()
 }
 
-// The first header's events (up to BATCH) and their envelope.
-const next = () => {
-  const batch = queue.filter((i) => i[0] == queue[0][0]).slice(0, BATCH)
+// The first header's events (up to BATCH) of `items`, and their envelope.
+const next = (items = queue) => {
+  const batch = items.filter((i) => i[0] == items[0][0]).slice(0, BATCH)
   return [batch, JSON.stringify({ ...JSON.parse(batch[0][0]), sent_at: Date.now(), events: batch.map((i) => i[1]) })]
 }
 
@@ -58,6 +58,7 @@ const remove = (batch) => {
 }
 
 const flush = () => {
+  clearTimeout(timer)
   timer = 0
   if (busy || !queue.length) return
   busy = 1
@@ -77,13 +78,16 @@ const flush = () => {
   )
 }
 
-// The page is hidden or unloading: hand what is queued to sendBeacon, unless
-// the collector is failing and the queue is persisted for the next page.
-export const hide = () => {
-  if (tries && granted(MEASUREMENT)) return
-  while (queue.length) {
-    const [batch, body] = next()
-    if (!navigator.sendBeacon(url, body)) break
-    remove(batch)
+// The page is hidden: send now (unless backing off), while the page can
+// still see the answer. It is unloading: hand everything to sendBeacon, and
+// keep it stored (while measurement is granted), for the next page to send
+// again in case the beacon never arrived: at least once, and the pipeline
+// collapses duplicates on event id.
+export const hide = (unload) => {
+  if (!unload) return tries || flush()
+  for (let rest = queue; rest.length; ) {
+    const [batch, body] = next(rest)
+    navigator.sendBeacon(url, body)
+    rest = rest.filter((i) => !batch.includes(i))
   }
 }

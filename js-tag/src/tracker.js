@@ -24,9 +24,6 @@ let pending = [] // [event, context] captured before the decision
 
 export const granted = (p) => C?.[p] == G
 const allowed = () => need.every(granted)
-// GPC and DNT are sent with every envelope and read each time, as the
-// browser reports them.
-const privacy = () => ({ gpc: !!navigator.globalPrivacyControl, dnt: navigator.doNotTrack == '1' })
 
 export const setup = (s, n, nv) => {
   site = s
@@ -34,8 +31,8 @@ export const setup = (s, n, nv) => {
   notice = nv
   ref = document.referrer
   const stored = store('c')
-  if (stored?.updated_at > Date.now() - MAX_AGE_MS) C = stored
-  else if (stored) store('c', null)
+  // An expired choice is no decision, and is deleted (a no-op when none is stored).
+  stored?.updated_at > Date.now() - MAX_AGE_MS ? (C = stored) : store('c', 0)
 }
 
 // The visitor id: loaded if one exists and has not expired, minted only when
@@ -70,7 +67,8 @@ const stamp = (event, ctx) =>
   push([
     JSON.stringify({
       site,
-      consent: { ...C, ...privacy() },
+      // GPC and DNT as the browser reports them now.
+      consent: { ...C, gpc: !!navigator.globalPrivacyControl, dnt: navigator.doNotTrack == '1' },
       visitor: { id: visitor(granted(PURPOSES[0])), user_id: (granted(PURPOSES[1]) && uid) || null },
       context: ctx,
     }),
@@ -120,7 +118,7 @@ export const decide = (m, p, f, source, extra) => {
   const next = {
     measurement: value(m),
     // GPC denies personalization unless the visitor grants it explicitly.
-    personalization: value(p && (source == 'api' || !privacy().gpc)),
+    personalization: value(p && (source == 'api' || !navigator.globalPrivacyControl)),
     functional: value(f),
     source,
     notice_version: notice,

@@ -139,26 +139,24 @@ test('429 and network errors back off exponentially, then the queue drains', asy
   await p.close()
 })
 
-test('the queue survives a reload during an outage and every event arrives once', async () => {
+test('the queue survives a reload during an outage and every event arrives', async () => {
   const first = granted()
   first.answers.push('network', 'network', 'network', 'network', 'network')
   first.call('track', 'a')
   await first.tick(1000)
   first.call('track', 'b')
   await first.tick(5000)
-  first.hide()
-  assert.ok(!first.requests.some((r) => r.via == 'beacon'), 'no beacon while the collector fails')
-  const sent = new Set(ids(first))
+  first.unload()
   const storage = first.storage()
   const queued = JSON.parse(storage['fiducia:q']).map((i) => i[1].id)
   assert.equal(queued.length, 4)
+  assert.deepEqual(new Set(ids(first)), new Set(queued), 'tried, failed, kept')
   await first.close()
 
   const next = open({ url: 'https://shop.example/p/2', storage, now: START + 60_000 })
   await next.tick(1000)
   const delivered = ids(next)
   for (const id of queued) assert.ok(delivered.includes(id), 'the queued event is sent again with its id')
-  for (const id of sent) assert.ok(queued.includes(id))
   assert.equal(new Set(delivered).size, delivered.length, 'no event twice')
   assert.deepEqual(next.types().sort(), ['consent', 'custom', 'custom', 'page_view', 'page_view'])
   // The restored events keep their first page's envelope.
@@ -189,29 +187,60 @@ test('events wait in memory for a decision, 200 at most', async () => {
   await p.close()
 })
 
-test('hidden page: what is queued goes by sendBeacon', async () => {
+test('a hidden page sends what is queued at once, unless backing off', async () => {
   const p = granted()
   await p.tick(1000)
-  p.call('track', 'last')
+  p.call('track', 'now')
   p.hide()
-  const beacon = p.requests.at(-1)
-  assert.equal(beacon.via, 'beacon')
-  assert.equal(beacon.url, ENDPOINT)
-  assert.equal(typeof beacon.raw, 'string')
-  assert.deepEqual(beacon.body.events.map((e) => e.props.name), ['last'])
-  await p.tick(5000)
-  assert.equal(p.requests.length, 2, 'not sent again')
+  await p.tick(0)
+  assert.equal(p.requests.length, 2)
+  assert.equal(p.requests[1].via, 'fetch')
+  assert.deepEqual(p.requests[1].body.events.map((e) => e.props.name), ['now'])
+
+  p.answers.push({ status: 503, retryAfter: '30' })
+  p.call('track', 'refused')
+  await p.tick(1000)
+  p.call('track', 'waits')
+  p.hide()
+  await p.tick(0)
+  assert.equal(p.requests.length, 3, 'the backoff holds')
   await p.close()
 })
 
-test('a refused beacon leaves the events queued and stored', async () => {
+test('unloading hands the queue to sendBeacon and keeps it for the next page', async () => {
   const p = granted()
   await p.tick(1000)
-  p.beaconOk = false
-  p.call('track', 'last')
-  p.hide()
-  assert.equal(JSON.parse(p.storage()['fiducia:q']).length, 1)
+  for (let i = 0; i < 25; i++) p.call('track', 'e' + i)
+  p.unload()
+  const beacons = p.requests.filter((r) => r.via == 'beacon')
+  assert.deepEqual(beacons.map((b) => b.body.events.length), [20, 5], 'in batches')
+  for (const b of beacons) {
+    assert.equal(b.url, ENDPOINT)
+    assert.equal(typeof b.raw, 'string', 'text/plain')
+  }
+  // The beacon's fate is unknown: the next page sends the same events again.
+  const storage = p.storage()
+  assert.equal(JSON.parse(storage['fiducia:q']).length, 25)
   await p.close()
+  const next = open({ storage, now: START + 5000 })
+  await next.tick(1000)
+  const again = ids(next)
+  for (const b of beacons) for (const e of b.body.events) assert.ok(again.includes(e.id))
+  await next.close()
+})
+
+test('events of the moment the collector went down survive an unload before any failure', async () => {
+  const p = granted()
+  await p.tick(1000)
+  p.answers.push('network', 'network')
+  p.call('track', 'just before')
+  p.unload() // no failed attempt yet: the beacon goes to a collector that is down
+  const storage = p.storage()
+  await p.close()
+  const next = open({ storage, now: START + 5000 })
+  await next.tick(1000)
+  assert.ok(next.events().some((e) => e.props.name == 'just before'))
+  await next.close()
 })
 
 test('the visitor id lives 13 months from its creation and is not renewed by visits', async () => {

@@ -71,11 +71,9 @@ class Page {
         headers: { get: (h) => (h.toLowerCase() == 'retry-after' ? (answer.retryAfter ?? null) : null) },
       })
     }
-    this.beaconOk = true
     Object.defineProperty(w.navigator, 'sendBeacon', {
       configurable: true,
       value: (url, body) => {
-        if (!page.beaconOk) return false
         page.requests.push({ via: 'beacon', url, body: JSON.parse(body), raw: body })
         return true
       },
@@ -127,11 +125,16 @@ class Page {
     target.dispatchEvent(new this.w.Event(type, { bubbles: true }))
   }
 
-  /** The page is hidden (tab switch, unload): visibilitychange then pagehide. */
+  /** The page is hidden (a tab switch): visibilitychange. */
   hide() {
     Object.defineProperty(this.w.document, 'visibilityState', { configurable: true, value: 'hidden' })
     Object.defineProperty(this.w.document, 'hidden', { configurable: true, value: true })
     this.fire('visibilitychange', this.w.document)
+  }
+
+  /** The page unloads: hidden, then pagehide. */
+  unload() {
+    this.hide()
     this.fire('pagehide')
   }
 

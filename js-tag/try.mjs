@@ -1,0 +1,15 @@
+import { openBrowser } from './test/browser/browser.js'
+const b = await openBrowser()
+const { page, context } = b
+const cdp = await context.newCDPSession(page)
+await cdp.send('Network.enable')
+cdp.on('Network.requestWillBeSent', (e) => console.log('CDP', e.type, e.request.method, e.request.url, (e.request.postData || '').slice(0, 40), e.request.hasPostData))
+await page.goto('http://127.0.0.1:8100/')
+await page.click('#accept-measurement')
+await page.click('#buy')
+await Promise.all([page.waitForURL('http://127.0.0.1:8100/thanks.html'), page.click('#subscribe')])
+await page.click('#home')
+await page.waitForURL('http://127.0.0.1:8100/')
+await Promise.all([page.waitForURL('https://partner.example/deals'), page.click('#partner')])
+await page.waitForTimeout(1000)
+await b.close()
