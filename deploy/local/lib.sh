@@ -26,8 +26,10 @@ export FIDUCIA_COLLECTOR_LISTEN_ADDR=${FIDUCIA_COLLECTOR_LISTEN_ADDR:-127.0.0.1:
 export FIDUCIA_COLLECTOR_ADMIN_ADDR=${FIDUCIA_COLLECTOR_ADMIN_ADDR:-127.0.0.1:18080}
 export FIDUCIA_ENRICHER_ADMIN_ADDR=${FIDUCIA_ENRICHER_ADMIN_ADDR:-127.0.0.1:18082}
 export FIDUCIA_SINK_ADMIN_ADDR=${FIDUCIA_SINK_ADMIN_ADDR:-127.0.0.1:18083}
-# The demo site (deploy/local/demo), another origin than the collector's.
+# The demo site (deploy/local/demo), another origin than the collector's,
+# and where its pages find the collector (another URL behind a proxy).
 FIDUCIA_DEMO_ADDR=${FIDUCIA_DEMO_ADDR:-127.0.0.1:8000}
+FIDUCIA_DEMO_COLLECTOR_URL=${FIDUCIA_DEMO_COLLECTOR_URL:-http://$FIDUCIA_COLLECTOR_LISTEN_ADDR}
 
 # A user-supplied broker replaces Tansu entirely (not installed, not started).
 KAFKA_EXTERNAL=${KAFKA_BROKERS:+1}

@@ -3,8 +3,15 @@
 // deploy/local/up on free ports under a private state directory, so the
 // tests never touch another stack. FIDUCIA_BIN_DIR names the service
 // binaries; without it they are built (cargo build --bins, debug).
+//
+// The demo pages reach the collector through a recording proxy: the log of
+// every request the pages send it, bodies included, beacons too (a beacon
+// sent while a page unloads is invisible to the browser's own request
+// events). When the collector is down the proxy drops the connection, so
+// the browser sees the network error it would see without the proxy.
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer as createHttpServer, request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,11 +29,36 @@ const freePort = () =>
     })
   })
 
+// Forwards to 127.0.0.1:`port`, recording {at, method, path, body, status}.
+function recordingProxy(port, log) {
+  return createHttpServer((req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      const entry = { at: Date.now(), method: req.method, path: req.url, body: body.toString(), status: 0 }
+      log.push(entry)
+      const upstream = httpRequest(
+        { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: false },
+        (up) => {
+          entry.status = up.statusCode
+          res.writeHead(up.statusCode, up.headers)
+          up.pipe(res)
+        },
+      )
+      upstream.on('error', () => req.socket.destroy())
+      upstream.end(body)
+    })
+  })
+}
+
 export async function startStack() {
   const state = mkdtempSync(join(tmpdir(), 'fiducia-browser-'))
-  const [kafka, chHttp, chTcp, chInter, collector, collectorAdmin, enricherAdmin, sinkAdmin, demo] = await Promise.all(
-    Array.from({ length: 9 }, freePort),
-  )
+  const [kafka, chHttp, chTcp, chInter, collector, collectorAdmin, enricherAdmin, sinkAdmin, demo, proxyPort] =
+    await Promise.all(Array.from({ length: 10 }, freePort))
+  const log = []
+  const proxy = recordingProxy(collector, log)
+  await new Promise((r) => proxy.listen(proxyPort, '127.0.0.1', r))
   const demoOrigin = `http://127.0.0.1:${demo}`
   const sites = join(state, 'sites.toml')
   writeFileSync(sites, `[sites.demo]\nallowed_origins = ["${demoOrigin}"]\n`)
@@ -47,6 +79,7 @@ export async function startStack() {
     FIDUCIA_ENRICHER_ADMIN_ADDR: `127.0.0.1:${enricherAdmin}`,
     FIDUCIA_SINK_ADMIN_ADDR: `127.0.0.1:${sinkAdmin}`,
     FIDUCIA_DEMO_ADDR: `127.0.0.1:${demo}`,
+    FIDUCIA_DEMO_COLLECTOR_URL: `http://127.0.0.1:${proxyPort}`,
     FIDUCIA_COLLECTOR_SITES_FILE: sites,
     FIDUCIA_KAFKA_STORAGE: 'memory',
     FIDUCIA_KAFKA_PARTITIONS: '2',
@@ -67,7 +100,18 @@ export async function startStack() {
   const stack = {
     state,
     demo: demoOrigin,
-    collector: `http://127.0.0.1:${collector}`,
+    /** The collector as the demo pages see it (the recording proxy). */
+    collector: `http://127.0.0.1:${proxyPort}`,
+    /** What reached the collector's address since `since` (Unix ms). */
+    received(since = 0) {
+      return log.filter((e) => e.at >= since)
+    },
+    /** The events posted since `since`, beacons included. */
+    events(since = 0) {
+      return log
+        .filter((e) => e.at >= since && e.method == 'POST' && e.path == '/v1/events')
+        .flatMap((e) => JSON.parse(e.body).events)
+    },
     /** Runs a deploy/local script against this stack (`up`, `down collector`, ...). */
     script,
     /** Rows of a ClickHouse query, as objects. */
@@ -82,6 +126,8 @@ export async function startStack() {
     },
     /** Stops everything; the state is kept (and named) when `keep`. */
     stop(keep) {
+      proxy.close()
+      proxy.closeAllConnections()
       try {
         script('down')
       } finally {
@@ -89,6 +135,13 @@ export async function startStack() {
         else rmSync(state, { recursive: true, force: true })
       }
     },
+  }
+  // Interrupted (Ctrl-C, a CI timeout): stop what was started all the same.
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      stack.stop(true)
+      process.exit(130)
+    })
   }
   try {
     script('up')
