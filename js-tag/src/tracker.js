@@ -69,7 +69,8 @@ const stamp = (event, ctx) =>
       site,
       // GPC and DNT as the browser reports them now.
       consent: { ...C, gpc: !!navigator.globalPrivacyControl, dnt: navigator.doNotTrack == '1' },
-      visitor: { id: visitor(granted(PURPOSES[0])), user_id: (granted(PURPOSES[1]) && uid) || null },
+      // uid is only ever set while personalization is granted (or undecided).
+      visitor: { id: visitor(granted(PURPOSES[0])), user_id: uid || null },
       context: ctx,
     }),
     event,

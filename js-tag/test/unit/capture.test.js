@@ -33,6 +33,15 @@ test('a page view on load, with the page context', async () => {
   await p.close()
 })
 
+test('a URL longer than the collector accepts is cut short', async () => {
+  const p = granted({ url: 'https://shop.example/search?q=' + 'x'.repeat(5000) })
+  await p.tick(1000)
+  const url = p.events()[0].envelope.context.url
+  assert.equal(url.length, 4000)
+  assert.ok(url.startsWith('https://shop.example/search?q=xxx'))
+  await p.close()
+})
+
 test('SPA: pushState, replaceState and popstate are page views; the previous URL is the referrer', async () => {
   const p = granted()
   const h = p.w.history
@@ -171,13 +180,13 @@ test('scroll depth: 25, 50, 75 and 100 once each per page', async () => {
   scrollTo(200) // 1000/4000: 25
   await p.tick(1000)
   assert.deepEqual(
-    p.events().filter((e) => e.type == 'scroll').map((e) => [e.props.depth, e.envelope.context.url]),
+    p.events().filter((e) => e.type == 'scroll').map((e) => [e.props, e.envelope.context.url]),
     [
-      [25, 'https://shop.example/p/1'],
-      [50, 'https://shop.example/p/1'],
-      [75, 'https://shop.example/p/1'],
-      [100, 'https://shop.example/p/1'],
-      [25, 'https://shop.example/p/2'],
+      [{ depth: 25 }, 'https://shop.example/p/1'],
+      [{ depth: 50 }, 'https://shop.example/p/1'],
+      [{ depth: 75 }, 'https://shop.example/p/1'],
+      [{ depth: 100 }, 'https://shop.example/p/1'],
+      [{ depth: 25 }, 'https://shop.example/p/2'],
     ],
   )
   await p.close()

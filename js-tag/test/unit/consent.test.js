@@ -225,6 +225,11 @@ test('TCF: measurement needs purposes 1 and 8 of the publisher segment, not the 
   // Functional (purpose 1) is granted: a consent event, nothing else.
   assert.deepEqual(p.types(), ['consent'])
   assert.equal(p.events()[0].envelope.consent.measurement, 'denied')
+  // Purpose 8 without purpose 1 (storage) is no measurement either.
+  listener({ eventStatus: 'useractioncomplete', gdprApplies: true, tcString: TC_ACCEPT_ALL, publisher: { consents: { 8: true, 9: true } } }, true)
+  await p.tick(1000)
+  const c = p.events().at(-1).envelope.consent
+  assert.deepEqual([c.measurement, c.functional], ['denied', 'denied'])
   await p.close()
 })
 
