@@ -1,7 +1,7 @@
 // Delivery: a bounded queue of [envelope header, event] items, sent in
 // batches of events that share a header, as text/plain (no CORS preflight)
-// with fetch keepalive, or sendBeacon when the page unloads. 429, 503 and
-// network errors are retried with exponential backoff and jitter, never
+// with fetch keepalive, or sendBeacon when the page unloads. 408, 429, 5xx
+// and network errors are retried with exponential backoff and jitter, never
 // sooner than Retry-After; the queue is kept in localStorage while
 // measurement is granted, so it survives a reload or a collector outage.
 // The collector dedups on event id, so a retry resends the same ids.
@@ -72,7 +72,8 @@ const flush = () => {
       flush()
     } else timer = setTimeout(flush, backoff(tries++, retryAfter))
   }
-  fetch(url, { method: 'POST', body, keepalive: true }).then(
+  // Browsers refuse keepalive bodies over 64 KB.
+  fetch(url, { method: 'POST', body, keepalive: body.length < 6e4 }).then(
     (r) => done(r.status, r.headers.get('Retry-After')),
     () => done(0),
   )

@@ -38,6 +38,19 @@ test('events are batched for a second and posted as text/plain JSON with keepali
   await p.close()
 })
 
+test('a body too large for keepalive is sent without it', async () => {
+  const p = granted()
+  await p.tick(1000)
+  const big = {}
+  for (let i = 0; i < 20; i++) big['k' + i] = 'x'.repeat(400)
+  for (let i = 0; i < 10; i++) p.call('track', 'big', big)
+  await p.tick(1000)
+  const r = p.requests.at(-1)
+  assert.ok(r.raw.length > 64_000)
+  assert.equal(r.init.keepalive, false)
+  await p.close()
+})
+
 test('a batch holds at most 20 events, and events of another page context go in another batch', async () => {
   const p = granted()
   await p.tick(1000)
