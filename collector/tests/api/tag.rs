@@ -21,6 +21,24 @@ fn requests(metrics: &str, route: &str, status: u16) -> u64 {
         .map_or(0, |count| count.parse().unwrap())
 }
 
+/// `GET` (or another method) of `path` on the collector, with `headers`.
+async fn request(
+    collector: &TestCollector,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", collector.url));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("request sent")
+}
+
+async fn get(collector: &TestCollector, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    request(collector, reqwest::Method::GET, path, headers).await
+}
+
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
     response
         .headers()
@@ -33,12 +51,7 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
 #[tokio::test]
 async fn the_tag_is_served_with_its_etag_and_a_short_cache() {
     let collector = TestCollector::spawn().await;
-    let client = reqwest::Client::new();
-    let response = client
-        .get(format!("{}/tag.js", collector.url))
-        .send()
-        .await
-        .unwrap();
+    let response = get(&collector, "/tag.js", &[]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         header(&response, "content-type"),
@@ -54,22 +67,17 @@ async fn the_tag_is_served_with_its_etag_and_a_short_cache() {
     );
     assert_eq!(response.bytes().await.unwrap(), committed_tag());
 
-    let revalidated = client
-        .get(format!("{}/tag.js", collector.url))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let revalidated = get(&collector, "/tag.js", &[("if-none-match", &etag)]).await;
     assert_eq!(revalidated.status(), 304);
     assert_eq!(header(&revalidated, "etag"), etag);
     assert!(revalidated.bytes().await.unwrap().is_empty());
 
-    let stale = client
-        .get(format!("{}/tag.js", collector.url))
-        .header("if-none-match", "\"0000000000000000\"")
-        .send()
-        .await
-        .unwrap();
+    let stale = get(
+        &collector,
+        "/tag.js",
+        &[("if-none-match", "\"0000000000000000\"")],
+    )
+    .await;
     assert_eq!(stale.status(), 200);
 
     // The recorder is shared by the tests running in parallel: only this
@@ -82,18 +90,9 @@ async fn the_tag_is_served_with_its_etag_and_a_short_cache() {
 #[tokio::test]
 async fn the_versioned_path_is_immutable_and_old_versions_are_gone() {
     let collector = TestCollector::spawn().await;
-    let client = reqwest::Client::new();
-    let latest = client
-        .get(format!("{}/tag.js", collector.url))
-        .send()
-        .await
-        .unwrap();
+    let latest = get(&collector, "/tag.js", &[]).await;
     let version = header(&latest, "etag").trim_matches('"').to_owned();
-    let response = client
-        .get(format!("{}/tag/{version}.js", collector.url))
-        .send()
-        .await
-        .unwrap();
+    let response = get(&collector, &format!("/tag/{version}.js"), &[]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         header(&response, "cache-control"),
@@ -103,11 +102,7 @@ async fn the_versioned_path_is_immutable_and_old_versions_are_gone() {
     assert_eq!(response.bytes().await.unwrap(), committed_tag());
 
     for path in ["/tag/0000000000000000.js", &format!("/tag/{version}")] {
-        let gone = client
-            .get(format!("{}{path}", collector.url))
-            .send()
-            .await
-            .unwrap();
+        let gone = get(&collector, path, &[]).await;
         assert_eq!(gone.status(), 404, "{path}");
     }
     let metrics = collector.metrics().await;
@@ -117,13 +112,12 @@ async fn the_versioned_path_is_immutable_and_old_versions_are_gone() {
 #[tokio::test]
 async fn clients_that_accept_gzip_get_it_and_head_gets_no_body() {
     let collector = TestCollector::spawn().await;
-    let client = reqwest::Client::new();
-    let response = client
-        .get(format!("{}/tag.js", collector.url))
-        .header("accept-encoding", "gzip, deflate, br")
-        .send()
-        .await
-        .unwrap();
+    let response = get(
+        &collector,
+        "/tag.js",
+        &[("accept-encoding", "gzip, deflate, br")],
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "content-encoding"), "gzip");
     assert_eq!(header(&response, "vary"), "Accept-Encoding");
@@ -136,11 +130,7 @@ async fn clients_that_accept_gzip_get_it_and_head_gets_no_body() {
         .unwrap();
     assert_eq!(inflated, committed_tag());
 
-    let head = client
-        .head(format!("{}/tag.js", collector.url))
-        .send()
-        .await
-        .unwrap();
+    let head = request(&collector, reqwest::Method::HEAD, "/tag.js", &[]).await;
     assert_eq!(head.status(), 200);
     assert_eq!(
         header(&head, "content-type"),

@@ -1,19 +1,8 @@
 // Autocapture rules, each on its own, with consent granted up front.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { open } from './harness.js'
+import { granted } from './harness.js'
 
-const granted = (o = {}) =>
-  open({
-    ...o,
-    before: (w) => {
-      w.fiducia = function () {
-        ;(w.fiducia.q = w.fiducia.q || []).push(arguments)
-      }
-      w.fiducia('consent', { measurement: true })
-      o.before?.(w)
-    },
-  })
 // Events other than the consent event and the first page view.
 const captured = (p) => p.events().filter((e) => e.type != 'consent' && e.seq != 1)
 

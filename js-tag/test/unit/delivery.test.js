@@ -3,18 +3,8 @@
 // out, and the visitor id's lifetime.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { DAY_MS, ENDPOINT, open, START } from './harness.js'
+import { DAY_MS, ENDPOINT, granted, open, START, stub } from './harness.js'
 
-const granted = (o = {}) =>
-  open({
-    ...o,
-    before: (w) => {
-      w.fiducia = function () {
-        ;(w.fiducia.q = w.fiducia.q || []).push(arguments)
-      }
-      w.fiducia('consent', { measurement: true })
-    },
-  })
 const ids = (p) => p.events().map((e) => e.id)
 
 test('events are batched for a second and posted as text/plain JSON with keepalive', async () => {
@@ -84,15 +74,8 @@ test('track: props are a flat object of short strings, numbers and booleans', as
 
 test('calls queued before the tag loaded run in order', async () => {
   const p = open({
-    before: (w) => {
-      w.fiducia = function () {
-        ;(w.fiducia.q = w.fiducia.q || []).push(arguments)
-      }
-      w.fiducia('track', 'early')
-      w.fiducia('consent', { measurement: 'granted' })
-      w.fiducia('track', 'granted')
-      w.fiducia('no-such-command')
-    },
+    before: (w) =>
+      stub(w, ['track', 'early'], ['consent', { measurement: 'granted' }], ['track', 'granted'], ['no-such-command']),
   })
   await p.tick(1000)
   assert.deepEqual(

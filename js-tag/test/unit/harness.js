@@ -145,5 +145,26 @@ class Page {
 
 const settle = () => new Promise((r) => setImmediate(r))
 
+/**
+ * The queue stub, as sites install it: `calls` are made through it before
+ * the tag runs.
+ */
+export const stub = (w, ...calls) => {
+  w.fiducia = function () {
+    ;(w.fiducia.q = w.fiducia.q || []).push(arguments)
+  }
+  for (const args of calls) w.fiducia(...args)
+}
+
+/** A page whose visitor granted measurement before the tag loaded. */
+export const granted = (o = {}) =>
+  open({
+    ...o,
+    before: (w) => {
+      stub(w, ['consent', { measurement: true }])
+      o.before?.(w)
+    },
+  })
+
 /** The consent API's all-granted call. */
 export const ALL = { measurement: true, personalization: true, functional: true }
