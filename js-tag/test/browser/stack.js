@@ -10,7 +10,7 @@
 // events). When the collector is down the proxy drops the connection, so
 // the browser sees the network error it would see without the proxy.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpServer, request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -145,6 +145,12 @@ export async function startStack() {
   }
   try {
     script('up')
+    // The collector embeds the tag when it is built: a binary older than
+    // js-tag/dist would test yesterday's tag.
+    const served = await (await fetch(`${stack.collector}/tag.js`)).text()
+    if (served != readFileSync(join(REPO, 'js-tag/dist/fiducia.min.js'), 'utf8')) {
+      throw new Error(`the collector in ${bin} serves another tag than js-tag/dist: rebuild it (cargo build --bins)`)
+    }
   } catch (e) {
     stack.stop(true)
     throw e
