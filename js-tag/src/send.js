@@ -34,7 +34,7 @@ export const start = (endpoint) => {
 
 export const reset = () => {
   queue = []
-  store('q', null)
+  store('q', 0)
 }
 
 const schedule = () => queue.length && (timer ||= setTimeout(flush, BATCH_DELAY_MS))

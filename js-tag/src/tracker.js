@@ -109,7 +109,7 @@ export const identify = (id) => {
 // reset: forget the user id and the visitor id (a new one is minted when needed).
 export const reset = () => {
   uid = V = null
-  store('v', null)
+  store('v', 0)
 }
 
 // A decision from the API or an adapter: `m`, `p`, `f` say whether
@@ -137,7 +137,7 @@ export const decide = (m, p, f, source, extra) => {
   // a withdrawal carries the visitor id the tag had, before it is deleted.
   if (any || PURPOSES.some((k) => before?.[k] == G && next[k] != G)) stamp(make('consent'), context())
   store('c', any && next)
-  if (!granted(PURPOSES[0])) V = store('v', null)
+  if (!granted(PURPOSES[0])) V = store('v', 0)
   for (const [event, ctx] of pending) admit(event, ctx)
   pending = []
   persist()
