@@ -26,6 +26,10 @@ export FIDUCIA_COLLECTOR_LISTEN_ADDR=${FIDUCIA_COLLECTOR_LISTEN_ADDR:-127.0.0.1:
 export FIDUCIA_COLLECTOR_ADMIN_ADDR=${FIDUCIA_COLLECTOR_ADMIN_ADDR:-127.0.0.1:18080}
 export FIDUCIA_ENRICHER_ADMIN_ADDR=${FIDUCIA_ENRICHER_ADMIN_ADDR:-127.0.0.1:18082}
 export FIDUCIA_SINK_ADMIN_ADDR=${FIDUCIA_SINK_ADMIN_ADDR:-127.0.0.1:18083}
+# The demo site (deploy/local/demo), another origin than the collector's,
+# and where its pages find the collector (another URL behind a proxy).
+FIDUCIA_DEMO_ADDR=${FIDUCIA_DEMO_ADDR:-127.0.0.1:8000}
+FIDUCIA_DEMO_COLLECTOR_URL=${FIDUCIA_DEMO_COLLECTOR_URL:-http://$FIDUCIA_COLLECTOR_LISTEN_ADDR}
 
 # A user-supplied broker replaces Tansu entirely (not installed, not started).
 KAFKA_EXTERNAL=${KAFKA_BROKERS:+1}
@@ -46,7 +50,7 @@ TANSU_BIN=$TANSU_ROOT/bin/tansu
 CLICKHOUSE_SERVER=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
 
 # Stop order; `up` starts in the reverse order (storage first, edge last).
-COMPONENTS=(collector enricher sink kafka clickhouse)
+COMPONENTS=(demo collector enricher sink kafka clickhouse)
 
 log() { printf 'fiducia-local: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -3,6 +3,7 @@
 pub mod cors;
 pub mod events;
 pub mod explain;
+pub mod tag;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -127,6 +128,7 @@ pub async fn intake<'s, P>(
         meta,
         site,
     })
+    config.service(tag::service());
 }
 
 /// Counts every request by route template and status, and times it.

@@ -6,3 +6,4 @@ mod events;
 mod helpers;
 mod pipeline;
 mod processes;
+mod tag;

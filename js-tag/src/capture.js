@@ -1,0 +1,87 @@
+// Autocapture: page views (single-page apps too), clicks on links and
+// buttons, outbound links, downloads, form submits, scroll depth and engaged
+// time. Never an input's value, never a form field.
+import { context, emit, navigated } from './tracker.js'
+
+const DOWNLOAD = /\.(pdf|zip|t?gz|dmg|exe|apk|csv|xlsx?|docx?|pptx?|txt|mp[34])$/i
+const IDLE_MS = 1e4
+
+// `tag#id.class` (the first class): enough to tell elements apart, nothing typed by the visitor.
+export const describe = (el, c = el.classList[0]) => el.localName + (el.id ? '#' + el.id : '') + (c ? '.' + c : '')
+
+export const capture = (off, spa) => {
+  const on = (type, props, ctx) => off.includes(type) || emit(type, props, ctx)
+  const listen = (type, fn) => addEventListener(type, fn, true)
+  let page // the current page's URL (without the hash unless spa == 'hash')
+  let pageCtx // its context, for the engagement reported when an SPA leaves it
+  let depth
+  let active = 0
+  let last
+
+  // Engaged time: visible and active, i.e. at most IDLE_MS after each
+  // interaction. Reported when the page is hidden and when an SPA leaves it.
+  const touch = () => {
+    const t = Date.now()
+    if (last) active += Math.min(t - last, IDLE_MS)
+    last = t
+  }
+  const engaged = (ctx) => {
+    if (last) touch()
+    if (active >= 1e3) on('engagement', { ms: active }, ctx)
+    active = last = 0
+  }
+  for (const type of ['mousemove', 'keydown', 'scroll', 'pointerdown']) listen(type, touch)
+
+  const view = () => {
+    const key = spa == 'hash' ? location.href : location.href.split('#')[0]
+    if (key == page) return
+    if (page) {
+      engaged(pageCtx)
+      navigated(pageCtx.url)
+    }
+    page = key
+    depth = 0
+    on('page_view', {}, (pageCtx = context()))
+  }
+  view()
+  if (spa != 'off') {
+    for (const m of ['pushState', 'replaceState']) {
+      const f = history[m]
+      // The new title is usually set just after the URL, so wait one task.
+      history[m] = function () {
+        const r = f.apply(this, arguments)
+        setTimeout(view)
+        return r
+      }
+    }
+    listen('popstate', view)
+    listen('hashchange', view)
+  }
+
+  listen('scroll', () => {
+    const pct = ((scrollY + innerHeight + 1) / document.documentElement.scrollHeight) * 100
+    while (depth < 100 && pct >= depth + 25) on('scroll', { depth: (depth += 25) })
+  })
+
+  listen('click', (e) => {
+    const el = e.target.closest?.('a,button,[type=submit],[type=button],[role=button]')
+    if (!el) return
+    const props = { el: describe(el), text: el.textContent.trim().replace(/\s+/g, ' ').slice(0, 64) }
+    let type = 'click'
+    // http(s) links only: a mailto: or tel: address is personal data.
+    if (/^http/.test(el.href)) {
+      const u = new URL((props.url = el.href))
+      if (el.hasAttribute('download') || DOWNLOAD.test(u.pathname)) type = 'download'
+      else if (u.host != location.host) type = 'outbound_link'
+    }
+    on(type, props)
+  })
+
+  listen('submit', (e) => {
+    const f = e.target
+    const a = (n) => f.getAttribute(n) || ''
+    on('form_submit', { id: a('id'), name: a('name'), action: a('action') })
+  })
+
+  return engaged
+}

@@ -1,0 +1,41 @@
+// Fiducia's tag. Installed with one script element:
+//   <script async src="https://collect.example.com/tag.js" data-site="demo"></script>
+// data-endpoint (default: the script's origin), data-purposes (purposes that
+// must be granted before events are sent; default "measurement"),
+// data-spa ("history" by default, "hash" to count hash changes as pages,
+// "off"), data-disable (event types not to autocapture, e.g.
+// "scroll,engagement"), data-notice (notice version for CMP decisions).
+// Calls made before it loads wait in `fiducia.q` and are replayed.
+import { gcm, tcf } from './adapters.js'
+import { capture } from './capture.js'
+import { hide, start } from './send.js'
+import { MEASUREMENT, decide, emit, identify, reset, setup } from './tracker.js'
+
+const script = document.currentScript
+const data = script.dataset
+const on = (v) => v === true || v == 'granted'
+
+setup(data.site, (data.purposes || MEASUREMENT).match(/\w+/g), data.notice)
+start((data.endpoint || new URL(script.src).origin) + '/v1/events')
+tcf(window.__tcfapi)
+gcm(window.dataLayer)
+const engaged = capture(data.disable || '', data.spa)
+
+const api = {
+  track: (name, props) => emit('custom', { ...props, name: '' + name }),
+  identify: (id) => identify('' + id),
+  consent: (c, o) =>
+    decide(on(c.measurement), on(c.personalization), on(c.functional), 'api', o?.notice_version && { notice_version: '' + o.notice_version }),
+  reset,
+}
+const run = (command, ...args) => api[command]?.(...args)
+const queued = window.fiducia?.q || []
+window.fiducia = run
+for (const args of queued) run(...args)
+
+const leave = (unload) => {
+  engaged()
+  hide(unload)
+}
+addEventListener('pagehide', () => leave(1))
+document.addEventListener('visibilitychange', () => document.hidden && leave())

@@ -1,0 +1,94 @@
+// Delivery: a bounded queue of [envelope header, event] items, sent in
+// batches of events that share a header, as text/plain (no CORS preflight)
+// with fetch keepalive, or sendBeacon when the page unloads. 408, 429, 5xx
+// and network errors are retried with exponential backoff and jitter, never
+// sooner than Retry-After; the queue is kept in localStorage while
+// measurement is granted, so it survives a reload or a collector outage.
+// The collector dedups on event id, so a retry resends the same ids.
+import { store } from './store.js'
+import { MAX_EVENTS, MEASUREMENT, granted } from './tracker.js'
+
+const BATCH = 20
+const BATCH_DELAY_MS = 1e3
+
+let url
+let queue = []
+let timer = 0
+let tries = 0 // failed attempts in a row; > 0 means backing off
+let busy
+
+// The wait before retry `n` (0-based): 1 s doubling up to 5 min, the upper
+// half of it at random (jitter), and never less than Retry-After (seconds).
+export const backoff = (n, retryAfter, random = Math.random()) => {
+  const d = Math.min(3e5, 1e3 * 2 ** n)
+  return Math.max(d / 2 + (random * d) / 2, retryAfter * 1e3 || 0)
+}
+
+export const persist = () => store('q', granted(MEASUREMENT) && queue.length && queue)
+
+export const start = (endpoint) => {
+  url = endpoint
+  if (granted(MEASUREMENT)) queue = store('q') || []
+  schedule()
+}
+
+export const reset = () => {
+  queue = []
+  store('q', 0)
+}
+
+const schedule = () => queue.length && (timer ||= setTimeout(flush, BATCH_DELAY_MS))
+
+export const push = (item) => {
+  queue.push(item)
+  if (queue.length > MAX_EVENTS) queue.shift()
+  persist()
+  schedule()
+}
+
+// The first header's events (up to BATCH) of `items`, and their envelope.
+const next = (items = queue) => {
+  const batch = items.filter((i) => i[0] == items[0][0]).slice(0, BATCH)
+  return [batch, JSON.stringify({ ...JSON.parse(batch[0][0]), sent_at: Date.now(), events: batch.map((i) => i[1]) })]
+}
+
+const remove = (batch) => {
+  queue = queue.filter((i) => !batch.includes(i))
+  persist()
+}
+
+const flush = () => {
+  clearTimeout(timer)
+  timer = 0
+  if (busy || !queue.length) return
+  busy = 1
+  const [batch, body] = next()
+  const done = (status, retryAfter) => {
+    busy = 0
+    // 2xx is delivered; other 4xx (bad batch, unknown site) can never succeed.
+    if (status && status != 408 && status != 429 && status < 500) {
+      tries = 0
+      remove(batch)
+      flush()
+    } else timer = setTimeout(flush, backoff(tries++, retryAfter))
+  }
+  // Browsers refuse keepalive bodies over 64 KB.
+  fetch(url, { method: 'POST', body, keepalive: body.length < 6e4 }).then(
+    (r) => done(r.status, r.headers.get('Retry-After')),
+    () => done(0),
+  )
+}
+
+// The page is hidden: send now (unless backing off), while the page can
+// still see the answer. It is unloading: hand everything to sendBeacon, and
+// keep it stored (while measurement is granted), for the next page to send
+// again in case the beacon never arrived: at least once, and the pipeline
+// collapses duplicates on event id.
+export const hide = (unload) => {
+  if (!unload) return tries || flush()
+  for (let rest = queue; rest.length; ) {
+    const [batch, body] = next(rest)
+    navigator.sendBeacon(url, body)
+    rest = rest.filter((i) => !batch.includes(i))
+  }
+}

@@ -1,0 +1,144 @@
+// The consent gate and the events: nothing is sent or stored before a
+// decision; events captured before it wait in memory and are sent or
+// discarded once it comes. Every consent change is itself an event.
+import { store } from './store.js'
+import { persist, push, reset as clearQueue } from './send.js'
+import { uuid7 } from './uuid.js'
+
+const G = 'granted'
+export const MEASUREMENT = 'measurement'
+const PURPOSES = [MEASUREMENT, 'personalization', 'functional']
+// 13 months, on the short side (13 × 30 days): the longest a visitor id or a
+// stored choice lives. A visitor id is never renewed within that time.
+export const MAX_AGE_MS = 390 * 864e5
+// Events held in memory before a decision, and in the send queue.
+export const MAX_EVENTS = 200
+
+let site, need, notice
+let C // the current decision (purposes, source, notice_version, updated_at, tcf), or undefined
+let V // the visitor id record {id, exp}, once loaded or minted
+let uid // the user id from identify (memory only)
+let seq = 0
+let ref
+let pending = [] // [event, context] captured before the decision
+
+export const granted = (p) => C?.[p] == G
+const allowed = () => need.every(granted)
+
+export const setup = (s, n, nv) => {
+  site = s
+  need = n
+  notice = nv
+  ref = document.referrer
+  const stored = store('c')
+  // An expired choice is no decision, and is deleted (a no-op when none is stored).
+  stored?.updated_at > Date.now() - MAX_AGE_MS ? (C = stored) : store('c', 0)
+}
+
+// The visitor id: loaded if one exists and has not expired, minted only when
+// `mint` (measurement granted). Expiry is fixed at creation.
+const visitor = (mint) => {
+  V ||= store('v')
+  if (!(V?.exp > Date.now())) {
+    V = mint && { id: uuid7(), exp: Date.now() + MAX_AGE_MS }
+    store('v', V || 0)
+  }
+  return V?.id
+}
+
+// URLs are cut short of the collector's bound (4096 characters).
+const cut = (s) => s.slice(0, 4e3)
+
+export const context = () => ({
+  url: cut(location.href),
+  referrer: cut(ref),
+  title: document.title,
+  lang: navigator.language,
+  tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
+  screen: [screen.width, screen.height],
+  viewport: [innerWidth, innerHeight],
+})
+
+// A single-page app's new page: the previous URL becomes the referrer.
+export const navigated = (from) => (ref = from)
+
+// One queue item: the envelope without sent_at and events, and the event.
+const stamp = (event, ctx) =>
+  push([
+    JSON.stringify({
+      site,
+      // GPC and DNT as the browser reports them now.
+      consent: { ...C, gpc: !!navigator.globalPrivacyControl, dnt: navigator.doNotTrack == '1' },
+      // uid is only ever set while personalization is granted (or undecided).
+      visitor: { id: visitor(granted(PURPOSES[0])), user_id: uid || null },
+      context: ctx,
+    }),
+    event,
+  ])
+
+const admit = (event, ctx) =>
+  allowed() && (event.type != 'identify' || granted(PURPOSES[1])) && stamp(event, ctx)
+
+const make = (type, props) => ({ id: uuid7(), type, ts: Date.now(), seq: ++seq, props: clean(props) })
+
+// Props are a flat object of strings (cut to 400 characters), numbers and
+// booleans, the last 50 of them (track's name comes last): the collector
+// refuses a batch otherwise.
+const clean = (props) =>
+  Object.fromEntries(
+    Object.entries(props || {})
+      .filter(([, v]) => /^(st|n|bo)/.test(typeof v))
+      .slice(-50)
+      .map(([k, v]) => [k, v.slice?.(0, 400) ?? v]),
+  )
+
+export const emit = (type, props, ctx = context()) => {
+  const event = make(type, props)
+  C ? admit(event, ctx) : pending.length < MAX_EVENTS && pending.push([event, ctx])
+}
+
+// identify: a user id of the collector's alphabet, kept only with
+// personalization (decided later if no decision came yet).
+export const identify = (id) => {
+  if (/^[\w-]{1,128}$/.test(id) && (!C || granted(PURPOSES[1]))) {
+    uid = id
+    emit('identify')
+  }
+}
+
+// reset: forget the user id and the visitor id (a new one is minted when needed).
+export const reset = () => {
+  uid = V = null
+  store('v', 0)
+}
+
+// A decision from the API or an adapter: `m`, `p`, `f` say whether
+// measurement, personalization and functional are granted.
+export const decide = (m, p, f, source, extra) => {
+  const value = (b) => (b ? G : 'denied')
+  const next = {
+    measurement: value(m),
+    // GPC denies personalization unless the visitor grants it explicitly.
+    personalization: value(p && (source == 'api' || !navigator.globalPrivacyControl)),
+    functional: value(f),
+    source,
+    notice_version: notice,
+    updated_at: Date.now(),
+    ...extra,
+  }
+  const key = (c) => c && [...PURPOSES.map((k) => c[k]), c.tcf, c.notice_version].join()
+  if (key(next) == key(C)) return
+  const before = C
+  const any = PURPOSES.some((k) => next[k] == G)
+  C = next
+  if (!granted(PURPOSES[1])) uid = null
+  if (!granted(PURPOSES[0])) clearQueue()
+  // Sent when the new state grants something or withdraws an earlier grant;
+  // a withdrawal carries the visitor id the tag had, before it is deleted.
+  if (any || PURPOSES.some((k) => before?.[k] == G && next[k] != G)) stamp(make('consent'), context())
+  store('c', any && next)
+  if (!granted(PURPOSES[0])) V = store('v', 0)
+  for (const [event, ctx] of pending) admit(event, ctx)
+  pending = []
+  persist()
+}

@@ -1,0 +1,294 @@
+// The consent gate: nothing leaves the page and nothing is stored before a
+// decision; the decision sends or discards what waited; changes are events;
+// withdrawal deletes at once. And the adapters: TCF, Consent Mode, GPC.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { ALL, DAY_MS, open, START } from './harness.js'
+
+const NONE = { measurement: false, personalization: false, functional: false }
+// TC strings from shared/reference/consent.md section 2.10 (LastUpdated 2026-01-15).
+const TC_ACCEPT_ALL = 'CQeEcwAQeEcwAEsAHBENAHEsAP_gAAAAAAYgAGMUQAAAAAAA.IAGMUQAA.f_wAAAAAAAAA'
+const TC_MEASUREMENT = 'CQeEcwAQeEcwAEsAHBENAHEgAIOAAAAAAAYgAAAAAAAA.IAGMUQAA.cDAAAAAAAAAA'
+
+const noTrace = (p) => {
+  assert.deepEqual(p.requests, [], 'nothing sent')
+  assert.deepEqual(p.storage(), {}, 'nothing stored')
+  assert.equal(p.w.document.cookie, '', 'no cookie')
+}
+
+test('before a decision nothing is sent or stored, whatever happens on the page', async () => {
+  const p = open({ html: '<a id="buy" href="/cart">Buy</a><form id="f"><input name="q"></form>' })
+  p.call('track', 'signup', { plan: 'pro' })
+  p.call('identify', 'user-1')
+  p.w.document.getElementById('buy').click()
+  p.w.history.pushState({}, '', '/p/2')
+  await p.tick(60_000)
+  p.unload()
+  await p.tick(60_000)
+  noTrace(p)
+  await p.close()
+})
+
+test('a granting decision sends what waited, with the consent snapshot', async () => {
+  const p = open()
+  p.call('track', 'signup', { plan: 'pro' })
+  await p.tick(5000)
+  p.call('consent', { measurement: true }, { notice_version: '2026-01' })
+  await p.tick(1000)
+  const events = p.events()
+  assert.deepEqual(events.map((e) => e.type).sort(), ['consent', 'custom', 'page_view'])
+  for (const e of events) {
+    assert.deepEqual(e.envelope.consent, {
+      measurement: 'granted',
+      personalization: 'denied',
+      functional: 'denied',
+      source: 'api',
+      notice_version: '2026-01',
+      updated_at: START + 5000,
+      gpc: false,
+      dnt: false,
+    })
+    assert.match(e.envelope.visitor.id, /^[0-9a-f-]{36}$/)
+    assert.equal(e.envelope.visitor.user_id, null)
+  }
+  // Events keep the time they happened, not the time of the decision.
+  assert.equal(events.find((e) => e.type == 'page_view').ts, START)
+  await p.close()
+})
+
+test('a refusal discards what waited and leaves no trace', async () => {
+  const p = open()
+  p.call('track', 'signup')
+  p.call('consent', NONE)
+  p.call('track', 'later')
+  await p.tick(10_000)
+  p.unload()
+  noTrace(p)
+  await p.close()
+})
+
+test('granting only what the site does not require sends the consent event alone', async () => {
+  const p = open()
+  p.call('consent', { functional: true })
+  await p.tick(1000)
+  assert.deepEqual(p.types(), ['consent'])
+  const e = p.events()[0]
+  assert.equal(e.envelope.consent.functional, 'granted')
+  assert.equal(e.envelope.visitor.id, undefined, 'no visitor id without measurement')
+  assert.deepEqual(Object.keys(p.storage()), ['fiducia:c'], 'only the choice is stored')
+  await p.close()
+})
+
+test('data-purposes lists what must be granted before events are sent', async () => {
+  const p = open({ data: { purposes: 'measurement personalization' } })
+  p.call('consent', { measurement: true })
+  p.call('track', 'x')
+  await p.tick(1000)
+  assert.deepEqual(p.types(), ['consent'])
+  p.call('consent', { measurement: true, personalization: true })
+  p.call('track', 'y')
+  await p.tick(1000)
+  assert.deepEqual(p.types(), ['consent', 'consent', 'custom'])
+  assert.equal(p.events()[2].props.name, 'y', 'events of the refused time are gone')
+  await p.close()
+})
+
+test('the same choice again is not a new consent event', async () => {
+  const p = open()
+  p.call('consent', ALL)
+  await p.tick(1000)
+  p.call('consent', ALL)
+  await p.tick(1000)
+  assert.equal(p.types().filter((t) => t == 'consent').length, 1)
+  await p.close()
+})
+
+test('withdrawal: one consent event with the old visitor id, then the id, queue and choice are deleted', async () => {
+  const p = open()
+  p.call('consent', ALL)
+  await p.tick(1000)
+  const id = p.events()[0].envelope.visitor.id
+  p.answers.push({ status: 503, retryAfter: '60' })
+  p.call('track', 'queued')
+  await p.tick(1000)
+  assert.ok(p.storage()['fiducia:q'], 'queue persisted while measurement is granted')
+  p.call('consent', NONE)
+  assert.deepEqual(p.storage(), {}, 'id, queue and choice deleted at once')
+  await p.tick(60_000)
+  const last = p.requests.at(-1).body
+  assert.deepEqual(last.events.map((e) => e.type), ['consent'], 'the queued event is not sent after withdrawal')
+  assert.equal(last.consent.measurement, 'denied')
+  assert.equal(last.visitor.id, id)
+  p.call('track', 'after')
+  await p.tick(5000)
+  p.unload()
+  assert.equal(p.events().at(-1).type, 'consent', 'nothing after the withdrawal')
+  await p.close()
+})
+
+test('a stored choice is the decision on the next page, with its original time', async () => {
+  const first = open()
+  first.call('consent', { measurement: true }, { notice_version: 'n1' })
+  await first.tick(1000)
+  const storage = first.storage()
+  await first.close()
+  const next = open({ url: 'https://shop.example/p/2', storage, now: START + DAY_MS })
+  await next.tick(1000)
+  assert.deepEqual(next.types(), ['page_view'])
+  const env = next.events()[0].envelope
+  assert.equal(env.consent.updated_at, START)
+  assert.equal(env.consent.notice_version, 'n1')
+  assert.equal(env.visitor.id, JSON.parse(storage['fiducia:v']).id)
+  await next.close()
+})
+
+test('a stored choice older than 13 months is no decision and is deleted', async () => {
+  const first = open()
+  first.call('consent', { measurement: true })
+  await first.tick(1000)
+  const storage = first.storage()
+  await first.close()
+  const later = open({ storage, now: START + 391 * DAY_MS })
+  await later.tick(5000)
+  assert.deepEqual(later.requests, [])
+  assert.equal(later.storage()['fiducia:c'], undefined)
+  await later.close()
+})
+
+test('identify sets user_id only with personalization', async () => {
+  const p = open()
+  p.call('consent', { measurement: true })
+  p.call('identify', 'user-1')
+  await p.tick(1000)
+  assert.ok(!p.types().includes('identify'))
+  assert.ok(p.events().every((e) => e.envelope.visitor.user_id == null))
+  p.call('consent', { measurement: true, personalization: true })
+  p.call('identify', 'user-1')
+  await p.tick(1000)
+  const identify = p.events().find((e) => e.type == 'identify')
+  assert.equal(identify.envelope.visitor.user_id, 'user-1')
+  await p.close()
+})
+
+test('identify before the decision waits for it, and is dropped if personalization is refused', async () => {
+  const p = open()
+  p.call('identify', 'user-1')
+  p.call('consent', { measurement: true })
+  p.call('track', 'x')
+  await p.tick(1000)
+  assert.deepEqual(p.types().sort(), ['consent', 'custom', 'page_view'])
+  assert.ok(p.events().every((e) => e.envelope.visitor.user_id == null))
+  await p.close()
+})
+
+test('identify ignores user ids the collector would refuse', async () => {
+  const p = open()
+  p.call('consent', ALL)
+  p.call('identify', 'someone@example.com')
+  p.call('identify', 'x'.repeat(129))
+  await p.tick(1000)
+  assert.ok(!p.types().includes('identify'))
+  await p.close()
+})
+
+test('TCF: cmpuishown never grants; useractioncomplete decides from the publisher segment', async () => {
+  let listener
+  const p = open({
+    before: (w) => {
+      w.__tcfapi = (command, version, cb) => {
+        assert.equal(command, 'addEventListener')
+        assert.equal(version, 2)
+        listener = cb
+      }
+    },
+  })
+  const grantsAll = { 1: true, 5: true, 6: true, 8: true }
+  listener({ eventStatus: 'cmpuishown', gdprApplies: true, tcString: TC_ACCEPT_ALL, publisher: { consents: grantsAll } }, true)
+  listener({ eventStatus: 'tcloaded', cmpStatus: 'loading', gdprApplies: true, publisher: { consents: grantsAll } }, false)
+  await p.tick(5000)
+  noTrace(p)
+  listener({ eventStatus: 'useractioncomplete', gdprApplies: true, tcString: TC_MEASUREMENT, publisher: { consents: { 1: true, 8: true, 9: true } } }, true)
+  await p.tick(1000)
+  const c = p.events()[0].envelope.consent
+  assert.deepEqual(
+    [c.measurement, c.personalization, c.functional, c.source, c.tcf, c.updated_at],
+    ['granted', 'denied', 'granted', 'tcf', TC_MEASUREMENT, Date.UTC(2026, 0, 15)],
+  )
+  await p.close()
+})
+
+test('TCF: measurement needs purposes 1 and 8 of the publisher segment, not the vendor purposes', async () => {
+  let listener
+  const p = open({ before: (w) => (w.__tcfapi = (c, v, cb) => (listener = cb)) })
+  listener({ eventStatus: 'tcloaded', gdprApplies: true, tcString: TC_ACCEPT_ALL, purpose: { consents: { 1: true, 8: true } }, publisher: { consents: { 1: true } } }, true)
+  await p.tick(1000)
+  // Functional (purpose 1) is granted: a consent event, nothing else.
+  assert.deepEqual(p.types(), ['consent'])
+  assert.equal(p.events()[0].envelope.consent.measurement, 'denied')
+  // Purpose 8 without purpose 1 (storage) is no measurement either.
+  listener({ eventStatus: 'useractioncomplete', gdprApplies: true, tcString: TC_ACCEPT_ALL, publisher: { consents: { 8: true, 9: true } } }, true)
+  await p.tick(1000)
+  const c = p.events().at(-1).envelope.consent
+  assert.deepEqual([c.measurement, c.functional], ['denied', 'denied'])
+  await p.close()
+})
+
+test('Consent Mode: a denied default waits; the update decides; later pushes are read too', async () => {
+  const p = open({
+    before: (w) => {
+      w.dataLayer = []
+      function gtag() {
+        w.dataLayer.push(arguments)
+      }
+      w.gtag = gtag
+      gtag('consent', 'default', { analytics_storage: 'denied', personalization_storage: 'denied', functionality_storage: 'denied' })
+    },
+  })
+  await p.tick(5000)
+  noTrace(p)
+  p.w.gtag('consent', 'update', { analytics_storage: 'granted' })
+  await p.tick(1000)
+  assert.deepEqual(p.types().sort(), ['consent', 'page_view'])
+  const c = p.events()[0].envelope.consent
+  assert.deepEqual([c.measurement, c.personalization, c.functional, c.source], ['granted', 'denied', 'denied', 'gcm'])
+  p.w.gtag('consent', 'update', { analytics_storage: 'denied' })
+  await p.tick(1000)
+  assert.equal(p.events().at(-1).type, 'consent')
+  assert.equal(p.events().at(-1).envelope.consent.measurement, 'denied')
+  assert.deepEqual(p.storage(), {})
+  // The site's own dataLayer still works.
+  assert.equal(p.w.dataLayer.length, 3)
+  await p.close()
+})
+
+test('Consent Mode: a default that grants is a decision; one scoped to regions is not', async () => {
+  const granted = open({ before: (w) => (w.dataLayer = [['consent', 'default', { analytics_storage: 'granted' }]]) })
+  await granted.tick(1000)
+  assert.deepEqual(granted.types().sort(), ['consent', 'page_view'])
+  await granted.close()
+  const regional = open({ before: (w) => (w.dataLayer = [['consent', 'default', { analytics_storage: 'granted', region: ['US-CA'] }]]) })
+  await regional.tick(5000)
+  noTrace(regional)
+  await regional.close()
+})
+
+test('GPC: reported in every envelope; a CMP cannot grant personalization, the visitor can', async () => {
+  const p = open({
+    before: (w) => {
+      Object.defineProperty(w.navigator, 'globalPrivacyControl', { value: true })
+      Object.defineProperty(w.navigator, 'doNotTrack', { value: '1' })
+      w.dataLayer = [['consent', 'update', { analytics_storage: 'granted', personalization_storage: 'granted' }]]
+    },
+  })
+  await p.tick(1000)
+  let env = p.events()[0].envelope
+  assert.equal(env.consent.gpc, true)
+  assert.equal(env.consent.dnt, true)
+  assert.equal(env.consent.personalization, 'denied')
+  p.call('consent', ALL)
+  await p.tick(1000)
+  env = p.events().at(-1).envelope
+  assert.equal(env.consent.personalization, 'granted')
+  assert.equal(env.consent.source, 'api')
+  await p.close()
+})
