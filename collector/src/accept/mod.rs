@@ -104,8 +104,10 @@ pub fn accept(
             let record = record::for_consent_event(
                 &check.id, event.ts, &signals, resolution, policy, &origin,
             );
-            let key = partition_key(&site, &subject, &event.id);
-            accepted.records.push((key, record));
+            if let Some(record) = record {
+                let key = partition_key(&site, &subject, &event.id);
+                accepted.records.push((key, record));
+            }
             continue;
         }
         let verdict = consent::decide(&policy.rules, check.kind, &resolution.grants);

@@ -648,3 +648,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_consent_event_sent_twice_is_recorded_once_and_a_repeat_choice_is_an_update() {
+    let case = Case::new(&tag(&["measurement"], 0), &["consent", "page_view"]);
+    let (first, _) = case.run();
+    assert_eq!(first.records[0].1.action(), ConsentAction::Grant);
+    case.ledger.apply(&first.records[0].1);
+    // The same request again (a page-exit beacon and a retry both carry it).
+    let envelope = parse(case.body.as_bytes()).unwrap();
+    let checked = envelope.validate(&Limits::default()).unwrap();
+    let resolution = gate(&envelope, &checked, &case.meta, &case.policy, &case.ledger);
+    let again = accept(envelope, &checked, &case.meta, &case.policy, &resolution);
+    assert!(again.records.is_empty());
+    assert_eq!(
+        again.events.len(),
+        1,
+        "its events still count (they dedup downstream)"
+    );
+    // A new event with the same choice confirms it: an update, not a withdrawal.
+    let mut repeat = Case::new(&tag(&["measurement"], 0), &["consent"]);
+    repeat.ledger = case.ledger;
+    assert_eq!(repeat.run().0.records[0].1.action(), ConsentAction::Update);
+}

@@ -18,8 +18,12 @@ use fiducia_proto::v1::{ConsentAction, ConsentRecord};
 /// One subject's standing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Entry {
-    /// Purposes granted by the latest record applied.
+    /// Purposes granted by the latest record applied (never `necessary`:
+    /// it is not a consent question).
     pub granted: PurposeSet,
+    /// The latest record applied: a `consent` event sent again (a retry, a
+    /// page-exit beacon) is recognised and not recorded twice.
+    pub last_record_id: [u8; 16],
     /// When the visitor made the latest choice applied (client clock).
     pub client_ts_ms: i64,
     withdrawn_at: [Option<i64>; Purpose::ALL.len()],
@@ -41,10 +45,12 @@ impl Entry {
         if self.erased {
             return;
         }
+        let record_id = record.record_id.as_slice().try_into().unwrap_or_default();
         if record.action == ConsentAction::Erase as i32 {
             *self = Self {
                 erased: true,
                 client_ts_ms: record.client_ts_ms,
+                last_record_id: record_id,
                 ..Self::default()
             };
             return;
@@ -55,7 +61,7 @@ impl Entry {
             return;
         }
         let state = record.state.clone().unwrap_or_default();
-        let after = PurposeSet::granted_by(&state);
+        let after = PurposeSet::granted_by(&state).without(Purpose::Necessary);
         let withdrawal = record.action == ConsentAction::Withdraw as i32
             || record.action == ConsentAction::Object as i32;
         for purpose in Purpose::CONSENTABLE {
@@ -71,6 +77,7 @@ impl Entry {
             && record.source.starts_with("tag:");
         self.granted = after;
         self.client_ts_ms = record.client_ts_ms;
+        self.last_record_id = record_id;
     }
 }
 
@@ -156,7 +163,11 @@ mod tests {
         let ledger = Ledger::default();
         ledger.apply(&record(ConsentAction::Grant, &[M, P], 100));
         let entry = ledger.get("demo", "v1").unwrap();
-        assert!(entry.granted.contains(P));
+        assert_eq!(
+            entry.granted,
+            PurposeSet::of(&[M, P]),
+            "necessary is no grant"
+        );
         assert_eq!(entry.withdrawn_at(P), None);
 
         ledger.apply(&record(ConsentAction::Withdraw, &[M], 200));

@@ -35,7 +35,9 @@ pub struct Origin<'a> {
     pub now_ms: i64,
 }
 
-/// The record for a `consent` event with id `event_id` and client time `event_ts_ms`.
+/// The record for a `consent` event with id `event_id` and client time
+/// `event_ts_ms`; `None` when the ledger already holds it (the tag sent the
+/// event again), so a retry never records a second, different version.
 #[must_use]
 pub fn for_consent_event(
     event_id: &EventId,
@@ -44,7 +46,13 @@ pub fn for_consent_event(
     resolution: &Resolution,
     policy: &Policy,
     origin: &Origin<'_>,
-) -> ConsentRecord {
+) -> Option<ConsentRecord> {
+    if resolution
+        .ledger
+        .is_some_and(|e| e.last_record_id == *event_id)
+    {
+        return None;
+    }
     let after = consentable(resolution.choice.granted());
     let client_ts_ms = consent.updated_at.unwrap_or(event_ts_ms);
     let source = if consent.source.is_empty() {
@@ -60,7 +68,7 @@ pub fn for_consent_event(
     };
     let mut record = record(change, consent, resolution, policy, origin);
     record.record_id = event_id.to_vec();
-    record
+    Some(record)
 }
 
 /// The record for a change a signal made to a known subject's state, if any.

@@ -57,6 +57,7 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
             .route(web::post().to(explain::post::<P>))
             .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>)),
     );
+    config.service(tag::service());
 }
 
 /// A request body that passed every check before the consent gate.
@@ -128,7 +129,6 @@ pub async fn intake<'s, P>(
         meta,
         site,
     })
-    config.service(tag::service());
 }
 
 /// Counts every request by route template and status, and times it.
