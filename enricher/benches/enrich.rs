@@ -10,7 +10,6 @@
 //! ratio are in `benches/README.md`.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::num::NonZeroUsize;
 
@@ -26,7 +25,6 @@ use fiducia_proto::v1::{
 use prost::Message as _;
 use rdkafka::Timestamp;
 use rdkafka::message::OwnedMessage;
-use serde::Serialize;
 
 const BATCH: usize = 2000;
 const VISITORS: u64 = 400;
@@ -211,33 +209,22 @@ fn batch(round: i64) -> Vec<OwnedMessage> {
         .collect()
 }
 
-#[derive(Serialize)]
-struct City {
-    country: BTreeMap<&'static str, String>,
-    subdivisions: Vec<BTreeMap<&'static str, String>>,
-    city: BTreeMap<&'static str, BTreeMap<&'static str, String>>,
-}
+#[path = "../tests/enricher/mmdb.rs"]
+mod mmdb;
 
-/// A geo database covering the bench's networks, built in memory.
+/// A geo database covering the bench's IPv4 networks.
 fn geo_database() -> tempfile::NamedTempFile {
-    let mut writer = mmdb_writer::Writer::builder("Bench-City")
-        .description(&[("en", "Fiducia bench networks")])
-        .build();
-    for i in 0..200_u32 {
-        let record = City {
-            country: BTreeMap::from([(
-                "iso_code",
+    let rows: Vec<[String; 4]> = (0..200_u32)
+        .map(|i| {
+            [
+                format!("198.51.{i}.0/24"),
                 if i % 3 == 0 { "FR" } else { "IT" }.to_owned(),
-            )]),
-            subdivisions: vec![BTreeMap::from([("iso_code", format!("{}", i % 20))])],
-            city: BTreeMap::from([("names", BTreeMap::from([("en", format!("City {i}"))]))]),
-        };
-        let network: ipnet::IpNet = format!("198.51.{i}.0/24").parse().expect("a network");
-        writer.insert(network, &record).expect("insert");
-    }
-    let file = tempfile::NamedTempFile::new().expect("a temp file");
-    std::fs::write(file.path(), writer.to_bytes().expect("a database")).expect("write");
-    file
+                format!("{}", i % 20),
+                format!("City {i}"),
+            ]
+        })
+        .collect();
+    mmdb::write(&rows)
 }
 
 fn processor(geo: &tempfile::NamedTempFile) -> Processor {

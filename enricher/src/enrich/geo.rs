@@ -190,69 +190,32 @@ fn lookup(reader: &Reader<Vec<u8>>, network: Network) -> Result<Place, MaxMindDb
     Ok(common.unwrap_or_default())
 }
 
+/// The database writer shared with the integration tests and the bench.
+#[cfg(test)]
+#[path = "../../tests/enricher/mmdb.rs"]
+pub(crate) mod mmdb;
+
 /// A small database for tests: documentation networks with known places.
 #[cfg(test)]
 pub(crate) mod fixture {
-    use std::collections::BTreeMap;
-
-    use mmdb_writer::Writer;
-    use serde::Serialize;
-
-    #[derive(Serialize)]
-    struct Names {
-        en: &'static str,
-    }
-
-    #[derive(Serialize)]
-    struct Code {
-        iso_code: &'static str,
-    }
-
-    #[derive(Serialize)]
-    struct Record {
-        country: Code,
-        subdivisions: Vec<Code>,
-        city: BTreeMap<&'static str, Names>,
-    }
-
-    /// `(network, country, region, city)` rows of the test database.
-    pub const ROWS: &[(&str, &str, &str, &str)] = &[
-        ("203.0.113.0/24", "IT", "62", "Rome"),
+    /// `[network, country, region, city]` rows of the test database.
+    pub const ROWS: &[[&str; 4]] = &[
+        ["203.0.113.0/24", "IT", "62", "Rome"],
         // One /24 split in two halves, same country and region, two cities.
-        ("198.51.100.0/25", "IT", "25", "Milan"),
-        ("198.51.100.128/25", "IT", "25", "Bergamo"),
+        ["198.51.100.0/25", "IT", "25", "Milan"],
+        ["198.51.100.128/25", "IT", "25", "Bergamo"],
         // Two countries in one /24.
-        ("192.0.2.0/25", "FR", "IDF", "Paris"),
-        ("192.0.2.128/25", "DE", "BE", "Berlin"),
-        ("2001:db8:1::/48", "DE", "BY", "Munich"),
+        ["192.0.2.0/25", "FR", "IDF", "Paris"],
+        ["192.0.2.128/25", "DE", "BE", "Berlin"],
+        ["2001:db8:1::/48", "DE", "BY", "Munich"],
         // A /48 split at /56: same city everywhere.
-        ("2001:db8:2::/56", "ES", "MD", "Madrid"),
-        ("2001:db8:2:100::/56", "ES", "MD", "Madrid"),
+        ["2001:db8:2::/56", "ES", "MD", "Madrid"],
+        ["2001:db8:2:100::/56", "ES", "MD", "Madrid"],
     ];
-
-    /// The test database as bytes.
-    pub fn database() -> Vec<u8> {
-        let mut writer = Writer::builder("Fiducia-Test-City")
-            .description(&[("en", "Documentation networks for Fiducia tests")])
-            .build();
-        for (network, country, region, city) in ROWS {
-            let record = Record {
-                country: Code { iso_code: country },
-                subdivisions: vec![Code { iso_code: region }],
-                city: BTreeMap::from([("names", Names { en: city })]),
-            };
-            writer
-                .insert(network.parse::<ipnet::IpNet>().unwrap(), &record)
-                .unwrap();
-        }
-        writer.to_bytes().unwrap()
-    }
 
     /// The test database written to a temporary file.
     pub fn file() -> tempfile::NamedTempFile {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), database()).unwrap();
-        file
+        super::mmdb::write(ROWS)
     }
 }
 
