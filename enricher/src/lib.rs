@@ -13,6 +13,7 @@ pub mod enrich;
 pub mod metrics;
 pub mod pipeline;
 pub mod replay;
+pub mod scan;
 pub mod sessions;
 pub mod sites;
 pub mod startup;

@@ -155,10 +155,12 @@ impl BatchHandler for Enricher {
             let mut partitions: Vec<i32> = batch.iter().map(Message::partition).collect();
             partitions.sort_unstable();
             partitions.dedup();
+            let prepared = self.processor.prepare(batch, now_ms());
+            tracing::debug!(?partitions, first = ?id.first, last = ?id.last, messages = id.len, enriched = prepared.tally.enriched, already_applied = prepared.tally.already_applied, states = prepared.states.len(), "batch prepared");
             self.pending = Some(Pending {
                 id,
                 partitions,
-                prepared: self.processor.prepare(batch, now_ms()),
+                prepared,
             });
         }
         let Some(pending) = &self.pending else {

@@ -10,25 +10,25 @@
 //! The dead-letter topic is read from the start up to its end when the
 //! command starts, with filters on reason, site and failure time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fiducia_proto::headers;
 use fiducia_proto::kafka::deadletter::reason_label;
-use fiducia_proto::kafka::{ProducerSettings, client_config, producer};
+use fiducia_proto::kafka::{ProducerSettings, producer};
 use fiducia_proto::v1::{DeadLetter, DeadLetterReason};
 use prost::Message as _;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::Message;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
-use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::batch::STAGE;
 use crate::config::Config;
 use crate::enrich::validate::validate;
 use crate::enrich::{Engine, Tally};
+use crate::scan::{partitions, scan};
 
 /// Header naming the dead letter a replayed message came from (`partition/offset`).
 pub const REPLAYED_FROM: &str = "fiducia-replayed-from";
@@ -212,56 +212,22 @@ struct Stored {
 
 /// Every message of `topic` up to its current end, with its position.
 fn read_all(brokers: &str, topic: &str) -> anyhow::Result<Vec<Stored>> {
-    let consumer: BaseConsumer = client_config(brokers, "fiducia-enricher-replay")
-        .set("group.id", "fiducia-enricher-replay")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), READ_TIMEOUT)?;
-    let partitions = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| {
-            t.partitions()
-                .iter()
-                .map(rdkafka::metadata::MetadataPartition::id)
-                .collect::<Vec<_>>()
-        })
-        .ok_or_else(|| anyhow::anyhow!("topic {topic} does not exist"))?;
-    let mut ends: HashMap<i32, i64> = HashMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for partition in partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, partition, READ_TIMEOUT)?;
-        if high > low {
-            ends.insert(partition, high);
-            assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
-        }
-    }
+    let ids = partitions(brokers, topic, READ_TIMEOUT)?;
     let mut out = Vec::new();
-    if ends.is_empty() {
-        return Ok(out);
-    }
-    consumer.assign(&assignment)?;
-    let deadline = Instant::now() + READ_TIMEOUT;
-    while !ends.is_empty() {
-        let Some(polled) = consumer.poll(Duration::from_millis(200)) else {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "reading {topic}: not done after {READ_TIMEOUT:?}"
-            );
-            continue;
-        };
-        let message = polled?;
-        let (partition, offset) = (message.partition(), message.offset());
-        out.push(Stored {
-            partition,
-            offset,
-            payload: message.payload().unwrap_or_default().to_vec(),
-        });
-        if ends.get(&partition).is_some_and(|end| offset + 1 >= *end) {
-            ends.remove(&partition);
-        }
-    }
+    scan(
+        brokers,
+        "fiducia-enricher-replay",
+        topic,
+        &ids,
+        READ_TIMEOUT,
+        |message| {
+            out.push(Stored {
+                partition: message.partition(),
+                offset: message.offset(),
+                payload: message.payload().unwrap_or_default().to_vec(),
+            });
+        },
+    )?;
     Ok(out)
 }
 

@@ -320,7 +320,7 @@ impl Process {
         .expect("a log file");
         let child = Command::new(service_binary("fiducia-enricher"))
             .envs(setup.env(group, admin_port))
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,fiducia_enricher=debug")
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))
             .spawn()
