@@ -359,6 +359,13 @@ path_prefix = "/p/"
     }
 
     #[test]
+    fn the_local_runners_file_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/enricher.toml");
+        let sites = Sites::load(Path::new(path)).unwrap();
+        assert_eq!(sites.get("demo").unwrap().categories.of("/p/42"), ["product"]);
+    }
+
+    #[test]
     fn an_empty_file_means_defaults_for_every_site() {
         let sites = Sites::parse("", "t.toml").unwrap();
         assert!(sites.is_empty());
