@@ -362,7 +362,10 @@ path_prefix = "/p/"
     fn the_local_runners_file_is_valid() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/enricher.toml");
         let sites = Sites::load(Path::new(path)).unwrap();
-        assert_eq!(sites.get("demo").unwrap().categories.of("/p/42"), ["product"]);
+        assert_eq!(
+            sites.get("demo").unwrap().categories.of("/p/42"),
+            ["product"]
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the first leaving lose no event, and every visitor's session goes on
 //! without being split or merged (at-least-once copies agree on it).
 
+use std::ops::Range;
 use std::time::Duration;
 
 use fiducia_proto::testkit::unique;
@@ -35,20 +36,6 @@ fn plan() -> Vec<Vec<RawEvent>> {
         .collect()
 }
 
-async fn produce(
-    setup: &Setup,
-    producer: &FutureProducer,
-    rounds: &[Vec<RawEvent>],
-    pause: Duration,
-) {
-    for round in rounds {
-        for event in round {
-            setup.produce_raw(producer, event).await;
-        }
-        tokio::time::sleep(pause).await;
-    }
-}
-
 /// Every visitor has one session of `ROUNDS` events numbered 1..; `v0` two halves.
 fn assert_sessions_continuous(setup_events: &[fiducia_proto::v1::EnrichedEvent]) {
     let sessions = sessions_by_visitor(setup_events);
@@ -66,56 +53,74 @@ fn assert_sessions_continuous(setup_events: &[fiducia_proto::v1::EnrichedEvent])
     }
 }
 
+/// A test's topics, its events, a producer and a first, ready enricher.
+struct Stage {
+    setup: Setup,
+    group: String,
+    rounds: Vec<Vec<RawEvent>>,
+    producer: FutureProducer,
+}
+
+impl Stage {
+    async fn new() -> (Self, Process) {
+        let setup = Setup::new().await;
+        let group = unique("enricher");
+        let producer = setup.producer();
+        let first = Process::start(&setup, &group);
+        first.ready().await;
+        let stage = Self {
+            setup,
+            group,
+            rounds: plan(),
+            producer,
+        };
+        (stage, first)
+    }
+
+    /// Another enricher in the same group.
+    fn another(&self) -> Process {
+        Process::start(&self.setup, &self.group)
+    }
+
+    /// Produces `rounds`, pausing between them.
+    async fn produce(&self, rounds: Range<usize>, pause: Duration) {
+        for round in &self.rounds[rounds] {
+            for event in round {
+                self.setup.produce_raw(&self.producer, event).await;
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_kill_9_mid_stream_loses_nothing_and_splits_no_session() {
-    let setup = Setup::new().await;
-    let group = unique("enricher");
-    let rounds = plan();
-    let producer = setup.producer();
-    let mut first = Process::start(&setup, &group);
-    first.ready().await;
-    produce(&setup, &producer, &rounds[..12], Duration::from_millis(100)).await;
+    let (stage, mut first) = Stage::new().await;
+    stage.produce(0..12, Duration::from_millis(100)).await;
     first.kill_9();
-    let second = Process::start(&setup, &group);
-    produce(&setup, &producer, &rounds[12..], Duration::from_millis(50)).await;
-    let events = setup.enriched(VISITORS * ROUNDS).await;
+    let second = stage.another();
+    stage.produce(12..ROUNDS, Duration::from_millis(50)).await;
+    let events = stage.setup.enriched(VISITORS * ROUNDS).await;
     assert_sessions_continuous(&events);
+    let enriched = second.counter("fiducia_enricher_events_enriched_total");
+    assert!(enriched.await > 0.0);
+    let restores = second.counter("fiducia_enricher_session_restores_total");
     assert!(
-        second
-            .counter("fiducia_enricher_events_enriched_total")
-            .await
-            > 0.0
-    );
-    assert!(
-        second
-            .counter("fiducia_enricher_session_restores_total")
-            .await
-            >= 1.0,
+        restores.await >= 1.0,
         "the new instance read session state back"
     );
 }
 
 #[tokio::test]
 async fn a_rebalance_between_two_enrichers_keeps_sessions() {
-    let setup = Setup::new().await;
-    let group = unique("enricher");
-    let rounds = plan();
-    let producer = setup.producer();
-    let mut first = Process::start(&setup, &group);
-    first.ready().await;
-    produce(&setup, &producer, &rounds[..10], Duration::from_millis(50)).await;
-    setup.enriched(VISITORS * 10).await;
+    let (stage, mut first) = Stage::new().await;
+    stage.produce(0..10, Duration::from_millis(50)).await;
+    stage.setup.enriched(VISITORS * 10).await;
 
     // A second instance joins: the partitions are shared.
-    let second = Process::start(&setup, &group);
+    let second = stage.another();
     second.ready().await;
-    produce(
-        &setup,
-        &producer,
-        &rounds[10..20],
-        Duration::from_millis(200),
-    )
-    .await;
+    stage.produce(10..20, Duration::from_millis(200)).await;
     let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
     while second
         .counter("fiducia_enricher_events_enriched_total")
@@ -128,18 +133,16 @@ async fn a_rebalance_between_two_enrichers_keeps_sessions() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    setup.enriched(VISITORS * 20).await;
+    stage.setup.enriched(VISITORS * 20).await;
 
     // The first leaves: the second takes everything over.
     first.terminate();
-    produce(&setup, &producer, &rounds[20..], Duration::from_millis(50)).await;
-    let events = setup.enriched(VISITORS * ROUNDS).await;
+    stage.produce(20..ROUNDS, Duration::from_millis(50)).await;
+    let events = stage.setup.enriched(VISITORS * ROUNDS).await;
     assert_sessions_continuous(&events);
+    let restores = second.counter("fiducia_enricher_session_restores_total");
     assert!(
-        second
-            .counter("fiducia_enricher_session_restores_total")
-            .await
-            >= 2.0,
+        restores.await >= 2.0,
         "the second instance read back the state of both partitions"
     );
 }
