@@ -474,4 +474,42 @@ mod tests {
         assert!(events[10].is_bot && events[11].is_bot);
         assert_eq!(events[10].bot_reasons, ["impossible_rate"]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn hostile_messages_never_panic_and_each_yields_one_record(
+            payloads in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..200), 1..20),
+        ) {
+            let mut processor = processor("");
+            let batch: Vec<OwnedMessage> = payloads
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| message(0, i64::try_from(i).unwrap(), p))
+                .collect();
+            let prepared = processor.prepare(&batch, T0);
+            proptest::prop_assert_eq!(prepared.outputs.len(), batch.len());
+        }
+
+        #[test]
+        fn hostile_fields_never_panic(
+            url in ".{0,120}",
+            referrer in ".{0,120}",
+            title in ".{0,60}",
+            user_agent in ".{0,120}",
+            props in ".{0,60}",
+            visitor in "[a-z0-9]{0,8}",
+            ts in proptest::num::i64::ANY,
+        ) {
+            let mut event = raw(1, &visitor, 0);
+            let context = event.context.as_mut().unwrap();
+            (context.url, context.referrer, context.title) = (url, referrer, title);
+            event.user_agent = user_agent;
+            event.props_json = props;
+            event.client_ts_ms = ts;
+            event.sent_at_ms = ts / 2;
+            let mut processor = processor("");
+            let prepared = processor.prepare(&[message(0, 0, event.encode_to_vec())], T0);
+            proptest::prop_assert_eq!(prepared.outputs.len(), 1);
+        }
+    }
 }

@@ -409,4 +409,35 @@ mod tests {
             let _ = s(raw);
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_is_scrubbed_without_panicking(raw in ".{0,300}") {
+            let out = s(&raw);
+            proptest::prop_assert!(out.url.chars().count() <= MAX_URL_CHARS);
+        }
+
+        #[test]
+        fn an_email_anywhere_in_a_url_is_removed(
+            segments in proptest::collection::vec("[a-zA-Z0-9._~-]{0,12}", 0..4),
+            key in "[a-z]{1,8}",
+            value in "[a-zA-Z0-9 ]{0,12}",
+            place in 0_usize..4,
+        ) {
+            let email = "ada.lovelace@example.com";
+            let mut path = segments.join("/");
+            let mut query = format!("{key}={value}");
+            let mut fragment = String::from("top");
+            match place {
+                0 => path.push_str(&format!("/{email}")),
+                1 => query.push_str(&format!("&{key}x={email}")),
+                2 => fragment = format!("/route/{email}"),
+                _ => query.push_str(&format!("&note={value}%20{}", email.replace('@', "%40"))),
+            }
+            let raw = format!("https://shop.example/{path}?{query}#{fragment}");
+            let out = s(&raw).url;
+            let decoded = percent_encoding::percent_decode_str(&out).decode_utf8_lossy().into_owned();
+            proptest::prop_assert!(!decoded.contains("lovelace@example"), "{raw} -> {out}");
+        }
+    }
 }
