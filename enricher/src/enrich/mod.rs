@@ -151,7 +151,7 @@ impl Engine {
             }
         };
         let page = url::scrub(&context.url, &site.scrubber);
-        let referrer = url::scrub(&context.referrer, &site.scrubber);
+        let mut referrer = url::scrub(&context.referrer, &site.scrubber);
         let source = referrer::classify(
             referrer.host.as_deref(),
             page.host.as_deref(),
@@ -159,6 +159,15 @@ impl Engine {
             page.paid_click,
             &site.internal_hosts,
         );
+        let own = referrer::is_internal(
+            referrer.host.as_deref(),
+            page.host.as_deref(),
+            &site.internal_hosts,
+        );
+        if !own {
+            // Another site's parameters (search terms, its own ids) are none of ours.
+            url::strip_query(&mut referrer.url);
+        }
         let measurement = Purpose::Measurement.granted_by(&consent);
         let precision = if measurement && keep {
             site.geo_precision
@@ -341,6 +350,30 @@ mod tests {
             ("Hello [email]", "it-IT")
         );
         assert_eq!(tally, Tally::default());
+    }
+
+    #[test]
+    fn external_referrers_keep_no_query_internal_ones_keep_a_scrubbed_one() {
+        let (mut engine, _file) = engine("");
+        for (referrer, want) in [
+            (
+                "https://www.bing.com/search?q=ada+lovelace",
+                "https://www.bing.com/search",
+            ),
+            (
+                "https://blog.example/post#comments",
+                "https://blog.example/post",
+            ),
+            (
+                "https://shop.example/c/shoes?page=2&token=x",
+                "https://shop.example/c/shoes?page=2",
+            ),
+        ] {
+            let mut input = raw();
+            input.context.as_mut().unwrap().referrer = referrer.into();
+            let out = engine.enrich(input, &mut Tally::default()).unwrap().event;
+            assert_eq!(out.referrer, want, "{referrer}");
+        }
     }
 
     #[test]

@@ -146,13 +146,10 @@ pub fn classify(
             _ => ReferrerClass::Other,
         });
     };
-    let bare = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_ascii_lowercase();
-    let host = bare(host);
-    let internal = page_host.is_some_and(|page| bare(page) == host)
-        || internal_hosts.iter().any(|own| bare(own) == host);
-    if internal {
+    if is_internal(Some(host), page_host, internal_hosts) {
         return source(ReferrerClass::Internal);
     }
+    let host = bare(host);
     let under = |domain: &str| {
         host == domain
             || host
@@ -182,6 +179,28 @@ pub fn classify(
     } else {
         ReferrerClass::Other
     })
+}
+
+/// Whether the referrer is the site itself: the page's host or one of the
+/// site's other hosts, with or without `www.`.
+#[must_use]
+pub fn is_internal(
+    referrer_host: Option<&str>,
+    page_host: Option<&str>,
+    internal_hosts: &[String],
+) -> bool {
+    let Some(host) = referrer_host.filter(|h| !h.is_empty()).map(bare) else {
+        return false;
+    };
+    page_host.is_some_and(|page| bare(page) == host)
+        || internal_hosts.iter().any(|own| bare(own) == host)
+}
+
+/// A host in lower case without a leading `www.`.
+fn bare(host: &str) -> String {
+    host.strip_prefix("www.")
+        .unwrap_or(host)
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]

@@ -156,6 +156,14 @@ pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
     out
 }
 
+/// Cuts a scrubbed URL's query and fragment off (a scrubbed URL has no `?`
+/// or `#` before them).
+pub fn strip_query(url: &mut String) {
+    if let Some(end) = url.find(['?', '#']) {
+        url.truncate(end);
+    }
+}
+
 /// Keeps the pairs of a query (or key=value fragment) that carry nothing
 /// personal; `extra_drop(lower-case key, value)` may drop more. `None` when
 /// every pair is kept, else the new query (empty when none is left).

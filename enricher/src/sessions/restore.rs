@@ -79,19 +79,9 @@ impl Restorer {
                 let partition = message.partition();
                 let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
                 let states = latest.entry(partition).or_default();
-                match message.payload().filter(|p| !p.is_empty()) {
-                    None => {
-                        states.remove(&key);
-                    }
-                    Some(payload) => match SessionState::decode(payload) {
-                        Ok(state) => {
-                            states.insert(key, state);
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, partition, offset = message.offset(), "undecodable session state skipped");
-                            *undecodable.entry(partition).or_default() += 1;
-                        }
-                    },
+                if let Err(error) = fold(states, key, message.payload()) {
+                    tracing::warn!(%error, partition, offset = message.offset(), "undecodable session state skipped");
+                    *undecodable.entry(partition).or_default() += 1;
                 }
             },
         )?;
@@ -106,6 +96,33 @@ impl Restorer {
             })
             .collect())
     }
+}
+
+/// Applies one record of the sessions topic to the states read so far: a
+/// tombstone forgets the visitor; a state replaces the one held unless that
+/// one has seen a later raw offset. An instance that lost a partition in the
+/// middle of a batch may still write that batch's states after the new owner
+/// wrote newer ones; the newer ones must win.
+///
+/// # Errors
+/// When the record does not decode (it is skipped).
+fn fold(
+    states: &mut HashMap<String, SessionState>,
+    key: String,
+    payload: Option<&[u8]>,
+) -> Result<(), prost::DecodeError> {
+    let Some(payload) = payload.filter(|p| !p.is_empty()) else {
+        states.remove(&key);
+        return Ok(());
+    };
+    let state = SessionState::decode(payload)?;
+    let newer_held = states.get(&key).is_some_and(|held| {
+        held.raw_partition == state.raw_partition && held.raw_offset > state.raw_offset
+    });
+    if !newer_held {
+        states.insert(key, state);
+    }
+    Ok(())
 }
 
 /// Checks that `sessions` has at least as many partitions as `raw`, so every
@@ -126,4 +143,37 @@ pub fn check_partitions(
         "topic {sessions} has {sessions_count} partitions but {raw} has {raw_count}: the session state of every raw partition needs a partition of the same number"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(offset: i64, events: u32) -> Vec<u8> {
+        SessionState {
+            raw_offset: offset,
+            events,
+            ..SessionState::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn the_state_that_saw_the_most_wins_and_tombstones_forget() {
+        let mut states = HashMap::new();
+        for (key, payload, held) in [
+            ("a", Some(state(5, 1)), Some(1)),
+            ("a", Some(state(9, 3)), Some(3)),
+            // A late write from the previous owner, behind: ignored.
+            ("a", Some(state(7, 2)), Some(3)),
+            ("a", Some(state(9, 3)), Some(3)),
+            ("a", None, None),
+            ("a", Some(state(2, 1)), Some(1)),
+            ("a", Some(vec![]), None),
+        ] {
+            fold(&mut states, key.to_owned(), payload.as_deref()).unwrap();
+            assert_eq!(states.get(key).map(|s| s.events), held);
+        }
+        assert!(fold(&mut states, "b".into(), Some(&[0xff, 0xff])).is_err());
+    }
 }

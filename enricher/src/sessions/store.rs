@@ -6,6 +6,8 @@
 //!   starts elsewhere means someone else read the partition meanwhile (or
 //!   this process restarted): its state is read back from the sessions
 //!   topic first ([`SessionStore::needs_restore`], [`SessionStore::install`]).
+//!   A gap in offsets (only transactional producers leave them) costs an
+//!   extra read-back, never a wrong session.
 //! * Every state a batch changed is written back once the batch's events are
 //!   acknowledged ([`SessionStore::finish_batch`]); states of visitors quiet
 //!   for longer than [`RETAIN_MS`] are dropped and tombstoned.
