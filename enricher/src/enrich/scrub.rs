@@ -301,6 +301,8 @@ mod tests {
             ("Welcome back, ada@example.com!", "Welcome back, [email]!"),
             ("ADA.Lovelace+news@Mail.Example.CO.UK", "[email]"),
             ("contact%40example.com", "[email]"),
+            // A run of token characters that ends inside an address.
+            ("aAAAaAaaA0A/ada@example.com", "aAAAaAaaA0A/[email]"),
             (
                 "reset with d41d8cd98f00b204e9800998ecf8427e today",
                 "reset with [token] today",
