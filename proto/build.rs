@@ -10,6 +10,7 @@ const SCHEMA: &[&str] = &[
     "fiducia/v1/consent.proto",
     "fiducia/v1/deadletter.proto",
     "fiducia/v1/privacy.proto",
+    "fiducia/v1/session.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -37,7 +37,8 @@ export FIDUCIA_KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$FIDUCIA_KAFKA_PORT}
 KAFKA_FIRST=${FIDUCIA_KAFKA_BROKERS%%,*}   # status/readiness probe the first one
 export FIDUCIA_CLICKHOUSE_URL=http://127.0.0.1:$FIDUCIA_CLICKHOUSE_HTTP_PORT
 
-FIDUCIA_TOPICS=(fiducia.raw.v1 fiducia.enriched.v1 fiducia.consent.v1 fiducia.privacy.v1 fiducia.deadletter.v1)
+# fiducia.sessions.v1 is the enricher's session state: as many partitions as the raw topic.
+FIDUCIA_TOPICS=(fiducia.raw.v1 fiducia.enriched.v1 fiducia.consent.v1 fiducia.privacy.v1 fiducia.deadletter.v1 fiducia.sessions.v1)
 
 # Tansu is built from source once per machine (10-15 min), so it is cached
 # outside the repo and pinned: a new version means a new directory.

@@ -1,17 +1,26 @@
-//! The enricher's configuration, from environment variables, validated at
-//! start-up with errors that name the variable.
+//! The enricher's configuration, from environment variables and the sites
+//! file they name, validated at start-up with errors that name the variable.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_or, env_positive};
+use fiducia_proto::service::config::{
+    ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive,
+};
+
+use crate::sites::Sites;
+
+/// Default size of the geo and user-agent caches.
+const CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
 
 /// Everything the enricher needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `FIDUCIA_ENRICHER_ADMIN_ADDR`: `/metrics`, `/healthz`, `/readyz`.
     pub admin_addr: SocketAddr,
-    /// Broker and topics.
+    /// Broker and topics (`FIDUCIA_TOPIC_SESSIONS` names the session state topic).
     pub kafka: KafkaConfig,
     /// `FIDUCIA_ENRICHER_GROUP_ID`: consumer group shared by all enrichers.
     pub group_id: String,
@@ -19,27 +28,90 @@ pub struct Config {
     pub batch_max_messages: usize,
     /// `FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS`: how long a batch may wait to fill.
     pub batch_max_wait: Duration,
+    /// `FIDUCIA_ENRICHER_SITES_FILE`: per-site rules (see [`crate::sites`]);
+    /// unset, every site gets the defaults.
+    pub sites: Sites,
+    /// `FIDUCIA_ENRICHER_GEOIP_DB`: a MaxMind-format `.mmdb` file; unset,
+    /// country, region and city stay empty.
+    pub geoip_db: Option<PathBuf>,
+    /// `FIDUCIA_ENRICHER_GEO_CACHE_ENTRIES`: networks whose place is cached.
+    pub geo_cache_entries: NonZeroUsize,
+    /// `FIDUCIA_ENRICHER_AGENT_CACHE_ENTRIES`: user agents whose parse is cached.
+    pub agent_cache_entries: NonZeroUsize,
+    /// `FIDUCIA_ENRICHER_SESSION_MAX_ENTRIES`: visitors whose session state is
+    /// held in memory at most (about 300 bytes each).
+    pub session_max_entries: usize,
+    /// `FIDUCIA_ENRICHER_SESSION_RESTORE_TIMEOUT_MS`: longest read-back of a
+    /// partition's session state before the batch is retried.
+    pub session_restore_timeout: Duration,
 }
 
 impl Config {
-    /// Reads the environment.
+    /// The defaults with `kafka`: what tests start from.
+    #[must_use]
+    pub fn new(kafka: KafkaConfig) -> Self {
+        Self {
+            admin_addr: ([127, 0, 0, 1], 18082).into(),
+            kafka,
+            group_id: "fiducia-enricher".to_owned(),
+            batch_max_messages: 2000,
+            batch_max_wait: Duration::from_millis(50),
+            sites: Sites::default(),
+            geoip_db: None,
+            geo_cache_entries: CACHE_ENTRIES,
+            agent_cache_entries: CACHE_ENTRIES,
+            session_max_entries: 500_000,
+            session_restore_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Reads the environment (and the sites file it names).
     ///
     /// # Errors
     /// On any unusable value, naming the variable.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let batch_max_messages = env_positive("FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES", 2000_usize)?;
+        let d = Self::new(KafkaConfig::from_env()?);
+        let sites_var = "FIDUCIA_ENRICHER_SITES_FILE";
+        let sites = match env_opt::<PathBuf>(sites_var)? {
+            None => d.sites,
+            Some(path) => Sites::load(&path)
+                .map_err(|e| ConfigError::new(sites_var, path.display().to_string(), e))?,
+        };
+        let geoip_db = env_opt::<PathBuf>("FIDUCIA_ENRICHER_GEOIP_DB")?;
+        if let Some(path) = &geoip_db
+            && !path.is_file()
+        {
+            return Err(ConfigError::new(
+                "FIDUCIA_ENRICHER_GEOIP_DB",
+                path.display().to_string(),
+                "no such file",
+            ));
+        }
+        let entries = |var: &str, default: NonZeroUsize| env_or(var, default);
         Ok(Self {
-            admin_addr: env_or(
-                "FIDUCIA_ENRICHER_ADMIN_ADDR",
-                ([127, 0, 0, 1], 18082).into(),
+            admin_addr: env_or("FIDUCIA_ENRICHER_ADMIN_ADDR", d.admin_addr)?,
+            group_id: env_or("FIDUCIA_ENRICHER_GROUP_ID", d.group_id)?,
+            batch_max_messages: env_positive(
+                "FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES",
+                d.batch_max_messages,
             )?,
-            kafka: KafkaConfig::from_env()?,
-            group_id: env_or("FIDUCIA_ENRICHER_GROUP_ID", "fiducia-enricher".to_owned())?,
-            batch_max_messages,
-            batch_max_wait: env_ms(
-                "FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS",
-                Duration::from_millis(50),
+            batch_max_wait: env_ms("FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS", d.batch_max_wait)?,
+            sites,
+            geoip_db,
+            geo_cache_entries: entries("FIDUCIA_ENRICHER_GEO_CACHE_ENTRIES", d.geo_cache_entries)?,
+            agent_cache_entries: entries(
+                "FIDUCIA_ENRICHER_AGENT_CACHE_ENTRIES",
+                d.agent_cache_entries,
             )?,
+            session_max_entries: env_positive(
+                "FIDUCIA_ENRICHER_SESSION_MAX_ENTRIES",
+                d.session_max_entries,
+            )?,
+            session_restore_timeout: env_ms(
+                "FIDUCIA_ENRICHER_SESSION_RESTORE_TIMEOUT_MS",
+                d.session_restore_timeout,
+            )?,
+            kafka: d.kafka,
         })
     }
 }

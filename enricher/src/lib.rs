@@ -1,12 +1,21 @@
 //! The Fiducia enricher: consumes `fiducia.raw.v1`, turns each event into an
-//! analysis-ready one ([`enrich`]), and produces it to `fiducia.enriched.v1`;
-//! poison messages go to `fiducia.deadletter.v1` ([`pipeline`]). Offsets are
-//! stored only after the produce is acknowledged.
+//! analysis-ready, anonymised, sessionised one ([`enrich`], [`batch`]), and
+//! produces it to `fiducia.enriched.v1`; messages that break the schema or
+//! the site's rules go to `fiducia.deadletter.v1` with a typed reason
+//! ([`pipeline`]), and can be fed again after a fix ([`replay`]). Session
+//! state lives per raw partition and is kept in `fiducia.sessions.v1`
+//! ([`sessions`]). Offsets are stored only after every produce is
+//! acknowledged.
 
+pub mod batch;
 pub mod config;
 pub mod enrich;
 pub mod metrics;
 pub mod pipeline;
+pub mod replay;
+pub mod scan;
+pub mod sessions;
+pub mod sites;
 pub mod startup;
 
 pub use config::Config;

@@ -1,115 +1,122 @@
-//! The enricher's batch handler: decode each raw event, enrich it, produce it
-//! to the enriched topic; messages that cannot be decoded or break the schema
-//! go to the dead-letter topic with a typed reason. The batch succeeds only
-//! when every produce is acknowledged, so the shared loop stores offsets only
-//! then (at-least-once; the sink collapses duplicates by `event_id`).
+//! The enricher's batch handler: read back session state for partitions
+//! that just came to this instance, enrich the batch ([`Processor`]), then
+//! produce in two steps: enriched events and dead letters first, session
+//! states once those are acknowledged. The batch succeeds only when both
+//! steps are, so the shared loop stores offsets only then (at-least-once;
+//! the sink collapses duplicates by `event_id`, and session states record
+//! what they have seen so a crash never counts an event twice).
+//!
+//! A failed batch is retried by the loop with the same messages: the
+//! prepared records are kept and sent again, not recomputed, because the
+//! session state already moved on.
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use fiducia_proto::headers;
 use fiducia_proto::kafka::consume::{BatchError, BatchHandler};
-use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
 use fiducia_proto::kafka::resilient::ResilientProducer;
-use fiducia_proto::kafka::routing::routing_headers;
-use fiducia_proto::keys::partition_key;
 use fiducia_proto::time::now_ms;
 use fiducia_proto::topics::Topics;
-use fiducia_proto::v1::{DeadLetterReason, RawEvent};
-use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::enrich::enrich;
+use crate::batch::{Destination, Prepared, Processor, Record};
 use crate::metrics;
+use crate::sessions::restore::Restorer;
 
-/// Stage name written into dead letters.
-const STAGE: &str = "enricher";
+/// Identifies a batch, to recognise the loop's retry of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchId {
+    len: usize,
+    first: (i32, i64),
+    last: (i32, i64),
+}
+
+impl BatchId {
+    fn of(batch: &[OwnedMessage]) -> Self {
+        let at = |m: Option<&OwnedMessage>| m.map_or((0, 0), |m| (m.partition(), m.offset()));
+        Self {
+            len: batch.len(),
+            first: at(batch.first()),
+            last: at(batch.last()),
+        }
+    }
+}
+
+/// A prepared batch waiting for its acknowledgements.
+struct Pending {
+    id: BatchId,
+    partitions: Vec<i32>,
+    prepared: Prepared,
+}
 
 /// Enriches batches from the raw topic.
 pub struct Enricher {
+    processor: Processor,
+    restorer: Restorer,
     producer: Arc<ResilientProducer>,
     topics: Topics,
+    pending: Option<Pending>,
 }
 
 impl Enricher {
-    /// An enricher producing with `producer` to `topics.enriched` and `topics.deadletter`.
+    /// An enricher producing with `producer` to the topics of `topics`.
     #[must_use]
-    pub fn new(producer: Arc<ResilientProducer>, topics: Topics) -> Self {
-        Self { producer, topics }
+    pub fn new(
+        processor: Processor,
+        restorer: Restorer,
+        producer: Arc<ResilientProducer>,
+        topics: Topics,
+    ) -> Self {
+        Self {
+            processor,
+            restorer,
+            producer,
+            topics,
+            pending: None,
+        }
     }
-}
 
-/// Decodes and checks a raw event; the error is the dead letter's reason and detail.
-fn decode(message: &OwnedMessage) -> Result<RawEvent, (DeadLetterReason, String)> {
-    let payload = message
-        .payload()
-        .filter(|p| !p.is_empty())
-        .ok_or((DeadLetterReason::Empty, "no payload".to_owned()))?;
-    let raw =
-        RawEvent::decode(payload).map_err(|e| (DeadLetterReason::Undecodable, e.to_string()))?;
-    let problem = if raw.event_id.len() != 16 {
-        Some("event_id is not 16 bytes")
-    } else if raw.site_id.is_empty() {
-        Some("site_id is empty")
-    } else if raw.event_type.is_empty() {
-        Some("event_type is empty")
-    } else {
-        None
-    };
-    match problem {
-        Some(problem) => Err((DeadLetterReason::Invalid, problem.to_owned())),
-        None => Ok(raw),
+    /// Reads back and installs the session state of `partitions`.
+    async fn restore(&mut self, partitions: Vec<i32>) -> Result<(), BatchError> {
+        let started = Instant::now();
+        let restored = self.restorer.read(partitions).await?;
+        ::metrics::histogram!(metrics::SESSION_RESTORE_SECONDS)
+            .record(started.elapsed().as_secs_f64());
+        for (partition, restored) in restored {
+            tracing::info!(
+                partition,
+                visitors = restored.states.len(),
+                "session state read back"
+            );
+            ::metrics::counter!(metrics::SESSION_RESTORES).increment(1);
+            ::metrics::counter!(metrics::SESSION_RECORDS_UNDECODABLE)
+                .increment(restored.undecodable);
+            self.processor.install(partition, restored.states);
+        }
+        Ok(())
     }
-}
 
-impl Enricher {
-    /// Produces the batch's enriched events and dead letters; `Ok` once all are acknowledged.
-    async fn produce(
-        &self,
-        producer: &FutureProducer,
-        batch: &[OwnedMessage],
-    ) -> Result<(), BatchError> {
-        let mut deliveries = Vec::with_capacity(batch.len());
-        let mut enriched = 0_u64;
-        // Counted once acknowledged: a retried batch must not count twice.
-        let mut dead: Vec<&'static str> = Vec::new();
-        for message in batch {
-            let (topic, key, payload, headers) = match decode(message) {
-                Ok(raw) => {
-                    let event = enrich(raw);
-                    enriched += 1;
-                    let key =
-                        partition_key(&event.site_id, &event.visitor_id, &hex(&event.event_id));
-                    (
-                        &self.topics.enriched,
-                        key.into_bytes(),
-                        event.encode_to_vec(),
-                        routing_headers(
-                            &event.site_id,
-                            &event.event_type,
-                            headers::schema::ENRICHED_EVENT,
-                        ),
-                    )
-                }
-                Err((reason, detail)) => {
-                    tracing::warn!(reason = reason_label(reason), %detail, partition = message.partition(), offset = message.offset(), "dead-lettering raw message");
-                    dead.push(reason_label(reason));
-                    let letter = dead_letter(STAGE, reason, detail, message, now_ms());
-                    let key = message.key().unwrap_or_default().to_vec();
-                    (
-                        &self.topics.deadletter,
-                        key,
-                        letter.encode_to_vec(),
-                        dead_letter_headers(message),
-                    )
-                }
+    /// Produces `records`; `Ok` once every one is acknowledged.
+    async fn send(&self, producer: &FutureProducer, records: &[Record]) -> Result<(), BatchError> {
+        let mut deliveries = Vec::with_capacity(records.len());
+        for record in records {
+            let topic = match record.destination {
+                Destination::Enriched => &self.topics.enriched,
+                Destination::DeadLetter => &self.topics.deadletter,
+                Destination::Sessions => &self.topics.sessions,
             };
-            let record = FutureRecord::to(topic)
-                .key(&key)
-                .payload(&payload)
-                .headers(headers);
-            match producer.send_result(record) {
+            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
+                .key(record.key.as_slice())
+                .headers(record.headers.clone());
+            if let Some(payload) = &record.payload {
+                out = out.payload(payload.as_slice());
+            }
+            if let Some(partition) = record.partition {
+                out = out.partition(partition);
+            }
+            match producer.send_result(out) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((error, _)) => {
                     ::metrics::counter!(metrics::PRODUCE_ERRORS).increment(1);
@@ -127,82 +134,53 @@ impl Enricher {
                 Err(canceled) => return Err(Box::new(canceled)),
             }
         }
-        ::metrics::counter!(metrics::EVENTS_ENRICHED).increment(enriched);
-        for reason in dead {
-            ::metrics::counter!(metrics::DEAD_LETTERS, "reason" => reason).increment(1);
-        }
         Ok(())
     }
 }
 
 impl BatchHandler for Enricher {
     async fn handle(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
+        let id = BatchId::of(batch);
+        if self.pending.as_ref().is_none_or(|p| p.id != id) {
+            if let Some(stale) = self.pending.take() {
+                // Never happens with the shared loop (it retries a batch until
+                // it succeeds); if it did, the state of that batch's partitions
+                // is unknown, so it is read back.
+                self.processor.forget(stale.partitions);
+            }
+            let partitions = self.processor.partitions_to_restore(batch);
+            if !partitions.is_empty() {
+                self.restore(partitions).await?;
+            }
+            let mut partitions: Vec<i32> = batch.iter().map(Message::partition).collect();
+            partitions.sort_unstable();
+            partitions.dedup();
+            let prepared = self.processor.prepare(batch, now_ms());
+            tracing::debug!(?partitions, first = ?id.first, last = ?id.last, messages = id.len, enriched = prepared.tally.enriched, already_applied = prepared.tally.already_applied, states = prepared.states.len(), "batch prepared");
+            self.pending = Some(Pending {
+                id,
+                partitions,
+                prepared,
+            });
+        }
+        let Some(pending) = &self.pending else {
+            return Ok(());
+        };
         let producer = self.producer.current();
-        let result = self.produce(&producer, batch).await;
+        let mut result = self.send(&producer, &pending.prepared.outputs).await;
+        if result.is_ok() {
+            result = self.send(&producer, &pending.prepared.states).await;
+        }
         self.producer.record_outcome(result.is_ok());
-        result
-    }
-}
-
-/// Lower-case hex of the event id: the partition key of events without a visitor.
-fn hex(bytes: &[u8]) -> String {
-    uuid::Uuid::from_slice(bytes).map_or_else(|_| String::new(), |id| id.simple().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use rdkafka::Timestamp;
-
-    use super::*;
-
-    fn message(payload: Option<Vec<u8>>) -> OwnedMessage {
-        OwnedMessage::new(
-            payload,
-            None,
-            "raw".into(),
-            Timestamp::NotAvailable,
-            0,
-            7,
-            None,
-        )
-    }
-
-    #[test]
-    fn poison_messages_get_typed_reasons() {
-        let short_id = RawEvent {
-            event_id: vec![1; 3],
-            site_id: "demo".into(),
-            event_type: "click".into(),
-            ..RawEvent::default()
-        };
-        let no_site = RawEvent {
-            event_id: vec![1; 16],
-            event_type: "click".into(),
-            ..RawEvent::default()
-        };
-        for (payload, reason) in [
-            (None, DeadLetterReason::Empty),
-            (Some(vec![]), DeadLetterReason::Empty),
-            (Some(vec![0xff, 0xff, 0xff]), DeadLetterReason::Undecodable),
-            (Some(short_id.encode_to_vec()), DeadLetterReason::Invalid),
-            (Some(no_site.encode_to_vec()), DeadLetterReason::Invalid),
-        ] {
-            assert_eq!(
-                decode(&message(payload.clone())).unwrap_err().0,
-                reason,
-                "{payload:?}"
+        if result.is_ok()
+            && let Some(done) = self.pending.take()
+        {
+            metrics::record(
+                &done.prepared.tally,
+                done.prepared.states.len(),
+                self.processor.sessions_held(),
             );
         }
-    }
-
-    #[test]
-    fn a_valid_raw_event_decodes() {
-        let raw = RawEvent {
-            event_id: vec![1; 16],
-            site_id: "demo".into(),
-            event_type: "click".into(),
-            ..RawEvent::default()
-        };
-        assert_eq!(decode(&message(Some(raw.encode_to_vec()))).unwrap(), raw);
+        result
     }
 }

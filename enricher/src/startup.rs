@@ -1,5 +1,5 @@
-//! Building and running the enricher: topics, producer, group consumer, the
-//! admin endpoints, all stopped by one token.
+//! Building and running the enricher: topics, site rules, geo database,
+//! producer, group consumer, the admin endpoints, all stopped by one token.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use fiducia_proto::kafka::ProducerSettings;
+use fiducia_proto::kafka::admin::ensure_compacted_topics;
 use fiducia_proto::kafka::consume::{self, ConsumerSettings};
 use fiducia_proto::kafka::health::BrokerHealth;
 use fiducia_proto::kafka::resilient::ResilientProducer;
@@ -14,9 +15,14 @@ use fiducia_proto::service::admin;
 use rdkafka::consumer::StreamConsumer;
 use tokio_util::sync::CancellationToken;
 
+use crate::batch::Processor;
 use crate::config::Config;
+use crate::enrich::Engine;
+use crate::enrich::geo::GeoDb;
 use crate::metrics;
 use crate::pipeline::Enricher;
+use crate::sessions::restore::{Restorer, check_partitions};
+use crate::sessions::store::SessionStore;
 
 /// A built enricher, connected, not yet consuming.
 pub struct Application {
@@ -30,14 +36,44 @@ pub struct Application {
 }
 
 impl Application {
-    /// Creates topics (if configured), the producer, the consumer and the admin server.
+    /// Creates topics (if configured), opens the geo database, checks the
+    /// sessions topic, and creates the producer, the consumer and the admin
+    /// server.
     ///
     /// # Errors
-    /// When Kafka clients cannot be created or the admin port cannot be bound.
+    /// When the geo database cannot be opened, the sessions topic has fewer
+    /// partitions than the raw topic, Kafka clients cannot be created, or
+    /// the admin port cannot be bound.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         metrics::describe();
         let topics = config.kafka.topics.clone();
+        let brokers = config.kafka.brokers.clone();
         config.kafka.ensure_topics().await?;
+        if config.kafka.create_topics {
+            ensure_compacted_topics(&brokers, &[&topics.sessions], config.kafka.partitions).await?;
+        }
+        {
+            let (brokers, raw, sessions) =
+                (brokers.clone(), topics.raw.clone(), topics.sessions.clone());
+            tokio::task::spawn_blocking(move || {
+                check_partitions(&brokers, &raw, &sessions, Duration::from_secs(10))
+            })
+            .await??;
+        }
+        let geo = match &config.geoip_db {
+            None => {
+                tracing::info!(
+                    "no geo database configured (FIDUCIA_ENRICHER_GEOIP_DB): country, region and city stay empty"
+                );
+                None
+            }
+            Some(path) => {
+                let db = GeoDb::open(path, config.geo_cache_entries)?;
+                tracing::info!(path = %path.display(), database_type = db.database_type(), "geo database loaded");
+                Some(db)
+            }
+        };
+        tracing::info!(sites = config.sites.len(), unknown_sites = ?config.sites.unknown_sites, "site rules loaded");
         let settings = config.kafka.consumer_settings(
             &config.group_id,
             &topics.raw,
@@ -48,13 +84,13 @@ impl Application {
         let consumer = consume::consumer(&settings, "fiducia-enricher")?;
         let health = BrokerHealth::default();
         health.spawn_probe(
-            &config.kafka.brokers,
+            &brokers,
             topics.raw.clone(),
             Duration::from_secs(2),
             shutdown.clone(),
         )?;
         let producer = Arc::new(ResilientProducer::new(
-            &config.kafka.brokers,
+            &brokers,
             "fiducia-enricher",
             ProducerSettings::default(),
             health.clone(),
@@ -62,8 +98,13 @@ impl Application {
         )?);
         let (admin, admin_addr) =
             admin::serve(config.admin_addr, Arc::new(move || health.is_up()))?;
-        tracing::info!(%admin_addr, from = %topics.raw, to = %topics.enriched, group = %config.group_id, "enricher started");
-        let enricher = Enricher::new(Arc::clone(&producer), topics);
+        tracing::info!(%admin_addr, from = %topics.raw, to = %topics.enriched, sessions = %topics.sessions, group = %config.group_id, "enricher started");
+        let processor = Processor::new(
+            Engine::new(config.sites, config.agent_cache_entries, geo),
+            SessionStore::new(config.session_max_entries),
+        );
+        let restorer = Restorer::new(&brokers, &topics.sessions, config.session_restore_timeout);
+        let enricher = Enricher::new(processor, restorer, Arc::clone(&producer), topics);
         Ok(Self {
             admin,
             admin_addr,

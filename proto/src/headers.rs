@@ -20,4 +20,6 @@ pub mod schema {
     pub const DEAD_LETTER: &str = "fiducia.v1.DeadLetter";
     /// `fiducia.privacy.v1` payloads.
     pub const PRIVACY_REQUEST: &str = "fiducia.v1.PrivacyRequest";
+    /// `fiducia.sessions.v1` payloads.
+    pub const SESSION_STATE: &str = "fiducia.v1.SessionState";
 }

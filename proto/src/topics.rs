@@ -14,6 +14,8 @@ pub mod defaults {
     pub const PRIVACY: &str = "fiducia.privacy.v1";
     /// Messages a stage could not process.
     pub const DEADLETTER: &str = "fiducia.deadletter.v1";
+    /// The enricher's session state, compacted, partitioned like the raw topic.
+    pub const SESSIONS: &str = "fiducia.sessions.v1";
 }
 
 /// The topic names one pipeline uses.
@@ -29,6 +31,9 @@ pub struct Topics {
     pub privacy: String,
     /// `FIDUCIA_TOPIC_DEADLETTER`
     pub deadletter: String,
+    /// `FIDUCIA_TOPIC_SESSIONS`: the enricher's own state, not in [`Topics::all`]
+    /// (the enricher creates it compacted).
+    pub sessions: String,
 }
 
 impl Default for Topics {
@@ -39,6 +44,7 @@ impl Default for Topics {
             consent: defaults::CONSENT.into(),
             privacy: defaults::PRIVACY.into(),
             deadletter: defaults::DEADLETTER.into(),
+            sessions: defaults::SESSIONS.into(),
         }
     }
 }
@@ -55,6 +61,7 @@ impl Topics {
             consent: pick("FIDUCIA_TOPIC_CONSENT", d.consent),
             privacy: pick("FIDUCIA_TOPIC_PRIVACY", d.privacy),
             deadletter: pick("FIDUCIA_TOPIC_DEADLETTER", d.deadletter),
+            sessions: pick("FIDUCIA_TOPIC_SESSIONS", d.sessions),
         }
     }
 
@@ -69,10 +76,11 @@ impl Topics {
             consent: add(d.consent),
             privacy: add(d.privacy),
             deadletter: add(d.deadletter),
+            sessions: add(d.sessions),
         }
     }
 
-    /// All names, for topic creation.
+    /// The topics the services share, for topic creation.
     #[must_use]
     pub fn all(&self) -> [&str; 5] {
         [

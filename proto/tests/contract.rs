@@ -5,7 +5,7 @@
 use fiducia_proto::v1::{
     ConsentAction, ConsentRecord, ConsentSnapshot, ConsentState, DeadLetter, DeadLetterHeader,
     DeadLetterReason, Decision, EnrichedEvent, IpPrefix, PageContext, PrivacyRequest,
-    PrivacyRequestKind, RawEvent,
+    PrivacyRequestKind, RawEvent, SessionState,
 };
 use prost::Message;
 
@@ -109,6 +109,19 @@ fn enriched_event_round_trips() {
         props_json: "{}".into(),
         title: "t".into(),
         lang: "en".into(),
+        bot_score: 90,
+        search_engine: "google".into(),
+        social_network: "linkedin".into(),
+        utm_id: "42".into(),
+        utm_source_platform: "sa360".into(),
+        utm_creative_format: "banner".into(),
+        utm_marketing_tactic: "remarketing".into(),
+        click_ids: vec!["gclid".into()],
+        session_seq: 3,
+        landing_page: "/".into(),
+        entry_referrer: "https://b.example/".into(),
+        entry_referrer_class: "other".into(),
+        page_categories: vec!["product".into()],
     });
 }
 
@@ -147,6 +160,30 @@ fn dead_letter_round_trips() {
             value: b"demo".to_vec(),
         }],
         failed_at_ms: 5,
+        field: "event_id".into(),
+    });
+}
+
+#[test]
+fn session_state_round_trips() {
+    round_trip(&SessionState {
+        session_id: "0193a1f0-7c2e-7d3a-9f10-2b3c4d5e6f70".into(),
+        started_at_ms: 1,
+        last_event_ms: 2,
+        events: 3,
+        landing_page: "/p/1".into(),
+        entry_referrer: "https://www.google.com/".into(),
+        entry_referrer_class: "search".into(),
+        utm_source: "news".into(),
+        utm_medium: "email".into(),
+        utm_campaign: "spring".into(),
+        local_day: 20_000,
+        raw_partition: 1,
+        raw_offset: 77,
+        updated_at_ms: 4,
+        rate_window_start_ms: 5,
+        rate_window_events: 6,
+        rate_window_page_views: 7,
     });
 }
 

@@ -85,6 +85,32 @@ pub struct EventRow {
     pub title: String,
     /// Page language.
     pub lang: String,
+    /// 0-100: how strongly the bot signals point at automation (`UInt8`).
+    pub bot_score: u8,
+    /// Search engine of the referrer, when it is one.
+    pub search_engine: String,
+    /// Social network of the referrer, when it is one.
+    pub social_network: String,
+    /// Campaign parameters.
+    pub utm_id: String,
+    /// Campaign parameters.
+    pub utm_source_platform: String,
+    /// Campaign parameters.
+    pub utm_creative_format: String,
+    /// Campaign parameters.
+    pub utm_marketing_tactic: String,
+    /// Names of the ad click ids the page URL carried; never their values.
+    pub click_ids: Vec<String>,
+    /// Position of the event in its session, from 1; 0 without a session.
+    pub session_seq: u32,
+    /// Path of the session's first event.
+    pub landing_page: String,
+    /// Scrubbed referrer of the session's first event.
+    pub entry_referrer: String,
+    /// Class of that referrer.
+    pub entry_referrer_class: String,
+    /// Categories of the page from the site's path rules.
+    pub page_categories: Vec<String>,
 }
 
 /// An event that decodes but breaks a rule of the contract or of the table;
@@ -168,6 +194,19 @@ impl TryFrom<EnrichedEvent> for EventRow {
             props: event.props_json,
             title: event.title,
             lang: event.lang,
+            bot_score: u8::try_from(event.bot_score.min(100)).unwrap_or(100),
+            search_engine: event.search_engine,
+            social_network: event.social_network,
+            utm_id: event.utm_id,
+            utm_source_platform: event.utm_source_platform,
+            utm_creative_format: event.utm_creative_format,
+            utm_marketing_tactic: event.utm_marketing_tactic,
+            click_ids: event.click_ids,
+            session_seq: event.session_seq,
+            landing_page: event.landing_page,
+            entry_referrer: event.entry_referrer,
+            entry_referrer_class: event.entry_referrer_class,
+            page_categories: event.page_categories,
         })
     }
 }
@@ -222,6 +261,19 @@ mod tests {
             props_json: r#"{"a":1}"#.into(),
             title: "Red shoes".into(),
             lang: "it-IT".into(),
+            bot_score: 90,
+            search_engine: "google".into(),
+            social_network: "linkedin".into(),
+            utm_id: "7".into(),
+            utm_source_platform: "sa360".into(),
+            utm_creative_format: "banner".into(),
+            utm_marketing_tactic: "prospecting".into(),
+            click_ids: vec!["gclid".into()],
+            session_seq: 4,
+            landing_page: "/".into(),
+            entry_referrer: "https://www.google.com/".into(),
+            entry_referrer_class: "search".into(),
+            page_categories: vec!["product".into()],
         }
     }
 
@@ -284,6 +336,38 @@ mod tests {
             (row.props.as_str(), row.title.as_str(), row.lang.as_str()),
             (r#"{"a":1}"#, "Red shoes", "it-IT")
         );
+        assert_eq!(row.bot_score, 90);
+        assert_eq!(
+            [&row.search_engine, &row.social_network],
+            ["google", "linkedin"]
+        );
+        assert_eq!(
+            [
+                &row.utm_id,
+                &row.utm_source_platform,
+                &row.utm_creative_format,
+                &row.utm_marketing_tactic
+            ],
+            ["7", "sa360", "banner", "prospecting"]
+        );
+        assert_eq!(row.click_ids, ["gclid"]);
+        assert_eq!(row.session_seq, 4);
+        assert_eq!(
+            [
+                &row.landing_page,
+                &row.entry_referrer,
+                &row.entry_referrer_class
+            ],
+            ["/", "https://www.google.com/", "search"]
+        );
+        assert_eq!(row.page_categories, ["product"]);
+    }
+
+    #[test]
+    fn a_bot_score_beyond_100_is_stored_as_100() {
+        let mut event = event();
+        event.bot_score = 1_000;
+        assert_eq!(EventRow::try_from(event).unwrap().bot_score, 100);
     }
 
     #[test]

@@ -1,7 +1,14 @@
 //! Event time corrected for the client's clock. The tag stamps events and the
 //! batch with its own clock; the collector stamps arrival with ours. The
 //! difference `received_at - sent_at` is the client's skew (plus transit),
-//! so `ts + skew` is the event in server time.
+//! so `ts + skew` is the event in server time. The day an event falls on,
+//! in the site's time zone, drives the sessions' midnight rule.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+/// Milliseconds in a day.
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Oldest event time accepted relative to arrival: the tag keeps events
 /// queued across an outage, but not for longer. Bounding it also bounds how
@@ -26,9 +33,42 @@ pub fn corrected_event_time(client_ts_ms: i64, sent_at_ms: i64, received_at_ms: 
     )
 }
 
+/// The day (since 1970-01-01) that Unix-ms `ms` falls on in `tz`; times
+/// outside what a timestamp can hold count in UTC.
+#[must_use]
+pub fn local_day(ms: i64, tz: &TimeZone) -> i64 {
+    let offset_ms = Timestamp::from_millisecond(ms)
+        .map_or(0, |ts| i64::from(tz.to_offset(ts).seconds()) * 1000);
+    ms.saturating_add(offset_ms).div_euclid(DAY_MS)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{MAX_EVENT_AGE_MS, corrected_event_time};
+    use super::*;
+
+    #[test]
+    fn days_turn_at_local_midnight() {
+        let rome = TimeZone::get("Europe/Rome").unwrap();
+        // 2026-01-15T22:59:59.999Z is 23:59:59.999 in Rome (UTC+1) ...
+        let before = 1_768_517_999_999;
+        assert_eq!(local_day(before, &rome), local_day(before, &TimeZone::UTC));
+        // ... one millisecond later it is the next day in Rome, not in UTC.
+        assert_eq!(local_day(before + 1, &rome), local_day(before, &rome) + 1);
+        assert_eq!(
+            local_day(before + 1, &TimeZone::UTC),
+            local_day(before, &TimeZone::UTC)
+        );
+        // Summer time: midnight in Rome is 22:00 UTC.
+        let summer_midnight = 1_784_152_800_000; // 2026-07-15T22:00:00Z
+        assert_eq!(
+            local_day(summer_midnight - 1, &rome) + 1,
+            local_day(summer_midnight, &rome)
+        );
+        assert_eq!(local_day(0, &TimeZone::UTC), 0);
+        assert_eq!(local_day(-1, &TimeZone::UTC), -1);
+        let _ = local_day(i64::MAX, &rome);
+        let _ = local_day(i64::MIN, &rome);
+    }
 
     #[test]
     fn skew_is_removed_in_both_directions() {

@@ -1,6 +1,41 @@
-//! The page URL split for analysts: host, path and UTM campaign fields.
+//! URLs, scrubbed and split for analysts: the stored URL loses its user
+//! info, sensitive or secret-carrying query and fragment parameters, ad
+//! click ids and `;jsessionid=`-style path parameters; path segments holding
+//! an e-mail address or a token are replaced; the path is normalised
+//! (repeated and trailing slashes removed). Campaign (UTM) fields and which
+//! click ids were present are read before anything is removed.
 
-/// UTM campaign parameters of a URL.
+use std::borrow::Cow;
+
+use url::Url;
+use url::form_urlencoded;
+
+use super::scrub::{Scrubber, holds_secret};
+
+/// Longest URL stored; longer ones are cut.
+pub const MAX_URL_CHARS: usize = 2048;
+/// Longest UTM value kept; longer ones are cut (they are labels, not payloads).
+const MAX_UTM_CHARS: usize = 200;
+
+/// Ad click ids: their names are recorded, their values never kept. `true`
+/// marks ids that only paid clicks carry.
+const CLICK_IDS: &[(&str, bool)] = &[
+    ("gclid", true),
+    ("gbraid", true),
+    ("wbraid", true),
+    ("dclid", true),
+    ("msclkid", true),
+    ("ttclid", true),
+    ("li_fat_id", true),
+    ("epik", true),
+    ("yclid", true),
+    ("sccid", true),
+    ("fbclid", false),
+    ("twclid", false),
+    ("igshid", false),
+];
+
+/// Campaign parameters of a URL (the UTM set Google Analytics recognises).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Campaign {
     /// `utm_source`
@@ -13,47 +48,209 @@ pub struct Campaign {
     pub term: String,
     /// `utm_content`
     pub content: String,
+    /// `utm_id`
+    pub id: String,
+    /// `utm_source_platform`
+    pub source_platform: String,
+    /// `utm_creative_format`
+    pub creative_format: String,
+    /// `utm_marketing_tactic`
+    pub marketing_tactic: String,
 }
 
-/// The parts of a page URL the events table keeps.
+impl Campaign {
+    fn slot(&mut self, key: &str) -> Option<&mut String> {
+        Some(match key {
+            "utm_source" => &mut self.source,
+            "utm_medium" => &mut self.medium,
+            "utm_campaign" => &mut self.campaign,
+            "utm_term" => &mut self.term,
+            "utm_content" => &mut self.content,
+            "utm_id" => &mut self.id,
+            "utm_source_platform" => &mut self.source_platform,
+            "utm_creative_format" => &mut self.creative_format,
+            "utm_marketing_tactic" => &mut self.marketing_tactic,
+            _ => return None,
+        })
+    }
+
+    /// Whether the URL names a campaign (source, medium or campaign set):
+    /// the sessions' "new campaign" rule compares these three.
+    #[must_use]
+    pub fn is_set(&self) -> bool {
+        !(self.source.is_empty() && self.medium.is_empty() && self.campaign.is_empty())
+    }
+}
+
+/// A URL after scrubbing, with what analysts need from it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct PageUrl {
-    /// Lower-case host, when the URL parses.
+pub struct Scrubbed {
+    /// The URL to store.
+    pub url: String,
+    /// Lower-case host, when the URL parses and has one.
     pub host: Option<String>,
-    /// Path, `/` at least when the URL parses; empty when it does not.
+    /// Normalised path, `/` at least when the URL parses; empty when it does not.
     pub path: String,
     /// UTM fields.
     pub campaign: Campaign,
+    /// Names of the click ids present, in [`CLICK_IDS`] order of first sight.
+    pub click_ids: Vec<&'static str>,
+    /// Whether one of them is a paid-only click id.
+    pub paid_click: bool,
 }
 
-/// Longest UTM value kept; longer ones are cut (they are labels, not payloads).
-const MAX_UTM_CHARS: usize = 200;
-
-/// Splits a page URL. A URL that does not parse yields empty parts.
+/// Scrubs and splits `raw`. A string that is not a hierarchical URL is
+/// scrubbed as text and has no host or path.
 #[must_use]
-pub fn split(raw: &str) -> PageUrl {
-    let Ok(url) = url::Url::parse(raw) else {
-        return PageUrl::default();
+pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
+    let mut url = match Url::parse(raw.trim()) {
+        Ok(url) if !url.cannot_be_a_base() => url,
+        _ => {
+            return Scrubbed {
+                url: cut(&scrubber.text(raw), MAX_URL_CHARS),
+                ..Scrubbed::default()
+            };
+        }
     };
-    let mut campaign = Campaign::default();
-    for (key, value) in url.query_pairs() {
-        let slot = match key.to_ascii_lowercase().as_str() {
-            "utm_source" => &mut campaign.source,
-            "utm_medium" => &mut campaign.medium,
-            "utm_campaign" => &mut campaign.campaign,
-            "utm_term" => &mut campaign.term,
-            "utm_content" => &mut campaign.content,
-            _ => continue,
-        };
-        // The first occurrence wins, as in most analytics tools.
-        if slot.is_empty() {
-            *slot = value.trim().chars().take(MAX_UTM_CHARS).collect();
+    let mut out = Scrubbed::default();
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    let query = url.query().and_then(|query| {
+        filter_pairs(query, scrubber, |key, value| {
+            if let Some(slot) = out.campaign.slot(key) {
+                if slot.is_empty() {
+                    *slot = cut(&scrubber.text(value.trim()), MAX_UTM_CHARS);
+                }
+                return false;
+            }
+            match CLICK_IDS.iter().find(|(name, _)| *name == key) {
+                Some((name, paid)) => {
+                    if !out.click_ids.contains(name) {
+                        out.click_ids.push(name);
+                    }
+                    out.paid_click |= paid;
+                    true
+                }
+                None => false,
+            }
+        })
+    });
+    if let Some(query) = query {
+        url.set_query((!query.is_empty()).then_some(query.as_str()));
+    }
+    let path = clean_path(url.path(), scrubber);
+    if let Cow::Owned(path) = &path {
+        url.set_path(path);
+    }
+    out.path = url.path().to_owned();
+    let fragment = url.fragment().map(|f| clean_fragment(f, scrubber));
+    if let Some(fragment) = fragment
+        && fragment.as_deref() != url.fragment()
+    {
+        url.set_fragment(fragment.as_deref());
+    }
+    out.host = url.host_str().map(str::to_ascii_lowercase);
+    out.url = cut(url.as_str(), MAX_URL_CHARS);
+    out
+}
+
+/// Cuts a scrubbed URL's query and fragment off (a scrubbed URL has no `?`
+/// or `#` before them).
+pub fn strip_query(url: &mut String) {
+    if let Some(end) = url.find(['?', '#']) {
+        url.truncate(end);
+    }
+}
+
+/// Keeps the pairs of a query (or key=value fragment) that carry nothing
+/// personal; `extra_drop(lower-case key, value)` may drop more. `None` when
+/// every pair is kept, else the new query (empty when none is left).
+fn filter_pairs(
+    query: &str,
+    scrubber: &Scrubber,
+    mut extra_drop: impl FnMut(&str, &str) -> bool,
+) -> Option<String> {
+    let mut kept = form_urlencoded::Serializer::new(String::new());
+    let mut dropped = false;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let lower = key.to_ascii_lowercase();
+        if extra_drop(&lower, &value)
+            || scrubber.is_sensitive_key(&lower)
+            || holds_secret(&key)
+            || holds_secret(&value)
+        {
+            dropped = true;
+        } else {
+            kept.append_pair(&key, &value);
         }
     }
-    PageUrl {
-        host: url.host_str().map(str::to_ascii_lowercase),
-        path: url.path().to_owned(),
-        campaign,
+    dropped.then(|| kept.finish())
+}
+
+/// The path without empty segments, `;param` suffixes, e-mail addresses or
+/// tokens; borrowed when already clean.
+fn clean_path<'a>(path: &'a str, scrubber: &Scrubber) -> Cow<'a, str> {
+    let mut out = String::with_capacity(path.len());
+    for segment in path.split('/') {
+        let segment = segment.split(';').next().unwrap_or_default();
+        if segment.is_empty() {
+            continue;
+        }
+        out.push('/');
+        let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+        match scrubber.text(&decoded) {
+            Cow::Borrowed(_) => out.push_str(segment),
+            Cow::Owned(clean) => out.push_str(&clean),
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    if out == path {
+        Cow::Borrowed(path)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
+/// A fragment without identifiers: hash routes (`#/a/b?x=1`) are cleaned
+/// like paths and queries, `#k=v&...` like a query, and a plain anchor is
+/// kept unless it holds a secret. `None` when nothing is left.
+fn clean_fragment(fragment: &str, scrubber: &Scrubber) -> Option<String> {
+    let (head, query) = match fragment.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None if fragment.contains('=') => ("", Some(fragment)),
+        None => (fragment, None),
+    };
+    let mut out = String::new();
+    if let Some(route) = head.strip_prefix('!').filter(|r| r.starts_with('/')) {
+        out.push('!');
+        out.push_str(&clean_path(route, scrubber));
+    } else if head.starts_with('/') {
+        out.push_str(&clean_path(head, scrubber));
+    } else if !holds_secret(&percent_encoding::percent_decode_str(head).decode_utf8_lossy()) {
+        out.push_str(head);
+    }
+    if let Some(query) = query {
+        let kept = filter_pairs(query, scrubber, |_, _| false);
+        let kept = kept.as_deref().unwrap_or(query);
+        if !kept.is_empty() {
+            if !out.is_empty() {
+                out.push('?');
+            }
+            out.push_str(kept);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `text` cut to at most `max` characters.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text.to_owned(),
     }
 }
 
@@ -61,10 +258,14 @@ pub fn split(raw: &str) -> PageUrl {
 mod tests {
     use super::*;
 
+    fn s(raw: &str) -> Scrubbed {
+        scrub(raw, &Scrubber::new(&["ref".to_owned()]))
+    }
+
     #[test]
     fn paths_and_campaigns_are_split_out() {
-        let page = split(
-            "https://Shop.Example/p/42?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=red+shoes&utm_content=hero&x=1#top",
+        let page = s(
+            "https://Shop.Example/p/42?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=red+shoes&utm_content=hero&utm_id=7&utm_source_platform=sa360&utm_creative_format=banner&utm_marketing_tactic=prospecting&x=1#top",
         );
         assert_eq!(page.host.as_deref(), Some("shop.example"));
         assert_eq!(page.path, "/p/42");
@@ -76,7 +277,16 @@ mod tests {
                 campaign: "spring sale".into(),
                 term: "red shoes".into(),
                 content: "hero".into(),
+                id: "7".into(),
+                source_platform: "sa360".into(),
+                creative_format: "banner".into(),
+                marketing_tactic: "prospecting".into(),
             }
+        );
+        // Nothing personal: the URL is kept as it came.
+        assert_eq!(
+            page.url,
+            "https://shop.example/p/42?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=red+shoes&utm_content=hero&utm_id=7&utm_source_platform=sa360&utm_creative_format=banner&utm_marketing_tactic=prospecting&x=1#top"
         );
     }
 
@@ -90,23 +300,152 @@ mod tests {
             ),
             ("https://a.example/?utm_source=", ""),
             ("https://a.example/?utm_source=%20padded%20", "padded"),
+            ("https://a.example/?utm_source=a%40b.example", "[email]"),
+            ("https://a.example/#utm_source=fragment", ""),
             ("https://a.example/", ""),
         ] {
-            assert_eq!(split(url).campaign.source, source, "{url}");
+            assert_eq!(s(url).campaign.source, source, "{url}");
         }
         assert_eq!(
-            split(&format!("https://a.example/?utm_term={}", "x".repeat(500)))
+            s(&format!("https://a.example/?utm_term={}", "x".repeat(500)))
                 .campaign
                 .term
                 .len(),
             200
         );
+        assert!(s("https://a.example/?utm_medium=cpc").campaign.is_set());
+        assert!(!s("https://a.example/?utm_term=x").campaign.is_set());
     }
 
     #[test]
-    fn unparseable_urls_yield_empty_parts() {
-        assert_eq!(split("not a url"), PageUrl::default());
-        assert_eq!(split(""), PageUrl::default());
-        assert_eq!(split("https://a.example").path, "/");
+    fn click_ids_are_noted_and_removed() {
+        let page = s("https://a.example/p?gclid=Cj0KCQ&fbclid=IwAR2&GCLID=again&x=1");
+        assert_eq!(page.click_ids, ["gclid", "fbclid"]);
+        assert!(page.paid_click);
+        assert_eq!(page.url, "https://a.example/p?x=1");
+        let organic = s("https://a.example/?fbclid=IwAR2");
+        assert!(!organic.paid_click);
+        assert_eq!(organic.url, "https://a.example/");
+    }
+
+    #[test]
+    fn personal_data_is_scrubbed_from_urls() {
+        for (raw, want) in [
+            // Sensitive and configured keys, secret values, user info.
+            (
+                "https://shop.example/login?email=ada%40example.com&next=%2Fcart",
+                "https://shop.example/login?next=%2Fcart",
+            ),
+            (
+                "https://shop.example/?q=shoes&Token=abc&ref=friend42",
+                "https://shop.example/?q=shoes",
+            ),
+            (
+                "https://shop.example/?contact=ada@example.com",
+                "https://shop.example/",
+            ),
+            (
+                "https://shop.example/?k=d41d8cd98f00b204e9800998ecf8427e&page=2",
+                "https://shop.example/?page=2",
+            ),
+            ("https://ada:secret@shop.example/", "https://shop.example/"),
+            // Path segments and matrix parameters.
+            (
+                "https://shop.example/unsubscribe/ada@example.com",
+                "https://shop.example/unsubscribe/[email]",
+            ),
+            (
+                "https://shop.example/reset/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl/done",
+                "https://shop.example/reset/[token]/done",
+            ),
+            (
+                "https://shop.example/cart;jsessionid=0AAB6C8DE415",
+                "https://shop.example/cart",
+            ),
+            // Fragments: OAuth tokens, hash routes, anchors.
+            (
+                "https://app.example/cb#access_token=abc&token_type=bearer&expires_in=3600",
+                "https://app.example/cb#expires_in=3600",
+            ),
+            (
+                "https://app.example/#/account/ada@example.com?tab=1&session=x",
+                "https://app.example/#/account/[email]?tab=1",
+            ),
+            (
+                "https://app.example/p#reviews",
+                "https://app.example/p#reviews",
+            ),
+            (
+                "https://app.example/p#ada@example.com",
+                "https://app.example/p",
+            ),
+            ("https://app.example/p#", "https://app.example/p"),
+            // Text that is not a URL is scrubbed as text.
+            ("mailto:ada@example.com", "mailto:[email]"),
+            ("not a url ada@example.com", "not a url [email]"),
+        ] {
+            assert_eq!(s(raw).url, want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn paths_are_normalised() {
+        for (raw, path) in [
+            ("https://a.example", "/"),
+            ("https://a.example/", "/"),
+            ("https://a.example//shop///shoes/", "/shop/shoes"),
+            ("https://a.example/a/./b/../c", "/a/c"),
+            ("https://a.example/caf%C3%A9/", "/caf%C3%A9"),
+            ("not a url", ""),
+            ("", ""),
+        ] {
+            assert_eq!(s(raw).path, path, "{raw}");
+        }
+    }
+
+    #[test]
+    fn long_and_hostile_urls_are_bounded() {
+        let long = format!("https://a.example/{}", "é".repeat(5000));
+        assert!(s(&long).url.chars().count() <= MAX_URL_CHARS);
+        for raw in [
+            "https://",
+            "http://[::1",
+            "https://a.example/%zz",
+            "#",
+            "?=",
+        ] {
+            let _ = s(raw);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_is_scrubbed_without_panicking(raw in ".{0,300}") {
+            let out = s(&raw);
+            proptest::prop_assert!(out.url.chars().count() <= MAX_URL_CHARS);
+        }
+
+        #[test]
+        fn an_email_anywhere_in_a_url_is_removed(
+            segments in proptest::collection::vec("[a-zA-Z0-9._~-]{0,12}", 0..4),
+            key in "[a-z]{1,8}",
+            value in "[a-zA-Z0-9 ]{0,12}",
+            place in 0_usize..4,
+        ) {
+            let email = "ada.lovelace@example.com";
+            let mut path = segments.join("/");
+            let mut query = format!("{key}={value}");
+            let mut fragment = String::from("top");
+            match place {
+                0 => path.push_str(&format!("/{email}")),
+                1 => query.push_str(&format!("&{key}x={email}")),
+                2 => fragment = format!("/route/{email}"),
+                _ => query.push_str(&format!("&note={value}%20{}", email.replace('@', "%40"))),
+            }
+            let raw = format!("https://shop.example/{path}?{query}#{fragment}");
+            let out = s(&raw).url;
+            let decoded = percent_encoding::percent_decode_str(&out).decode_utf8_lossy().into_owned();
+            proptest::prop_assert!(!decoded.contains("lovelace@example"), "{raw} -> {out}");
+        }
     }
 }

@@ -1,13 +1,27 @@
-//! User agent → browser, version, OS, device class and bot hints, with
-//! woothee (a maintained, table-driven parser).
+//! User agent → browser, version, OS, device class, and the bot signals a
+//! user agent alone can give, parsed with woothee (a maintained,
+//! table-driven parser) behind a bounded cache: a site sees few distinct
+//! user agents, so almost every event is a cache hit.
+
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
+
+use super::bots::Signal;
+
+/// Longest user agent parsed; the rest is ignored (real ones are far shorter,
+/// and a hostile one must not make parsing or the cache expensive).
+pub const MAX_USER_AGENT_BYTES: usize = 512;
 
 /// Device classes stored in `device`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
     /// Desktop or laptop browser.
     Desktop,
-    /// Phone or tablet.
+    /// Phone.
     Mobile,
+    /// Tablet.
+    Tablet,
     /// Crawler or automation.
     Bot,
     /// Anything else (TV, console, unknown).
@@ -21,6 +35,7 @@ impl Device {
         match self {
             Self::Desktop => "desktop",
             Self::Mobile => "mobile",
+            Self::Tablet => "tablet",
             Self::Bot => "bot",
             Self::Other => "other",
         }
@@ -38,27 +53,54 @@ pub struct Agent {
     pub os: String,
     /// Device class.
     pub device: Device,
-    /// Why the client looks automated; empty for a human browser.
-    pub bot_reasons: Vec<&'static str>,
+    /// Automation signals found in the user agent.
+    pub signals: Vec<Signal>,
 }
 
 /// Substrings of automation that woothee does not flag as crawlers.
-const AUTOMATION_HINTS: &[(&str, &str)] = &[
-    ("HeadlessChrome", "headless_browser"),
-    ("PhantomJS", "headless_browser"),
-    ("Playwright", "automation_tool"),
-    ("Puppeteer", "automation_tool"),
-    ("python-requests", "http_library"),
-    ("curl/", "http_library"),
-    ("Wget/", "http_library"),
+const AUTOMATION_HINTS: &[(&str, Signal)] = &[
+    ("HeadlessChrome", Signal::HeadlessBrowser),
+    ("PhantomJS", Signal::HeadlessBrowser),
+    ("SlimerJS", Signal::HeadlessBrowser),
+    ("HtmlUnit", Signal::HeadlessBrowser),
+    ("Selenium", Signal::AutomationTool),
+    ("WebDriver", Signal::AutomationTool),
+    ("Puppeteer", Signal::AutomationTool),
+    ("Playwright", Signal::AutomationTool),
+    ("Cypress", Signal::AutomationTool),
+    ("python-requests", Signal::HttpLibrary),
+    ("python-urllib", Signal::HttpLibrary),
+    ("aiohttp", Signal::HttpLibrary),
+    ("python-httpx", Signal::HttpLibrary),
+    ("curl/", Signal::HttpLibrary),
+    ("Wget/", Signal::HttpLibrary),
+    ("Go-http-client", Signal::HttpLibrary),
+    ("okhttp", Signal::HttpLibrary),
+    ("axios/", Signal::HttpLibrary),
+    ("node-fetch", Signal::HttpLibrary),
+    ("undici", Signal::HttpLibrary),
+    ("Java/", Signal::HttpLibrary),
+    ("Apache-HttpClient", Signal::HttpLibrary),
+    ("libwww-perl", Signal::HttpLibrary),
+    ("Scrapy", Signal::HttpLibrary),
+    // Link previewers fetch pages like crawlers do.
+    ("facebookexternalhit", Signal::KnownCrawler),
+    ("Slackbot", Signal::KnownCrawler),
+    ("WhatsApp/", Signal::KnownCrawler),
+    ("TelegramBot", Signal::KnownCrawler),
+    ("Discordbot", Signal::KnownCrawler),
+    ("Twitterbot", Signal::KnownCrawler),
+    ("LinkedInBot", Signal::KnownCrawler),
+    ("Lighthouse", Signal::AutomationTool),
 ];
 
-/// Parses a user agent string.
+/// Parses a user agent string (cut to [`MAX_USER_AGENT_BYTES`]).
 #[must_use]
 pub fn parse(user_agent: &str) -> Agent {
-    let mut bot_reasons = Vec::new();
+    let user_agent = truncate(user_agent);
+    let mut signals = Vec::new();
     if user_agent.trim().is_empty() {
-        bot_reasons.push("empty_user_agent");
+        signals.push(Signal::EmptyUserAgent);
     }
     let parsed = woothee::parser::Parser::new().parse(user_agent);
     let known = |s: &str| {
@@ -73,18 +115,19 @@ pub fn parse(user_agent: &str) -> Agent {
         |p| (known(p.name), known(p.version), known(p.os), p.category),
     );
     if category == "crawler" {
-        bot_reasons.push("known_crawler");
+        signals.push(Signal::KnownCrawler);
     }
-    for (needle, reason) in AUTOMATION_HINTS {
-        if user_agent.contains(needle) && !bot_reasons.contains(reason) {
-            bot_reasons.push(reason);
+    for (needle, signal) in AUTOMATION_HINTS {
+        if user_agent.contains(needle) && !signals.contains(signal) {
+            signals.push(*signal);
         }
     }
-    let device = if !bot_reasons.is_empty() {
+    let device = if signals.iter().any(|s| s.is_automation()) {
         Device::Bot
     } else {
         match category {
             "pc" => Device::Desktop,
+            "smartphone" | "mobilephone" if is_tablet(user_agent, &os) => Device::Tablet,
             "smartphone" | "mobilephone" => Device::Mobile,
             _ => Device::Other,
         }
@@ -94,7 +137,60 @@ pub fn parse(user_agent: &str) -> Agent {
         version,
         os,
         device,
-        bot_reasons,
+        signals,
+    }
+}
+
+/// Tablets woothee reports as smartphones: iPads, Android without `Mobile`
+/// (Google's rule for Android tablets), and agents that say `Tablet`.
+fn is_tablet(user_agent: &str, os: &str) -> bool {
+    os == "iPad"
+        || (os == "Android" && !user_agent.contains("Mobile"))
+        || user_agent.contains("Tablet")
+}
+
+/// `user_agent` cut to at most [`MAX_USER_AGENT_BYTES`] on a character boundary.
+fn truncate(user_agent: &str) -> &str {
+    if user_agent.len() <= MAX_USER_AGENT_BYTES {
+        return user_agent;
+    }
+    let mut end = MAX_USER_AGENT_BYTES;
+    while !user_agent.is_char_boundary(end) {
+        end -= 1;
+    }
+    &user_agent[..end]
+}
+
+/// Parsed user agents by string, least recently used evicted first.
+pub struct AgentCache {
+    cache: LruCache<String, Agent>,
+}
+
+impl AgentCache {
+    /// A cache holding at most `entries` user agents.
+    #[must_use]
+    pub fn new(entries: NonZeroUsize) -> Self {
+        Self {
+            cache: LruCache::new(entries),
+        }
+    }
+
+    /// The parsed agent; parses on a miss. A hit allocates nothing.
+    pub fn get(&mut self, user_agent: &str) -> &Agent {
+        let key = truncate(user_agent);
+        self.cache.get_or_insert_ref(key, || parse(key))
+    }
+
+    /// Agents cached now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether nothing is cached.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
     }
 }
 
@@ -102,15 +198,12 @@ pub fn parse(user_agent: &str) -> Agent {
 mod tests {
     use super::*;
 
+    const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
     #[test]
     fn common_agents_are_recognised() {
         for (ua, browser, os, device) in [
-            (
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
-                "Chrome",
-                "Windows 10",
-                Device::Desktop,
-            ),
+            (CHROME_WINDOWS, "Chrome", "Windows 10", Device::Desktop),
             (
                 "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
                 "Safari",
@@ -123,6 +216,30 @@ mod tests {
                 "Linux",
                 Device::Desktop,
             ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+                "Chrome",
+                "Android",
+                Device::Mobile,
+            ),
+            (
+                "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+                "Safari",
+                "iPad",
+                Device::Tablet,
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+                "Chrome",
+                "Android",
+                Device::Tablet,
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+                "Edge",
+                "Mac OSX",
+                Device::Desktop,
+            ),
         ] {
             let agent = parse(ua);
             assert_eq!(
@@ -130,32 +247,65 @@ mod tests {
                 (browser, os, device),
                 "{ua}"
             );
-            assert!(agent.bot_reasons.is_empty(), "{ua}");
+            assert!(agent.signals.is_empty(), "{ua}");
             assert!(!agent.version.is_empty(), "{ua}");
         }
     }
 
     #[test]
-    fn bots_are_flagged_with_reasons() {
-        for (ua, reason) in [
+    fn bots_and_automation_are_flagged_with_signals() {
+        for (ua, signal) in [
             (
                 "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-                "known_crawler",
+                Signal::KnownCrawler,
+            ),
+            (
+                "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+                Signal::KnownCrawler,
+            ),
+            (
+                "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+                Signal::KnownCrawler,
             ),
             (
                 "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
-                "headless_browser",
+                Signal::HeadlessBrowser,
             ),
-            ("curl/8.5.0", "http_library"),
-            ("", "empty_user_agent"),
+            (
+                "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 Safari/538.1",
+                Signal::HeadlessBrowser,
+            ),
+            ("curl/8.5.0", Signal::HttpLibrary),
+            ("python-requests/2.31.0", Signal::HttpLibrary),
+            ("Go-http-client/1.1", Signal::HttpLibrary),
+            ("", Signal::EmptyUserAgent),
+            ("   ", Signal::EmptyUserAgent),
         ] {
             let agent = parse(ua);
-            assert!(
-                agent.bot_reasons.contains(&reason),
-                "{ua}: {:?}",
-                agent.bot_reasons
-            );
+            assert!(agent.signals.contains(&signal), "{ua}: {:?}", agent.signals);
             assert_eq!(agent.device, Device::Bot, "{ua}");
         }
+    }
+
+    #[test]
+    fn hostile_agents_are_cut_and_never_panic() {
+        let long = format!("{CHROME_WINDOWS}{}", "é".repeat(10_000));
+        let agent = parse(&long);
+        assert_eq!(agent.browser, "Chrome");
+        assert!(truncate(&long).len() <= MAX_USER_AGENT_BYTES);
+        for ua in ["\u{0}", "Mozilla/5.0 (", ")))(((", "Chrome/", "🦀🦀🦀"] {
+            let _ = parse(ua);
+        }
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_answers_like_the_parser() {
+        let mut cache = AgentCache::new(NonZeroUsize::new(4).unwrap());
+        assert_eq!(cache.get(CHROME_WINDOWS), &parse(CHROME_WINDOWS));
+        for i in 0..20 {
+            cache.get(&format!("agent/{i}"));
+        }
+        assert_eq!(cache.len(), 4);
+        assert_eq!(cache.get(CHROME_WINDOWS), &parse(CHROME_WINDOWS));
     }
 }

@@ -15,11 +15,44 @@ use super::client_config;
 /// # Errors
 /// When the broker cannot be reached or refuses to create a topic.
 pub async fn ensure_topics(brokers: &str, topics: &[&str], partitions: i32) -> KafkaResult<()> {
+    create(brokers, topics, partitions, &[]).await
+}
+
+/// Like [`ensure_topics`], for topics that keep only the latest record per
+/// key (`cleanup.policy=compact`), such as state snapshots.
+///
+/// # Errors
+/// When the broker cannot be reached or refuses to create a topic.
+pub async fn ensure_compacted_topics(
+    brokers: &str,
+    topics: &[&str],
+    partitions: i32,
+) -> KafkaResult<()> {
+    create(
+        brokers,
+        topics,
+        partitions,
+        &[("cleanup.policy", "compact")],
+    )
+    .await
+}
+
+async fn create(
+    brokers: &str,
+    topics: &[&str],
+    partitions: i32,
+    config: &[(&str, &str)],
+) -> KafkaResult<()> {
     let admin: AdminClient<DefaultClientContext> =
         client_config(brokers, "fiducia-admin").create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+        .map(|name| {
+            config.iter().fold(
+                NewTopic::new(name, partitions, TopicReplication::Fixed(1)),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new, &options).await? {

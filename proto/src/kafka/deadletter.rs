@@ -38,6 +38,7 @@ pub fn dead_letter(
         payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
         headers,
         failed_at_ms,
+        field: String::new(),
     }
 }
 
@@ -66,6 +67,13 @@ pub const fn reason_label(reason: DeadLetterReason) -> &'static str {
         DeadLetterReason::Undecodable => "undecodable",
         DeadLetterReason::Invalid => "invalid",
         DeadLetterReason::Empty => "empty",
+        DeadLetterReason::WrongSchema => "wrong_schema",
+        DeadLetterReason::BadEventId => "bad_event_id",
+        DeadLetterReason::MissingField => "missing_field",
+        DeadLetterReason::BadValue => "bad_value",
+        DeadLetterReason::BadProperties => "bad_properties",
+        DeadLetterReason::UnknownSite => "unknown_site",
+        DeadLetterReason::EventTypeNotAllowed => "event_type_not_allowed",
         DeadLetterReason::Unspecified => "unspecified",
     }
 }

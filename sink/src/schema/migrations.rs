@@ -54,7 +54,62 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create consent_log",
         steps: &[Step::Sql(CREATE_CONSENT_LOG)],
     },
+    Migration {
+        version: 3,
+        name: "events: bot score, referrer names, all UTM fields, click ids, session and page fields",
+        steps: ENRICHMENT_COLUMNS,
+    },
 ];
+
+/// Columns of issue 5's enrichment (the enricher fills them).
+const ENRICHMENT_COLUMNS: &[Step] = &[
+    add_event_column(
+        "bot_score",
+        "UInt8 DEFAULT 0 COMMENT '0-100, from bot_reasons; is_bot uses the site threshold'",
+    ),
+    add_event_column(
+        "search_engine",
+        "String DEFAULT '' COMMENT 'google, bing, ... when referrer_class is search'",
+    ),
+    add_event_column(
+        "social_network",
+        "String DEFAULT '' COMMENT 'facebook, linkedin, ... when referrer_class is social'",
+    ),
+    add_event_column("utm_id", "String DEFAULT ''"),
+    add_event_column("utm_source_platform", "String DEFAULT ''"),
+    add_event_column("utm_creative_format", "String DEFAULT ''"),
+    add_event_column("utm_marketing_tactic", "String DEFAULT ''"),
+    add_event_column(
+        "click_ids",
+        "Array(String) COMMENT 'names of the ad click ids in the URL (gclid, fbclid, ...), never their values'",
+    ),
+    add_event_column(
+        "session_seq",
+        "UInt32 DEFAULT 0 COMMENT 'position in the session from 1; 0 without a session'",
+    ),
+    add_event_column(
+        "landing_page",
+        "String DEFAULT '' COMMENT 'path of the session first event'",
+    ),
+    add_event_column(
+        "entry_referrer",
+        "String DEFAULT '' COMMENT 'scrubbed referrer of the session first event'",
+    ),
+    add_event_column("entry_referrer_class", "String DEFAULT ''"),
+    add_event_column(
+        "page_categories",
+        "Array(String) COMMENT 'from the site page category rules'",
+    ),
+];
+
+/// An [`Step::AddColumn`] on `events`.
+const fn add_event_column(column: &'static str, definition: &'static str) -> Step {
+    Step::AddColumn {
+        table: "events",
+        column,
+        definition,
+    }
+}
 
 /// The database itself.
 pub const CREATE_DATABASE: &str = "CREATE DATABASE IF NOT EXISTS {db}";
@@ -219,14 +274,40 @@ mod tests {
             "props",
             "title",
             "lang",
+            "bot_score",
+            "search_engine",
+            "social_network",
+            "utm_id",
+            "utm_source_platform",
+            "utm_creative_format",
+            "utm_marketing_tactic",
+            "click_ids",
+            "session_seq",
+            "landing_page",
+            "entry_referrer",
+            "entry_referrer_class",
+            "page_categories",
         ];
         let fields = <crate::rows::EventRow as clickhouse::Row>::COLUMN_NAMES;
         assert_eq!(fields, columns);
+        let added: Vec<&str> = MIGRATIONS
+            .iter()
+            .flat_map(|m| m.steps)
+            .filter_map(|step| match step {
+                Step::AddColumn {
+                    table: "events",
+                    column,
+                    ..
+                } => Some(*column),
+                _ => None,
+            })
+            .collect();
         for column in columns {
             assert!(
-                CREATE_EVENTS
-                    .lines()
-                    .any(|line| line.trim_start().starts_with(&format!("{column} "))),
+                added.contains(&column)
+                    || CREATE_EVENTS
+                        .lines()
+                        .any(|line| line.trim_start().starts_with(&format!("{column} "))),
                 "{column}"
             );
         }

@@ -1,0 +1,179 @@
+//! Reading session state back from the sessions topic when this enricher
+//! takes over a partition, and checking at start-up that the topic can hold
+//! every raw partition's state.
+//!
+//! The state of raw partition `p` is in sessions partition `p`. It is read
+//! from the start to the end offset seen when reading begins; the previous
+//! owner wrote its last states before it let go of the partition (states
+//! are acknowledged before offsets are stored, and a consumer rejoins a
+//! rebalance only between batches), so they are all there.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fiducia_proto::v1::SessionState;
+use prost::Message as _;
+use rdkafka::Message;
+
+use crate::scan::{ScanError, partitions, scan};
+
+/// Why state could not be read back; the batch is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The topic could not be read to its end.
+    #[error("reading session state: {0}")]
+    Scan(#[from] ScanError),
+    /// The blocking reader task failed.
+    #[error("session state reader: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Reads session state of given partitions.
+#[derive(Debug, Clone)]
+pub struct Restorer {
+    brokers: String,
+    topic: String,
+    timeout: Duration,
+}
+
+/// The states of a partition, with how many records could not be decoded.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// `site/visitor` and its latest state.
+    pub states: Vec<(String, SessionState)>,
+    /// Records that did not decode (skipped).
+    pub undecodable: u64,
+}
+
+impl Restorer {
+    /// A reader of `topic` on `brokers`, giving up after `timeout` per call.
+    #[must_use]
+    pub fn new(brokers: &str, topic: &str, timeout: Duration) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            timeout,
+        }
+    }
+
+    /// The latest state per visitor of each partition in `partitions`.
+    ///
+    /// # Errors
+    /// When the broker fails or the end is not reached within the timeout.
+    pub async fn read(&self, partitions: Vec<i32>) -> Result<HashMap<i32, Restored>, RestoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.read_blocking(&partitions)).await?
+    }
+
+    fn read_blocking(&self, partitions: &[i32]) -> Result<HashMap<i32, Restored>, RestoreError> {
+        let mut latest: HashMap<i32, HashMap<String, SessionState>> =
+            partitions.iter().map(|&p| (p, HashMap::new())).collect();
+        let mut undecodable: HashMap<i32, u64> = HashMap::new();
+        scan(
+            &self.brokers,
+            "fiducia-enricher-restore",
+            &self.topic,
+            partitions,
+            self.timeout,
+            |message| {
+                let partition = message.partition();
+                let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+                let states = latest.entry(partition).or_default();
+                if let Err(error) = fold(states, key, message.payload()) {
+                    tracing::warn!(%error, partition, offset = message.offset(), "undecodable session state skipped");
+                    *undecodable.entry(partition).or_default() += 1;
+                }
+            },
+        )?;
+        Ok(latest
+            .into_iter()
+            .map(|(partition, states)| {
+                let restored = Restored {
+                    states: states.into_iter().collect(),
+                    undecodable: undecodable.get(&partition).copied().unwrap_or(0),
+                };
+                (partition, restored)
+            })
+            .collect())
+    }
+}
+
+/// Applies one record of the sessions topic to the states read so far: a
+/// tombstone forgets the visitor; a state replaces the one held unless that
+/// one has seen a later raw offset. An instance that lost a partition in the
+/// middle of a batch may still write that batch's states after the new owner
+/// wrote newer ones; the newer ones must win.
+///
+/// # Errors
+/// When the record does not decode (it is skipped).
+fn fold(
+    states: &mut HashMap<String, SessionState>,
+    key: String,
+    payload: Option<&[u8]>,
+) -> Result<(), prost::DecodeError> {
+    let Some(payload) = payload.filter(|p| !p.is_empty()) else {
+        states.remove(&key);
+        return Ok(());
+    };
+    let state = SessionState::decode(payload)?;
+    let newer_held = states.get(&key).is_some_and(|held| {
+        held.raw_partition == state.raw_partition && held.raw_offset > state.raw_offset
+    });
+    if !newer_held {
+        states.insert(key, state);
+    }
+    Ok(())
+}
+
+/// Checks that `sessions` has at least as many partitions as `raw`, so every
+/// raw partition's state has a home.
+///
+/// # Errors
+/// When the metadata cannot be read or the sessions topic is too small.
+pub fn check_partitions(
+    brokers: &str,
+    raw: &str,
+    sessions: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let raw_count = partitions(brokers, raw, timeout)?.len();
+    let sessions_count = partitions(brokers, sessions, timeout)?.len();
+    anyhow::ensure!(
+        sessions_count >= raw_count,
+        "topic {sessions} has {sessions_count} partitions but {raw} has {raw_count}: the session state of every raw partition needs a partition of the same number"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(offset: i64, events: u32) -> Vec<u8> {
+        SessionState {
+            raw_offset: offset,
+            events,
+            ..SessionState::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn the_state_that_saw_the_most_wins_and_tombstones_forget() {
+        let mut states = HashMap::new();
+        for (key, payload, held) in [
+            ("a", Some(state(5, 1)), Some(1)),
+            ("a", Some(state(9, 3)), Some(3)),
+            // A late write from the previous owner, behind: ignored.
+            ("a", Some(state(7, 2)), Some(3)),
+            ("a", Some(state(9, 3)), Some(3)),
+            ("a", None, None),
+            ("a", Some(state(2, 1)), Some(1)),
+            ("a", Some(vec![]), None),
+        ] {
+            fold(&mut states, key.to_owned(), payload.as_deref()).unwrap();
+            assert_eq!(states.get(key).map(|s| s.events), held);
+        }
+        assert!(fold(&mut states, "b".into(), Some(&[0xff, 0xff])).is_err());
+    }
+}

@@ -1,0 +1,441 @@
+//! The session state of the partitions this enricher reads, in memory,
+//! bounded, with the bookkeeping that makes it survive restarts and
+//! rebalances:
+//!
+//! * Each partition remembers the next raw offset it expects. A batch that
+//!   starts elsewhere means someone else read the partition meanwhile (or
+//!   this process restarted): its state is read back from the sessions
+//!   topic first ([`SessionStore::needs_restore`], [`SessionStore::install`]).
+//!   A gap in offsets (only transactional producers leave them) costs an
+//!   extra read-back, never a wrong session.
+//! * Every state a batch changed is written back once the batch's events are
+//!   acknowledged ([`SessionStore::finish_batch`]); states of visitors quiet
+//!   for longer than [`RETAIN_MS`] are dropped and tombstoned.
+//! * Each state carries the raw offset it has seen, so events re-read after
+//!   a crash (their offsets were not committed, but their output and state
+//!   were written) are recognised and skipped instead of counted twice.
+
+use std::collections::HashMap;
+
+use fiducia_proto::v1::SessionState;
+use lru::LruCache;
+
+use crate::enrich::bots;
+use crate::enrich::session::{self, Decision, RETAIN_MS, Start, Visit};
+
+/// Extra quiet time before a state is dropped from memory, beyond what
+/// [`session::decide`] already ignores: collectors' clocks differ a little,
+/// and a state must not vanish while an event could still read it.
+const SWEEP_MARGIN_MS: i64 = 5 * 60 * 1000;
+
+/// A session as an event sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assigned {
+    /// Session id.
+    pub session_id: String,
+    /// Position of the event in it, from 1.
+    pub seq: u32,
+    /// Path of the first event.
+    pub landing_page: String,
+    /// Referrer of the first event, and its class.
+    pub entry_referrer: String,
+    /// Class of that referrer.
+    pub entry_referrer_class: String,
+}
+
+impl Assigned {
+    fn of(state: &SessionState) -> Self {
+        Self {
+            session_id: state.session_id.clone(),
+            seq: state.events,
+            landing_page: state.landing_page.clone(),
+            entry_referrer: state.entry_referrer.clone(),
+            entry_referrer_class: state.entry_referrer_class.clone(),
+        }
+    }
+}
+
+/// What the store made of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Already enriched and acknowledged before a restart: produce nothing.
+    AlreadyApplied,
+    /// The event's session.
+    Session {
+        /// Its fields.
+        assigned: Assigned,
+        /// Set when the event started a session, and why.
+        started: Option<Start>,
+        /// Whether the visitor's pace is beyond a person's.
+        impossible_rate: bool,
+    },
+}
+
+/// A state record to write: `None` forgets the visitor (a tombstone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateRecord {
+    /// Raw (and sessions) partition.
+    pub partition: i32,
+    /// `site/visitor`.
+    pub key: String,
+    /// The state, or `None`.
+    pub state: Option<SessionState>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    state: SessionState,
+    /// Batch in which the state last changed, so it is written once per batch.
+    dirty_in: u64,
+}
+
+#[derive(Debug)]
+struct Partition {
+    /// The raw offset the next batch should start at, once known.
+    next_offset: Option<i64>,
+    /// Newest collector time among its states: the clock states expire by.
+    watermark_ms: i64,
+    entries: LruCache<String, Entry>,
+}
+
+impl Partition {
+    fn new() -> Self {
+        Self {
+            next_offset: None,
+            watermark_ms: 0,
+            entries: LruCache::unbounded(),
+        }
+    }
+}
+
+/// Counts of a batch, reported once it is acknowledged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreTally {
+    /// States dropped because the store was full while their session could
+    /// still go on (a later event of theirs will start a new session).
+    pub evicted_live: u64,
+    /// States dropped because their visitor went quiet.
+    pub expired: u64,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct SessionStore {
+    partitions: HashMap<i32, Partition>,
+    max_entries: usize,
+    batch: u64,
+    dirty: Vec<(i32, String)>,
+    tombstones: Vec<(i32, String)>,
+    key: String,
+    tally: StoreTally,
+}
+
+impl SessionStore {
+    /// A store holding at most `max_entries` visitors across partitions.
+    #[must_use]
+    pub fn new(max_entries: usize) -> Self {
+        Self {
+            partitions: HashMap::new(),
+            max_entries: max_entries.max(1),
+            batch: 0,
+            dirty: Vec::new(),
+            tombstones: Vec::new(),
+            key: String::new(),
+            tally: StoreTally::default(),
+        }
+    }
+
+    /// Visitors held now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.partitions.values().map(|p| p.entries.len()).sum()
+    }
+
+    /// Whether no visitor is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a batch whose first message of `partition` has `first_offset`
+    /// must wait for the partition's state to be read back.
+    #[must_use]
+    pub fn needs_restore(&self, partition: i32, first_offset: i64) -> bool {
+        self.partitions
+            .get(&partition)
+            .is_none_or(|p| p.next_offset != Some(first_offset))
+    }
+
+    /// Replaces a partition's state with what was read back, oldest first;
+    /// states already expired are left out.
+    pub fn install(&mut self, partition: i32, states: Vec<(String, SessionState)>) {
+        let mut fresh = Partition::new();
+        fresh.watermark_ms = states
+            .iter()
+            .map(|(_, s)| s.updated_at_ms)
+            .max()
+            .unwrap_or(0);
+        let cutoff = fresh.watermark_ms - RETAIN_MS - SWEEP_MARGIN_MS;
+        let mut states: Vec<_> = states
+            .into_iter()
+            .filter(|(_, s)| s.updated_at_ms >= cutoff)
+            .collect();
+        states.sort_by_key(|(_, s)| s.updated_at_ms);
+        for (key, state) in states {
+            fresh.entries.put(key, Entry { state, dirty_in: 0 });
+        }
+        self.partitions.insert(partition, fresh);
+    }
+
+    /// Forgets what is known of `partition`, so it is read back before its
+    /// next batch.
+    pub fn forget(&mut self, partition: i32) {
+        self.partitions.remove(&partition);
+    }
+
+    /// Starts a batch: states changed from now on are written at its end.
+    pub fn begin_batch(&mut self) {
+        self.batch += 1;
+        self.dirty.clear();
+        self.tombstones.clear();
+        self.tally = StoreTally::default();
+    }
+
+    /// Applies one event of visitor `site/visitor` read from `partition`.
+    pub fn visit(
+        &mut self,
+        partition: i32,
+        site: &str,
+        visitor: &str,
+        visit: &Visit<'_>,
+        page_view: bool,
+    ) -> Outcome {
+        self.key.clear();
+        self.key.push_str(site);
+        self.key.push('/');
+        self.key.push_str(visitor);
+        let batch = self.batch;
+        let part = self
+            .partitions
+            .entry(partition)
+            .or_insert_with(Partition::new);
+        part.watermark_ms = part.watermark_ms.max(visit.received_at_ms);
+        let known = part.entries.peek(self.key.as_str()).map(|e| &e.state);
+        let existed = known.is_some();
+        let decision = session::decide(known, visit);
+        if decision == Decision::AlreadyApplied {
+            return Outcome::AlreadyApplied;
+        }
+        let entry = part
+            .entries
+            .get_or_insert_mut_ref(self.key.as_str(), || Entry {
+                state: session::begin(visit),
+                dirty_in: 0,
+            });
+        if existed {
+            session::apply(&mut entry.state, decision, visit);
+        }
+        if entry.dirty_in != batch {
+            entry.dirty_in = batch;
+            self.dirty.push((partition, self.key.clone()));
+        }
+        let impossible_rate =
+            bots::impossible_rate(&mut entry.state, visit.event_time_ms, page_view);
+        let (assigned, started) = match decision {
+            Decision::Stray => (Assigned::of(&session::begin(visit)), Some(Start::Late)),
+            Decision::Start(why) => (Assigned::of(&entry.state), Some(why)),
+            Decision::Continue | Decision::AlreadyApplied => (Assigned::of(&entry.state), None),
+        };
+        Outcome::Session {
+            assigned,
+            started,
+            impossible_rate,
+        }
+    }
+
+    /// Ends a batch whose last offset per partition is `last_offsets`: drops
+    /// quiet and excess states, and returns every record to write (changed
+    /// states, then tombstones) with what was dropped.
+    pub fn finish_batch(&mut self, last_offsets: &[(i32, i64)]) -> (Vec<StateRecord>, StoreTally) {
+        for &(partition, offset) in last_offsets {
+            let part = self
+                .partitions
+                .entry(partition)
+                .or_insert_with(Partition::new);
+            part.next_offset = Some(offset + 1);
+            let cutoff = part.watermark_ms - RETAIN_MS - SWEEP_MARGIN_MS;
+            while let Some((_, oldest)) = part.entries.peek_lru()
+                && oldest.state.updated_at_ms < cutoff
+            {
+                if let Some((key, _)) = part.entries.pop_lru() {
+                    self.tombstones.push((partition, key));
+                    self.tally.expired += 1;
+                }
+            }
+        }
+        self.evict_excess();
+        let mut records = Vec::with_capacity(self.dirty.len() + self.tombstones.len());
+        for (partition, key) in self.dirty.drain(..) {
+            let state = self
+                .partitions
+                .get(&partition)
+                .and_then(|p| p.entries.peek(key.as_str()))
+                .map(|e| e.state.clone());
+            // A state evicted in this very batch is simply not written.
+            if state.is_some() {
+                records.push(StateRecord {
+                    partition,
+                    key,
+                    state,
+                });
+            }
+        }
+        for (partition, key) in self.tombstones.drain(..) {
+            records.push(StateRecord {
+                partition,
+                key,
+                state: None,
+            });
+        }
+        (records, std::mem::take(&mut self.tally))
+    }
+
+    /// Drops the least recently active states until the store fits.
+    fn evict_excess(&mut self) {
+        let mut excess = self.len().saturating_sub(self.max_entries);
+        while excess > 0 {
+            let oldest = self
+                .partitions
+                .values_mut()
+                .filter_map(|p| {
+                    p.entries
+                        .peek_lru()
+                        .map(|(_, e)| e.state.updated_at_ms)
+                        .map(|t| (t, p))
+                })
+                .min_by_key(|(t, _)| *t);
+            let Some((_, part)) = oldest else { return };
+            part.entries.pop_lru();
+            self.tally.evicted_live += 1;
+            excess -= 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60 * 1000;
+    const T0: i64 = 1_764_000_000_000;
+
+    fn visit(id: u8, offset: i64, minutes: i64) -> Visit<'static> {
+        let ids: &'static [[u8; 16]] = &[[1; 16], [2; 16], [3; 16], [4; 16], [5; 16], [6; 16]];
+        Visit {
+            event_id: &ids[usize::from(id)],
+            event_time_ms: T0 + minutes * MIN,
+            received_at_ms: T0 + minutes * MIN,
+            local_day: 0,
+            path: "/",
+            referrer: "",
+            referrer_class: "direct",
+            campaign: ["", "", ""],
+            raw_partition: 0,
+            raw_offset: offset,
+        }
+    }
+
+    fn session_of(outcome: &Outcome) -> (String, u32) {
+        match outcome {
+            Outcome::Session { assigned, .. } => (assigned.session_id.clone(), assigned.seq),
+            Outcome::AlreadyApplied => panic!("not applied"),
+        }
+    }
+
+    #[test]
+    fn a_restored_store_continues_sessions_and_skips_what_it_already_saw() {
+        let mut store = SessionStore::new(100);
+        assert!(store.needs_restore(0, 0));
+        store.install(0, Vec::new());
+        store.begin_batch();
+        let first = store.visit(0, "demo", "v1", &visit(0, 0, 0), true);
+        let second = store.visit(0, "demo", "v1", &visit(1, 1, 5), true);
+        assert_eq!(session_of(&second), (session_of(&first).0, 2));
+        let (records, _) = store.finish_batch(&[(0, 1)]);
+        assert_eq!(records.len(), 1, "one state per visitor per batch");
+        assert!(!store.needs_restore(0, 2));
+        assert!(store.needs_restore(0, 7), "someone else read offsets 2-6");
+
+        // Another enricher takes over from the written state; the committed
+        // offset was 1, so offset 1 comes again.
+        let mut other = SessionStore::new(100);
+        other.install(
+            0,
+            records
+                .into_iter()
+                .map(|r| (r.key, r.state.unwrap()))
+                .collect(),
+        );
+        other.begin_batch();
+        assert_eq!(
+            other.visit(0, "demo", "v1", &visit(1, 1, 5), true),
+            Outcome::AlreadyApplied
+        );
+        let third = other.visit(0, "demo", "v1", &visit(2, 2, 10), true);
+        assert_eq!(session_of(&third), (session_of(&first).0, 3));
+    }
+
+    #[test]
+    fn quiet_visitors_are_dropped_and_tombstoned() {
+        let mut store = SessionStore::new(100);
+        store.begin_batch();
+        store.visit(0, "demo", "quiet", &visit(0, 0, 0), true);
+        store.finish_batch(&[(0, 0)]);
+        store.begin_batch();
+        store.visit(0, "demo", "busy", &visit(1, 1, 100), true);
+        let (records, tally) = store.finish_batch(&[(0, 1)]);
+        assert_eq!(tally.expired, 1);
+        assert!(
+            records
+                .iter()
+                .any(|r| r.key == "demo/quiet" && r.state.is_none())
+        );
+        assert!(
+            records
+                .iter()
+                .any(|r| r.key == "demo/busy" && r.state.is_some())
+        );
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn the_store_is_bounded() {
+        let mut store = SessionStore::new(3);
+        store.begin_batch();
+        for (i, visitor) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            let minutes = i64::try_from(i).unwrap();
+            store.visit(0, "demo", visitor, &visit(0, minutes, minutes), true);
+        }
+        let (records, tally) = store.finish_batch(&[(0, 4)]);
+        assert_eq!(store.len(), 3);
+        assert_eq!(tally.evicted_live, 2);
+        assert_eq!(records.len(), 3, "evicted states are not written");
+    }
+
+    #[test]
+    fn stale_states_are_not_installed() {
+        let mut store = SessionStore::new(100);
+        let state = |updated: i64| SessionState {
+            updated_at_ms: updated,
+            ..SessionState::default()
+        };
+        store.install(
+            1,
+            vec![
+                ("demo/old".into(), state(T0)),
+                ("demo/new".into(), state(T0 + 3 * RETAIN_MS)),
+            ],
+        );
+        assert_eq!(store.len(), 1);
+    }
+}

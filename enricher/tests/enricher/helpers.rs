@@ -1,0 +1,388 @@
+//! What the enricher's integration tests share: a test's own topics on the
+//! shared broker, raw events as the collector writes them, reading topics
+//! back, and the enricher run in-process or as a process of its own.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fiducia_enricher::{Application, Config};
+use fiducia_proto::headers;
+use fiducia_proto::kafka::admin::ensure_compacted_topics;
+use fiducia_proto::kafka::routing::routing_headers;
+use fiducia_proto::kafka::{ProducerSettings, client_config, producer};
+use fiducia_proto::keys::partition_key;
+use fiducia_proto::service::config::KafkaConfig;
+use fiducia_proto::testkit::{self, Infra, create_topics, free_port, service_binary, unique};
+use fiducia_proto::topics::Topics;
+use fiducia_proto::v1::{
+    ConsentSnapshot, ConsentState, Decision, EnrichedEvent, IpPrefix, PageContext, RawEvent,
+};
+use prost::Message as _;
+use rdkafka::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Partitions of every test topic.
+pub const PARTITIONS: i32 = 2;
+/// Longest wait for anything to arrive.
+pub const WAIT: Duration = Duration::from_secs(90);
+/// A fixed day (2025-11-24T16:00:00Z) so sessions never cross midnight by accident.
+pub const T0: i64 = 1_764_000_000_000;
+/// A minute in ms.
+pub const MIN: i64 = 60_000;
+
+/// A desktop Chrome user agent.
+pub const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+/// One test's own topics on the shared broker.
+pub struct Setup {
+    pub infra: &'static Infra,
+    pub topics: Topics,
+}
+
+impl Setup {
+    pub async fn new() -> Self {
+        let infra = testkit::infra();
+        let topics = Topics::with_suffix(&unique("t"));
+        create_topics(&infra.brokers, &topics, PARTITIONS).await;
+        ensure_compacted_topics(&infra.brokers, &[&topics.sessions], PARTITIONS)
+            .await
+            .expect("create the sessions topic");
+        Self { infra, topics }
+    }
+
+    pub fn kafka(&self) -> KafkaConfig {
+        KafkaConfig {
+            create_topics: false,
+            partitions: PARTITIONS,
+            session_timeout: Duration::from_secs(6),
+            rejoin_when_unassigned: Some(Duration::from_secs(15)),
+            ..KafkaConfig::new(&self.infra.brokers, self.topics.clone())
+        }
+    }
+
+    /// An in-process enricher's configuration in consumer group `group`.
+    pub fn config(&self, group: &str) -> Config {
+        let mut config = Config::new(self.kafka());
+        config.admin_addr = ([127, 0, 0, 1], 0).into();
+        config.group_id = group.to_owned();
+        config.batch_max_wait = Duration::from_millis(50);
+        config
+    }
+
+    /// The environment of an enricher process in consumer group `group`.
+    pub fn env(&self, group: &str, admin_port: u16) -> HashMap<String, String> {
+        let t = &self.topics;
+        [
+            ("FIDUCIA_KAFKA_BROKERS", self.infra.brokers.clone()),
+            ("FIDUCIA_KAFKA_CREATE_TOPICS", "false".into()),
+            ("FIDUCIA_KAFKA_PARTITIONS", PARTITIONS.to_string()),
+            ("FIDUCIA_KAFKA_SESSION_TIMEOUT_MS", "6000".into()),
+            ("FIDUCIA_KAFKA_REJOIN_UNASSIGNED_MS", "15000".into()),
+            ("FIDUCIA_TOPIC_RAW", t.raw.clone()),
+            ("FIDUCIA_TOPIC_ENRICHED", t.enriched.clone()),
+            ("FIDUCIA_TOPIC_CONSENT", t.consent.clone()),
+            ("FIDUCIA_TOPIC_PRIVACY", t.privacy.clone()),
+            ("FIDUCIA_TOPIC_DEADLETTER", t.deadletter.clone()),
+            ("FIDUCIA_TOPIC_SESSIONS", t.sessions.clone()),
+            ("FIDUCIA_ENRICHER_GROUP_ID", group.to_owned()),
+            (
+                "FIDUCIA_ENRICHER_ADMIN_ADDR",
+                format!("127.0.0.1:{admin_port}"),
+            ),
+            ("FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS", "50".into()),
+            ("FIDUCIA_ENRICHER_SITES_FILE", String::new()),
+            ("FIDUCIA_ENRICHER_GEOIP_DB", String::new()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    pub fn producer(&self) -> FutureProducer {
+        producer(
+            &self.infra.brokers,
+            "enricher-test",
+            &ProducerSettings::default(),
+        )
+        .expect("a producer")
+    }
+
+    /// Produces a raw event as the collector does: keyed by visitor, routing headers.
+    pub async fn produce_raw(&self, producer: &FutureProducer, raw: &RawEvent) {
+        let key = partition_key(&raw.site_id, &raw.visitor_id, &hex(&raw.event_id));
+        let headers = routing_headers(&raw.site_id, &raw.event_type, headers::schema::RAW_EVENT);
+        self.produce(producer, &key, Some(&raw.encode_to_vec()), headers)
+            .await;
+    }
+
+    /// Produces any message to the raw topic.
+    pub async fn produce(
+        &self,
+        producer: &FutureProducer,
+        key: &str,
+        payload: Option<&[u8]>,
+        headers: OwnedHeaders,
+    ) {
+        let mut record: FutureRecord<'_, str, [u8]> =
+            FutureRecord::to(&self.topics.raw).key(key).headers(headers);
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
+        producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("produce a raw message");
+    }
+
+    /// Messages of `topic`, read until `done` says so.
+    pub async fn read(
+        &self,
+        topic: &str,
+        mut done: impl FnMut(&[OwnedMessage]) -> bool,
+    ) -> Vec<OwnedMessage> {
+        let consumer: StreamConsumer = client_config(&self.infra.brokers, "enricher-test-reader")
+            .set("group.id", unique("reader"))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("a consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut messages = Vec::new();
+        while !done(&messages) {
+            let next = tokio::time::timeout_at(deadline, consumer.recv()).await;
+            match next {
+                Ok(Ok(message)) => messages.push(message.detach()),
+                Ok(Err(error)) => eprintln!("reader: {error}"),
+                Err(_) => panic!(
+                    "{topic}: gave up after {WAIT:?} with {} messages",
+                    messages.len()
+                ),
+            }
+        }
+        messages
+    }
+
+    /// Messages in `topic` now, from its offsets.
+    pub fn count(&self, topic: &str) -> i64 {
+        let consumer: BaseConsumer = client_config(&self.infra.brokers, "enricher-test-count")
+            .create()
+            .expect("a consumer");
+        (0..PARTITIONS)
+            .map(|p| {
+                let (low, high) = consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .expect("watermarks");
+                high - low
+            })
+            .sum()
+    }
+
+    /// Enriched events of this test, read until `count` distinct ids are seen.
+    pub async fn enriched(&self, count: usize) -> Vec<EnrichedEvent> {
+        let mut seen = std::collections::HashSet::new();
+        self.read(&self.topics.enriched, |messages| {
+            if let Some(last) = messages.last() {
+                seen.insert(decode_enriched(last).event_id);
+            }
+            seen.len() >= count
+        })
+        .await
+        .iter()
+        .map(decode_enriched)
+        .collect()
+    }
+}
+
+fn decode_enriched(message: &OwnedMessage) -> EnrichedEvent {
+    EnrichedEvent::decode(message.payload().unwrap_or_default()).expect("an enriched event")
+}
+
+/// A consented page view of `visitor` on site `demo`, `minutes` after [`T0`].
+pub fn raw_event(visitor: &str, minutes: i64) -> RawEvent {
+    let at = T0 + minutes * MIN;
+    RawEvent {
+        event_id: uuid::Uuid::now_v7().as_bytes().to_vec(),
+        site_id: "demo".into(),
+        event_type: "page_view".into(),
+        client_ts_ms: at,
+        sent_at_ms: at,
+        received_at_ms: at,
+        seq: 1,
+        props_json: "{}".into(),
+        consent: Some(ConsentSnapshot {
+            measurement: ConsentState::Granted.into(),
+            ..ConsentSnapshot::default()
+        }),
+        context: Some(PageContext {
+            url: "https://shop.example/p/42".into(),
+            title: "Red shoes".into(),
+            lang: "it-IT".into(),
+            screen_width: 1920,
+            screen_height: 1080,
+            viewport_width: 1280,
+            viewport_height: 800,
+            ..PageContext::default()
+        }),
+        visitor_id: visitor.into(),
+        ip: Some(IpPrefix {
+            network: vec![203, 0, 113, 0],
+            prefix_len: 24,
+        }),
+        user_agent: CHROME.into(),
+        decision: Decision::Keep.into(),
+        ..RawEvent::default()
+    }
+}
+
+/// Lower-case hex of an event id.
+pub fn hex(id: &[u8]) -> String {
+    uuid::Uuid::from_slice(id).map_or_else(|_| String::new(), |id| id.simple().to_string())
+}
+
+/// Every visitor's sessions: session id → the `session_seq`s of its distinct
+/// events, sorted. Copies of one event (at-least-once) must agree.
+pub fn sessions_by_visitor(
+    events: &[EnrichedEvent],
+) -> BTreeMap<String, BTreeMap<String, Vec<u32>>> {
+    let mut by_id: HashMap<Vec<u8>, &EnrichedEvent> = HashMap::new();
+    for event in events {
+        if let Some(copy) = by_id.insert(event.event_id.clone(), event) {
+            assert_eq!(
+                (&copy.session_id, copy.session_seq),
+                (&event.session_id, event.session_seq),
+                "two copies of one event disagree on its session"
+            );
+        }
+    }
+    let mut out: BTreeMap<String, BTreeMap<String, Vec<u32>>> = BTreeMap::new();
+    for event in by_id.values() {
+        out.entry(event.visitor_id.clone())
+            .or_default()
+            .entry(event.session_id.clone())
+            .or_default()
+            .push(event.session_seq);
+    }
+    for sessions in out.values_mut() {
+        for seqs in sessions.values_mut() {
+            seqs.sort_unstable();
+        }
+    }
+    out
+}
+
+/// An enricher in this process, stopped through its token.
+pub struct Running {
+    shutdown: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub async fn start(config: Config) -> Self {
+        let shutdown = CancellationToken::new();
+        let app = Application::build(config, shutdown.clone())
+            .await
+            .expect("the enricher starts");
+        Self {
+            shutdown,
+            task: tokio::spawn(app.run_until_stopped()),
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the enricher stops within 30 s")
+            .expect("the task")
+            .expect("a clean stop");
+    }
+}
+
+/// An enricher process; killed on drop.
+pub struct Process {
+    child: Child,
+    pub admin_port: u16,
+}
+
+impl Process {
+    pub fn start(setup: &Setup, group: &str) -> Self {
+        let admin_port = free_port();
+        let log = std::fs::File::create(
+            std::env::temp_dir().join(format!("fiducia-enricher-test-{group}-{admin_port}.log")),
+        )
+        .expect("a log file");
+        let child = Command::new(service_binary("fiducia-enricher"))
+            .envs(setup.env(group, admin_port))
+            .env("RUST_LOG", "info,fiducia_enricher=debug")
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn the enricher");
+        Self { child, admin_port }
+    }
+
+    /// A counter from the process's `/metrics` (0 when absent or unreachable).
+    pub async fn counter(&self, name: &str) -> f64 {
+        let url = format!("http://127.0.0.1:{}/metrics", self.admin_port);
+        let Ok(response) = reqwest::get(&url).await else {
+            return 0.0;
+        };
+        let text = response.text().await.unwrap_or_default();
+        text.lines()
+            .filter(|line| line.starts_with(name))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn ready(&self) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.admin_port);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the enricher never got ready"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let status = self.child.wait().expect("reap");
+        assert!(
+            status.success(),
+            "the enricher exits cleanly on SIGTERM: {status}"
+        );
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
