@@ -269,8 +269,13 @@ fn check(id: &str, file: SiteFile) -> Result<Site, String> {
             return Err("event_types: list at least one type, or leave it out".into());
         }
         Some(types) => {
-            if let Some(bad) = types.iter().find(|t| !is_identifier(t, false)) {
-                return Err(format!("event_types: {bad:?} is not 1-64 of [a-z0-9_]"));
+            if let Some(bad) = types.iter().find(|t| {
+                !fiducia_proto::consent::EventType::parse(t)
+                    .is_some_and(|t| t != fiducia_proto::consent::EventType::Consent)
+            }) {
+                return Err(format!(
+                    "event_types: {bad:?} is not an event type of the contract (consent events are records)"
+                ));
             }
             Some(types.into_iter().collect())
         }

@@ -3,6 +3,7 @@
 //! typed [`DeadLetterReason`], the field to blame and a detail (never
 //! payload content), and goes to the dead-letter topic for replay.
 
+use fiducia_proto::consent::EventType;
 use fiducia_proto::headers;
 use fiducia_proto::v1::{DeadLetterReason, Decision, RawEvent};
 use prost::Message as _;
@@ -94,11 +95,13 @@ fn check(raw: &RawEvent, sites: &Sites) -> Result<(), Invalid> {
     if raw.event_type.is_empty() {
         return Err(Invalid::new(R::MissingField, "event_type", "empty"));
     }
-    if !is_identifier(&raw.event_type, false) {
+    // The contract's event types; `consent` events are consent records and
+    // never travel as raw events.
+    if !EventType::parse(&raw.event_type).is_some_and(|t| t != EventType::Consent) {
         return Err(Invalid::new(
             R::BadValue,
             "event_type",
-            "not 1-64 of [a-z0-9_]",
+            "not an event type of the contract",
         ));
     }
     if raw.received_at_ms <= 0 {
