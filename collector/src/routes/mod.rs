@@ -3,6 +3,7 @@
 pub mod cors;
 pub mod events;
 pub mod explain;
+pub mod gpc;
 pub mod tag;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
             .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>)),
     );
     config.service(tag::service());
+    config.service(gpc::service());
 }
 
 /// A request body that passed every check before the consent gate.
