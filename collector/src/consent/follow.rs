@@ -27,7 +27,8 @@ pub fn spawn(
         brokers: brokers.to_owned(),
         topic: topic.to_owned(),
         client_id: "fiducia-collector-ledger".to_owned(),
-        check_interval: Duration::from_secs(1),
+        check_interval: Duration::from_secs(5),
+        discover_interval: Duration::from_secs(60),
         lag_metric: metrics::LEDGER_LAG,
     };
     let applied = ::metrics::counter!(metrics::LEDGER_RECORDS, "outcome" => "applied");

@@ -6,8 +6,15 @@
 //! Every partition is assigned by hand from the earliest offset; nothing is
 //! committed. [`FollowState`] says when the instance has read everything
 //! that was in the topic when it started (readiness: a collector that has
-//! not seen every withdrawal must not accept events) and how many messages
-//! it is behind (published as a gauge).
+//! not seen every withdrawal must not accept events): each partition's
+//! end-of-partition signal, not its high watermark, which Tansu 0.6 reports
+//! as the start of the last record batch. It also says how many messages
+//! the instance is behind (published as a gauge).
+//!
+//! Partitions are discovered from metadata at start and then rarely: a
+//! metadata refresh racing a topic recreated with a new id can crash
+//! librdkafka 2.12 (its metadata cache, confluentinc/librdkafka#4964), and
+//! partitions are almost never added.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::metadata::MetadataPartition;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -51,8 +59,10 @@ pub struct FollowSettings {
     pub topic: String,
     /// Client id in broker logs.
     pub client_id: String,
-    /// How often lag is measured and new partitions are picked up.
+    /// How often lag is measured.
     pub check_interval: Duration,
+    /// How often new partitions are looked for.
+    pub discover_interval: Duration,
     /// Gauge the lag (messages) is published to.
     pub lag_metric: &'static str,
 }
@@ -65,20 +75,24 @@ type Marks = HashMap<i32, (i64, i64)>;
 struct Positions {
     /// Next offset to apply, by partition.
     next: HashMap<i32, i64>,
-    /// High watermark when the partition was first assigned.
-    start_end: HashMap<i32, i64>,
+    /// Assigned partitions, and whether each reached its end once.
+    reached_end: HashMap<i32, bool>,
 }
 
 impl Positions {
     fn caught_up(&self) -> bool {
-        self.start_end
-            .iter()
-            .all(|(p, end)| self.next.get(p).copied().unwrap_or(0) >= *end)
+        !self.reached_end.is_empty() && self.reached_end.values().all(|&end| end)
     }
 }
 
 /// Applies every message of the topic, from the beginning, to `apply`,
 /// until `shutdown`. Keeps retrying while the broker is unreachable.
+///
+/// When every broker is lost, the consumer is dropped and a new one reads
+/// the topic again from the beginning once a broker answers (applying a
+/// message twice must be harmless). A consumer kept across a broker restart
+/// that recreated the topic with a new id can crash librdkafka 2.12 in its
+/// metadata cache (seen against Tansu's memory storage).
 pub async fn follow<F>(
     settings: FollowSettings,
     mut apply: F,
@@ -87,22 +101,49 @@ pub async fn follow<F>(
 ) where
     F: FnMut(&[u8]) + Send,
 {
-    let consumer = loop {
-        match consumer(&settings) {
-            Ok(consumer) => break Arc::new(consumer),
+    let lag = metrics::gauge!(settings.lag_metric);
+    loop {
+        let consumer = match consumer(&settings) {
+            Ok(consumer) => Arc::new(consumer),
             Err(error) => {
                 tracing::warn!(%error, topic = %settings.topic, "cannot create the follower; retrying");
                 tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
                     () = shutdown.cancelled() => return,
                 }
             }
+        };
+        if !read(&consumer, &settings, &mut apply, &state, &lag, &shutdown).await {
+            return;
         }
-    };
-    let lag = metrics::gauge!(settings.lag_metric);
+        state.caught_up.store(false, Ordering::Release);
+        tracing::warn!(topic = %settings.topic, "follower lost every broker; reading the topic again when one is back");
+        drop(consumer);
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Reads with one consumer until shutdown (`false`) or until every broker
+/// is lost (`true`).
+async fn read<F>(
+    consumer: &Arc<StreamConsumer>,
+    settings: &FollowSettings,
+    apply: &mut F,
+    state: &FollowState,
+    lag: &metrics::Gauge,
+    shutdown: &CancellationToken,
+) -> bool
+where
+    F: FnMut(&[u8]) + Send,
+{
     let mut positions = Positions::default();
     let mut check = tokio::time::interval(settings.check_interval);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut discover = tokio::time::interval(settings.discover_interval);
+    discover.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             received = consumer.recv() => match received {
@@ -111,26 +152,32 @@ pub async fn follow<F>(
                         apply(payload);
                     }
                     positions.next.insert(message.partition(), message.offset() + 1);
-                    if !state.is_caught_up() && positions.caught_up() && !positions.start_end.is_empty() {
+                }
+                Err(KafkaError::PartitionEOF(partition)) => {
+                    positions.reached_end.insert(partition, true);
+                    if !state.is_caught_up() && positions.caught_up() {
                         state.caught_up.store(true, Ordering::Release);
                         tracing::info!(topic = %settings.topic, "follower caught up");
                     }
+                }
+                Err(error) if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) => {
+                    return true;
                 }
                 Err(error) => tracing::warn!(%error, topic = %settings.topic, "follower error"),
             },
+            _ = discover.tick() => assign_new(consumer, &settings.topic, &mut positions).await,
             _ = check.tick() => {
-                let behind = refresh(&consumer, &settings.topic, &mut positions).await;
-                if let Some(behind) = behind {
+                // Until the first lookup succeeds, look again at every check.
+                if positions.reached_end.is_empty() {
+                    assign_new(consumer, &settings.topic, &mut positions).await;
+                }
+                if let Some(behind) = lag_of(consumer, &settings.topic, &mut positions).await {
                     state.lag_messages.store(behind, Ordering::Relaxed);
                     #[allow(clippy::cast_precision_loss)] // a gauge
                     lag.set(behind as f64);
-                    if !state.is_caught_up() && positions.caught_up() && !positions.start_end.is_empty() {
-                        state.caught_up.store(true, Ordering::Release);
-                        tracing::info!(topic = %settings.topic, "follower caught up");
-                    }
                 }
             }
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return false,
         }
     }
 }
@@ -144,61 +191,72 @@ fn consumer(settings: &FollowSettings) -> KafkaResult<StreamConsumer> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "100")
+        // Catching up is measured by these, see the module docs.
+        .set("enable.partition.eof", "true")
         .create()
 }
 
-/// Assigns partitions not assigned yet (from the beginning), records each
-/// new partition's end as a catch-up target, and returns the total lag;
-/// `None` when the broker did not answer.
-async fn refresh(
+/// Assigns the topic's partitions not assigned yet, from the beginning.
+async fn assign_new(consumer: &Arc<StreamConsumer>, topic: &str, positions: &mut Positions) {
+    let c = Arc::clone(consumer);
+    let name = topic.to_owned();
+    let known: Vec<i32> = positions.reached_end.keys().copied().collect();
+    let added = tokio::task::spawn_blocking(move || -> KafkaResult<Vec<i32>> {
+        let metadata = c.fetch_metadata(Some(&name), Duration::from_secs(3))?;
+        let added: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == name && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(MetadataPartition::id))
+            .filter(|p| !known.contains(p))
+            .collect();
+        let mut list = TopicPartitionList::new();
+        for &p in &added {
+            list.add_partition_offset(&name, p, Offset::Beginning)?;
+        }
+        if list.count() > 0 {
+            c.incremental_assign(&list)?;
+        }
+        Ok(added)
+    })
+    .await;
+    match added {
+        Ok(Ok(added)) => {
+            for p in added {
+                positions.reached_end.insert(p, false);
+            }
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(%error, %topic, "follower cannot read the topic's partitions");
+        }
+        Err(error) => tracing::warn!(%error, %topic, "follower partition lookup failed"),
+    }
+}
+
+/// Messages not applied yet over the assigned partitions; `None` when the
+/// broker did not answer.
+async fn lag_of(
     consumer: &Arc<StreamConsumer>,
     topic: &str,
     positions: &mut Positions,
 ) -> Option<i64> {
-    let c = Arc::clone(consumer);
-    let name = topic.to_owned();
-    let known: Vec<i32> = positions.start_end.keys().copied().collect();
-    let answer = tokio::task::spawn_blocking(move || -> KafkaResult<Marks> {
-        let timeout = Duration::from_secs(3);
-        let metadata = c.fetch_metadata(Some(&name), timeout)?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == name && t.error().is_none())
-            .flat_map(|t| {
-                t.partitions()
-                    .iter()
-                    .map(rdkafka::metadata::MetadataPartition::id)
-            })
-            .collect();
-        let mut marks = HashMap::new();
-        for &p in &partitions {
-            marks.insert(p, c.fetch_watermarks(&name, p, timeout)?);
-        }
-        let mut added = TopicPartitionList::new();
-        for &p in partitions.iter().filter(|p| !known.contains(p)) {
-            added.add_partition_offset(&name, p, Offset::Beginning)?;
-        }
-        if added.count() > 0 {
-            c.incremental_assign(&added)?;
-        }
-        Ok(marks)
-    })
-    .await
-    .ok()?;
-    let marks = match answer {
-        Ok(marks) => marks,
-        Err(error) => {
-            tracing::debug!(%error, %topic, "follower cannot read the topic's ends");
-            return None;
-        }
-    };
-    if marks.is_empty() {
+    let partitions: Vec<i32> = positions.reached_end.keys().copied().collect();
+    if partitions.is_empty() {
         return None;
     }
+    let c = Arc::clone(consumer);
+    let name = topic.to_owned();
+    let marks = tokio::task::spawn_blocking(move || -> KafkaResult<Marks> {
+        partitions
+            .into_iter()
+            .map(|p| Ok((p, c.fetch_watermarks(&name, p, Duration::from_secs(3))?)))
+            .collect()
+    })
+    .await
+    .ok()?
+    .ok()?;
     let mut behind = 0;
     for (p, (low, high)) in marks {
-        positions.start_end.entry(p).or_insert(high);
         let next = positions.next.entry(p).or_insert(low);
         // Retention may have removed what we have not read yet.
         *next = (*next).max(low);
