@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_or, env_positive};
 
+use crate::jobs::retention::RetentionConfig;
+
 /// Everything the sink needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,6 +23,8 @@ pub struct Config {
     pub batch: BatchConfig,
     /// Where the events are stored.
     pub clickhouse: ClickHouseConfig,
+    /// How long each data type is kept.
+    pub retention: RetentionConfig,
 }
 
 /// Bounds of one batch (and so of one ClickHouse insert): whichever is hit first closes it.
@@ -95,6 +99,7 @@ impl Config {
             group_id: "fiducia-sink".into(),
             batch: BatchConfig::default(),
             clickhouse,
+            retention: RetentionConfig::default(),
         }
     }
 
@@ -132,6 +137,7 @@ impl Config {
             group_id: env_or("FIDUCIA_SINK_GROUP_ID", d.group_id)?,
             batch,
             clickhouse,
+            retention: RetentionConfig::from_env()?,
             kafka: d.kafka,
         })
     }

@@ -1,0 +1,412 @@
+//! Retention per data type (SPEC section 7): rows whose retention period
+//! ended are deleted by a job the sink runs on a schedule, on every server
+//! (on ClickHouse 18.16 it is the only way; on current servers it also
+//! applies the per-site periods a table TTL cannot express).
+//!
+//! Periods are in months, with defaults for every site and overrides per
+//! site. Each run counts the expired rows of each data type and scope, then
+//! deletes exactly those (same predicate, same cut-off), and reports the
+//! count in `fiducia_sink_retention_rows_deleted_total`. Consent records are
+//! never deleted: they are the proof of consent.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clickhouse::Client;
+use fiducia_proto::service::config::{ConfigError, env_ms, env_or, env_positive};
+use tokio_util::sync::CancellationToken;
+
+use crate::jobs::delete_statement;
+use crate::metrics;
+use crate::schema::{SchemaError, ServerFeatures, render};
+
+/// What a retention period applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DataType {
+    /// `events` rows that keep a visitor or user id.
+    IdentifiedEvents,
+    /// `events` rows with neither.
+    AnonymousEvents,
+    /// `profile_events` rows (a visitor inactive for the period has no profile left).
+    Profiles,
+}
+
+impl DataType {
+    /// Every data type, in the order a run handles them.
+    pub const ALL: [Self; 3] = [
+        Self::IdentifiedEvents,
+        Self::AnonymousEvents,
+        Self::Profiles,
+    ];
+
+    /// The name in configuration and in the `data_type` metric label.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::IdentifiedEvents => "identified_events",
+            Self::AnonymousEvents => "anonymous_events",
+            Self::Profiles => "profiles",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Self::IdentifiedEvents | Self::AnonymousEvents => "events",
+            Self::Profiles => "profile_events",
+        }
+    }
+
+    /// Which rows of the table are of this type.
+    fn predicate(self) -> &'static str {
+        match self {
+            Self::IdentifiedEvents => "(visitor_id != '' OR user_id != '')",
+            Self::AnonymousEvents => "visitor_id = '' AND user_id = ''",
+            Self::Profiles => "1",
+        }
+    }
+}
+
+/// Retention periods in months, by data type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Periods {
+    /// Events with a visitor or user id.
+    pub identified_events_months: u32,
+    /// Events without.
+    pub anonymous_events_months: u32,
+    /// Profile signals, counted from the event they come from.
+    pub profiles_months: u32,
+}
+
+impl Default for Periods {
+    fn default() -> Self {
+        Self {
+            identified_events_months: 13,
+            anonymous_events_months: 25,
+            profiles_months: 13,
+        }
+    }
+}
+
+impl Periods {
+    /// The period of `data_type`.
+    #[must_use]
+    pub fn months(&self, data_type: DataType) -> u32 {
+        match data_type {
+            DataType::IdentifiedEvents => self.identified_events_months,
+            DataType::AnonymousEvents => self.anonymous_events_months,
+            DataType::Profiles => self.profiles_months,
+        }
+    }
+
+    fn set(&mut self, name: &str, months: u32) -> bool {
+        match name {
+            "identified_events" => self.identified_events_months = months,
+            "anonymous_events" => self.anonymous_events_months = months,
+            "profiles" => self.profiles_months = months,
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// When and how long data is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// `FIDUCIA_SINK_RETENTION_INTERVAL_MS`: time between two runs (the first runs at start-up).
+    pub interval: Duration,
+    /// `FIDUCIA_SINK_RETENTION_{IDENTIFIED_EVENTS,ANONYMOUS_EVENTS,PROFILES}_MONTHS`:
+    /// periods of every site without an override.
+    pub defaults: Periods,
+    /// `FIDUCIA_SINK_RETENTION_SITES`: per-site overrides, e.g.
+    /// `shop=identified_events:6,profiles:3;blog=anonymous_events:12`.
+    pub sites: BTreeMap<String, Periods>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(3600),
+            defaults: Periods::default(),
+            sites: BTreeMap::new(),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Reads the environment.
+    ///
+    /// # Errors
+    /// On any unusable value, naming the variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let defaults = Periods {
+            identified_events_months: env_positive(
+                "FIDUCIA_SINK_RETENTION_IDENTIFIED_EVENTS_MONTHS",
+                d.defaults.identified_events_months,
+            )?,
+            anonymous_events_months: env_positive(
+                "FIDUCIA_SINK_RETENTION_ANONYMOUS_EVENTS_MONTHS",
+                d.defaults.anonymous_events_months,
+            )?,
+            profiles_months: env_positive(
+                "FIDUCIA_SINK_RETENTION_PROFILES_MONTHS",
+                d.defaults.profiles_months,
+            )?,
+        };
+        let sites = env_or("FIDUCIA_SINK_RETENTION_SITES", String::new())?;
+        Ok(Self {
+            interval: env_ms("FIDUCIA_SINK_RETENTION_INTERVAL_MS", d.interval)?,
+            sites: parse_sites("FIDUCIA_SINK_RETENTION_SITES", &sites, defaults)?,
+            defaults,
+        })
+    }
+}
+
+/// Parses `site=type:months,type:months;site=...`; unnamed types keep `defaults`.
+///
+/// # Errors
+/// When an entry is malformed, names an unknown type or a period of 0.
+pub fn parse_sites(
+    var: &str,
+    value: &str,
+    defaults: Periods,
+) -> Result<BTreeMap<String, Periods>, ConfigError> {
+    let bad = |why: &str| ConfigError::new(var, value, why);
+    let mut sites = BTreeMap::new();
+    for entry in value.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let (site, periods) = entry
+            .split_once('=')
+            .ok_or_else(|| bad("each entry is site=type:months,..."))?;
+        let mut site_periods = defaults;
+        for period in periods.split(',') {
+            let (name, months) = period
+                .trim()
+                .split_once(':')
+                .ok_or_else(|| bad("each period is type:months"))?;
+            let months: u32 = months
+                .trim()
+                .parse()
+                .ok()
+                .filter(|m| *m > 0)
+                .ok_or_else(|| bad("months must be a positive integer"))?;
+            if !site_periods.set(name.trim(), months) {
+                return Err(bad(
+                    "types are identified_events, anonymous_events, profiles",
+                ));
+            }
+        }
+        sites.insert(site.trim().to_owned(), site_periods);
+    }
+    Ok(sites)
+}
+
+/// One deletion a run makes: a data type, the sites it covers and its period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    data_type: DataType,
+    /// `Ok(site)` for an override; `Err(overridden)` for every other site.
+    scope: Result<String, Vec<String>>,
+    months: u32,
+}
+
+fn plans(config: &RetentionConfig) -> Vec<Plan> {
+    let overridden: Vec<String> = config.sites.keys().cloned().collect();
+    DataType::ALL
+        .into_iter()
+        .flat_map(|data_type| {
+            let sites = config.sites.iter().map(move |(site, periods)| Plan {
+                data_type,
+                scope: Ok(site.clone()),
+                months: periods.months(data_type),
+            });
+            std::iter::once(Plan {
+                data_type,
+                scope: Err(overridden.clone()),
+                months: config.defaults.months(data_type),
+            })
+            .chain(sites)
+        })
+        .collect()
+}
+
+/// Runs retention against one database.
+#[derive(Clone)]
+pub struct RetentionJob {
+    client: Client,
+    database: String,
+    features: ServerFeatures,
+    config: RetentionConfig,
+}
+
+impl RetentionJob {
+    /// A job for `database` on the server `client` talks to (no database selected).
+    #[must_use]
+    pub fn new(
+        client: Client,
+        database: &str,
+        features: ServerFeatures,
+        config: RetentionConfig,
+    ) -> Self {
+        Self {
+            client,
+            database: database.to_owned(),
+            features,
+            config,
+        }
+    }
+
+    /// Deletes what expired as of `now` (Unix seconds) and returns the rows
+    /// deleted per data type.
+    ///
+    /// # Errors
+    /// When a count or a delete fails; what ran before stays deleted.
+    pub async fn run_once(&self, now: u32) -> Result<BTreeMap<DataType, u64>, SchemaError> {
+        let mut deleted = BTreeMap::new();
+        for plan in plans(&self.config) {
+            let rows = self.apply(&plan, now).await?;
+            ::metrics::counter!(metrics::RETENTION_ROWS_DELETED, "data_type" => plan.data_type.name())
+                .increment(rows);
+            *deleted.entry(plan.data_type).or_insert(0) += rows;
+        }
+        Ok(deleted)
+    }
+
+    async fn apply(&self, plan: &Plan, now: u32) -> Result<u64, SchemaError> {
+        let scope = match &plan.scope {
+            Ok(_) => "site_id = ?".to_owned(),
+            Err(others) if others.is_empty() => "1".to_owned(),
+            Err(others) => format!("site_id NOT IN ({})", vec!["?"; others.len()].join(", ")),
+        };
+        let predicate = format!(
+            "{scope} AND {} AND event_time < subtractMonths(toDateTime({now}, 'UTC'), {})",
+            plan.data_type.predicate(),
+            plan.months
+        );
+        let table = plan.data_type.table();
+        let bind = |sql: &str| {
+            let mut query = self.client.query(&render(sql, &self.database));
+            match &plan.scope {
+                Ok(site) => query = query.bind(site.as_str()),
+                Err(others) => {
+                    for site in others {
+                        query = query.bind(site.as_str());
+                    }
+                }
+            }
+            query
+        };
+        let count: u64 = bind(&format!(
+            "SELECT count() FROM {{db}}.`{table}` WHERE {predicate}"
+        ))
+        .fetch_one()
+        .await?;
+        if count > 0 {
+            bind(&delete_statement(&self.features, table, &predicate))
+                .execute()
+                .await?;
+            tracing::info!(
+                data_type = plan.data_type.name(),
+                site = plan.scope.as_ref().map_or("*", String::as_str),
+                months = plan.months,
+                rows = count,
+                "expired rows deleted"
+            );
+        }
+        Ok(count)
+    }
+
+    /// Runs now and then every interval until `shutdown`; failures are
+    /// logged and counted, and the next run tries again.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        loop {
+            let now = u32::try_from(fiducia_proto::time::now_ms() / 1000).unwrap_or(u32::MAX);
+            ::metrics::counter!(metrics::RETENTION_RUNS).increment(1);
+            match self.run_once(now).await {
+                Ok(_) => ::metrics::gauge!(metrics::RETENTION_LAST_SUCCESS).set(f64::from(now)),
+                Err(error) => {
+                    ::metrics::counter!(metrics::RETENTION_ERRORS).increment(1);
+                    tracing::warn!(%error, "retention run failed; the next run tries again");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.config.interval) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_overrides_replace_only_the_types_they_name() {
+        let sites = parse_sites(
+            "V",
+            "shop=identified_events:6, profiles:3; blog=anonymous_events:12",
+            Periods::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            sites["shop"],
+            Periods {
+                identified_events_months: 6,
+                anonymous_events_months: 25,
+                profiles_months: 3
+            }
+        );
+        assert_eq!(sites["blog"].anonymous_events_months, 12);
+        assert_eq!(sites["blog"].identified_events_months, 13);
+        assert!(parse_sites("V", "", Periods::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_overrides_name_the_variable() {
+        for bad in [
+            "shop",
+            "shop=profiles",
+            "shop=profiles:0",
+            "shop=profiles:x",
+            "shop=consent:3",
+        ] {
+            let error =
+                parse_sites("FIDUCIA_SINK_RETENTION_SITES", bad, Periods::default()).unwrap_err();
+            assert!(
+                error.to_string().contains("FIDUCIA_SINK_RETENTION_SITES"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_site_is_covered_once_per_data_type() {
+        let config = RetentionConfig {
+            sites: parse_sites("V", "shop=profiles:3", Periods::default()).unwrap(),
+            ..RetentionConfig::default()
+        };
+        let plans = plans(&config);
+        assert_eq!(plans.len(), 6);
+        let profiles: Vec<_> = plans
+            .iter()
+            .filter(|p| p.data_type == DataType::Profiles)
+            .map(|p| (p.scope.clone(), p.months))
+            .collect();
+        assert_eq!(
+            profiles,
+            [
+                (Err(vec!["shop".to_owned()]), 13),
+                (Ok("shop".to_owned()), 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let d = RetentionConfig::default();
+        assert_eq!(d.defaults.months(DataType::IdentifiedEvents), 13);
+        assert_eq!(d.defaults.months(DataType::AnonymousEvents), 25);
+        assert_eq!(d.defaults.months(DataType::Profiles), 13);
+        assert_eq!(d.interval, Duration::from_secs(3600));
+    }
+}
