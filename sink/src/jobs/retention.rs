@@ -1,7 +1,10 @@
-//! Retention per data type (SPEC section 7): rows whose retention period
-//! ended are deleted by a job the sink runs on a schedule, on every server
-//! (on ClickHouse 18.16 it is the only way; on current servers it also
-//! applies the per-site periods a table TTL cannot express).
+//! Retention per data type (SPEC section 7). On servers with TTL the sink
+//! sets table TTLs that encode the configured periods, per site, at
+//! start-up ([`ttl_statements`]; a metadata change, so it is cheap to repeat),
+//! and ClickHouse drops expired rows as it merges. On every server, and on
+//! ClickHouse 18.16 as the only means, a job the sink runs on a schedule
+//! deletes expired rows itself; on TTL servers it is the backstop for parts
+//! written before a TTL change.
 //!
 //! Periods are in months, with defaults for every site and overrides per
 //! site. Each run counts the expired rows of each data type and scope, then
@@ -54,6 +57,11 @@ impl DataType {
             Self::IdentifiedEvents | Self::AnonymousEvents => "events",
             Self::Profiles => "profile_events",
         }
+    }
+
+    /// The column a period counts from.
+    fn time_column(self) -> &'static str {
+        "event_time"
     }
 
     /// Which rows of the table are of this type.
@@ -229,6 +237,52 @@ fn plans(config: &RetentionConfig) -> Vec<Plan> {
         .collect()
 }
 
+/// `value` as a ClickHouse string literal.
+fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Months of `data_type` as an expression over `site_id`.
+fn months_expression(config: &RetentionConfig, data_type: DataType) -> String {
+    let default = config.defaults.months(data_type);
+    let overrides: Vec<String> = config
+        .sites
+        .iter()
+        .filter(|(_, periods)| periods.months(data_type) != default)
+        .map(|(site, periods)| format!("site_id = {}, {}", quote(site), periods.months(data_type)))
+        .collect();
+    if overrides.is_empty() {
+        default.to_string()
+    } else {
+        format!("multiIf({}, {default})", overrides.join(", "))
+    }
+}
+
+/// The `ALTER TABLE ... MODIFY TTL` statements that make ClickHouse enforce
+/// `config` itself, one per table, for servers with TTL (`{db}` unrendered).
+#[must_use]
+pub fn ttl_statements(config: &RetentionConfig) -> Vec<String> {
+    let rule = |data_type: DataType| {
+        format!(
+            "addMonths({}, {}) WHERE {}",
+            data_type.time_column(),
+            months_expression(config, data_type),
+            data_type.predicate()
+        )
+    };
+    vec![
+        format!(
+            "ALTER TABLE {{db}}.events MODIFY TTL {}, {}",
+            rule(DataType::IdentifiedEvents),
+            rule(DataType::AnonymousEvents)
+        ),
+        format!(
+            "ALTER TABLE {{db}}.profile_events MODIFY TTL {}",
+            rule(DataType::Profiles)
+        ),
+    ]
+}
+
 /// Runs retention against one database.
 #[derive(Clone)]
 pub struct RetentionJob {
@@ -278,8 +332,9 @@ impl RetentionJob {
             Err(others) => format!("site_id NOT IN ({})", vec!["?"; others.len()].join(", ")),
         };
         let predicate = format!(
-            "{scope} AND {} AND event_time < subtractMonths(toDateTime({now}, 'UTC'), {})",
+            "{scope} AND {} AND {} < subtractMonths(toDateTime({now}, 'UTC'), {})",
             plan.data_type.predicate(),
+            plan.data_type.time_column(),
             plan.months
         );
         let table = plan.data_type.table();
@@ -315,10 +370,46 @@ impl RetentionJob {
         Ok(count)
     }
 
-    /// Runs now and then every interval until `shutdown`; failures are
-    /// logged and counted, and the next run tries again.
+    /// Sets the table TTLs of [`ttl_statements`] where the server has TTL;
+    /// does nothing elsewhere. Existing parts are not rewritten
+    /// (`materialize_ttl_after_modify = 0`): the job expires them.
+    ///
+    /// # Errors
+    /// When the server refuses a statement.
+    pub async fn apply_ttl(&self) -> Result<bool, SchemaError> {
+        if !self.features.ttl() {
+            return Ok(false);
+        }
+        for sql in ttl_statements(&self.config) {
+            self.client
+                .query_raw(&render(&sql, &self.database))
+                .with_setting("materialize_ttl_after_modify", "0")
+                .execute()
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Sets the TTLs (where the server has them), then runs now and every
+    /// interval until `shutdown`; failures are logged and counted, and the
+    /// next run tries again.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let mut ttl_set = false;
         loop {
+            if !ttl_set {
+                match self.apply_ttl().await {
+                    Ok(applied) => {
+                        ttl_set = true;
+                        if applied {
+                            tracing::info!(database = %self.database, "retention TTLs set");
+                        }
+                    }
+                    Err(error) => {
+                        ::metrics::counter!(metrics::RETENTION_ERRORS).increment(1);
+                        tracing::warn!(%error, "setting retention TTLs failed; retrying next run");
+                    }
+                }
+            }
             let now = u32::try_from(fiducia_proto::time::now_ms() / 1000).unwrap_or(u32::MAX);
             ::metrics::counter!(metrics::RETENTION_RUNS).increment(1);
             match self.run_once(now).await {
@@ -399,6 +490,28 @@ mod tests {
                 (Ok("shop".to_owned()), 3)
             ]
         );
+    }
+
+    #[test]
+    fn ttls_encode_the_defaults_and_the_site_overrides() {
+        let plain = ttl_statements(&RetentionConfig::default());
+        assert_eq!(
+            plain,
+            [
+                "ALTER TABLE {db}.events MODIFY TTL addMonths(event_time, 13) WHERE (visitor_id != '' OR user_id != ''), addMonths(event_time, 25) WHERE visitor_id = '' AND user_id = ''",
+                "ALTER TABLE {db}.profile_events MODIFY TTL addMonths(event_time, 13) WHERE 1",
+            ]
+        );
+        let config = RetentionConfig {
+            sites: parse_sites("V", "o'brien=identified_events:6", Periods::default()).unwrap(),
+            ..RetentionConfig::default()
+        };
+        let events = &ttl_statements(&config)[0];
+        assert!(
+            events.contains(r"addMonths(event_time, multiIf(site_id = 'o\'brien', 6, 13))"),
+            "{events}"
+        );
+        assert!(events.contains("addMonths(event_time, 25) WHERE visitor_id = ''"));
     }
 
     #[test]

@@ -7,7 +7,13 @@
 //! idempotent on every supported server; ClickHouse 18.16 has no
 //! `ADD COLUMN IF NOT EXISTS`, so new columns go through [`Step::AddColumn`].
 //!
+//! Newer servers get modern storage through [`Step::If`]: statements that
+//! run only where the server has a [`Feature`] (LowCardinality, codecs) and
+//! are skipped on 18.16.
+//!
 //! `{db}` in a statement stands for the configured database, back-quoted.
+
+use super::Feature;
 
 /// One schema change, recorded in `schema_migrations` once all its steps ran.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +41,14 @@ pub enum Step {
         column: &'static str,
         /// Its type and default, e.g. `String DEFAULT ''`.
         definition: &'static str,
+    },
+    /// A statement run only on servers with `feature`, idempotent there
+    /// (e.g. `MODIFY COLUMN` to the type the column already has).
+    If {
+        /// What the server must support.
+        feature: Feature,
+        /// The statement.
+        sql: &'static str,
     },
 }
 
@@ -78,7 +92,63 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create privacy_requests",
         steps: &[Step::Sql(CREATE_PRIVACY_REQUESTS)],
     },
+    Migration {
+        version: 7,
+        name: "modern storage where the server has it: LowCardinality and codecs",
+        steps: &[
+            Step::If {
+                feature: Feature::LowCardinality,
+                sql: EVENTS_LOW_CARDINALITY,
+            },
+            Step::If {
+                feature: Feature::Codecs,
+                sql: EVENTS_CODECS,
+            },
+            Step::If {
+                feature: Feature::LowCardinality,
+                sql: CONSENT_LOG_LOW_CARDINALITY,
+            },
+        ],
+    },
 ];
+
+/// Dictionary-encodes the `events` columns with few distinct values (site_id
+/// stays a `String`: it leads the sorting key, which cannot change type).
+pub const EVENTS_LOW_CARDINALITY: &str = "\
+ALTER TABLE {db}.events
+    MODIFY COLUMN event_type LowCardinality(String),
+    MODIFY COLUMN referrer_class LowCardinality(String),
+    MODIFY COLUMN search_engine LowCardinality(String),
+    MODIFY COLUMN social_network LowCardinality(String),
+    MODIFY COLUMN entry_referrer_class LowCardinality(String),
+    MODIFY COLUMN utm_source LowCardinality(String),
+    MODIFY COLUMN utm_medium LowCardinality(String),
+    MODIFY COLUMN country LowCardinality(String),
+    MODIFY COLUMN region LowCardinality(String),
+    MODIFY COLUMN browser LowCardinality(String),
+    MODIFY COLUMN browser_version LowCardinality(String),
+    MODIFY COLUMN os LowCardinality(String),
+    MODIFY COLUMN device LowCardinality(String),
+    MODIFY COLUMN decision LowCardinality(String),
+    MODIFY COLUMN lang LowCardinality(String)";
+
+/// Compresses the wide text columns harder and delta-encodes `received_at`
+/// (the key columns keep the default codec).
+pub const EVENTS_CODECS: &str = "\
+ALTER TABLE {db}.events
+    MODIFY COLUMN received_at DateTime('UTC') CODEC(Delta, ZSTD(1)),
+    MODIFY COLUMN url String CODEC(ZSTD(3)),
+    MODIFY COLUMN referrer String CODEC(ZSTD(3)),
+    MODIFY COLUMN title String CODEC(ZSTD(3)),
+    MODIFY COLUMN props String CODEC(ZSTD(3))";
+
+/// Dictionary-encodes the `consent_log` columns with few distinct values.
+pub const CONSENT_LOG_LOW_CARDINALITY: &str = "\
+ALTER TABLE {db}.consent_log
+    MODIFY COLUMN action LowCardinality(String),
+    MODIFY COLUMN source LowCardinality(String),
+    MODIFY COLUMN notice_version LowCardinality(String),
+    MODIFY COLUMN browser_family LowCardinality(String)";
 
 /// Columns of issue 5's enrichment (the enricher fills them).
 const ENRICHMENT_COLUMNS: &[Step] = &[
