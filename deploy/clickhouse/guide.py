@@ -10,16 +10,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def sql_blocks(path=os.path.join(HERE, "README.md")):
-    """The ```sql blocks of the guide, in order."""
-    blocks, current = [], None
+def sql_blocks(path=os.path.join(HERE, "README.md"), titles=False):
+    """The ```sql blocks of the guide, in order; with `titles`, as
+    (heading above the block, block) pairs."""
+    blocks, current, heading = [], None, ""
     with open(path, encoding="utf-8") as guide:
         for line in guide:
             line = line.rstrip()
-            if current is None and line == "```sql":
+            if current is None and line.startswith("#"):
+                heading = line.lstrip("#").strip()
+            elif current is None and line == "```sql":
                 current = []
             elif current is not None and line == "```":
-                blocks.append("\n".join(current))
+                block = "\n".join(current)
+                blocks.append((heading, block) if titles else block)
                 current = None
             elif current is not None:
                 current.append(line)
