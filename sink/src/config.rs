@@ -63,6 +63,9 @@ pub struct ClickHouseConfig {
     /// `FIDUCIA_CLICKHOUSE_INSERT_TIMEOUT_MS`: how long one insert may take
     /// before it counts as failed and the batch is retried.
     pub insert_timeout: Duration,
+    /// `FIDUCIA_CLICKHOUSE_COMPRESSION`: `lz4` compresses inserts (worth it
+    /// when bandwidth to ClickHouse is scarce), `none` (the default) does not.
+    pub compress: bool,
 }
 
 impl std::fmt::Debug for ClickHouseConfig {
@@ -73,6 +76,7 @@ impl std::fmt::Debug for ClickHouseConfig {
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("insert_timeout", &self.insert_timeout)
+            .field("compress", &self.compress)
             .finish()
     }
 }
@@ -85,6 +89,7 @@ impl Default for ClickHouseConfig {
             user: "default".into(),
             password: String::new(),
             insert_timeout: Duration::from_secs(30),
+            compress: false,
         }
     }
 }
@@ -124,6 +129,7 @@ impl Config {
             user: env_or("FIDUCIA_CLICKHOUSE_USER", c.user.clone())?,
             password: password("FIDUCIA_CLICKHOUSE_PASSWORD")?,
             insert_timeout: env_ms("FIDUCIA_CLICKHOUSE_INSERT_TIMEOUT_MS", c.insert_timeout)?,
+            compress: compression("FIDUCIA_CLICKHOUSE_COMPRESSION")?,
         };
         if !(clickhouse.url.starts_with("http://") || clickhouse.url.starts_with("https://")) {
             return Err(ConfigError::new(
@@ -159,6 +165,15 @@ pub fn database_name(var: &str, value: String) -> Result<String, ConfigError> {
             value,
             "must be ASCII letters, digits and '_', not starting with a digit",
         ))
+    }
+}
+
+/// `lz4` or `none` (the default).
+fn compression(var: &str) -> Result<bool, ConfigError> {
+    match env_or(var, String::from("none"))?.as_str() {
+        "none" => Ok(false),
+        "lz4" => Ok(true),
+        other => Err(ConfigError::new(var, other, "must be lz4 or none")),
     }
 }
 
