@@ -397,7 +397,11 @@ impl RetentionJob {
         let mut ttl_set = false;
         loop {
             if !ttl_set {
-                match self.apply_ttl().await {
+                let applied = tokio::select! {
+                    applied = self.apply_ttl() => applied,
+                    () = shutdown.cancelled() => return,
+                };
+                match applied {
                     Ok(applied) => {
                         ttl_set = true;
                         if applied {
@@ -412,7 +416,13 @@ impl RetentionJob {
             }
             let now = u32::try_from(fiducia_proto::time::now_ms() / 1000).unwrap_or(u32::MAX);
             ::metrics::counter!(metrics::RETENTION_RUNS).increment(1);
-            match self.run_once(now).await {
+            // Stopping mid-run is safe: a run only deletes what expired, and
+            // the next sink's run finishes the job.
+            let result = tokio::select! {
+                result = self.run_once(now) => result,
+                () = shutdown.cancelled() => return,
+            };
+            match result {
                 Ok(_) => ::metrics::gauge!(metrics::RETENTION_LAST_SUCCESS).set(f64::from(now)),
                 Err(error) => {
                     ::metrics::counter!(metrics::RETENTION_ERRORS).increment(1);

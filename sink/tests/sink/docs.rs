@@ -1,6 +1,7 @@
 //! Every query of the analyst guide (`deploy/clickhouse/README.md`) runs as
 //! written on the real ClickHouse, against generated events, and returns
-//! rows. The queries are read from the guide, so the two cannot drift.
+//! rows, and every column the migrations create is in the guide. Queries and
+//! columns are read from the guide and the server, so they cannot drift.
 
 use std::time::Duration;
 
@@ -140,7 +141,7 @@ pub fn generated_events(start: u32) -> (Vec<EventRow>, Vec<ConsentRow>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_documented_query_runs_and_returns_rows() {
+async fn every_column_is_documented_and_every_documented_query_returns_rows() {
     let guide = std::fs::read_to_string(GUIDE).unwrap();
     let queries = sql_blocks(&guide);
     assert!(
@@ -161,6 +162,20 @@ async fn every_documented_query_runs_and_returns_rows() {
     let (events, consents) = generated_events(now - 32 * 86_400);
     writer.write(&events).await.unwrap();
     writer.write(&consents).await.unwrap();
+
+    let columns: Vec<(String, String)> = client
+        .query("SELECT table, name FROM system.columns WHERE database = ? AND table != 'profile_events_mv'")
+        .bind(&setup.database)
+        .fetch_all()
+        .await
+        .unwrap();
+    assert!(columns.len() > 80, "{} columns", columns.len());
+    for (table, column) in columns {
+        assert!(
+            guide.contains(&format!("`{column}`")),
+            "{table}.{column} is not in the guide"
+        );
+    }
 
     for query in queries {
         let sql = render(&query.replace("fiducia.", "{db}."), &setup.database);
