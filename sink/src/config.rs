@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_or, env_positive};
 
+use crate::jobs::retention::RetentionConfig;
+
 /// Everything the sink needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,6 +23,8 @@ pub struct Config {
     pub batch: BatchConfig,
     /// Where the events are stored.
     pub clickhouse: ClickHouseConfig,
+    /// How long each data type is kept.
+    pub retention: RetentionConfig,
 }
 
 /// Bounds of one batch (and so of one ClickHouse insert): whichever is hit first closes it.
@@ -59,6 +63,9 @@ pub struct ClickHouseConfig {
     /// `FIDUCIA_CLICKHOUSE_INSERT_TIMEOUT_MS`: how long one insert may take
     /// before it counts as failed and the batch is retried.
     pub insert_timeout: Duration,
+    /// `FIDUCIA_CLICKHOUSE_COMPRESSION`: `lz4` compresses inserts (worth it
+    /// when bandwidth to ClickHouse is scarce), `none` (the default) does not.
+    pub compress: bool,
 }
 
 impl std::fmt::Debug for ClickHouseConfig {
@@ -69,6 +76,7 @@ impl std::fmt::Debug for ClickHouseConfig {
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("insert_timeout", &self.insert_timeout)
+            .field("compress", &self.compress)
             .finish()
     }
 }
@@ -81,6 +89,7 @@ impl Default for ClickHouseConfig {
             user: "default".into(),
             password: String::new(),
             insert_timeout: Duration::from_secs(30),
+            compress: false,
         }
     }
 }
@@ -95,6 +104,7 @@ impl Config {
             group_id: "fiducia-sink".into(),
             batch: BatchConfig::default(),
             clickhouse,
+            retention: RetentionConfig::default(),
         }
     }
 
@@ -119,6 +129,7 @@ impl Config {
             user: env_or("FIDUCIA_CLICKHOUSE_USER", c.user.clone())?,
             password: password("FIDUCIA_CLICKHOUSE_PASSWORD")?,
             insert_timeout: env_ms("FIDUCIA_CLICKHOUSE_INSERT_TIMEOUT_MS", c.insert_timeout)?,
+            compress: compression("FIDUCIA_CLICKHOUSE_COMPRESSION")?,
         };
         if !(clickhouse.url.starts_with("http://") || clickhouse.url.starts_with("https://")) {
             return Err(ConfigError::new(
@@ -132,6 +143,7 @@ impl Config {
             group_id: env_or("FIDUCIA_SINK_GROUP_ID", d.group_id)?,
             batch,
             clickhouse,
+            retention: RetentionConfig::from_env()?,
             kafka: d.kafka,
         })
     }
@@ -153,6 +165,15 @@ pub fn database_name(var: &str, value: String) -> Result<String, ConfigError> {
             value,
             "must be ASCII letters, digits and '_', not starting with a digit",
         ))
+    }
+}
+
+/// `lz4` or `none` (the default).
+fn compression(var: &str) -> Result<bool, ConfigError> {
+    match env_or(var, String::from("none"))?.as_str() {
+        "none" => Ok(false),
+        "lz4" => Ok(true),
+        other => Err(ConfigError::new(var, other, "must be lz4 or none")),
     }
 }
 

@@ -23,6 +23,19 @@ pub const CLICKHOUSE_UP: &str = "fiducia_sink_clickhouse_up";
 /// Schema migrations applied by this process at start-up.
 pub const MIGRATIONS_APPLIED: &str = "fiducia_sink_migrations_applied_total";
 
+/// Profiles erased because their visitor withdrew personalization consent.
+pub const PROFILES_ERASED: &str = "fiducia_sink_profiles_erased_total";
+/// Rows the retention job deleted, by `data_type` ([`RETENTION_DATA_TYPES`]).
+pub const RETENTION_ROWS_DELETED: &str = "fiducia_sink_retention_rows_deleted_total";
+/// Retention runs started.
+pub const RETENTION_RUNS: &str = "fiducia_sink_retention_runs_total";
+/// Retention runs that failed (the next run tries again).
+pub const RETENTION_ERRORS: &str = "fiducia_sink_retention_errors_total";
+/// Unix time of the last retention run that finished without error.
+pub const RETENTION_LAST_SUCCESS: &str = "fiducia_sink_retention_last_success_timestamp_seconds";
+
+/// The `data_type` label values of [`RETENTION_ROWS_DELETED`].
+pub const RETENTION_DATA_TYPES: [&str; 3] = ["identified_events", "anonymous_events", "profiles"];
 /// The `table` label values of the insert metrics.
 pub const TABLES: [&str; 2] = ["events", "consent_log"];
 /// The `reason` label values of [`DEAD_LETTERS`].
@@ -52,12 +65,39 @@ pub fn describe() {
         "1 while ClickHouse answers SELECT 1, else 0."
     );
     describe_counter!(MIGRATIONS_APPLIED, "Schema migrations applied at start-up.");
-    for name in [DEAD_LETTER_ERRORS, MIGRATIONS_APPLIED] {
+    describe_counter!(
+        PROFILES_ERASED,
+        "Profiles erased after a personalization consent withdrawal."
+    );
+    describe_counter!(
+        RETENTION_ROWS_DELETED,
+        "Rows the retention job deleted, by data type."
+    );
+    describe_counter!(RETENTION_RUNS, "Retention runs started.");
+    describe_counter!(
+        RETENTION_ERRORS,
+        "Retention runs that failed; the next run tries again."
+    );
+    describe_gauge!(
+        RETENTION_LAST_SUCCESS,
+        Unit::Seconds,
+        "Unix time of the last retention run that succeeded."
+    );
+    for name in [
+        DEAD_LETTER_ERRORS,
+        MIGRATIONS_APPLIED,
+        PROFILES_ERASED,
+        RETENTION_RUNS,
+        RETENTION_ERRORS,
+    ] {
         metrics::counter!(name).increment(0);
     }
     for table in TABLES {
         metrics::counter!(ROWS_INSERTED, "table" => table).increment(0);
         metrics::counter!(INSERT_ERRORS, "table" => table).increment(0);
+    }
+    for data_type in RETENTION_DATA_TYPES {
+        metrics::counter!(RETENTION_ROWS_DELETED, "data_type" => data_type).increment(0);
     }
     for reason in DEAD_LETTER_REASONS {
         metrics::counter!(DEAD_LETTERS, "reason" => reason).increment(0);

@@ -1,8 +1,9 @@
 //! Building and running the sink: the ClickHouse schema brought up to date,
 //! one group consumer per table (`events` from the enriched topic,
-//! `consent_log` from the consent topic), the dead-letter producer they
-//! share, the health probes behind `/readyz` and the admin endpoints, all
-//! stopped by one token.
+//! `consent_log` from the consent topic, which also erases the profiles of
+//! visitors who withdraw personalization), the retention job, the
+//! dead-letter producer the loops share, the health probes behind `/readyz`
+//! and the admin endpoints, all stopped by one token.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,10 +23,13 @@ use crate::config::Config;
 use crate::consent_rows::ConsentRow;
 use crate::deadletter::KafkaDeadLetters;
 use crate::handler::SinkHandler;
+use crate::jobs::erasure::{ClickHouseEraser, ErasingWriter};
+use crate::jobs::retention::RetentionJob;
 use crate::metrics;
 use crate::rows::EventRow;
 use crate::schema::{self, ServerFeatures};
 use crate::table::TableRow;
+use crate::writer::RowWriter;
 use crate::writer::clickhouse::{self as ch, ClickHouseHealth, ClickHouseWriter};
 
 /// How long start-up waits for ClickHouse to answer before giving up.
@@ -38,13 +42,13 @@ const CLICKHOUSE_MAX_SILENCE: Duration = Duration::from_secs(5);
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One table's consume loop.
-struct TableLoop<R> {
+struct TableLoop<W, R> {
     consumer: StreamConsumer,
     settings: ConsumerSettings,
-    handler: SinkHandler<ClickHouseWriter, Arc<KafkaDeadLetters>, R>,
+    handler: SinkHandler<W, Arc<KafkaDeadLetters>, R>,
 }
 
-impl<R: TableRow + 'static> TableLoop<R> {
+impl<R: TableRow + 'static, W: RowWriter<R>> TableLoop<W, R> {
     async fn run(mut self, shutdown: CancellationToken) {
         consume::run(
             &self.consumer,
@@ -61,8 +65,9 @@ impl<R: TableRow + 'static> TableLoop<R> {
 pub struct Application {
     admin: Server,
     admin_addr: SocketAddr,
-    events: TableLoop<EventRow>,
-    consent: TableLoop<ConsentRow>,
+    events: TableLoop<ClickHouseWriter, EventRow>,
+    consent: TableLoop<ErasingWriter<ClickHouseWriter, ClickHouseEraser>, ConsentRow>,
+    retention: RetentionJob,
     dead_letters: Arc<KafkaDeadLetters>,
     features: ServerFeatures,
     applied_migrations: Vec<u32>,
@@ -117,7 +122,15 @@ impl Application {
         )?;
         let clickhouse = ClickHouseHealth::new(CLICKHOUSE_MAX_SILENCE);
         clickhouse.record_ok(); // it just answered the migrations
-        clickhouse.spawn_probe(client, PROBE_INTERVAL, shutdown.clone());
+        clickhouse.spawn_probe(client.clone(), PROBE_INTERVAL, shutdown.clone());
+        let eraser = ClickHouseEraser::new(
+            client.clone(),
+            database,
+            features.clone(),
+            config.clickhouse.insert_timeout,
+        );
+        let retention =
+            RetentionJob::new(client, database, features.clone(), config.retention.clone());
 
         let ready = {
             let (broker, clickhouse) = (broker.clone(), clickhouse.clone());
@@ -134,7 +147,10 @@ impl Application {
         let consent = TableLoop {
             consumer: consume::consumer(&consent_settings, "fiducia-sink-consent")?,
             settings: consent_settings,
-            handler: SinkHandler::new(writer, Arc::clone(&dead_letters)),
+            handler: SinkHandler::new(
+                ErasingWriter::new(writer, eraser),
+                Arc::clone(&dead_letters),
+            ),
         };
         tracing::info!(%admin_addr, events = %topics.enriched, consent = %topics.consent, group = %config.group_id, database, "sink ready to consume");
         Ok(Self {
@@ -142,6 +158,7 @@ impl Application {
             admin_addr,
             events,
             consent,
+            retention,
             dead_letters,
             features,
             applied_migrations,
@@ -167,7 +184,7 @@ impl Application {
         &self.applied_migrations
     }
 
-    /// Consumes until the shutdown token is cancelled, then finishes the
+    /// Consumes (and runs the retention job) until the shutdown token is cancelled, then finishes the
     /// batch in hand, commits the stored offsets, flushes dead letters and
     /// stops the admin server.
     ///
@@ -179,6 +196,7 @@ impl Application {
         tokio::join!(
             self.events.run(self.shutdown.clone()),
             self.consent.run(self.shutdown.clone()),
+            self.retention.run_until_stopped(self.shutdown.clone()),
         );
         self.dead_letters.flush(FLUSH_TIMEOUT);
         admin_handle.stop(true).await;

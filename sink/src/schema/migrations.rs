@@ -7,7 +7,13 @@
 //! idempotent on every supported server; ClickHouse 18.16 has no
 //! `ADD COLUMN IF NOT EXISTS`, so new columns go through [`Step::AddColumn`].
 //!
+//! Newer servers get modern storage through [`Step::If`]: statements that
+//! run only where the server has a [`Feature`] (LowCardinality, codecs) and
+//! are skipped on 18.16.
+//!
 //! `{db}` in a statement stands for the configured database, back-quoted.
+
+use super::Feature;
 
 /// One schema change, recorded in `schema_migrations` once all its steps ran.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +42,14 @@ pub enum Step {
         /// Its type and default, e.g. `String DEFAULT ''`.
         definition: &'static str,
     },
+    /// A statement run only on servers with `feature`, idempotent there
+    /// (e.g. `MODIFY COLUMN` to the type the column already has).
+    If {
+        /// What the server must support.
+        feature: Feature,
+        /// The statement.
+        sql: &'static str,
+    },
 }
 
 /// The schema history, oldest first.
@@ -59,7 +73,82 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "events: bot score, referrer names, all UTM fields, click ids, session and page fields",
         steps: ENRICHMENT_COLUMNS,
     },
+    Migration {
+        version: 4,
+        name: "create the sessions view over events",
+        steps: &[Step::Sql(CREATE_SESSIONS)],
+    },
+    Migration {
+        version: 5,
+        name: "create profile_events (fed from events by a materialized view) and the profiles view",
+        steps: &[
+            Step::Sql(CREATE_PROFILE_EVENTS),
+            Step::Sql(CREATE_PROFILE_EVENTS_MV),
+            Step::Sql(CREATE_PROFILES),
+        ],
+    },
+    Migration {
+        version: 6,
+        name: "create privacy_requests",
+        steps: &[Step::Sql(CREATE_PRIVACY_REQUESTS)],
+    },
+    Migration {
+        version: 7,
+        name: "modern storage where the server has it: LowCardinality and codecs",
+        steps: &[
+            Step::If {
+                feature: Feature::LowCardinality,
+                sql: EVENTS_LOW_CARDINALITY,
+            },
+            Step::If {
+                feature: Feature::Codecs,
+                sql: EVENTS_CODECS,
+            },
+            Step::If {
+                feature: Feature::LowCardinality,
+                sql: CONSENT_LOG_LOW_CARDINALITY,
+            },
+        ],
+    },
 ];
+
+/// Dictionary-encodes the `events` columns with few distinct values (site_id
+/// stays a `String`: it leads the sorting key, which cannot change type).
+pub const EVENTS_LOW_CARDINALITY: &str = "\
+ALTER TABLE {db}.events
+    MODIFY COLUMN event_type LowCardinality(String),
+    MODIFY COLUMN referrer_class LowCardinality(String),
+    MODIFY COLUMN search_engine LowCardinality(String),
+    MODIFY COLUMN social_network LowCardinality(String),
+    MODIFY COLUMN entry_referrer_class LowCardinality(String),
+    MODIFY COLUMN utm_source LowCardinality(String),
+    MODIFY COLUMN utm_medium LowCardinality(String),
+    MODIFY COLUMN country LowCardinality(String),
+    MODIFY COLUMN region LowCardinality(String),
+    MODIFY COLUMN browser LowCardinality(String),
+    MODIFY COLUMN browser_version LowCardinality(String),
+    MODIFY COLUMN os LowCardinality(String),
+    MODIFY COLUMN device LowCardinality(String),
+    MODIFY COLUMN decision LowCardinality(String),
+    MODIFY COLUMN lang LowCardinality(String)";
+
+/// Compresses the wide text columns harder and delta-encodes `received_at`
+/// (the key columns keep the default codec).
+pub const EVENTS_CODECS: &str = "\
+ALTER TABLE {db}.events
+    MODIFY COLUMN received_at DateTime('UTC') CODEC(Delta, ZSTD(1)),
+    MODIFY COLUMN url String CODEC(ZSTD(3)),
+    MODIFY COLUMN referrer String CODEC(ZSTD(3)),
+    MODIFY COLUMN title String CODEC(ZSTD(3)),
+    MODIFY COLUMN props String CODEC(ZSTD(3))";
+
+/// Dictionary-encodes the `consent_log` columns with few distinct values.
+pub const CONSENT_LOG_LOW_CARDINALITY: &str = "\
+ALTER TABLE {db}.consent_log
+    MODIFY COLUMN action LowCardinality(String),
+    MODIFY COLUMN source LowCardinality(String),
+    MODIFY COLUMN notice_version LowCardinality(String),
+    MODIFY COLUMN browser_family LowCardinality(String)";
 
 /// Columns of issue 5's enrichment (the enricher fills them).
 const ENRICHMENT_COLUMNS: &[Step] = &[
@@ -208,6 +297,113 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(server_time)
 ORDER BY (site_id, subject, record_id)";
 
+/// One row per session, computed from `events` at query time (a plain view,
+/// so it needs no storage, no retention of its own and no erasure: it shows
+/// exactly what `events` holds). Events without a session id are left out.
+pub const CREATE_SESSIONS: &str = "\
+CREATE VIEW IF NOT EXISTS {db}.sessions AS
+SELECT
+    site_id,
+    session_id,
+    any(visitor_id) AS visitor_id,
+    min(event_time) AS started_at,
+    max(event_time) AS ended_at,
+    toUInt32(max(event_time) - min(event_time)) AS duration_seconds,
+    count() AS events,
+    countIf(event_type = 'page_view') AS page_views,
+    argMin(path, (event_time, event_ms, seq)) AS entry_page,
+    argMax(path, (event_time, event_ms, seq)) AS exit_page,
+    argMin(referrer_class, (event_time, event_ms, seq)) AS entry_referrer_class,
+    argMin(utm_source, (event_time, event_ms, seq)) AS utm_source,
+    argMin(utm_medium, (event_time, event_ms, seq)) AS utm_medium,
+    argMin(utm_campaign, (event_time, event_ms, seq)) AS utm_campaign,
+    any(country) AS country,
+    any(device) AS device,
+    max(is_bot) AS is_bot
+FROM {db}.events FINAL
+WHERE session_id != ''
+GROUP BY site_id, session_id";
+
+/// The interest signals of visitors with personalization consent: one row
+/// per event and page category (`''` for an uncategorised page), written by
+/// [`CREATE_PROFILE_EVENTS_MV`] as events are inserted. Redelivered events
+/// collapse on the sorting key, which ends in `event_id`. A withdrawal of
+/// personalization deletes the visitor's rows (`jobs::erasure`); retention
+/// deletes rows older than the profile retention, so a visitor inactive for
+/// that long has no profile left.
+pub const CREATE_PROFILE_EVENTS: &str = "\
+CREATE TABLE IF NOT EXISTS {db}.profile_events
+(
+    site_id String,
+    visitor_id String,
+    category String COMMENT 'page category, empty for an uncategorised page',
+    event_id UUID COMMENT 'the event this signal comes from; the dedup key',
+    event_time DateTime('UTC'),
+    weight Float32 COMMENT 'strength of the signal: 3 form_submit, 2 click or download, 1 otherwise'
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (site_id, visitor_id, category, event_id)";
+
+/// Feeds `profile_events` from every insert into `events`: only events whose
+/// visitor gave personalization consent, that keep a visitor id and that
+/// are not from bots.
+pub const CREATE_PROFILE_EVENTS_MV: &str = "\
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.profile_events_mv TO {db}.profile_events AS
+SELECT
+    site_id,
+    visitor_id,
+    arrayJoin(if(empty(page_categories), [''], page_categories)) AS category,
+    event_id,
+    event_time,
+    toFloat32(multiIf(event_type = 'form_submit', 3, event_type IN ('click', 'download'), 2, 1)) AS weight
+FROM {db}.events
+WHERE consent_personalization = 1 AND visitor_id != '' AND is_bot = 0";
+
+/// One row per visitor with a profile: interests ranked by a score that
+/// halves every 30 days, last activity, recency and frequency.
+pub const CREATE_PROFILES: &str = "\
+CREATE VIEW IF NOT EXISTS {db}.profiles AS
+SELECT
+    site_id,
+    visitor_id,
+    arrayFilter(x -> tupleElement(x, 1) != '', arrayReverseSort(x -> tupleElement(x, 2), groupArray((category, score)))) AS interests,
+    max(category_last_seen) AS last_seen,
+    toUInt32(dateDiff('day', max(category_last_seen), now())) AS recency_days,
+    uniqExactMerge(category_events) AS frequency
+FROM
+(
+    SELECT
+        site_id,
+        visitor_id,
+        category,
+        round(sum(weight * exp(-(toUInt32(now()) - toUInt32(event_time)) / 86400 / 30 * ln(2))), 3) AS score,
+        max(event_time) AS category_last_seen,
+        uniqExactState(event_id) AS category_events
+    FROM {db}.profile_events FINAL
+    GROUP BY site_id, visitor_id, category
+)
+GROUP BY site_id, visitor_id";
+
+/// The audit trail of access and erasure requests (SPEC section 8): one row
+/// per state a request reached; the latest `updated_at` wins on merge.
+pub const CREATE_PRIVACY_REQUESTS: &str = "\
+CREATE TABLE IF NOT EXISTS {db}.privacy_requests
+(
+    request_id UUID COMMENT 'UUIDv7 of the request',
+    site_id String,
+    subject String COMMENT 'pseudonymous subject the request is about',
+    kind String COMMENT 'access or erasure',
+    status String COMMENT 'received, deny_listed, deleted, completed, failed',
+    requested_at DateTime('UTC'),
+    updated_at DateTime('UTC') COMMENT 'when the request reached this status',
+    tables Array(String) COMMENT 'tables the deletion covered',
+    detail String COMMENT 'why it failed, when it did'
+)
+ENGINE = ReplacingMergeTree(updated_at)
+PARTITION BY toYYYYMM(requested_at)
+ORDER BY (site_id, request_id)";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,7 +421,7 @@ mod tests {
         for migration in MIGRATIONS {
             for step in migration.steps {
                 if let Step::Sql(sql) = step {
-                    let head = sql.split_whitespace().take(5).collect::<Vec<_>>().join(" ");
+                    let head = sql.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
                     assert!(
                         !head.starts_with("CREATE") || head.contains("IF NOT EXISTS"),
                         "migration {}: {head}",

@@ -124,6 +124,69 @@ impl std::fmt::Display for ServerFeatures {
     }
 }
 
+/// A capability a migration step can require ([`migrations::Step::If`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// [`ServerFeatures::low_cardinality`].
+    LowCardinality,
+    /// [`ServerFeatures::codecs`].
+    Codecs,
+    /// [`ServerFeatures::ttl`].
+    Ttl,
+}
+
+impl ServerFeatures {
+    /// Whether the server has `feature`.
+    #[must_use]
+    pub fn has(&self, feature: Feature) -> bool {
+        match feature {
+            Feature::LowCardinality => self.low_cardinality(),
+            Feature::Codecs => self.codecs(),
+            Feature::Ttl => self.ttl(),
+        }
+    }
+
+    /// `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` (absent from 18.16).
+    #[must_use]
+    pub fn add_column_if_not_exists(&self) -> bool {
+        self.at_least(19, 1)
+    }
+}
+
+/// The statements `history` runs on an empty database of a server with
+/// `features`, in order: what `deploy/clickhouse/test_chdb.py` replays on a
+/// current engine. Columns are added with `ADD COLUMN IF NOT EXISTS` where
+/// the server has it, else with a plain `ADD COLUMN` (the database is empty;
+/// [`migrate`] checks `system.columns` first instead).
+#[must_use]
+pub fn plan(history: &[Migration], features: &ServerFeatures, database: &str) -> Vec<String> {
+    history
+        .iter()
+        .flat_map(|m| m.steps)
+        .filter_map(|step| match *step {
+            Step::Sql(sql) => Some(render(sql, database)),
+            Step::If { feature, sql } => features.has(feature).then(|| render(sql, database)),
+            Step::AddColumn {
+                table,
+                column,
+                definition,
+            } => {
+                let guard = if features.add_column_if_not_exists() {
+                    "IF NOT EXISTS "
+                } else {
+                    ""
+                };
+                Some(render(
+                    &format!(
+                        "ALTER TABLE {{db}}.`{table}` ADD COLUMN {guard}`{column}` {definition}"
+                    ),
+                    database,
+                ))
+            }
+        })
+        .collect()
+}
+
 /// How often a migration run that lost a race is repeated before start-up fails.
 const ATTEMPTS: u32 = 5;
 
@@ -165,11 +228,12 @@ async fn migrate_once(
     database: &str,
     history: &[Migration],
 ) -> Result<Vec<u32>, SchemaError> {
+    let features = ServerFeatures::probe(client).await?;
     let done = applied_versions(client, database).await?;
     let mut applied = Vec::new();
     for migration in history.iter().filter(|m| !done.contains(&m.version)) {
         for step in migration.steps {
-            run_step(client, database, step).await?;
+            run_step(client, database, &features, step).await?;
         }
         client
             .query(&render(
@@ -213,9 +277,19 @@ async fn applied_versions(client: &Client, database: &str) -> Result<BTreeSet<u3
     Ok(versions.into_iter().collect())
 }
 
-async fn run_step(client: &Client, database: &str, step: &Step) -> Result<(), SchemaError> {
+async fn run_step(
+    client: &Client,
+    database: &str,
+    features: &ServerFeatures,
+    step: &Step,
+) -> Result<(), SchemaError> {
     match *step {
         Step::Sql(sql) => client.query_raw(&render(sql, database)).execute().await?,
+        Step::If { feature, sql } => {
+            if features.has(feature) {
+                client.query_raw(&render(sql, database)).execute().await?;
+            }
+        }
         Step::AddColumn {
             table,
             column,
@@ -271,6 +345,18 @@ mod tests {
         let lts = ServerFeatures::parse("23.8.1").unwrap();
         assert!(lts.low_cardinality() && lts.codecs() && lts.ttl() && lts.datetime64());
         assert!(lts.insert_dedup_token() && lts.lightweight_delete());
+    }
+
+    #[test]
+    fn the_old_server_plan_has_no_modern_storage_and_the_new_one_has_it() {
+        let old = ServerFeatures::parse("18.16.1").unwrap();
+        let new = ServerFeatures::parse("23.8.1").unwrap();
+        let old_plan = plan(migrations::MIGRATIONS, &old, "f").join(";\n");
+        let new_plan = plan(migrations::MIGRATIONS, &new, "f").join(";\n");
+        assert!(!old_plan.contains("LowCardinality") && !old_plan.contains("CODEC"));
+        assert!(new_plan.contains("LowCardinality") && new_plan.contains("CODEC"));
+        assert!(new_plan.contains("ADD COLUMN IF NOT EXISTS `bot_score`"));
+        assert!(new_plan.starts_with("CREATE DATABASE IF NOT EXISTS `f`"));
     }
 
     #[test]

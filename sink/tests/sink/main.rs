@@ -1,6 +1,10 @@
 //! The sink against the real broker and the real ClickHouse (started by
 //! `deploy/local/up --infra` through the testkit). Every test has its own
-//! topics, consumer group and database.
+//! topics, consumer group and database. [`jobs`] covers profiles, their
+//! erasure and retention; [`docs`] runs every query of the analyst guide.
+
+mod docs;
+mod jobs;
 
 use std::time::Duration;
 
@@ -258,12 +262,12 @@ async fn migrations_run_from_empty_twice_and_concurrently() {
         again.applied_migrations().is_empty(),
         "nothing left to apply"
     );
-    let tables = "SELECT count() FROM system.tables WHERE database = '{db}' AND name IN ('events', 'consent_log', 'schema_migrations')";
+    let tables = "SELECT count() FROM system.tables WHERE database = '{db}' AND name IN ('events', 'consent_log', 'schema_migrations', 'sessions', 'profile_events', 'profile_events_mv', 'profiles', 'privacy_requests')";
     assert_eq!(
         setup
             .count(&tables.replace("'{db}'", &format!("'{}'", setup.database)))
             .await,
-        3
+        8
     );
     assert_eq!(
         setup
@@ -522,5 +526,34 @@ async fn garbage_is_dead_lettered_and_does_not_block_the_rest() {
     }
     assert_eq!(sink.get("/healthz").await.0, 200);
     sink.stop().await;
+    setup.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_upgrade_a_database_of_the_previous_version() {
+    let setup = Setup::new().await;
+    let client = setup.clickhouse();
+    let previous = &MIGRATIONS[..MIGRATIONS.len() - 1];
+    let applied = migrate_with(&client, &setup.database, previous)
+        .await
+        .unwrap();
+    assert_eq!(applied.len(), previous.len());
+    let (a, b) = tokio::join!(
+        migrate_with(&client, &setup.database, MIGRATIONS),
+        migrate_with(&client, &setup.database, MIGRATIONS),
+    );
+    let mut upgraded = [a.unwrap(), b.unwrap()].concat();
+    upgraded.dedup();
+    assert_eq!(
+        upgraded,
+        [MIGRATIONS.len() as u32],
+        "only the newest version"
+    );
+    assert!(
+        migrate_with(&client, &setup.database, MIGRATIONS)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     setup.drop_database().await;
 }

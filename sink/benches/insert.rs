@@ -1,0 +1,153 @@
+//! Rows per second the sink stores in ClickHouse: batches of enriched events,
+//! as the consume loop hands them over, through the sink's handler (protobuf
+//! decode, row conversion, one RowBinary insert per batch) into a freshly
+//! migrated database on the local ClickHouse, at 10k and 100k rows per batch.
+//! A second figure times the insert alone (rows built beforehand).
+//!
+//! Kafka is left out: the broker's cost, not the sink's. ClickHouse is the
+//! one `deploy/local/up --infra` runs (started here through the testkit when
+//! it is not running).
+//!
+//! `cargo bench -p fiducia-sink --bench insert [-- <rows per batch size>]`
+
+use std::time::{Duration, Instant};
+
+use fiducia_proto::headers;
+use fiducia_proto::kafka::consume::BatchHandler;
+use fiducia_proto::testkit::{self, unique};
+use fiducia_proto::v1::{Decision, EnrichedEvent};
+use fiducia_sink::config::ClickHouseConfig;
+use fiducia_sink::deadletter::MemoryDeadLetters;
+use fiducia_sink::handler::{SinkHandler, decode};
+use fiducia_sink::rows::EventRow;
+use fiducia_sink::schema::{migrate, render};
+use fiducia_sink::writer::RowWriter;
+use fiducia_sink::writer::clickhouse::{ClickHouseHealth, ClickHouseWriter, client};
+use prost::Message as _;
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use rdkafka::{Message as _, Timestamp};
+use uuid::Uuid;
+
+const BATCH_SIZES: [usize; 2] = [10_000, 100_000];
+
+/// A page view as the enricher publishes it: every common field set.
+fn message(i: usize) -> OwnedMessage {
+    let at = 1_764_000_000_000 + i64::try_from(i).unwrap_or(0) * 37;
+    let event = EnrichedEvent {
+        event_id: Uuid::now_v7().as_bytes().to_vec(),
+        site_id: "demo".into(),
+        event_type: ["page_view", "scroll", "engagement", "click"][i % 4].into(),
+        event_time_ms: at,
+        received_at_ms: at + 180,
+        seq: u32::try_from(i % 50).unwrap_or(0),
+        visitor_id: format!("01936f7e-{:012x}", i % 50_000),
+        session_id: format!("s-{:016x}", i % 120_000),
+        url: format!(
+            "https://shop.example/products/{}?utm_source=newsletter&utm_campaign=spring",
+            i % 900
+        ),
+        path: format!("/products/{}", i % 900),
+        referrer: "https://www.google.com/".into(),
+        referrer_class: "search".into(),
+        search_engine: "google".into(),
+        utm_source: "newsletter".into(),
+        utm_medium: "email".into(),
+        utm_campaign: "spring".into(),
+        country: "IT".into(),
+        region: "IT-25".into(),
+        city: "Milan".into(),
+        browser: "Firefox".into(),
+        browser_version: "128.0".into(),
+        os: "Linux".into(),
+        device: "desktop".into(),
+        consent_measurement: true,
+        consent_personalization: i.is_multiple_of(3),
+        decision: Decision::Keep.into(),
+        props_json: format!(r#"{{"depth":{},"section":"catalog"}}"#, 25 * (i % 4 + 1)),
+        title: "Red running shoes – Shop".into(),
+        lang: "it-IT".into(),
+        session_seq: u32::try_from(i % 20 + 1).unwrap_or(1),
+        landing_page: "/".into(),
+        page_categories: vec!["shoes".into(), "running".into()],
+        ..EnrichedEvent::default()
+    };
+    let headers = OwnedHeaders::new().insert(Header {
+        key: headers::SCHEMA,
+        value: Some(headers::schema::ENRICHED_EVENT),
+    });
+    OwnedMessage::new(
+        Some(event.encode_to_vec()),
+        Some(b"demo:v".to_vec()),
+        "fiducia.enriched.v1".into(),
+        Timestamp::NotAvailable,
+        0,
+        i64::try_from(i).unwrap_or(0),
+        Some(headers),
+    )
+}
+
+fn rate(rows: usize, elapsed: Duration) -> f64 {
+    rows as f64 / elapsed.as_secs_f64()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rows_per_size: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let infra = testkit::infra();
+    let config = ClickHouseConfig {
+        url: infra.clickhouse_url.clone(),
+        database: unique("fiducia_bench"),
+        ..ClickHouseConfig::default()
+    };
+    let admin = client(&config);
+    migrate(&admin, &config.database).await.expect("migrations");
+    let writer = ClickHouseWriter::new(&config, ClickHouseHealth::new(Duration::from_secs(5)));
+    let messages: Vec<OwnedMessage> = (0..rows_per_size).map(message).collect();
+    let bytes: usize = messages
+        .iter()
+        .map(|m| m.payload().map_or(0, <[u8]>::len))
+        .sum();
+    println!(
+        "{rows_per_size} enriched events per run, {} bytes of protobuf each on average",
+        bytes / rows_per_size
+    );
+    println!("| rows per batch | handler: decode + insert, rows/s | insert only, rows/s |");
+    println!("|---:|---:|---:|");
+    for batch in BATCH_SIZES {
+        let mut handler: SinkHandler<_, _, EventRow> =
+            SinkHandler::new(writer.clone(), MemoryDeadLetters::default());
+        let started = Instant::now();
+        for chunk in messages.chunks(batch) {
+            handler.handle(chunk).await.expect("batch stored");
+        }
+        let handled = rate(messages.len(), started.elapsed());
+
+        let rows: Vec<EventRow> = messages
+            .iter()
+            .map(|m| decode::<EventRow>(m).expect("valid"))
+            .collect();
+        let started = Instant::now();
+        for chunk in rows.chunks(batch) {
+            writer.write(chunk).await.expect("insert");
+        }
+        let inserted = rate(rows.len(), started.elapsed());
+        println!("| {batch} | {handled:.0} | {inserted:.0} |");
+    }
+    let stored: u64 = admin
+        .query_raw(&render(
+            "SELECT uniqExact(event_id) FROM {db}.events",
+            &config.database,
+        ))
+        .fetch_one()
+        .await
+        .expect("count");
+    assert_eq!(stored, rows_per_size as u64, "every event stored");
+    admin
+        .query_raw(&render("DROP DATABASE {db}", &config.database))
+        .execute()
+        .await
+        .expect("drop");
+}

@@ -1,0 +1,253 @@
+//! A visitor who withdraws personalization consent loses their profile
+//! (SPEC section 8): when the consent loop stores a record that leaves
+//! personalization off after a change of mind (`update`, `withdraw`,
+//! `object`, `erase`), the visitor's rows of `profile_events`, the table
+//! behind the `profiles` view, are deleted.
+//!
+//! [`ErasingWriter`] wraps the `consent_log` writer: it inserts the records
+//! first, then deletes the profiles they call for, and succeeds only when
+//! both did. A failure fails the batch, which the consume loop retries; the
+//! re-inserted records collapse on `record_id` and a second delete of the
+//! same rows is harmless. A first-time `deny` deletes nothing: no profile
+//! can exist without an earlier grant, and a mutation per denial would be
+//! costly on ClickHouse 18.16.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clickhouse::Client;
+
+use crate::consent_rows::ConsentRow;
+use crate::jobs::delete_statement;
+use crate::metrics;
+use crate::schema::{ServerFeatures, render};
+use crate::writer::{RowWriter, WriteError};
+
+/// Whose profile to delete.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Subject {
+    /// The site.
+    pub site_id: String,
+    /// The tag's visitor id (the consent record's subject).
+    pub visitor_id: String,
+}
+
+/// The consent actions that, with personalization off, end a profile.
+const ENDING_ACTIONS: [&str; 4] = ["update", "withdraw", "object", "erase"];
+
+/// The distinct subjects of `rows` whose profile must go.
+#[must_use]
+pub fn withdrawals(rows: &[ConsentRow]) -> Vec<Subject> {
+    rows.iter()
+        .filter(|r| {
+            r.personalization == 0
+                && !r.subject.is_empty()
+                && ENDING_ACTIONS.contains(&r.action.as_str())
+        })
+        .map(|r| Subject {
+            site_id: r.site_id.clone(),
+            visitor_id: r.subject.clone(),
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Deletes profiles.
+pub trait ProfileEraser: Send + Sync + 'static {
+    /// Deletes every profile row of `subjects`; `Ok` once the server accepted it.
+    fn erase_profiles(
+        &self,
+        subjects: &[Subject],
+    ) -> impl Future<Output = Result<(), WriteError>> + Send;
+}
+
+/// [`ProfileEraser`] on ClickHouse: one delete per batch of subjects.
+#[derive(Clone)]
+pub struct ClickHouseEraser {
+    client: Client,
+    database: String,
+    features: ServerFeatures,
+    timeout: Duration,
+}
+
+impl ClickHouseEraser {
+    /// An eraser for `database` on the server `client` talks to (no database selected).
+    #[must_use]
+    pub fn new(
+        client: Client,
+        database: &str,
+        features: ServerFeatures,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            client,
+            database: database.to_owned(),
+            features,
+            timeout,
+        }
+    }
+}
+
+impl ProfileEraser for ClickHouseEraser {
+    async fn erase_profiles(&self, subjects: &[Subject]) -> Result<(), WriteError> {
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        let tuples = vec!["(?, ?)"; subjects.len()].join(", ");
+        let predicate = format!("(site_id, visitor_id) IN ({tuples})");
+        let sql = render(
+            &delete_statement(&self.features, "profile_events", &predicate),
+            &self.database,
+        );
+        let mut query = self.client.query(&sql);
+        for subject in subjects {
+            query = query
+                .bind(subject.site_id.as_str())
+                .bind(subject.visitor_id.as_str());
+        }
+        match tokio::time::timeout(self.timeout, query.execute()).await {
+            Ok(Ok(())) => {
+                ::metrics::counter!(metrics::PROFILES_ERASED).increment(subjects.len() as u64);
+                tracing::info!(
+                    subjects = subjects.len(),
+                    "profiles erased after consent withdrawal"
+                );
+                Ok(())
+            }
+            Ok(Err(error)) => Err(error.into()),
+            Err(_elapsed) => Err(WriteError::Timeout(self.timeout)),
+        }
+    }
+}
+
+/// Records the subjects it was asked to erase, for unit tests.
+#[derive(Debug, Default)]
+pub struct MemoryEraser {
+    erased: Mutex<Vec<Subject>>,
+}
+
+impl MemoryEraser {
+    /// Every subject erased so far, in order.
+    ///
+    /// # Panics
+    /// If a test thread panicked while erasing.
+    #[must_use]
+    pub fn erased(&self) -> Vec<Subject> {
+        self.erased.lock().expect("not poisoned").clone()
+    }
+}
+
+impl ProfileEraser for MemoryEraser {
+    async fn erase_profiles(&self, subjects: &[Subject]) -> Result<(), WriteError> {
+        self.erased
+            .lock()
+            .expect("not poisoned")
+            .extend_from_slice(subjects);
+        Ok(())
+    }
+}
+
+/// The `consent_log` writer: inserts through `W`, then erases the profiles
+/// the inserted records withdraw.
+#[derive(Clone)]
+pub struct ErasingWriter<W, E> {
+    inner: W,
+    eraser: E,
+}
+
+impl<W, E> ErasingWriter<W, E> {
+    /// `inner` for the rows, `eraser` for the profiles.
+    pub fn new(inner: W, eraser: E) -> Self {
+        Self { inner, eraser }
+    }
+
+    /// The profile eraser (tests inspect the in-memory one).
+    pub fn eraser(&self) -> &E {
+        &self.eraser
+    }
+}
+
+impl<W: RowWriter<ConsentRow>, E: ProfileEraser> RowWriter<ConsentRow> for ErasingWriter<W, E> {
+    async fn write(&self, rows: &[ConsentRow]) -> Result<(), WriteError> {
+        self.inner.write(rows).await?;
+        self.eraser.erase_profiles(&withdrawals(rows)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::writer::memory::MemoryWriter;
+
+    fn row(subject: &str, action: &str, personalization: u8) -> ConsentRow {
+        ConsentRow {
+            record_id: Uuid::now_v7(),
+            site_id: "shop".into(),
+            subject: subject.into(),
+            action: action.into(),
+            measurement: 1,
+            personalization,
+            functional: 0,
+            contextual: 0,
+            source: "tag:api".into(),
+            notice_version: String::new(),
+            notice_hash: String::new(),
+            tcf: String::new(),
+            gpp: String::new(),
+            gpc: 0,
+            dnt: 0,
+            client_time: 1_764_000_000,
+            server_time: 1_764_000_000,
+            server_ms: 0,
+            ip_prefix: String::new(),
+            browser_family: String::new(),
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn only_a_change_of_mind_that_leaves_personalization_off_ends_a_profile() {
+        let rows = [
+            row("a", "withdraw", 0),
+            row("b", "update", 0),
+            row("c", "object", 0),
+            row("d", "erase", 0),
+            row("e", "deny", 0),
+            row("f", "grant", 1),
+            row("g", "update", 1),
+            row("", "withdraw", 0),
+            row("a", "erase", 0),
+        ];
+        let subjects: Vec<String> = withdrawals(&rows)
+            .into_iter()
+            .map(|s| s.visitor_id)
+            .collect();
+        assert_eq!(subjects, ["a", "b", "c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn records_are_stored_before_the_profiles_they_withdraw_are_erased() {
+        let writer = ErasingWriter::new(MemoryWriter::default(), MemoryEraser::default());
+        writer.inner.set_down(true);
+        let rows = [row("a", "withdraw", 0), row("b", "grant", 1)];
+        assert!(writer.write(&rows).await.is_err());
+        assert!(
+            writer.eraser().erased().is_empty(),
+            "nothing erased before the insert"
+        );
+        writer.inner.set_down(false);
+        writer.write(&rows).await.unwrap();
+        assert_eq!(writer.inner.rows().len(), 2);
+        assert_eq!(
+            writer.eraser().erased(),
+            [Subject {
+                site_id: "shop".into(),
+                visitor_id: "a".into()
+            }]
+        );
+    }
+}

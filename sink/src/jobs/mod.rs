@@ -1,0 +1,45 @@
+//! Work the sink does on ClickHouse besides inserting rows: [`erasure`]
+//! removes the profile of a visitor who withdrew personalization consent as
+//! the consent record is stored, and [`retention`] deletes rows whose
+//! retention period ended, per data type and site, on a schedule.
+//!
+//! Both delete with the best statement the server has: lightweight
+//! `DELETE FROM` on current servers, an `ALTER TABLE ... DELETE` mutation on
+//! ClickHouse 18.16 (see [`delete_statement`]).
+
+pub mod erasure;
+pub mod retention;
+
+use crate::schema::ServerFeatures;
+
+/// The statement deleting the rows of `{db}.<table>` that match `predicate`:
+/// a lightweight delete where the server has it, else a mutation. Both
+/// return once the server accepted the deletion; a mutation finishes in the
+/// background, and readers never see a row half deleted.
+#[must_use]
+pub fn delete_statement(features: &ServerFeatures, table: &str, predicate: &str) -> String {
+    if features.lightweight_delete() {
+        format!("DELETE FROM {{db}}.`{table}` WHERE {predicate}")
+    } else {
+        format!("ALTER TABLE {{db}}.`{table}` DELETE WHERE {predicate}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_servers_delete_by_mutation_and_new_ones_by_lightweight_delete() {
+        let old = ServerFeatures::parse("18.16.1").unwrap();
+        let new = ServerFeatures::parse("23.8.1").unwrap();
+        assert_eq!(
+            delete_statement(&old, "profile_events", "site_id = ?"),
+            "ALTER TABLE {db}.`profile_events` DELETE WHERE site_id = ?"
+        );
+        assert_eq!(
+            delete_statement(&new, "profile_events", "site_id = ?"),
+            "DELETE FROM {db}.`profile_events` WHERE site_id = ?"
+        );
+    }
+}
