@@ -46,8 +46,8 @@ def main():
         "",
         "| load | bare req/s | collector req/s | ratio | collector ev/s | ev per collector CPU-s "
         "| collector CPU (cores) | collector p50 / p99 / p99.9 ms | bare p99 ms | errors | dropped events "
-        "| collector peak RSS MB | load generator CPU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| collector peak RSS MB | load generator CPU | broker CPU (cores) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary = {}
     for name, bare, coll in pairs:
@@ -63,7 +63,8 @@ def main():
             f"| {lat['p50_ms']:.2f} / {lat['p99_ms']:.2f} / {lat['p999_ms']:.2f} "
             f"| {bare['latency']['p99_ms']:.2f} | {errors}{' (' + error_kinds + ')' if errors else ''} "
             f"| {coll['events_dropped']} | {fmt(server.get('peak_rss_mb'), 1)} "
-            f"| {fmt(coll['loadgen_cpu_cores'], 2)} / {fmt(bare['loadgen_cpu_cores'], 2)} |"
+            f"| {fmt(coll['loadgen_cpu_cores'], 2)} / {fmt(bare['loadgen_cpu_cores'], 2)} "
+            f"| {fmt(coll.get('broker_cpu_cores'), 2)} |"
         )
         if coll["mode"] == "closed":
             key = "single" if coll["batch"] == 1 else "batch"

@@ -174,7 +174,12 @@ pub struct Stats {
 /// Makes `requests` requests of `events_per_request` events each from
 /// `seed`, with times just before `now_ms`.
 #[must_use]
-pub fn generate(seed: u64, requests: usize, events_per_request: usize, now_ms: i64) -> (Vec<Request>, Stats) {
+pub fn generate(
+    seed: u64,
+    requests: usize,
+    events_per_request: usize,
+    now_ms: i64,
+) -> (Vec<Request>, Stats) {
     let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(requests);
     let (mut bytes, mut bots, mut utms, mut denied) = (0usize, 0usize, 0usize, 0usize);
@@ -212,7 +217,11 @@ fn uuid7(rng: &mut Rng, ms: i64) -> String {
 
 fn one(rng: &mut Rng, events: usize, now_ms: i64) -> (Request, bool) {
     let bot = rng.percent(5);
-    let user_agent = if bot { *rng.pick(BOTS) } else { *rng.pick(BROWSERS) };
+    let user_agent = if bot {
+        *rng.pick(BOTS)
+    } else {
+        *rng.pick(BROWSERS)
+    };
     let consented = !rng.percent(10);
     let utm = rng.percent(30);
     let (path, title) = *rng.pick(PAGES);
@@ -243,7 +252,9 @@ fn one(rng: &mut Rng, events: usize, now_ms: i64) -> (Request, bool) {
     for seq in 0..events {
         let ts = sent_at - i64::try_from(rng.below(5_000)).unwrap_or(0);
         let (kind, props) = event_body(rng, seq, events > 1);
-        list.push(json!({"id": uuid7(rng, ts), "type": kind, "ts": ts, "seq": seq + 1, "props": props}));
+        list.push(
+            json!({"id": uuid7(rng, ts), "type": kind, "ts": ts, "seq": seq + 1, "props": props}),
+        );
     }
     let envelope = json!({
         "site": SITE,
@@ -273,10 +284,19 @@ fn event_body(rng: &mut Rng, seq: usize, batched: bool) -> (&'static str, Value)
     let kind = if seq == 0 {
         "page_view"
     } else {
-        *rng.pick(&["click", "scroll", "engagement", "custom", "outbound_link", "page_view"])
+        *rng.pick(&[
+            "click",
+            "scroll",
+            "engagement",
+            "custom",
+            "outbound_link",
+            "page_view",
+        ])
     };
     let mut props = match kind {
-        "click" => json!({"element": "button.add-to-cart", "text": "Add to cart", "product_id": sku}),
+        "click" => {
+            json!({"element": "button.add-to-cart", "text": "Add to cart", "product_id": sku})
+        }
         "scroll" => json!({"depth": 25 * (1 + rng.below(4))}),
         "engagement" => json!({"active_ms": 1_000 + rng.below(120_000)}),
         "outbound_link" => json!({"href": "https://help.example.org/shipping-and-returns"}),
@@ -288,10 +308,19 @@ fn event_body(rng: &mut Rng, seq: usize, batched: bool) -> (&'static str, Value)
         map.insert("item_name".into(), json!(name));
         map.insert("price_cents".into(), json!(cents));
         map.insert("currency".into(), json!("EUR"));
-        map.insert("list".into(), json!("category grid: best sellers, autumn collection"));
+        map.insert(
+            "list".into(),
+            json!("category grid: best sellers, autumn collection"),
+        );
         map.insert("position".into(), json!(1 + rng.below(24)));
-        map.insert("variant".into(), json!(format!("size-{}", 36 + rng.below(10))));
-        map.insert("section".into(), json!("main > div.products > article.product-card"));
+        map.insert(
+            "variant".into(),
+            json!(format!("size-{}", 36 + rng.below(10))),
+        );
+        map.insert(
+            "section".into(),
+            json!("main > div.products > article.product-card"),
+        );
     }
     (kind, props)
 }
@@ -306,7 +335,11 @@ mod tests {
     fn the_same_seed_gives_the_same_corpus() {
         let (a, _) = generate(7, 50, 1, NOW);
         let (b, _) = generate(7, 50, 1, NOW);
-        assert!(a.iter().zip(&b).all(|(x, y)| x.body == y.body && x.user_agent == y.user_agent));
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| x.body == y.body && x.user_agent == y.user_agent)
+        );
         let (c, _) = generate(8, 50, 1, NOW);
         assert!(a.iter().zip(&c).any(|(x, y)| x.body != y.body));
     }
@@ -315,7 +348,10 @@ mod tests {
     fn the_mix_is_as_described() {
         for events in [1, 20] {
             let (_, stats) = generate(7, 4_000, events, NOW);
-            assert!((400.0..=600.0).contains(&stats.bytes_per_event), "{stats:?}");
+            assert!(
+                (400.0..=600.0).contains(&stats.bytes_per_event),
+                "{stats:?}"
+            );
             assert!((0.03..0.07).contains(&stats.bot_share), "{stats:?}");
             assert!((0.26..0.34).contains(&stats.utm_share), "{stats:?}");
             assert!((0.08..0.12).contains(&stats.no_consent_share), "{stats:?}");

@@ -22,7 +22,10 @@ pub fn clock_ticks_per_second() -> u64 {
 /// ticks; `pid` `None` means this process. `None` when it cannot be read.
 #[must_use]
 pub fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
-    let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |p| format!("/proc/{p}/stat"),
+    );
     parse_cpu_ticks(&std::fs::read_to_string(path).ok()?)
 }
 

@@ -72,6 +72,10 @@ struct Args {
     /// Process to measure (CPU seconds, RSS): the server under test.
     #[arg(long)]
     pid: Option<u32>,
+    /// Another process whose CPU use to report (the Kafka broker): it
+    /// shares the machine's two cores with the server and the load generator.
+    #[arg(long)]
+    broker_pid: Option<u32>,
     /// Name of this run in the report.
     #[arg(long, default_value = "")]
     label: String,
@@ -125,8 +129,8 @@ struct Plan {
     connections: usize,
 }
 
+/// Where requests go: `host:port` (also the `Host` header) and the path.
 struct Target {
-    addr: String,
     host: String,
     path: String,
 }
@@ -140,9 +144,12 @@ fn target(url: &str) -> anyhow::Result<Target> {
         bail!("--url has no host");
     }
     Ok(Target {
-        addr: host.to_owned(),
         host: host.to_owned(),
-        path: if path.is_empty() { "/".into() } else { path.into() },
+        path: if path.is_empty() {
+            "/".into()
+        } else {
+            path.into()
+        },
     })
 }
 
@@ -157,7 +164,7 @@ fn dropped_count(value: &str) -> u64 {
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(target: &Target) -> anyhow::Result<Sender> {
-    let stream = TcpStream::connect(&target.addr).await?;
+    let stream = TcpStream::connect(&target.host).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
@@ -207,7 +214,10 @@ async fn worker(
     let mut tally = Tally::new()?;
     let mut sender: Option<Sender> = None;
     let mut next = index;
-    let mut due = plan.start + plan.interval.mul_f64(index as f64 / plan.connections as f64);
+    let mut due = plan.start
+        + plan
+            .interval
+            .mul_f64(index as f64 / plan.connections as f64);
     loop {
         if plan.mode == Mode::Open {
             tokio::time::sleep_until(due.into()).await;
@@ -294,6 +304,8 @@ struct Report {
     server: Option<Server>,
     /// This process's CPU seconds per wall second (its core's share).
     loadgen_cpu_cores: f64,
+    /// `--broker-pid`'s CPU seconds per wall second.
+    broker_cpu_cores: Option<f64>,
     corpus: corpus::Stats,
 }
 
@@ -346,6 +358,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep_until(measure_from.into()).await;
     let server_cpu_0 = args.pid.and_then(|p| procfs::cpu_ticks(Some(p)));
     let self_cpu_0 = procfs::cpu_ticks(None);
+    let broker_cpu_0 = args.broker_pid.and_then(|p| procfs::cpu_ticks(Some(p)));
     let mut peak_rss = 0u64;
     while Instant::now() < end {
         if let Some(memory) = args.pid.and_then(procfs::memory) {
@@ -356,6 +369,7 @@ async fn main() -> anyhow::Result<()> {
     let wall = (Instant::now() - measure_from).as_secs_f64();
     let server_cpu_1 = args.pid.and_then(|p| procfs::cpu_ticks(Some(p)));
     let self_cpu_1 = procfs::cpu_ticks(None);
+    let broker_cpu_1 = args.broker_pid.and_then(|p| procfs::cpu_ticks(Some(p)));
     let hwm = args.pid.and_then(procfs::memory).map(|m| m.peak_rss_bytes);
 
     let mut total = Tally::new()?;
@@ -406,6 +420,9 @@ async fn main() -> anyhow::Result<()> {
         },
         server,
         loadgen_cpu_cores,
+        broker_cpu_cores: broker_cpu_0
+            .zip(broker_cpu_1)
+            .map(|(a, b)| (b - a) as f64 / ticks / wall),
         corpus: stats,
     };
     eprintln!(
@@ -430,14 +447,20 @@ mod tests {
     #[test]
     fn dropped_counts_are_summed_over_reasons() {
         assert_eq!(dropped_count("measurement:denied=20"), 20);
-        assert_eq!(dropped_count("measurement:denied=3, measurement:expired=2"), 5);
+        assert_eq!(
+            dropped_count("measurement:denied=3, measurement:expired=2"),
+            5
+        );
         assert_eq!(dropped_count("garbage"), 0);
     }
 
     #[test]
     fn a_url_splits_into_address_and_path() {
         let t = target("http://127.0.0.1:8480/v1/events").unwrap();
-        assert_eq!((t.addr.as_str(), t.path.as_str()), ("127.0.0.1:8480", "/v1/events"));
+        assert_eq!(
+            (t.host.as_str(), t.path.as_str()),
+            ("127.0.0.1:8480", "/v1/events")
+        );
         assert!(target("https://x/").is_err());
     }
 }
