@@ -238,15 +238,15 @@ fn one(rng: &mut Rng, events: usize, now_ms: i64) -> (Request, bool) {
     let updated_at = now_ms - i64::try_from(rng.below(30 * 86_400_000)).unwrap_or(0);
     let consent = if consented {
         json!({"measurement": "granted", "personalization": "denied", "functional": "granted",
-               "source": "cmp", "notice_version": "2026-01", "updated_at": updated_at, "gpc": false})
+               "source": "cmp", "notice_version": "2026-01", "updated_at": updated_at})
     } else {
         json!({"measurement": "denied", "personalization": "denied", "functional": "denied",
-               "source": "cmp", "notice_version": "2026-01", "updated_at": updated_at, "gpc": false})
+               "source": "cmp", "notice_version": "2026-01", "updated_at": updated_at})
     };
     let visitor = if consented {
-        json!({"id": uuid7(rng, updated_at).replace('-', ""), "user_id": null})
+        json!({"id": uuid7(rng, updated_at).replace('-', "")})
     } else {
-        json!({"user_id": null})
+        json!({})
     };
     let mut list = Vec::with_capacity(events);
     for seq in 0..events {
@@ -308,6 +308,7 @@ fn event_body(rng: &mut Rng, seq: usize, batched: bool) -> (&'static str, Value)
         map.insert("item_name".into(), json!(name));
         map.insert("price_cents".into(), json!(cents));
         map.insert("currency".into(), json!("EUR"));
+        map.insert("brand".into(), json!("Shop Originals"));
         map.insert(
             "list".into(),
             json!("category grid: best sellers, autumn collection"),
