@@ -1,0 +1,466 @@
+//! `fiducia-loadgen`: sends the seeded corpus ([`fiducia_benches::corpus`])
+//! to `POST /v1/events` over HTTP/1.1 keep-alive connections, one task per
+//! connection on one thread (pin it to a core with `taskset`).
+//!
+//! * closed loop (`--mode closed`): each connection sends its next request
+//!   as soon as the previous one is answered;
+//! * open loop (`--mode open --rate R`): requests are due at a fixed rate,
+//!   spread over the connections; latency counts from when a request was
+//!   due, not when it went out, so a server that falls behind is seen to
+//!   (no coordinated omission).
+//!
+//! After a warm-up, it measures requests/s, events/s, latency percentiles
+//! (hdrhistogram, microseconds), errors by kind, events the server said it
+//! dropped (`Fiducia-Dropped`), and, for `--pid`, that process's CPU
+//! seconds and peak RSS from `/proc`, plus its own CPU use (a load
+//! generator at 100% of its core is the limit, not the server). Prints one
+//! JSON object on stdout and a summary line on stderr.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use fiducia_benches::corpus::{self, Request};
+use fiducia_benches::procfs;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::header;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpStream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    Closed,
+    Open,
+}
+
+/// Load generator for `POST /v1/events`.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Target, `http://host:port/path`.
+    #[arg(long)]
+    url: String,
+    /// Closed loop (as fast as answered) or open loop (`--rate`).
+    #[arg(long, value_enum, default_value = "closed")]
+    mode: Mode,
+    /// Keep-alive connections.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Open loop: requests per second, over all connections.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Events per request.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    duration_s: f64,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup_s: f64,
+    /// Corpus seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Distinct requests in the corpus (sent round-robin).
+    #[arg(long, default_value_t = 2_000)]
+    corpus: usize,
+    /// Process to measure (CPU seconds, RSS): the server under test.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Another process whose CPU use to report (the Kafka broker): it
+    /// shares the machine's two cores with the server and the load generator.
+    #[arg(long)]
+    broker_pid: Option<u32>,
+    /// Name of this run in the report.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+/// One worker's tally over the measured window.
+struct Tally {
+    latency_us: Histogram<u64>,
+    ok: u64,
+    events: u64,
+    dropped_events: u64,
+    errors: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            latency_us: Histogram::new_with_bounds(1, 120_000_000, 3)?,
+            ok: 0,
+            events: 0,
+            dropped_events: 0,
+            errors: BTreeMap::new(),
+        })
+    }
+
+    fn error(&mut self, kind: impl Into<String>) {
+        *self.errors.entry(kind.into()).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Self) -> anyhow::Result<()> {
+        self.latency_us.add(other.latency_us)?;
+        self.ok += other.ok;
+        self.events += other.events;
+        self.dropped_events += other.dropped_events;
+        for (kind, n) in other.errors {
+            *self.errors.entry(kind).or_default() += n;
+        }
+        Ok(())
+    }
+}
+
+/// When each phase starts and ends, shared by the workers.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    start: Instant,
+    measure_from: Instant,
+    end: Instant,
+    mode: Mode,
+    /// Open loop: time between two requests due on one connection.
+    interval: Duration,
+    connections: usize,
+}
+
+/// Where requests go: `host:port` (also the `Host` header) and the path.
+struct Target {
+    host: String,
+    path: String,
+}
+
+fn target(url: &str) -> anyhow::Result<Target> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("--url must start with http://")?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if host.is_empty() {
+        bail!("--url has no host");
+    }
+    Ok(Target {
+        host: host.to_owned(),
+        path: if path.is_empty() {
+            "/".into()
+        } else {
+            path.into()
+        },
+    })
+}
+
+/// Sum of the counts in a `Fiducia-Dropped` header (`purpose:reason=n, …`).
+fn dropped_count(value: &str) -> u64 {
+    value
+        .split(',')
+        .filter_map(|part| part.rsplit_once('=')?.1.trim().parse::<u64>().ok())
+        .sum()
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(target: &Target) -> anyhow::Result<Sender> {
+    let stream = TcpStream::connect(&target.host).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// Sends one request; `Ok(dropped events)` on a 2xx, else the error kind.
+async fn send(sender: &mut Sender, target: &Target, request: &Request) -> Result<u64, String> {
+    let http = hyper::Request::post(&target.path)
+        .header(header::HOST, &target.host)
+        .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+        .header(header::USER_AGENT, request.user_agent)
+        .header(header::ORIGIN, corpus::ORIGIN)
+        .body(Full::new(request.body.clone()))
+        .map_err(|e| format!("request: {e}"))?;
+    sender.ready().await.map_err(|_| "connection".to_owned())?;
+    let response = sender
+        .send_request(http)
+        .await
+        .map_err(|_| "connection".to_owned())?;
+    let status = response.status();
+    let dropped = response
+        .headers()
+        .get("fiducia-dropped")
+        .and_then(|v| v.to_str().ok())
+        .map_or(0, dropped_count);
+    response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| "connection".to_owned())?;
+    if status.is_success() {
+        Ok(dropped)
+    } else {
+        Err(format!("http_{}", status.as_u16()))
+    }
+}
+
+async fn worker(
+    index: usize,
+    plan: Plan,
+    target: Arc<Target>,
+    requests: Arc<Vec<Request>>,
+) -> anyhow::Result<Tally> {
+    let mut tally = Tally::new()?;
+    let mut sender: Option<Sender> = None;
+    let mut next = index;
+    let mut due = plan.start
+        + plan
+            .interval
+            .mul_f64(index as f64 / plan.connections as f64);
+    loop {
+        if plan.mode == Mode::Open {
+            tokio::time::sleep_until(due.into()).await;
+        } else {
+            due = Instant::now();
+        }
+        if due >= plan.end {
+            break;
+        }
+        let measured = due >= plan.measure_from;
+        let request = &requests[next % requests.len()];
+        next += plan.connections;
+        let sent = match sender.as_mut() {
+            Some(s) => Ok(s),
+            None => connect(&target).await.map(|s| sender.insert(s)),
+        };
+        let outcome = match sent {
+            Ok(s) => send(s, &target, request).await,
+            Err(_) => Err("connect".to_owned()),
+        };
+        let broken = matches!(&outcome, Err(kind) if kind == "connection" || kind == "connect");
+        if measured {
+            match outcome {
+                Ok(dropped) => {
+                    let micros = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    tally.latency_us.saturating_record(micros.max(1));
+                    tally.ok += 1;
+                    tally.events += request.events as u64;
+                    tally.dropped_events += dropped;
+                }
+                Err(kind) => tally.error(kind),
+            }
+        }
+        if broken {
+            sender = None;
+            if plan.mode == Mode::Closed {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        due += plan.interval;
+    }
+    Ok(tally)
+}
+
+#[derive(Debug, Serialize)]
+struct Latency {
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+    mean_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Server {
+    pid: u32,
+    cpu_s: f64,
+    /// CPU seconds per wall second (1.0 = one core busy).
+    cpu_cores: f64,
+    /// Events sent in 2xx-answered requests per CPU second of the server.
+    events_per_cpu_s: Option<f64>,
+    /// Highest `VmRSS` sampled every 50 ms during the measured window.
+    peak_rss_mb: f64,
+    /// `VmHWM` at the end: the peak since the process started.
+    vm_hwm_mb: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    label: String,
+    mode: Mode,
+    connections: usize,
+    target_rate_rps: Option<f64>,
+    batch: usize,
+    duration_s: f64,
+    requests_ok: u64,
+    requests_per_s: f64,
+    events_per_s: f64,
+    events_dropped: u64,
+    errors: BTreeMap<String, u64>,
+    error_total: u64,
+    latency: Latency,
+    server: Option<Server>,
+    /// This process's CPU seconds per wall second (its core's share).
+    loadgen_cpu_cores: f64,
+    /// `--broker-pid`'s CPU seconds per wall second.
+    broker_cpu_cores: Option<f64>,
+    corpus: corpus::Stats,
+}
+
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1_000.0
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.connections == 0 || args.batch == 0 || args.corpus == 0 {
+        bail!("--connections, --batch and --corpus must be positive");
+    }
+    let interval = match (args.mode, args.rate) {
+        (Mode::Open, Some(rate)) if rate > 0.0 => {
+            Duration::from_secs_f64(args.connections as f64 / rate)
+        }
+        (Mode::Open, _) => bail!("--mode open needs a positive --rate"),
+        (Mode::Closed, _) => Duration::ZERO,
+    };
+    let target = Arc::new(target(&args.url)?);
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
+    let (requests, stats) = corpus::generate(args.seed, args.corpus, args.batch, now_ms);
+    let requests = Arc::new(requests);
+    let ticks = procfs::clock_ticks_per_second() as f64;
+
+    let start = Instant::now() + Duration::from_millis(50);
+    let measure_from = start + Duration::from_secs_f64(args.warmup_s);
+    let end = measure_from + Duration::from_secs_f64(args.duration_s);
+    let plan = Plan {
+        start,
+        measure_from,
+        end,
+        mode: args.mode,
+        interval,
+        connections: args.connections,
+    };
+    let workers: Vec<_> = (0..args.connections)
+        .map(|i| tokio::spawn(worker(i, plan, target.clone(), requests.clone())))
+        .collect();
+
+    tokio::time::sleep_until(measure_from.into()).await;
+    let server_cpu_0 = args.pid.and_then(|p| procfs::cpu_ticks(Some(p)));
+    let self_cpu_0 = procfs::cpu_ticks(None);
+    let broker_cpu_0 = args.broker_pid.and_then(|p| procfs::cpu_ticks(Some(p)));
+    let mut peak_rss = 0u64;
+    while Instant::now() < end {
+        if let Some(memory) = args.pid.and_then(procfs::memory) {
+            peak_rss = peak_rss.max(memory.rss_bytes);
+        }
+        tokio::time::sleep(Duration::from_millis(50).min(end - Instant::now())).await;
+    }
+    let wall = (Instant::now() - measure_from).as_secs_f64();
+    let server_cpu_1 = args.pid.and_then(|p| procfs::cpu_ticks(Some(p)));
+    let self_cpu_1 = procfs::cpu_ticks(None);
+    let broker_cpu_1 = args.broker_pid.and_then(|p| procfs::cpu_ticks(Some(p)));
+    let hwm = args.pid.and_then(procfs::memory).map(|m| m.peak_rss_bytes);
+
+    let mut total = Tally::new()?;
+    for handle in workers {
+        total.merge(handle.await??)?;
+    }
+    let h = &total.latency_us;
+    let events_per_s = total.events as f64 / args.duration_s;
+    let server = match (args.pid, server_cpu_0, server_cpu_1) {
+        (Some(pid), Some(a), Some(b)) => {
+            let cpu_s = (b - a) as f64 / ticks;
+            Some(Server {
+                pid,
+                cpu_s,
+                cpu_cores: cpu_s / wall,
+                events_per_cpu_s: (cpu_s > 0.0).then(|| total.events as f64 / cpu_s),
+                peak_rss_mb: mb(peak_rss),
+                vm_hwm_mb: hwm.map_or(0.0, mb),
+            })
+        }
+        (Some(pid), ..) => bail!("cannot read /proc/{pid}/stat"),
+        _ => None,
+    };
+    let loadgen_cpu_cores = match (self_cpu_0, self_cpu_1) {
+        (Some(a), Some(b)) => (b - a) as f64 / ticks / wall,
+        _ => 0.0,
+    };
+    let report = Report {
+        label: args.label,
+        mode: args.mode,
+        connections: args.connections,
+        target_rate_rps: args.rate,
+        batch: args.batch,
+        duration_s: args.duration_s,
+        requests_ok: total.ok,
+        requests_per_s: total.ok as f64 / args.duration_s,
+        events_per_s,
+        events_dropped: total.dropped_events,
+        error_total: total.errors.values().sum(),
+        errors: total.errors,
+        latency: Latency {
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+            mean_ms: h.mean() / 1_000.0,
+        },
+        server,
+        loadgen_cpu_cores,
+        broker_cpu_cores: broker_cpu_0
+            .zip(broker_cpu_1)
+            .map(|(a, b)| (b - a) as f64 / ticks / wall),
+        corpus: stats,
+    };
+    eprintln!(
+        "{:<28} {:>9.0} req/s {:>9.0} ev/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  errors {}  dropped {}",
+        report.label,
+        report.requests_per_s,
+        report.events_per_s,
+        report.latency.p50_ms,
+        report.latency.p99_ms,
+        report.latency.p999_ms,
+        report.error_total,
+        report.events_dropped
+    );
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_counts_are_summed_over_reasons() {
+        assert_eq!(dropped_count("measurement:denied=20"), 20);
+        assert_eq!(
+            dropped_count("measurement:denied=3, measurement:expired=2"),
+            5
+        );
+        assert_eq!(dropped_count("garbage"), 0);
+    }
+
+    #[test]
+    fn a_url_splits_into_address_and_path() {
+        let t = target("http://127.0.0.1:8480/v1/events").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.path.as_str()),
+            ("127.0.0.1:8480", "/v1/events")
+        );
+        assert!(target("https://x/").is_err());
+    }
+}
