@@ -3,9 +3,11 @@
 //! the wire contract: extend, never rename. Unknown fields are ignored so an
 //! older collector accepts a newer tag's envelope.
 
+use std::collections::BTreeMap;
+
 use fiducia_proto::consent::{EventType, Purpose};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
 use crate::config::Limits;
 use crate::error::ApiError;
@@ -152,9 +154,11 @@ pub struct Event {
     /// Per-page sequence number.
     #[serde(default)]
     pub seq: u32,
-    /// Event properties.
+    /// Event properties: each value is kept as the JSON text the tag sent,
+    /// checked for syntax but never built into a tree (it is published as
+    /// it came, see [`Event::props_json`]).
     #[serde(default)]
-    pub props: Map<String, Value>,
+    pub props: BTreeMap<String, Box<RawValue>>,
 }
 
 /// A validated event id (its 16 bytes).
@@ -322,7 +326,7 @@ impl Event {
             });
         }
         for (key, value) in &self.props {
-            let size = key.len() + json_size(value);
+            let size = key.len() + value.get().len();
             if size > limits.max_prop_bytes {
                 return Err(ApiError::PropsTooLarge {
                     field: path(&format!("props.{key}")),
@@ -340,6 +344,32 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The properties as one JSON object, built from the values' own text.
+    #[must_use]
+    pub fn props_json(&self) -> String {
+        let mut json = String::with_capacity(
+            2 + self
+                .props
+                .iter()
+                .map(|(k, v)| k.len() + v.get().len() + 4)
+                .sum::<usize>(),
+        );
+        json.push('{');
+        for (i, (key, value)) in self.props.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            // A key is a JSON string; serializing one cannot fail.
+            json.push_str(&serde_json::to_string(key).unwrap_or_default());
+            json.push(':');
+            json.push_str(value.get());
+        }
+        json.push('}');
+        json
+    }
+}
+
 fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
     let tame = id
         .bytes()
@@ -351,24 +381,6 @@ fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// Serialized size of a JSON value, without allocating it.
-fn json_size(value: &Value) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing to a counter cannot fail.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
@@ -513,6 +525,30 @@ mod tests {
                 assert_eq!(got_field.as_deref(), Some(field), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn properties_pass_through_as_sent_in_one_json_object() {
+        let props = r#"{"b": [1, {"x": null}], "a\"q": "v", "n": 4.50}"#;
+        let envelope = parse(
+            body(&format!(
+                "[{}]",
+                event(ID).replace(r#""props":{}"#, &format!(r#""props":{props}"#))
+            ))
+            .as_bytes(),
+        )
+        .unwrap();
+        let json = envelope.events[0].props_json();
+        assert_eq!(json, r#"{"a\"q":"v","b":[1, {"x": null}],"n":4.50}"#);
+        let reparsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(reparsed["b"][1]["x"], serde_json::Value::Null);
+        assert_eq!(
+            parse(body(&format!("[{}]", event(ID))).as_bytes())
+                .unwrap()
+                .events[0]
+                .props_json(),
+            "{}"
+        );
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub fn accept(
                 props_json: if removed.contains(Field::Props) {
                     "{}".to_owned()
                 } else {
-                    serde_json::Value::Object(event.props).to_string()
+                    event.props_json()
                 },
                 consent: Some(consent.clone()),
                 context: Some(contexts.get(&page, removed, verdict == Verdict::Strip)),
