@@ -342,9 +342,7 @@ impl Event {
             kind,
         })
     }
-}
 
-impl Event {
     /// The properties as one JSON object, built from the values' own text.
     #[must_use]
     pub fn props_json(&self) -> String {
