@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use fiducia_proto::consent::action_name;
-use fiducia_proto::v1::ConsentAction;
 
 use super::{AppState, Intake, intake};
 use crate::accept::{Accepted, accept, gate};
@@ -74,10 +73,11 @@ async fn handle<P: EventPublisher>(
     let batch = Batch { events, records };
     if !batch.is_empty() {
         let messages = batch.len();
-        let record_labels: Vec<(ConsentAction, String)> = batch
+        // Bounded, static labels: nothing of the records is kept past the publish.
+        let record_labels: Vec<(&'static str, &'static str)> = batch
             .records
             .iter()
-            .map(|(_, r)| (r.action(), r.source.clone()))
+            .map(|(_, r)| (action_name(r.action()), source_kind(&r.source)))
             .collect();
         state.publisher.publish(batch).await.map_err(|error| {
             tracing::warn!(%error, messages, "publish failed");
@@ -86,7 +86,7 @@ async fn handle<P: EventPublisher>(
             }
         })?;
         for (action, source) in record_labels {
-            ::metrics::counter!(metrics::CONSENT_RECORDS, "action" => action_name(action), "source" => source_kind(&source))
+            ::metrics::counter!(metrics::CONSENT_RECORDS, "action" => action, "source" => source)
                 .increment(1);
         }
     }
@@ -152,6 +152,7 @@ mod tests {
     use std::sync::Arc;
 
     use actix_web::test;
+    use fiducia_proto::v1::ConsentAction;
 
     use super::super::testing::{body, call, now};
     use super::*;
@@ -164,16 +165,25 @@ mod tests {
         )
     }
 
+    /// Posts one envelope with measurement as given and these event types.
+    async fn post(
+        publisher: &Arc<MemoryPublisher>,
+        measurement: &str,
+        types: &[&str],
+    ) -> actix_web::dev::ServiceResponse {
+        call(
+            publisher,
+            "/v1/events",
+            &body(&consent(measurement), types),
+            &[],
+        )
+        .await
+    }
+
     #[actix_web::test]
     async fn accepted_events_reach_the_publisher_with_the_network_only() {
         let publisher = Arc::new(MemoryPublisher::default());
-        let response = call(
-            &publisher,
-            "/v1/events",
-            &body(&consent("granted"), &["page_view"]),
-            &[],
-        )
-        .await;
+        let response = post(&publisher, "granted", &["page_view"]).await;
         assert_eq!(response.status(), 204);
         let published = publisher.published();
         assert_eq!(published.len(), 1);
@@ -186,13 +196,7 @@ mod tests {
     #[actix_web::test]
     async fn denied_events_never_reach_the_publisher() {
         let publisher = Arc::new(MemoryPublisher::default());
-        let response = call(
-            &publisher,
-            "/v1/events",
-            &body(&consent("denied"), &["page_view"]),
-            &[],
-        )
-        .await;
+        let response = post(&publisher, "denied", &["page_view"]).await;
         assert_eq!(response.status(), 204);
         assert_eq!(
             response.headers().get(DROPPED_HEADER).unwrap(),
@@ -204,13 +208,7 @@ mod tests {
     #[actix_web::test]
     async fn a_consent_event_is_recorded_not_published_as_an_event() {
         let publisher = Arc::new(MemoryPublisher::default());
-        let response = call(
-            &publisher,
-            "/v1/events",
-            &body(&consent("granted"), &["consent", "page_view"]),
-            &[],
-        )
-        .await;
+        let response = post(&publisher, "granted", &["consent", "page_view"]).await;
         assert_eq!(response.status(), 204);
         let published = publisher.published();
         assert_eq!(published.len(), 1);
@@ -226,13 +224,7 @@ mod tests {
     async fn a_publisher_that_cannot_make_events_durable_means_503() {
         let publisher = Arc::new(MemoryPublisher::default());
         publisher.set_down(true);
-        let response = call(
-            &publisher,
-            "/v1/events",
-            &body(&consent("granted"), &["page_view"]),
-            &[],
-        )
-        .await;
+        let response = post(&publisher, "granted", &["page_view"]).await;
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers().get("retry-after").unwrap(), "7");
         let body: serde_json::Value = test::read_body_json(response).await;

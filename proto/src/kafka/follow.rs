@@ -8,8 +8,8 @@
 //! that was in the topic when it started (readiness: a collector that has
 //! not seen every withdrawal must not accept events): each partition's
 //! end-of-partition signal, not its high watermark, which Tansu 0.6 reports
-//! as the start of the last record batch. It also says how many messages
-//! the instance is behind (published as a gauge).
+//! as the start of the last record batch. How many messages the instance is
+//! behind is published as a gauge.
 //!
 //! Partitions are discovered from metadata at start and then rarely: a
 //! metadata refresh racing a topic recreated with a new id can crash
@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -33,7 +33,6 @@ use super::client_config;
 #[derive(Debug, Default)]
 pub struct FollowState {
     caught_up: AtomicBool,
-    lag_messages: AtomicI64,
 }
 
 impl FollowState {
@@ -41,12 +40,6 @@ impl FollowState {
     #[must_use]
     pub fn is_caught_up(&self) -> bool {
         self.caught_up.load(Ordering::Acquire)
-    }
-
-    /// Messages in the topic not applied yet, at the last check.
-    #[must_use]
-    pub fn lag_messages(&self) -> i64 {
-        self.lag_messages.load(Ordering::Relaxed)
     }
 }
 
@@ -172,7 +165,6 @@ where
                     assign_new(consumer, &settings.topic, &mut positions).await;
                 }
                 if let Some(behind) = lag_of(consumer, &settings.topic, &mut positions).await {
-                    state.lag_messages.store(behind, Ordering::Relaxed);
                     #[allow(clippy::cast_precision_loss)] // a gauge
                     lag.set(behind as f64);
                 }
