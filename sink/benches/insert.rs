@@ -28,6 +28,10 @@ use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::{Message as _, Timestamp};
 use uuid::Uuid;
 
+/// The service binary's allocator (`src/main.rs`), so the figures are its.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH_SIZES: [usize; 2] = [10_000, 100_000];
 
 /// A page view as the enricher publishes it: every common field set.
@@ -125,15 +129,20 @@ async fn main() {
         }
         let handled = rate(messages.len(), started.elapsed());
 
-        let rows: Vec<EventRow> = messages
-            .iter()
-            .map(|m| decode::<EventRow>(m).expect("valid"))
+        let batches: Vec<Vec<EventRow>> = messages
+            .chunks(batch)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|m| decode::<EventRow>(m).expect("valid"))
+                    .collect()
+            })
             .collect();
         let started = Instant::now();
-        for chunk in rows.chunks(batch) {
-            writer.write(chunk).await.expect("insert");
+        for rows in batches {
+            writer.write(rows).await.expect("insert");
         }
-        let inserted = rate(rows.len(), started.elapsed());
+        let inserted = rate(messages.len(), started.elapsed());
         println!("| {batch} | {handled:.0} | {inserted:.0} |");
     }
     let stored: u64 = admin

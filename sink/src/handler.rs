@@ -95,6 +95,30 @@ pub fn decode<R: TableRow>(message: &OwnedMessage) -> Result<R, Rejection> {
     R::from_message(R::Message::decode(payload)?)
 }
 
+/// The rows of a batch's messages, decoded one by one as they are pulled;
+/// the messages that cannot become a row are set aside in `rejected`.
+/// (A named iterator: a closure borrowing the batch would make the
+/// handler's future not `Send`.)
+struct Rows<'m, 'r, R> {
+    messages: std::slice::Iter<'m, OwnedMessage>,
+    rejected: &'r mut Vec<(&'m OwnedMessage, Rejection)>,
+    table: PhantomData<fn() -> R>,
+}
+
+impl<R: TableRow> Iterator for Rows<'_, '_, R> {
+    type Item = R;
+
+    fn next(&mut self) -> Option<R> {
+        for message in self.messages.by_ref() {
+            match decode::<R>(message) {
+                Ok(row) => return Some(row),
+                Err(rejection) => self.rejected.push((message, rejection)),
+            }
+        }
+        None
+    }
+}
+
 /// Decodes, inserts and dead-letters the batches of the consume loop, for
 /// the table of `R`.
 pub struct SinkHandler<W, D, R> {
@@ -123,16 +147,21 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
         &self.dead_letters
     }
 
-    async fn insert(&self, rows: &[R]) -> Result<(), BatchError> {
+    /// Inserts `rows`, built as the insert pulls them; returns how many.
+    async fn insert<I>(&self, rows: I) -> Result<u64, BatchError>
+    where
+        I: Iterator<Item = R> + Send,
+    {
         let started = Instant::now();
         let result = self.writer.write(rows).await;
-        ::metrics::histogram!(metrics::INSERT_DURATION, "table" => R::TABLE)
-            .record(started.elapsed().as_secs_f64());
+        if !matches!(result, Ok(0)) {
+            ::metrics::histogram!(metrics::INSERT_DURATION, "table" => R::TABLE)
+                .record(started.elapsed().as_secs_f64());
+        }
         match result {
-            Ok(()) => {
-                ::metrics::counter!(metrics::ROWS_INSERTED, "table" => R::TABLE)
-                    .increment(rows.len() as u64);
-                Ok(())
+            Ok(written) => {
+                ::metrics::counter!(metrics::ROWS_INSERTED, "table" => R::TABLE).increment(written);
+                Ok(written)
             }
             Err(error) => {
                 ::metrics::counter!(metrics::INSERT_ERRORS, "table" => R::TABLE).increment(1);
@@ -183,22 +212,20 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
 
 impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandler<W, D, R> {
     async fn handle(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
-        let mut rows = Vec::with_capacity(batch.len());
+        // Each message is decoded when the insert pulls its row, so decoding
+        // overlaps with the server parsing the rows already sent.
         let mut rejected = Vec::new();
-        for message in batch {
-            match decode::<R>(message) {
-                Ok(row) => rows.push(row),
-                Err(rejection) => rejected.push((message, rejection)),
-            }
-        }
-        if !rows.is_empty() {
-            self.insert(&rows).await?;
-        }
+        let rows = Rows {
+            messages: batch.iter(),
+            rejected: &mut rejected,
+            table: PhantomData,
+        };
+        let stored = self.insert(rows).await?;
         let dead = rejected.len();
         if dead > 0 {
             self.dead_letter(rejected).await?;
         }
-        tracing::debug!(rows = rows.len(), dead_letters = dead, "batch stored");
+        tracing::debug!(rows = stored, dead_letters = dead, "batch stored");
         Ok(())
     }
 }

@@ -49,7 +49,7 @@ pub fn describe() {
     describe_histogram!(
         INSERT_DURATION,
         Unit::Seconds,
-        "Duration of one ClickHouse insert."
+        "Duration of one ClickHouse insert, decoding its rows included (they are decoded as they are sent)."
     );
     describe_counter!(
         INSERT_ERRORS,

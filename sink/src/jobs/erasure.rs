@@ -36,22 +36,16 @@ pub struct Subject {
 /// The consent actions that, with personalization off, end a profile.
 const ENDING_ACTIONS: [&str; 4] = ["update", "withdraw", "object", "erase"];
 
-/// The distinct subjects of `rows` whose profile must go.
+/// The subject whose profile must go because of `row`, if any.
 #[must_use]
-pub fn withdrawals(rows: &[ConsentRow]) -> Vec<Subject> {
-    rows.iter()
-        .filter(|r| {
-            r.personalization == 0
-                && !r.subject.is_empty()
-                && ENDING_ACTIONS.contains(&r.action.as_str())
-        })
-        .map(|r| Subject {
-            site_id: r.site_id.clone(),
-            visitor_id: r.subject.clone(),
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
+pub fn withdrawal(row: &ConsentRow) -> Option<Subject> {
+    (row.personalization == 0
+        && !row.subject.is_empty()
+        && ENDING_ACTIONS.contains(&row.action.as_str()))
+    .then(|| Subject {
+        site_id: row.site_id.clone(),
+        visitor_id: row.subject.clone(),
+    })
 }
 
 /// Deletes profiles.
@@ -170,9 +164,19 @@ impl<W, E> ErasingWriter<W, E> {
 }
 
 impl<W: RowWriter<ConsentRow>, E: ProfileEraser> RowWriter<ConsentRow> for ErasingWriter<W, E> {
-    async fn write(&self, rows: &[ConsentRow]) -> Result<(), WriteError> {
-        self.inner.write(rows).await?;
-        self.eraser.erase_profiles(&withdrawals(rows)).await
+    async fn write<I>(&self, rows: I) -> Result<u64, WriteError>
+    where
+        I: IntoIterator<Item = ConsentRow> + Send,
+        I::IntoIter: Send,
+    {
+        let mut withdrawn = BTreeSet::new();
+        let rows = rows.into_iter().inspect(|row| {
+            withdrawn.extend(withdrawal(row));
+        });
+        let written = self.inner.write(rows).await?;
+        let subjects: Vec<Subject> = withdrawn.into_iter().collect();
+        self.eraser.erase_profiles(&subjects).await?;
+        Ok(written)
     }
 }
 
@@ -222,11 +226,15 @@ mod tests {
             row("", "withdraw", 0),
             row("a", "erase", 0),
         ];
-        let subjects: Vec<String> = withdrawals(&rows)
-            .into_iter()
+        let subjects: BTreeSet<String> = rows
+            .iter()
+            .filter_map(withdrawal)
             .map(|s| s.visitor_id)
             .collect();
-        assert_eq!(subjects, ["a", "b", "c", "d"]);
+        assert_eq!(
+            subjects,
+            BTreeSet::from(["a", "b", "c", "d"].map(String::from))
+        );
     }
 
     #[tokio::test]
@@ -234,13 +242,13 @@ mod tests {
         let writer = ErasingWriter::new(MemoryWriter::default(), MemoryEraser::default());
         writer.inner.set_down(true);
         let rows = [row("a", "withdraw", 0), row("b", "grant", 1)];
-        assert!(writer.write(&rows).await.is_err());
+        assert!(writer.write(rows.clone()).await.is_err());
         assert!(
             writer.eraser().erased().is_empty(),
             "nothing erased before the insert"
         );
         writer.inner.set_down(false);
-        writer.write(&rows).await.unwrap();
+        assert_eq!(writer.write(rows).await.unwrap(), 2);
         assert_eq!(writer.inner.rows().len(), 2);
         assert_eq!(
             writer.eraser().erased(),

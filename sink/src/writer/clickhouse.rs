@@ -60,22 +60,40 @@ impl ClickHouseWriter {
         }
     }
 
-    async fn insert<R: TableRow>(&self, rows: &[R]) -> Result<(), clickhouse::error::Error> {
-        let mut insert = self.client.insert::<R>(R::TABLE).await?;
-        for row in rows {
-            insert.write(row).await?;
+    /// Streams `rows` into one insert: the client sends a chunk whenever
+    /// its buffer fills, so the server parses while later rows are built.
+    async fn insert<R: TableRow>(
+        &self,
+        rows: impl Iterator<Item = R>,
+    ) -> Result<u64, clickhouse::error::Error> {
+        let mut rows = rows.peekable();
+        if rows.peek().is_none() {
+            return Ok(0);
         }
-        insert.end().await
+        let mut insert = self.client.insert::<R>(R::TABLE).await?;
+        let mut written = 0;
+        for row in rows {
+            insert.write(&row).await?;
+            written += 1;
+        }
+        insert.end().await?;
+        Ok(written)
     }
 }
 
 impl<R: TableRow + 'static> RowWriter<R> for ClickHouseWriter {
-    async fn write(&self, rows: &[R]) -> Result<(), WriteError> {
+    async fn write<I>(&self, rows: I) -> Result<u64, WriteError>
+    where
+        I: IntoIterator<Item = R> + Send,
+        I::IntoIter: Send,
+    {
         // Dropping an unfinished insert aborts it: nothing is committed.
-        match tokio::time::timeout(self.timeout, self.insert(rows)).await {
-            Ok(Ok(())) => {
-                self.health.record_ok();
-                Ok(())
+        match tokio::time::timeout(self.timeout, self.insert(rows.into_iter())).await {
+            Ok(Ok(written)) => {
+                if written > 0 {
+                    self.health.record_ok();
+                }
+                Ok(written)
             }
             Ok(Err(error)) => Err(error.into()),
             Err(_elapsed) => Err(WriteError::Timeout(self.timeout)),

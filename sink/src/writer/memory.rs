@@ -40,14 +40,17 @@ impl<R: Clone> MemoryWriter<R> {
 }
 
 impl<R: TableRow + 'static> RowWriter<R> for MemoryWriter<R> {
-    async fn write(&self, rows: &[R]) -> Result<(), WriteError> {
+    async fn write<I>(&self, rows: I) -> Result<u64, WriteError>
+    where
+        I: IntoIterator<Item = R> + Send,
+        I::IntoIter: Send,
+    {
         if self.down.load(Ordering::Relaxed) {
             return Err(WriteError::Unavailable);
         }
-        self.rows
-            .lock()
-            .expect("not poisoned")
-            .extend_from_slice(rows);
-        Ok(())
+        let rows: Vec<R> = rows.into_iter().collect();
+        let written = rows.len() as u64;
+        self.rows.lock().expect("not poisoned").extend(rows);
+        Ok(written)
     }
 }

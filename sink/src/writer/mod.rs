@@ -25,8 +25,15 @@ pub enum WriteError {
 
 /// Where rows of `R`'s table go.
 pub trait RowWriter<R: TableRow>: Send + Sync + 'static {
-    /// Stores `rows` as one insert. Resolves `Ok` only once the storage
-    /// acknowledged every row; on `Err` none of them may be assumed stored
-    /// (some may be: rows are deduplicated on their id).
-    fn write(&self, rows: &[R]) -> impl Future<Output = Result<(), WriteError>> + Send;
+    /// Stores `rows` as one insert and returns how many there were. The rows
+    /// are pulled as they are sent, so the caller can build them lazily
+    /// (the handler decodes each message only when its row is due, while
+    /// the server is already parsing the ones before). An empty `rows`
+    /// sends nothing. Resolves `Ok` only once the storage acknowledged
+    /// every row; on `Err` none of them may be assumed stored (some may be:
+    /// rows are deduplicated on their id).
+    fn write<I>(&self, rows: I) -> impl Future<Output = Result<u64, WriteError>> + Send
+    where
+        I: IntoIterator<Item = R> + Send,
+        I::IntoIter: Send;
 }

@@ -174,7 +174,7 @@ async fn retention_deletes_expired_rows_and_only_them() {
         &config.clickhouse,
         ClickHouseHealth::new(Duration::from_secs(5)),
     );
-    writer.write(&rows).await.unwrap();
+    writer.write(rows).await.unwrap();
     // Profile signals: demo 12 (kept), demo 14 (expired), shop 2 (kept: shop
     // keeps profiles 13 months like everyone).
     setup
