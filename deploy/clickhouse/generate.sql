@@ -1,7 +1,7 @@
 -- Generated demo traffic for the example queries: {events} rows of `events`
 -- (sessions of home → product → cart → checkout, each page with a page view,
--- a scroll and an engagement event, over the last 30 days) and one consent
--- record per visitor. Runs on ClickHouse 18.16 and current releases;
+-- a scroll and an engagement event, over the last 30 days), one consent
+-- record per visitor and 100 dead letters of the last days. Runs on ClickHouse 18.16 and current releases;
 -- `{db}` and `{events}` are replaced by the caller.
 INSERT INTO {db}.events (event_id, site_id, event_type, event_time, event_ms, received_at, seq,
     visitor_id, session_id, url, path, referrer_class, utm_source, utm_medium, utm_campaign,
@@ -61,3 +61,21 @@ SELECT
     toDateTime(toUInt32(now()) + 400 * 86400, 'UTC')
 FROM system.numbers
 LIMIT 5000;
+INSERT INTO {db}.dead_letters (failed_at, failed_ms, stage, reason, field, detail, site_id, schema,
+    event_type, topic, partition, offset, payload_bytes)
+SELECT
+    toDateTime(toUInt32(now()) - number * 3600, 'UTC'),
+    toUInt16(0),
+    ['enricher', 'sink'][number % 2 + 1],
+    ['missing_field', 'undecodable', 'unknown_site'][number % 3 + 1],
+    if(number % 3 = 0, 'site_id', ''),
+    'generated',
+    'demo',
+    'fiducia.v1.RawEvent',
+    'page_view',
+    'fiducia.raw.v1',
+    toInt32(0),
+    toInt64(number),
+    toUInt32(400)
+FROM system.numbers
+LIMIT 100;

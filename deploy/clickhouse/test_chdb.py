@@ -45,6 +45,9 @@ class ModernSchema(unittest.TestCase):
         self.assertIn("CODEC(ZSTD(3))", ddl)
         self.assertIn("TTL addMonths(event_time, 13)", ddl)
         self.assertIn("TTL addMonths(event_time, 13)", self.scalar(f"SHOW CREATE TABLE {DB}.profile_events"))
+        dead_letters = self.scalar(f"SHOW CREATE TABLE {DB}.dead_letters")
+        self.assertIn("`reason` LowCardinality(String)", dead_letters)
+        self.assertIn("TTL addDays(failed_at, 30)", dead_letters)
 
     def test_every_documented_query_runs_and_returns_rows(self):
         queries = guide.sql_blocks()

@@ -14,13 +14,16 @@ use crate::jobs::retention::RetentionConfig;
 pub struct Config {
     /// `FIDUCIA_SINK_ADMIN_ADDR`: `/metrics`, `/healthz`, `/readyz` (port 0 picks one).
     pub admin_addr: SocketAddr,
-    /// Broker and topic names; the sink reads `topics.enriched` and writes
-    /// `topics.deadletter`.
+    /// Broker and topic names; the sink reads `topics.enriched`,
+    /// `topics.consent` and `topics.deadletter`, and writes `topics.deadletter`.
     pub kafka: KafkaConfig,
     /// `FIDUCIA_SINK_GROUP_ID`: the consumer group every sink instance shares.
     pub group_id: String,
     /// How messages are grouped into one insert.
     pub batch: BatchConfig,
+    /// `FIDUCIA_SINK_DEAD_LETTERS_TABLE`: also store `topics.deadletter` in
+    /// the `dead_letters` table for analysts (without payloads); on by default.
+    pub dead_letters_table: bool,
     /// Where the events are stored.
     pub clickhouse: ClickHouseConfig,
     /// How long each data type is kept.
@@ -108,6 +111,7 @@ impl Config {
             kafka,
             group_id: "fiducia-sink".into(),
             batch: BatchConfig::default(),
+            dead_letters_table: true,
             clickhouse,
             retention: RetentionConfig::default(),
         }
@@ -147,6 +151,7 @@ impl Config {
             admin_addr: env_or("FIDUCIA_SINK_ADMIN_ADDR", d.admin_addr)?,
             group_id: env_or("FIDUCIA_SINK_GROUP_ID", d.group_id)?,
             batch,
+            dead_letters_table: env_or("FIDUCIA_SINK_DEAD_LETTERS_TABLE", d.dead_letters_table)?,
             clickhouse,
             retention: RetentionConfig::from_env()?,
             kafka: d.kafka,

@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod consent_rows;
+pub mod dead_letter_rows;
 pub mod deadletter;
 pub mod handler;
 pub mod jobs;

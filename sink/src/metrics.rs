@@ -35,9 +35,14 @@ pub const RETENTION_ERRORS: &str = "fiducia_sink_retention_errors_total";
 pub const RETENTION_LAST_SUCCESS: &str = "fiducia_sink_retention_last_success_timestamp_seconds";
 
 /// The `data_type` label values of [`RETENTION_ROWS_DELETED`].
-pub const RETENTION_DATA_TYPES: [&str; 3] = ["identified_events", "anonymous_events", "profiles"];
+pub const RETENTION_DATA_TYPES: [&str; 4] = [
+    "identified_events",
+    "anonymous_events",
+    "profiles",
+    "dead_letters",
+];
 /// The `table` label values of the insert metrics.
-pub const TABLES: [&str; 2] = ["events", "consent_log"];
+pub const TABLES: [&str; 3] = ["events", "consent_log", "dead_letters"];
 /// The `reason` label values of [`DEAD_LETTERS`].
 pub const DEAD_LETTER_REASONS: [&str; 3] = ["undecodable", "invalid", "empty"];
 

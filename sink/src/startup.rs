@@ -1,7 +1,8 @@
 //! Building and running the sink: the ClickHouse schema brought up to date,
 //! one group consumer per table (`events` from the enriched topic,
 //! `consent_log` from the consent topic, which also erases the profiles of
-//! visitors who withdraw personalization), the retention job, the
+//! visitors who withdraw personalization, `dead_letters` from the
+//! dead-letter topic unless switched off), the retention job, the
 //! dead-letter producer the loops share, the health probes behind `/readyz`
 //! and the admin endpoints, all stopped by one token.
 
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::consent_rows::ConsentRow;
+use crate::dead_letter_rows::DeadLetterRow;
 use crate::deadletter::KafkaDeadLetters;
 use crate::handler::SinkHandler;
 use crate::jobs::erasure::{ClickHouseEraser, ErasingWriter};
@@ -67,6 +69,7 @@ pub struct Application {
     admin_addr: SocketAddr,
     events: TableLoop<ClickHouseWriter, EventRow>,
     consent: TableLoop<ErasingWriter<ClickHouseWriter, ClickHouseEraser>, ConsentRow>,
+    dead_letter_table: Option<TableLoop<ClickHouseWriter, DeadLetterRow>>,
     retention: RetentionJob,
     dead_letters: Arc<KafkaDeadLetters>,
     features: ServerFeatures,
@@ -105,6 +108,10 @@ impl Application {
         };
         let events_settings = settings(&config.group_id, &topics.enriched);
         let consent_settings = settings(&format!("{}-consent", config.group_id), &topics.consent);
+        let dead_letter_settings = settings(
+            &format!("{}-dead-letters", config.group_id),
+            &topics.deadletter,
+        );
 
         let broker = BrokerHealth::default();
         broker.spawn_probe(
@@ -144,6 +151,15 @@ impl Application {
             settings: events_settings,
             handler: SinkHandler::new(writer.clone(), Arc::clone(&dead_letters)),
         };
+        let dead_letter_table = if config.dead_letters_table {
+            Some(TableLoop {
+                consumer: consume::consumer(&dead_letter_settings, "fiducia-sink-dead-letters")?,
+                settings: dead_letter_settings,
+                handler: SinkHandler::new(writer.clone(), Arc::clone(&dead_letters)),
+            })
+        } else {
+            None
+        };
         let consent = TableLoop {
             consumer: consume::consumer(&consent_settings, "fiducia-sink-consent")?,
             settings: consent_settings,
@@ -158,6 +174,7 @@ impl Application {
             admin_addr,
             events,
             consent,
+            dead_letter_table,
             retention,
             dead_letters,
             features,
@@ -196,6 +213,11 @@ impl Application {
         tokio::join!(
             self.events.run(self.shutdown.clone()),
             self.consent.run(self.shutdown.clone()),
+            async {
+                if let Some(table) = self.dead_letter_table {
+                    table.run(self.shutdown.clone()).await;
+                }
+            },
             self.retention.run_until_stopped(self.shutdown.clone()),
         );
         self.dead_letters.flush(FLUSH_TIMEOUT);

@@ -1,12 +1,14 @@
-//! What the sink stores: for each table, its row type, the protobuf message
+//! What the sink stores: for each table (`events`, `consent_log`,
+//! `dead_letters`), its row type, the protobuf message
 //! a row is made from and the schema header that message carries. The
 //! handler, the writers and the consume loop are generic over it, so every
 //! table goes through the same at-least-once path.
 
 use fiducia_proto::headers::schema;
-use fiducia_proto::v1::{ConsentRecord, EnrichedEvent};
+use fiducia_proto::v1::{ConsentRecord, DeadLetter, EnrichedEvent};
 
 use crate::consent_rows::ConsentRow;
+use crate::dead_letter_rows::DeadLetterRow;
 use crate::handler::Rejection;
 use crate::rows::EventRow;
 
@@ -44,6 +46,16 @@ impl TableRow for ConsentRow {
     const SCHEMA: &'static str = schema::CONSENT_RECORD;
 
     fn from_message(message: ConsentRecord) -> Result<Self, Rejection> {
+        Ok(Self::try_from(message)?)
+    }
+}
+
+impl TableRow for DeadLetterRow {
+    type Message = DeadLetter;
+    const TABLE: &'static str = crate::metrics::TABLES[2];
+    const SCHEMA: &'static str = schema::DEAD_LETTER;
+
+    fn from_message(message: DeadLetter) -> Result<Self, Rejection> {
         Ok(Self::try_from(message)?)
     }
 }

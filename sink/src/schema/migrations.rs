@@ -110,6 +110,17 @@ pub const MIGRATIONS: &[Migration] = &[
             },
         ],
     },
+    Migration {
+        version: 8,
+        name: "create dead_letters (what failed and why, without payloads)",
+        steps: &[
+            Step::Sql(CREATE_DEAD_LETTERS),
+            Step::If {
+                feature: Feature::LowCardinality,
+                sql: DEAD_LETTERS_LOW_CARDINALITY,
+            },
+        ],
+    },
 ];
 
 /// Dictionary-encodes the `events` columns with few distinct values (site_id
@@ -404,6 +415,42 @@ ENGINE = ReplacingMergeTree(updated_at)
 PARTITION BY toYYYYMM(requested_at)
 ORDER BY (site_id, request_id)";
 
+/// The analysts' copy of `fiducia.deadletter.v1`: one row per message a
+/// stage gave up on, with why, but without its payload or key (they may
+/// hold personal data the enricher never removed; they stay in the topic
+/// for replay). A redelivered dead letter collapses on where the original
+/// message was. Kept 30 days by default (`jobs::retention`).
+pub const CREATE_DEAD_LETTERS: &str = "\
+CREATE TABLE IF NOT EXISTS {db}.dead_letters
+(
+    failed_at DateTime('UTC') COMMENT 'when the stage gave up',
+    failed_ms UInt16 COMMENT 'millisecond part of failed_at',
+    stage String COMMENT 'the stage that gave up: enricher or sink',
+    reason String COMMENT 'typed reason: undecodable, invalid, empty, wrong_schema, bad_event_id, missing_field, bad_value, bad_properties, unknown_site, event_type_not_allowed',
+    field String COMMENT 'the offending field, when one field is to blame',
+    detail String COMMENT 'human-readable detail, never payload content',
+    site_id String COMMENT 'the site header of the original message, empty when absent',
+    schema String COMMENT 'the message type its schema header named',
+    event_type String COMMENT 'its event type header, empty when absent',
+    topic String COMMENT 'where the original message was: topic',
+    partition Int32 COMMENT 'partition',
+    offset Int64 COMMENT 'offset',
+    payload_bytes UInt32 COMMENT 'size of the original payload (the bytes stay in the dead-letter topic)'
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(failed_at)
+ORDER BY (topic, partition, offset, stage)";
+
+/// Dictionary-encodes the `dead_letters` columns with few distinct values.
+pub const DEAD_LETTERS_LOW_CARDINALITY: &str = "\
+ALTER TABLE {db}.dead_letters
+    MODIFY COLUMN stage LowCardinality(String),
+    MODIFY COLUMN reason LowCardinality(String),
+    MODIFY COLUMN field LowCardinality(String),
+    MODIFY COLUMN site_id LowCardinality(String),
+    MODIFY COLUMN schema LowCardinality(String),
+    MODIFY COLUMN event_type LowCardinality(String)";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,21 +556,30 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_consent_log_has_a_column_for_every_row_field() {
-        let fields = <crate::consent_rows::ConsentRow as clickhouse::Row>::COLUMN_NAMES;
-        for column in fields {
-            assert!(
-                CREATE_CONSENT_LOG
-                    .lines()
-                    .any(|line| line.trim_start().starts_with(&format!("{column} "))),
-                "{column}"
-            );
-        }
-        let columns = CREATE_CONSENT_LOG
+    /// `create` declares exactly the row's columns, in the row's order
+    /// (`RowBinary` is positional).
+    fn assert_columns_match(create: &str, fields: &[&str]) {
+        let columns: Vec<&str> = create
             .lines()
             .filter(|l| l.starts_with("    ") && !l.trim_start().starts_with('('))
-            .count();
-        assert_eq!(columns, fields.len());
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(columns, fields);
+    }
+
+    #[test]
+    fn the_consent_log_has_a_column_for_every_row_field() {
+        assert_columns_match(
+            CREATE_CONSENT_LOG,
+            <crate::consent_rows::ConsentRow as clickhouse::Row>::COLUMN_NAMES,
+        );
+    }
+
+    #[test]
+    fn dead_letters_have_a_column_for_every_row_field() {
+        assert_columns_match(
+            CREATE_DEAD_LETTERS,
+            <crate::dead_letter_rows::DeadLetterRow as clickhouse::Row>::COLUMN_NAMES,
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use fiducia_proto::v1::{Decision, EnrichedEvent};
 use fiducia_sink::consent_rows::ConsentRow;
+use fiducia_sink::dead_letter_rows::DeadLetterRow;
 use fiducia_sink::rows::EventRow;
 use fiducia_sink::schema::{migrate, render};
 use fiducia_sink::writer::RowWriter;
@@ -140,6 +141,31 @@ pub fn generated_events(start: u32) -> (Vec<EventRow>, Vec<ConsentRow>) {
     (events, consents)
 }
 
+/// A few dead letters of the last days, from both stages.
+fn dead_letters(now: u32) -> Vec<DeadLetterRow> {
+    (0..6u32)
+        .map(|i| DeadLetterRow {
+            failed_at: now - i * 86_400,
+            failed_ms: 0,
+            stage: ["enricher", "sink"][i as usize % 2].into(),
+            reason: ["missing_field", "undecodable", "unknown_site"][i as usize % 3].into(),
+            field: if i % 3 == 0 {
+                "site_id".into()
+            } else {
+                String::new()
+            },
+            detail: "generated".into(),
+            site_id: "demo".into(),
+            schema: "fiducia.v1.RawEvent".into(),
+            event_type: "page_view".into(),
+            topic: "fiducia.raw.v1".into(),
+            partition: 0,
+            offset: i.into(),
+            payload_bytes: 400,
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_column_is_documented_and_every_documented_query_returns_rows() {
     let guide = std::fs::read_to_string(GUIDE).unwrap();
@@ -162,6 +188,7 @@ async fn every_column_is_documented_and_every_documented_query_returns_rows() {
     let (events, consents) = generated_events(now - 32 * 86_400);
     writer.write(events).await.unwrap();
     writer.write(consents).await.unwrap();
+    writer.write(dead_letters(now)).await.unwrap();
 
     let columns: Vec<(String, String)> = client
         .query("SELECT table, name FROM system.columns WHERE database = ? AND table != 'profile_events_mv'")

@@ -7,6 +7,7 @@ use std::time::Duration;
 use fiducia_proto::consent::Purpose;
 use fiducia_proto::headers;
 use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, EnrichedEvent};
+use fiducia_sink::dead_letter_rows::DeadLetterRow;
 use fiducia_sink::jobs::retention::{
     DataType, Periods, RetentionConfig, RetentionJob, parse_sites,
 };
@@ -175,6 +176,23 @@ async fn retention_deletes_expired_rows_and_only_them() {
         ClickHouseHealth::new(Duration::from_secs(5)),
     );
     writer.write(rows).await.unwrap();
+    // Dead letters are kept 30 days: one of 29 days (kept), one of 31.
+    let dead_letters = [29, 31].map(|days| DeadLetterRow {
+        failed_at: now - days * 86_400,
+        failed_ms: 0,
+        stage: "enricher".into(),
+        reason: "invalid".into(),
+        field: String::new(),
+        detail: format!("{days} days old"),
+        site_id: "demo".into(),
+        schema: String::new(),
+        event_type: String::new(),
+        topic: "fiducia.raw.v1".into(),
+        partition: 0,
+        offset: days.into(),
+        payload_bytes: 10,
+    });
+    writer.write(dead_letters).await.unwrap();
     // Profile signals: demo 12 (kept), demo 14 (expired), shop 2 (kept: shop
     // keeps profiles 13 months like everyone).
     setup
@@ -194,8 +212,15 @@ async fn retention_deletes_expired_rows_and_only_them() {
             (DataType::IdentifiedEvents, 2),
             (DataType::AnonymousEvents, 2),
             (DataType::Profiles, 1),
+            (DataType::DeadLetters, 1),
         ])
     );
+    setup
+        .wait_for_count("SELECT count() FROM {db}.dead_letters WHERE offset = 29", 1)
+        .await;
+    setup
+        .wait_for_count("SELECT count() FROM {db}.dead_letters", 1)
+        .await;
     let kept = cases.iter().filter(|c| !c.3).count() as u64;
     setup
         .wait_for_count("SELECT count() FROM {db}.events", kept)

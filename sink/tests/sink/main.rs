@@ -512,6 +512,18 @@ async fn garbage_is_dead_lettered_and_does_not_block_the_rest() {
         metrics.contains(r#"fiducia_sink_dead_letters_total{reason="undecodable"}"#),
         "{metrics}"
     );
+    // The sink also stores the dead letter for analysts, without its payload.
+    setup
+        .wait_for_count(
+            &format!(
+                "SELECT count() FROM {{db}}.dead_letters WHERE stage = 'sink' AND reason = 'undecodable' \
+                 AND site_id = 'demo' AND partition = {partition} AND offset = {offset} \
+                 AND payload_bytes = {}",
+                garbage.len()
+            ),
+            1,
+        )
+        .await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let (status, _) = sink.get("/readyz").await;

@@ -6,8 +6,8 @@
 //! deletes expired rows itself; on TTL servers it is the backstop for parts
 //! written before a TTL change.
 //!
-//! Periods are in months, with defaults for every site and overrides per
-//! site. Each run counts the expired rows of each data type and scope, then
+//! Periods are in months (days for dead letters), with defaults for every
+//! site and overrides per site. Each run counts the expired rows of each data type and scope, then
 //! deletes exactly those (same predicate, same cut-off), and reports the
 //! count in `fiducia_sink_retention_rows_deleted_total`. Consent records are
 //! never deleted: they are the proof of consent.
@@ -33,14 +33,17 @@ pub enum DataType {
     AnonymousEvents,
     /// `profile_events` rows (a visitor inactive for the period has no profile left).
     Profiles,
+    /// `dead_letters` rows.
+    DeadLetters,
 }
 
 impl DataType {
     /// Every data type, in the order a run handles them.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::IdentifiedEvents,
         Self::AnonymousEvents,
         Self::Profiles,
+        Self::DeadLetters,
     ];
 
     /// The name in configuration and in the `data_type` metric label.
@@ -50,6 +53,16 @@ impl DataType {
             Self::IdentifiedEvents => "identified_events",
             Self::AnonymousEvents => "anonymous_events",
             Self::Profiles => "profiles",
+            Self::DeadLetters => "dead_letters",
+        }
+    }
+
+    /// The unit of its periods, as in ClickHouse's `addMonths`/`addDays`.
+    #[must_use]
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::DeadLetters => "Days",
+            _ => "Months",
         }
     }
 
@@ -57,12 +70,16 @@ impl DataType {
         match self {
             Self::IdentifiedEvents | Self::AnonymousEvents => "events",
             Self::Profiles => "profile_events",
+            Self::DeadLetters => "dead_letters",
         }
     }
 
     /// The column a period counts from.
     fn time_column(self) -> &'static str {
-        "event_time"
+        match self {
+            Self::DeadLetters => "failed_at",
+            _ => "event_time",
+        }
     }
 
     /// Which rows of the table are of this type.
@@ -70,7 +87,7 @@ impl DataType {
         match self {
             Self::IdentifiedEvents => "(visitor_id != '' OR user_id != '')",
             Self::AnonymousEvents => "visitor_id = '' AND user_id = ''",
-            Self::Profiles => "1",
+            Self::Profiles | Self::DeadLetters => "1",
         }
     }
 }
@@ -81,7 +98,8 @@ struct Plan {
     data_type: DataType,
     /// `Ok(site)` for an override; `Err(overridden)` for every other site.
     scope: Result<String, Vec<String>>,
-    months: u32,
+    /// In the data type's unit.
+    length: u32,
 }
 
 fn plans(config: &RetentionConfig) -> Vec<Plan> {
@@ -92,12 +110,12 @@ fn plans(config: &RetentionConfig) -> Vec<Plan> {
             let sites = config.sites.iter().map(move |(site, periods)| Plan {
                 data_type,
                 scope: Ok(site.clone()),
-                months: periods.months(data_type),
+                length: periods.length(data_type),
             });
             std::iter::once(Plan {
                 data_type,
                 scope: Err(overridden.clone()),
-                months: config.defaults.months(data_type),
+                length: config.defaults.length(data_type),
             })
             .chain(sites)
         })
@@ -109,14 +127,14 @@ fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// Months of `data_type` as an expression over `site_id`.
-fn months_expression(config: &RetentionConfig, data_type: DataType) -> String {
-    let default = config.defaults.months(data_type);
+/// The period of `data_type` as an expression over `site_id`.
+fn length_expression(config: &RetentionConfig, data_type: DataType) -> String {
+    let default = config.defaults.length(data_type);
     let overrides: Vec<String> = config
         .sites
         .iter()
-        .filter(|(_, periods)| periods.months(data_type) != default)
-        .map(|(site, periods)| format!("site_id = {}, {}", quote(site), periods.months(data_type)))
+        .filter(|(_, periods)| periods.length(data_type) != default)
+        .map(|(site, periods)| format!("site_id = {}, {}", quote(site), periods.length(data_type)))
         .collect();
     if overrides.is_empty() {
         default.to_string()
@@ -131,9 +149,10 @@ fn months_expression(config: &RetentionConfig, data_type: DataType) -> String {
 pub fn ttl_statements(config: &RetentionConfig) -> Vec<String> {
     let rule = |data_type: DataType| {
         format!(
-            "addMonths({}, {}) WHERE {}",
+            "add{}({}, {}) WHERE {}",
+            data_type.unit(),
             data_type.time_column(),
-            months_expression(config, data_type),
+            length_expression(config, data_type),
             data_type.predicate()
         )
     };
@@ -146,6 +165,10 @@ pub fn ttl_statements(config: &RetentionConfig) -> Vec<String> {
         format!(
             "ALTER TABLE {{db}}.profile_events MODIFY TTL {}",
             rule(DataType::Profiles)
+        ),
+        format!(
+            "ALTER TABLE {{db}}.dead_letters MODIFY TTL {}",
+            rule(DataType::DeadLetters)
         ),
     ]
 }
@@ -199,10 +222,11 @@ impl RetentionJob {
             Err(others) => format!("site_id NOT IN ({})", vec!["?"; others.len()].join(", ")),
         };
         let predicate = format!(
-            "{scope} AND {} AND {} < subtractMonths(toDateTime({now}, 'UTC'), {})",
+            "{scope} AND {} AND {} < subtract{}(toDateTime({now}, 'UTC'), {})",
             plan.data_type.predicate(),
             plan.data_type.time_column(),
-            plan.months
+            plan.data_type.unit(),
+            plan.length
         );
         let table = plan.data_type.table();
         let bind = |sql: &str| {
@@ -229,7 +253,8 @@ impl RetentionJob {
             tracing::info!(
                 data_type = plan.data_type.name(),
                 site = plan.scope.as_ref().map_or("*", String::as_str),
-                months = plan.months,
+                period = plan.length,
+                unit = plan.data_type.unit(),
                 rows = count,
                 "expired rows deleted"
             );
@@ -315,11 +340,11 @@ mod tests {
             ..RetentionConfig::default()
         };
         let plans = plans(&config);
-        assert_eq!(plans.len(), 6);
+        assert_eq!(plans.len(), 8);
         let profiles: Vec<_> = plans
             .iter()
             .filter(|p| p.data_type == DataType::Profiles)
-            .map(|p| (p.scope.clone(), p.months))
+            .map(|p| (p.scope.clone(), p.length))
             .collect();
         assert_eq!(
             profiles,
@@ -338,6 +363,7 @@ mod tests {
             [
                 "ALTER TABLE {db}.events MODIFY TTL addMonths(event_time, 13) WHERE (visitor_id != '' OR user_id != ''), addMonths(event_time, 25) WHERE visitor_id = '' AND user_id = ''",
                 "ALTER TABLE {db}.profile_events MODIFY TTL addMonths(event_time, 13) WHERE 1",
+                "ALTER TABLE {db}.dead_letters MODIFY TTL addDays(failed_at, 30) WHERE 1",
             ]
         );
         let config = RetentionConfig {

@@ -1,0 +1,189 @@
+//! From the wire to the table: a [`DeadLetter`] from `fiducia.deadletter.v1`
+//! becomes one [`DeadLetterRow`] of `dead_letters`, the analysts' view of
+//! what the pipeline could not process and why.
+//!
+//! The row keeps what explains a failure (stage, reason, field, detail,
+//! where the message was, its site, schema and event type from its headers,
+//! its size) and leaves out its payload and key: those may carry personal
+//! data the enricher never got to remove, and stay in the dead-letter topic
+//! for `fiducia-enricher replay` under the topic's own retention.
+//! Redelivered dead letters collapse on where the original message was.
+
+use fiducia_proto::headers;
+use fiducia_proto::kafka::deadletter::reason_label;
+use fiducia_proto::v1::{DeadLetter, DeadLetterHeader};
+use serde::Serialize;
+
+use crate::rows::{InvalidEvent, split_ms};
+
+/// One row of `dead_letters` (column types as in [`crate::rows`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, clickhouse::Row)]
+pub struct DeadLetterRow {
+    /// When the stage gave up, `DateTime`.
+    pub failed_at: u32,
+    /// Millisecond part of `failed_at` (`UInt16`).
+    pub failed_ms: u16,
+    /// The stage that gave up: `enricher` or `sink`.
+    pub stage: String,
+    /// The typed reason, as in the `reason` label of the dead-letter metrics.
+    pub reason: String,
+    /// The offending field, when one field is to blame.
+    pub field: String,
+    /// Human-readable detail (never payload content).
+    pub detail: String,
+    /// The `fiducia-site` header of the original message, else the site
+    /// part of its `site:visitor` key, else empty.
+    pub site_id: String,
+    /// Its `fiducia-schema` header, or empty.
+    pub schema: String,
+    /// Its `fiducia-event-type` header, or empty.
+    pub event_type: String,
+    /// Where the original message was: topic, partition, offset.
+    pub topic: String,
+    /// Partition (`Int32`).
+    pub partition: i32,
+    /// Offset (`Int64`).
+    pub offset: i64,
+    /// Size of the original payload (`UInt32`); the bytes stay in Kafka.
+    pub payload_bytes: u32,
+}
+
+/// Longest header value kept: headers are written by our stages, but a
+/// dead letter may wrap anything a producer sent.
+const MAX_HEADER_CHARS: usize = 200;
+
+fn bounded_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .take(MAX_HEADER_CHARS)
+        .collect()
+}
+
+fn header_text(headers: &[DeadLetterHeader], key: &str) -> String {
+    headers
+        .iter()
+        .find(|h| h.key == key)
+        .map(|h| bounded_text(&h.value))
+        .unwrap_or_default()
+}
+
+/// The site of a message without a site header: the part of its key before
+/// the first `:` (keys are `site:visitor`; the visitor part is never kept).
+fn site_from_key(key: &[u8]) -> String {
+    key.iter()
+        .position(|b| *b == b':')
+        .map(|colon| bounded_text(&key[..colon]))
+        .unwrap_or_default()
+}
+
+impl TryFrom<DeadLetter> for DeadLetterRow {
+    type Error = InvalidEvent;
+
+    fn try_from(letter: DeadLetter) -> Result<Self, InvalidEvent> {
+        let (failed_at, failed_ms) = split_ms("failed_at_ms", letter.failed_at_ms)?;
+        Ok(Self {
+            failed_at,
+            failed_ms,
+            reason: reason_label(letter.reason()).to_owned(),
+            site_id: Some(header_text(&letter.headers, headers::SITE))
+                .filter(|site| !site.is_empty())
+                .unwrap_or_else(|| site_from_key(&letter.key)),
+            schema: header_text(&letter.headers, headers::SCHEMA),
+            event_type: header_text(&letter.headers, headers::EVENT_TYPE),
+            payload_bytes: u32::try_from(letter.payload.len()).unwrap_or(u32::MAX),
+            stage: letter.stage,
+            field: letter.field,
+            detail: letter.detail,
+            topic: letter.topic,
+            partition: letter.partition,
+            offset: letter.offset,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fiducia_proto::v1::DeadLetterReason;
+
+    use super::*;
+
+    fn header(key: &str, value: &[u8]) -> DeadLetterHeader {
+        DeadLetterHeader {
+            key: key.into(),
+            value: value.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_its_explanation_and_drops_its_payload_and_key() {
+        let letter = DeadLetter {
+            stage: "enricher".into(),
+            reason: DeadLetterReason::MissingField.into(),
+            detail: "site_id is empty".into(),
+            topic: "fiducia.raw.v1".into(),
+            partition: 3,
+            offset: 42,
+            key: b"demo:visitor-1".to_vec(),
+            payload: b"visitor alice@example.com".to_vec(),
+            headers: vec![
+                header(headers::SITE, b"demo"),
+                header(headers::SCHEMA, b"fiducia.v1.RawEvent"),
+                header(headers::EVENT_TYPE, b"page_view"),
+                header("other", b"x"),
+            ],
+            failed_at_ms: 1_764_000_000_123,
+            field: "site_id".into(),
+        };
+        let row = DeadLetterRow::try_from(letter).unwrap();
+        assert_eq!(
+            row,
+            DeadLetterRow {
+                failed_at: 1_764_000_000,
+                failed_ms: 123,
+                stage: "enricher".into(),
+                reason: "missing_field".into(),
+                field: "site_id".into(),
+                detail: "site_id is empty".into(),
+                site_id: "demo".into(),
+                schema: "fiducia.v1.RawEvent".into(),
+                event_type: "page_view".into(),
+                topic: "fiducia.raw.v1".into(),
+                partition: 3,
+                offset: 42,
+                payload_bytes: 25,
+            }
+        );
+    }
+
+    #[test]
+    fn hostile_headers_and_times_are_bounded_or_refused() {
+        let letter = DeadLetter {
+            headers: vec![header(headers::SITE, &[0xff; 1000])],
+            failed_at_ms: 1_764_000_000_000,
+            ..DeadLetter::default()
+        };
+        let row = DeadLetterRow::try_from(letter).unwrap();
+        assert_eq!(row.site_id.chars().count(), MAX_HEADER_CHARS);
+        assert_eq!(row.reason, "unspecified");
+        let before_1970 = DeadLetter {
+            failed_at_ms: -1,
+            ..DeadLetter::default()
+        };
+        assert!(DeadLetterRow::try_from(before_1970).is_err());
+    }
+
+    #[test]
+    fn without_a_site_header_the_site_comes_from_the_key_and_never_the_visitor() {
+        let row = |key: &[u8]| {
+            DeadLetterRow::try_from(DeadLetter {
+                key: key.to_vec(),
+                ..DeadLetter::default()
+            })
+            .unwrap()
+            .site_id
+        };
+        assert_eq!(row(b"shop:visitor-1"), "shop");
+        assert_eq!(row(b"visitor-1"), "");
+        assert_eq!(row(b""), "");
+    }
+}
