@@ -25,6 +25,9 @@ pub const MIGRATIONS_APPLIED: &str = "fiducia_sink_migrations_applied_total";
 
 /// Profiles erased because their visitor withdrew personalization consent.
 pub const PROFILES_ERASED: &str = "fiducia_sink_profiles_erased_total";
+/// Profile rows of withdrawn visitors deleted by the sweep (rows of events
+/// that were on their way when the withdrawal was stored).
+pub const PROFILE_ROWS_SWEPT: &str = "fiducia_sink_profile_rows_swept_total";
 /// Rows the retention job deleted, by `data_type` ([`RETENTION_DATA_TYPES`]).
 pub const RETENTION_ROWS_DELETED: &str = "fiducia_sink_retention_rows_deleted_total";
 /// Retention runs started.
@@ -75,6 +78,10 @@ pub fn describe() {
         "Profiles erased after a personalization consent withdrawal."
     );
     describe_counter!(
+        PROFILE_ROWS_SWEPT,
+        "Profile rows of withdrawn visitors deleted by the sweep that runs with retention."
+    );
+    describe_counter!(
         RETENTION_ROWS_DELETED,
         "Rows the retention job deleted, by data type."
     );
@@ -92,6 +99,7 @@ pub fn describe() {
         DEAD_LETTER_ERRORS,
         MIGRATIONS_APPLIED,
         PROFILES_ERASED,
+        PROFILE_ROWS_SWEPT,
         RETENTION_RUNS,
         RETENTION_ERRORS,
     ] {

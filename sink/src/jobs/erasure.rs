@@ -11,6 +11,12 @@
 //! same rows is harmless. A first-time `deny` deletes nothing: no profile
 //! can exist without an earlier grant, and a mutation per denial would be
 //! costly on ClickHouse 18.16.
+//!
+//! Events already on their way when the withdrawal was stored (enriched
+//! with consent a moment before) can still add rows afterwards. The
+//! `profiles` view never shows a visitor whose latest consent record leaves
+//! personalization off, so they are not used; [`sweep`], run with every
+//! retention run, deletes them.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -21,7 +27,8 @@ use clickhouse::Client;
 use crate::consent_rows::ConsentRow;
 use crate::jobs::delete_statement;
 use crate::metrics;
-use crate::schema::{ServerFeatures, render};
+use crate::schema::migrations::WITHDRAWN_PERSONALIZATION;
+use crate::schema::{SchemaError, ServerFeatures, render};
 use crate::writer::{RowWriter, WriteError};
 
 /// Whose profile to delete.
@@ -114,6 +121,38 @@ impl ProfileEraser for ClickHouseEraser {
             Err(_elapsed) => Err(WriteError::Timeout(self.timeout)),
         }
     }
+}
+
+/// Deletes the `profile_events` rows of every visitor whose latest consent
+/// record leaves personalization off, and returns how many there were.
+///
+/// # Errors
+/// When the count or the delete fails.
+pub async fn sweep(
+    client: &Client,
+    database: &str,
+    features: &ServerFeatures,
+) -> Result<u64, SchemaError> {
+    let predicate = format!("(site_id, visitor_id) IN ({WITHDRAWN_PERSONALIZATION})");
+    let count: u64 = client
+        .query_raw(&render(
+            &format!("SELECT count() FROM {{db}}.profile_events WHERE {predicate}"),
+            database,
+        ))
+        .fetch_one()
+        .await?;
+    if count > 0 {
+        client
+            .query_raw(&render(
+                &delete_statement(features, "profile_events", &predicate),
+                database,
+            ))
+            .execute()
+            .await?;
+        ::metrics::counter!(metrics::PROFILE_ROWS_SWEPT).increment(count);
+        tracing::info!(rows = count, "profile rows of withdrawn visitors deleted");
+    }
+    Ok(count)
 }
 
 /// Records the subjects it was asked to erase, for unit tests.

@@ -1,7 +1,8 @@
 //! Work the sink does on ClickHouse besides inserting rows: [`erasure`]
 //! removes the profile of a visitor who withdrew personalization consent as
-//! the consent record is stored, and [`retention`] deletes rows whose
-//! retention period ended, per data type and site, on a schedule.
+//! the consent record is stored (and sweeps up rows of events that were on
+//! their way then), and [`retention`] deletes rows whose retention period
+//! ended, per data type and site, on a schedule.
 //!
 //! Both delete with the best statement the server has: lightweight
 //! `DELETE FROM` on current servers, an `ALTER TABLE ... DELETE` mutation on

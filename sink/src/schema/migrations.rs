@@ -121,6 +121,14 @@ pub const MIGRATIONS: &[Migration] = &[
             },
         ],
     },
+    Migration {
+        version: 9,
+        name: "profiles: never a visitor whose latest consent record denies personalization",
+        steps: &[
+            Step::Sql("DROP TABLE IF EXISTS {db}.profiles"),
+            Step::Sql(CREATE_PROFILES_CONSENT_AWARE),
+        ],
+    },
 ];
 
 /// Dictionary-encodes the `events` columns with few distinct values (site_id
@@ -371,8 +379,23 @@ SELECT
 FROM {db}.events
 WHERE consent_personalization = 1 AND visitor_id != '' AND is_bot = 0";
 
-/// One row per visitor with a profile: interests ranked by a score that
-/// halves every 30 days, last activity, recency and frequency.
+/// The visitors whose latest consent record (by server time) leaves
+/// personalization off: `(site_id, subject)` pairs. A macro so the
+/// statements that use it stay `&'static str`.
+macro_rules! withdrawn_personalization {
+    () => {
+        "SELECT site_id, subject FROM {db}.consent_log FINAL WHERE subject != '' \
+         GROUP BY site_id, subject \
+         HAVING argMax(personalization, toUInt64(server_time) * 1000 + server_ms) = 0"
+    };
+}
+
+/// The visitors whose latest consent record leaves personalization off, as
+/// a subquery of `(site_id, subject)` pairs (for the erasure sweep).
+pub const WITHDRAWN_PERSONALIZATION: &str = withdrawn_personalization!();
+
+/// The first `profiles` view (migration 5), replaced by
+/// [`CREATE_PROFILES_CONSENT_AWARE`] in migration 9; kept as applied.
 pub const CREATE_PROFILES: &str = "\
 CREATE VIEW IF NOT EXISTS {db}.profiles AS
 SELECT
@@ -395,6 +418,40 @@ FROM
     GROUP BY site_id, visitor_id, category
 )
 GROUP BY site_id, visitor_id";
+
+/// One row per visitor with a profile: interests ranked by a score that
+/// halves every 30 days, last activity, recency and frequency. A visitor
+/// whose latest consent record leaves personalization off has none, even
+/// while rows of theirs remain in `profile_events`: those of events that
+/// were already on their way when the withdrawal was stored, which the
+/// erasure sweep (`jobs::erasure`) deletes on its next run.
+pub const CREATE_PROFILES_CONSENT_AWARE: &str = concat!(
+    "\
+CREATE VIEW IF NOT EXISTS {db}.profiles AS
+SELECT
+    site_id,
+    visitor_id,
+    arrayFilter(x -> tupleElement(x, 1) != '', arrayReverseSort(x -> tupleElement(x, 2), groupArray((category, score)))) AS interests,
+    max(category_last_seen) AS last_seen,
+    toUInt32(dateDiff('day', max(category_last_seen), now())) AS recency_days,
+    uniqExactMerge(category_events) AS frequency
+FROM
+(
+    SELECT
+        site_id,
+        visitor_id,
+        category,
+        round(sum(weight * exp(-(toUInt32(now()) - toUInt32(event_time)) / 86400 / 30 * ln(2))), 3) AS score,
+        max(event_time) AS category_last_seen,
+        uniqExactState(event_id) AS category_events
+    FROM {db}.profile_events FINAL
+    WHERE (site_id, visitor_id) NOT IN (",
+    withdrawn_personalization!(),
+    ")
+    GROUP BY site_id, visitor_id, category
+)
+GROUP BY site_id, visitor_id"
+);
 
 /// The audit trail of access and erasure requests (SPEC section 8): one row
 /// per state a request reached; the latest `updated_at` wins on merge.

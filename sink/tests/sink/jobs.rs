@@ -8,6 +8,7 @@ use fiducia_proto::consent::Purpose;
 use fiducia_proto::headers;
 use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, EnrichedEvent};
 use fiducia_sink::dead_letter_rows::DeadLetterRow;
+use fiducia_sink::jobs::erasure::sweep;
 use fiducia_sink::jobs::retention::{
     DataType, Periods, RetentionConfig, RetentionJob, parse_sites,
 };
@@ -127,6 +128,38 @@ async fn profiles_hold_consenting_visitors_only_and_a_withdrawal_removes_one() {
         metrics.contains("fiducia_sink_profiles_erased_total 1"),
         "{metrics}"
     );
+
+    // An event enriched with consent just before the withdrawal, stored
+    // after it: the view does not bring the profile back, the sweep
+    // deletes its rows.
+    let straggler = personal(6, "alice", &["shoes"]);
+    produce_events(&producer, &setup.topics.enriched, &[straggler]).await;
+    setup
+        .wait_for_count("SELECT count() FROM {db}.events FINAL", 5)
+        .await;
+    assert_eq!(
+        setup
+            .count("SELECT count() FROM {db}.profile_events WHERE visitor_id = 'alice'")
+            .await,
+        1
+    );
+    assert_eq!(
+        setup
+            .count("SELECT count() FROM {db}.profiles WHERE visitor_id = 'alice'")
+            .await,
+        0
+    );
+    let client = setup.clickhouse();
+    let features = ServerFeatures::probe(&client).await.unwrap();
+    assert_eq!(sweep(&client, &setup.database, &features).await.unwrap(), 1);
+    setup
+        .wait_for_count(
+            "SELECT count() FROM {db}.profile_events WHERE visitor_id = 'alice'",
+            0,
+        )
+        .await;
+    assert_eq!(sweep(&client, &setup.database, &features).await.unwrap(), 0);
+    assert_eq!(setup.count("SELECT count() FROM {db}.profiles").await, 1);
     sink.stop().await;
     setup.drop_database().await;
 }

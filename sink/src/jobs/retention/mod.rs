@@ -20,7 +20,7 @@ use clickhouse::Client;
 use tokio_util::sync::CancellationToken;
 
 pub use self::config::{Periods, RetentionConfig, parse_sites};
-use crate::jobs::delete_statement;
+use crate::jobs::{delete_statement, erasure};
 use crate::metrics;
 use crate::schema::{SchemaError, ServerFeatures, render};
 
@@ -215,6 +215,13 @@ impl RetentionJob {
         Ok(deleted)
     }
 
+    /// [`Self::run_once`], then the erasure sweep ([`erasure::sweep`]).
+    async fn run_once_and_sweep(&self, now: u32) -> Result<(), SchemaError> {
+        self.run_once(now).await?;
+        erasure::sweep(&self.client, &self.database, &self.features).await?;
+        Ok(())
+    }
+
     async fn apply(&self, plan: &Plan, now: u32) -> Result<u64, SchemaError> {
         let scope = match &plan.scope {
             Ok(_) => "site_id = ?".to_owned(),
@@ -311,7 +318,7 @@ impl RetentionJob {
             // Stopping mid-run is safe: a run only deletes what expired, and
             // the next sink's run finishes the job.
             let result = tokio::select! {
-                result = self.run_once(now) => result,
+                result = self.run_once_and_sweep(now) => result,
                 () = shutdown.cancelled() => return,
             };
             match result {
