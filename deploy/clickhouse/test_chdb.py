@@ -1,7 +1,8 @@
 """The modern path on a current ClickHouse engine, in process (chDB): the
 sink's migrations and retention TTLs as it runs them on a server of chDB's
 version, every example query of the analyst guide on generated traffic, and
-TTL retention deleting expired rows and only them.
+TTL retention deleting expired rows and only them, and a retried insert
+dropped by its deduplication token.
 
     python3 deploy/clickhouse/test_chdb.py
 """
@@ -74,6 +75,19 @@ class ModernSchema(unittest.TestCase):
                 f"AND event_time < subtractMonths(now(), {months - 1}) AND event_time > subtractMonths(now(), {months + 1})"
             ))
             self.assertEqual(n, 0 if expired else 1, (visitor, months))
+
+    def test_a_retried_insert_with_the_same_batch_token_is_stored_once(self):
+        # What the sink sends on servers with insert_deduplication_token
+        # (migration 10 gives the tables a deduplication window): a retried
+        # batch carries the same token and is dropped whole.
+        for attempt in range(2):
+            self.db.query(
+                f"INSERT INTO {DB}.events (event_id, site_id, event_type, event_time, received_at, path, decision) "
+                "SETTINGS insert_deduplication_token = 'fiducia.enriched.v1:0:100-199' "
+                f"SELECT generateUUIDv4(), 'dedup', 'page_view', now(), now(), '/attempt-{attempt}', 'keep'"
+            )
+        stored = self.scalar(f"SELECT groupArray(path) FROM {DB}.events WHERE site_id = 'dedup'")
+        self.assertEqual(stored, "['/attempt-0']")
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ async fn main() {
             .collect();
         let started = Instant::now();
         for rows in batches {
-            writer.write(rows).await.expect("insert");
+            writer.write(rows, None).await.expect("insert");
         }
         let inserted = rate(messages.len(), started.elapsed());
         println!("| {batch} | {handled:.0} | {inserted:.0} |");

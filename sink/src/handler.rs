@@ -9,6 +9,7 @@
 //! retries the whole batch; rows inserted twice collapse on `event_id`, and
 //! a ClickHouse outage re-sends no dead letters (none were sent yet).
 
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::time::Instant;
 
@@ -95,6 +96,28 @@ pub fn decode<R: TableRow>(message: &OwnedMessage) -> Result<R, Rejection> {
     R::from_message(R::Message::decode(payload)?)
 }
 
+/// What identifies a batch on every retry of it: the offset range of each
+/// topic partition it holds, e.g. `fiducia.enriched.v1:0:100-199`.
+#[must_use]
+pub fn batch_token(batch: &[OwnedMessage]) -> String {
+    let mut ranges: BTreeMap<(&str, i32), (i64, i64)> = BTreeMap::new();
+    for message in batch {
+        let offset = message.offset();
+        ranges
+            .entry((message.topic(), message.partition()))
+            .and_modify(|(first, last)| {
+                *first = (*first).min(offset);
+                *last = (*last).max(offset);
+            })
+            .or_insert((offset, offset));
+    }
+    ranges
+        .iter()
+        .map(|((topic, partition), (first, last))| format!("{topic}:{partition}:{first}-{last}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The rows of a batch's messages, decoded one by one as they are pulled;
 /// the messages that cannot become a row are set aside in `rejected`.
 /// (A named iterator: a closure borrowing the batch would make the
@@ -148,12 +171,12 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
     }
 
     /// Inserts `rows`, built as the insert pulls them; returns how many.
-    async fn insert<I>(&self, rows: I) -> Result<u64, BatchError>
+    async fn insert<I>(&self, rows: I, token: &str) -> Result<u64, BatchError>
     where
         I: Iterator<Item = R> + Send,
     {
         let started = Instant::now();
-        let result = self.writer.write(rows).await;
+        let result = self.writer.write(rows, Some(token)).await;
         if !matches!(result, Ok(0)) {
             ::metrics::histogram!(metrics::INSERT_DURATION, "table" => R::TABLE)
                 .record(started.elapsed().as_secs_f64());
@@ -220,7 +243,7 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
             rejected: &mut rejected,
             table: PhantomData,
         };
-        let stored = self.insert(rows).await?;
+        let stored = self.insert(rows, &batch_token(batch)).await?;
         let dead = rejected.len();
         if dead > 0 {
             self.dead_letter(rejected).await?;
@@ -449,5 +472,14 @@ mod tests {
             matches!(value(crate::metrics::INSERT_DURATION, events), Some(DebugValue::Histogram(h)) if h.len() == 2),
             "one duration per insert attempt"
         );
+    }
+
+    #[test]
+    fn a_batch_token_names_each_partition_offset_range_and_is_stable() {
+        let id = Uuid::now_v7();
+        let batch = [good(id, 7), good(id, 5), good(id, 6)];
+        assert_eq!(batch_token(&batch), "fiducia.enriched.v1:2:5-7");
+        assert_eq!(batch_token(&batch), batch_token(&batch.clone()));
+        assert_eq!(batch_token(&[]), "");
     }
 }

@@ -144,7 +144,8 @@ impl Application {
             Arc::new(move || broker.is_up() && clickhouse.is_up())
         };
         let (admin, admin_addr) = admin::serve(config.admin_addr, ready)?;
-        let writer = ClickHouseWriter::new(&config.clickhouse, clickhouse);
+        let writer = ClickHouseWriter::new(&config.clickhouse, clickhouse)
+            .with_dedup_tokens(features.insert_dedup_token());
         let dead_letters = Arc::new(KafkaDeadLetters::new(producer, topics.deadletter.clone()));
         let events = TableLoop {
             consumer: consume::consumer(&events_settings, "fiducia-sink")?,

@@ -203,7 +203,7 @@ impl<W, E> ErasingWriter<W, E> {
 }
 
 impl<W: RowWriter<ConsentRow>, E: ProfileEraser> RowWriter<ConsentRow> for ErasingWriter<W, E> {
-    async fn write<I>(&self, rows: I) -> Result<u64, WriteError>
+    async fn write<I>(&self, rows: I, token: Option<&str>) -> Result<u64, WriteError>
     where
         I: IntoIterator<Item = ConsentRow> + Send,
         I::IntoIter: Send,
@@ -212,7 +212,7 @@ impl<W: RowWriter<ConsentRow>, E: ProfileEraser> RowWriter<ConsentRow> for Erasi
         let rows = rows.into_iter().inspect(|row| {
             withdrawn.extend(withdrawal(row));
         });
-        let written = self.inner.write(rows).await?;
+        let written = self.inner.write(rows, token).await?;
         let subjects: Vec<Subject> = withdrawn.into_iter().collect();
         self.eraser.erase_profiles(&subjects).await?;
         Ok(written)
@@ -281,13 +281,13 @@ mod tests {
         let writer = ErasingWriter::new(MemoryWriter::default(), MemoryEraser::default());
         writer.inner.set_down(true);
         let rows = [row("a", "withdraw", 0), row("b", "grant", 1)];
-        assert!(writer.write(rows.clone()).await.is_err());
+        assert!(writer.write(rows.clone(), None).await.is_err());
         assert!(
             writer.eraser().erased().is_empty(),
             "nothing erased before the insert"
         );
         writer.inner.set_down(false);
-        assert_eq!(writer.write(rows).await.unwrap(), 2);
+        assert_eq!(writer.write(rows, None).await.unwrap(), 2);
         assert_eq!(writer.inner.rows().len(), 2);
         assert_eq!(
             writer.eraser().erased(),

@@ -8,8 +8,8 @@
 //! `ADD COLUMN IF NOT EXISTS`, so new columns go through [`Step::AddColumn`].
 //!
 //! Newer servers get modern storage through [`Step::If`]: statements that
-//! run only where the server has a [`Feature`] (LowCardinality, codecs) and
-//! are skipped on 18.16.
+//! run only where the server has a [`Feature`] (LowCardinality, codecs,
+//! insert deduplication) and are skipped on 18.16.
 //!
 //! `{db}` in a statement stands for the configured database, back-quoted.
 
@@ -127,6 +127,24 @@ pub const MIGRATIONS: &[Migration] = &[
         steps: &[
             Step::Sql("DROP TABLE IF EXISTS {db}.profiles"),
             Step::Sql(CREATE_PROFILES_CONSENT_AWARE),
+        ],
+    },
+    Migration {
+        version: 10,
+        name: "insert deduplication where the server has tokens: a retried batch is stored once",
+        steps: &[
+            Step::If {
+                feature: Feature::InsertDedupToken,
+                sql: "ALTER TABLE {db}.events MODIFY SETTING non_replicated_deduplication_window = 1000",
+            },
+            Step::If {
+                feature: Feature::InsertDedupToken,
+                sql: "ALTER TABLE {db}.consent_log MODIFY SETTING non_replicated_deduplication_window = 1000",
+            },
+            Step::If {
+                feature: Feature::InsertDedupToken,
+                sql: "ALTER TABLE {db}.dead_letters MODIFY SETTING non_replicated_deduplication_window = 1000",
+            },
         ],
     },
 ];

@@ -133,6 +133,8 @@ pub enum Feature {
     Codecs,
     /// [`ServerFeatures::ttl`].
     Ttl,
+    /// [`ServerFeatures::insert_dedup_token`].
+    InsertDedupToken,
 }
 
 impl ServerFeatures {
@@ -143,6 +145,7 @@ impl ServerFeatures {
             Feature::LowCardinality => self.low_cardinality(),
             Feature::Codecs => self.codecs(),
             Feature::Ttl => self.ttl(),
+            Feature::InsertDedupToken => self.insert_dedup_token(),
         }
     }
 

@@ -46,6 +46,7 @@ pub struct ClickHouseWriter {
     client: Client,
     timeout: Duration,
     health: ClickHouseHealth,
+    dedup_tokens: bool,
 }
 
 impl ClickHouseWriter {
@@ -57,7 +58,20 @@ impl ClickHouseWriter {
             client: client(config).with_database(&config.database),
             timeout: config.insert_timeout,
             health,
+            dedup_tokens: false,
         }
+    }
+
+    /// Sends each batch's token as `insert_deduplication_token` (servers
+    /// with [`ServerFeatures::insert_dedup_token`], whose tables migration
+    /// 10 gave a deduplication window), so a retried insert that had
+    /// succeeded is dropped whole instead of waiting for a merge.
+    ///
+    /// [`ServerFeatures::insert_dedup_token`]: crate::schema::ServerFeatures::insert_dedup_token
+    #[must_use]
+    pub fn with_dedup_tokens(mut self, on: bool) -> Self {
+        self.dedup_tokens = on;
+        self
     }
 
     /// Streams `rows` into one insert: the client sends a chunk whenever
@@ -65,12 +79,16 @@ impl ClickHouseWriter {
     async fn insert<R: TableRow>(
         &self,
         rows: impl Iterator<Item = R>,
+        token: Option<&str>,
     ) -> Result<u64, clickhouse::error::Error> {
         let mut rows = rows.peekable();
         if rows.peek().is_none() {
             return Ok(0);
         }
         let mut insert = self.client.insert::<R>(R::TABLE).await?;
+        if let Some(token) = token.filter(|_| self.dedup_tokens) {
+            insert = insert.with_setting("insert_deduplication_token", token);
+        }
         let mut written = 0;
         for row in rows {
             insert.write(&row).await?;
@@ -82,13 +100,13 @@ impl ClickHouseWriter {
 }
 
 impl<R: TableRow + 'static> RowWriter<R> for ClickHouseWriter {
-    async fn write<I>(&self, rows: I) -> Result<u64, WriteError>
+    async fn write<I>(&self, rows: I, token: Option<&str>) -> Result<u64, WriteError>
     where
         I: IntoIterator<Item = R> + Send,
         I::IntoIter: Send,
     {
         // Dropping an unfinished insert aborts it: nothing is committed.
-        match tokio::time::timeout(self.timeout, self.insert(rows.into_iter())).await {
+        match tokio::time::timeout(self.timeout, self.insert(rows.into_iter(), token)).await {
             Ok(Ok(written)) => {
                 if written > 0 {
                     self.health.record_ok();

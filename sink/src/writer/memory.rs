@@ -40,7 +40,7 @@ impl<R: Clone> MemoryWriter<R> {
 }
 
 impl<R: TableRow + 'static> RowWriter<R> for MemoryWriter<R> {
-    async fn write<I>(&self, rows: I) -> Result<u64, WriteError>
+    async fn write<I>(&self, rows: I, _token: Option<&str>) -> Result<u64, WriteError>
     where
         I: IntoIterator<Item = R> + Send,
         I::IntoIter: Send,

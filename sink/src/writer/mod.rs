@@ -32,7 +32,15 @@ pub trait RowWriter<R: TableRow>: Send + Sync + 'static {
     /// sends nothing. Resolves `Ok` only once the storage acknowledged
     /// every row; on `Err` none of them may be assumed stored (some may be:
     /// rows are deduplicated on their id).
-    fn write<I>(&self, rows: I) -> impl Future<Output = Result<u64, WriteError>> + Send
+    ///
+    /// `token` names the batch the rows come from, the same on every retry
+    /// of it: where the storage can, a retried insert that had in fact
+    /// succeeded is dropped as a duplicate as a whole.
+    fn write<I>(
+        &self,
+        rows: I,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<u64, WriteError>> + Send
     where
         I: IntoIterator<Item = R> + Send,
         I::IntoIter: Send;

@@ -186,9 +186,9 @@ async fn every_column_is_documented_and_every_documented_query_returns_rows() {
     );
     let now = u32::try_from(fiducia_proto::time::now_ms() / 1000).unwrap();
     let (events, consents) = generated_events(now - 32 * 86_400);
-    writer.write(events).await.unwrap();
-    writer.write(consents).await.unwrap();
-    writer.write(dead_letters(now)).await.unwrap();
+    writer.write(events, None).await.unwrap();
+    writer.write(consents, None).await.unwrap();
+    writer.write(dead_letters(now), None).await.unwrap();
 
     let columns: Vec<(String, String)> = client
         .query("SELECT table, name FROM system.columns WHERE database = ? AND table != 'profile_events_mv'")
