@@ -21,6 +21,9 @@ use fiducia_collector::consent::tcf;
 use fiducia_collector::envelope::parse;
 use prost::Message as _;
 
+#[global_allocator]
+static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+
 /// 2026-06-01T00:00Z: the TCF test strings (created 2026-01-15) are fresh then.
 const NOW: i64 = 1_780_272_000_000;
 

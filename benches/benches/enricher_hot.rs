@@ -13,6 +13,9 @@ use fiducia_benches::corpus;
 use fiducia_enricher::enrich::scrub::Scrubber;
 use fiducia_enricher::enrich::{url, user_agent};
 
+#[global_allocator]
+static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+
 /// 2026-06-01T00:00Z (only the corpus's times depend on it).
 const NOW: i64 = 1_780_272_000_000;
 

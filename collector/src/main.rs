@@ -4,6 +4,9 @@
 use fiducia_collector::{Application, Config};
 use fiducia_proto::service::{shutdown, telemetry};
 
+#[global_allocator]
+static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();

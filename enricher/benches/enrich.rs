@@ -26,6 +26,9 @@ use prost::Message as _;
 use rdkafka::Timestamp;
 use rdkafka::message::OwnedMessage;
 
+#[global_allocator]
+static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+
 const BATCH: usize = 2000;
 const VISITORS: u64 = 400;
 const T0: i64 = 1_764_000_000_000;

@@ -7,6 +7,9 @@ use fiducia_enricher::replay::{self, ReplayOptions};
 use fiducia_enricher::{Application, Config};
 use fiducia_proto::service::{shutdown, telemetry};
 
+#[global_allocator]
+static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+
 #[derive(Parser)]
 #[command(
     version,

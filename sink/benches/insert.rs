@@ -28,9 +28,8 @@ use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::{Message as _, Timestamp};
 use uuid::Uuid;
 
-/// The service binary's allocator (`src/main.rs`), so the figures are its.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
 
 const BATCH_SIZES: [usize; 2] = [10_000, 100_000];
 

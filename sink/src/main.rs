@@ -4,11 +4,8 @@
 use fiducia_proto::service::{shutdown, telemetry};
 use fiducia_sink::{Application, Config};
 
-/// mimalloc instead of glibc's malloc: the sink allocates and frees every
-/// field of every row of a batch at once, and glibc's free-list
-/// consolidation took a third of its CPU (`sink/benches/insert.rs`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

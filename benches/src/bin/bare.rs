@@ -1,11 +1,15 @@
 //! `fiducia-bare`: the baseline of scenario (a), a bare actix-web handler
 //! that reads the whole body and answers `204`. Same framework, same
-//! worker count rule (one per core it may run on) as the collector, so the
-//! ratio between them is the cost of what the collector does per request.
+//! worker count rule (one per core it may run on) and same allocator as the
+//! collector, so the ratio between them is the cost of what the collector
+//! does per request.
 //!
 //! Usage: `fiducia-bare 127.0.0.1:8481` (runs until killed).
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+
+#[global_allocator]
+static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
 
 async fn events(body: web::Bytes) -> HttpResponse {
     // The body is read in full, as the collector reads it; its length is
