@@ -204,3 +204,17 @@ fn run_script(script: &str, args: &[&str], env: &HashMap<String, String>) {
         "deploy/local/{script} {args:?} failed: {status}"
     );
 }
+
+/// A producer for tests to feed topics with, configured as the services'
+/// (idempotent, `acks=all`) but waiting up to 30 s for an acknowledgement:
+/// tests share a busy machine, and a slow broker must not fail them.
+///
+/// # Panics
+/// When librdkafka rejects the configuration.
+pub fn producer(brokers: &str, client_id: &str) -> rdkafka::producer::FutureProducer {
+    let settings = crate::kafka::ProducerSettings {
+        message_timeout: std::time::Duration::from_secs(30),
+        ..crate::kafka::ProducerSettings::default()
+    };
+    crate::kafka::producer(brokers, client_id, &settings).expect("a test producer")
+}

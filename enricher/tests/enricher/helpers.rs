@@ -9,8 +9,8 @@ use std::time::Duration;
 use fiducia_enricher::{Application, Config};
 use fiducia_proto::headers;
 use fiducia_proto::kafka::admin::ensure_compacted_topics;
+use fiducia_proto::kafka::client_config;
 use fiducia_proto::kafka::routing::routing_headers;
-use fiducia_proto::kafka::{ProducerSettings, client_config, producer};
 use fiducia_proto::keys::partition_key;
 use fiducia_proto::service::config::KafkaConfig;
 use fiducia_proto::testkit::{self, Infra, create_topics, free_port, service_binary, unique};
@@ -104,12 +104,7 @@ impl Setup {
     }
 
     pub fn producer(&self) -> FutureProducer {
-        producer(
-            &self.infra.brokers,
-            "enricher-test",
-            &ProducerSettings::default(),
-        )
-        .expect("a producer")
+        testkit::producer(&self.infra.brokers, "enricher-test")
     }
 
     /// Produces a raw event as the collector does: keyed by visitor, routing headers.

@@ -11,7 +11,6 @@ use std::time::Duration;
 use clickhouse::Client;
 use fiducia_proto::headers;
 use fiducia_proto::kafka::consume::{self, ConsumerSettings};
-use fiducia_proto::kafka::{ProducerSettings, producer};
 use fiducia_proto::service::config::KafkaConfig;
 use fiducia_proto::testkit::{self, Infra, create_topics, unique};
 use fiducia_proto::topics::Topics;
@@ -108,12 +107,7 @@ impl Setup {
     }
 
     fn producer(&self) -> FutureProducer {
-        producer(
-            &self.infra.brokers,
-            "sink-test",
-            &ProducerSettings::default(),
-        )
-        .unwrap()
+        testkit::producer(&self.infra.brokers, "sink-test")
     }
 }
 
