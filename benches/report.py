@@ -3,7 +3,10 @@
 table of benches/README.md: OUT.md (markdown) and OUT.json (every run's raw
 figures plus the conditions). Runs come in pairs, "bare NAME" then
 "collector NAME", so each collector figure has its baseline from the same
-run. Called by benches/run; standard library only."""
+run. fiducia-drain's lines (kind "drain": the enricher and the sink draining
+a backlog) and the load generator's pipeline run (with "arrival": tag →
+ClickHouse latency) get tables of their own. Called by benches/run;
+standard library only."""
 
 import argparse
 import json
@@ -14,6 +17,9 @@ RATIO_TARGET = 0.8
 EVENTS_PER_CPU_S_TARGET = 150_000
 RSS_TARGET_MB = 50
 TAG_GZIP_TARGET = 3_000
+ENRICHER_TARGET = 50_000  # events/s per core
+SINK_TARGET = 200_000  # rows/s
+LATENCY_P99_TARGET_MS = 2_000
 
 
 def fmt(value, digits=0):
@@ -39,9 +45,13 @@ def main():
     args = parser.parse_args()
 
     runs = [json.loads(line) for line in open(args.raw, encoding="utf-8") if line.strip()]
+    drains = [run for run in runs if run.get("kind") == "drain"]
+    pipeline = [run for run in runs if run.get("arrival")]
+    prefill = [run for run in runs if run["label"] == "prefill raw topic"]
+    runs_by_kind = [run for run in runs if run.get("kind") != "drain"]
     by_label = {run["label"]: run for run in runs}
     pairs = []
-    for run in runs:
+    for run in runs_by_kind:
         kind, _, name = run["label"].partition(" ")
         if kind == "collector" and f"bare {name}" in by_label:
             pairs.append((name, by_label[f"bare {name}"], run))
@@ -95,6 +105,8 @@ def main():
         "bare run where neither the server nor the load generator reaches 1.00 was limited by "
         "the share of the cores it got: compare CPU per request then."
     )
+    lines.extend(drain_table(drains, prefill))
+    lines.extend(latency_table(pipeline))
     lines.append("")
     lines.append("| SPEC section 12 | target | measured |")
     lines.append("|---|---|---|")
@@ -115,6 +127,27 @@ def main():
     lines.append(
         f"| collector peak RSS over the whole run (VmHWM) | < {RSS_TARGET_MB} MB | {fmt(summary.get('peak_rss_mb'), 1)} MB |"
     )
+    enricher = next((d for d in drains if d["label"] == "enricher"), None)
+    if enricher:
+        lines.append(
+            f"| enricher events per enricher CPU-second, draining {enricher['items_measured']:,} raw events "
+            f"(events/s at {fmt(enricher['cpu_cores'], 2)} cores: {fmt(enricher['items_per_s'])}) "
+            f"| ≥ {ENRICHER_TARGET:,} | {fmt(enricher['items_per_cpu_s'])} |"
+        )
+        summary["enricher_events_per_cpu_s"] = enricher["items_per_cpu_s"]
+    for sink in (d for d in drains if d["label"].startswith("sink")):
+        lines.append(
+            f"| sink rows/s into ClickHouse, {sink['label'].removeprefix('sink ')} rows "
+            f"({fmt(sink['items_measured'])} rows) | ≥ {SINK_TARGET:,} | {fmt(sink['items_per_s'])} |"
+        )
+        summary[sink["label"]] = sink["items_per_s"]
+    for run in pipeline:
+        arrival = run["arrival"]
+        lines.append(
+            f"| tag → ClickHouse latency p50 / p99 ({run['label']}) | p99 < {LATENCY_P99_TARGET_MS / 1000:g} s "
+            f"| {fmt(arrival['p50_ms'])} / {fmt(arrival['p99_ms'])} ms |"
+        )
+        summary["latency_p99_ms"] = arrival["p99_ms"]
     if args.tag_gzip_bytes:
         lines.append(
             f"| tag size, js-tag/dist/fiducia.min.js, gzip -9 | ≤ {TAG_GZIP_TARGET:,} B | {int(args.tag_gzip_bytes):,} B |"
@@ -128,6 +161,53 @@ def main():
     with open(args.out + ".json", "w", encoding="utf-8") as f:
         json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=1)
     sys.stdout.write(table)
+
+
+def drain_table(drains, prefill):
+    """Scenarios (c) and (d): a consumer draining a backlog."""
+    if not drains:
+        return []
+    lines = [""]
+    if prefill:
+        fill = prefill[0]
+        lines.append(
+            f"Raw topic pre-filled through the collector: {fill['events_accepted']:,} events "
+            f"({fmt(fill['events_per_s'])} events/s sent, 20-event batches, 64 connections)."
+        )
+        lines.append("")
+    lines += [
+        "| drain | items | seconds | items/s | CPU (cores) | items per CPU-s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for d in drains:
+        lines.append(
+            f"| {d['label']}{' (timed out)' if d['timed_out'] else ''} | {d['items_measured']:,} "
+            f"| {d['seconds']:.2f} | {fmt(d['items_per_s'])} | {fmt(d['cpu_cores'], 2)} "
+            f"| {fmt(d['items_per_cpu_s'])} | {fmt(d['vm_hwm_mb'], 1)} |"
+        )
+    return lines
+
+
+def latency_table(pipeline):
+    """Scenario (e): tag → ClickHouse latency through the whole pipeline."""
+    if not pipeline:
+        return []
+    lines = [
+        "",
+        "| pipeline load | events/s sent | events tracked | seen | not seen | p50 / p90 / p99 / max ms "
+        "| request p99 ms | errors | collector CPU (cores) | load generator CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in pipeline:
+        a = run["arrival"]
+        server = run.get("server") or {}
+        lines.append(
+            f"| {run['label']} | {fmt(run['events_per_s'])} | {a['events_tracked']:,} | {a['events_seen']:,} "
+            f"| {a['events_not_seen']:,} | {fmt(a['p50_ms'])} / {fmt(a['p90_ms'])} / {fmt(a['p99_ms'])} / {fmt(a['max_ms'])} "
+            f"| {run['latency']['p99_ms']:.2f} | {run['error_total']} | {fmt(server.get('cpu_cores'), 2)} "
+            f"| {fmt(run['loadgen_cpu_cores'], 2)} |"
+        )
+    return lines
 
 
 if __name__ == "__main__":

@@ -205,7 +205,8 @@ pub fn generate(
 }
 
 /// A UUIDv7 at `ms`, its random bits from `rng`.
-fn uuid7(rng: &mut Rng, ms: i64) -> String {
+#[must_use]
+pub fn uuid7(rng: &mut Rng, ms: i64) -> String {
     let mut random = [0u8; 10];
     random[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
     random[8..].copy_from_slice(&rng.next_u64().to_le_bytes()[..2]);

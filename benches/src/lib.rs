@@ -1,8 +1,14 @@
 //! The benchmark harness's shared parts: the seeded corpus of envelopes
-//! every scenario sends ([`corpus`]) and what we read of a process from
-//! `/proc` ([`procfs`]). The binaries are the load generator
-//! (`fiducia-loadgen`) and the bare actix-web baseline (`fiducia-bare`);
-//! `benches/run` drives them.
+//! every scenario sends ([`corpus`]), what we read of a process from
+//! `/proc` ([`procfs`]), a one-shot HTTP client for `/metrics` and
+//! ClickHouse ([`http`]), and, for the tag → ClickHouse latency scenario,
+//! requests re-stamped at send time ([`stamp`]) and their arrival in
+//! ClickHouse ([`arrivals`]). The binaries are the load generator
+//! (`fiducia-loadgen`), the bare actix-web baseline (`fiducia-bare`) and
+//! the drain meter (`fiducia-drain`); `benches/run` drives them.
 
+pub mod arrivals;
 pub mod corpus;
+pub mod http;
 pub mod procfs;
+pub mod stamp;

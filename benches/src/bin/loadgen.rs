@@ -15,16 +15,23 @@
 //! seconds and peak RSS from `/proc`, plus its own CPU use (a load
 //! generator at 100% of its core is the limit, not the server). Prints one
 //! JSON object on stdout and a summary line on stderr.
+//!
+//! With `--arrivals-url` it also measures tag → ClickHouse latency: each
+//! request is re-stamped when sent ([`fiducia_benches::stamp`]) and its
+//! events' arrival polled for ([`fiducia_benches::arrivals`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
-use fiducia_benches::corpus::{self, Request};
-use fiducia_benches::procfs;
+use fiducia_benches::arrivals::{self, Poller, Tracker};
+use fiducia_benches::corpus::{self, Request, Rng};
+use fiducia_benches::http::Target;
+use fiducia_benches::{procfs, stamp};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::header;
@@ -79,6 +86,20 @@ struct Args {
     /// Name of this run in the report.
     #[arg(long, default_value = "")]
     label: String,
+    /// Tag → ClickHouse latency: send only consented, non-bot requests,
+    /// each re-stamped when sent (fresh event ids, `ts` and `sent_at` =
+    /// now), and poll this ClickHouse HTTP URL for their arrival.
+    #[arg(long)]
+    arrivals_url: Option<String>,
+    /// The table polled for arrivals, `database.events`.
+    #[arg(long, default_value = "fiducia.events")]
+    arrivals_table: String,
+    /// Milliseconds between two arrival polls.
+    #[arg(long, default_value_t = 100)]
+    arrivals_poll_ms: u64,
+    /// Seconds to keep waiting for arrivals once sending is done.
+    #[arg(long, default_value_t = 30.0)]
+    arrivals_wait_s: f64,
 }
 
 /// One worker's tally over the measured window.
@@ -129,30 +150,6 @@ struct Plan {
     connections: usize,
 }
 
-/// Where requests go: `host:port` (also the `Host` header) and the path.
-struct Target {
-    host: String,
-    path: String,
-}
-
-fn target(url: &str) -> anyhow::Result<Target> {
-    let rest = url
-        .strip_prefix("http://")
-        .context("--url must start with http://")?;
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if host.is_empty() {
-        bail!("--url has no host");
-    }
-    Ok(Target {
-        host: host.to_owned(),
-        path: if path.is_empty() {
-            "/".into()
-        } else {
-            path.into()
-        },
-    })
-}
-
 /// Sum of the counts in a `Fiducia-Dropped` header (`purpose:reason=n, …`).
 fn dropped_count(value: &str) -> u64 {
     value
@@ -174,13 +171,18 @@ async fn connect(target: &Target) -> anyhow::Result<Sender> {
 }
 
 /// Sends one request; `Ok(dropped events)` on a 2xx, else the error kind.
-async fn send(sender: &mut Sender, target: &Target, request: &Request) -> Result<u64, String> {
+async fn send(
+    sender: &mut Sender,
+    target: &Target,
+    request: &Request,
+    body: Bytes,
+) -> Result<u64, String> {
     let http = hyper::Request::post(&target.path)
         .header(header::HOST, &target.host)
         .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
         .header(header::USER_AGENT, request.user_agent)
         .header(header::ORIGIN, corpus::ORIGIN)
-        .body(Full::new(request.body.clone()))
+        .body(Full::new(body))
         .map_err(|e| format!("request: {e}"))?;
     sender.ready().await.map_err(|_| "connection".to_owned())?;
     let response = sender
@@ -210,14 +212,18 @@ async fn worker(
     plan: Plan,
     target: Arc<Target>,
     requests: Arc<Vec<Request>>,
+    tracker: Option<Arc<Mutex<Tracker>>>,
 ) -> anyhow::Result<Tally> {
     let mut tally = Tally::new()?;
+    let mut ids_random = Rng::new(index as u64);
     let mut sender: Option<Sender> = None;
     let mut next = index;
     let mut due = plan.start
         + plan
             .interval
             .mul_f64(index as f64 / plan.connections as f64);
+    // Closed loops start together too, so `--warmup-s 0` counts every request.
+    tokio::time::sleep_until(plan.start.into()).await;
     loop {
         if plan.mode == Mode::Open {
             tokio::time::sleep_until(due.into()).await;
@@ -234,10 +240,30 @@ async fn worker(
             Some(s) => Ok(s),
             None => connect(&target).await.map(|s| sender.insert(s)),
         };
+        // Latency runs re-stamp the request now and await its events.
+        let (body, ids) = match &tracker {
+            Some(tracker) => {
+                let sent_ms = arrivals::now_ms();
+                let (body, ids) = stamp::restamp(&request.body, sent_ms, &mut ids_random)?;
+                if measured {
+                    let mut t = tracker.lock().unwrap_or_else(PoisonError::into_inner);
+                    t.sent(ids.clone(), sent_ms);
+                }
+                (body, ids)
+            }
+            None => (request.body.clone(), Vec::new()),
+        };
         let outcome = match sent {
-            Ok(s) => send(s, &target, request).await,
+            Ok(s) => send(s, &target, request, body).await,
             Err(_) => Err("connect".to_owned()),
         };
+        if let Some(tracker) = &tracker
+            && measured
+            && !matches!(outcome, Ok(0))
+        {
+            let mut t = tracker.lock().unwrap_or_else(PoisonError::into_inner);
+            t.forget(&ids);
+        }
         let broken = matches!(&outcome, Err(kind) if kind == "connection" || kind == "connect");
         if measured {
             match outcome {
@@ -298,6 +324,9 @@ struct Report {
     requests_per_s: f64,
     events_per_s: f64,
     events_dropped: u64,
+    /// Events in 2xx-answered requests less those the server dropped: what
+    /// it published (over warm-up too when `--warmup-s 0`).
+    events_accepted: u64,
     errors: BTreeMap<String, u64>,
     error_total: u64,
     latency: Latency,
@@ -307,6 +336,8 @@ struct Report {
     /// `--broker-pid`'s CPU seconds per wall second.
     broker_cpu_cores: Option<f64>,
     corpus: corpus::Stats,
+    /// `--arrivals-url`: tag → ClickHouse latency of the measured events.
+    arrival: Option<arrivals::Summary>,
 }
 
 fn ms(micros: u64) -> f64 {
@@ -330,13 +361,16 @@ async fn main() -> anyhow::Result<()> {
         (Mode::Open, _) => bail!("--mode open needs a positive --rate"),
         (Mode::Closed, _) => Duration::ZERO,
     };
-    let target = Arc::new(target(&args.url)?);
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis(),
-    )?;
-    let (requests, stats) = corpus::generate(args.seed, args.corpus, args.batch, now_ms);
+    let target = Arc::new(Target::parse(&args.url)?);
+    let now_ms = arrivals::now_ms();
+    let (mut requests, stats) = corpus::generate(args.seed, args.corpus, args.batch, now_ms);
+    let tracker = match &args.arrivals_url {
+        Some(_) => {
+            requests.retain(|r| r.consented && !r.bot);
+            Some(Arc::new(Mutex::new(Tracker::new()?)))
+        }
+        None => None,
+    };
     let requests = Arc::new(requests);
     let ticks = procfs::clock_ticks_per_second() as f64;
 
@@ -352,8 +386,24 @@ async fn main() -> anyhow::Result<()> {
         connections: args.connections,
     };
     let workers: Vec<_> = (0..args.connections)
-        .map(|i| tokio::spawn(worker(i, plan, target.clone(), requests.clone())))
+        .map(|i| {
+            let tracker = tracker.clone();
+            tokio::spawn(worker(i, plan, target.clone(), requests.clone(), tracker))
+        })
         .collect();
+    let sending_done = Arc::new(AtomicBool::new(false));
+    let poller = match (&args.arrivals_url, &tracker) {
+        (Some(url), Some(tracker)) => Some(tokio::spawn(
+            Poller {
+                clickhouse_url: url.clone(),
+                table: args.arrivals_table.clone(),
+                interval: Duration::from_millis(args.arrivals_poll_ms),
+                wait_after: Duration::from_secs_f64(args.arrivals_wait_s),
+            }
+            .run(tracker.clone(), sending_done.clone()),
+        )),
+        _ => None,
+    };
 
     tokio::time::sleep_until(measure_from.into()).await;
     let server_cpu_0 = args.pid.and_then(|p| procfs::cpu_ticks(Some(p)));
@@ -376,6 +426,11 @@ async fn main() -> anyhow::Result<()> {
     for handle in workers {
         total.merge(handle.await??)?;
     }
+    sending_done.store(true, Ordering::Release);
+    if let Some(poller) = poller {
+        poller.await??;
+    }
+    let arrival = tracker.map(|t| t.lock().unwrap_or_else(PoisonError::into_inner).summary());
     let h = &total.latency_us;
     let events_per_s = total.events as f64 / args.duration_s;
     let server = match (args.pid, server_cpu_0, server_cpu_1) {
@@ -408,6 +463,7 @@ async fn main() -> anyhow::Result<()> {
         requests_per_s: total.ok as f64 / args.duration_s,
         events_per_s,
         events_dropped: total.dropped_events,
+        events_accepted: total.events - total.dropped_events,
         error_total: total.errors.values().sum(),
         errors: total.errors,
         latency: Latency {
@@ -424,6 +480,7 @@ async fn main() -> anyhow::Result<()> {
             .zip(broker_cpu_1)
             .map(|(a, b)| (b - a) as f64 / ticks / wall),
         corpus: stats,
+        arrival,
     };
     eprintln!(
         "{:<28} {:>9.0} req/s {:>9.0} ev/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  errors {}  dropped {}",
@@ -452,15 +509,5 @@ mod tests {
             5
         );
         assert_eq!(dropped_count("garbage"), 0);
-    }
-
-    #[test]
-    fn a_url_splits_into_address_and_path() {
-        let t = target("http://127.0.0.1:8480/v1/events").unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.path.as_str()),
-            ("127.0.0.1:8480", "/v1/events")
-        );
-        assert!(target("https://x/").is_err());
     }
 }

@@ -1,0 +1,86 @@
+# shellcheck shell=bash
+# benches/services.sh: starts and stops the services under test for
+# benches/run (sourced, not run). Each service runs the release binary on
+# the server core, with its own addresses and with every topic named from
+# a prefix (PREFIX.raw.v1, PREFIX.consent.v1, ...), so a bench never reads
+# or writes a running stack's topics and each scenario starts from empty
+# topics. Needs BIN, LOG_DIR, LOCAL_DIR and PIN_SERVER from benches/run.
+
+# topics_env PREFIX: the FIDUCIA_TOPIC_* assignments for PREFIX, in TOPIC_ENV.
+topics_env() {
+  local p=$1
+  TOPIC_ENV=(
+    FIDUCIA_TOPIC_RAW="$p.raw.v1" FIDUCIA_TOPIC_CONSENT="$p.consent.v1"
+    FIDUCIA_TOPIC_ENRICHED="$p.enriched.v1" FIDUCIA_TOPIC_SESSIONS="$p.sessions.v1"
+    FIDUCIA_TOPIC_DEADLETTER="$p.deadletter.v1" FIDUCIA_TOPIC_PRIVACY="$p.privacy.v1"
+    FIDUCIA_KAFKA_CREATE_TOPICS=true
+  )
+}
+
+# await_ready NAME ADMIN_ADDR: waits for /readyz, or shows the log and dies.
+await_ready() {
+  if ! wait_http "http://$2/readyz" 60; then
+    tail -n 30 "$LOG_DIR/bench-$1.log" >&2
+    die "the $1 under test is not ready at http://$2/readyz"
+  fi
+}
+
+# start_collector PREFIX: the collector under test in COLLECTOR_PID, rate
+# limits out of the way (one client IP sends everything), Kafka as
+# deploy/local/up configures it.
+start_collector() {
+  topics_env "$1"
+  "${PIN_SERVER[@]}" env RUST_LOG=warn "${TOPIC_ENV[@]}" \
+    FIDUCIA_COLLECTOR_LISTEN_ADDR="$COLLECTOR_ADDR" \
+    FIDUCIA_COLLECTOR_ADMIN_ADDR="$COLLECTOR_ADMIN" \
+    FIDUCIA_COLLECTOR_SITES_FILE="$LOCAL_DIR/sites.toml" \
+    FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND=100000000 \
+    FIDUCIA_COLLECTOR_RATE_BURST=100000000 \
+    "$BIN/fiducia-collector" >>"$LOG_DIR/bench-collector.log" 2>&1 &
+  COLLECTOR_PID=$!
+  PIDS+=("$COLLECTOR_PID")
+  await_ready collector "$COLLECTOR_ADMIN"
+}
+
+# start_enricher PREFIX GROUP: the enricher in ENRICHER_PID, reading
+# PREFIX.raw.v1 from the beginning in its own consumer group, with the
+# local sites file.
+start_enricher() {
+  topics_env "$1"
+  "${PIN_SERVER[@]}" env RUST_LOG=warn "${TOPIC_ENV[@]}" \
+    FIDUCIA_ENRICHER_ADMIN_ADDR="$ENRICHER_ADMIN" \
+    FIDUCIA_ENRICHER_GROUP_ID="$2" \
+    FIDUCIA_ENRICHER_SITES_FILE="$LOCAL_DIR/enricher.toml" \
+    "$BIN/fiducia-enricher" >>"$LOG_DIR/bench-enricher.log" 2>&1 &
+  ENRICHER_PID=$!
+  PIDS+=("$ENRICHER_PID")
+  await_ready enricher "$ENRICHER_ADMIN"
+}
+
+# start_sink PREFIX GROUP DATABASE [MAX_ROWS]: the sink in SINK_PID,
+# reading PREFIX.enriched.v1 from the beginning into DATABASE (created
+# and migrated by the sink). MAX_ROWS unset keeps the default batching.
+start_sink() {
+  local batch=()
+  [[ -z ${4:-} ]] || batch=(FIDUCIA_SINK_BATCH_MAX_ROWS="$4" FIDUCIA_SINK_BATCH_MAX_BYTES=$((1 << 30)))
+  topics_env "$1"
+  "${PIN_SERVER[@]}" env RUST_LOG=warn "${TOPIC_ENV[@]}" "${batch[@]}" \
+    FIDUCIA_SINK_ADMIN_ADDR="$SINK_ADMIN" \
+    FIDUCIA_SINK_GROUP_ID="$2" \
+    FIDUCIA_CLICKHOUSE_DATABASE="$3" \
+    "$BIN/fiducia-sink" >>"$LOG_DIR/bench-sink.log" 2>&1 &
+  SINK_PID=$!
+  PIDS+=("$SINK_PID")
+  await_ready sink "$SINK_ADMIN"
+}
+
+# stop_service PID: SIGTERM (a graceful drain) and wait for it to exit.
+stop_service() {
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# clickhouse SQL: runs one statement on the local ClickHouse.
+clickhouse() {
+  curl -sS --fail-with-body --data-binary "$1" "$FIDUCIA_CLICKHOUSE_URL/"
+}
