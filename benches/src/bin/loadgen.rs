@@ -100,6 +100,11 @@ struct Args {
     /// Seconds to keep waiting for arrivals once sending is done.
     #[arg(long, default_value_t = 30.0)]
     arrivals_wait_s: f64,
+    /// Re-stamp every request when sent (fresh event ids, `ts` and
+    /// `sent_at` = now), as `--arrivals-url` does, without polling: for
+    /// filling topics with events that are all distinct, like real traffic.
+    #[arg(long)]
+    fresh_ids: bool,
 }
 
 /// One worker's tally over the measured window.
@@ -148,6 +153,8 @@ struct Plan {
     /// Open loop: time between two requests due on one connection.
     interval: Duration,
     connections: usize,
+    /// Re-stamp every request when sent (`--fresh-ids`).
+    fresh_ids: bool,
 }
 
 /// Sum of the counts in a `Fiducia-Dropped` header (`purpose:reason=n, …`).
@@ -240,18 +247,20 @@ async fn worker(
             Some(s) => Ok(s),
             None => connect(&target).await.map(|s| sender.insert(s)),
         };
-        // Latency runs re-stamp the request now and await its events.
-        let (body, ids) = match &tracker {
-            Some(tracker) => {
-                let sent_ms = arrivals::now_ms();
-                let (body, ids) = stamp::restamp(&request.body, sent_ms, &mut ids_random)?;
-                if measured {
-                    let mut t = tracker.lock().unwrap_or_else(PoisonError::into_inner);
-                    t.sent(ids.clone(), sent_ms);
-                }
-                (body, ids)
+        // Latency runs re-stamp the request now and await its events;
+        // `--fresh-ids` runs only re-stamp it.
+        let (body, ids) = if tracker.is_some() || plan.fresh_ids {
+            let sent_ms = arrivals::now_ms();
+            let (body, ids) = stamp::restamp(&request.body, sent_ms, &mut ids_random)?;
+            if let Some(tracker) = &tracker
+                && measured
+            {
+                let mut t = tracker.lock().unwrap_or_else(PoisonError::into_inner);
+                t.sent(ids.clone(), sent_ms);
             }
-            None => (request.body.clone(), Vec::new()),
+            (body, ids)
+        } else {
+            (request.body.clone(), Vec::new())
         };
         let outcome = match sent {
             Ok(s) => send(s, &target, request, body).await,
@@ -384,6 +393,7 @@ async fn main() -> anyhow::Result<()> {
         mode: args.mode,
         interval,
         connections: args.connections,
+        fresh_ids: args.fresh_ids,
     };
     let workers: Vec<_> = (0..args.connections)
         .map(|i| {

@@ -45,6 +45,13 @@ pub struct ConsumerSettings {
     /// partitions it makes idle instances rejoin, so set it well above the
     /// session timeout.
     pub rejoin_when_unassigned: Option<Duration>,
+    /// Read the next batch while the handler works on this one, so reading
+    /// and handling overlap (the sink: Kafka fetch and decode against the
+    /// ClickHouse insert). Handling stays one batch at a time, in order.
+    /// Off for handlers that act on the partition assignment as they see a
+    /// batch (the enricher restores session state per partition): a batch
+    /// read ahead may hold messages of partitions revoked since.
+    pub read_ahead: bool,
 }
 
 /// Whatever a batch failed with; the loop logs it and retries the batch.
@@ -103,43 +110,73 @@ pub async fn run<H: BatchHandler>(
     let retries = metrics::counter!(format!("{metric_prefix}_batch_retries_total"));
     let batch_seconds = metrics::histogram!(format!("{metric_prefix}_batch_duration_seconds"));
     let mut watch = AssignmentWatch::new(settings, metric_prefix);
-    'batches: loop {
-        let batch = next_batch(consumer, settings, shutdown, &mut watch).await;
-        if batch.is_empty() {
+    let mut batch = next_batch(consumer, settings, shutdown, &mut watch).await;
+    while !batch.is_empty() {
+        consumed.increment(batch.len() as u64);
+        let handled = handle(handler, &batch, &retries, &batch_seconds, shutdown);
+        let (handled, next) = if settings.read_ahead {
+            tokio::join!(
+                handled,
+                next_batch(consumer, settings, shutdown, &mut watch)
+            )
+        } else {
+            let handled = handled.await;
+            (handled, Vec::new())
+        };
+        if !handled {
+            // Not acknowledged: offsets stay unstored, the batch is redelivered.
             break;
         }
-        consumed.increment(batch.len() as u64);
-        let started = Instant::now();
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match handler.handle(&batch).await {
-                Ok(()) => break,
-                Err(error) => {
-                    retries.increment(1);
-                    tracing::warn!(%error, messages = batch.len(), retry_in_ms = backoff.as_millis(), "batch failed; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
-                        // Not acknowledged: offsets stay unstored, the batch is redelivered.
-                        () = shutdown.cancelled() => break 'batches,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
-        batch_seconds.record(started.elapsed().as_secs_f64());
         if let Err(error) = store_offsets(consumer, &batch) {
             // Partitions revoked mid-batch: the new owner re-reads them; the
             // downstream dedups, so this costs duplicates, never loss.
             tracing::warn!(%error, "could not store offsets");
         }
+        batch = if settings.read_ahead {
+            next
+        } else {
+            next_batch(consumer, settings, shutdown, &mut watch).await
+        };
     }
     if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::warn!(%error, "final offset commit failed");
     }
 }
 
+/// Hands `batch` to `handler` until it succeeds (`true`; the time it took,
+/// retries included, goes to `seconds`), retrying with backoff, or until
+/// shutdown (`false`).
+async fn handle<H: BatchHandler>(
+    handler: &mut H,
+    batch: &[OwnedMessage],
+    retries: &metrics::Counter,
+    seconds: &metrics::Histogram,
+    shutdown: &CancellationToken,
+) -> bool {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match handler.handle(batch).await {
+            Ok(()) => {
+                seconds.record(started.elapsed().as_secs_f64());
+                return true;
+            }
+            Err(error) => {
+                retries.increment(1);
+                tracing::warn!(%error, messages = batch.len(), retry_in_ms = backoff.as_millis(), "batch failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.cancelled() => return false,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
 /// Waits for a first message (or shutdown: empty batch), then fills the batch
-/// until a bound is hit.
+/// until a bound is hit. The timer and the shutdown signal are made once per
+/// batch, not once per message: a batch can hold 100,000 messages.
 async fn next_batch(
     consumer: &StreamConsumer,
     settings: &ConsumerSettings,
@@ -148,25 +185,34 @@ async fn next_batch(
 ) -> Vec<OwnedMessage> {
     let mut batch = Vec::new();
     let mut bytes = 0;
-    let mut deadline = None;
+    let mut started = false;
+    let cancelled = shutdown.cancelled();
+    let timer = tokio::time::sleep(watch.interval);
+    tokio::pin!(cancelled, timer);
     while batch.len() < settings.batch_max_messages && bytes < settings.batch_max_bytes {
-        let wait = deadline.unwrap_or_else(|| Instant::now() + watch.interval);
         let received = tokio::select! {
+            biased;
+            () = &mut cancelled => return Vec::new(),
             received = consumer.recv() => received,
-            () = tokio::time::sleep_until(wait) => {
-                if deadline.is_some() {
+            () = &mut timer => {
+                if started {
                     break;
                 }
                 watch.check(consumer, &settings.topic);
+                timer.as_mut().reset(Instant::now() + watch.interval);
                 continue;
             }
-            () = shutdown.cancelled() => return Vec::new(),
         };
         match received {
             Ok(message) => {
                 bytes += message.payload_len();
                 batch.push(message.detach());
-                deadline.get_or_insert_with(|| Instant::now() + settings.batch_max_wait);
+                if !started {
+                    started = true;
+                    timer
+                        .as_mut()
+                        .reset(Instant::now() + settings.batch_max_wait);
+                }
             }
             Err(error) => tracing::warn!(%error, "consumer error"),
         }

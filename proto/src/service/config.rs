@@ -185,6 +185,7 @@ impl KafkaConfig {
             batch_max_wait,
             session_timeout: self.session_timeout,
             rejoin_when_unassigned: self.rejoin_when_unassigned,
+            read_ahead: false,
         }
     }
 }
