@@ -19,7 +19,11 @@ pub mod telemetry;
 /// mimalloc, not glibc's malloc: the services allocate many small strings
 /// per event and free whole batches at once, and profiles showed glibc's
 /// allocator (free-list consolidation above all) taking a third of the
-/// sink's CPU and about as much of the collector's.
+/// sink's CPU and about as much of the collector's. Built as mimalloc 2
+/// with transparent huge pages off for the process (root `Cargo.toml`):
+/// the collector under 20-event batches at 256 connections then did 211k
+/// events per CPU-second at 47 MB peak RSS, against 144k at 32 MB with
+/// glibc and 203k at 48-67 MB with mimalloc 3 (with and without huge pages).
 pub type Allocator = mimalloc::MiMalloc;
 
 /// The [`Allocator`] value for a `#[global_allocator]` static.
