@@ -412,9 +412,12 @@ macro_rules! withdrawn_personalization {
 /// a subquery of `(site_id, subject)` pairs (for the erasure sweep).
 pub const WITHDRAWN_PERSONALIZATION: &str = withdrawn_personalization!();
 
-/// The first `profiles` view (migration 5), replaced by
-/// [`CREATE_PROFILES_CONSENT_AWARE`] in migration 9; kept as applied.
-pub const CREATE_PROFILES: &str = "\
+/// The `profiles` view over `profile_events`, with `$filter` (a `WHERE`
+/// clause or nothing) applied to the signals before they are summed.
+macro_rules! profiles_view {
+    ($filter:expr) => {
+        concat!(
+            "\
 CREATE VIEW IF NOT EXISTS {db}.profiles AS
 SELECT
     site_id,
@@ -432,10 +435,19 @@ FROM
         round(sum(weight * exp(-(toUInt32(now()) - toUInt32(event_time)) / 86400 / 30 * ln(2))), 3) AS score,
         max(event_time) AS category_last_seen,
         uniqExactState(event_id) AS category_events
-    FROM {db}.profile_events FINAL
+    FROM {db}.profile_events FINAL",
+            $filter,
+            "
     GROUP BY site_id, visitor_id, category
 )
-GROUP BY site_id, visitor_id";
+GROUP BY site_id, visitor_id"
+        )
+    };
+}
+
+/// The first `profiles` view (migration 5), replaced by
+/// [`CREATE_PROFILES_CONSENT_AWARE`] in migration 9; kept as applied.
+pub const CREATE_PROFILES: &str = profiles_view!("");
 
 /// One row per visitor with a profile: interests ranked by a score that
 /// halves every 30 days, last activity, recency and frequency. A visitor
@@ -443,33 +455,12 @@ GROUP BY site_id, visitor_id";
 /// while rows of theirs remain in `profile_events`: those of events that
 /// were already on their way when the withdrawal was stored, which the
 /// erasure sweep (`jobs::erasure`) deletes on its next run.
-pub const CREATE_PROFILES_CONSENT_AWARE: &str = concat!(
-    "\
-CREATE VIEW IF NOT EXISTS {db}.profiles AS
-SELECT
-    site_id,
-    visitor_id,
-    arrayFilter(x -> tupleElement(x, 1) != '', arrayReverseSort(x -> tupleElement(x, 2), groupArray((category, score)))) AS interests,
-    max(category_last_seen) AS last_seen,
-    toUInt32(dateDiff('day', max(category_last_seen), now())) AS recency_days,
-    uniqExactMerge(category_events) AS frequency
-FROM
-(
-    SELECT
-        site_id,
-        visitor_id,
-        category,
-        round(sum(weight * exp(-(toUInt32(now()) - toUInt32(event_time)) / 86400 / 30 * ln(2))), 3) AS score,
-        max(event_time) AS category_last_seen,
-        uniqExactState(event_id) AS category_events
-    FROM {db}.profile_events FINAL
+pub const CREATE_PROFILES_CONSENT_AWARE: &str = profiles_view!(concat!(
+    "
     WHERE (site_id, visitor_id) NOT IN (",
     withdrawn_personalization!(),
-    ")
-    GROUP BY site_id, visitor_id, category
-)
-GROUP BY site_id, visitor_id"
-);
+    ")"
+));
 
 /// The audit trail of access and erasure requests (SPEC section 8): one row
 /// per state a request reached; the latest `updated_at` wins on merge.
@@ -656,5 +647,20 @@ mod tests {
             CREATE_DEAD_LETTERS,
             <crate::dead_letter_rows::DeadLetterRow as clickhouse::Row>::COLUMN_NAMES,
         );
+    }
+
+    #[test]
+    fn the_consent_aware_profiles_view_differs_from_the_first_only_by_its_filter() {
+        let filter = concat!(
+            "\n    WHERE (site_id, visitor_id) NOT IN (",
+            withdrawn_personalization!(),
+            ")"
+        );
+        assert!(CREATE_PROFILES_CONSENT_AWARE.contains(filter));
+        assert_eq!(
+            CREATE_PROFILES_CONSENT_AWARE.replace(filter, ""),
+            CREATE_PROFILES
+        );
+        assert!(!CREATE_PROFILES.contains("WHERE"));
     }
 }
