@@ -21,15 +21,6 @@ pub struct Config {
     pub group_id: String,
     /// How messages are grouped into one insert.
     pub batch: BatchConfig,
-    /// `FIDUCIA_SINK_EVENT_CONSUMERS`: consumers of the enriched topic in
-    /// this process, in one group, so each reads its share of the
-    /// partitions and has one insert of its own in flight. ClickHouse works
-    /// through an insert largely on one thread, so a server with cores to
-    /// spare stores more with more inserts at once; each consumer holds
-    /// its own batches in memory. On the 2-core development machine, which
-    /// ClickHouse shares with the sink, 2 stored 7-12% more than 1 for 1.8
-    /// times the memory, so the default is 1.
-    pub event_consumers: usize,
     /// `FIDUCIA_SINK_DEAD_LETTERS_TABLE`: also store `topics.deadletter` in
     /// the `dead_letters` table for analysts (without payloads); on by default.
     pub dead_letters_table: bool,
@@ -121,7 +112,6 @@ impl Config {
             kafka,
             group_id: "fiducia-sink".into(),
             batch: BatchConfig::default(),
-            event_consumers: 1,
             dead_letters_table: true,
             clickhouse,
             retention: RetentionConfig::default(),
@@ -162,7 +152,6 @@ impl Config {
             admin_addr: env_or("FIDUCIA_SINK_ADMIN_ADDR", d.admin_addr)?,
             group_id: env_or("FIDUCIA_SINK_GROUP_ID", d.group_id)?,
             batch,
-            event_consumers: env_positive("FIDUCIA_SINK_EVENT_CONSUMERS", d.event_consumers)?,
             dead_letters_table: env_or("FIDUCIA_SINK_DEAD_LETTERS_TABLE", d.dead_letters_table)?,
             clickhouse,
             retention: RetentionConfig::from_env()?,

@@ -1,7 +1,5 @@
 //! Building and running the sink: the ClickHouse schema brought up to date,
-//! group consumers per table (`events` from the enriched topic, by as many
-//! consumers as configured, each with its own share of the partitions and
-//! one insert in flight,
+//! one group consumer per table (`events` from the enriched topic,
 //! `consent_log` from the consent topic, which also erases the profiles of
 //! visitors who withdraw personalization, `dead_letters` from the
 //! dead-letter topic unless switched off), the retention job, the
@@ -69,7 +67,7 @@ impl<R: TableRow + 'static, W: RowWriter<R>> TableLoop<W, R> {
 pub struct Application {
     admin: Server,
     admin_addr: SocketAddr,
-    events: Vec<TableLoop<ClickHouseWriter, EventRow>>,
+    events: TableLoop<ClickHouseWriter, EventRow>,
     consent: TableLoop<ErasingWriter<ClickHouseWriter, ClickHouseEraser>, ConsentRow>,
     dead_letter_table: Option<TableLoop<ClickHouseWriter, DeadLetterRow>>,
     retention: RetentionJob,
@@ -152,15 +150,11 @@ impl Application {
         let writer = ClickHouseWriter::new(&config.clickhouse, clickhouse)
             .with_dedup_tokens(features.insert_dedup_token());
         let dead_letters = Arc::new(KafkaDeadLetters::new(producer, topics.deadletter.clone()));
-        let events = (0..config.event_consumers)
-            .map(|i| {
-                Ok(TableLoop {
-                    consumer: consume::consumer(&events_settings, &format!("fiducia-sink-{i}"))?,
-                    settings: events_settings.clone(),
-                    handler: SinkHandler::new(writer.clone(), Arc::clone(&dead_letters)),
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let events = TableLoop {
+            consumer: consume::consumer(&events_settings, "fiducia-sink")?,
+            settings: events_settings,
+            handler: SinkHandler::new(writer.clone(), Arc::clone(&dead_letters)),
+        };
         let dead_letter_table = if config.dead_letters_table {
             Some(TableLoop {
                 consumer: consume::consumer(&dead_letter_settings, "fiducia-sink-dead-letters")?,
@@ -221,11 +215,7 @@ impl Application {
         let admin_handle = self.admin.handle();
         let admin = tokio::spawn(self.admin);
         tokio::join!(
-            futures::future::join_all(
-                self.events
-                    .into_iter()
-                    .map(|events| events.run(self.shutdown.clone()))
-            ),
+            self.events.run(self.shutdown.clone()),
             self.consent.run(self.shutdown.clone()),
             async {
                 if let Some(table) = self.dead_letter_table {
