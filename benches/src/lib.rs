@@ -1,7 +1,8 @@
 //! The benchmark harness's shared parts: the seeded corpus of envelopes
 //! every scenario sends ([`corpus`]), what we read of a process from
 //! `/proc` ([`procfs`]), a one-shot HTTP client for `/metrics` and
-//! ClickHouse ([`http`]), and, for the tag → ClickHouse latency scenario,
+//! ClickHouse ([`http`]), the load generator's requests to the collector
+//! ([`intake`]), and, for the tag → ClickHouse latency scenario,
 //! requests re-stamped at send time ([`stamp`]) and their arrival in
 //! ClickHouse ([`arrivals`]). The binaries are the load generator
 //! (`fiducia-loadgen`), the bare actix-web baseline (`fiducia-bare`) and
@@ -10,5 +11,6 @@
 pub mod arrivals;
 pub mod corpus;
 pub mod http;
+pub mod intake;
 pub mod procfs;
 pub mod stamp;

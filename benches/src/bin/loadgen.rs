@@ -26,18 +26,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use fiducia_benches::arrivals::{self, Poller, Tracker};
 use fiducia_benches::corpus::{self, Request, Rng};
 use fiducia_benches::http::Target;
+use fiducia_benches::intake::{Sender, connect, send};
 use fiducia_benches::{procfs, stamp};
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::header;
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
-use tokio::net::TcpStream;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -155,63 +151,6 @@ struct Plan {
     connections: usize,
     /// Re-stamp every request when sent (`--fresh-ids`).
     fresh_ids: bool,
-}
-
-/// Sum of the counts in a `Fiducia-Dropped` header (`purpose:reason=n, …`).
-fn dropped_count(value: &str) -> u64 {
-    value
-        .split(',')
-        .filter_map(|part| part.rsplit_once('=')?.1.trim().parse::<u64>().ok())
-        .sum()
-}
-
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(target: &Target) -> anyhow::Result<Sender> {
-    let stream = TcpStream::connect(&target.host).await?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
-/// Sends one request; `Ok(dropped events)` on a 2xx, else the error kind.
-async fn send(
-    sender: &mut Sender,
-    target: &Target,
-    request: &Request,
-    body: Bytes,
-) -> Result<u64, String> {
-    let http = hyper::Request::post(&target.path)
-        .header(header::HOST, &target.host)
-        .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
-        .header(header::USER_AGENT, request.user_agent)
-        .header(header::ORIGIN, corpus::ORIGIN)
-        .body(Full::new(body))
-        .map_err(|e| format!("request: {e}"))?;
-    sender.ready().await.map_err(|_| "connection".to_owned())?;
-    let response = sender
-        .send_request(http)
-        .await
-        .map_err(|_| "connection".to_owned())?;
-    let status = response.status();
-    let dropped = response
-        .headers()
-        .get("fiducia-dropped")
-        .and_then(|v| v.to_str().ok())
-        .map_or(0, dropped_count);
-    response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|_| "connection".to_owned())?;
-    if status.is_success() {
-        Ok(dropped)
-    } else {
-        Err(format!("http_{}", status.as_u16()))
-    }
 }
 
 async fn worker(
@@ -505,19 +444,4 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dropped_counts_are_summed_over_reasons() {
-        assert_eq!(dropped_count("measurement:denied=20"), 20);
-        assert_eq!(
-            dropped_count("measurement:denied=3, measurement:expired=2"),
-            5
-        );
-        assert_eq!(dropped_count("garbage"), 0);
-    }
 }
