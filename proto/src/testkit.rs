@@ -50,13 +50,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The shared broker and ClickHouse, started on first use.
+/// The shared broker and ClickHouse, started on first use (a broker already
+/// running on the configured port is used as it is). A broker the tests
+/// start keeps its data in memory: Tansu 0.6's sqlite engine can lose its
+/// storage task for good (a panic in its idempotent-producer check, then
+/// `Storage(UnableToSend)` to every request), which failed whole test runs.
 ///
 /// # Panics
 /// When the servers cannot be started: the test cannot run.
 pub fn infra() -> &'static Infra {
     static INFRA: OnceLock<Infra> = OnceLock::new();
-    INFRA.get_or_init(|| start(&HashMap::new()))
+    INFRA.get_or_init(|| {
+        start(&HashMap::from([(
+            "FIDUCIA_KAFKA_STORAGE".to_owned(),
+            "memory".to_owned(),
+        )]))
+    })
 }
 
 /// A broker and ClickHouse of a test's own, stopped on drop.
