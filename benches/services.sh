@@ -25,36 +25,41 @@ await_ready() {
   fi
 }
 
+# launch NAME ADMIN_ADDR PREFIX ENV...: the release fiducia-NAME on the
+# server core with PREFIX's topics and the ENV assignments, its log in
+# LOG_DIR/bench-NAME.log; its pid in LAUNCHED_PID once /readyz answers.
+launch() {
+  local name=$1 admin=$2
+  topics_env "$3"
+  shift 3
+  "${PIN_SERVER[@]}" env RUST_LOG=warn "${TOPIC_ENV[@]}" "$@" \
+    FIDUCIA_"${name^^}"_ADMIN_ADDR="$admin" \
+    "$BIN/fiducia-$name" >>"$LOG_DIR/bench-$name.log" 2>&1 &
+  LAUNCHED_PID=$!
+  PIDS+=("$LAUNCHED_PID")
+  await_ready "$name" "$admin"
+}
+
 # start_collector PREFIX: the collector under test in COLLECTOR_PID, rate
 # limits out of the way (one client IP sends everything), Kafka as
 # deploy/local/up configures it.
 start_collector() {
-  topics_env "$1"
-  "${PIN_SERVER[@]}" env RUST_LOG=warn "${TOPIC_ENV[@]}" \
+  launch collector "$COLLECTOR_ADMIN" "$1" \
     FIDUCIA_COLLECTOR_LISTEN_ADDR="$COLLECTOR_ADDR" \
-    FIDUCIA_COLLECTOR_ADMIN_ADDR="$COLLECTOR_ADMIN" \
     FIDUCIA_COLLECTOR_SITES_FILE="$LOCAL_DIR/sites.toml" \
     FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND=100000000 \
-    FIDUCIA_COLLECTOR_RATE_BURST=100000000 \
-    "$BIN/fiducia-collector" >>"$LOG_DIR/bench-collector.log" 2>&1 &
-  COLLECTOR_PID=$!
-  PIDS+=("$COLLECTOR_PID")
-  await_ready collector "$COLLECTOR_ADMIN"
+    FIDUCIA_COLLECTOR_RATE_BURST=100000000
+  COLLECTOR_PID=$LAUNCHED_PID
 }
 
 # start_enricher PREFIX GROUP: the enricher in ENRICHER_PID, reading
 # PREFIX.raw.v1 from the beginning in its own consumer group, with the
 # local sites file.
 start_enricher() {
-  topics_env "$1"
-  "${PIN_SERVER[@]}" env RUST_LOG=warn "${TOPIC_ENV[@]}" \
-    FIDUCIA_ENRICHER_ADMIN_ADDR="$ENRICHER_ADMIN" \
+  launch enricher "$ENRICHER_ADMIN" "$1" \
     FIDUCIA_ENRICHER_GROUP_ID="$2" \
-    FIDUCIA_ENRICHER_SITES_FILE="$LOCAL_DIR/enricher.toml" \
-    "$BIN/fiducia-enricher" >>"$LOG_DIR/bench-enricher.log" 2>&1 &
-  ENRICHER_PID=$!
-  PIDS+=("$ENRICHER_PID")
-  await_ready enricher "$ENRICHER_ADMIN"
+    FIDUCIA_ENRICHER_SITES_FILE="$LOCAL_DIR/enricher.toml"
+  ENRICHER_PID=$LAUNCHED_PID
 }
 
 # start_sink PREFIX GROUP DATABASE [MAX_ROWS]: the sink in SINK_PID,
@@ -63,15 +68,10 @@ start_enricher() {
 start_sink() {
   local batch=()
   [[ -z ${4:-} ]] || batch=(FIDUCIA_SINK_BATCH_MAX_ROWS="$4" FIDUCIA_SINK_BATCH_MAX_BYTES=$((1 << 30)))
-  topics_env "$1"
-  "${PIN_SERVER[@]}" env RUST_LOG=warn "${TOPIC_ENV[@]}" "${batch[@]}" \
-    FIDUCIA_SINK_ADMIN_ADDR="$SINK_ADMIN" \
+  launch sink "$SINK_ADMIN" "$1" "${batch[@]}" \
     FIDUCIA_SINK_GROUP_ID="$2" \
-    FIDUCIA_CLICKHOUSE_DATABASE="$3" \
-    "$BIN/fiducia-sink" >>"$LOG_DIR/bench-sink.log" 2>&1 &
-  SINK_PID=$!
-  PIDS+=("$SINK_PID")
-  await_ready sink "$SINK_ADMIN"
+    FIDUCIA_CLICKHOUSE_DATABASE="$3"
+  SINK_PID=$LAUNCHED_PID
 }
 
 # stop_service PID: SIGTERM (a graceful drain) and wait for it to exit.
