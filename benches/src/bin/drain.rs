@@ -1,6 +1,6 @@
 //! `fiducia-drain`: measures a consumer draining a backlog. It polls a
-//! counter every 100 ms (a Prometheus counter at a service's `/metrics`, or
-//! a ClickHouse `SELECT count()`) until it reaches `--target`, and reports
+//! Prometheus counter at the service's `/metrics` every 100 ms until it
+//! reaches `--target`, and reports
 //! items/s and the consumer's CPU seconds (from `/proc`) between the first
 //! poll that saw progress and the one that saw the target, so start-up
 //! (migrations, group join, session restore) is left out. Prints one JSON
@@ -25,18 +25,12 @@ struct Args {
     /// Items to wait for.
     #[arg(long)]
     target: u64,
-    /// A `/metrics` URL: progress is the sum of `--metric`'s series.
-    #[arg(long, requires = "metric")]
-    metrics_url: Option<String>,
+    /// The service's `/metrics` URL: progress is the sum of `--metric`'s series.
+    #[arg(long)]
+    metrics_url: String,
     /// The counter read from `--metrics-url`.
     #[arg(long)]
-    metric: Option<String>,
-    /// A ClickHouse HTTP URL: progress is the number `--query` returns.
-    #[arg(long, requires = "query", conflicts_with = "metrics_url")]
-    clickhouse_url: Option<String>,
-    /// The counting query, e.g. `SELECT count() FROM db.events`.
-    #[arg(long)]
-    query: Option<String>,
+    metric: String,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300.0)]
     timeout_s: f64,
@@ -61,16 +55,7 @@ struct Report {
 }
 
 async fn progress(args: &Args) -> anyhow::Result<u64> {
-    let count = if let (Some(url), Some(metric)) = (&args.metrics_url, &args.metric) {
-        http::metric_sum(&http::fetch(url, None).await?, metric)
-    } else if let (Some(url), Some(query)) = (&args.clickhouse_url, &args.query) {
-        let text = http::fetch(url, Some(query.clone())).await?;
-        text.trim()
-            .parse()
-            .with_context(|| format!("{query} answered {text:?}"))?
-    } else {
-        bail!("give --metrics-url and --metric, or --clickhouse-url and --query");
-    };
+    let count = http::metric_sum(&http::fetch(&args.metrics_url, None).await?, &args.metric);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     Ok(count as u64)
 }
