@@ -9,12 +9,11 @@
 //! retries the whole batch; rows inserted twice collapse on `event_id`, and
 //! a ClickHouse outage re-sends no dead letters (none were sent yet).
 
-use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::time::Instant;
 
 use fiducia_proto::headers;
-use fiducia_proto::kafka::consume::{BatchError, BatchHandler};
+use fiducia_proto::kafka::consume::{BatchError, BatchHandler, offset_ranges};
 use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
 use fiducia_proto::kafka::routing::header;
 use fiducia_proto::time::now_ms;
@@ -100,20 +99,11 @@ pub fn decode<R: TableRow>(message: &OwnedMessage) -> Result<R, Rejection> {
 /// topic partition it holds, e.g. `fiducia.enriched.v1:0:100-199`.
 #[must_use]
 pub fn batch_token(batch: &[OwnedMessage]) -> String {
-    let mut ranges: BTreeMap<(&str, i32), (i64, i64)> = BTreeMap::new();
-    for message in batch {
-        let offset = message.offset();
-        ranges
-            .entry((message.topic(), message.partition()))
-            .and_modify(|(first, last)| {
-                *first = (*first).min(offset);
-                *last = (*last).max(offset);
-            })
-            .or_insert((offset, offset));
-    }
+    let mut ranges = offset_ranges(batch);
+    ranges.sort_unstable();
     ranges
         .iter()
-        .map(|((topic, partition), (first, last))| format!("{topic}:{partition}:{first}-{last}"))
+        .map(|r| format!("{}:{}:{}-{}", r.topic, r.partition, r.first, r.last))
         .collect::<Vec<_>>()
         .join(",")
 }
