@@ -161,12 +161,12 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
     }
 
     /// Inserts `rows`, built as the insert pulls them; returns how many.
-    async fn insert<I>(&self, rows: I, token: &str) -> Result<u64, BatchError>
+    async fn insert<I>(&self, rows: I, token: Option<&str>) -> Result<u64, BatchError>
     where
         I: Iterator<Item = R> + Send,
     {
         let started = Instant::now();
-        let result = self.writer.write(rows, Some(token)).await;
+        let result = self.writer.write(rows, token).await;
         if !matches!(result, Ok(0)) {
             ::metrics::histogram!(metrics::INSERT_DURATION, "table" => R::TABLE)
                 .record(started.elapsed().as_secs_f64());
@@ -233,7 +233,8 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
             rejected: &mut rejected,
             table: PhantomData,
         };
-        let stored = self.insert(rows, &batch_token(batch)).await?;
+        let token = self.writer.uses_tokens().then(|| batch_token(batch));
+        let stored = self.insert(rows, token.as_deref()).await?;
         let dead = rejected.len();
         if dead > 0 {
             self.dead_letter(rejected).await?;

@@ -217,6 +217,10 @@ impl<W: RowWriter<ConsentRow>, E: ProfileEraser> RowWriter<ConsentRow> for Erasi
         self.eraser.erase_profiles(&subjects).await?;
         Ok(written)
     }
+
+    fn uses_tokens(&self) -> bool {
+        self.inner.uses_tokens()
+    }
 }
 
 #[cfg(test)]

@@ -86,6 +86,7 @@ impl ClickHouseWriter {
             return Ok(0);
         }
         let mut insert = self.client.insert::<R>(R::TABLE).await?;
+        // A server without tokens would refuse the setting.
         if let Some(token) = token.filter(|_| self.dedup_tokens) {
             insert = insert.with_setting("insert_deduplication_token", token);
         }
@@ -116,6 +117,10 @@ impl<R: TableRow + 'static> RowWriter<R> for ClickHouseWriter {
             Ok(Err(error)) => Err(error.into()),
             Err(_elapsed) => Err(WriteError::Timeout(self.timeout)),
         }
+    }
+
+    fn uses_tokens(&self) -> bool {
+        self.dedup_tokens
     }
 }
 

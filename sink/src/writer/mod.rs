@@ -35,7 +35,8 @@ pub trait RowWriter<R: TableRow>: Send + Sync + 'static {
     ///
     /// `token` names the batch the rows come from, the same on every retry
     /// of it: where the storage can, a retried insert that had in fact
-    /// succeeded is dropped as a duplicate as a whole.
+    /// succeeded is dropped as a duplicate as a whole. Callers pass one only
+    /// when [`Self::uses_tokens`] says it will be used.
     fn write<I>(
         &self,
         rows: I,
@@ -44,4 +45,9 @@ pub trait RowWriter<R: TableRow>: Send + Sync + 'static {
     where
         I: IntoIterator<Item = R> + Send,
         I::IntoIter: Send;
+
+    /// Whether [`Self::write`] uses batch tokens (so they are worth making).
+    fn uses_tokens(&self) -> bool {
+        false
+    }
 }
