@@ -139,7 +139,13 @@ impl Enricher {
 }
 
 impl BatchHandler for Enricher {
-    async fn handle(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
+    /// Enrichment needs the handler's session state: it is all done in
+    /// [`Self::handle`].
+    type Prepared = ();
+
+    fn prepare(_batch: &[OwnedMessage]) {}
+
+    async fn handle(&mut self, batch: &[OwnedMessage], (): &()) -> Result<(), BatchError> {
         let id = BatchId::of(batch);
         if self.pending.as_ref().is_none_or(|p| p.id != id) {
             if let Some(stale) = self.pending.take() {

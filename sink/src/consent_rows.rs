@@ -6,16 +6,14 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fiducia_proto::consent::{Purpose, action_name};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord, IpPrefix};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::rows::split_ms;
 
 /// One row of `consent_log` (column types as in [`crate::rows`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, clickhouse::Row)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentRow {
     /// UUIDv7 of the record; the dedup key.
-    #[serde(with = "clickhouse::serde::uuid")]
     pub record_id: Uuid,
     /// The site.
     pub site_id: String,
@@ -58,6 +56,30 @@ pub struct ConsentRow {
     /// When the grant lapses, `DateTime` (0 when nothing is granted).
     pub expires_at: u32,
 }
+
+crate::columns!(ConsentRow {
+    record_id,
+    site_id,
+    subject,
+    action,
+    measurement,
+    personalization,
+    functional,
+    contextual,
+    source,
+    notice_version,
+    notice_hash,
+    tcf,
+    gpp,
+    gpc,
+    dnt,
+    client_time as "DateTime('UTC')",
+    server_time as "DateTime('UTC')",
+    server_ms,
+    ip_prefix,
+    browser_family,
+    expires_at as "DateTime('UTC')",
+});
 
 /// A record that decodes but cannot be a row; dead-lettered as `INVALID`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,15 +9,13 @@
 //! for `fiducia-enricher replay` under the topic's own retention.
 //! Redelivered dead letters collapse on where the original message was.
 
+use crate::rows::{InvalidEvent, split_ms};
 use fiducia_proto::headers;
 use fiducia_proto::kafka::deadletter::reason_label;
 use fiducia_proto::v1::{DeadLetter, DeadLetterHeader};
-use serde::Serialize;
-
-use crate::rows::{InvalidEvent, split_ms};
 
 /// One row of `dead_letters` (column types as in [`crate::rows`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, clickhouse::Row)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterRow {
     /// When the stage gave up, `DateTime`.
     pub failed_at: u32,
@@ -47,6 +45,22 @@ pub struct DeadLetterRow {
     /// Size of the original payload (`UInt32`); the bytes stay in Kafka.
     pub payload_bytes: u32,
 }
+
+crate::columns!(DeadLetterRow {
+    failed_at as "DateTime('UTC')",
+    failed_ms,
+    stage,
+    reason,
+    field,
+    detail,
+    site_id,
+    schema,
+    event_type,
+    topic,
+    partition,
+    offset,
+    payload_bytes,
+});
 
 /// Longest header value kept: headers are written by our stages, but a
 /// dead letter may wrap anything a producer sent.

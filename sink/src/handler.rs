@@ -108,28 +108,11 @@ pub fn batch_token(batch: &[OwnedMessage]) -> String {
         .join(",")
 }
 
-/// The rows of a batch's messages, decoded one by one as they are pulled;
-/// the messages that cannot become a row are set aside in `rejected`.
-/// (A named iterator: a closure borrowing the batch would make the
-/// handler's future not `Send`.)
-struct Rows<'m, 'r, R> {
-    messages: std::slice::Iter<'m, OwnedMessage>,
-    rejected: &'r mut Vec<(&'m OwnedMessage, Rejection)>,
-    table: PhantomData<fn() -> R>,
-}
-
-impl<R: TableRow> Iterator for Rows<'_, '_, R> {
-    type Item = R;
-
-    fn next(&mut self) -> Option<R> {
-        for message in self.messages.by_ref() {
-            match decode::<R>(message) {
-                Ok(row) => return Some(row),
-                Err(rejection) => self.rejected.push((message, rejection)),
-            }
-        }
-        None
-    }
+/// A batch made ready to insert: its rows in the writer's form, and the
+/// messages that cannot become a row (by index in the batch) with why.
+pub struct Prepared<P> {
+    rows: P,
+    rejected: Vec<(usize, Rejection)>,
 }
 
 /// Decodes, inserts and dead-letters the batches of the consume loop, for
@@ -160,11 +143,8 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
         &self.dead_letters
     }
 
-    /// Inserts `rows`, built as the insert pulls them; returns how many.
-    async fn insert<I>(&self, rows: I, token: Option<&str>) -> Result<u64, BatchError>
-    where
-        I: Iterator<Item = R> + Send,
-    {
+    /// Inserts `rows`; returns how many.
+    async fn insert(&self, rows: &W::Prepared, token: Option<&str>) -> Result<u64, BatchError> {
         let started = Instant::now();
         let result = self.writer.write(rows, token).await;
         if !matches!(result, Ok(0)) {
@@ -185,12 +165,14 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
 
     async fn dead_letter(
         &self,
-        rejected: Vec<(&OwnedMessage, Rejection)>,
+        batch: &[OwnedMessage],
+        rejected: &[(usize, Rejection)],
     ) -> Result<(), BatchError> {
         let now_ms = now_ms();
         let mut labels = Vec::with_capacity(rejected.len());
         let mut letters = Vec::with_capacity(rejected.len());
-        for (message, rejection) in rejected {
+        for (index, rejection) in rejected {
+            let message = &batch[*index];
             tracing::warn!(
                 topic = message.topic(),
                 partition = message.partition(),
@@ -224,20 +206,30 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
 }
 
 impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandler<W, D, R> {
-    async fn handle(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
-        // Each message is decoded when the insert pulls its row, so decoding
-        // overlaps with the server parsing the rows already sent.
+    type Prepared = Prepared<W::Prepared>;
+
+    /// Decodes every message and has the writer encode the rows: the
+    /// sink's CPU work, done while the batch before is being inserted.
+    fn prepare(batch: &[OwnedMessage]) -> Self::Prepared {
         let mut rejected = Vec::new();
-        let rows = Rows {
-            messages: batch.iter(),
-            rejected: &mut rejected,
-            table: PhantomData,
-        };
+        let rows = W::prepare(batch.iter().enumerate().filter_map(|(index, message)| {
+            decode::<R>(message)
+                .map_err(|rejection| rejected.push((index, rejection)))
+                .ok()
+        }));
+        Prepared { rows, rejected }
+    }
+
+    async fn handle(
+        &mut self,
+        batch: &[OwnedMessage],
+        prepared: &Self::Prepared,
+    ) -> Result<(), BatchError> {
         let token = self.writer.uses_tokens().then(|| batch_token(batch));
-        let stored = self.insert(rows, token.as_deref()).await?;
-        let dead = rejected.len();
+        let stored = self.insert(&prepared.rows, token.as_deref()).await?;
+        let dead = prepared.rejected.len();
         if dead > 0 {
-            self.dead_letter(rejected).await?;
+            self.dead_letter(batch, &prepared.rejected).await?;
         }
         tracing::debug!(rows = stored, dead_letters = dead, "batch stored");
         Ok(())
@@ -300,8 +292,16 @@ mod tests {
         )
     }
 
-    fn handler() -> SinkHandler<MemoryWriter<EventRow>, MemoryDeadLetters, EventRow> {
+    type Handler = SinkHandler<MemoryWriter<EventRow>, MemoryDeadLetters, EventRow>;
+
+    fn handler() -> Handler {
         SinkHandler::new(MemoryWriter::default(), MemoryDeadLetters::default())
+    }
+
+    /// Prepares and handles `batch`, as the consume loop does.
+    async fn handle(handler: &mut Handler, batch: &[OwnedMessage]) -> Result<(), BatchError> {
+        let prepared = Handler::prepare(batch);
+        handler.handle(batch, &prepared).await
     }
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -320,7 +320,7 @@ mod tests {
             .map(|(offset, id)| good(id, offset))
             .collect();
         let mut handler = handler();
-        block_on(handler.handle(&batch)).unwrap();
+        block_on(handle(&mut handler, &batch)).unwrap();
         let written: Vec<Uuid> = handler.writer().rows().iter().map(|r| r.event_id).collect();
         assert_eq!(written, ids);
         assert!(handler.dead_letters().sent().is_empty());
@@ -339,7 +339,7 @@ mod tests {
             ),
         ];
         let mut handler = handler();
-        block_on(handler.handle(&batch)).unwrap();
+        block_on(handle(&mut handler, &batch)).unwrap();
 
         assert_eq!(handler.writer().rows().len(), 1);
         let sent = handler.dead_letters().sent();
@@ -402,11 +402,11 @@ mod tests {
         ];
         let mut handler = handler();
         handler.writer().set_down(true);
-        assert!(block_on(handler.handle(&batch)).is_err());
+        assert!(block_on(handle(&mut handler, &batch)).is_err());
         assert!(handler.dead_letters().sent().is_empty());
 
         handler.writer().set_down(false);
-        block_on(handler.handle(&batch)).unwrap();
+        block_on(handle(&mut handler, &batch)).unwrap();
         assert_eq!(
             (
                 handler.writer().rows().len(),
@@ -421,7 +421,7 @@ mod tests {
         let batch = [message(Some(b"junk".to_vec()), 1, None)];
         let mut handler = handler();
         handler.dead_letters().set_down(true);
-        assert!(block_on(handler.handle(&batch)).is_err());
+        assert!(block_on(handle(&mut handler, &batch)).is_err());
     }
 
     #[test]
@@ -435,9 +435,9 @@ mod tests {
                 good(Uuid::now_v7(), 1),
                 message(None, 2, None),
             ];
-            block_on(handler.handle(&batch)).unwrap();
+            block_on(handle(&mut handler, &batch)).unwrap();
             handler.writer().set_down(true);
-            assert!(block_on(handler.handle(&batch[..1])).is_err());
+            assert!(block_on(handle(&mut handler, &batch[..1])).is_err());
         });
         let snapshot = snapshotter.snapshot().into_vec();
         let value = |name: &str, label: Option<(&str, &str)>| {

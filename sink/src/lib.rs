@@ -8,10 +8,11 @@
 //! Data path, per table ([`table`]): the shared consume loop
 //! (`fiducia_proto::kafka::consume`) → [`handler`] (decode, [`rows`] or
 //! [`consent_rows`], dead letters via [`deadletter`]) → [`writer`]
-//! (ClickHouse). At start-up [`schema`] migrates the database; while it
+//! (ClickHouse, rows sent as [`columns`]). At start-up [`schema`] migrates the database; while it
 //! runs, [`jobs`] erase the profiles of visitors who withdraw personalization
 //! consent and delete rows whose retention ended.
 
+pub mod columns;
 pub mod config;
 pub mod consent_rows;
 pub mod dead_letter_rows;

@@ -57,7 +57,7 @@ pub fn describe() {
     describe_histogram!(
         INSERT_DURATION,
         Unit::Seconds,
-        "Duration of one ClickHouse insert, decoding its rows included (they are decoded as they are sent)."
+        "Duration of one ClickHouse insert: sending its rows, already encoded, and the server storing them."
     );
     describe_counter!(
         INSERT_ERRORS,

@@ -1,21 +1,18 @@
 //! From the wire to the table: an [`EnrichedEvent`] becomes one [`EventRow`]
 //! of `events`, or an [`InvalidEvent`] that the handler dead-letters.
 //!
-//! The row's field names are the column names (the insert lists them), and
-//! their Rust types are the RowBinary encodings of the column types:
-//! `DateTime` is `u32` seconds, `UInt8` flags are `u8`, `UUID` goes through
-//! `clickhouse::serde::uuid` (two little-endian `u64` halves, high first,
-//! which is also what ClickHouse 18.16 reads).
+//! The row's field names are the column names (each column of the insert's
+//! `Native` block is named, see [`crate::columns`]), and their Rust types
+//! hold the column types: `DateTime` is `u32` seconds, `UInt8` flags are
+//! `u8`, `UUID` is [`Uuid`].
 
 use fiducia_proto::v1::{Decision, EnrichedEvent};
-use serde::Serialize;
 use uuid::Uuid;
 
 /// One row of `events`. Field order is free: the insert names its columns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, clickhouse::Row)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRow {
     /// The tag-minted UUIDv7; the dedup key.
-    #[serde(with = "clickhouse::serde::uuid")]
     pub event_id: Uuid,
     /// The site the event belongs to.
     pub site_id: String,
@@ -112,6 +109,57 @@ pub struct EventRow {
     /// Categories of the page from the site's path rules.
     pub page_categories: Vec<String>,
 }
+
+crate::columns!(EventRow {
+    event_id,
+    site_id,
+    event_type,
+    event_time as "DateTime('UTC')",
+    event_ms,
+    received_at as "DateTime('UTC')",
+    seq,
+    visitor_id,
+    session_id,
+    user_id,
+    url,
+    path,
+    referrer,
+    referrer_class,
+    utm_source,
+    utm_medium,
+    utm_campaign,
+    utm_term,
+    utm_content,
+    country,
+    region,
+    city,
+    browser,
+    browser_version,
+    os,
+    device,
+    is_bot,
+    bot_reasons,
+    consent_measurement,
+    consent_personalization,
+    consent_functional,
+    decision,
+    props,
+    title,
+    lang,
+    bot_score,
+    search_engine,
+    social_network,
+    utm_id,
+    utm_source_platform,
+    utm_creative_format,
+    utm_marketing_tactic,
+    click_ids,
+    session_seq,
+    landing_page,
+    entry_referrer,
+    entry_referrer_class,
+    page_categories,
+});
 
 /// An event that decodes but breaks a rule of the contract or of the table;
 /// it is dead-lettered with reason `INVALID`.

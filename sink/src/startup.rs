@@ -97,8 +97,9 @@ impl Application {
 
         let topics = &config.kafka.topics;
         config.kafka.ensure_topics().await?;
-        // Reading ahead overlaps the next batch's fetch with this batch's
-        // insert; rows a revoked partition's batch inserts twice collapse.
+        // Reading ahead overlaps the next batch's fetch, decoding and
+        // encoding with this batch's insert; rows a revoked partition's
+        // batch inserts twice collapse.
         let settings = |group: &str, topic: &str| ConsumerSettings {
             read_ahead: true,
             ..config.kafka.consumer_settings(

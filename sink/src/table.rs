@@ -7,15 +7,14 @@
 use fiducia_proto::headers::schema;
 use fiducia_proto::v1::{ConsentRecord, DeadLetter, EnrichedEvent};
 
+use crate::columns::Columns;
 use crate::consent_rows::ConsentRow;
 use crate::dead_letter_rows::DeadLetterRow;
 use crate::handler::Rejection;
 use crate::rows::EventRow;
 
 /// A row of one table.
-pub trait TableRow:
-    clickhouse::RowOwned + clickhouse::RowWrite + Clone + std::fmt::Debug + Send + Sync
-{
+pub trait TableRow: Columns + Clone + std::fmt::Debug + Send + Sync {
     /// The message a row is made from.
     type Message: prost::Message + Default;
     /// The table, in the configured database.

@@ -44,9 +44,10 @@ pub struct ConsumerSettings {
     /// partitions it makes idle instances rejoin, so set it well above the
     /// session timeout.
     pub rejoin_when_unassigned: Option<Duration>,
-    /// Read the next batch while the handler works on this one, so reading
-    /// and handling overlap (the sink: Kafka fetch and decode against the
-    /// ClickHouse insert). Handling stays one batch at a time, in order.
+    /// Read and prepare the next batch while the handler works on this one,
+    /// so reading and handling overlap (the sink: Kafka fetch, decoding and
+    /// encoding against the ClickHouse insert). Handling stays one batch at
+    /// a time, in order.
     /// Off for handlers that act on the partition assignment as they see a
     /// batch (the enricher restores session state per partition): a batch
     /// read ahead may hold messages of partitions revoked since.
@@ -58,11 +59,23 @@ pub type BatchError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What the loop hands batches to.
 pub trait BatchHandler: Send {
+    /// What [`Self::prepare`] makes of a batch.
+    type Prepared: Send + Sync + 'static;
+
+    /// The work on a batch that needs neither the handler nor I/O (the
+    /// sink decodes and encodes its rows here). With
+    /// [`ConsumerSettings::read_ahead`] the loop runs it on a blocking
+    /// thread while the batch before is being handled, so it overlaps with
+    /// that batch's I/O; otherwise just before [`Self::handle`]. Once per
+    /// batch: retries reuse what it made.
+    fn prepare(batch: &[OwnedMessage]) -> Self::Prepared;
+
     /// Makes the batch durable downstream. `Ok` means every message is
     /// acknowledged downstream (or dead-lettered); `Err` means retry it all.
     fn handle(
         &mut self,
         batch: &[OwnedMessage],
+        prepared: &Self::Prepared,
     ) -> impl Future<Output = Result<(), BatchError>> + Send;
 }
 
@@ -109,18 +122,23 @@ pub async fn run<H: BatchHandler>(
     let retries = metrics::counter!(format!("{metric_prefix}_batch_retries_total"));
     let batch_seconds = metrics::histogram!(format!("{metric_prefix}_batch_duration_seconds"));
     let mut watch = AssignmentWatch::new(settings, metric_prefix);
-    let mut batch = next_batch(consumer, settings, shutdown, &mut watch).await;
-    while !batch.is_empty() {
+    let mut next = read::<H>(consumer, settings, shutdown, &mut watch).await;
+    while let Some((batch, prepared)) = next {
         consumed.increment(batch.len() as u64);
-        let handled = handle(handler, &batch, &retries, &batch_seconds, shutdown);
-        let (handled, next) = if settings.read_ahead {
-            tokio::join!(
-                handled,
-                next_batch(consumer, settings, shutdown, &mut watch)
-            )
+        let handled = handle(
+            handler,
+            &batch,
+            &prepared,
+            &retries,
+            &batch_seconds,
+            shutdown,
+        );
+        let (handled, read_ahead) = if settings.read_ahead {
+            let (handled, read_ahead) =
+                tokio::join!(handled, read::<H>(consumer, settings, shutdown, &mut watch));
+            (handled, Some(read_ahead))
         } else {
-            let handled = handled.await;
-            (handled, Vec::new())
+            (handled.await, None)
         };
         if !handled {
             // Not acknowledged: offsets stay unstored, the batch is redelivered.
@@ -131,10 +149,9 @@ pub async fn run<H: BatchHandler>(
             // downstream dedups, so this costs duplicates, never loss.
             tracing::warn!(%error, "could not store offsets");
         }
-        batch = if settings.read_ahead {
-            next
-        } else {
-            next_batch(consumer, settings, shutdown, &mut watch).await
+        next = match read_ahead {
+            Some(read_ahead) => read_ahead,
+            None => read::<H>(consumer, settings, shutdown, &mut watch).await,
         };
     }
     match consumer.commit_consumer_state(CommitMode::Sync) {
@@ -144,12 +161,45 @@ pub async fn run<H: BatchHandler>(
     }
 }
 
+/// The next batch and what [`BatchHandler::prepare`] made of it, or `None`
+/// on shutdown. With read-ahead, `prepare` runs on a blocking thread: the
+/// batch before is being handled on this one.
+async fn read<H: BatchHandler>(
+    consumer: &StreamConsumer,
+    settings: &ConsumerSettings,
+    shutdown: &CancellationToken,
+    watch: &mut AssignmentWatch,
+) -> Option<(Vec<OwnedMessage>, H::Prepared)> {
+    let batch = next_batch(consumer, settings, shutdown, watch).await;
+    if batch.is_empty() {
+        return None;
+    }
+    if !settings.read_ahead {
+        let prepared = H::prepare(&batch);
+        return Some((batch, prepared));
+    }
+    let prepared = tokio::task::spawn_blocking(move || {
+        let prepared = H::prepare(&batch);
+        (batch, prepared)
+    })
+    .await;
+    match prepared {
+        Ok(prepared) => Some(prepared),
+        Err(error) => match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // The runtime is shutting down: so is the loop.
+            Err(_cancelled) => None,
+        },
+    }
+}
+
 /// Hands `batch` to `handler` until it succeeds (`true`; the time it took,
 /// retries included, goes to `seconds`), retrying with backoff, or until
 /// shutdown (`false`).
 async fn handle<H: BatchHandler>(
     handler: &mut H,
     batch: &[OwnedMessage],
+    prepared: &H::Prepared,
     retries: &metrics::Counter,
     seconds: &metrics::Histogram,
     shutdown: &CancellationToken,
@@ -157,7 +207,7 @@ async fn handle<H: BatchHandler>(
     let started = Instant::now();
     let mut backoff = Duration::from_millis(100);
     loop {
-        match handler.handle(batch).await {
+        match handler.handle(batch, prepared).await {
             Ok(()) => {
                 seconds.record(started.elapsed().as_secs_f64());
                 return true;

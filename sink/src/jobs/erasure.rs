@@ -203,18 +203,22 @@ impl<W, E> ErasingWriter<W, E> {
 }
 
 impl<W: RowWriter<ConsentRow>, E: ProfileEraser> RowWriter<ConsentRow> for ErasingWriter<W, E> {
-    async fn write<I>(&self, rows: I, token: Option<&str>) -> Result<u64, WriteError>
-    where
-        I: IntoIterator<Item = ConsentRow> + Send,
-        I::IntoIter: Send,
-    {
+    /// The rows for `W`, and the subjects they withdraw.
+    type Prepared = (W::Prepared, Vec<Subject>);
+
+    fn prepare(rows: impl Iterator<Item = ConsentRow>) -> Self::Prepared {
         let mut withdrawn = BTreeSet::new();
-        let rows = rows.into_iter().inspect(|row| {
-            withdrawn.extend(withdrawal(row));
-        });
+        let rows = W::prepare(rows.inspect(|row| withdrawn.extend(withdrawal(row))));
+        (rows, withdrawn.into_iter().collect())
+    }
+
+    async fn write(
+        &self,
+        (rows, withdrawn): &Self::Prepared,
+        token: Option<&str>,
+    ) -> Result<u64, WriteError> {
         let written = self.inner.write(rows, token).await?;
-        let subjects: Vec<Subject> = withdrawn.into_iter().collect();
-        self.eraser.erase_profiles(&subjects).await?;
+        self.eraser.erase_profiles(withdrawn).await?;
         Ok(written)
     }
 
@@ -284,14 +288,16 @@ mod tests {
     async fn records_are_stored_before_the_profiles_they_withdraw_are_erased() {
         let writer = ErasingWriter::new(MemoryWriter::default(), MemoryEraser::default());
         writer.inner.set_down(true);
-        let rows = [row("a", "withdraw", 0), row("b", "grant", 1)];
-        assert!(writer.write(rows.clone(), None).await.is_err());
+        let rows = ErasingWriter::<MemoryWriter<ConsentRow>, MemoryEraser>::prepare(
+            [row("a", "withdraw", 0), row("b", "grant", 1)].into_iter(),
+        );
+        assert!(writer.write(&rows, None).await.is_err());
         assert!(
             writer.eraser().erased().is_empty(),
             "nothing erased before the insert"
         );
         writer.inner.set_down(false);
-        assert_eq!(writer.write(rows, None).await.unwrap(), 2);
+        assert_eq!(writer.write(&rows, None).await.unwrap(), 2);
         assert_eq!(writer.inner.rows().len(), 2);
         assert_eq!(
             writer.eraser().erased(),

@@ -597,7 +597,7 @@ mod tests {
             "entry_referrer_class",
             "page_categories",
         ];
-        let fields = <crate::rows::EventRow as clickhouse::Row>::COLUMN_NAMES;
+        let fields = <crate::rows::EventRow as crate::columns::Columns>::COLUMNS;
         assert_eq!(fields, columns);
         let added: Vec<&str> = MIGRATIONS
             .iter()
@@ -622,8 +622,7 @@ mod tests {
         }
     }
 
-    /// `create` declares exactly the row's columns, in the row's order
-    /// (`RowBinary` is positional).
+    /// `create` declares exactly the row's columns, in the row's order.
     fn assert_columns_match(create: &str, fields: &[&str]) {
         let columns: Vec<&str> = create
             .lines()
@@ -637,7 +636,7 @@ mod tests {
     fn the_consent_log_has_a_column_for_every_row_field() {
         assert_columns_match(
             CREATE_CONSENT_LOG,
-            <crate::consent_rows::ConsentRow as clickhouse::Row>::COLUMN_NAMES,
+            <crate::consent_rows::ConsentRow as crate::columns::Columns>::COLUMNS,
         );
     }
 
@@ -645,7 +644,7 @@ mod tests {
     fn dead_letters_have_a_column_for_every_row_field() {
         assert_columns_match(
             CREATE_DEAD_LETTERS,
-            <crate::dead_letter_rows::DeadLetterRow as clickhouse::Row>::COLUMN_NAMES,
+            <crate::dead_letter_rows::DeadLetterRow as crate::columns::Columns>::COLUMNS,
         );
     }
 

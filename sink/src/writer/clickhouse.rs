@@ -1,20 +1,25 @@
-//! [`RowWriter`] on ClickHouse: one `INSERT INTO <table> (...) FORMAT
-//! RowBinary` per batch over HTTP, and the `SELECT 1` probe behind `/readyz`.
+//! [`RowWriter`] on ClickHouse: one `INSERT INTO <table> FORMAT Native` per
+//! batch over HTTP, its rows encoded beforehand as blocks of [`BLOCK_ROWS`]
+//! rows (see [`crate::columns`] for why `Native`), and the `SELECT 1` probe
+//! behind `/readyz`.
 //!
-//! Configured for ClickHouse 18.16 as well as current servers: validation is
-//! off (it would `DESCRIBE` the table with a setting and columns 18.16 does
-//! not have, and uses `RowBinaryWithNamesAndTypes`), so rows are plain
-//! `RowBinary` whose layout each row type fixes; integration tests read
-//! them back to prove it matches. Inserts are LZ4-compressed
-//! (`decompress=1`, which 18.16 accepts) only when configured: on loopback or
-//! a fast network compression costs the sink more CPU than it saves (the
-//! bench in `sink/benches/insert.rs` measured 110k rows/s with LZ4 and 190k
-//! without at 10k-row batches on the 2-core development machine).
+//! The same inserts work on ClickHouse 18.16 and on current servers: each
+//! block names its columns and their types, and the server gathers the
+//! blocks of one insert into one part. Client-side validation is off (it
+//! would `DESCRIBE` the table with a setting and columns 18.16 does not
+//! have); integration tests read rows back to prove each row type matches
+//! its table. Inserts are LZ4-compressed (`decompress=1`, which 18.16
+//! accepts) only when configured: on loopback or a fast network compression
+//! costs the sink more CPU than it saves (the bench in
+//! `sink/benches/insert.rs` measured 110k rows/s with LZ4 and 190k without
+//! at 10k-row batches on the 2-core development machine).
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use clickhouse::Client;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +44,12 @@ pub fn client(config: &ClickHouseConfig) -> Client {
         })
         .with_product_info("fiducia-sink", env!("CARGO_PKG_VERSION"))
 }
+
+/// Rows per `Native` block of an insert: enough to make per-block costs
+/// (a header per column) small, few enough that a block's rows (about
+/// 1.2 KB each for `events`, before their strings) stay in the CPU cache
+/// while their columns are written one after the other.
+pub const BLOCK_ROWS: usize = 1024;
 
 /// Inserts rows into their table in the configured database.
 #[derive(Clone)]
@@ -74,45 +85,67 @@ impl ClickHouseWriter {
         self
     }
 
-    /// Streams `rows` into one insert: the client sends a chunk whenever
-    /// its buffer fills, so the server parses while later rows are built.
+    /// Sends `rows` as one insert.
     async fn insert<R: TableRow>(
         &self,
-        rows: impl Iterator<Item = R>,
+        rows: &NativeBlocks<R>,
         token: Option<&str>,
-    ) -> Result<u64, clickhouse::error::Error> {
-        let mut rows = rows.peekable();
-        if rows.peek().is_none() {
-            return Ok(0);
-        }
-        let mut insert = self.client.insert::<R>(R::TABLE).await?;
+    ) -> Result<(), clickhouse::error::Error> {
+        let mut insert = self
+            .client
+            .insert_formatted_with(format!("INSERT INTO {} FORMAT Native", R::TABLE));
         // A server without tokens would refuse the setting.
         if let Some(token) = token.filter(|_| self.dedup_tokens) {
             insert = insert.with_setting("insert_deduplication_token", token);
         }
-        let mut written = 0;
-        for row in rows {
-            insert.write(&row).await?;
-            written += 1;
+        for block in &rows.blocks {
+            insert.send(block.clone()).await?;
         }
-        insert.end().await?;
-        Ok(written)
+        insert.end().await
     }
 }
 
+/// Rows of `R`'s table as the `Native` blocks of an insert, [`BLOCK_ROWS`]
+/// rows each.
+#[derive(Debug)]
+pub struct NativeBlocks<R> {
+    blocks: Vec<Bytes>,
+    rows: u64,
+    table: PhantomData<fn() -> R>,
+}
+
 impl<R: TableRow + 'static> RowWriter<R> for ClickHouseWriter {
-    async fn write<I>(&self, rows: I, token: Option<&str>) -> Result<u64, WriteError>
-    where
-        I: IntoIterator<Item = R> + Send,
-        I::IntoIter: Send,
-    {
+    type Prepared = NativeBlocks<R>;
+
+    fn prepare(mut rows: impl Iterator<Item = R>) -> NativeBlocks<R> {
+        let mut prepared = NativeBlocks {
+            blocks: Vec::new(),
+            rows: 0,
+            table: PhantomData,
+        };
+        let mut block: Vec<R> = Vec::with_capacity(BLOCK_ROWS);
+        let mut buffer = BytesMut::new();
+        loop {
+            block.extend(rows.by_ref().take(BLOCK_ROWS));
+            if block.is_empty() {
+                return prepared;
+            }
+            R::put_block(&block, &mut buffer);
+            prepared.blocks.push(buffer.split().freeze());
+            prepared.rows += block.len() as u64;
+            block.clear();
+        }
+    }
+
+    async fn write(&self, rows: &NativeBlocks<R>, token: Option<&str>) -> Result<u64, WriteError> {
+        if rows.rows == 0 {
+            return Ok(0);
+        }
         // Dropping an unfinished insert aborts it: nothing is committed.
-        match tokio::time::timeout(self.timeout, self.insert(rows.into_iter(), token)).await {
-            Ok(Ok(written)) => {
-                if written > 0 {
-                    self.health.record_ok();
-                }
-                Ok(written)
+        match tokio::time::timeout(self.timeout, self.insert::<R>(rows, token)).await {
+            Ok(Ok(())) => {
+                self.health.record_ok();
+                Ok(rows.rows)
             }
             Ok(Err(error)) => Err(error.into()),
             Err(_elapsed) => Err(WriteError::Timeout(self.timeout)),

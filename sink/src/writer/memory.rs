@@ -40,17 +40,20 @@ impl<R: Clone> MemoryWriter<R> {
 }
 
 impl<R: TableRow + 'static> RowWriter<R> for MemoryWriter<R> {
-    async fn write<I>(&self, rows: I, _token: Option<&str>) -> Result<u64, WriteError>
-    where
-        I: IntoIterator<Item = R> + Send,
-        I::IntoIter: Send,
-    {
+    type Prepared = Vec<R>;
+
+    fn prepare(rows: impl Iterator<Item = R>) -> Vec<R> {
+        rows.collect()
+    }
+
+    async fn write(&self, rows: &Vec<R>, _token: Option<&str>) -> Result<u64, WriteError> {
         if self.down.load(Ordering::Relaxed) {
             return Err(WriteError::Unavailable);
         }
-        let rows: Vec<R> = rows.into_iter().collect();
-        let written = rows.len() as u64;
-        self.rows.lock().expect("not poisoned").extend(rows);
-        Ok(written)
+        self.rows
+            .lock()
+            .expect("not poisoned")
+            .extend_from_slice(rows);
+        Ok(rows.len() as u64)
     }
 }

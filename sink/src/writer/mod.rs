@@ -25,26 +25,28 @@ pub enum WriteError {
 
 /// Where rows of `R`'s table go.
 pub trait RowWriter<R: TableRow>: Send + Sync + 'static {
-    /// Stores `rows` as one insert and returns how many there were. The rows
-    /// are pulled as they are sent, so the caller can build them lazily
-    /// (the handler decodes each message only when its row is due, while
-    /// the server is already parsing the ones before). An empty `rows`
-    /// sends nothing. Resolves `Ok` only once the storage acknowledged
-    /// every row; on `Err` none of them may be assumed stored (some may be:
-    /// rows are deduplicated on their id).
+    /// Rows made ready to send.
+    type Prepared: Send + Sync + 'static;
+
+    /// Makes `rows` ready to send: all the CPU work of a write and no I/O,
+    /// so the consume loop can do it on another thread while the batch
+    /// before is being written (see `BatchHandler::prepare`).
+    fn prepare(rows: impl Iterator<Item = R>) -> Self::Prepared;
+
+    /// Stores `rows` as one insert and returns how many there were. Rows
+    /// that are empty send nothing. Resolves `Ok` only once the storage
+    /// acknowledged every row; on `Err` none of them may be assumed stored
+    /// (some may be: rows are deduplicated on their id).
     ///
     /// `token` names the batch the rows come from, the same on every retry
     /// of it: where the storage can, a retried insert that had in fact
     /// succeeded is dropped as a duplicate as a whole. Callers pass one only
     /// when [`Self::uses_tokens`] says it will be used.
-    fn write<I>(
+    fn write(
         &self,
-        rows: I,
+        rows: &Self::Prepared,
         token: Option<&str>,
-    ) -> impl Future<Output = Result<u64, WriteError>> + Send
-    where
-        I: IntoIterator<Item = R> + Send,
-        I::IntoIter: Send;
+    ) -> impl Future<Output = Result<u64, WriteError>> + Send;
 
     /// Whether [`Self::write`] uses batch tokens (so they are worth making).
     fn uses_tokens(&self) -> bool {

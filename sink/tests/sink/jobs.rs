@@ -208,7 +208,10 @@ async fn retention_deletes_expired_rows_and_only_them() {
         &config.clickhouse,
         ClickHouseHealth::new(Duration::from_secs(5)),
     );
-    writer.write(rows, None).await.unwrap();
+    writer
+        .write(&ClickHouseWriter::prepare(rows.into_iter()), None)
+        .await
+        .unwrap();
     // Dead letters are kept 30 days: one of 29 days (kept), one of 31.
     let dead_letters = [29, 31].map(|days| DeadLetterRow {
         failed_at: now - days * 86_400,
@@ -225,7 +228,10 @@ async fn retention_deletes_expired_rows_and_only_them() {
         offset: days.into(),
         payload_bytes: 10,
     });
-    writer.write(dead_letters, None).await.unwrap();
+    writer
+        .write(&ClickHouseWriter::prepare(dead_letters.into_iter()), None)
+        .await
+        .unwrap();
     // Profile signals: demo 12 (kept), demo 14 (expired), shop 2 (kept: shop
     // keeps profiles 13 months like everyone).
     setup
