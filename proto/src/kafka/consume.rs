@@ -94,6 +94,12 @@ pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<Str
         // librdkafka waits up to 500 ms for a fetch to fill by default; each
         // stage would add that to the tag → ClickHouse latency.
         .set("fetch.wait.max.ms", "100")
+        // Once its local queue holds `queued.min.messages` (100,000), a
+        // consumer stops fetching and looks again only after this backoff
+        // (1 s by default). A sink batch takes 100,000 messages at once, so
+        // the queue then ran dry every few batches and the next read waited
+        // for fresh fetches: the sink's drain stalled for up to 0.5 s.
+        .set("fetch.queue.backoff.ms", "20")
         .set(
             "session.timeout.ms",
             settings.session_timeout.as_millis().to_string(),
