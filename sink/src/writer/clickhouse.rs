@@ -124,6 +124,10 @@ impl<R: TableRow + 'static> RowWriter<R> for ClickHouseWriter {
             table: PhantomData,
         };
         let mut block: Vec<R> = Vec::with_capacity(BLOCK_ROWS);
+        // One buffer for every block, each copied out at its exact size: a
+        // block split off a growing buffer would keep that buffer's spare
+        // capacity alive as long as the batch (a drain's peak RSS went from
+        // 677 to 950 MB at 100k-row batches that way).
         let mut buffer = BytesMut::new();
         loop {
             block.extend(rows.by_ref().take(BLOCK_ROWS));
@@ -131,7 +135,8 @@ impl<R: TableRow + 'static> RowWriter<R> for ClickHouseWriter {
                 return prepared;
             }
             R::put_block(&block, &mut buffer);
-            prepared.blocks.push(buffer.split().freeze());
+            prepared.blocks.push(Bytes::copy_from_slice(&buffer));
+            buffer.clear();
             prepared.rows += block.len() as u64;
             block.clear();
         }
