@@ -430,6 +430,32 @@ async fn events_land_once_even_when_delivered_twice() {
     setup.drop_database().await;
 }
 
+/// `FIDUCIA_CLICKHOUSE_COMPRESSION=lz4`: the same rows arrive through
+/// LZ4-compressed `Native` inserts (`decompress=1`, which 18.16 reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lz4_compressed_inserts_store_the_same_rows() {
+    const N: u32 = 50;
+    let setup = Setup::new().await;
+    let events: Vec<EnrichedEvent> = (0..N).map(|i| event(Uuid::now_v7(), i)).collect();
+    produce_events(&setup.producer(), &setup.topics.enriched, &events).await;
+    let mut config = setup.config();
+    config.clickhouse.compress = true;
+    let sink = RunningSink::start(config).await;
+    setup
+        .wait_for_count("SELECT count() FROM {db}.events FINAL", N.into())
+        .await;
+    let last = &events[usize::try_from(N - 1).unwrap()];
+    let same = format!(
+        "SELECT count() FROM {{db}}.events WHERE event_id = toUUID('{}') AND seq = {} AND props = '{}'",
+        Uuid::from_slice(&last.event_id).unwrap(),
+        last.seq,
+        last.props_json.replace('\\', "\\\\").replace('\'', "\\'"),
+    );
+    assert_eq!(setup.count(&same).await, 1);
+    sink.stop().await;
+    setup.drop_database().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_is_dead_lettered_and_does_not_block_the_rest() {
     let setup = Setup::new().await;
