@@ -12,7 +12,8 @@
 //! accepts) only when configured: on loopback or a fast network compression
 //! costs the sink more CPU than it saves (the bench in
 //! `sink/benches/insert.rs` measured 110k rows/s with LZ4 and 190k without
-//! at 10k-row batches on the 2-core development machine).
+//! at 10k-row batches on the 2-core development machine, when inserts were
+//! `RowBinary`).
 
 use std::marker::PhantomData;
 use std::sync::Arc;

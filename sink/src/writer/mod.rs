@@ -33,8 +33,8 @@ pub trait RowWriter<R: TableRow>: Send + Sync + 'static {
     /// before is being written (see `BatchHandler::prepare`).
     fn prepare(rows: impl Iterator<Item = R>) -> Self::Prepared;
 
-    /// Stores `rows` as one insert and returns how many there were. Rows
-    /// that are empty send nothing. Resolves `Ok` only once the storage
+    /// Stores `rows` as one insert and returns how many there were (without
+    /// rows, nothing is sent). Resolves `Ok` only once the storage
     /// acknowledged every row; on `Err` none of them may be assumed stored
     /// (some may be: rows are deduplicated on their id).
     ///
