@@ -184,8 +184,14 @@ fn event(id: Uuid, i: u32) -> EnrichedEvent {
         }
         .into(),
         props_json: format!(r#"{{"i":{i}}}"#),
-        title: "Red shoes".into(),
+        // Multi-byte characters, and past 127 bytes a two-byte length.
+        title: format!("Chaussures rouges — {}", "é".repeat(i as usize % 150)),
         lang: "it-IT".into(),
+        session_seq: i + 1,
+        page_categories: ["shoes", "sale", "red"][..i as usize % 4]
+            .iter()
+            .map(|c| (*c).into())
+            .collect(),
         ..EnrichedEvent::default()
     }
 }
@@ -321,6 +327,9 @@ struct StoredEvent {
     decision: String,
     props: String,
     utm_campaign: String,
+    title: String,
+    session_seq: u32,
+    page_categories: Vec<String>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,7 +350,8 @@ async fn events_land_once_even_when_delivered_twice() {
         .clickhouse()
         .query_raw(&render(
             "SELECT toString(event_id) AS id, event_type, toUInt32(event_time) AS event_time, event_ms, \
-             toUInt32(received_at) AS received_at, seq, is_bot, bot_reasons, decision, props, utm_campaign \
+             toUInt32(received_at) AS received_at, seq, is_bot, bot_reasons, decision, props, utm_campaign, \
+             title, session_seq, page_categories \
              FROM {db}.events FINAL ORDER BY seq",
             &setup.database,
         ))
@@ -376,6 +386,10 @@ async fn events_land_once_even_when_delivered_twice() {
         assert_eq!(
             (row.props.as_str(), row.utm_campaign.as_str()),
             (sent.props_json.as_str(), "spring")
+        );
+        assert_eq!(
+            (&row.title, row.session_seq, &row.page_categories),
+            (&sent.title, sent.session_seq, &sent.page_categories)
         );
     }
     let by_id = format!(
