@@ -139,13 +139,15 @@ impl Enricher {
 }
 
 impl BatchHandler for Enricher {
-    /// Enrichment needs the handler's session state: it is all done in
-    /// [`Self::handle`].
-    type Prepared = ();
+    /// The batch itself: enrichment needs the handler's session state, so
+    /// it is all done in [`Self::handle`].
+    type Prepared = Vec<OwnedMessage>;
 
-    fn prepare(_batch: &[OwnedMessage]) {}
+    fn prepare(batch: Vec<OwnedMessage>) -> Vec<OwnedMessage> {
+        batch
+    }
 
-    async fn handle(&mut self, batch: &[OwnedMessage], (): &()) -> Result<(), BatchError> {
+    async fn handle(&mut self, batch: &Vec<OwnedMessage>) -> Result<(), BatchError> {
         let id = BatchId::of(batch);
         if self.pending.as_ref().is_none_or(|p| p.id != id) {
             if let Some(stale) = self.pending.take() {

@@ -12,7 +12,6 @@
 //!
 //! `cargo bench -p fiducia-sink --bench insert [-- <rows per batch size>]`
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fiducia_proto::headers;
@@ -123,33 +122,37 @@ async fn main() {
         "| rows per batch | prepare alone, rows/s | insert alone, rows/s | prepare and insert overlapped, rows/s |"
     );
     println!("|---:|---:|---:|---:|");
-    let messages = Arc::new(messages);
+    // `prepare` takes its batch: each phase gets copies made before its clock starts.
+    let batches = |size: usize| -> Vec<Vec<OwnedMessage>> {
+        messages
+            .chunks(size)
+            .map(<[OwnedMessage]>::to_vec)
+            .collect()
+    };
     for batch in BATCH_SIZES {
         type Handler = SinkHandler<ClickHouseWriter, MemoryDeadLetters, EventRow>;
         let mut handler = Handler::new(writer.clone(), MemoryDeadLetters::default());
+        let chunks = batches(batch);
         let started = Instant::now();
-        let prepared: Vec<_> = messages.chunks(batch).map(Handler::prepare).collect();
+        let prepared: Vec<_> = chunks.into_iter().map(Handler::prepare).collect();
         let prepare = rate(messages.len(), started.elapsed());
 
         let started = Instant::now();
-        for (chunk, prepared) in messages.chunks(batch).zip(&prepared) {
-            handler.handle(chunk, prepared).await.expect("batch stored");
+        for prepared in &prepared {
+            handler.handle(prepared).await.expect("batch stored");
         }
         let insert = rate(messages.len(), started.elapsed());
         drop(prepared);
 
-        let prepare_on_thread = |index: usize| {
-            let messages = Arc::clone(&messages);
-            tokio::task::spawn_blocking(move || {
-                let chunk = messages.chunks(batch).nth(index).unwrap_or_default();
-                Handler::prepare(chunk)
-            })
+        let mut chunks = batches(batch).into_iter();
+        let mut prepare_on_thread = || {
+            let chunk = chunks.next().unwrap_or_default();
+            tokio::task::spawn_blocking(move || Handler::prepare(chunk))
         };
         let started = Instant::now();
-        let mut next = prepare_on_thread(0).await.expect("prepared");
-        for (index, chunk) in messages.chunks(batch).enumerate() {
-            let (handled, after) =
-                tokio::join!(handler.handle(chunk, &next), prepare_on_thread(index + 1));
+        let mut next = prepare_on_thread().await.expect("prepared");
+        for _ in 0..messages.len().div_ceil(batch) {
+            let (handled, after) = tokio::join!(handler.handle(&next), prepare_on_thread());
             handled.expect("batch stored");
             next = after.expect("prepared");
         }

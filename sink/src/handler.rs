@@ -108,11 +108,13 @@ pub fn batch_token(batch: &[OwnedMessage]) -> String {
         .join(",")
 }
 
-/// A batch made ready to insert: its rows in the writer's form, and the
-/// messages that cannot become a row (by index in the batch) with why.
+/// A batch made ready to insert: its rows in the writer's form, the
+/// messages that cannot become a row with why, and its [`batch_token`].
+/// The other messages are gone: their rows are all the sink needs.
 pub struct Prepared<P> {
     rows: P,
-    rejected: Vec<(usize, Rejection)>,
+    rejected: Vec<(OwnedMessage, Rejection)>,
+    token: String,
 }
 
 /// Decodes, inserts and dead-letters the batches of the consume loop, for
@@ -144,7 +146,7 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
     }
 
     /// Inserts `rows`; returns how many.
-    async fn insert(&self, rows: &W::Prepared, token: Option<&str>) -> Result<u64, BatchError> {
+    async fn insert(&self, rows: &W::Prepared, token: &str) -> Result<u64, BatchError> {
         let started = Instant::now();
         let result = self.writer.write(rows, token).await;
         if !matches!(result, Ok(0)) {
@@ -163,16 +165,11 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
         }
     }
 
-    async fn dead_letter(
-        &self,
-        batch: &[OwnedMessage],
-        rejected: &[(usize, Rejection)],
-    ) -> Result<(), BatchError> {
+    async fn dead_letter(&self, rejected: &[(OwnedMessage, Rejection)]) -> Result<(), BatchError> {
         let now_ms = now_ms();
         let mut labels = Vec::with_capacity(rejected.len());
         let mut letters = Vec::with_capacity(rejected.len());
-        for (index, rejection) in rejected {
-            let message = &batch[*index];
+        for (message, rejection) in rejected {
             tracing::warn!(
                 topic = message.topic(),
                 partition = message.partition(),
@@ -210,26 +207,36 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
 
     /// Decodes every message and has the writer encode the rows: the
     /// sink's CPU work, done while the batch before is being inserted.
-    fn prepare(batch: &[OwnedMessage]) -> Self::Prepared {
-        let mut rejected = Vec::new();
+    fn prepare(batch: Vec<OwnedMessage>) -> Self::Prepared {
+        let token = batch_token(&batch);
+        let mut failed = Vec::new();
         let rows = W::prepare(batch.iter().enumerate().filter_map(|(index, message)| {
             decode::<R>(message)
-                .map_err(|rejection| rejected.push((index, rejection)))
+                .map_err(|rejection| failed.push((index, rejection)))
                 .ok()
         }));
-        Prepared { rows, rejected }
+        // Keep the messages to dead-letter (`failed` is in batch order).
+        let mut failed = failed.into_iter().peekable();
+        let rejected = batch
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, message)| {
+                let (_, rejection) = failed.next_if(|(at, _)| *at == index)?;
+                Some((message, rejection))
+            })
+            .collect();
+        Prepared {
+            rows,
+            rejected,
+            token,
+        }
     }
 
-    async fn handle(
-        &mut self,
-        batch: &[OwnedMessage],
-        prepared: &Self::Prepared,
-    ) -> Result<(), BatchError> {
-        let token = self.writer.uses_tokens().then(|| batch_token(batch));
-        let stored = self.insert(&prepared.rows, token.as_deref()).await?;
+    async fn handle(&mut self, prepared: &Self::Prepared) -> Result<(), BatchError> {
+        let stored = self.insert(&prepared.rows, &prepared.token).await?;
         let dead = prepared.rejected.len();
         if dead > 0 {
-            self.dead_letter(batch, &prepared.rejected).await?;
+            self.dead_letter(&prepared.rejected).await?;
         }
         tracing::debug!(rows = stored, dead_letters = dead, "batch stored");
         Ok(())
@@ -300,8 +307,8 @@ mod tests {
 
     /// Prepares and handles `batch`, as the consume loop does.
     async fn handle(handler: &mut Handler, batch: &[OwnedMessage]) -> Result<(), BatchError> {
-        let prepared = Handler::prepare(batch);
-        handler.handle(batch, &prepared).await
+        let prepared = Handler::prepare(batch.to_vec());
+        handler.handle(&prepared).await
     }
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {

@@ -59,22 +59,24 @@ pub type BatchError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What the loop hands batches to.
 pub trait BatchHandler: Send {
-    /// What [`Self::prepare`] makes of a batch.
+    /// What [`Self::prepare`] makes of a batch: all that [`Self::handle`]
+    /// needs of it.
     type Prepared: Send + Sync + 'static;
 
     /// The work on a batch that needs neither the handler nor I/O (the
-    /// sink decodes and encodes its rows here). With
+    /// sink decodes and encodes its rows here). It takes the batch, so what
+    /// the handler does not keep is freed at once (the sink keeps its
+    /// encoded rows and only the messages it dead-letters). With
     /// [`ConsumerSettings::read_ahead`] the loop runs it on a blocking
     /// thread while the batch before is being handled, so it overlaps with
     /// that batch's I/O; otherwise just before [`Self::handle`]. Once per
     /// batch: retries reuse what it made.
-    fn prepare(batch: &[OwnedMessage]) -> Self::Prepared;
+    fn prepare(batch: Vec<OwnedMessage>) -> Self::Prepared;
 
     /// Makes the batch durable downstream. `Ok` means every message is
     /// acknowledged downstream (or dead-lettered); `Err` means retry it all.
     fn handle(
         &mut self,
-        batch: &[OwnedMessage],
         prepared: &Self::Prepared,
     ) -> impl Future<Output = Result<(), BatchError>> + Send;
 }
@@ -129,16 +131,9 @@ pub async fn run<H: BatchHandler>(
     let batch_seconds = metrics::histogram!(format!("{metric_prefix}_batch_duration_seconds"));
     let mut watch = AssignmentWatch::new(settings, metric_prefix);
     let mut next = read::<H>(consumer, settings, shutdown, &mut watch).await;
-    while let Some((batch, prepared)) = next {
-        consumed.increment(batch.len() as u64);
-        let handled = handle(
-            handler,
-            &batch,
-            &prepared,
-            &retries,
-            &batch_seconds,
-            shutdown,
-        );
+    while let Some(ready) = next {
+        consumed.increment(ready.messages as u64);
+        let handled = handle(handler, &ready, &retries, &batch_seconds, shutdown);
         let (handled, read_ahead) = if settings.read_ahead {
             let (handled, read_ahead) =
                 tokio::join!(handled, read::<H>(consumer, settings, shutdown, &mut watch));
@@ -150,7 +145,7 @@ pub async fn run<H: BatchHandler>(
             // Not acknowledged: offsets stay unstored, the batch is redelivered.
             break;
         }
-        if let Err(error) = store_offsets(consumer, &batch) {
+        if let Err(error) = store_offsets(consumer, &ready.offsets) {
             // Partitions revoked mid-batch: the new owner re-reads them; the
             // downstream dedups, so this costs duplicates, never loss.
             tracing::warn!(%error, "could not store offsets");
@@ -167,45 +162,59 @@ pub async fn run<H: BatchHandler>(
     }
 }
 
-/// The next batch and what [`BatchHandler::prepare`] made of it, or `None`
-/// on shutdown. With read-ahead, `prepare` runs on a blocking thread: the
-/// batch before is being handled on this one.
+/// A batch as the loop keeps it once [`BatchHandler::prepare`] has it.
+struct Ready<P> {
+    prepared: P,
+    /// How many messages it held.
+    messages: usize,
+    /// The offset to store for each topic partition it held: after its last
+    /// message.
+    offsets: Vec<(String, i32, i64)>,
+}
+
+/// The next batch, prepared, or `None` on shutdown. With read-ahead,
+/// `prepare` runs on a blocking thread: the batch before is being handled
+/// on this one.
 async fn read<H: BatchHandler>(
     consumer: &StreamConsumer,
     settings: &ConsumerSettings,
     shutdown: &CancellationToken,
     watch: &mut AssignmentWatch,
-) -> Option<(Vec<OwnedMessage>, H::Prepared)> {
+) -> Option<Ready<H::Prepared>> {
     let batch = next_batch(consumer, settings, shutdown, watch).await;
     if batch.is_empty() {
         return None;
     }
-    if !settings.read_ahead {
-        let prepared = H::prepare(&batch);
-        return Some((batch, prepared));
-    }
-    let prepared = tokio::task::spawn_blocking(move || {
-        let prepared = H::prepare(&batch);
-        (batch, prepared)
+    let messages = batch.len();
+    let offsets = offset_ranges(&batch)
+        .iter()
+        .map(|range| (range.topic.to_owned(), range.partition, range.last + 1))
+        .collect();
+    let prepared = if settings.read_ahead {
+        match tokio::task::spawn_blocking(move || H::prepare(batch)).await {
+            Ok(prepared) => prepared,
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // The runtime is shutting down: so is the loop.
+                Err(_cancelled) => return None,
+            },
+        }
+    } else {
+        H::prepare(batch)
+    };
+    Some(Ready {
+        prepared,
+        messages,
+        offsets,
     })
-    .await;
-    match prepared {
-        Ok(prepared) => Some(prepared),
-        Err(error) => match error.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            // The runtime is shutting down: so is the loop.
-            Err(_cancelled) => None,
-        },
-    }
 }
 
-/// Hands `batch` to `handler` until it succeeds (`true`; the time it took,
+/// Hands a batch to `handler` until it succeeds (`true`; the time it took,
 /// retries included, goes to `seconds`), retrying with backoff, or until
 /// shutdown (`false`).
 async fn handle<H: BatchHandler>(
     handler: &mut H,
-    batch: &[OwnedMessage],
-    prepared: &H::Prepared,
+    ready: &Ready<H::Prepared>,
     retries: &metrics::Counter,
     seconds: &metrics::Histogram,
     shutdown: &CancellationToken,
@@ -213,14 +222,14 @@ async fn handle<H: BatchHandler>(
     let started = Instant::now();
     let mut backoff = Duration::from_millis(100);
     loop {
-        match handler.handle(batch, prepared).await {
+        match handler.handle(&ready.prepared).await {
             Ok(()) => {
                 seconds.record(started.elapsed().as_secs_f64());
                 return true;
             }
             Err(error) => {
                 retries.increment(1);
-                tracing::warn!(%error, messages = batch.len(), retry_in_ms = backoff.as_millis(), "batch failed; retrying");
+                tracing::warn!(%error, messages = ready.messages, retry_in_ms = backoff.as_millis(), "batch failed; retrying");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     () = shutdown.cancelled() => return false,
@@ -318,11 +327,11 @@ impl AssignmentWatch {
     }
 }
 
-/// Stores, per partition, the offset after the batch's last message.
-fn store_offsets(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> KafkaResult<()> {
+/// Stores `(topic, partition, offset)` offsets.
+fn store_offsets(consumer: &StreamConsumer, offsets: &[(String, i32, i64)]) -> KafkaResult<()> {
     let mut list = TopicPartitionList::new();
-    for range in offset_ranges(batch) {
-        list.add_partition_offset(range.topic, range.partition, Offset::Offset(range.last + 1))?;
+    for (topic, partition, offset) in offsets {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
     }
     consumer.store_offsets(&list)
 }

@@ -215,15 +215,11 @@ impl<W: RowWriter<ConsentRow>, E: ProfileEraser> RowWriter<ConsentRow> for Erasi
     async fn write(
         &self,
         (rows, withdrawn): &Self::Prepared,
-        token: Option<&str>,
+        token: &str,
     ) -> Result<u64, WriteError> {
         let written = self.inner.write(rows, token).await?;
         self.eraser.erase_profiles(withdrawn).await?;
         Ok(written)
-    }
-
-    fn uses_tokens(&self) -> bool {
-        self.inner.uses_tokens()
     }
 }
 
@@ -291,13 +287,13 @@ mod tests {
         let rows = ErasingWriter::<MemoryWriter<ConsentRow>, MemoryEraser>::prepare(
             [row("a", "withdraw", 0), row("b", "grant", 1)].into_iter(),
         );
-        assert!(writer.write(&rows, None).await.is_err());
+        assert!(writer.write(&rows, "").await.is_err());
         assert!(
             writer.eraser().erased().is_empty(),
             "nothing erased before the insert"
         );
         writer.inner.set_down(false);
-        assert_eq!(writer.write(&rows, None).await.unwrap(), 2);
+        assert_eq!(writer.write(&rows, "").await.unwrap(), 2);
         assert_eq!(writer.inner.rows().len(), 2);
         assert_eq!(
             writer.eraser().erased(),

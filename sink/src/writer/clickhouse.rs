@@ -90,13 +90,13 @@ impl ClickHouseWriter {
     async fn insert<R: TableRow>(
         &self,
         rows: &NativeBlocks<R>,
-        token: Option<&str>,
+        token: &str,
     ) -> Result<(), clickhouse::error::Error> {
         let mut insert = self
             .client
             .insert_formatted_with(format!("INSERT INTO {} FORMAT Native", R::TABLE));
         // A server without tokens would refuse the setting.
-        if let Some(token) = token.filter(|_| self.dedup_tokens) {
+        if self.dedup_tokens {
             insert = insert.with_setting("insert_deduplication_token", token);
         }
         for block in &rows.blocks {
@@ -143,7 +143,7 @@ impl<R: TableRow + 'static> RowWriter<R> for ClickHouseWriter {
         }
     }
 
-    async fn write(&self, rows: &NativeBlocks<R>, token: Option<&str>) -> Result<u64, WriteError> {
+    async fn write(&self, rows: &NativeBlocks<R>, token: &str) -> Result<u64, WriteError> {
         if rows.rows == 0 {
             return Ok(0);
         }
@@ -156,10 +156,6 @@ impl<R: TableRow + 'static> RowWriter<R> for ClickHouseWriter {
             Ok(Err(error)) => Err(error.into()),
             Err(_elapsed) => Err(WriteError::Timeout(self.timeout)),
         }
-    }
-
-    fn uses_tokens(&self) -> bool {
-        self.dedup_tokens
     }
 }
 

@@ -46,7 +46,7 @@ impl<R: TableRow + 'static> RowWriter<R> for MemoryWriter<R> {
         rows.collect()
     }
 
-    async fn write(&self, rows: &Vec<R>, _token: Option<&str>) -> Result<u64, WriteError> {
+    async fn write(&self, rows: &Vec<R>, _token: &str) -> Result<u64, WriteError> {
         if self.down.load(Ordering::Relaxed) {
             return Err(WriteError::Unavailable);
         }

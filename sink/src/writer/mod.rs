@@ -40,16 +40,10 @@ pub trait RowWriter<R: TableRow>: Send + Sync + 'static {
     ///
     /// `token` names the batch the rows come from, the same on every retry
     /// of it: where the storage can, a retried insert that had in fact
-    /// succeeded is dropped as a duplicate as a whole. Callers pass one only
-    /// when [`Self::uses_tokens`] says it will be used.
+    /// succeeded is dropped as a duplicate as a whole.
     fn write(
         &self,
         rows: &Self::Prepared,
-        token: Option<&str>,
+        token: &str,
     ) -> impl Future<Output = Result<u64, WriteError>> + Send;
-
-    /// Whether [`Self::write`] uses batch tokens (so they are worth making).
-    fn uses_tokens(&self) -> bool {
-        false
-    }
 }

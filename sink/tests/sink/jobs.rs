@@ -209,7 +209,10 @@ async fn retention_deletes_expired_rows_and_only_them() {
         ClickHouseHealth::new(Duration::from_secs(5)),
     );
     writer
-        .write(&ClickHouseWriter::prepare(rows.into_iter()), None)
+        .write(
+            &ClickHouseWriter::prepare(rows.into_iter()),
+            "jobs-test-events",
+        )
         .await
         .unwrap();
     // Dead letters are kept 30 days: one of 29 days (kept), one of 31.
@@ -229,7 +232,10 @@ async fn retention_deletes_expired_rows_and_only_them() {
         payload_bytes: 10,
     });
     writer
-        .write(&ClickHouseWriter::prepare(dead_letters.into_iter()), None)
+        .write(
+            &ClickHouseWriter::prepare(dead_letters.into_iter()),
+            "jobs-test-dead-letters",
+        )
         .await
         .unwrap();
     // Profile signals: demo 12 (kept), demo 14 (expired), shop 2 (kept: shop
