@@ -14,6 +14,7 @@ use fiducia_sink::jobs::retention::{
 };
 use fiducia_sink::rows::EventRow;
 use fiducia_sink::schema::{ServerFeatures, migrate};
+use fiducia_sink::table::TableRow;
 use fiducia_sink::writer::RowWriter;
 use fiducia_sink::writer::clickhouse::{ClickHouseHealth, ClickHouseWriter};
 use prost::Message as _;
@@ -208,13 +209,7 @@ async fn retention_deletes_expired_rows_and_only_them() {
         &config.clickhouse,
         ClickHouseHealth::new(Duration::from_secs(5)),
     );
-    writer
-        .write(
-            &ClickHouseWriter::prepare(rows.into_iter()),
-            "jobs-test-events",
-        )
-        .await
-        .unwrap();
+    insert(&writer, rows).await;
     // Dead letters are kept 30 days: one of 29 days (kept), one of 31.
     let dead_letters = [29, 31].map(|days| DeadLetterRow {
         failed_at: now - days * 86_400,
@@ -231,13 +226,7 @@ async fn retention_deletes_expired_rows_and_only_them() {
         offset: days.into(),
         payload_bytes: 10,
     });
-    writer
-        .write(
-            &ClickHouseWriter::prepare(dead_letters.into_iter()),
-            "jobs-test-dead-letters",
-        )
-        .await
-        .unwrap();
+    insert(&writer, dead_letters).await;
     // Profile signals: demo 12 (kept), demo 14 (expired), shop 2 (kept: shop
     // keeps profiles 13 months like everyone).
     setup
@@ -290,4 +279,13 @@ async fn retention_deletes_expired_rows_and_only_them() {
         "a second run finds nothing left"
     );
     setup.drop_database().await;
+}
+
+/// Inserts `rows` as the sink would, in one batch.
+async fn insert<R: TableRow + 'static>(
+    writer: &ClickHouseWriter,
+    rows: impl IntoIterator<Item = R>,
+) {
+    let rows = ClickHouseWriter::prepare(rows.into_iter());
+    writer.write(&rows, R::TABLE).await.unwrap();
 }
