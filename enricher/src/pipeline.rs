@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use fiducia_proto::kafka::consume::{BatchError, BatchHandler};
+use fiducia_proto::kafka::consume::{BatchError, BatchHandler, OffsetRange};
 use fiducia_proto::kafka::resilient::ResilientProducer;
 use fiducia_proto::time::now_ms;
 use fiducia_proto::topics::Topics;
@@ -143,7 +143,7 @@ impl BatchHandler for Enricher {
     /// it is all done in [`Self::handle`].
     type Prepared = Vec<OwnedMessage>;
 
-    fn prepare(batch: Vec<OwnedMessage>) -> Vec<OwnedMessage> {
+    fn prepare(batch: Vec<OwnedMessage>, _ranges: &[OffsetRange]) -> Vec<OwnedMessage> {
         batch
     }
 

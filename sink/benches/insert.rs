@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use fiducia_proto::headers;
-use fiducia_proto::kafka::consume::BatchHandler;
+use fiducia_proto::kafka::consume::{BatchHandler, offset_ranges};
 use fiducia_proto::testkit::{self, unique};
 use fiducia_proto::v1::{Decision, EnrichedEvent};
 use fiducia_sink::config::ClickHouseConfig;
@@ -94,6 +94,14 @@ fn rate(rows: usize, elapsed: Duration) -> f64 {
     rows as f64 / elapsed.as_secs_f64()
 }
 
+type Handler = SinkHandler<ClickHouseWriter, MemoryDeadLetters, EventRow>;
+
+/// What the consume loop does with a batch before handing it over.
+fn prepare_batch(batch: Vec<OwnedMessage>) -> <Handler as BatchHandler>::Prepared {
+    let ranges = offset_ranges(&batch);
+    Handler::prepare(batch, &ranges)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let rows_per_size: usize = std::env::args()
@@ -130,11 +138,10 @@ async fn main() {
             .collect()
     };
     for batch in BATCH_SIZES {
-        type Handler = SinkHandler<ClickHouseWriter, MemoryDeadLetters, EventRow>;
         let mut handler = Handler::new(writer.clone(), MemoryDeadLetters::default());
         let chunks = batches(batch);
         let started = Instant::now();
-        let prepared: Vec<_> = chunks.into_iter().map(Handler::prepare).collect();
+        let prepared: Vec<_> = chunks.into_iter().map(prepare_batch).collect();
         let prepare = rate(messages.len(), started.elapsed());
 
         let started = Instant::now();
@@ -147,7 +154,7 @@ async fn main() {
         let mut chunks = batches(batch).into_iter();
         let mut prepare_on_thread = || {
             let chunk = chunks.next().unwrap_or_default();
-            tokio::task::spawn_blocking(move || Handler::prepare(chunk))
+            tokio::task::spawn_blocking(move || prepare_batch(chunk))
         };
         let started = Instant::now();
         let mut next = prepare_on_thread().await.expect("prepared");

@@ -34,9 +34,10 @@ pub struct Config {
 /// first closes it. Under light load the wait closes batches; under heavy
 /// load the rows do, and large inserts are what ClickHouse digests best:
 /// every insert writes a new part per partition, a fixed cost. Draining a
-/// topic of 1.7M enriched events into ClickHouse 18.16 on the 2-core
-/// development machine: 20,000-row batches 119k rows/s (peak RSS 265 MB),
-/// 50,000 140k (365 MB), 100,000 150-163k (480 MB).
+/// topic of 1.6M enriched events into ClickHouse 18.16 on the 2-core
+/// development machine (`benches/run`, 2026-11-24T092135Z): 10,000-row
+/// batches 177k rows/s (peak RSS 248 MB), 50,000 210k (433 MB), 100,000
+/// 219k (667 MB).
 #[derive(Debug, Clone)]
 pub struct BatchConfig {
     /// `FIDUCIA_SINK_BATCH_MAX_ROWS`: messages per batch.

@@ -66,12 +66,13 @@ pub trait BatchHandler: Send {
     /// The work on a batch that needs neither the handler nor I/O (the
     /// sink decodes and encodes its rows here). It takes the batch, so what
     /// the handler does not keep is freed at once (the sink keeps its
-    /// encoded rows and only the messages it dead-letters). With
+    /// encoded rows and only the messages it dead-letters), and gets the
+    /// batch's [`offset_ranges`], which the loop needs anyway. With
     /// [`ConsumerSettings::read_ahead`] the loop runs it on a blocking
     /// thread while the batch before is being handled, so it overlaps with
     /// that batch's I/O; otherwise just before [`Self::handle`]. Once per
     /// batch: retries reuse what it made.
-    fn prepare(batch: Vec<OwnedMessage>) -> Self::Prepared;
+    fn prepare(batch: Vec<OwnedMessage>, ranges: &[OffsetRange]) -> Self::Prepared;
 
     /// Makes the batch durable downstream. `Ok` means every message is
     /// acknowledged downstream (or dead-lettered); `Err` means retry it all.
@@ -145,7 +146,7 @@ pub async fn run<H: BatchHandler>(
             // Not acknowledged: offsets stay unstored, the batch is redelivered.
             break;
         }
-        if let Err(error) = store_offsets(consumer, &ready.offsets) {
+        if let Err(error) = store_offsets(consumer, &ready.ranges) {
             // Partitions revoked mid-batch: the new owner re-reads them; the
             // downstream dedups, so this costs duplicates, never loss.
             tracing::warn!(%error, "could not store offsets");
@@ -167,9 +168,8 @@ struct Ready<P> {
     prepared: P,
     /// How many messages it held.
     messages: usize,
-    /// The offset to store for each topic partition it held: after its last
-    /// message.
-    offsets: Vec<(String, i32, i64)>,
+    /// Its [`offset_ranges`]: the offsets to store once it is handled.
+    ranges: Vec<OffsetRange>,
 }
 
 /// The next batch, prepared, or `None` on shutdown. With read-ahead,
@@ -186,12 +186,13 @@ async fn read<H: BatchHandler>(
         return None;
     }
     let messages = batch.len();
-    let offsets = offset_ranges(&batch)
-        .iter()
-        .map(|range| (range.topic.to_owned(), range.partition, range.last + 1))
-        .collect();
-    let prepared = if settings.read_ahead {
-        match tokio::task::spawn_blocking(move || H::prepare(batch)).await {
+    let prepare = move || {
+        let ranges = offset_ranges(&batch);
+        let prepared = H::prepare(batch, &ranges);
+        (ranges, prepared)
+    };
+    let (ranges, prepared) = if settings.read_ahead {
+        match tokio::task::spawn_blocking(prepare).await {
             Ok(prepared) => prepared,
             Err(error) => match error.try_into_panic() {
                 Ok(panic) => std::panic::resume_unwind(panic),
@@ -200,12 +201,12 @@ async fn read<H: BatchHandler>(
             },
         }
     } else {
-        H::prepare(batch)
+        prepare()
     };
     Some(Ready {
         prepared,
         messages,
-        offsets,
+        ranges,
     })
 }
 
@@ -327,11 +328,15 @@ impl AssignmentWatch {
     }
 }
 
-/// Stores `(topic, partition, offset)` offsets.
-fn store_offsets(consumer: &StreamConsumer, offsets: &[(String, i32, i64)]) -> KafkaResult<()> {
+/// Stores, per topic partition, the offset after the last message handled.
+fn store_offsets(consumer: &StreamConsumer, ranges: &[OffsetRange]) -> KafkaResult<()> {
     let mut list = TopicPartitionList::new();
-    for (topic, partition, offset) in offsets {
-        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+    for range in ranges {
+        list.add_partition_offset(
+            &range.topic,
+            range.partition,
+            Offset::Offset(range.last + 1),
+        )?;
     }
     consumer.store_offsets(&list)
 }
@@ -342,8 +347,8 @@ fn store_offsets(consumer: &StreamConsumer, offsets: &[(String, i32, i64)]) -> K
 /// from its most recent entry beats hashing the topic name of every
 /// message (that hashing was 7% of a drain's time).
 #[must_use]
-pub fn offset_ranges(batch: &[OwnedMessage]) -> Vec<OffsetRange<'_>> {
-    let mut ranges: Vec<OffsetRange<'_>> = Vec::new();
+pub fn offset_ranges(batch: &[OwnedMessage]) -> Vec<OffsetRange> {
+    let mut ranges: Vec<OffsetRange> = Vec::new();
     for message in batch {
         let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
         match ranges
@@ -356,7 +361,7 @@ pub fn offset_ranges(batch: &[OwnedMessage]) -> Vec<OffsetRange<'_>> {
                 range.last = range.last.max(offset);
             }
             None => ranges.push(OffsetRange {
-                topic,
+                topic: topic.to_owned(),
                 partition,
                 first: offset,
                 last: offset,
@@ -367,10 +372,10 @@ pub fn offset_ranges(batch: &[OwnedMessage]) -> Vec<OffsetRange<'_>> {
 }
 
 /// The messages of one topic partition in a batch: offsets `first..=last`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct OffsetRange<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OffsetRange {
     /// The topic.
-    pub topic: &'a str,
+    pub topic: String,
     /// The partition.
     pub partition: i32,
     /// The lowest offset.
@@ -406,9 +411,10 @@ mod tests {
             message(2, 1),
             message(1, 7),
         ];
-        let ranges: Vec<_> = offset_ranges(&batch)
+        let ranges = offset_ranges(&batch);
+        let ranges: Vec<_> = ranges
             .iter()
-            .map(|r| (r.topic, r.partition, r.first, r.last))
+            .map(|r| (r.topic.as_str(), r.partition, r.first, r.last))
             .collect();
         assert_eq!(ranges, [("t", 0, 5, 6), ("t", 1, 7, 9), ("t", 2, 1, 1)]);
         assert!(offset_ranges(&[]).is_empty());
