@@ -2,6 +2,7 @@
 //! round trip with every field set, so no field is silently lost between
 //! services.
 
+use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::v1::{
     ConsentAction, ConsentRecord, ConsentSnapshot, ConsentState, DeadLetter, DeadLetterHeader,
     DeadLetterReason, Decision, EnrichedEvent, IpPrefix, PageContext, PrivacyRequest,
@@ -30,7 +31,7 @@ fn consent() -> ConsentSnapshot {
         gpp: "DB".into(),
         gpc: true,
         dnt: true,
-        updated_at_ms: 1_764_000_000_000,
+        updated_at_ms: midnight_days_ago_ms(1),
     }
 }
 
@@ -43,13 +44,14 @@ fn ip() -> IpPrefix {
 
 #[test]
 fn raw_event_round_trips() {
+    let at = midnight_days_ago_ms(0);
     round_trip(&RawEvent {
         event_id: vec![7; 16],
         site_id: "demo".into(),
         event_type: "page_view".into(),
-        client_ts_ms: 1_764_000_000_000,
-        sent_at_ms: 1_764_000_000_100,
-        received_at_ms: 1_764_000_000_200,
+        client_ts_ms: at,
+        sent_at_ms: at + 100,
+        received_at_ms: at + 200,
         seq: 3,
         props_json: r#"{"a":1}"#.into(),
         consent: Some(consent()),
