@@ -1,5 +1,5 @@
 // Consent from the site's CMP, mapped to our purposes (SPEC section 5).
-import { decide } from './tracker.js'
+import { GRANTED, decide } from './tracker.js'
 
 // LastUpdated of a TC string (core segment bits 42-77, deciseconds), in ms.
 export const tcTime = (tc) => {
@@ -33,7 +33,7 @@ export const gcm = (dl) => {
   const read = (a) => {
     if (a?.[0] == 'consent' && !a[2]?.region) {
       Object.assign(state, a[2])
-      const [m, p, f] = ['analytics', 'personalization', 'functionality'].map((k) => state[k + '_storage'] == 'granted')
+      const [m, p, f] = ['analytics', 'personalization', 'functionality'].map((k) => state[k + '_storage'] == GRANTED)
       if (a[1] == 'update' || m || p || f) decide(m, p, f, 'gcm')
     }
   }

@@ -1,7 +1,7 @@
 // Autocapture: page views (single-page apps too), clicks on links and
 // buttons, outbound links, downloads, form submits, scroll depth and engaged
 // time. Never an input's value, never a form field.
-import { context, emit, navigated } from './tracker.js'
+import { context, emit } from './tracker.js'
 
 const DOWNLOAD = /\.(pdf|zip|t?gz|dmg|exe|apk|csv|xlsx?|docx?|pptx?|txt|mp[34])$/i
 const IDLE_MS = 1e4
@@ -35,13 +35,11 @@ export const capture = (off, spa) => {
   const view = () => {
     const key = spa == 'hash' ? location.href : location.href.split('#')[0]
     if (key == page) return
-    if (page) {
-      engaged(pageCtx)
-      navigated(pageCtx.url)
-    }
+    // Leaving a page (an SPA's): its engaged time, then its URL is the referrer.
+    if (page) engaged(pageCtx)
+    on('page_view', {}, (pageCtx = context(page && pageCtx.url)))
     page = key
     depth = 0
-    on('page_view', {}, (pageCtx = context()))
   }
   view()
   if (spa != 'off') {

@@ -9,21 +9,21 @@
 import { gcm, tcf } from './adapters.js'
 import { capture } from './capture.js'
 import { hide, start } from './send.js'
-import { MEASUREMENT, decide, emit, identify, reset, setup } from './tracker.js'
+import { GRANTED, MEASUREMENT, decide, emit, identify, reset, setup } from './tracker.js'
 
 const script = document.currentScript
 const data = script.dataset
-const on = (v) => v === true || v == 'granted'
+const on = (v) => v === true || v == GRANTED
 
 setup(data.site, (data.purposes || MEASUREMENT).match(/\w+/g), data.notice)
-start((data.endpoint || new URL(script.src).origin) + '/v1/events')
+start(data.endpoint || new URL(script.src).origin)
 tcf(window.__tcfapi)
 gcm(window.dataLayer)
 const engaged = capture(data.disable || '', data.spa)
 
 const api = {
   track: (name, props) => emit('custom', { ...props, name: '' + name }),
-  identify: (id) => identify('' + id),
+  identify,
   consent: (c, o) =>
     decide(on(c.measurement), on(c.personalization), on(c.functional), 'api', o?.notice_version && { notice_version: '' + o.notice_version }),
   reset,

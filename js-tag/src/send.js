@@ -21,13 +21,13 @@ let busy
 // half of it at random (jitter), and never less than Retry-After (seconds).
 export const backoff = (n, retryAfter, random = Math.random()) => {
   const d = Math.min(3e5, 1e3 * 2 ** n)
-  return Math.max(d / 2 + (random * d) / 2, retryAfter * 1e3 || 0)
+  return Math.max((d * (1 + random)) / 2, retryAfter * 1e3 || 0)
 }
 
 export const persist = () => store('q', granted(MEASUREMENT) && queue.length && queue)
 
-export const start = (endpoint) => {
-  url = endpoint
+export const start = (origin) => {
+  url = origin + '/v1/events'
   if (granted(MEASUREMENT)) queue = store('q') || []
   schedule()
 }

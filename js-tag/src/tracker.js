@@ -5,7 +5,7 @@ import { store } from './store.js'
 import { persist, push, reset as clearQueue } from './send.js'
 import { uuid7 } from './uuid.js'
 
-const G = 'granted'
+export const GRANTED = 'granted'
 export const MEASUREMENT = 'measurement'
 const PURPOSES = [MEASUREMENT, 'personalization', 'functional']
 // 13 months, on the short side (13 × 30 days): the longest a visitor id or a
@@ -22,7 +22,7 @@ let seq = 0
 let ref
 let pending = [] // [event, context] captured before the decision
 
-export const granted = (p) => C?.[p] == G
+export const granted = (p) => C?.[p] == GRANTED
 const allowed = () => need.every(granted)
 
 export const setup = (s, n, nv) => {
@@ -49,18 +49,17 @@ const visitor = (mint) => {
 // URLs are cut short of the collector's bound (4096 characters).
 const cut = (s) => s.slice(0, 4e3)
 
-export const context = () => ({
+// The page context; `from`: an SPA's new page, whose referrer is the
+// previous page's URL from now on.
+export const context = (from) => ({
   url: cut(location.href),
-  referrer: cut(ref),
+  referrer: cut((ref = from || ref)),
   title: document.title,
   lang: navigator.language,
   tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
   screen: [screen.width, screen.height],
   viewport: [innerWidth, innerHeight],
 })
-
-// A single-page app's new page: the previous URL becomes the referrer.
-export const navigated = (from) => (ref = from)
 
 // One queue item: the envelope without sent_at and events, and the event.
 const stamp = (event, ctx) =>
@@ -101,7 +100,7 @@ export const emit = (type, props, ctx = context()) => {
 // personalization (decided later if no decision came yet).
 export const identify = (id) => {
   if (/^[\w-]{1,128}$/.test(id) && (!C || granted(PURPOSES[1]))) {
-    uid = id
+    uid = '' + id
     emit('identify')
   }
 }
@@ -115,7 +114,7 @@ export const reset = () => {
 // A decision from the API or an adapter: `m`, `p`, `f` say whether
 // measurement, personalization and functional are granted.
 export const decide = (m, p, f, source, extra) => {
-  const value = (b) => (b ? G : 'denied')
+  const value = (b) => (b ? GRANTED : 'denied')
   const next = {
     measurement: value(m),
     // GPC denies personalization unless the visitor grants it explicitly.
@@ -126,16 +125,17 @@ export const decide = (m, p, f, source, extra) => {
     updated_at: Date.now(),
     ...extra,
   }
-  const key = (c) => c && [...PURPOSES.map((k) => c[k]), c.tcf, c.notice_version].join()
+  const key = (c) => c && '' + [PURPOSES.map((k) => c[k]), c.tcf, c.notice_version]
   if (key(next) == key(C)) return
-  const before = C
-  const any = PURPOSES.some((k) => next[k] == G)
+  const was = PURPOSES.some(granted)
   C = next
+  const any = PURPOSES.some(granted)
   if (!granted(PURPOSES[1])) uid = null
   if (!granted(PURPOSES[0])) clearQueue()
-  // Sent when the new state grants something or withdraws an earlier grant;
-  // a withdrawal carries the visitor id the tag had, before it is deleted.
-  if (any || PURPOSES.some((k) => before?.[k] == G && next[k] != G)) stamp(make('consent'), context())
+  // Sent when the new state grants something, or when the one before did
+  // (what the new one does not grant is withdrawn); a withdrawal carries
+  // the visitor id the tag had, before it is deleted.
+  if (any || was) stamp(make('consent'), context())
   store('c', any && next)
   if (!granted(PURPOSES[0])) V = store('v', 0)
   for (const [event, ctx] of pending) admit(event, ctx)
