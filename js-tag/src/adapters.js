@@ -23,18 +23,22 @@ export const tcf = (api) =>
   })
 
 // Google Consent Mode v2: `consent` commands on the dataLayer, those
-// already there and those pushed later. An `update` is a decision; a
-// `default` only when it grants something (a denied default waits for the
-// CMP's update). Defaults scoped to regions are ignored: the tag cannot
-// know the visitor's region.
+// already there and those pushed later. Only an `update` is a decision (the
+// visitor's); a `default` never grants by itself, it is what an `update`
+// leaves unnamed: each `update` changes the purposes it names, the others
+// keep their global default, or are denied if any default scoped to regions
+// denies them (the tag cannot know the visitor's region: a regional denial
+// may be the visitor's, a regional grant counts for nothing).
 export const gcm = (dl) => {
   if (!dl) return
-  const state = {}
+  const s = [{}, {}, {}] // global defaults, regional denials, updates
   const read = (a) => {
-    if (a?.[0] == 'consent' && !a[2]?.region) {
-      Object.assign(state, a[2])
-      const [m, p, f] = ['analytics', 'personalization', 'functionality'].map((k) => state[k + '_storage'] == GRANTED)
-      if (a[1] == 'update' || m || p || f) decide(m, p, f, 'gcm')
+    const o = a?.[0] == 'consent' && a[2]
+    const update = a?.[1] == 'update'
+    for (const k in o) if (!o.region || o[k] != GRANTED) s[update ? 2 : o.region ? 1 : 0][k] = o[k]
+    if (o && update) {
+      const m = Object.assign({}, ...s)
+      decide(...['analytics', 'personalization', 'functionality'].map((k) => m[k + '_storage'] == GRANTED), 'gcm')
     }
   }
   dl.forEach(read)

@@ -261,15 +261,62 @@ test('Consent Mode: a denied default waits; the update decides; later pushes are
   await p.close()
 })
 
-test('Consent Mode: a default that grants is a decision; one scoped to regions is not', async () => {
-  const granted = open({ before: (w) => (w.dataLayer = [['consent', 'default', { analytics_storage: 'granted' }]]) })
-  await granted.tick(1000)
-  assert.deepEqual(granted.types().sort(), ['consent', 'page_view'])
-  await granted.close()
-  const regional = open({ before: (w) => (w.dataLayer = [['consent', 'default', { analytics_storage: 'granted', region: ['US-CA'] }]]) })
-  await regional.tick(5000)
-  noTrace(regional)
-  await regional.close()
+test('Consent Mode: a default is no decision, even one that grants; an update keeps what it does not name', async () => {
+  for (const region of [undefined, ['US-CA']]) {
+    const p = open({
+      before: (w) => (w.dataLayer = [['consent', 'default', { analytics_storage: 'granted', functionality_storage: 'granted', region }]]),
+    })
+    await p.tick(5000)
+    noTrace(p)
+    // The CMP's update names other types: measurement and functional keep
+    // the global default (a regional grant counts for nothing).
+    p.w.dataLayer.push(['consent', 'update', { ad_storage: 'granted' }])
+    await p.tick(1000)
+    if (region) {
+      noTrace(p)
+    } else {
+      const c = p.events()[0].envelope.consent
+      assert.deepEqual([c.measurement, c.personalization, c.functional], ['granted', 'denied', 'granted'])
+    }
+    await p.close()
+  }
+})
+
+// Google's pattern for the EEA: denied in listed regions, granted elsewhere.
+const EEA = ['IT', 'FR', 'DE', 'ES']
+const ALL_TYPES = { analytics_storage: 'granted', personalization_storage: 'granted', functionality_storage: 'granted' }
+const regionalDenial = ['consent', 'default', { analytics_storage: 'denied', personalization_storage: 'denied', functionality_storage: 'denied', wait_for_update: 500, region: EEA }]
+
+test('Consent Mode: a default denied in some regions is denied (the visitor may be there) until an update grants it', async () => {
+  // In either order: the regional default beats the global one.
+  for (const dataLayer of [
+    [regionalDenial, ['consent', 'default', ALL_TYPES]],
+    [['consent', 'default', ALL_TYPES], regionalDenial],
+  ]) {
+    const p = open({ before: (w) => (w.dataLayer = dataLayer) })
+    await p.tick(5000)
+    noTrace(p)
+    p.w.dataLayer.push(['consent', 'update', { analytics_storage: 'granted' }])
+    await p.tick(1000)
+    assert.deepEqual(p.types(), ['consent', 'page_view'])
+    let c = p.events()[0].envelope.consent
+    assert.deepEqual([c.measurement, c.personalization, c.functional, c.source], ['granted', 'denied', 'denied', 'gcm'])
+    const id = JSON.parse(p.storage()['fiducia:v']).id
+    assert.equal(p.events()[0].envelope.visitor.id, id)
+    // A later update names personalization only: measurement stays granted.
+    p.w.dataLayer.push(['consent', 'update', { personalization_storage: 'granted' }])
+    await p.tick(1000)
+    c = p.events().at(-1).envelope.consent
+    assert.deepEqual([c.measurement, c.personalization, c.functional], ['granted', 'granted', 'denied'])
+    // A default pushed after the updates does not undo them.
+    p.w.dataLayer.push(['consent', 'default', { analytics_storage: 'denied', personalization_storage: 'denied' }])
+    p.w.dataLayer.push(['consent', 'update', { functionality_storage: 'granted' }])
+    await p.tick(1000)
+    c = p.events().at(-1).envelope.consent
+    assert.deepEqual([c.measurement, c.personalization, c.functional], ['granted', 'granted', 'granted'])
+    assert.equal(p.types().filter((t) => t == 'consent').length, 3)
+    await p.close()
+  }
 })
 
 test('GPC: reported in every envelope; a CMP cannot grant personalization, the visitor can', async () => {
