@@ -1,6 +1,7 @@
 // The consent gate and the events: nothing is sent or stored before a
-// decision; events captured before it wait in memory and are sent or
-// discarded once it comes. Every consent change is itself an event.
+// decision; of the events captured before it only the current page's view
+// waits for it (sent if it grants, discarded if not), every other one is
+// discarded. Every consent change is itself an event.
 import { store } from './store.js'
 import { persist, push, reset as clearQueue } from './send.js'
 import { uuid7 } from './uuid.js'
@@ -11,7 +12,7 @@ const PURPOSES = [MEASUREMENT, 'personalization', 'functional']
 // 13 months, on the short side (13 × 30 days): the longest a visitor id or a
 // stored choice lives. A visitor id is never renewed within that time.
 export const MAX_AGE_MS = 390 * 864e5
-// Events held in memory before a decision, and in the send queue.
+// Events held in the send queue.
 export const MAX_EVENTS = 200
 
 let site, need, notice
@@ -20,7 +21,7 @@ let V // the visitor id record {id, exp}, once loaded or minted
 let uid // the user id from identify (memory only)
 let seq = 0
 let ref
-let pending = [] // [event, context] captured before the decision
+let pending // [event, context]: the current page's view, captured before the decision
 
 export const granted = (p) => C?.[p] == GRANTED
 const allowed = () => need.every(granted)
@@ -75,8 +76,9 @@ const stamp = (event, ctx) =>
     event,
   ])
 
-const admit = (event, ctx) =>
-  allowed() && (event.type != 'identify' || granted(PURPOSES[1])) && stamp(event, ctx)
+// An identify event needs personalization too: identify() emits one only
+// with it granted, or before the decision, when it is discarded.
+const admit = (event, ctx) => allowed() && stamp(event, ctx)
 
 const make = (type, props) => ({ id: uuid7(), type, ts: Date.now(), seq: ++seq, props: clean(props) })
 
@@ -92,12 +94,15 @@ const clean = (props) =>
   )
 
 export const emit = (type, props, ctx = context()) => {
-  const event = make(type, props)
-  C ? admit(event, ctx) : pending.length < MAX_EVENTS && pending.push([event, ctx])
+  if (C) admit(make(type, props), ctx)
+  // Before the decision a page view replaces the one waiting (an SPA's
+  // earlier page), and any other event is discarded.
+  else if (type == 'page_view') pending = [make(type, props), ctx]
 }
 
 // identify: a user id of the collector's alphabet, kept only with
-// personalization (decided later if no decision came yet).
+// personalization; before a decision it waits for one (its identify event
+// is discarded, like every event but the page view).
 export const identify = (id) => {
   if (/^[\w-]{1,128}$/.test(id) && (!C || granted(PURPOSES[1]))) {
     uid = '' + id
@@ -138,7 +143,7 @@ export const decide = (m, p, f, source, extra) => {
   if (any || was) stamp(make('consent'), context())
   store('c', any && next)
   if (!granted(PURPOSES[0])) V = store('v', 0)
-  for (const [event, ctx] of pending) admit(event, ctx)
-  pending = []
+  pending && admit(...pending)
+  pending = 0
   persist()
 }

@@ -29,14 +29,13 @@ test('before a decision nothing is sent or stored, whatever happens on the page'
   await p.close()
 })
 
-test('a granting decision sends what waited, with the consent snapshot', async () => {
+test('a granting decision sends the page view that waited, with the consent snapshot', async () => {
   const p = open()
-  p.call('track', 'signup', { plan: 'pro' })
   await p.tick(5000)
   p.call('consent', { measurement: true }, { notice_version: '2026-01' })
   await p.tick(1000)
   const events = p.events()
-  assert.deepEqual(events.map((e) => e.type).sort(), ['consent', 'custom', 'page_view'])
+  assert.deepEqual(events.map((e) => e.type).sort(), ['consent', 'page_view'])
   for (const e of events) {
     assert.deepEqual(e.envelope.consent, {
       measurement: 'granted',
@@ -53,6 +52,40 @@ test('a granting decision sends what waited, with the consent snapshot', async (
   }
   // Events keep the time they happened, not the time of the decision.
   assert.equal(events.find((e) => e.type == 'page_view').ts, START)
+  await p.close()
+})
+
+test('of the events captured before the decision only the current page view is sent once granted', async () => {
+  const p = open({ html: '<a id="buy" href="/cart">Buy</a><form id="f"></form>' })
+  p.call('track', 'signup', { plan: 'pro' })
+  p.w.document.getElementById('buy').click()
+  p.w.document.getElementById('f').dispatchEvent(new p.w.Event('submit', { bubbles: true }))
+  p.fire('mousemove')
+  await p.tick(3000)
+  p.fire('mousemove')
+  // An SPA's next page: its view replaces the first page's, whose engaged time goes too.
+  p.w.history.pushState({}, '', '/p/2')
+  await p.tick(0)
+  p.call('track', 'on p2')
+  p.call('identify', 'user-1')
+  await p.tick(5000)
+  p.call('consent', ALL)
+  p.call('track', 'after')
+  await p.tick(1000)
+  assert.deepEqual(
+    p.events().map((e) => [e.type, e.props.name, e.envelope.context.url]),
+    [
+      ['consent', undefined, 'https://shop.example/p/2'],
+      ['page_view', undefined, 'https://shop.example/p/2'],
+      ['custom', 'after', 'https://shop.example/p/2'],
+    ],
+  )
+  const pv = p.events()[1]
+  assert.equal(pv.ts, START + 3000, 'the page view keeps the time it happened')
+  assert.equal(pv.envelope.context.referrer, 'https://shop.example/p/1')
+  // The user id set before the decision is kept (personalization granted),
+  // but the identify event captured before it is not sent.
+  assert.equal(pv.envelope.visitor.user_id, 'user-1')
   await p.close()
 })
 
@@ -170,7 +203,7 @@ test('identify sets user_id only with personalization', async () => {
   await p.close()
 })
 
-test('identify before the decision waits for it, and is dropped if personalization is refused', async () => {
+test('identify before the decision: the user id waits for it, and is dropped if personalization is refused', async () => {
   const p = open()
   p.call('identify', 'user-1')
   p.call('consent', { measurement: true })
