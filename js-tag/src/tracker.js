@@ -32,8 +32,10 @@ export const setup = (s, n, nv) => {
   notice = nv
   ref = document.referrer
   const stored = store('c')
-  // An expired choice is no decision, and is deleted (a no-op when none is stored).
-  stored?.updated_at > Date.now() - MAX_AGE_MS ? (C = stored) : store('c', 0)
+  // An expired choice is no decision: it is deleted with what it allowed to
+  // be kept, the visitor id and the stored queue (whose envelopes may carry
+  // a user id); a no-op when nothing is stored.
+  stored?.updated_at > Date.now() - MAX_AGE_MS ? (C = stored) : [...'cvq'].map((k) => store(k, 0))
 }
 
 // The visitor id: loaded if one exists and has not expired, minted only when

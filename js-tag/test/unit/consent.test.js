@@ -188,6 +188,42 @@ test('a stored choice older than 13 months is no decision and is deleted', async
   await later.close()
 })
 
+test('an expired choice takes the visitor id and the stored queue with it', async () => {
+  const first = open()
+  first.call('consent', ALL)
+  await first.tick(1000)
+  const choice = first.storage()
+  await first.close()
+  // 100 days later: a new visitor id (after reset), events queued during an
+  // outage with a user id, and the page unloads.
+  const second = open({ storage: choice, now: START + 100 * DAY_MS })
+  second.answers.push(...Array(5).fill('network'))
+  second.call('reset')
+  second.call('identify', 'user-1')
+  second.call('track', 'queued')
+  await second.tick(1000)
+  second.unload()
+  const storage = second.storage()
+  const { id: old, exp } = JSON.parse(storage['fiducia:v'])
+  assert.ok(exp > START + 400 * DAY_MS, 'the visitor id outlives the choice')
+  assert.match(storage['fiducia:q'], /user-1/)
+  await second.close()
+  // 391 days after the choice: it has expired, and so has all it allowed.
+  const later = open({ storage, now: START + 391 * DAY_MS })
+  await later.tick(5000)
+  assert.deepEqual(later.requests, [])
+  assert.deepEqual(later.storage(), {}, 'choice, visitor id and queue deleted')
+  later.call('consent', { measurement: true })
+  await later.tick(1000)
+  assert.deepEqual(later.types().sort(), ['consent', 'page_view'], 'the old queue is not sent')
+  for (const e of later.events()) {
+    assert.match(e.envelope.visitor.id, /^[0-9a-f-]{36}$/)
+    assert.notEqual(e.envelope.visitor.id, old, 'a new visitor id')
+  }
+  assert.ok(!JSON.stringify(later.requests).includes('user-1'))
+  await later.close()
+})
+
 test('identify sets user_id only with personalization', async () => {
   const p = open()
   p.call('consent', { measurement: true })
