@@ -37,6 +37,11 @@ export const reset = () => {
   store('q', 0)
 }
 
+// Personalization is not granted: no queued envelope may keep a user id,
+// so those that have one are dropped (identify events with them). In the
+// JSON header `"user_id":"` can only be the key: quotes in strings are escaped.
+export const forget = () => (queue = queue.filter((i) => !/"user_id":"/.test(i[0])))
+
 const schedule = () => queue.length && (timer ||= setTimeout(flush, BATCH_DELAY_MS))
 
 export const push = (item) => {

@@ -3,7 +3,7 @@
 // waits for it (sent if it grants, discarded if not), every other one is
 // discarded. Every consent change is itself an event.
 import { store } from './store.js'
-import { persist, push, reset as clearQueue } from './send.js'
+import { forget, persist, push, reset as clearQueue } from './send.js'
 import { uuid7 } from './uuid.js'
 
 export const GRANTED = 'granted'
@@ -137,7 +137,8 @@ export const decide = (m, p, f, source, extra) => {
   const was = PURPOSES.some(granted)
   C = next
   const any = PURPOSES.some(granted)
-  if (!granted(PURPOSES[1])) uid = null
+  // Without personalization no user id is kept, not even in the queue.
+  if (!granted(PURPOSES[1])) forget((uid = null))
   if (!granted(PURPOSES[0])) clearQueue()
   // Sent when the new state grants something, or when the one before did
   // (what the new one does not grant is withdrawn); a withdrawal carries

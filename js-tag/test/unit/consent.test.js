@@ -250,6 +250,56 @@ test('identify before the decision: the user id waits for it, and is dropped if 
   await p.close()
 })
 
+test('withdrawing personalization: no queued envelope keeps the user id', async () => {
+  const p = open()
+  p.call('consent', ALL)
+  await p.tick(1000)
+  const id = p.events()[0].envelope.visitor.id
+  // The collector goes down; one event before identify, two after it.
+  p.answers.push({ status: 503, retryAfter: '60' })
+  p.call('track', 'anonymous')
+  p.call('identify', 'user-1')
+  p.call('track', 'identified')
+  await p.tick(1000)
+  assert.match(p.storage()['fiducia:q'], /user-1/, 'queued with the user id')
+  p.call('consent', { measurement: true })
+  assert.ok(!p.storage()['fiducia:q'].includes('user-1'), 'the stored queue has no user id')
+  const at = p.requests.length
+  await p.tick(60_000)
+  const after = p.requests.slice(at)
+  assert.ok(after.length > 0)
+  assert.ok(!JSON.stringify(after).includes('user-1'), 'nothing sent after the withdrawal carries the user id')
+  const sent = after.flatMap((r) => r.body.events.map((e) => e.props.name || e.type))
+  assert.deepEqual(sent.sort(), ['anonymous', 'consent'], 'the envelopes with the user id are dropped')
+  const withdrawal = after.find((r) => r.body.events.some((e) => e.type == 'consent')).body
+  assert.equal(withdrawal.consent.personalization, 'denied')
+  assert.equal(withdrawal.visitor.id, id)
+  assert.equal(withdrawal.visitor.user_id, null)
+  await p.close()
+})
+
+test('withdrawing measurement: the queue keeps only the withdrawal, and nothing of it is stored', async () => {
+  const p = open()
+  p.call('consent', ALL)
+  await p.tick(1000)
+  const id = p.events()[0].envelope.visitor.id
+  p.answers.push({ status: 503, retryAfter: '60' })
+  p.call('track', 'queued')
+  await p.tick(1000)
+  assert.ok(p.storage()['fiducia:q'])
+  // Personalization and functional stay granted.
+  p.call('consent', { personalization: true, functional: true })
+  assert.deepEqual(Object.keys(p.storage()), ['fiducia:c'], 'no visitor id, no queue')
+  p.unload()
+  // Only the withdrawal is still queued; it names the visitor it is about.
+  const beacons = p.requests.filter((r) => r.via == 'beacon')
+  assert.deepEqual(beacons.map((b) => b.body.events.map((e) => e.type)), [['consent']])
+  assert.equal(beacons[0].body.consent.measurement, 'denied')
+  assert.equal(beacons[0].body.visitor.id, id)
+  assert.deepEqual(Object.keys(p.storage()), ['fiducia:c'])
+  await p.close()
+})
+
 test('identify ignores user ids the collector would refuse', async () => {
   const p = open()
   p.call('consent', ALL)
