@@ -12,7 +12,7 @@ export const describe = (el, c = el.classList[0]) => el.localName + (el.id ? '#'
 export const capture = (off, spa) => {
   const on = (type, props, ctx) => off.includes(type) || emit(type, props, ctx)
   const listen = (type, fn) => addEventListener(type, fn, true)
-  let page // the current page's URL (without the hash unless spa == 'hash')
+  let page // the current page's URL without the fragment, and its hash route
   let pageCtx // its context, for the engagement reported when an SPA leaves it
   let depth
   let active = 0
@@ -33,11 +33,15 @@ export const capture = (off, spa) => {
   for (const type of ['mousemove', 'keydown', 'scroll', 'pointerdown']) listen(type, touch)
 
   const view = () => {
-    const key = spa == 'hash' ? location.href : location.href.split('#')[0]
+    // A hash route's path (`#/a/b` or `#!/a/b`, up to any `?`) tells pages
+    // apart in hash mode, and is the page view's `route`; no other part of
+    // the fragment is ever sent.
+    const route = (spa == 'hash' ? location.hash : '').match(/^#!?(\/[^?]*)/)?.[1]
+    const key = location.href.split('#')[0] + route
     if (key == page) return
     // Leaving a page (an SPA's): its engaged time, then its URL is the referrer.
     if (page) engaged(pageCtx)
-    on('page_view', {}, (pageCtx = context(page && pageCtx.url)))
+    on('page_view', { route }, (pageCtx = context(page && pageCtx.url)))
     page = key
     depth = 0
   }

@@ -49,8 +49,9 @@ const visitor = (mint) => {
   return V?.id
 }
 
-// URLs are cut short of the collector's bound (4096 characters).
-const cut = (s) => s.slice(0, 4e3)
+// URLs lose their fragment (it can carry a token: `#access_token=…`) and
+// are cut short of the collector's bound (4096 characters).
+const cut = (s) => s.split('#')[0].slice(0, 4e3)
 
 // The page context; `from`: an SPA's new page, whose referrer is the
 // previous page's URL from now on.

@@ -154,6 +154,26 @@ run('single-page app navigation: each view is a page view with its URL, title an
   )
 })
 
+run('before the decision only the page view waits, and no fragment leaves the page', async (b, since) => {
+  const { page } = b
+  await page.goto(`${stack.demo}/#access_token=abc`)
+  await page.waitForFunction(() => typeof window.fiducia == 'function' && !window.fiducia.q)
+  await page.click('#buy') // before the decision: discarded
+  await page.click('#accept-measurement')
+  const visitor = await visitorId(page)
+  await page.click('#custom')
+  const rows = await landed(visitor, 3)
+  await page.waitForTimeout(1500)
+  const sent = analytics(stack.events(since))
+  assert.deepEqual(sent.map((e) => e.type).sort(), ['click', 'custom', 'page_view'])
+  assert.ok(!sent.some((e) => e.props.el == 'button#buy.cta'), 'the click before the decision is not sent')
+  const bodies = stack.received(since).filter((r) => r.method == 'POST').map((r) => r.body)
+  assert.ok(bodies.length > 0 && !bodies.join().includes('access_token'), 'the fragment is not sent')
+  assert.deepEqual(rows.map((r) => r.event_type).sort(), ['click', 'custom', 'page_view'])
+  assert.equal(rows.find((r) => r.event_type == 'page_view').url, `${stack.demo}/`)
+  assert.deepEqual(b.errors, [])
+})
+
 run('without consent no request leaves the page and nothing is stored', async (b, since) => {
   const { page, context } = b
   const nothingStored = async () => {

@@ -13,7 +13,7 @@ test('a page view on load, with the page context', async () => {
   assert.equal(pv.seq, 1)
   assert.deepEqual(pv.props, {})
   const c = pv.envelope.context
-  assert.equal(c.url, 'https://shop.example/p/42?utm_source=news#top')
+  assert.equal(c.url, 'https://shop.example/p/42?utm_source=news', 'never the fragment')
   assert.equal(c.title, 'Red shoes')
   assert.deepEqual(c.viewport, [1280, 800])
   assert.equal(c.tz, 'UTC')
@@ -60,15 +60,51 @@ test('SPA: pushState, replaceState and popstate are page views; the previous URL
   await p.close()
 })
 
-test('SPA hash mode: a hash change is a page view', async () => {
-  const p = granted({ data: { spa: 'hash' } })
-  p.w.location.hash = '#/settings'
-  p.fire('hashchange')
+test('fragments are never sent: not in the URL, not in a referrer', async () => {
+  const p = granted({
+    url: 'https://shop.example/cb?step=2#access_token=abc&token_type=bearer',
+    before: (w) => Object.defineProperty(w.document, 'referrer', { value: 'https://idp.example/login?x=1#state=xyz' }),
+  })
+  p.w.history.pushState({}, '', '/p/2#id_token=def')
+  await p.tick(0)
+  p.call('track', 'x')
   await p.tick(1000)
   assert.deepEqual(
-    p.events().filter((e) => e.type == 'page_view').map((e) => e.envelope.context.url),
-    ['https://shop.example/p/1', 'https://shop.example/p/1#/settings'],
+    p.events().map((e) => [e.type, e.envelope.context.url, e.envelope.context.referrer]),
+    [
+      ['consent', 'https://shop.example/cb?step=2', 'https://idp.example/login?x=1'],
+      ['page_view', 'https://shop.example/cb?step=2', 'https://idp.example/login?x=1'],
+      ['page_view', 'https://shop.example/p/2', 'https://shop.example/cb?step=2'],
+      ['custom', 'https://shop.example/p/2', 'https://shop.example/cb?step=2'],
+    ],
   )
+  assert.ok(!/#|access_token|id_token|state=/.test(JSON.stringify(p.requests.map((r) => r.body))))
+  await p.close()
+})
+
+test('SPA hash mode: a new hash route is a page view, with the route path and never the fragment', async () => {
+  const p = granted({ data: { spa: 'hash' } })
+  const go = async (hash) => {
+    p.w.location.hash = hash
+    p.fire('hashchange')
+    await p.tick(0)
+  }
+  await go('#/settings?tab=1')
+  await go('#/settings?tab=2') // the same route
+  await go('#access_token=abc') // no route: the page itself
+  await go('#!/orders/7')
+  await p.tick(1000)
+  assert.deepEqual(
+    p.events().filter((e) => e.type == 'page_view').map((e) => [e.props, e.envelope.context.url, e.envelope.context.referrer]),
+    [
+      [{}, 'https://shop.example/p/1', ''],
+      [{ route: '/settings' }, 'https://shop.example/p/1', 'https://shop.example/p/1'],
+      [{}, 'https://shop.example/p/1', 'https://shop.example/p/1'],
+      [{ route: '/orders/7' }, 'https://shop.example/p/1', 'https://shop.example/p/1'],
+    ],
+  )
+  assert.ok(!JSON.stringify(p.requests.map((r) => r.body)).includes('#'))
+  assert.ok(!JSON.stringify(p.requests).includes('tab='))
   await p.close()
 })
 
