@@ -352,6 +352,30 @@ test('TCF: measurement needs purposes 1 and 8 of the publisher segment, not the 
   await p.close()
 })
 
+test('GPC: a TCF accept of every purpose still denies personalization, in the consent event too', async () => {
+  let listener
+  const p = open({
+    before: (w) => {
+      Object.defineProperty(w.navigator, 'globalPrivacyControl', { value: true })
+      w.__tcfapi = (c, v, cb) => (listener = cb)
+    },
+  })
+  listener({ eventStatus: 'useractioncomplete', gdprApplies: true, tcString: TC_ACCEPT_ALL, publisher: { consents: { 1: true, 5: true, 6: true, 8: true } } }, true)
+  p.call('identify', 'user-1')
+  await p.tick(1000)
+  assert.deepEqual(p.types().sort(), ['consent', 'page_view'], 'no identify without personalization')
+  for (const e of p.events()) {
+    const c = e.envelope.consent
+    assert.deepEqual(
+      [c.measurement, c.personalization, c.functional, c.source, c.gpc, e.envelope.visitor.user_id],
+      ['granted', 'denied', 'granted', 'tcf', true, null],
+      e.type,
+    )
+  }
+  assert.equal(JSON.parse(p.storage()['fiducia:c']).personalization, 'denied')
+  await p.close()
+})
+
 test('Consent Mode: a denied default waits; the update decides; later pushes are read too', async () => {
   const p = open({
     before: (w) => {
