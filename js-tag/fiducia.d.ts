@@ -33,14 +33,19 @@ export interface Fiducia {
   /**
    * The first-party user id (1-128 of `A-Z a-z 0-9 _ -`): sent as
    * `visitor.user_id` and an `identify` event, only with personalization
-   * consent. Kept in memory for this page only.
+   * consent. Kept in memory for this page only. Before a decision the id
+   * waits for it (the `identify` event is not sent); when personalization is
+   * withdrawn, queued events that carry it are dropped.
    */
   (command: 'identify', userId: string): void
   /**
    * The visitor's consent. Before the first decision nothing leaves the page
-   * and nothing is stored; a decision that grants the `data-purposes` sends
-   * the waiting events, one that does not discards them. Withdrawing a
-   * purpose deletes the visitor id, the stored queue and the stored choice.
+   * and nothing is stored; only the current page's view waits for it, every
+   * other event captured before it is discarded. A decision that grants the
+   * `data-purposes` sends that page view, one that does not discards it.
+   * Withdrawing measurement deletes the visitor id and the stored queue; a
+   * choice that grants nothing is not stored. A stored choice counts for 13
+   * months, then it is deleted with the visitor id and the stored queue.
    */
   (command: 'consent', choice: FiduciaConsentChoice, options?: FiduciaConsentOptions): void
   /** Forgets the user id and the visitor id (e.g. on logout). */
