@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use fiducia_proto::headers;
 use fiducia_proto::kafka::consume::{BatchHandler, offset_ranges};
 use fiducia_proto::testkit::{self, unique};
+use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::v1::{Decision, EnrichedEvent};
 use fiducia_sink::config::ClickHouseConfig;
 use fiducia_sink::deadletter::MemoryDeadLetters;
@@ -34,9 +35,10 @@ static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::AL
 
 const BATCH_SIZES: [usize; 2] = [10_000, 100_000];
 
-/// A page view as the enricher publishes it: every common field set.
+/// A page view as the enricher publishes it: every common field set, of
+/// yesterday (a fixed date would age past the TTLs of modern servers).
 fn message(i: usize) -> OwnedMessage {
-    let at = 1_764_000_000_000 + i64::try_from(i).unwrap_or(0) * 37;
+    let at = midnight_days_ago_ms(1) + i64::try_from(i).unwrap_or(0) * 37;
     let event = EnrichedEvent {
         event_id: Uuid::now_v7().as_bytes().to_vec(),
         site_id: "demo".into(),

@@ -172,13 +172,17 @@ mod tests {
 
     crate::columns!(Row { id, name, at as "DateTime('UTC')", tags, flag });
 
+    /// A `DateTime` value (2023-11-14T22:13:20Z) whose bytes the test
+    /// spells out: a layout, no clock involved.
+    const AT: u32 = 1_700_000_000;
+
     #[test]
     fn a_block_is_laid_out_column_after_column() {
         let rows = [
             Row {
                 id: Uuid::from_u128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10),
                 name: "ab".into(),
-                at: 1_700_000_000,
+                at: AT,
                 tags: vec!["x".into(), "yz".into()],
                 flag: 1,
             },
@@ -209,7 +213,7 @@ mod tests {
         ids.extend_from_slice(&2u64.to_le_bytes());
         column("id", "UUID", &ids);
         column("name", "String", b"\x02ab\x00");
-        let mut at = 1_700_000_000u32.to_le_bytes().to_vec();
+        let mut at = AT.to_le_bytes().to_vec();
         at.extend_from_slice(&0u32.to_le_bytes());
         column("at", "DateTime('UTC')", &at);
         let mut tags = 2u64.to_le_bytes().to_vec();

@@ -159,6 +159,7 @@ fn prefix(ip: &IpPrefix) -> String {
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::{DAY_MS, midnight_days_ago_ms};
     use fiducia_proto::v1::ConsentSnapshot;
 
     use super::*;
@@ -180,14 +181,14 @@ mod tests {
             source: "tag:api".into(),
             notice_version: "2026-01".into(),
             notice_hash: "ab".repeat(32),
-            client_ts_ms: 1_764_000_000_000,
-            server_ts_ms: 1_764_000_000_250,
+            client_ts_ms: midnight_days_ago_ms(1),
+            server_ts_ms: midnight_days_ago_ms(1) + 250,
             ip: Some(IpPrefix {
                 network: vec![203, 0, 113, 0],
                 prefix_len: 24,
             }),
             browser_family: "Firefox".into(),
-            expires_at_ms: 1_798_000_000_000,
+            expires_at_ms: midnight_days_ago_ms(1) + 395 * DAY_MS,
         }
     }
 
@@ -201,7 +202,8 @@ mod tests {
         );
         assert_eq!((row.gpc, row.dnt), (1, 0));
         assert_eq!(row.ip_prefix, "203.0.113.0/24");
-        assert_eq!((row.server_time, row.server_ms), (1_764_000_000, 250));
+        let second = u32::try_from(midnight_days_ago_ms(1) / 1000).unwrap();
+        assert_eq!((row.server_time, row.server_ms), (second, 250));
         assert_eq!(row.tcf, "CQ");
     }
 

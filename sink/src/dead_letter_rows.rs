@@ -117,6 +117,7 @@ impl TryFrom<DeadLetter> for DeadLetterRow {
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::midnight_days_ago_ms;
     use fiducia_proto::v1::DeadLetterReason;
 
     use super::*;
@@ -130,6 +131,7 @@ mod tests {
 
     #[test]
     fn a_dead_letter_keeps_its_explanation_and_drops_its_payload_and_key() {
+        let day = midnight_days_ago_ms(1);
         let letter = DeadLetter {
             stage: "enricher".into(),
             reason: DeadLetterReason::MissingField.into(),
@@ -145,14 +147,14 @@ mod tests {
                 header(headers::EVENT_TYPE, b"page_view"),
                 header("other", b"x"),
             ],
-            failed_at_ms: 1_764_000_000_123,
+            failed_at_ms: day + 123,
             field: "site_id".into(),
         };
         let row = DeadLetterRow::try_from(letter).unwrap();
         assert_eq!(
             row,
             DeadLetterRow {
-                failed_at: 1_764_000_000,
+                failed_at: u32::try_from(day / 1000).unwrap(),
                 failed_ms: 123,
                 stage: "enricher".into(),
                 reason: "missing_field".into(),
@@ -173,7 +175,7 @@ mod tests {
     fn hostile_headers_and_times_are_bounded_or_refused() {
         let letter = DeadLetter {
             headers: vec![header(headers::SITE, &[0xff; 1000])],
-            failed_at_ms: 1_764_000_000_000,
+            failed_at_ms: midnight_days_ago_ms(1),
             ..DeadLetter::default()
         };
         let row = DeadLetterRow::try_from(letter).unwrap();

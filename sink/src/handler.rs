@@ -246,6 +246,7 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::midnight_days_ago_ms;
     use fiducia_proto::v1::{Decision, EnrichedEvent};
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     use rdkafka::Timestamp;
@@ -263,8 +264,8 @@ mod tests {
             event_id: id.as_bytes().to_vec(),
             site_id: "demo".into(),
             event_type: "page_view".into(),
-            event_time_ms: 1_764_000_000_000,
-            received_at_ms: 1_764_000_000_100,
+            event_time_ms: midnight_days_ago_ms(1),
+            received_at_ms: midnight_days_ago_ms(1) + 100,
             decision: Decision::Keep.into(),
             ..EnrichedEvent::default()
         }

@@ -269,17 +269,24 @@ pub(crate) fn split_ms(field: &'static str, ms: i64) -> Result<(u32, u16), Inval
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::midnight_days_ago_ms;
+
     use super::*;
 
     const ID: &str = "0193a1f0-7c2e-7d3a-9f10-2b3c4d5e6f70";
+
+    /// Yesterday's UTC midnight: the whole second the events' times start at.
+    fn day() -> i64 {
+        midnight_days_ago_ms(1)
+    }
 
     fn event() -> EnrichedEvent {
         EnrichedEvent {
             event_id: Uuid::parse_str(ID).unwrap().as_bytes().to_vec(),
             site_id: "demo".into(),
             event_type: "page_view".into(),
-            event_time_ms: 1_764_000_000_123,
-            received_at_ms: 1_764_000_000_456,
+            event_time_ms: day() + 123,
+            received_at_ms: day() + 456,
             seq: 3,
             visitor_id: "v1".into(),
             session_id: "s1".into(),
@@ -329,8 +336,9 @@ mod tests {
     fn every_field_lands_in_its_column() {
         let row = EventRow::try_from(event()).unwrap();
         assert_eq!(row.event_id.to_string(), ID);
-        assert_eq!((row.event_time, row.event_ms), (1_764_000_000, 123));
-        assert_eq!(row.received_at, 1_764_000_000);
+        let second = u32::try_from(day() / 1000).unwrap();
+        assert_eq!((row.event_time, row.event_ms), (second, 123));
+        assert_eq!(row.received_at, second);
         assert_eq!(row.seq, 3);
         assert_eq!(
             (row.site_id.as_str(), row.event_type.as_str()),
@@ -435,6 +443,7 @@ mod tests {
             (0, (0, 0)),
             (999, (0, 999)),
             (1_000, (1, 0)),
+            // A date in 2025, as written: arithmetic, no clock involved.
             (1_764_000_000_001, (1_764_000_000, 1)),
         ];
         for (ms, want) in cases {

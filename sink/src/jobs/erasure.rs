@@ -225,12 +225,14 @@ impl<W: RowWriter<ConsentRow>, E: ProfileEraser> RowWriter<ConsentRow> for Erasi
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::midnight_days_ago_ms;
     use uuid::Uuid;
 
     use super::*;
     use crate::writer::memory::MemoryWriter;
 
     fn row(subject: &str, action: &str, personalization: u8) -> ConsentRow {
+        let yesterday = u32::try_from(midnight_days_ago_ms(1) / 1000).unwrap();
         ConsentRow {
             record_id: Uuid::now_v7(),
             site_id: "shop".into(),
@@ -247,8 +249,8 @@ mod tests {
             gpp: String::new(),
             gpc: 0,
             dnt: 0,
-            client_time: 1_764_000_000,
-            server_time: 1_764_000_000,
+            client_time: yesterday,
+            server_time: yesterday,
             server_ms: 0,
             ip_prefix: String::new(),
             browser_family: String::new(),
