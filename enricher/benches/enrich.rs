@@ -19,6 +19,7 @@ use fiducia_enricher::enrich::Engine;
 use fiducia_enricher::enrich::geo::GeoDb;
 use fiducia_enricher::sessions::store::SessionStore;
 use fiducia_enricher::sites::Sites;
+use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::v1::{
     ConsentSnapshot, ConsentState, Decision, EnrichedEvent, IpPrefix, PageContext, RawEvent,
 };
@@ -31,7 +32,10 @@ static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::AL
 
 const BATCH: usize = 2000;
 const VISITORS: u64 = 400;
-const T0: i64 = 1_764_000_000_000;
+/// 16:00 UTC yesterday: recent, and hours from any midnight.
+fn t0() -> i64 {
+    midnight_days_ago_ms(1) + 16 * 3_600_000
+}
 
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
@@ -134,7 +138,7 @@ fn batch(round: i64) -> Vec<OwnedMessage> {
         .map(|i| {
             let visitor = rng.next() % VISITORS;
             let index = i64::try_from(i).unwrap_or(0);
-            let t = T0 + round * 60_000 + index * 25;
+            let t = t0() + round * 60_000 + index * 25;
             let mut id = *uuid::Uuid::now_v7().as_bytes();
             id[8..16].copy_from_slice(&(round * 10_000 + index).to_be_bytes());
             id[8] = (id[8] & 0x3f) | 0x80;
@@ -301,7 +305,7 @@ fn bench(c: &mut Criterion) {
                 round.set(round.get() + 1);
                 batch(round.get())
             },
-            |messages| black_box(processor.prepare(&messages, T0)),
+            |messages| black_box(processor.prepare(&messages, t0())),
             BatchSize::LargeInput,
         );
     });

@@ -301,6 +301,7 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use std::num::NonZeroUsize;
 
+    use fiducia_proto::time::midnight_days_ago_ms;
     use fiducia_proto::v1::{
         ConsentSnapshot, ConsentState, DeadLetter, DeadLetterReason, Decision, EnrichedEvent,
         PageContext, RawEvent,
@@ -310,9 +311,13 @@ mod tests {
     use super::*;
     use crate::sites::Sites;
 
-    const T0: i64 = 1_764_000_000_000;
     const MIN: i64 = 60_000;
     const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+    /// 16:00 UTC yesterday: recent, and hours from any midnight.
+    fn t0() -> i64 {
+        midnight_days_ago_ms(1) + 16 * 60 * MIN
+    }
 
     fn raw(n: u16, visitor: &str, minutes: i64) -> RawEvent {
         let mut id = *uuid::Uuid::now_v7().as_bytes();
@@ -321,8 +326,8 @@ mod tests {
             event_id: id.to_vec(),
             site_id: "demo".into(),
             event_type: "page_view".into(),
-            client_ts_ms: T0 + minutes * MIN,
-            received_at_ms: T0 + minutes * MIN,
+            client_ts_ms: t0() + minutes * MIN,
+            received_at_ms: t0() + minutes * MIN,
             consent: Some(ConsentSnapshot {
                 measurement: ConsentState::Granted.into(),
                 ..ConsentSnapshot::default()
@@ -387,7 +392,7 @@ mod tests {
         ];
         assert_eq!(processor.partitions_to_restore(&batch), [0]);
         processor.install(0, Vec::new());
-        let prepared = processor.prepare(&batch, T0);
+        let prepared = processor.prepare(&batch, t0());
         let events = enriched(&prepared);
         assert_eq!(
             events.len(),
@@ -430,7 +435,7 @@ mod tests {
             message(0, 0, raw(1, "v1", 0).encode_to_vec()),
             message(0, 1, raw(2, "v1", 1).encode_to_vec()),
         ];
-        let prepared = first.prepare(&batch, T0);
+        let prepared = first.prepare(&batch, t0());
         let session = enriched(&prepared)[0].session_id.clone();
         let states: Vec<(String, SessionState)> = prepared
             .states
@@ -447,7 +452,7 @@ mod tests {
         second.install(0, states);
         let mut again = batch.clone();
         again.push(message(0, 2, raw(3, "v1", 2).encode_to_vec()));
-        let prepared = second.prepare(&again, T0);
+        let prepared = second.prepare(&again, t0());
         let events = enriched(&prepared);
         assert_eq!(events.len(), 1, "offsets 0 and 1 were already enriched");
         assert_eq!(
@@ -469,7 +474,7 @@ mod tests {
                 message(0, i64::from(i), event.encode_to_vec())
             })
             .collect();
-        let events = enriched(&processor.prepare(&batch, T0));
+        let events = enriched(&processor.prepare(&batch, t0()));
         assert!(!events[9].is_bot);
         assert!(events[10].is_bot && events[11].is_bot);
         assert_eq!(events[10].bot_reasons, ["impossible_rate"]);
@@ -486,7 +491,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, p)| message(0, i64::try_from(i).unwrap(), p))
                 .collect();
-            let prepared = processor.prepare(&batch, T0);
+            let prepared = processor.prepare(&batch, t0());
             proptest::prop_assert_eq!(prepared.outputs.len(), batch.len());
         }
 
@@ -508,7 +513,7 @@ mod tests {
             event.client_ts_ms = ts;
             event.sent_at_ms = ts / 2;
             let mut processor = processor("");
-            let prepared = processor.prepare(&[message(0, 0, event.encode_to_vec())], T0);
+            let prepared = processor.prepare(&[message(0, 0, event.encode_to_vec())], t0());
             proptest::prop_assert_eq!(prepared.outputs.len(), 1);
         }
     }

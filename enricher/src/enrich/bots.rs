@@ -115,6 +115,8 @@ pub fn impossible_rate(state: &mut SessionState, event_time_ms: i64, page_view: 
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::midnight_days_ago_ms;
+
     use super::*;
 
     #[test]
@@ -160,7 +162,7 @@ mod tests {
     #[test]
     fn a_pace_beyond_a_person_is_flagged_and_the_window_moves_on() {
         let mut state = SessionState::default();
-        let start = 1_764_000_000_000;
+        let start = midnight_days_ago_ms(1);
         // Ten page views in ten seconds: a fast reader, not a bot.
         for i in 0..10 {
             assert!(!impossible_rate(&mut state, start + i * 900, true), "{i}");

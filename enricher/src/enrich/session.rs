@@ -178,17 +178,22 @@ pub fn apply(state: &mut SessionState, decision: Decision, visit: &Visit<'_>) {
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::midnight_days_ago_ms;
+
     use super::*;
 
     const MIN: i64 = 60 * 1000;
-    const T0: i64 = 1_764_000_000_000;
+    /// 16:00 UTC yesterday: recent, and hours from any midnight.
+    fn t0() -> i64 {
+        midnight_days_ago_ms(1) + 16 * 60 * MIN
+    }
 
     fn visit(offset: i64, minutes: i64) -> Visit<'static> {
         Visit {
             event_id: &[7; 16],
-            event_time_ms: T0 + minutes * MIN,
-            received_at_ms: T0 + minutes * MIN,
-            local_day: (T0 + minutes * MIN) / (24 * 60 * MIN),
+            event_time_ms: t0() + minutes * MIN,
+            received_at_ms: t0() + minutes * MIN,
+            local_day: (t0() + minutes * MIN) / (24 * 60 * MIN),
             path: "/p",
             referrer: "",
             referrer_class: "direct",
@@ -324,7 +329,7 @@ mod tests {
     fn state_of_a_quiet_visitor_is_ignored() {
         let (state, _) = state_after(&[visit(0, 0)]);
         let mut late = visit(1, 5);
-        late.received_at_ms = T0 + RETAIN_MS + MIN;
+        late.received_at_ms = t0() + RETAIN_MS + MIN;
         assert_eq!(decide(state.as_ref(), &late), Decision::Start(Start::First));
     }
 }

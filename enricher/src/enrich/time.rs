@@ -4,11 +4,9 @@
 //! so `ts + skew` is the event in server time. The day an event falls on,
 //! in the site's time zone, drives the sessions' midnight rule.
 
+use fiducia_proto::time::DAY_MS;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-
-/// Milliseconds in a day.
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Oldest event time accepted relative to arrival: the tag keeps events
 /// queued across an outage, but not for longer. Bounding it also bounds how
@@ -44,8 +42,12 @@ pub fn local_day(ms: i64, tz: &TimeZone) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::midnight_days_ago_ms;
+
     use super::*;
 
+    /// Fixed dates here: calendar arithmetic (time zones, summer time), no
+    /// clock involved.
     #[test]
     fn days_turn_at_local_midnight() {
         let rome = TimeZone::get("Europe/Rome").unwrap();
@@ -72,15 +74,14 @@ mod tests {
 
     #[test]
     fn skew_is_removed_in_both_directions() {
-        let day = 24 * 60 * 60 * 1000;
-        let now = 1_764_000_000_000;
+        let now = midnight_days_ago_ms(0);
         for (ts, sent, received, expected) in [
-            (now - 40 * day, now, now, now - MAX_EVENT_AGE_MS), // queued too long: clamped
-            (now - 2 * day, now, now, now - 2 * day),           // queued two days: kept
-            (1_000, 1_000, 1_000, 1_000),                       // clocks agree
-            (1_000, 1_500, 11_500, 11_000),                     // client 10 s behind
-            (50_000, 50_500, 500, 0),                           // client 50 s ahead
-            (1_000, 0, 9_000, 1_000),                           // no sent_at: trust the client
+            (now - 40 * DAY_MS, now, now, now - MAX_EVENT_AGE_MS), // queued too long: clamped
+            (now - 2 * DAY_MS, now, now, now - 2 * DAY_MS),        // queued two days: kept
+            (1_000, 1_000, 1_000, 1_000),                          // clocks agree
+            (1_000, 1_500, 11_500, 11_000),                        // client 10 s behind
+            (50_000, 50_500, 500, 0),                              // client 50 s ahead
+            (1_000, 0, 9_000, 1_000),                              // no sent_at: trust the client
             (2_000, 1_000, 1_000, 1_000), // event "after" sending: clamped to arrival
         ] {
             assert_eq!(

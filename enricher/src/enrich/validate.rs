@@ -150,6 +150,8 @@ fn check(raw: &RawEvent, sites: &Sites) -> Result<(), Invalid> {
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::midnight_days_ago_ms;
+
     use super::*;
 
     const ID: &str = "0193a1f0-7c2e-7d3a-9f10-2b3c4d5e6f70";
@@ -159,7 +161,7 @@ mod tests {
             event_id: uuid::Uuid::parse_str(ID).unwrap().as_bytes().to_vec(),
             site_id: "demo".into(),
             event_type: "page_view".into(),
-            received_at_ms: 1_764_000_000_000,
+            received_at_ms: midnight_days_ago_ms(0),
             decision: Decision::Keep.into(),
             props_json: "{}".into(),
             ..RawEvent::default()

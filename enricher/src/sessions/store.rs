@@ -324,17 +324,22 @@ impl SessionStore {
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::midnight_days_ago_ms;
+
     use super::*;
 
     const MIN: i64 = 60 * 1000;
-    const T0: i64 = 1_764_000_000_000;
+    /// 16:00 UTC yesterday: recent, and hours from any midnight.
+    fn t0() -> i64 {
+        midnight_days_ago_ms(1) + 16 * 60 * MIN
+    }
 
     fn visit(id: u8, offset: i64, minutes: i64) -> Visit<'static> {
         let ids: &'static [[u8; 16]] = &[[1; 16], [2; 16], [3; 16], [4; 16], [5; 16], [6; 16]];
         Visit {
             event_id: &ids[usize::from(id)],
-            event_time_ms: T0 + minutes * MIN,
-            received_at_ms: T0 + minutes * MIN,
+            event_time_ms: t0() + minutes * MIN,
+            received_at_ms: t0() + minutes * MIN,
             local_day: 0,
             path: "/",
             referrer: "",
@@ -432,8 +437,8 @@ mod tests {
         store.install(
             1,
             vec![
-                ("demo/old".into(), state(T0)),
-                ("demo/new".into(), state(T0 + 3 * RETAIN_MS)),
+                ("demo/old".into(), state(t0())),
+                ("demo/new".into(), state(t0() + 3 * RETAIN_MS)),
             ],
         );
         assert_eq!(store.len(), 1);
