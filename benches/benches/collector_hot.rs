@@ -24,7 +24,10 @@ use prost::Message as _;
 #[global_allocator]
 static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
 
-/// 2026-06-01T00:00Z: the TCF test strings (created 2026-01-15) are fresh then.
+/// The benchmarks' clock, injected (every function measured here takes the
+/// time as an argument and none reads the real clock): 2026-06-01T00:00Z,
+/// when the fixed TCF test strings (created 2026-01-15) are fresh, so the
+/// consent path measured is the same on any date.
 const NOW: i64 = 1_780_272_000_000;
 
 /// Publisher purposes 1-11 consented (`shared/reference/consent.md` table B).

@@ -12,12 +12,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fiducia_benches::corpus;
 use fiducia_enricher::enrich::scrub::Scrubber;
 use fiducia_enricher::enrich::{url, user_agent};
+use fiducia_proto::time::midnight_days_ago_ms;
 
 #[global_allocator]
 static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
-
-/// 2026-06-01T00:00Z (only the corpus's times depend on it).
-const NOW: i64 = 1_780_272_000_000;
 
 /// URLs with something to remove, as pages sometimes carry.
 const DIRTY: &[&str] = &[
@@ -27,7 +25,8 @@ const DIRTY: &[&str] = &[
 ];
 
 fn bench(c: &mut Criterion) {
-    let (requests, _) = corpus::generate(7, 512, 1, NOW);
+    // Only the corpus's times depend on the instant; nothing here reads them.
+    let (requests, _) = corpus::generate(7, 512, 1, midnight_days_ago_ms(0));
     let agents: Vec<&str> = requests.iter().map(|r| r.user_agent).collect();
     let mut urls: Vec<String> = requests
         .iter()

@@ -329,27 +329,32 @@ fn event_body(rng: &mut Rng, seq: usize, batched: bool) -> (&'static str, Value)
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::time::midnight_days_ago_ms;
+
     use super::*;
 
-    const NOW: i64 = 1_764_000_000_000;
+    /// The instant the corpus is generated for: its times fall just before it.
+    fn now() -> i64 {
+        midnight_days_ago_ms(0)
+    }
 
     #[test]
     fn the_same_seed_gives_the_same_corpus() {
-        let (a, _) = generate(7, 50, 1, NOW);
-        let (b, _) = generate(7, 50, 1, NOW);
+        let (a, _) = generate(7, 50, 1, now());
+        let (b, _) = generate(7, 50, 1, now());
         assert!(
             a.iter()
                 .zip(&b)
                 .all(|(x, y)| x.body == y.body && x.user_agent == y.user_agent)
         );
-        let (c, _) = generate(8, 50, 1, NOW);
+        let (c, _) = generate(8, 50, 1, now());
         assert!(a.iter().zip(&c).any(|(x, y)| x.body != y.body));
     }
 
     #[test]
     fn the_mix_is_as_described() {
         for events in [1, 20] {
-            let (_, stats) = generate(7, 4_000, events, NOW);
+            let (_, stats) = generate(7, 4_000, events, now());
             assert!(
                 (400.0..=600.0).contains(&stats.bytes_per_event),
                 "{stats:?}"
@@ -362,7 +367,7 @@ mod tests {
 
     #[test]
     fn bodies_are_json_envelopes_with_uuid7_ids() {
-        let (requests, _) = generate(7, 20, 20, NOW);
+        let (requests, _) = generate(7, 20, 20, now());
         for request in requests {
             let value: Value = serde_json::from_slice(&request.body).unwrap();
             let events = value["events"].as_array().unwrap();
