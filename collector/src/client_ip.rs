@@ -1,12 +1,16 @@
 //! The client's address, and its truncation before anything is published:
-//! IPv4 to /24, IPv6 to /48. A full address never leaves this module.
+//! IPv4 to /24, IPv6 to /48. A full address never leaves this module, nor
+//! does a full IPv4 address embedded in an IPv6 one: 6to4 (`2002::/16`,
+//! the IPv4 address in bits 16-47) is cut to /40, so its IPv4 to /24, and
+//! Teredo (`2001:0::/32`, the relay's IPv4 in bits 32-63, the client's
+//! obfuscated in the last 32) to /32.
 //!
 //! The address is the socket peer's, unless the peer is a configured trusted
 //! proxy: then `X-Forwarded-For` is read from the right, skipping trusted
 //! hops, and the first untrusted hop is the client (the leftmost entries are
 //! whatever the client chose to send, so they are never believed).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use actix_web::HttpRequest;
 use ipnet::IpNet;
@@ -50,7 +54,8 @@ fn resolve(peer: IpAddr, forwarded: &str, trusted: &[IpNet]) -> IpAddr {
     client
 }
 
-/// The network part only: IPv4 /24, IPv6 /48 (IPv4-mapped IPv6 as IPv4).
+/// The network part only: IPv4 /24, IPv6 /48 (IPv4-mapped IPv6 as IPv4;
+/// 6to4 /40 and Teredo /32, whose /48 would hold embedded IPv4 bits).
 #[must_use]
 pub fn truncate(ip: IpAddr) -> IpPrefix {
     match ip {
@@ -58,11 +63,17 @@ pub fn truncate(ip: IpAddr) -> IpPrefix {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => v4_prefix(v4),
             None => {
+                let segments = v6.segments();
+                let prefix_len: u8 = match segments {
+                    [0x2002, ..] => 40,
+                    [0x2001, 0, ..] => 32,
+                    _ => 48,
+                };
                 let mut octets = v6.octets();
-                octets[6..].fill(0);
+                octets[usize::from(prefix_len / 8)..].fill(0);
                 IpPrefix {
-                    network: Ipv6Addr::from(octets).octets().to_vec(),
-                    prefix_len: 48,
+                    network: octets.to_vec(),
+                    prefix_len: u32::from(prefix_len),
                 }
             }
         },
@@ -80,6 +91,8 @@ fn v4_prefix(v4: Ipv4Addr) -> IpPrefix {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv6Addr;
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
@@ -105,6 +118,23 @@ mod tests {
             assert_eq!(prefix.network, network, "{input}");
             assert_eq!(prefix.prefix_len, len, "{input}");
         }
+    }
+
+    #[test]
+    fn embedded_ipv4_addresses_keep_no_more_than_their_network() {
+        // 6to4 of 192.0.2.77: 2002:c000:024d::/48 would be the whole address.
+        let six_to_four = truncate(ip("2002:c000:24d:1::5"));
+        assert_eq!(six_to_four.prefix_len, 40);
+        assert_eq!(
+            six_to_four.network,
+            "2002:c000:200::".parse::<Ipv6Addr>().unwrap().octets()
+        );
+        // Teredo: relay 65.54.227.120, client 192.0.2.45 obfuscated.
+        let teredo = truncate(ip("2001:0:4136:e378:8000:63bf:3fff:fdd2"));
+        assert_eq!(teredo.prefix_len, 32);
+        assert!(teredo.network[4..].iter().all(|b| *b == 0));
+        // Other 2001: networks are ordinary /48s.
+        assert_eq!(truncate(ip("2001:db8:1:2::1")).prefix_len, 48);
     }
 
     #[test]

@@ -346,15 +346,20 @@ impl Event {
     /// The properties as one JSON object, built from the values' own text.
     #[must_use]
     pub fn props_json(&self) -> String {
+        self.props_json_where(|_| true)
+    }
+
+    /// The properties whose key passes `keep`, as one JSON object.
+    #[must_use]
+    pub fn props_json_where(&self, keep: impl Fn(&str) -> bool) -> String {
+        let kept = || self.props.iter().filter(|(k, _)| keep(k));
         let mut json = String::with_capacity(
-            2 + self
-                .props
-                .iter()
+            2 + kept()
                 .map(|(k, v)| k.len() + v.get().len() + 4)
                 .sum::<usize>(),
         );
         json.push('{');
-        for (i, (key, value)) in self.props.iter().enumerate() {
+        for (i, (key, value)) in kept().enumerate() {
             if i > 0 {
                 json.push(',');
             }

@@ -79,6 +79,14 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after_seconds: u32,
     },
+    /// `503`: the consent ledger has not read the whole consent topic yet
+    /// (start-up, or a broker came back): nothing is decided on a partial
+    /// ledger, so nothing was accepted.
+    #[error("the consent ledger is catching up; retry shortly")]
+    LedgerCatchingUp {
+        /// Seconds to wait.
+        retry_after_seconds: u32,
+    },
 }
 
 impl ApiError {
@@ -101,6 +109,7 @@ impl ApiError {
             Self::TooLarge { .. } => "too_large",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
+            Self::LedgerCatchingUp { .. } => "ledger_catching_up",
         }
     }
 
@@ -137,7 +146,9 @@ impl ResponseError for ApiError {
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::LedgerCatchingUp { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -150,6 +161,9 @@ impl ResponseError for ApiError {
                 response.insert_header((RETRY_AFTER, retry_after_seconds.to_string()));
             }
             Self::Unavailable {
+                retry_after_seconds,
+            }
+            | Self::LedgerCatchingUp {
                 retry_after_seconds,
             } => {
                 response.insert_header((RETRY_AFTER, retry_after_seconds.to_string()));

@@ -1,7 +1,9 @@
 //! Building and running the collector: the public API, the admin endpoints,
 //! the producer, the broker health probe and the consent ledger's follower,
 //! all stopped by one token. Ready only once the broker answers and the
-//! ledger holds every consent record the topic had at start-up.
+//! ledger holds every consent record the topic had at start-up; until the
+//! ledger has, `/v1/events` answers `503` (nothing is decided on a partial
+//! ledger).
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -43,6 +45,7 @@ impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         crate::metrics::describe();
         config.kafka.ensure_topics().await?;
+        follow::check_retention(&config.kafka.brokers, &config.kafka.topics.consent).await?;
         let settings = ProducerSettings {
             linger: config.kafka_linger,
             message_timeout: config.kafka_message_timeout,
@@ -76,12 +79,18 @@ impl Application {
             shutdown.clone(),
         );
         let ready_publisher = Arc::clone(&publisher);
+        let caught_up = Arc::clone(&following);
         let (admin, admin_addr) = admin::serve(
             config.admin_addr,
-            Arc::new(move || ready_publisher.is_ready() && following.is_caught_up()),
+            Arc::new(move || ready_publisher.is_ready() && caught_up.is_caught_up()),
         )?;
-        let (public, public_addr) =
-            public_server(&config, Arc::clone(&publisher), ledger, &shutdown)?;
+        let (public, public_addr) = public_server(
+            &config,
+            Arc::clone(&publisher),
+            ledger,
+            Arc::new(move || following.is_caught_up()),
+            &shutdown,
+        )?;
         tracing::info!(%public_addr, %admin_addr, topic = %config.kafka.topics.raw, "collector listening");
         Ok(Self {
             public,
@@ -134,6 +143,7 @@ pub fn public_server<P: EventPublisher>(
     config: &Config,
     publisher: Arc<P>,
     ledger: Arc<Ledger>,
+    ledger_caught_up: Arc<dyn Fn() -> bool + Send + Sync>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Server, SocketAddr)> {
     let limits = &config.limits;
@@ -147,6 +157,7 @@ pub fn public_server<P: EventPublisher>(
     let state = web::Data::new(AppState {
         publisher,
         ledger,
+        ledger_caught_up,
         sites: config.sites.clone(),
         limits: config.limits.clone(),
         trusted_proxies: config.trusted_proxies.clone(),

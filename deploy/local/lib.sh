@@ -40,6 +40,16 @@ export FIDUCIA_CLICKHOUSE_URL=http://127.0.0.1:$FIDUCIA_CLICKHOUSE_HTTP_PORT
 # fiducia.sessions.v1 is the enricher's session state: as many partitions as the raw topic.
 FIDUCIA_TOPICS=(fiducia.raw.v1 fiducia.enriched.v1 fiducia.consent.v1 fiducia.privacy.v1 fiducia.deadletter.v1 fiducia.sessions.v1)
 
+# The settings a topic is created with, as `--config k=v` words: the consent
+# topic never expires (proof of consent, and the ledgers' only source:
+# proto's topics::CONSENT_TOPIC_CONFIG), the session state is compacted.
+topic_config() {
+  case $1 in
+    fiducia.consent.v1) echo "--config retention.ms=-1 --config retention.bytes=-1" ;;
+    fiducia.sessions.v1) echo "--config cleanup.policy=compact" ;;
+  esac
+}
+
 # Tansu is built from source once per machine (10-15 min), so it is cached
 # outside the repo and pinned: a new version means a new directory.
 TANSU_VERSION=0.6.0

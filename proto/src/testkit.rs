@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::kafka::admin::ensure_topics;
+use crate::kafka::admin::ensure_pipeline_topics;
 use crate::topics::Topics;
 
 /// Endpoints of a running broker and ClickHouse server.
@@ -163,7 +163,7 @@ pub fn service_binary(name: &str) -> PathBuf {
 /// # Panics
 /// When the broker refuses.
 pub async fn create_topics(brokers: &str, topics: &Topics, partitions: i32) {
-    ensure_topics(brokers, &topics.all(), partitions)
+    ensure_pipeline_topics(brokers, topics, partitions)
         .await
         .expect("create test topics");
 }

@@ -18,6 +18,14 @@ pub mod defaults {
     pub const SESSIONS: &str = "fiducia.sessions.v1";
 }
 
+/// Settings of the consent topic: it never expires. It is the proof of
+/// consent (GDPR art. 7(1)) and the only place the collectors rebuild their
+/// ledgers from: an expired withdrawal would be a withdrawal forgotten.
+/// Operators of their own brokers must set the same (`retention.ms=-1`,
+/// `retention.bytes=-1`); the collector refuses a consent topic that expires.
+pub const CONSENT_TOPIC_CONFIG: &[(&str, &str)] =
+    &[("retention.ms", "-1"), ("retention.bytes", "-1")];
+
 /// The topic names one pipeline uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
@@ -77,6 +85,17 @@ impl Topics {
             privacy: add(d.privacy),
             deadletter: add(d.deadletter),
             sessions: add(d.sessions),
+        }
+    }
+
+    /// The settings `topic` is created with: [`CONSENT_TOPIC_CONFIG`] for
+    /// the consent topic, the broker's defaults for the others.
+    #[must_use]
+    pub fn config_of(&self, topic: &str) -> &'static [(&'static str, &'static str)] {
+        if topic == self.consent {
+            CONSENT_TOPIC_CONFIG
+        } else {
+            &[]
         }
     }
 

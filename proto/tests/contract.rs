@@ -71,6 +71,7 @@ fn raw_event_round_trips() {
         ip: Some(ip()),
         user_agent: "Mozilla/5.0".into(),
         decision: Decision::Keep.into(),
+        device_class: String::new(),
     });
 }
 

@@ -2,8 +2,9 @@
 //! signals are resolved once per envelope ([`gate`]); then every event is
 //! decided (KEEP, STRIP, DROP). Kept and stripped events become
 //! `fiducia.v1.RawEvent`s without the fields their grants do not cover, with
-//! the truncated client network and the resolved consent state; `consent`
-//! events become consent records; drops are tallied by reason.
+//! the truncated client network and the resolved consent state (URL
+//! fragments never leave: they carry tokens); `consent` events become
+//! consent records; drops are tallied by reason.
 
 mod strip;
 #[cfg(test)]
@@ -49,14 +50,15 @@ pub struct RequestMeta {
     pub signals: HeaderSignals,
 }
 
-/// Resolves the envelope's consent signals against the ledger (no side effects).
+/// Resolves the envelope's consent signals against the ledger (no side
+/// effects); `None`: as if the ledger held nothing about the visitor.
 #[must_use]
 pub fn gate(
     envelope: &Envelope,
     checked: &[Checked],
     meta: &RequestMeta,
     policy: &Policy,
-    ledger: &Ledger,
+    ledger: Option<&Ledger>,
 ) -> Resolution {
     let subject = envelope.visitor.id.as_deref().unwrap_or_default();
     let has_consent_event = checked.iter().any(|c| c.kind == EventType::Consent);
@@ -64,7 +66,7 @@ pub fn gate(
         policy,
         &envelope.consent,
         meta.signals,
-        ledger.get(&envelope.site, subject),
+        ledger.and_then(|l| l.get(&envelope.site, subject)),
         has_consent_event,
         meta.received_at_ms,
     )
@@ -123,6 +125,7 @@ pub fn accept(
             accepted.kept += 1;
         }
         let removed = verdict.removed_fields();
+        let strip = verdict == Verdict::Strip;
         let visitor_id = keep_unless(removed, Field::VisitorId, &subject);
         let key = partition_key(&site, visitor_id, &event.id);
         accepted.events.push((
@@ -135,18 +138,29 @@ pub fn accept(
                 sent_at_ms: sent_at,
                 received_at_ms: meta.received_at_ms,
                 seq: event.seq,
-                props_json: if removed.contains(Field::Props) {
+                props_json: if strip {
+                    event.props_json_where(|key| policy.anonymous_props.contains(key))
+                } else if removed.contains(Field::Props) {
                     "{}".to_owned()
                 } else {
                     event.props_json()
                 },
                 consent: Some(consent.clone()),
-                context: Some(contexts.get(&page, removed, verdict == Verdict::Strip)),
+                context: Some(contexts.get(&page, removed, strip)),
                 visitor_id: visitor_id.to_owned(),
                 user_id: keep_unless(removed, Field::UserId, &user_id).to_owned(),
                 ip: meta.ip.clone(),
-                user_agent: meta.user_agent.clone(),
+                user_agent: if strip {
+                    String::new()
+                } else {
+                    meta.user_agent.clone()
+                },
                 decision: decision.into(),
+                device_class: if strip {
+                    strip::device_class(&meta.user_agent).to_owned()
+                } else {
+                    String::new()
+                },
             },
         ));
     }
@@ -241,7 +255,10 @@ fn context(c: &Context, removed: FieldSet, strip: bool) -> PageContext {
             strip::origin_only(&keep(Field::Referrer, &c.referrer)),
         )
     } else {
-        (c.url.clone(), keep(Field::Referrer, &c.referrer))
+        (
+            strip::without_fragment(&c.url).to_owned(),
+            strip::without_fragment(&keep(Field::Referrer, &c.referrer)).to_owned(),
+        )
     };
     PageContext {
         url,

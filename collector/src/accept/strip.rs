@@ -1,5 +1,37 @@
 //! Coarse context for anonymous (STRIP) events: the page without query
-//! parameters other than campaign tags, and the referrer's origin only.
+//! parameters other than campaign tags, the referrer's origin only, and a
+//! device class instead of the user agent. Also [`without_fragment`], for
+//! every event's URLs.
+
+/// The URL up to its fragment (`#…` can carry tokens, e.g.
+/// `#access_token=…`, and never reaches Kafka).
+#[must_use]
+pub fn without_fragment(raw: &str) -> &str {
+    raw.split_once('#').map_or(raw, |(url, _)| url)
+}
+
+/// The coarse device class of an anonymous event: `desktop`, `mobile`,
+/// `tablet`, `bot` or `other`, from woothee's category as the enricher
+/// classifies full user agents (tablets are the agents that say so, iPads
+/// and Android without `Mobile`).
+#[must_use]
+pub fn device_class(user_agent: &str) -> &'static str {
+    let Some(parsed) = woothee::parser::Parser::new().parse(user_agent) else {
+        return "other";
+    };
+    let tablet = || {
+        user_agent.contains("iPad")
+            || user_agent.contains("Tablet")
+            || (parsed.os == "Android" && !user_agent.contains("Mobile"))
+    };
+    match parsed.category {
+        "crawler" => "bot",
+        "pc" => "desktop",
+        "smartphone" | "mobilephone" if tablet() => "tablet",
+        "smartphone" | "mobilephone" => "mobile",
+        _ => "other",
+    }
+}
 
 /// The URL without its fragment and without query parameters other than
 /// `utm_*`; empty when it does not parse.
@@ -51,6 +83,46 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(coarse_url(raw), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn fragments_never_leave() {
+        for (raw, expected) in [
+            (
+                "https://shop.example/cb#access_token=eyJ.x.y",
+                "https://shop.example/cb",
+            ),
+            ("https://shop.example/#/p/42", "https://shop.example/"),
+            ("https://shop.example/p?q=1", "https://shop.example/p?q=1"),
+            ("#x", ""),
+        ] {
+            assert_eq!(without_fragment(raw), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_user_agent_becomes_a_coarse_class() {
+        for (agent, class) in [
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+                "desktop",
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+                "mobile",
+            ),
+            (
+                "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+                "tablet",
+            ),
+            (
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+                "bot",
+            ),
+            ("", "other"),
+        ] {
+            assert_eq!(device_class(agent), class, "{agent}");
         }
     }
 

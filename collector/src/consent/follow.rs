@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fiducia_proto::kafka::admin::retention_ms;
 use fiducia_proto::kafka::follow::{FollowSettings, FollowState, follow};
 use fiducia_proto::v1::ConsentRecord;
 use prost::Message;
@@ -12,6 +13,31 @@ use tokio_util::sync::CancellationToken;
 
 use super::ledger::Ledger;
 use crate::metrics;
+
+/// Refuses a consent topic that expires records: the ledger is rebuilt
+/// from it, so an expired withdrawal would be forgotten, and it is the
+/// proof of consent. A broker that does not describe topic settings (Tansu
+/// 0.6) is trusted to have been set up as documented, with a warning.
+///
+/// # Errors
+/// When the broker reports a finite `retention.ms` for `topic`.
+pub async fn check_retention(brokers: &str, topic: &str) -> anyhow::Result<()> {
+    match retention_ms(brokers, topic).await {
+        Ok(Some(ms)) if ms.trim() == "-1" => Ok(()),
+        Ok(Some(ms)) => anyhow::bail!(
+            "the consent topic {topic} expires records (retention.ms={ms}): consent proof and \
+             withdrawals must never expire; set retention.ms=-1 and retention.bytes=-1 on it"
+        ),
+        Ok(None) => {
+            tracing::warn!(%topic, "the broker does not describe the consent topic's retention; it must be retention.ms=-1");
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!(%topic, %error, "cannot read the consent topic's retention; it must be retention.ms=-1");
+            Ok(())
+        }
+    }
+}
 
 /// Starts following `topic` into `ledger`; the returned state says when the
 /// ledger holds everything the topic held at start-up (readiness).

@@ -1,13 +1,21 @@
 //! The server-side consent ledger: per site and subject, what the latest
-//! consent record said, which purposes were withdrawn (and when, on the
-//! visitor's clock), and whether the subject was erased. The strongest
-//! consent source: a withdrawal or an erasure wins over anything the tag or
-//! a TC string says, unless the visitor made a newer choice.
+//! consent record said, which purposes stand withdrawn, and whether the
+//! subject was erased. The strongest consent source: a withdrawal or an
+//! erasure wins over anything the tag or a TC string says until the visitor
+//! makes a new choice that is recorded after it.
 //!
-//! Built from `fiducia.consent.v1` on every collector (the follower in
-//! [`super::follow`]), and updated at once by the collector that records a
-//! change, so a withdrawal holds on that instance before the request that
-//! carried it is even answered. Applying a record twice changes nothing.
+//! Records are ordered by the time a collector received them
+//! (`server_ts_ms`), never by the visitor's clock: client times are
+//! evidence, not authority. A record received before the latest one
+//! applied is superseded; two received in the same millisecond merge
+//! towards denial. So a forged client time cannot hide a later withdrawal,
+//! and a withdrawal wins over every grant received before it.
+//!
+//! The ledger learns only what was made durable: the follower in
+//! [`super::follow`] applies what `fiducia.consent.v1` holds, and the
+//! collector that records a change applies it once Kafka acknowledged it,
+//! before the request that carried it is answered. Applying a record twice
+//! changes nothing.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -21,62 +29,78 @@ pub struct Entry {
     /// Purposes granted by the latest record applied (never `necessary`:
     /// it is not a consent question).
     pub granted: PurposeSet,
-    /// The latest record applied: a `consent` event sent again (a retry, a
-    /// page-exit beacon) is recognised and not recorded twice.
+    /// The latest record applied: a `consent` event sent again after it was
+    /// made durable (a lost answer, a page-exit beacon) is recognised and
+    /// not recorded twice.
     pub last_record_id: [u8; 16],
-    /// When the visitor made the latest choice applied (client clock).
-    pub client_ts_ms: i64,
+    /// When a collector received the latest record applied (server clock).
+    pub server_ts_ms: i64,
     withdrawn_at: [Option<i64>; Purpose::ALL.len()],
     /// Erased: every purpose denied for good (a returning visitor gets a new id).
     pub erased: bool,
-    /// Personalization was granted by an explicit act while GPC or DNT was
-    /// on: the objection no longer stands.
+    /// Personalization was granted through the site's own consent API while
+    /// GPC or DNT was on: the objection no longer stands.
     pub explicit_under_objection: bool,
 }
 
 impl Entry {
-    /// When `purpose` was withdrawn (client clock), if it still is.
+    /// When `purpose` was withdrawn (server clock), if it still is.
     #[must_use]
     pub fn withdrawn_at(&self, purpose: Purpose) -> Option<i64> {
         self.withdrawn_at[purpose as usize]
     }
 
     fn apply(&mut self, record: &ConsentRecord) {
-        if self.erased {
+        let record_id: [u8; 16] = record.record_id.as_slice().try_into().unwrap_or_default();
+        let received = record.server_ts_ms;
+        if self.erased || (record_id == self.last_record_id && received == self.server_ts_ms) {
             return;
         }
-        let record_id = record.record_id.as_slice().try_into().unwrap_or_default();
         if record.action == ConsentAction::Erase as i32 {
             *self = Self {
                 erased: true,
-                client_ts_ms: record.client_ts_ms,
+                server_ts_ms: received,
                 last_record_id: record_id,
                 ..Self::default()
             };
             return;
         }
-        // An older choice arriving late (a retried request, a replay) is
-        // already superseded.
-        if record.client_ts_ms < self.client_ts_ms {
+        // Received before the latest record applied (a replay, another
+        // collector's record arriving late): already superseded.
+        if received < self.server_ts_ms {
             return;
         }
         let state = record.state.clone().unwrap_or_default();
-        let after = PurposeSet::granted_by(&state).without(Purpose::Necessary);
+        let stated = PurposeSet::granted_by(&state).without(Purpose::Necessary);
+        let explicit = (state.gpc || state.dnt)
+            && record.source.strip_prefix(super::record::TAG_SOURCE_PREFIX)
+                == Some(super::resolve::EXPLICIT_SOURCE);
+        // Received in the same millisecond as the latest: no order to trust,
+        // so what either denies is denied, and a purpose either granted and
+        // the other does not is withdrawn.
+        let tie = self.server_ts_ms != 0 && received == self.server_ts_ms;
+        let (after, was_granted, explicit) = if tie {
+            (
+                stated.intersection(self.granted),
+                self.granted.union(stated),
+                explicit && self.explicit_under_objection,
+            )
+        } else {
+            (stated, self.granted, explicit)
+        };
         let withdrawal = record.action == ConsentAction::Withdraw as i32
             || record.action == ConsentAction::Object as i32;
         for purpose in Purpose::CONSENTABLE {
             let slot = &mut self.withdrawn_at[purpose as usize];
             if after.contains(purpose) {
                 *slot = None;
-            } else if self.granted.contains(purpose) || withdrawal {
-                *slot = Some(slot.map_or(record.client_ts_ms, |t| t.max(record.client_ts_ms)));
+            } else if was_granted.contains(purpose) || withdrawal {
+                *slot = Some(slot.unwrap_or(received));
             }
         }
-        self.explicit_under_objection = after.contains(Purpose::Personalization)
-            && (state.gpc || state.dnt)
-            && record.source.starts_with("tag:");
+        self.explicit_under_objection = explicit && after.contains(Purpose::Personalization);
         self.granted = after;
-        self.client_ts_ms = record.client_ts_ms;
+        self.server_ts_ms = received;
         self.last_record_id = record_id;
     }
 }
@@ -139,18 +163,22 @@ mod tests {
 
     use super::*;
 
-    fn record(action: ConsentAction, granted: &[Purpose], client_ts_ms: i64) -> ConsentRecord {
+    /// A record received at `server_ts_ms`; its client time is a forgery
+    /// far in the future, which must never matter.
+    fn record(action: ConsentAction, granted: &[Purpose], server_ts_ms: i64) -> ConsentRecord {
         let mut state = ConsentSnapshot::default();
         for p in Purpose::CONSENTABLE {
             p.set_in(&mut state, granted.contains(&p));
         }
         ConsentRecord {
+            record_id: uuid::Uuid::now_v7().into_bytes().to_vec(),
             site_id: "demo".into(),
             subject: "v1".into(),
             action: action as i32,
             state: Some(state),
             source: "tag:api".into(),
-            client_ts_ms,
+            client_ts_ms: i64::MAX,
+            server_ts_ms,
             ..ConsentRecord::default()
         }
     }
@@ -159,7 +187,7 @@ mod tests {
     const P: Purpose = Purpose::Personalization;
 
     #[test]
-    fn a_withdrawal_is_remembered_with_its_time_until_a_newer_grant() {
+    fn a_withdrawal_is_remembered_with_its_time_until_a_grant_received_later() {
         let ledger = Ledger::default();
         ledger.apply(&record(ConsentAction::Grant, &[M, P], 100));
         let entry = ledger.get("demo", "v1").unwrap();
@@ -175,12 +203,46 @@ mod tests {
         assert_eq!(entry.withdrawn_at(P), Some(200));
         assert_eq!(entry.withdrawn_at(M), None);
 
-        // The stale grant arriving late changes nothing.
+        // A grant received before the withdrawal, applied late (a replay,
+        // another collector's record) changes nothing.
         ledger.apply(&record(ConsentAction::Grant, &[M, P], 150));
         assert_eq!(ledger.get("demo", "v1").unwrap().withdrawn_at(P), Some(200));
 
         ledger.apply(&record(ConsentAction::Grant, &[M, P], 300));
         assert_eq!(ledger.get("demo", "v1").unwrap().withdrawn_at(P), None);
+    }
+
+    #[test]
+    fn a_forged_client_time_cannot_hide_a_later_withdrawal() {
+        let ledger = Ledger::default();
+        let mut forged = record(ConsentAction::Grant, &[M, P], 100);
+        forged.client_ts_ms = i64::MAX;
+        ledger.apply(&forged);
+        let mut withdrawal = record(ConsentAction::Withdraw, &[], 200);
+        withdrawal.client_ts_ms = 1;
+        ledger.apply(&withdrawal);
+        let entry = ledger.get("demo", "v1").unwrap();
+        assert!(entry.granted.is_empty());
+        assert_eq!(entry.withdrawn_at(M), Some(200));
+        assert_eq!(entry.withdrawn_at(P), Some(200));
+    }
+
+    #[test]
+    fn records_received_in_the_same_millisecond_merge_towards_denial() {
+        for order in [[0, 1], [1, 0]] {
+            let ledger = Ledger::default();
+            ledger.apply(&record(ConsentAction::Grant, &[M, P], 100));
+            let pair = [
+                record(ConsentAction::Grant, &[M, P], 200),
+                record(ConsentAction::Withdraw, &[M], 200),
+            ];
+            for i in order {
+                ledger.apply(&pair[i]);
+            }
+            let entry = ledger.get("demo", "v1").unwrap();
+            assert_eq!(entry.granted, PurposeSet::of(&[M]), "{order:?}");
+            assert_eq!(entry.withdrawn_at(P), Some(200), "{order:?}");
+        }
     }
 
     #[test]
@@ -220,17 +282,22 @@ mod tests {
     }
 
     #[test]
-    fn an_explicit_grant_under_gpc_is_remembered() {
+    fn only_a_grant_through_the_sites_api_lifts_an_objection() {
         let ledger = Ledger::default();
         let mut grant = record(ConsentAction::Grant, &[M, P], 100);
         grant.state.as_mut().unwrap().gpc = true;
         ledger.apply(&grant);
         assert!(ledger.get("demo", "v1").unwrap().explicit_under_objection);
-        let mut derived = grant.clone();
-        derived.source = "tcf:300".into();
-        derived.client_ts_ms = 200;
-        ledger.apply(&derived);
-        assert!(!ledger.get("demo", "v1").unwrap().explicit_under_objection);
+        for (source, at) in [("tcf:300", 200), ("tag:tcf", 300), ("tag:gcm", 400)] {
+            let mut other = grant.clone();
+            other.source = source.into();
+            other.server_ts_ms = at;
+            ledger.apply(&other);
+            assert!(
+                !ledger.get("demo", "v1").unwrap().explicit_under_objection,
+                "{source}"
+            );
+        }
     }
 
     #[test]

@@ -16,10 +16,13 @@
 //! 1 = "personalization"
 //! ```
 //!
+//! `anonymous_props = ["plan"]` (beside `anonymous_measurement`) lists the
+//! property keys an anonymous (STRIP) event may keep; it keeps no other.
+//!
 //! When `notices` lists versions, a grant from the tag that names another
 //! version grants nothing: consent is informed only by a notice we know.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use fiducia_proto::consent::{EventType, Field, Purpose, PurposeSet, Rules};
 use serde::Deserialize;
@@ -34,6 +37,8 @@ const DAY_MS: i64 = 86_400_000;
 pub struct PolicyFile {
     #[serde(default)]
     anonymous_measurement: bool,
+    #[serde(default)]
+    anonymous_props: BTreeSet<String>,
     max_age_days: Option<u32>,
     #[serde(default)]
     honor_dnt: bool,
@@ -60,6 +65,8 @@ pub struct Policy {
     pub notices: BTreeMap<String, String>,
     /// Publisher custom purposes (1-based) that grant one of ours.
     pub tcf_custom: Vec<(u8, Purpose)>,
+    /// Property keys an anonymous (STRIP) event keeps; it drops all others.
+    pub anonymous_props: BTreeSet<String>,
 }
 
 impl Default for Policy {
@@ -70,6 +77,7 @@ impl Default for Policy {
             honor_dnt: false,
             notices: BTreeMap::new(),
             tcf_custom: Vec::new(),
+            anonymous_props: BTreeSet::new(),
         }
     }
 }
@@ -102,7 +110,9 @@ impl Policy {
                 )
             })?;
             let needs = purpose_set(purposes).map_err(|e| format!("consent.fields.{name}: {e}"))?;
-            rules = rules.require_for_field(field, needs);
+            rules = rules
+                .require_for_field(field, needs)
+                .map_err(|e| format!("consent.fields.{name}: {e}"))?;
         }
         let max_age_days = file.max_age_days.unwrap_or(DEFAULT_MAX_AGE_DAYS);
         if !(1..=DEFAULT_MAX_AGE_DAYS).contains(&max_age_days) {
@@ -121,6 +131,15 @@ impl Policy {
                     "consent.notices.{version}: must be the SHA-256 of the notice text, 64 hex digits"
                 ));
             }
+        }
+        if let Some(key) = file
+            .anonymous_props
+            .iter()
+            .find(|k| k.is_empty() || k.len() > 128)
+        {
+            return Err(format!(
+                "consent.anonymous_props: {key:?} must be 1-128 characters"
+            ));
         }
         let mut tcf_custom = Vec::new();
         for (id, purpose) in &file.tcf_custom_purposes {
@@ -143,6 +162,7 @@ impl Policy {
                 .map(|(v, h)| (v, h.to_ascii_lowercase()))
                 .collect(),
             tcf_custom,
+            anonymous_props: file.anonymous_props,
         })
     }
 
@@ -199,6 +219,7 @@ mod tests {
         let policy = parse(
             r#"
             anonymous_measurement = true
+            anonymous_props = ["plan"]
             max_age_days = 180
             honor_dnt = true
             [notices]
@@ -213,6 +234,7 @@ mod tests {
         )
         .unwrap();
         assert!(policy.rules.anonymous_measurement);
+        assert!(policy.anonymous_props.contains("plan"));
         assert_eq!(policy.max_age_ms, 180 * DAY_MS);
         assert!(policy.honor_dnt);
         assert!(
@@ -251,6 +273,10 @@ mod tests {
                 "[fields]\nemail = [\"measurement\"]",
                 "consent.fields.email",
             ),
+            ("[fields]\nuser_id = []", "at least one of"),
+            ("[fields]\nvisitor_id = [\"necessary\"]", "at least one of"),
+            ("[fields]\nuser_id = [\"measurement\"]", "identifier"),
+            ("[fields]\nprops = []", "consent.fields.props"),
             ("[notices]\n\"v1\" = \"abc\"", "64 hex digits"),
             ("[tcf_custom_purposes]\n0 = \"measurement\"", "1-64"),
             (
@@ -258,6 +284,7 @@ mod tests {
                 "unknown purpose",
             ),
             ("strip = true", "unknown field"),
+            ("anonymous_props = [\"\"]", "consent.anonymous_props"),
         ] {
             let error = parse(text).unwrap_err();
             assert!(error.contains(expected), "{text:?} → {error}");

@@ -9,6 +9,11 @@
 //!   differs from the ledger (or the first one seen), or a GPC/DNT
 //!   objection that denies what the ledger or the tag had granted.
 //!
+//! Times: `server_ts_ms` is when this collector received the change, the
+//! ledger's only order. `client_ts_ms` is the visitor's clock, kept as
+//! evidence and clamped to a sane window around the server time, so a
+//! forged time (`i64::MAX`, year 1970) never reaches the proof as such.
+//!
 //! Records carry what proof needs and no more: the pseudonymous subject,
 //! the truncated network, the browser's name (never the user agent; the
 //! gate fills it in).
@@ -19,6 +24,13 @@ use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, IpPrefix}
 use super::policy::Policy;
 use super::resolve::Resolution;
 use crate::envelope::{Consent, EventId};
+
+/// Sources of records made from a tag's `consent` event: `tag:<source>`.
+pub const TAG_SOURCE_PREFIX: &str = "tag:";
+
+/// How far a client clock may run ahead of the collector's before its
+/// time is taken as the collector's.
+const CLIENT_AHEAD_MS: i64 = 86_400_000;
 
 /// What a record says about where it was made.
 #[derive(Debug, Clone, Copy)]
@@ -36,8 +48,10 @@ pub struct Origin<'a> {
 }
 
 /// The record for a `consent` event with id `event_id` and client time
-/// `event_ts_ms`; `None` when the ledger already holds it (the tag sent the
-/// event again), so a retry never records a second, different version.
+/// `event_ts_ms`; `None` when the ledger already holds it. The ledger only
+/// learns records Kafka acknowledged, so a retry after a failure (`503`)
+/// records the change, and a retry after a lost answer records nothing a
+/// second time.
 #[must_use]
 pub fn for_consent_event(
     event_id: &EventId,
@@ -53,7 +67,7 @@ pub fn for_consent_event(
     {
         return None;
     }
-    let after = consentable(resolution.choice.granted());
+    let after = consentable(resolution.act.granted());
     let client_ts_ms = consent.updated_at.unwrap_or(event_ts_ms);
     let source = if consent.source.is_empty() {
         "api"
@@ -63,7 +77,7 @@ pub fn for_consent_event(
     let change = Change {
         action: action(resolution.ledger.map(|e| e.granted), after, false),
         after,
-        source: format!("tag:{source}"),
+        source: format!("{TAG_SOURCE_PREFIX}{source}"),
         client_ts_ms,
     };
     let mut record = record(change, consent, resolution, policy, origin);
@@ -162,6 +176,8 @@ fn record(
         source,
         client_ts_ms,
     } = change;
+    let evidence = |ms| evidence_time(ms, origin.now_ms, policy.max_age_ms);
+    let client_ts_ms = evidence(client_ts_ms);
     let mut state = ConsentSnapshot {
         source: consent.source.clone(),
         notice_version: consent.notice_version.clone(),
@@ -169,7 +185,7 @@ fn record(
         gpp: consent.gpp.clone(),
         gpc: resolution.gpc,
         dnt: resolution.dnt,
-        updated_at_ms: consent.updated_at.unwrap_or_default(),
+        updated_at_ms: consent.updated_at.map_or(0, evidence),
         ..ConsentSnapshot::default()
     };
     for purpose in Purpose::CONSENTABLE {
@@ -192,14 +208,38 @@ fn record(
         expires_at_ms: if after.is_empty() {
             0
         } else {
-            client_ts_ms.saturating_add(policy.max_age_ms)
+            client_ts_ms
+                .min(origin.now_ms)
+                .saturating_add(policy.max_age_ms)
         },
     }
+}
+
+/// A client time as evidence: within `[server − max_age, server + a day]`
+/// (a time outside it is the nearest bound), the server time when unknown.
+fn evidence_time(client_ms: i64, server_ms: i64, max_age_ms: i64) -> i64 {
+    if client_ms <= 0 {
+        return server_ms;
+    }
+    client_ms.clamp(
+        server_ms.saturating_sub(max_age_ms),
+        server_ms.saturating_add(CLIENT_AHEAD_MS),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_times_are_clamped_evidence() {
+        let (now, age) = (1_000_000_000_000, 400 * 86_400_000);
+        assert_eq!(evidence_time(i64::MAX, now, age), now + CLIENT_AHEAD_MS);
+        assert_eq!(evidence_time(1, now, age), now - age);
+        assert_eq!(evidence_time(0, now, age), now);
+        assert_eq!(evidence_time(-5, now, age), now);
+        assert_eq!(evidence_time(now - 5_000, now, age), now - 5_000);
+    }
 
     const M: Purpose = Purpose::Measurement;
     const P: Purpose = Purpose::Personalization;

@@ -1,11 +1,14 @@
 //! Resolving an envelope's consent signals into one [`Grants`] (SPEC
 //! section 5). Sources, strongest first:
 //!
-//! 1. the ledger: a withdrawal or erasure wins unless the visitor made a
-//!    newer choice (compared on the visitor's own clock);
+//! 1. the ledger: a withdrawal or erasure wins over everything but a new
+//!    choice this very envelope makes (a `consent` event, recorded after
+//!    the withdrawal was received); the visitor's clock never decides;
 //! 2. objections: `Sec-GPC: 1` or the tag's `gpc` (and DNT where the site
-//!    honours it) deny personalization unless an explicit grant was made
-//!    while the objection stood;
+//!    honours it) deny personalization unless the visitor granted it
+//!    explicitly through the site's own consent API (`source: api`, no TC
+//!    string) while the objection stood: a CMP's string sent alongside is
+//!    no such act;
 //! 3. the visitor's choice: a TC string when one is sent (alone or in a GPP
 //!    string), which then decides every purpose, else the tag's own state.
 //!    Grants older than the site's maximum age, without a time, or naming a
@@ -39,8 +42,12 @@ pub struct Resolution {
     /// The state every event is decided with.
     pub grants: Grants,
     /// The visitor's own choice (TC string or tag), before the ledger and
-    /// objections: what a consent record proves.
+    /// objections.
     pub choice: Grants,
+    /// What a `consent` event of this envelope amounts to: the choice under
+    /// the objections that stand (what its record proves and the ledger
+    /// learns).
+    pub act: Grants,
     /// When that choice was made, Unix ms (the TC string's `LastUpdated`,
     /// else the tag's `updated_at`; 0 when unknown).
     pub choice_ts_ms: i64,
@@ -73,7 +80,7 @@ pub fn resolve(
     if gpc || dnt {
         grants.objected = true;
         let personalization = Purpose::Personalization;
-        let explicit = (has_consent_event && choice.get(personalization).is_granted())
+        let explicit = (has_consent_event && explicit_grant(consent, &choice, personalization))
             || ledger.is_some_and(|e| e.explicit_under_objection);
         if grants.get(personalization).is_granted() && !explicit {
             let (source, reason) = if gpc {
@@ -84,14 +91,17 @@ pub fn resolve(
             grants.set(personalization, Grant::denied(source, reason));
         }
     }
+    let act = grants.clone();
     if let Some(entry) = ledger {
         for purpose in Purpose::CONSENTABLE {
             if entry.erased {
                 grants.set(purpose, Grant::denied(Source::Ledger, DenyReason::Erased));
                 grants.objected = true;
-            } else if let Some(at) = entry.withdrawn_at(purpose) {
-                // Only a choice made after the withdrawal overrides it.
-                if choice_ts_ms <= at {
+            } else if entry.withdrawn_at(purpose).is_some() {
+                // Only a new choice, made in this envelope and so received
+                // after the withdrawal, lifts it.
+                let regranted = has_consent_event && act.get(purpose).is_granted();
+                if !regranted {
                     if grants.get(purpose).is_granted() {
                         grants.set(
                             purpose,
@@ -106,6 +116,7 @@ pub fn resolve(
     Resolution {
         grants,
         choice,
+        act,
         choice_ts_ms,
         tcf,
         gpc,
@@ -113,6 +124,19 @@ pub fn resolve(
         ledger,
     }
 }
+
+/// Whether the tag's own state grants `purpose` through the site's consent
+/// API, with no TC string deciding instead: the only act that lifts a
+/// standing GPC or DNT objection.
+fn explicit_grant(consent: &Consent, choice: &Grants, purpose: Purpose) -> bool {
+    consent.source == EXPLICIT_SOURCE
+        && consent.tcf.is_empty()
+        && consent.gpp.is_empty()
+        && choice.get(purpose) == Grant::granted(Source::Tag)
+}
+
+/// The tag's `consent.source` of a choice made through `fiducia('consent', …)`.
+pub const EXPLICIT_SOURCE: &str = "api";
 
 /// The visitor's choice: the TC string decides when there is one.
 fn choice(

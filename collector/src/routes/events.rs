@@ -1,7 +1,9 @@
 //! `POST /v1/events`: the tag's batches. [`super::intake`] (rate limit,
-//! body, parse, site and origin, validation) → consent gate → consent
-//! records into the ledger → publish events and records → `204` once Kafka
-//! acknowledged every message. Drops are counted and named in the
+//! body, parse, site and origin, validation) → consent gate → publish
+//! events and records → consent records into the ledger → `204` once Kafka
+//! acknowledged every message. The ledger learns a record only once it is
+//! durable: a request answered `503` leaves no trace in it, so its retry
+//! records the change. Drops are counted and named in the
 //! `Fiducia-Dropped` header; refusals carry a machine-readable reason.
 
 use std::fmt::Write as _;
@@ -56,7 +58,13 @@ async fn handle<P: EventPublisher>(
         meta,
         site,
     } = intake(request, payload, state, events_in_request).await?;
-    let resolution = gate(&envelope, &checked, &meta, &site.consent, &state.ledger);
+    let resolution = gate(
+        &envelope,
+        &checked,
+        &meta,
+        &site.consent,
+        Some(&state.ledger),
+    );
     count_tc_string(&resolution);
     let Accepted {
         events,
@@ -65,11 +73,9 @@ async fn handle<P: EventPublisher>(
         stripped,
         dropped,
     } = accept(envelope, &checked, &meta, &site.consent, &resolution);
-    // The ledger learns at once: a withdrawal holds on this instance before
-    // this request is answered; other instances follow the topic.
-    for (_, record) in &records {
-        state.ledger.apply(record);
-    }
+    // Kept for the ledger until Kafka acknowledged them (rare: no
+    // allocation when the batch has none).
+    let batch_records: Vec<_> = records.iter().map(|(_, r)| r.clone()).collect();
     let batch = Batch { events, records };
     if !batch.is_empty() {
         let messages = batch.len();
@@ -85,6 +91,11 @@ async fn handle<P: EventPublisher>(
                 retry_after_seconds: state.retry_after_seconds,
             }
         })?;
+        // Durable now: a withdrawal holds on this instance before this
+        // request is answered; other instances follow the topic.
+        for record in &batch_records {
+            state.ledger.apply(record);
+        }
         for (action, source) in record_labels {
             ::metrics::counter!(metrics::CONSENT_RECORDS, "action" => action, "source" => source)
                 .increment(1);
@@ -154,8 +165,9 @@ mod tests {
     use actix_web::test;
     use fiducia_proto::v1::ConsentAction;
 
-    use super::super::testing::{body, call, now};
+    use super::super::testing::{body, call, call_on, call_with_ledger, now};
     use super::*;
+    use crate::consent::ledger::Ledger;
     use crate::publish::memory::MemoryPublisher;
 
     fn consent(measurement: &str) -> String {
@@ -230,5 +242,65 @@ mod tests {
         let body: serde_json::Value = test::read_body_json(response).await;
         assert_eq!(body["error"], "unavailable");
         assert!(publisher.published().is_empty());
+    }
+
+    #[actix_web::test]
+    async fn a_consent_event_refused_with_503_is_recorded_when_retried() {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let ledger = Arc::new(Ledger::default());
+        let post = |body: String| {
+            let (publisher, ledger) = (Arc::clone(&publisher), Arc::clone(&ledger));
+            async move { call_with_ledger(&publisher, &ledger, "/v1/events", &body, &[]).await }
+        };
+        assert_eq!(
+            post(body(&consent("granted"), &["consent"])).await.status(),
+            204
+        );
+        assert_eq!(publisher.records().len(), 1);
+        let withdrawal = body(&consent("denied"), &["consent"]);
+        publisher.set_down(true);
+        assert_eq!(post(withdrawal.clone()).await.status(), 503);
+        let entry = ledger.get("demo", "v-1").unwrap();
+        assert!(
+            entry
+                .withdrawn_at(fiducia_proto::consent::Purpose::Measurement)
+                .is_none(),
+            "the ledger learns only what Kafka acknowledged"
+        );
+        publisher.set_down(false);
+        assert_eq!(post(withdrawal.clone()).await.status(), 204);
+        let records = publisher.records();
+        assert_eq!(records.len(), 2, "the retry records the withdrawal");
+        assert_eq!(records[1].1.action(), ConsentAction::Withdraw);
+        assert!(
+            ledger
+                .get("demo", "v-1")
+                .unwrap()
+                .withdrawn_at(fiducia_proto::consent::Purpose::Measurement)
+                .is_some()
+        );
+        // Sent again once durable (an answer lost on the way): nothing new.
+        assert_eq!(post(withdrawal).await.status(), 204);
+        assert_eq!(publisher.records().len(), 2);
+        let stale = post(body(&consent("granted"), &["page_view"])).await;
+        assert_eq!(
+            stale.headers().get(DROPPED_HEADER).unwrap(),
+            "measurement:withdrawn=1"
+        );
+    }
+
+    #[actix_web::test]
+    async fn nothing_is_decided_before_the_ledger_has_read_the_consent_topic() {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let ledger = Arc::new(Ledger::default());
+        for path in ["/v1/events", "/v1/consent/explain"] {
+            let body = body(&consent("granted"), &["consent", "page_view"]);
+            let response = call_on(&publisher, &ledger, false, path, &body, &[]).await;
+            assert_eq!(response.status(), 503, "{path}");
+            assert_eq!(response.headers().get("retry-after").unwrap(), "7");
+            let reason: serde_json::Value = test::read_body_json(response).await;
+            assert_eq!(reason["error"], "ledger_catching_up", "{path}");
+        }
+        assert!(publisher.published().is_empty() && publisher.records().is_empty());
     }
 }

@@ -1,7 +1,14 @@
-//! `POST /v1/consent/explain`: the same body and headers as `/v1/events`,
-//! answered with what the consent gate would decide and why, per purpose
-//! and per event. No side effects: nothing is published, recorded, applied
-//! to the ledger or counted as events.
+//! `POST /v1/consent/explain`: the same body and headers as `/v1/events`
+//! (the same checks: rate limit, site, origin, validation), answered with
+//! what the consent gate would decide and why, per purpose and per event.
+//! No side effects: nothing is published, recorded, applied to the ledger
+//! or counted as events.
+//!
+//! The ledger is never consulted: a visitor id proves nobody's identity, so
+//! telling whether that visitor withdrew or was erased would reveal their
+//! choices to anyone who knows the id. Explain decides as if the ledger held
+//! nothing about the visitor, and says so (`signals.ledger`); `/v1/events`
+//! applies the ledger on top.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use fiducia_proto::consent::{self, DenyReason, EventType, Field, Grant, Purpose, Source, Verdict};
@@ -15,6 +22,9 @@ use crate::consent::tcf::{TcConsent, tcf_purposes};
 use crate::envelope::Consent;
 use crate::error::ApiError;
 use crate::publish::EventPublisher;
+
+/// Why explain's answer leaves the ledger out.
+pub const LEDGER_NOT_CONSULTED: &str = "not consulted: a visitor id is no proof of being that visitor, so this answer is decided as if the server-side ledger held nothing about them; a withdrawal or erasure recorded there still applies to /v1/events";
 
 /// One event's decision.
 #[derive(Debug, Serialize)]
@@ -45,7 +55,7 @@ pub async fn post<P: EventPublisher>(
         site,
     } = intake(&request, payload, &state, &mut events).await?;
     let policy = &site.consent;
-    let resolution = crate::accept::gate(&envelope, &checked, &meta, policy, &state.ledger);
+    let resolution = crate::accept::gate(&envelope, &checked, &meta, policy, None);
     let mut purposes = Map::new();
     for purpose in Purpose::ALL {
         let grant = resolution.grants.get(purpose);
@@ -79,13 +89,9 @@ pub async fn post<P: EventPublisher>(
             json!({"valid": false, "outcome": error.outcome(), "error": error.to_string()})
         }
     });
-    let ledger = resolution.ledger.map(|entry| {
-        let withdrawn: Vec<&str> = Purpose::CONSENTABLE
-            .into_iter()
-            .filter(|&p| entry.withdrawn_at(p).is_some())
-            .map(Purpose::as_str)
-            .collect();
-        json!({"erased": entry.erased, "withdrawn": withdrawn})
+    let ledger = json!({
+        "consulted": false,
+        "note": LEDGER_NOT_CONSULTED,
     });
     Ok(HttpResponse::Ok().json(json!({
         "site": envelope.site,
@@ -177,7 +183,7 @@ fn purpose_reason(
         (Source::Exempt, _) => "never a consent question".into(),
         (Source::Ledger, Some(DenyReason::Erased)) => "the subject's data was erased".into(),
         (Source::Ledger, _) => format!(
-            "withdrawn at {} (visitor's clock); no newer choice since",
+            "withdrawn (received at {} ms); no choice recorded since",
             resolution
                 .ledger
                 .and_then(|e| e.withdrawn_at(purpose))
@@ -270,7 +276,10 @@ mod tests {
 
     use actix_web::test;
 
-    use super::super::testing::{body, call, now};
+    use fiducia_proto::consent::Purpose;
+
+    use super::super::testing::{body, call, call_with_ledger, now};
+    use crate::consent::ledger::Ledger;
     use crate::publish::memory::MemoryPublisher;
 
     async fn explain(
@@ -353,14 +362,84 @@ mod tests {
 
     #[actix_web::test]
     async fn explaining_has_no_side_effects() {
-        let consent = format!(
-            r#"{{"measurement":"granted","updated_at":{}}}"#,
-            now() - 1000
-        );
-        let (answer, publisher) = explain(&consent, &["consent", "page_view"], &[]).await;
+        let now = now();
+        let consent = format!(r#"{{"measurement":"granted","updated_at":{}}}"#, now - 1000);
+        let publisher = Arc::new(MemoryPublisher::default());
+        let ledger = Arc::new(Ledger::default());
+        let response = call_with_ledger(
+            &publisher,
+            &ledger,
+            "/v1/consent/explain",
+            &body(&consent, &["consent", "page_view"]),
+            &[],
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        let answer: serde_json::Value = test::read_body_json(response).await;
         assert_eq!(answer["events"][0]["decision"], "record");
         assert_eq!(answer["events"][1]["decision"], "keep");
         assert!(publisher.published().is_empty());
         assert!(publisher.records().is_empty());
+        assert_eq!(ledger.subjects(), 0, "the ledger learnt nothing");
+    }
+
+    #[actix_web::test]
+    async fn explain_never_reveals_what_the_ledger_holds_about_a_visitor() {
+        let now = now();
+        let ledger = Arc::new(Ledger::default());
+        let mut state = fiducia_proto::v1::ConsentSnapshot::default();
+        Purpose::Measurement.set_in(&mut state, false);
+        ledger.apply(&fiducia_proto::v1::ConsentRecord {
+            record_id: uuid::Uuid::now_v7().into_bytes().to_vec(),
+            site_id: "demo".into(),
+            subject: "v-1".into(),
+            action: fiducia_proto::v1::ConsentAction::Erase.into(),
+            state: Some(state),
+            server_ts_ms: now - 5000,
+            ..Default::default()
+        });
+        let consent = format!(r#"{{"measurement":"granted","updated_at":{}}}"#, now - 1000);
+        let publisher = Arc::new(MemoryPublisher::default());
+        let call = |path: &'static str| {
+            let (publisher, ledger, body) = (&publisher, &ledger, body(&consent, &["page_view"]));
+            async move { call_with_ledger(publisher, ledger, path, &body, &[]).await }
+        };
+        // /v1/events applies the erasure...
+        let events = call("/v1/events").await;
+        assert_eq!(
+            events
+                .headers()
+                .get(super::super::events::DROPPED_HEADER)
+                .unwrap(),
+            "measurement:erased=1"
+        );
+        // ...explain, asked by anyone who knows the id, answers as for a stranger.
+        let response = call("/v1/consent/explain").await;
+        let answer: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(answer["events"][0]["decision"], "keep");
+        assert_eq!(answer["purposes"]["measurement"]["source"], "tag");
+        assert_eq!(answer["signals"]["ledger"]["consulted"], false);
+        assert!(!answer.to_string().contains("erase"), "{answer}");
+    }
+
+    #[actix_web::test]
+    async fn explain_checks_the_sites_origins_like_events() {
+        let consent = format!(
+            r#"{{"measurement":"granted","updated_at":{}}}"#,
+            now() - 1000
+        );
+        let publisher = Arc::new(MemoryPublisher::default());
+        for path in ["/v1/events", "/v1/consent/explain"] {
+            let response = call(
+                &publisher,
+                path,
+                &body(&consent, &["page_view"]),
+                &[("Origin", "https://evil.example")],
+            )
+            .await;
+            assert_eq!(response.status(), 403, "{path}");
+            let answer: serde_json::Value = test::read_body_json(response).await;
+            assert_eq!(answer["error"], "origin_not_allowed", "{path}");
+        }
     }
 }

@@ -34,6 +34,9 @@ pub struct AppState<P> {
     pub publisher: Arc<P>,
     /// The consent ledger, kept current from the consent topic.
     pub ledger: Arc<Ledger>,
+    /// Whether the ledger holds every record the consent topic held when
+    /// it was (re)read: until then nothing is decided (`503`).
+    pub ledger_caught_up: Arc<dyn Fn() -> bool + Send + Sync>,
     /// Configured sites.
     pub sites: Sites,
     /// Request limits.
@@ -75,7 +78,8 @@ pub struct Intake<'s> {
 }
 
 /// The steps `/v1/events` and `/v1/consent/explain` share: rate limit →
-/// read the body within bounds → parse → site and origin → validate.
+/// a caught-up consent ledger → read the body within bounds → parse → site
+/// and origin → validate.
 /// `events_in_request` is set as soon as the body parses, for counting.
 ///
 /// # Errors
@@ -94,6 +98,11 @@ pub async fn intake<'s, P>(
             .map_err(|retry_after_seconds| ApiError::RateLimited {
                 retry_after_seconds,
             })?;
+    }
+    if !(state.ledger_caught_up)() {
+        return Err(ApiError::LedgerCatchingUp {
+            retry_after_seconds: state.retry_after_seconds,
+        });
     }
     let body = body::read(request, payload, &state.limits).await?;
     ::metrics::histogram!(metrics::REQUEST_BODY_SIZE).record(body.len() as f64);
@@ -202,13 +211,37 @@ pub(crate) mod testing {
         body: &str,
         headers: &[(&str, &str)],
     ) -> ServiceResponse {
+        call_with_ledger(publisher, &Arc::new(Ledger::default()), path, body, headers).await
+    }
+
+    /// Same, over `ledger` (caught up with the consent topic).
+    pub async fn call_with_ledger(
+        publisher: &Arc<MemoryPublisher>,
+        ledger: &Arc<Ledger>,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> ServiceResponse {
+        call_on(publisher, ledger, true, path, body, headers).await
+    }
+
+    /// Same, with a ledger that has (or has not) read the whole topic.
+    pub async fn call_on(
+        publisher: &Arc<MemoryPublisher>,
+        ledger: &Arc<Ledger>,
+        caught_up: bool,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> ServiceResponse {
         let sites =
             Sites::from_toml("[sites.demo]\nallowed_origins = [\"http://localhost:8000\"]\n")
                 .unwrap();
         let limit = NonZeroU32::new(1000).unwrap();
         let state = web::Data::new(AppState {
             publisher: Arc::clone(publisher),
-            ledger: Arc::new(Ledger::default()),
+            ledger: Arc::clone(ledger),
+            ledger_caught_up: Arc::new(move || caught_up),
             sites,
             limits: Limits::default(),
             trusted_proxies: Vec::new(),

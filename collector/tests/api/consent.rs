@@ -1,11 +1,19 @@
 //! Consent against the real broker and ClickHouse: records reach
-//! `consent_log` through the sink, and a withdrawal sent to one collector is
-//! enforced by another through the consent topic.
+//! `consent_log` through the sink, a withdrawal sent to one collector is
+//! enforced by another through the consent topic, and a withdrawal refused
+//! while the broker was down is recorded when retried.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use fiducia_proto::testkit::{free_port, infra, unique};
+use fiducia_collector::Application;
+use fiducia_proto::kafka::admin::retention_ms;
+use fiducia_proto::testkit::{PrivateInfra, free_port, infra, unique};
+use fiducia_proto::topics::Topics;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use tokio_util::sync::CancellationToken;
 
 use crate::helpers::TestCollector;
 use crate::processes::{ClickHouse, Service, wait_status};
@@ -102,15 +110,18 @@ async fn a_withdrawal_sent_to_one_collector_is_enforced_by_another_within_5_seco
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grants_withdrawals_and_gpc_objections_land_in_consent_log() {
-    let collector = TestCollector::spawn().await;
+/// A sink on `brokers` and `topics` writing to a database of its own in
+/// `clickhouse_url`; ready when returned.
+async fn start_sink(
+    brokers: &str,
+    clickhouse_url: &str,
+    topics: &Topics,
+) -> (Service, ClickHouse, String) {
     let database = unique("consent").replace('-', "_");
     let sink_admin = free_port();
-    let topics = &collector.topics;
     let env: HashMap<String, String> = [
-        ("FIDUCIA_KAFKA_BROKERS", collector.brokers.clone()),
-        ("FIDUCIA_CLICKHOUSE_URL", infra().clickhouse_url.clone()),
+        ("FIDUCIA_KAFKA_BROKERS", brokers.to_owned()),
+        ("FIDUCIA_CLICKHOUSE_URL", clickhouse_url.to_owned()),
         ("FIDUCIA_CLICKHOUSE_DATABASE", database.clone()),
         ("FIDUCIA_TOPIC_RAW", topics.raw.clone()),
         ("FIDUCIA_TOPIC_ENRICHED", topics.enriched.clone()),
@@ -124,13 +135,45 @@ async fn grants_withdrawals_and_gpc_objections_land_in_consent_log() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let _sink = Service::start("sink", &env);
+    let sink = Service::start("sink", &env);
     let client = reqwest::Client::new();
     wait_status(
         &client,
         &format!("http://127.0.0.1:{sink_admin}/readyz"),
         200,
         Duration::from_secs(60),
+    )
+    .await;
+    let clickhouse = ClickHouse {
+        url: clickhouse_url.to_owned(),
+        client,
+    };
+    (sink, clickhouse, database)
+}
+
+/// Waits until `query` answers `expected` (30 s at most).
+async fn wait_rows(clickhouse: &ClickHouse, query: &str, expected: &str) {
+    let started = Instant::now();
+    loop {
+        let rows = clickhouse.query(query).await;
+        if rows == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{query}\nholds:\n{rows}\nwanted:\n{expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_withdrawals_and_gpc_objections_land_in_consent_log() {
+    let collector = TestCollector::spawn().await;
+    let (_sink, clickhouse, database) = start_sink(
+        &collector.brokers,
+        &infra().clickhouse_url,
+        &collector.topics,
     )
     .await;
 
@@ -155,10 +198,6 @@ async fn grants_withdrawals_and_gpc_objections_land_in_consent_log() {
         assert_eq!(response.status(), 204);
     }
 
-    let clickhouse = ClickHouse {
-        url: infra().clickhouse_url.clone(),
-        client,
-    };
     let query = format!(
         "SELECT subject, action, source, measurement, personalization, gpc, notice_version, ip_prefix != '' \
          FROM {database}.consent_log FINAL ORDER BY subject, server_time, server_ms FORMAT TSV"
@@ -168,19 +207,114 @@ visitor-a\tgrant\ttag:api\t1\t1\t0\t2026-01\t1
 visitor-a\twithdraw\ttag:api\t1\t0\t0\t2026-01\t1
 visitor-b\tgrant\ttag:api\t1\t1\t0\t2026-01\t1
 visitor-b\tobject\tgpc\t1\t0\t1\t2026-01\t1";
-    let started = Instant::now();
-    loop {
-        let rows = clickhouse.query(&query).await;
-        if rows == expected {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "consent_log holds:\n{rows}\nwanted:\n{expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_rows(&clickhouse, &query, expected).await;
     clickhouse
         .query(&format!("DROP DATABASE IF EXISTS {database}"))
         .await;
+}
+
+/// A withdrawal answered `503` because the broker was down is not lost:
+/// retried once the broker is back, it is recorded (one `withdraw` row in
+/// `consent_log`), enforced at once by the collector that took it, and by a
+/// collector started afterwards from the consent topic alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_refused_with_503_is_recorded_when_retried() {
+    let infra = PrivateInfra::start();
+    // The default names: `up --infra` recreates them on the restarted broker.
+    let topics = Topics::default();
+    let brokers = infra.infra.brokers.clone();
+    let first = TestCollector::spawn_at(&brokers, topics.clone(), |_| {}).await;
+    let visitor = unique("visitor");
+    let granted_at = fiducia_proto::time::now_ms() - 60_000;
+    let grant = envelope(&visitor, &["measurement"], granted_at, &["consent"]);
+    assert_eq!(first.post(grant).await.status(), 204);
+
+    infra.script("down", &["kafka"]);
+    let probe = || {
+        envelope(
+            "probe",
+            &["measurement"],
+            fiducia_proto::time::now_ms(),
+            &["page_view"],
+        )
+    };
+    let started = Instant::now();
+    while first.post(probe()).await.status() != 503 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still 204 with the broker down"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let withdraw = envelope(&visitor, &[], fiducia_proto::time::now_ms(), &["consent"]);
+    assert_eq!(first.post(withdraw.clone()).await.status(), 503);
+
+    infra.script("up", &["--infra"]);
+    let started = Instant::now();
+    loop {
+        let status = first.post(withdraw.clone()).await.status();
+        if status == 204 {
+            break;
+        }
+        assert_eq!(status, 503, "only 503 while the broker recovers");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the retry is still refused"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let stale = || envelope(&visitor, &["measurement"], granted_at, &["page_view"]);
+    assert_eq!(
+        dropped(&first.post(stale()).await),
+        "measurement:withdrawn=1"
+    );
+    let second = TestCollector::spawn_at(&brokers, topics.clone(), |_| {}).await;
+    assert_eq!(
+        dropped(&second.post(stale()).await),
+        "measurement:withdrawn=1"
+    );
+
+    let (_sink, clickhouse, database) =
+        start_sink(&brokers, &infra.infra.clickhouse_url, &topics).await;
+    let query = format!(
+        "SELECT action, source, measurement FROM {database}.consent_log FINAL \
+         WHERE subject = '{visitor}' AND action = 'withdraw' FORMAT TSV"
+    );
+    wait_rows(&clickhouse, &query, "withdraw\ttag:api\t0").await;
+}
+
+/// The consent topic is created never to expire, and a collector refuses to
+/// start on a consent topic that expires records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consent_topic_never_expires() {
+    let collector = TestCollector::spawn().await;
+    let retention = retention_ms(&collector.brokers, &collector.topics.consent)
+        .await
+        .expect("the broker describes the topic");
+    assert_eq!(retention.as_deref(), Some("-1"));
+
+    let topics = Topics::with_suffix(&unique("expiring"));
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &collector.brokers)
+        .create()
+        .unwrap();
+    let week = NewTopic::new(&topics.consent, 2, TopicReplication::Fixed(1))
+        .set("retention.ms", "604800000");
+    for result in admin
+        .create_topics(&[week], &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        result.unwrap();
+    }
+    let refused = Application::build(
+        crate::helpers::config(&collector.brokers, topics),
+        CancellationToken::new(),
+    )
+    .await;
+    let error = refused
+        .err()
+        .expect("a collector on an expiring consent topic")
+        .to_string();
+    assert!(error.contains("retention.ms=604800000"), "{error}");
 }

@@ -77,7 +77,12 @@ impl TestCollector {
     }
 
     async fn spawn_on(topics: Topics, tweak: impl FnOnce(&mut Config)) -> Self {
-        let brokers = infra().brokers.clone();
+        Self::spawn_at(&infra().brokers, topics, tweak).await
+    }
+
+    /// A collector on `brokers` (a test's private broker) and `topics`.
+    pub async fn spawn_at(brokers: &str, topics: Topics, tweak: impl FnOnce(&mut Config)) -> Self {
+        let brokers = brokers.to_owned();
         let mut config = config(&brokers, topics.clone());
         tweak(&mut config);
         let shutdown = CancellationToken::new();

@@ -184,7 +184,13 @@ impl Engine {
                 .limited(precision),
             _ => Place::default(),
         };
-        let agent = agents.get(&raw.user_agent);
+        let anonymous;
+        let agent = if raw.user_agent.is_empty() && !raw.device_class.is_empty() {
+            anonymous = user_agent::from_class(&raw.device_class);
+            &anonymous
+        } else {
+            agents.get(&raw.user_agent)
+        };
         let mut signals = agent.signals.clone();
         let page_view = raw.event_type == "page_view";
         bots::context_signals(&context, page_view, &mut signals);

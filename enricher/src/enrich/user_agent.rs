@@ -141,6 +141,34 @@ pub fn parse(user_agent: &str) -> Agent {
     }
 }
 
+/// The agent of an anonymous (STRIP) event, which carries only the device
+/// class the collector derived from the user agent it did not publish. A
+/// `bot` class is a known crawler; an unknown class is `other`.
+#[must_use]
+pub fn from_class(class: &str) -> Agent {
+    let device = [
+        Device::Desktop,
+        Device::Mobile,
+        Device::Tablet,
+        Device::Bot,
+        Device::Other,
+    ]
+    .into_iter()
+    .find(|d| d.as_str() == class)
+    .unwrap_or(Device::Other);
+    Agent {
+        browser: String::new(),
+        version: String::new(),
+        os: String::new(),
+        device,
+        signals: if device == Device::Bot {
+            vec![Signal::KnownCrawler]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
 /// Tablets woothee reports as smartphones: iPads, Android without `Mobile`
 /// (Google's rule for Android tablets), and agents that say `Tablet`.
 fn is_tablet(user_agent: &str, os: &str) -> bool {
@@ -199,6 +227,22 @@ mod tests {
     use super::*;
 
     const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+    #[test]
+    fn an_anonymous_event_is_known_by_its_class_only() {
+        for device in [
+            Device::Desktop,
+            Device::Mobile,
+            Device::Tablet,
+            Device::Other,
+        ] {
+            let agent = from_class(device.as_str());
+            assert_eq!(agent.device, device);
+            assert!(agent.signals.is_empty() && agent.browser.is_empty());
+        }
+        assert_eq!(from_class("bot").signals, vec![Signal::KnownCrawler]);
+        assert_eq!(from_class("fridge").device, Device::Other);
+    }
 
     #[test]
     fn common_agents_are_recognised() {

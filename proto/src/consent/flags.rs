@@ -65,6 +65,18 @@ impl<T: Flag> Flags<T> {
         Self::from_bits(self.bits & !other.bits)
     }
 
+    /// Members of either set.
+    #[must_use]
+    pub const fn union(self, other: Self) -> Self {
+        Self::from_bits(self.bits | other.bits)
+    }
+
+    /// Members of both sets.
+    #[must_use]
+    pub const fn intersection(self, other: Self) -> Self {
+        Self::from_bits(self.bits & other.bits)
+    }
+
     /// Whether the set has no member.
     #[must_use]
     pub const fn is_empty(self) -> bool {

@@ -162,10 +162,26 @@ impl Field {
         }
     }
 
-    /// The fields an anonymous (STRIP) event never carries.
+    /// Whether the field names a person (a visitor or a user).
+    #[must_use]
+    pub const fn is_identifier(self) -> bool {
+        matches!(self, Self::VisitorId | Self::UserId)
+    }
+
+    /// The fields an anonymous (STRIP) event never carries whole: it keeps
+    /// only what exempt audience measurement needs (event type, page path,
+    /// the referrer's origin, campaign tags, a coarse device class), and of
+    /// its properties only the keys the site lists as anonymous-safe.
     #[must_use]
     pub fn identifying() -> FieldSet {
-        FieldSet::of(&[Self::VisitorId, Self::UserId, Self::Title, Self::Device])
+        FieldSet::of(&[
+            Self::VisitorId,
+            Self::UserId,
+            Self::Title,
+            Self::Device,
+            Self::Locale,
+            Self::Props,
+        ])
     }
 }
 
@@ -224,10 +240,30 @@ impl Rules {
     }
 
     /// Requires `needs` for `field` instead of the default.
-    #[must_use]
-    pub fn require_for_field(mut self, field: Field, needs: PurposeSet) -> Self {
+    ///
+    /// # Errors
+    /// For sets without a purpose that takes consent (the field would be
+    /// kept on any event, whatever was granted), and for an identifier
+    /// (`visitor_id`, `user_id`) whose set drops a purpose it needs by
+    /// default: a site may make an identifier stricter, never looser.
+    pub fn require_for_field(mut self, field: Field, needs: PurposeSet) -> Result<Self, String> {
+        if needs.without(Purpose::Necessary).is_empty() {
+            return Err(format!(
+                "{} must need at least one of {:?}",
+                field.as_str(),
+                Purpose::CONSENTABLE.map(Purpose::as_str)
+            ));
+        }
+        let default = field.default_needs();
+        if field.is_identifier() && !default.is_subset(needs) {
+            return Err(format!(
+                "{} is an identifier: it must keep needing {:?}",
+                field.as_str(),
+                default.iter().map(Purpose::as_str).collect::<Vec<_>>()
+            ));
+        }
         self.fields[field as usize] = needs;
-        self
+        Ok(self)
     }
 }
 
@@ -284,6 +320,7 @@ mod tests {
                 .is_err()
         );
         let stricter = rules
+            .clone()
             .require_for_event(
                 EventType::Click,
                 PurposeSet::of(&[Purpose::Measurement, Purpose::Functional]),
@@ -293,6 +330,41 @@ mod tests {
             stricter
                 .needs(EventType::Click)
                 .contains(Purpose::Functional)
+        );
+    }
+
+    #[test]
+    fn no_field_rule_keeps_a_field_or_an_identifier_without_its_purpose() {
+        let rules = Rules::default();
+        for field in Field::ALL {
+            for needs in [PurposeSet::EMPTY, PurposeSet::of(&[Purpose::Necessary])] {
+                assert!(
+                    rules.clone().require_for_field(field, needs).is_err(),
+                    "{field:?} {needs:?}"
+                );
+            }
+        }
+        let measurement = PurposeSet::of(&[Purpose::Measurement]);
+        assert!(
+            rules
+                .clone()
+                .require_for_field(Field::UserId, measurement)
+                .is_err(),
+            "a user id without personalization"
+        );
+        let both = measurement.with(Purpose::Personalization);
+        assert!(rules.clone().require_for_field(Field::UserId, both).is_ok());
+        assert!(
+            rules
+                .clone()
+                .require_for_field(Field::VisitorId, PurposeSet::of(&[Purpose::Functional]))
+                .is_err()
+        );
+        assert!(
+            rules
+                .require_for_field(Field::Title, PurposeSet::of(&[Purpose::Functional]))
+                .is_ok(),
+            "other fields may move to another purpose"
         );
     }
 }

@@ -163,7 +163,8 @@ impl KafkaConfig {
         if !self.create_topics {
             return Ok(());
         }
-        crate::kafka::admin::ensure_topics(&self.brokers, &self.topics.all(), self.partitions).await
+        crate::kafka::admin::ensure_pipeline_topics(&self.brokers, &self.topics, self.partitions)
+            .await
     }
 
     /// Settings for a group consumer of `topic` with these batch bounds.
