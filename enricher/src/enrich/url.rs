@@ -1,16 +1,18 @@
 //! URLs, scrubbed and split for analysts: the stored URL loses its user
-//! info, sensitive or secret-carrying query and fragment parameters, ad
-//! click ids and `;jsessionid=`-style path parameters; path segments holding
-//! an e-mail address or a token are replaced; the path is normalised
-//! (repeated and trailing slashes removed). Campaign (UTM) fields and which
-//! click ids were present are read before anything is removed.
+//! info, query parameters under sensitive keys or holding personal data
+//! (e-mail addresses, tokens, IP addresses, phone numbers, IBANs: see
+//! [`super::scrub`]), ad click ids and `;jsessionid=`-style path
+//! parameters; such data in path segments is replaced by its marker; the
+//! path is normalised (repeated and trailing slashes removed). Fragments
+//! are cleaned the same way. Campaign (UTM) fields and which click ids were
+//! present are read before anything is removed.
 
 use std::borrow::Cow;
 
 use url::Url;
 use url::form_urlencoded;
 
-use super::scrub::{Scrubber, holds_secret};
+use super::scrub::{Scrubber, holds_personal_data};
 
 /// Longest URL stored; longer ones are cut.
 pub const MAX_URL_CHARS: usize = 2048;
@@ -174,12 +176,16 @@ fn filter_pairs(
 ) -> Option<String> {
     let mut kept = form_urlencoded::Serializer::new(String::new());
     let mut dropped = false;
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+    for raw in query.split('&').filter(|pair| !pair.is_empty()) {
+        let Some((key, value)) = form_urlencoded::parse(raw.as_bytes()).next() else {
+            continue;
+        };
         let lower = key.to_ascii_lowercase();
         if extra_drop(&lower, &value)
             || scrubber.is_sensitive_key(&lower)
-            || holds_secret(&key)
-            || holds_secret(&value)
+            || holds_personal_data(&key)
+            || holds_personal_data(&value)
+            || plus_kept_holds_personal_data(raw)
         {
             dropped = true;
         } else {
@@ -189,8 +195,20 @@ fn filter_pairs(
     dropped.then(|| kept.finish())
 }
 
-/// The path without empty segments, `;param` suffixes, e-mail addresses or
-/// tokens; borrowed when already clean.
+/// Whether the value of a raw `key=value` pair that starts with a literal
+/// `+` holds personal data when that `+` is read as a plus rather than a
+/// space (`tel=+49+30+1234567`, written by a script that does not encode it).
+fn plus_kept_holds_personal_data(raw: &str) -> bool {
+    let value = raw.split_once('=').map_or("", |(_, value)| value);
+    value.strip_prefix('+').is_some_and(|rest| {
+        let rest = rest.replace('+', " ");
+        let rest = percent_encoding::percent_decode_str(&rest).decode_utf8_lossy();
+        holds_personal_data(&format!("+{rest}"))
+    })
+}
+
+/// The path without empty segments or `;param` suffixes, personal data in
+/// its segments replaced by markers; borrowed when already clean.
 fn clean_path<'a>(path: &'a str, scrubber: &Scrubber) -> Cow<'a, str> {
     let mut out = String::with_capacity(path.len());
     for segment in path.split('/') {
@@ -217,7 +235,7 @@ fn clean_path<'a>(path: &'a str, scrubber: &Scrubber) -> Cow<'a, str> {
 
 /// A fragment without identifiers: hash routes (`#/a/b?x=1`) are cleaned
 /// like paths and queries, `#k=v&...` like a query, and a plain anchor is
-/// kept unless it holds a secret. `None` when nothing is left.
+/// kept unless it holds personal data. `None` when nothing is left.
 fn clean_fragment(fragment: &str, scrubber: &Scrubber) -> Option<String> {
     let (head, query) = match fragment.split_once('?') {
         Some((head, query)) => (head, Some(query)),
@@ -230,7 +248,8 @@ fn clean_fragment(fragment: &str, scrubber: &Scrubber) -> Option<String> {
         out.push_str(&clean_path(route, scrubber));
     } else if head.starts_with('/') {
         out.push_str(&clean_path(head, scrubber));
-    } else if !holds_secret(&percent_encoding::percent_decode_str(head).decode_utf8_lossy()) {
+    } else if !holds_personal_data(&percent_encoding::percent_decode_str(head).decode_utf8_lossy())
+    {
         out.push_str(head);
     }
     if let Some(query) = query {
@@ -362,6 +381,65 @@ mod tests {
                 "https://shop.example/cart;jsessionid=0AAB6C8DE415",
                 "https://shop.example/cart",
             ),
+            // IP addresses, phone numbers, IBANs and e-mail addresses in
+            // any form: query pairs holding them go, path segments get markers.
+            (
+                "https://shop.example/?q=shoes&from=203.0.113.42",
+                "https://shop.example/?q=shoes",
+            ),
+            (
+                "https://shop.example/?v=2001:db8::1&page=2",
+                "https://shop.example/?page=2",
+            ),
+            (
+                "https://shop.example/ip/203.0.113.42/details",
+                "https://shop.example/ip/[ip]/details",
+            ),
+            (
+                "https://shop.example/q/%5B2001:db8::1%5D",
+                "https://shop.example/q/[[ip]]",
+            ),
+            (
+                "https://shop.example/?q=%2B49%2030%201234567&page=2",
+                "https://shop.example/?page=2",
+            ),
+            (
+                "https://shop.example/?t=+49+30+1234567&page=2",
+                "https://shop.example/?page=2",
+            ),
+            (
+                "https://shop.example/call/030-1234567",
+                "https://shop.example/call/[phone]",
+            ),
+            (
+                "https://shop.example/?x=DE89370400440532013000&page=2",
+                "https://shop.example/?page=2",
+            ),
+            (
+                "https://shop.example/pay/DE89%203704%200044%200532%200130%2000",
+                "https://shop.example/pay/[iban]",
+            ),
+            (
+                "https://shop.example/?to=ada%2540example.com&page=2",
+                "https://shop.example/?page=2",
+            ),
+            (
+                "https://shop.example/?to=ada@ex%C3%A4mple.de&page=2",
+                "https://shop.example/?page=2",
+            ),
+            (
+                "https://shop.example/u/ada%EF%BC%A0example.com",
+                "https://shop.example/u/[email]",
+            ),
+            (
+                "https://shop.example/?ip=10.0.0.1&user=ada&username=ada&login=ada&page=2",
+                "https://shop.example/?page=2",
+            ),
+            // What only looks like it stays: versions, prices, ids, dates.
+            (
+                "https://shop.example/p/123456789?v=1.2.3&price=12.99&day=2026-12-06",
+                "https://shop.example/p/123456789?v=1.2.3&price=12.99&day=2026-12-06",
+            ),
             // Fragments: OAuth tokens, hash routes, anchors.
             (
                 "https://app.example/cb#access_token=abc&token_type=bearer&expires_in=3600",
@@ -370,6 +448,10 @@ mod tests {
             (
                 "https://app.example/#/account/ada@example.com?tab=1&session=x",
                 "https://app.example/#/account/[email]?tab=1",
+            ),
+            (
+                "https://app.example/#/from/203.0.113.42",
+                "https://app.example/#/from/[ip]",
             ),
             (
                 "https://app.example/p#reviews",
