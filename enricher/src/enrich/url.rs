@@ -3,9 +3,12 @@
 //! (e-mail addresses, tokens, IP addresses, phone numbers, IBANs: see
 //! [`super::scrub`]), ad click ids and `;jsessionid=`-style path
 //! parameters; such data in path segments is replaced by its marker; the
-//! path is normalised (repeated and trailing slashes removed). Fragments
-//! are cleaned the same way. Campaign (UTM) fields and which click ids were
-//! present are read before anything is removed.
+//! path is normalised (repeated and trailing slashes removed). Of the
+//! fragment only a hash route's path is kept (`#/orders/42`, for the tag's
+//! hash-routed pages), scrubbed like a path: anchors and parameters
+//! (`#access_token=...`, `#/cb?code=...`) never reach the enriched topic.
+//! Campaign (UTM) fields and which click ids were present are read before
+//! anything is removed.
 
 use std::borrow::Cow;
 
@@ -166,9 +169,9 @@ pub fn strip_query(url: &mut String) {
     }
 }
 
-/// Keeps the pairs of a query (or key=value fragment) that carry nothing
-/// personal; `extra_drop(lower-case key, value)` may drop more. `None` when
-/// every pair is kept, else the new query (empty when none is left).
+/// Keeps the pairs of a query that carry nothing personal;
+/// `extra_drop(lower-case key, value)` may drop more. `None` when every pair
+/// is kept, else the new query (empty when none is left).
 fn filter_pairs(
     query: &str,
     scrubber: &Scrubber,
@@ -233,36 +236,26 @@ fn clean_path<'a>(path: &'a str, scrubber: &Scrubber) -> Cow<'a, str> {
     }
 }
 
-/// A fragment without identifiers: hash routes (`#/a/b?x=1`) are cleaned
-/// like paths and queries, `#k=v&...` like a query, and a plain anchor is
-/// kept unless it holds personal data. `None` when nothing is left.
+/// What is kept of a fragment: only a hash route's path (`/a/b` or
+/// `!/a/b`), cleaned like a path and cut before anything query-like (`?`,
+/// `&`, a segment with `=`, encoded or not). Anchors (`#reviews`) and
+/// parameters (`#access_token=...`) are dropped. `None` when nothing is left.
 fn clean_fragment(fragment: &str, scrubber: &Scrubber) -> Option<String> {
-    let (head, query) = match fragment.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None if fragment.contains('=') => ("", Some(fragment)),
-        None => (fragment, None),
+    let (bang, route) = match fragment.strip_prefix('!') {
+        Some(route) => ("!", route),
+        None => ("", fragment),
     };
-    let mut out = String::new();
-    if let Some(route) = head.strip_prefix('!').filter(|r| r.starts_with('/')) {
-        out.push('!');
-        out.push_str(&clean_path(route, scrubber));
-    } else if head.starts_with('/') {
-        out.push_str(&clean_path(head, scrubber));
-    } else if !holds_personal_data(&percent_encoding::percent_decode_str(head).decode_utf8_lossy())
-    {
-        out.push_str(head);
+    if !route.starts_with('/') {
+        return None;
     }
-    if let Some(query) = query {
-        let kept = filter_pairs(query, scrubber, |_, _| false);
-        let kept = kept.as_deref().unwrap_or(query);
-        if !kept.is_empty() {
-            if !out.is_empty() {
-                out.push('?');
-            }
-            out.push_str(kept);
-        }
-    }
-    (!out.is_empty()).then_some(out)
+    // Decoded first, so an encoded `%3F` or `%3D` is cut too.
+    let route = percent_encoding::percent_decode_str(route).decode_utf8_lossy();
+    let route = route.split(['?', '&']).next().unwrap_or_default();
+    let route = match route.find('=') {
+        Some(equals) => &route[..route[..equals].rfind('/').unwrap_or(0)],
+        None => route,
+    };
+    Some(format!("{bang}{}", clean_path(route, scrubber)))
 }
 
 /// `text` cut to at most `max` characters.
@@ -302,10 +295,10 @@ mod tests {
                 marketing_tactic: "prospecting".into(),
             }
         );
-        // Nothing personal: the URL is kept as it came.
+        // Nothing personal: the URL is kept as it came, less its anchor.
         assert_eq!(
             page.url,
-            "https://shop.example/p/42?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=red+shoes&utm_content=hero&utm_id=7&utm_source_platform=sa360&utm_creative_format=banner&utm_marketing_tactic=prospecting&x=1#top"
+            "https://shop.example/p/42?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=red+shoes&utm_content=hero&utm_id=7&utm_source_platform=sa360&utm_creative_format=banner&utm_marketing_tactic=prospecting&x=1"
         );
     }
 
@@ -440,28 +433,38 @@ mod tests {
                 "https://shop.example/p/123456789?v=1.2.3&price=12.99&day=2026-12-06",
                 "https://shop.example/p/123456789?v=1.2.3&price=12.99&day=2026-12-06",
             ),
-            // Fragments: OAuth tokens, hash routes, anchors.
+            // Fragments: only a hash route's path is kept.
             (
                 "https://app.example/cb#access_token=abc&token_type=bearer&expires_in=3600",
-                "https://app.example/cb#expires_in=3600",
+                "https://app.example/cb",
             ),
             (
                 "https://app.example/#/account/ada@example.com?tab=1&session=x",
-                "https://app.example/#/account/[email]?tab=1",
+                "https://app.example/#/account/[email]",
+            ),
+            (
+                "https://app.example/#!/orders/42/",
+                "https://app.example/#!/orders/42",
+            ),
+            (
+                "https://app.example/#/cb/access_token=x/more",
+                "https://app.example/#/cb",
+            ),
+            (
+                "https://app.example/#/search&q=ada",
+                "https://app.example/#/search",
             ),
             (
                 "https://app.example/#/from/203.0.113.42",
                 "https://app.example/#/from/[ip]",
             ),
-            (
-                "https://app.example/p#reviews",
-                "https://app.example/p#reviews",
-            ),
+            ("https://app.example/p#reviews", "https://app.example/p"),
             (
                 "https://app.example/p#ada@example.com",
                 "https://app.example/p",
             ),
             ("https://app.example/p#", "https://app.example/p"),
+            ("https://app.example/p#?a=1", "https://app.example/p"),
             // Text that is not a URL is scrubbed as text.
             ("mailto:ada@example.com", "mailto:[email]"),
             ("not a url ada@example.com", "not a url [email]"),
@@ -505,6 +508,17 @@ mod tests {
         fn any_string_is_scrubbed_without_panicking(raw in ".{0,300}") {
             let out = s(&raw);
             proptest::prop_assert!(out.url.chars().count() <= MAX_URL_CHARS);
+        }
+
+        #[test]
+        fn a_kept_fragment_is_a_route_without_parameters(fragment in "[ -~]{0,60}") {
+            let out = s(&format!("https://app.example/p#{fragment}")).url;
+            if let Some((_, kept)) = out.split_once('#') {
+                proptest::prop_assert!(
+                    kept.trim_start_matches('!').starts_with('/') && !kept.contains(['?', '&', '=']),
+                    "#{fragment} -> {out}"
+                );
+            }
         }
 
         #[test]
