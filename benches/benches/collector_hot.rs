@@ -71,9 +71,17 @@ fn bench(c: &mut Criterion) {
         let envelope = parse(&body).expect("valid");
         let checked = envelope.validate(&limits).expect("valid");
         group.bench_function("gate", |b| {
-            b.iter(|| gate(black_box(&envelope), &checked, &meta, &policy, &ledger));
+            b.iter(|| {
+                gate(
+                    black_box(&envelope),
+                    &checked,
+                    &meta,
+                    &policy,
+                    Some(&ledger),
+                )
+            });
         });
-        let resolution = gate(&envelope, &checked, &meta, &policy, &ledger);
+        let resolution = gate(&envelope, &checked, &meta, &policy, Some(&ledger));
         group.bench_function("accept", |b| {
             b.iter_batched(
                 || parse(&body).expect("valid"),
@@ -102,7 +110,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let envelope = parse(black_box(&body)).expect("valid");
                 let checked = envelope.validate(&limits).expect("valid");
-                let resolution = gate(&envelope, &checked, &meta, &policy, &ledger);
+                let resolution = gate(&envelope, &checked, &meta, &policy, Some(&ledger));
                 let accepted = accept(envelope, &checked, &meta, &policy, &resolution);
                 accepted
                     .events

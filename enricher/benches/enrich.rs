@@ -195,13 +195,24 @@ fn batch(round: i64) -> Vec<OwnedMessage> {
                 },
                 user_id: String::new(),
                 ip: Some(ip),
-                user_agent: AGENTS[usize::try_from(visitor).unwrap_or(0) % AGENTS.len()].into(),
+                // Anonymous (STRIP) events come with a device class, never
+                // the user agent (the collector keeps it back).
+                user_agent: if visitor.is_multiple_of(10) {
+                    String::new()
+                } else {
+                    AGENTS[usize::try_from(visitor).unwrap_or(0) % AGENTS.len()].into()
+                },
                 decision: if visitor.is_multiple_of(10) {
                     Decision::Strip
                 } else {
                     Decision::Keep
                 }
                 .into(),
+                device_class: if visitor.is_multiple_of(10) {
+                    "mobile".into()
+                } else {
+                    String::new()
+                },
             };
             OwnedMessage::new(
                 Some(raw.encode_to_vec()),

@@ -42,6 +42,7 @@ fuzz_target!(init: allow_caught_decoder_panics(), |data: &[u8]| {
     let meta = RequestMeta {
         ip: None,
         user_agent: String::new(),
+        // An injected clock: the seeds' TC strings are fresh at this instant.
         received_at_ms: 1_780_272_000_000,
         signals: HeaderSignals {
             gpc: knobs & 4 != 0,
@@ -49,7 +50,7 @@ fuzz_target!(init: allow_caught_decoder_panics(), |data: &[u8]| {
         },
     };
     let ledger = Ledger::default();
-    let resolution = gate(&envelope, &checked, &meta, &policy, &ledger);
+    let resolution = gate(&envelope, &checked, &meta, &policy, Some(&ledger));
     let granted = resolution.grants.granted();
     let accepted = accept(envelope, &checked, &meta, &policy, &resolution);
     for record in accepted.records.iter().map(|(_, r)| r) {
@@ -63,7 +64,11 @@ fuzz_target!(init: allow_caught_decoder_panics(), |data: &[u8]| {
         } else {
             assert!(policy.rules.anonymous_measurement);
             assert!(event.visitor_id.is_empty() && event.user_id.is_empty(), "STRIP with an id");
+            assert!(event.user_agent.is_empty(), "STRIP with a user agent");
+            assert_eq!(event.props_json, "{}", "STRIP with props the site did not list");
         }
+        let context = event.context.as_ref().expect("a context");
+        assert!(!context.url.contains('#') && !context.referrer.contains('#'), "a fragment left");
         if !event.user_id.is_empty() {
             assert!(granted.contains(Purpose::Personalization));
         }

@@ -110,6 +110,44 @@ async fn a_withdrawal_sent_to_one_collector_is_enforced_by_another_within_5_seco
     );
 }
 
+/// Explain publishes nothing and records nothing: after explaining a
+/// consent event and a page view, then posting one of each for real, the
+/// topics hold only the real ones and no collector's ledger learnt the
+/// explained visitor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_leaves_no_trace_in_the_topics_or_the_ledger() {
+    let collector = TestCollector::spawn().await;
+    let now = fiducia_proto::time::now_ms();
+    let explained = unique("explained");
+    let body = envelope(&explained, &["measurement"], now, &["consent", "page_view"]);
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/consent/explain", collector.url))
+        .header("origin", crate::helpers::ORIGIN)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let real = unique("real");
+    let body = envelope(&real, &["measurement"], now, &["consent", "page_view"]);
+    assert_eq!(collector.post(body).await.status(), 204);
+    for topic in [&collector.topics.raw, &collector.topics.consent] {
+        let messages = collector.read_topic(topic, 2).await;
+        assert_eq!(
+            messages.len(),
+            1,
+            "{topic}: only the real request's message"
+        );
+        let key = std::str::from_utf8(rdkafka::Message::key(&messages[0]).unwrap()).unwrap();
+        assert!(key.contains(&real), "{topic}: {key}");
+    }
+    // A collector started now reads the consent topic: nothing of the
+    // explained visitor, so its stale grant is simply judged on its own.
+    let other = collector.another().await;
+    let stale = envelope(&explained, &["measurement"], now, &["page_view"]);
+    assert_eq!(dropped(&other.post(stale).await), "");
+}
+
 /// A sink on `brokers` and `topics` writing to a database of its own in
 /// `clickhouse_url`; ready when returned.
 async fn start_sink(

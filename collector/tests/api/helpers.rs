@@ -147,6 +147,11 @@ impl TestCollector {
 
     /// Reads the raw topic from the start until `count` messages arrived (or 20 s passed).
     pub async fn read_raw(&self, count: usize) -> Vec<OwnedMessage> {
+        self.read_topic(&self.topics.raw, count).await
+    }
+
+    /// Reads `topic` from the start until `count` messages arrived (or 20 s passed).
+    pub async fn read_topic(&self, topic: &str, count: usize) -> Vec<OwnedMessage> {
         let consumer: StreamConsumer =
             fiducia_proto::kafka::client_config(&self.brokers, "test-reader")
                 .set("group.id", unique("reader"))
@@ -154,7 +159,7 @@ impl TestCollector {
                 .set("enable.auto.commit", "false")
                 .create()
                 .unwrap();
-        consumer.subscribe(&[&self.topics.raw]).unwrap();
+        consumer.subscribe(&[topic]).unwrap();
         let mut messages = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while messages.len() < count {
@@ -168,20 +173,25 @@ impl TestCollector {
     }
 }
 
-/// An envelope with `count` events of type `click`, measurement consent as
-/// given a minute ago.
+/// An envelope with `count` events of type `click` sent now, measurement
+/// consent as given a minute ago.
 pub fn envelope(measurement: &str, count: usize) -> (String, Vec<String>) {
-    let updated_at = fiducia_proto::time::now_ms() - 60_000;
+    let now = fiducia_proto::time::now_ms();
+    let updated_at = now - 60_000;
     let ids: Vec<String> = (0..count)
         .map(|_| uuid::Uuid::now_v7().to_string())
         .collect();
     let events: Vec<String> = ids
         .iter()
         .enumerate()
-        .map(|(seq, id)| format!(r#"{{"id":"{id}","type":"click","ts":1764000000000,"seq":{seq},"props":{{"el":"a#buy"}}}}"#))
+        .map(|(seq, id)| {
+            format!(
+                r#"{{"id":"{id}","type":"click","ts":{now},"seq":{seq},"props":{{"el":"a#buy"}}}}"#
+            )
+        })
         .collect();
     let body = format!(
-        r#"{{"site":"demo","sent_at":1764000000100,"consent":{{"measurement":"{measurement}","updated_at":{updated_at}}},
+        r#"{{"site":"demo","sent_at":{now},"consent":{{"measurement":"{measurement}","updated_at":{updated_at}}},
             "visitor":{{"id":"visitor-1"}},
             "context":{{"url":"https://shop.example/p/42?utm_source=news","referrer":"https://www.google.com/","title":"Red shoes"}},
             "events":[{}]}}"#,
