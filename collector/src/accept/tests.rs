@@ -1032,16 +1032,7 @@ fn a_consent_event_sent_twice_is_recorded_once_and_a_repeat_choice_is_an_update(
     assert_eq!(first.records[0].1.action(), ConsentAction::Grant);
     case.ledger.apply(&first.records[0].1);
     // The same request again (a page-exit beacon and a retry both carry it).
-    let envelope = parse(case.body.as_bytes()).unwrap();
-    let checked = envelope.validate(&Limits::default()).unwrap();
-    let resolution = gate(
-        &envelope,
-        &checked,
-        &case.meta,
-        &case.policy,
-        Some(&case.ledger),
-    );
-    let again = accept(envelope, &checked, &case.meta, &case.policy, &resolution);
+    let (again, _) = case.run();
     assert!(again.records.is_empty());
     assert_eq!(
         again.events.len(),

@@ -136,7 +136,8 @@ test('the same choice again is not a new consent event', async () => {
   await p.close()
 })
 
-test('withdrawal: one consent event with the old visitor id, then the id, queue and choice are deleted', async () => {
+// Everything granted, then an event queued (and persisted) behind a 503.
+const grantedWithAQueuedEvent = async () => {
   const p = open()
   p.call('consent', ALL)
   await p.tick(1000)
@@ -144,6 +145,11 @@ test('withdrawal: one consent event with the old visitor id, then the id, queue 
   p.answers.push({ status: 503, retryAfter: '60' })
   p.call('track', 'queued')
   await p.tick(1000)
+  return { p, id }
+}
+
+test('withdrawal: one consent event with the old visitor id, then the id, queue and choice are deleted', async () => {
+  const { p, id } = await grantedWithAQueuedEvent()
   assert.ok(p.storage()['fiducia:q'], 'queue persisted while measurement is granted')
   p.call('consent', NONE)
   assert.deepEqual(p.storage(), {}, 'id, queue and choice deleted at once')
@@ -279,13 +285,7 @@ test('withdrawing personalization: no queued envelope keeps the user id', async 
 })
 
 test('withdrawing measurement: the queue keeps only the withdrawal, and nothing of it is stored', async () => {
-  const p = open()
-  p.call('consent', ALL)
-  await p.tick(1000)
-  const id = p.events()[0].envelope.visitor.id
-  p.answers.push({ status: 503, retryAfter: '60' })
-  p.call('track', 'queued')
-  await p.tick(1000)
+  const { p, id } = await grantedWithAQueuedEvent()
   assert.ok(p.storage()['fiducia:q'])
   // Personalization and functional stay granted.
   p.call('consent', { personalization: true, functional: true })
