@@ -30,7 +30,7 @@ static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::AL
 /// consent path measured is the same on any date.
 const NOW: i64 = 1_780_272_000_000;
 
-/// Publisher purposes 1-11 consented (`shared/reference/consent.md` table B).
+/// Publisher purposes 1-11 consented (`collector/reference/consent.md` table B).
 const ACCEPT_ALL: &str = "CQeEcwAQeEcwAEsAHBENAHEsAP_gAAAAAAYgAGMUQAAAAAAA.IAGMUQAA.f_wAAAAAAAAA";
 
 fn meta(user_agent: &str) -> RequestMeta {

@@ -14,7 +14,7 @@ use crate::envelope::parse;
 const NOW: i64 = 1_780_272_000_000;
 const DAY: i64 = 86_400_000;
 
-/// `shared/reference/consent.md` table B: publisher purposes noted.
+/// `collector/reference/consent.md` table B: publisher purposes noted.
 const ACCEPT_ALL: &str = "CQeEcwAQeEcwAEsAHBENAHEsAP_gAAAAAAYgAGMUQAAAAAAA.IAGMUQAA.f_wAAAAAAAAA"; // 1-11
 const MEASUREMENT_ONLY: &str = "CQeEcwAQeEcwAEsAHBENAHEgAIOAAAAAAAYgAAAAAAAA.IAGMUQAA.cDAAAAAAAAAA"; // 1, 8, 9
 const PERSONALIZED: &str = "CQeEcwAQeEcwAEsAHBENAHEgAI0AAAAAAAYgAAAAAAAA.IAGMUQAA.caAAAAAAAAAA"; // 1, 5, 6, 8

@@ -1,5 +1,5 @@
 //! IAB TCF v2.2/2.3 TC strings, alone or inside a GPP string, decoded with
-//! `iab_gpp` and validated as `shared/reference/consent.md` section 2.7 says.
+//! `iab_gpp` and validated as `collector/reference/consent.md` section 2.7 says.
 //! A string that fails any rule grants nothing.
 //!
 //! We are the site owner's processor, so the signal is the **publisher**

@@ -1,5 +1,5 @@
-//! The TCF test vectors of `shared/reference/tcf_vectors.json` and
-//! `consent.md` section 2.10, through our decoder and validation, with
+//! The TCF test vectors of `collector/reference/tcf_vectors.json` and
+//! `collector/reference/consent.md` section 2.10, through our decoder and validation, with
 //! `lib_tcstring` as a second, independent decoder.
 
 use std::collections::BTreeSet;
@@ -17,7 +17,7 @@ const NOW: i64 = 1_780_272_000_000;
 fn vectors() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/reference/tcf_vectors.json"
+        "/reference/tcf_vectors.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()

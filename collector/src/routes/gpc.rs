@@ -1,5 +1,5 @@
 //! `GET /.well-known/gpc.json`: the Global Privacy Control support resource
-//! (W3C GPC, `shared/reference/consent.md` section 3.1). The collector
+//! (W3C GPC, `collector/reference/consent.md` section 3.1). The collector
 //! honours `Sec-GPC: 1` and the tag's `gpc` flag as an objection to
 //! personalization (see `consent::resolve`), and says so here.
 

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import { ALL, DAY_MS, open, START } from './harness.js'
 
 const NONE = { measurement: false, personalization: false, functional: false }
-// TC strings from shared/reference/consent.md section 2.10 (LastUpdated 2026-01-15).
+// TC strings from collector/reference/consent.md section 2.10 (LastUpdated 2026-01-15).
 const TC_ACCEPT_ALL = 'CQeEcwAQeEcwAEsAHBENAHEsAP_gAAAAAAYgAGMUQAAAAAAA.IAGMUQAA.f_wAAAAAAAAA'
 const TC_MEASUREMENT = 'CQeEcwAQeEcwAEsAHBENAHEgAIOAAAAAAAYgAAAAAAAA.IAGMUQAA.cDAAAAAAAAAA'
 

@@ -34,7 +34,7 @@ test('backoff never retries before Retry-After', () => {
 })
 
 test('tcTime reads LastUpdated of a TC string', () => {
-  // Vectors from shared/reference/consent.md section 2.10.
+  // Vectors from collector/reference/consent.md section 2.10.
   assert.equal(tcTime('CQeEcwAQeEcwAEsAHBENAHEsAP_gAAAAAAYgAGMUQAAAAAAA.IAGMUQAA.f_wAAAAAAAAA'), Date.UTC(2026, 0, 15))
   assert.equal(tcTime('CQSbk4AQSbk4ANwAAAENAwCgAAAAAAAAAAYgACPAAAAA.IDKQA4AAgAKAGQAygAAA.YAAAAAAAAAAA'), Date.UTC(2025, 5, 3))
   // A4: created 2008, last updated 2012-01-10T17:10:13.4Z.
