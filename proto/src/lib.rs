@@ -4,7 +4,8 @@
 //!   `proto/fiducia/v1/*.proto`).
 //! * [`topics`] and [`headers`]: Kafka topic names and the routing headers
 //!   every message carries, so consumers can route without decoding.
-//! * [`consent`]: the consent model every service agrees on.
+//! * [`consent`]: the consent vocabulary every service agrees on (purposes,
+//!   event types); the decisions are the collector's.
 //!
 //! Runtime plumbing the services share sits behind cargo features so the
 //! contract itself stays light: `kafka` (producer set-up, the at-least-once

@@ -10,9 +10,8 @@ mod strip;
 #[cfg(test)]
 mod tests;
 
-use fiducia_proto::consent::{
-    self, DropReason, EventType, Field, FieldSet, Purpose, Source, Verdict,
-};
+use crate::consent::{DropReason, Field, FieldSet, Source, Verdict, decide};
+use fiducia_proto::consent::{EventType, Purpose};
 use fiducia_proto::keys::partition_key;
 use fiducia_proto::v1::{ConsentRecord, ConsentSnapshot, IpPrefix, PageContext, RawEvent};
 
@@ -112,7 +111,7 @@ pub fn accept(
             }
             continue;
         }
-        let verdict = consent::decide(&policy.rules, check.kind, &resolution.grants);
+        let verdict = decide(&policy.rules, check.kind, &resolution.grants);
         let Some(decision) = verdict.decision() else {
             if let Verdict::Drop(reason) = verdict {
                 tally(&mut accepted.dropped, reason);

@@ -1,7 +1,8 @@
 //! The gate's promises, as examples and as properties over arbitrary
 //! envelopes, headers, ledger states and site policies.
 
-use fiducia_proto::consent::{Field, Purpose, PurposeSet};
+use crate::consent::Field;
+use fiducia_proto::consent::{Purpose, PurposeSet};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, Decision};
 use proptest::prelude::*;
 
@@ -421,7 +422,7 @@ fn a_forged_client_time_neither_hides_a_withdrawal_nor_reaches_a_record() {
         vec![(
             DropReason {
                 purpose: Purpose::Measurement,
-                reason: fiducia_proto::consent::DenyReason::Withdrawn
+                reason: crate::consent::DenyReason::Withdrawn
             },
             1
         )]

@@ -1,7 +1,10 @@
-//! The collector's side of the consent model (SPEC section 5): where
-//! consent comes from and what is recorded. The model itself (purposes,
-//! rules, KEEP / STRIP / DROP) is `fiducia_proto::consent`.
+//! The consent model's decisions (SPEC section 5), the collector's alone:
+//! the vocabulary (purposes, event types) is `fiducia_proto::consent`.
 //!
+//! * [`rules`]: which purposes each event type and each field needs, with
+//!   per-site overrides.
+//! * [`decision`]: per-purpose grants with their source and reason, and the
+//!   KEEP / STRIP / DROP decision per event.
 //! * [`policy`]: a site's consent settings, validated at start-up.
 //! * [`tcf`]: TC strings (and GPP strings carrying one), decoded and validated.
 //! * [`ledger`] and [`follow`]: the server-side ledger, rebuilt on every
@@ -9,11 +12,16 @@
 //! * [`resolve`]: sources and precedence, into per-purpose grants.
 //! * [`record`]: the consent records every change produces.
 
+pub mod decision;
 pub mod follow;
 pub mod ledger;
 pub mod policy;
 pub mod record;
 pub mod resolve;
+pub mod rules;
 pub mod tcf;
 #[cfg(test)]
 mod tcf_vectors;
+
+pub use decision::{DenyReason, DropReason, Grant, Grants, Source, Verdict, decide};
+pub use rules::{Field, FieldSet, Rules, default_needs};

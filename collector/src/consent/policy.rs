@@ -24,7 +24,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fiducia_proto::consent::{EventType, Field, Purpose, PurposeSet, Rules};
+use crate::consent::{Field, Rules};
+use fiducia_proto::consent::{EventType, Purpose, PurposeSet};
 use serde::Deserialize;
 
 /// Default maximum consent age: 13 months.

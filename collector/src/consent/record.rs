@@ -18,7 +18,8 @@
 //! the truncated network, the browser's name (never the user agent; the
 //! gate fills it in).
 
-use fiducia_proto::consent::{Purpose, PurposeSet, Source};
+use crate::consent::Source;
+use fiducia_proto::consent::{Purpose, PurposeSet};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, IpPrefix};
 
 use super::policy::Policy;

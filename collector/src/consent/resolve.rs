@@ -17,7 +17,8 @@
 //! Pure: the same inputs give the same answer, so `/v1/consent/explain`
 //! shows exactly what `/v1/events` does.
 
-use fiducia_proto::consent::{DenyReason, Grant, Grants, Purpose, Source};
+use crate::consent::{DenyReason, Grant, Grants, Source};
+use fiducia_proto::consent::Purpose;
 
 use super::ledger::Entry;
 use super::policy::Policy;

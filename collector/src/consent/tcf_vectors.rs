@@ -15,10 +15,7 @@ const MAX_AGE_MS: i64 = 395 * DAY_MS;
 const NOW: i64 = 1_780_272_000_000;
 
 fn vectors() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/reference/tcf_vectors.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/reference/tcf_vectors.json");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }

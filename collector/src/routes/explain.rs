@@ -10,8 +10,9 @@
 //! nothing about the visitor, and says so (`signals.ledger`); `/v1/events`
 //! applies the ledger on top.
 
+use crate::consent::{DenyReason, Field, Grant, Source, Verdict, decide};
 use actix_web::{HttpRequest, HttpResponse, web};
-use fiducia_proto::consent::{self, DenyReason, EventType, Field, Grant, Purpose, Source, Verdict};
+use fiducia_proto::consent::{EventType, Purpose};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -73,7 +74,7 @@ pub async fn post<P: EventPublisher>(
         .iter()
         .zip(&checked)
         .map(|(event, check)| {
-            let verdict = consent::decide(&policy.rules, check.kind, &resolution.grants);
+            let verdict = decide(&policy.rules, check.kind, &resolution.grants);
             event_answer(event.id.clone(), check.kind, verdict, &resolution, policy)
         })
         .collect();

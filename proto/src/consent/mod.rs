@@ -1,26 +1,22 @@
-//! The consent model shared by every service (SPEC section 5).
+//! The consent vocabulary every service shares (SPEC section 5).
 //!
 //! * [`purpose`]: our purposes and sets of them.
-//! * [`rules`]: which purposes each event type and each field needs, with
-//!   per-site overrides.
-//! * [`decision`]: per-purpose grants with their source and reason, and the
-//!   KEEP / STRIP / DROP decision per event.
+//! * [`event_type`]: the event types of the wire contract.
+//! * [`flags`]: small sets of such names.
 //!
 //! Fail closed everywhere: a purpose is granted only when a source granted
-//! it; missing, unknown or unspecified means denied. The collector resolves
-//! the sources (ledger, TC string, GPC/DNT, the tag's state) into
-//! [`Grants`] and applies [`decide`] to every event before anything reaches
-//! Kafka; later stages read the resolved state from the event.
+//! it; missing, unknown or unspecified means denied. Deciding is the
+//! collector's alone (`collector/src/consent/`: sources, rules, KEEP /
+//! STRIP / DROP), before anything reaches Kafka; later stages read the
+//! resolved state from the event.
 
-pub mod decision;
+pub mod event_type;
 pub mod flags;
 pub mod purpose;
-pub mod rules;
 
-pub use decision::{DenyReason, DropReason, Grant, Grants, Source, Verdict, decide};
+pub use event_type::EventType;
 pub use flags::{Flag, Flags};
 pub use purpose::{Purpose, PurposeSet};
-pub use rules::{EventType, Field, FieldSet, Rules};
 
 use crate::v1::ConsentAction;
 

@@ -3,90 +3,18 @@
 //! keeps needing at least one purpose that takes consent, so no site
 //! configuration can collect events without consent.
 
-use super::flags::{Flag, Flags};
-use super::purpose::{Purpose, PurposeSet};
+use fiducia_proto::consent::{EventType, Flag, Flags, Purpose, PurposeSet};
 
-/// The event types the tag sends (SPEC section 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventType {
-    /// A page (or SPA route) was shown.
-    PageView,
-    /// A link or button was clicked.
-    Click,
-    /// A form was submitted (never its field values).
-    FormSubmit,
-    /// Scroll depth reached.
-    Scroll,
-    /// Active, visible time on the page.
-    Engagement,
-    /// A link to another site was followed.
-    OutboundLink,
-    /// A file download was started.
-    Download,
-    /// `fiducia('track', …)`.
-    Custom,
-    /// `fiducia('identify', userId)`.
-    Identify,
-    /// A consent change: becomes a consent record, never an analytics event.
-    Consent,
-}
-
-impl Flag for EventType {
-    const ALL: &'static [Self] = &Self::ALL;
-    fn index(self) -> u8 {
-        self as u8
-    }
-}
-
-impl EventType {
-    /// Every event type, in a stable order.
-    pub const ALL: [Self; 10] = [
-        Self::PageView,
-        Self::Click,
-        Self::FormSubmit,
-        Self::Scroll,
-        Self::Engagement,
-        Self::OutboundLink,
-        Self::Download,
-        Self::Custom,
-        Self::Identify,
-        Self::Consent,
-    ];
-
-    /// The wire name (`page_view`, ...).
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::PageView => "page_view",
-            Self::Click => "click",
-            Self::FormSubmit => "form_submit",
-            Self::Scroll => "scroll",
-            Self::Engagement => "engagement",
-            Self::OutboundLink => "outbound_link",
-            Self::Download => "download",
-            Self::Custom => "custom",
-            Self::Identify => "identify",
-            Self::Consent => "consent",
-        }
-    }
-
-    /// The event type with this wire name.
-    #[must_use]
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == name)
-    }
-
-    /// What the product requires by default: consent records are necessary
-    /// (they are the proof, and how a withdrawal propagates); linking a user
-    /// id builds a profile, so `identify` also needs personalization; every
-    /// other event is measurement.
-    #[must_use]
-    pub fn default_needs(self) -> PurposeSet {
-        match self {
-            Self::Consent => PurposeSet::of(&[Purpose::Necessary]),
-            Self::Identify => PurposeSet::of(&[Purpose::Measurement, Purpose::Personalization]),
-            _ => PurposeSet::of(&[Purpose::Measurement]),
-        }
+/// What the product requires of `kind` by default: consent records are
+/// necessary (they are the proof, and how a withdrawal propagates); linking
+/// a user id builds a profile, so `identify` also needs personalization;
+/// every other event is measurement.
+#[must_use]
+pub fn default_needs(kind: EventType) -> PurposeSet {
+    match kind {
+        EventType::Consent => PurposeSet::of(&[Purpose::Necessary]),
+        EventType::Identify => PurposeSet::of(&[Purpose::Measurement, Purpose::Personalization]),
+        _ => PurposeSet::of(&[Purpose::Measurement]),
     }
 }
 
@@ -199,7 +127,7 @@ pub struct Rules {
 impl Default for Rules {
     fn default() -> Self {
         Self {
-            events: EventType::ALL.map(EventType::default_needs),
+            events: EventType::ALL.map(default_needs),
             fields: Field::ALL.map(Field::default_needs),
             anonymous_measurement: false,
         }

@@ -2,9 +2,10 @@
 //! per-purpose grants the collector resolved and the site's [`Rules`].
 //! Fail closed: a purpose is granted only when a source granted it.
 
-use super::purpose::{Purpose, PurposeSet};
-use super::rules::{EventType, Field, FieldSet, Rules};
-use crate::v1::Decision;
+use fiducia_proto::consent::{EventType, Purpose, PurposeSet};
+use fiducia_proto::v1::Decision;
+
+use super::rules::{Field, FieldSet, Rules};
 
 /// Where a purpose's state came from, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
