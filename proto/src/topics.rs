@@ -1,6 +1,8 @@
-//! Kafka topic names (SPEC section 3). Every service reads the names through
-//! [`Topics::from_env`], so tests and multi-tenant deployments can point a
-//! whole pipeline at other topics without code changes.
+//! Kafka topic names (SPEC section 3). Every service reads the names from
+//! the `FIDUCIA_TOPIC_*` variables through the shared configuration reader
+//! (`service::config::KafkaConfig::from_env`), so tests and multi-tenant
+//! deployments can point a whole pipeline at other topics without code
+//! changes.
 
 /// Default topic names of the `v1` contract.
 pub mod defaults {
@@ -16,6 +18,18 @@ pub mod defaults {
     pub const DEADLETTER: &str = "fiducia.deadletter.v1";
     /// The enricher's session state, compacted, partitioned like the raw topic.
     pub const SESSIONS: &str = "fiducia.sessions.v1";
+}
+
+/// Whether Kafka accepts `name` as a topic name: 1-249 characters of
+/// `a-z A-Z 0-9 . _ -`, and neither `.` nor `..`.
+#[must_use]
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=249).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Settings of the consent topic: it never expires. It is the proof of
@@ -58,21 +72,6 @@ impl Default for Topics {
 }
 
 impl Topics {
-    /// Defaults, each overridable by its `FIDUCIA_TOPIC_*` variable.
-    #[must_use]
-    pub fn from_env() -> Self {
-        let pick = |var: &str, default: String| std::env::var(var).unwrap_or(default);
-        let d = Self::default();
-        Self {
-            raw: pick("FIDUCIA_TOPIC_RAW", d.raw),
-            enriched: pick("FIDUCIA_TOPIC_ENRICHED", d.enriched),
-            consent: pick("FIDUCIA_TOPIC_CONSENT", d.consent),
-            privacy: pick("FIDUCIA_TOPIC_PRIVACY", d.privacy),
-            deadletter: pick("FIDUCIA_TOPIC_DEADLETTER", d.deadletter),
-            sessions: pick("FIDUCIA_TOPIC_SESSIONS", d.sessions),
-        }
-    }
-
     /// Every topic with the same suffix appended: one isolated pipeline per test.
     #[must_use]
     pub fn with_suffix(suffix: &str) -> Self {
@@ -109,5 +108,20 @@ impl Topics {
             &self.privacy,
             &self.deadletter,
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafkas_rules() {
+        for name in [defaults::RAW, "a", "x_y-z.1", &"t".repeat(249)] {
+            assert!(is_valid_name(name), "{name}");
+        }
+        for name in ["", ".", "..", "a b", "tópico", "a/b", &"t".repeat(250)] {
+            assert!(!is_valid_name(name), "{name:?}");
+        }
     }
 }

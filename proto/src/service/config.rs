@@ -135,7 +135,7 @@ impl KafkaConfig {
     /// When a variable is set to a value that does not parse.
     pub fn from_env() -> Result<Self, ConfigError> {
         let partitions = env_positive("FIDUCIA_KAFKA_PARTITIONS", 4)?;
-        let d = Self::new("127.0.0.1:19092", crate::topics::Topics::from_env());
+        let d = Self::new("127.0.0.1:19092", topics_from_env()?);
         let rejoin_var = "FIDUCIA_KAFKA_REJOIN_UNASSIGNED_MS";
         let rejoin_when_unassigned = match env_opt::<u64>(rejoin_var)? {
             None => d.rejoin_when_unassigned,
@@ -151,6 +151,35 @@ impl KafkaConfig {
             topics: d.topics,
         })
     }
+}
+
+/// The `FIDUCIA_TOPIC_*` variables over the default names (unset or empty:
+/// the default), each a name Kafka accepts.
+///
+/// # Errors
+/// When a variable holds a name Kafka would refuse.
+pub fn topics_from_env() -> Result<crate::topics::Topics, ConfigError> {
+    let d = crate::topics::Topics::default();
+    let pick = |var: &str, default: String| {
+        let name: String = env_or(var, default)?;
+        if crate::topics::is_valid_name(&name) {
+            Ok(name)
+        } else {
+            Err(ConfigError::new(
+                var,
+                name,
+                "not a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)",
+            ))
+        }
+    };
+    Ok(crate::topics::Topics {
+        raw: pick("FIDUCIA_TOPIC_RAW", d.raw)?,
+        enriched: pick("FIDUCIA_TOPIC_ENRICHED", d.enriched)?,
+        consent: pick("FIDUCIA_TOPIC_CONSENT", d.consent)?,
+        privacy: pick("FIDUCIA_TOPIC_PRIVACY", d.privacy)?,
+        deadletter: pick("FIDUCIA_TOPIC_DEADLETTER", d.deadletter)?,
+        sessions: pick("FIDUCIA_TOPIC_SESSIONS", d.sessions)?,
+    })
 }
 
 #[cfg(feature = "kafka")]
