@@ -14,6 +14,7 @@ use fiducia_proto::kafka::routing::routing_headers;
 use fiducia_proto::keys::partition_key;
 use fiducia_proto::service::config::KafkaConfig;
 use fiducia_proto::testkit::{self, Infra, create_topics, free_port, service_binary, unique};
+use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::topics::Topics;
 use fiducia_proto::v1::{
     ConsentSnapshot, ConsentState, Decision, EnrichedEvent, IpPrefix, PageContext, RawEvent,
@@ -30,10 +31,15 @@ use tokio_util::sync::CancellationToken;
 pub const PARTITIONS: i32 = 2;
 /// Longest wait for anything to arrive.
 pub const WAIT: Duration = Duration::from_secs(90);
-/// A fixed day (2025-11-24T16:00:00Z) so sessions never cross midnight by accident.
-pub const T0: i64 = 1_764_000_000_000;
 /// A minute in ms.
 pub const MIN: i64 = 60_000;
+
+/// 16:00 UTC yesterday: recent, so what ClickHouse computes against its
+/// `now()` sees recent events on any date, and hours from any midnight, so
+/// sessions never cross one by accident.
+pub fn t0() -> i64 {
+    midnight_days_ago_ms(1) + 16 * 60 * MIN
+}
 
 /// A desktop Chrome user agent.
 pub const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
@@ -199,9 +205,9 @@ fn decode_enriched(message: &OwnedMessage) -> EnrichedEvent {
     EnrichedEvent::decode(message.payload().unwrap_or_default()).expect("an enriched event")
 }
 
-/// A consented page view of `visitor` on site `demo`, `minutes` after [`T0`].
+/// A consented page view of `visitor` on site `demo`, `minutes` after [`t0`].
 pub fn raw_event(visitor: &str, minutes: i64) -> RawEvent {
-    let at = T0 + minutes * MIN;
+    let at = t0() + minutes * MIN;
     RawEvent {
         event_id: uuid::Uuid::now_v7().as_bytes().to_vec(),
         site_id: "demo".into(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use fiducia_proto::consent::Purpose;
 use fiducia_proto::headers;
+use fiducia_proto::time::{midnight_days_ago_ms, now_ms};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, EnrichedEvent};
 use fiducia_sink::dead_letter_rows::DeadLetterRow;
 use fiducia_sink::jobs::erasure::sweep;
@@ -45,8 +46,9 @@ fn withdrawal(visitor: &str) -> ConsentRecord {
         action: ConsentAction::Withdraw.into(),
         state: Some(state),
         source: "tag:api".into(),
-        client_ts_ms: 1_764_000_100_000,
-        server_ts_ms: 1_764_000_100_000,
+        // After the events (yesterday), as a real withdrawal would be.
+        client_ts_ms: midnight_days_ago_ms(0),
+        server_ts_ms: midnight_days_ago_ms(0),
         ..ConsentRecord::default()
     }
 }
@@ -175,7 +177,9 @@ async fn retention_deletes_expired_rows_and_only_them() {
     let config = setup.config();
     let client = setup.clickhouse();
     migrate(&client, &setup.database).await.unwrap();
-    let now: u32 = 1_764_000_000;
+    // The current second: ClickHouse's TTLs (on servers that have them)
+    // delete by its own clock, so the ages below must hold against it too.
+    let now = u32::try_from(now_ms() / 1000).unwrap();
     // (site, visitor, age in months, expired?)
     let cases = [
         ("demo", "v", 12, false),

@@ -13,6 +13,7 @@ use fiducia_proto::headers;
 use fiducia_proto::kafka::consume::{self, ConsumerSettings};
 use fiducia_proto::service::config::KafkaConfig;
 use fiducia_proto::testkit::{self, Infra, create_topics, unique};
+use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::topics::Topics;
 use fiducia_proto::v1::{DeadLetter, DeadLetterReason, Decision, EnrichedEvent};
 use fiducia_sink::config::ClickHouseConfig;
@@ -148,7 +149,11 @@ impl RunningSink {
     }
 }
 
+/// Event `i`: yesterday (UTC), `i` seconds and a bit after midnight, so
+/// what ClickHouse computes against its `now()` (the profiles' decay) sees
+/// recent events on any date.
 fn event(id: Uuid, i: u32) -> EnrichedEvent {
+    let at = midnight_days_ago_ms(1) + i64::from(i) * 1_001;
     EnrichedEvent {
         event_id: id.as_bytes().to_vec(),
         site_id: "demo".into(),
@@ -158,8 +163,8 @@ fn event(id: Uuid, i: u32) -> EnrichedEvent {
             "click"
         }
         .into(),
-        event_time_ms: 1_764_000_000_000 + i64::from(i) * 1_001,
-        received_at_ms: 1_764_000_000_500 + i64::from(i) * 1_001,
+        event_time_ms: at,
+        received_at_ms: at + 500,
         seq: i,
         visitor_id: format!("v{}", i % 7),
         session_id: format!("s{}", i % 5),
