@@ -25,8 +25,9 @@ if (process.argv.includes('--check')) {
   mkdirSync(new URL('dist', import.meta.url).pathname, { recursive: true })
   writeFileSync(OUT, code)
 }
-// Measured as the budget is stated: gzip -9 (without a file name in the header).
-const gzipped = execFileSync('gzip', ['-9', '-n', '-c', OUT]).length
+// Measured as the budget is stated and as anyone checks it, `gzip -9` on the
+// file: the header keeps the file name (15 bytes more than `gzip -9 -n`).
+const gzipped = execFileSync('gzip', ['-9', '-c', OUT]).length
 console.log(`dist/fiducia.min.js: ${Buffer.byteLength(code)} bytes, ${gzipped} bytes gzip -9 (budget ${BUDGET_BYTES})`)
 if (gzipped > BUDGET_BYTES) {
   console.error(`the tag is ${gzipped - BUDGET_BYTES} bytes over its budget`)

@@ -1,7 +1,7 @@
 // Autocapture: page views (single-page apps too), clicks on links and
 // buttons, outbound links, downloads, form submits, scroll depth and engaged
 // time. Never an input's value, never a form field.
-import { context, emit } from './tracker.js'
+import { context, cut, emit } from './tracker.js'
 
 const DOWNLOAD = /\.(pdf|zip|t?gz|dmg|exe|apk|csv|xlsx?|docx?|pptx?|txt|mp[34])$/i
 const IDLE_MS = 1e4
@@ -37,7 +37,7 @@ export const capture = (off, spa) => {
     // apart in hash mode, and is the page view's `route`; no other part of
     // the fragment is ever sent.
     const route = (spa == 'hash' ? location.hash : '').match(/^#!?(\/[^?]*)/)?.[1]
-    const key = location.href.split('#')[0] + route
+    const key = cut(location.href) + route
     if (key == page) return
     // Leaving a page (an SPA's): its engaged time, then its URL is the referrer.
     if (page) engaged(pageCtx)

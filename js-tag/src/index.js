@@ -9,7 +9,7 @@
 import { gcm, tcf } from './adapters.js'
 import { capture } from './capture.js'
 import { hide, start } from './send.js'
-import { GRANTED, MEASUREMENT, decide, emit, identify, reset, setup } from './tracker.js'
+import { GRANTED, MEASUREMENT, PURPOSES, decide, emit, identify, reset, setup } from './tracker.js'
 
 const script = document.currentScript
 const data = script.dataset
@@ -25,7 +25,7 @@ const api = {
   track: (name, props) => emit('custom', { ...props, name: '' + name }),
   identify,
   consent: (c, o) =>
-    decide(on(c.measurement), on(c.personalization), on(c.functional), 'api', o?.notice_version && { notice_version: '' + o.notice_version }),
+    decide(...PURPOSES.map((p) => on(c[p])), 'api', o?.notice_version && { notice_version: '' + o.notice_version }),
   reset,
 }
 const run = (command, ...args) => api[command]?.(...args)

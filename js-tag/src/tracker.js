@@ -8,7 +8,8 @@ import { uuid7 } from './uuid.js'
 
 export const GRANTED = 'granted'
 export const MEASUREMENT = 'measurement'
-const PURPOSES = [MEASUREMENT, 'personalization', 'functional']
+// The purposes the tag decides, in the order decide() takes them.
+export const PURPOSES = [MEASUREMENT, 'personalization', 'functional']
 // 13 months, on the short side (13 × 30 days): the longest a visitor id or a
 // stored choice lives. A visitor id is never renewed within that time.
 export const MAX_AGE_MS = 390 * 864e5
@@ -51,7 +52,7 @@ const visitor = (mint) => {
 
 // URLs lose their fragment (it can carry a token: `#access_token=…`) and
 // are cut short of the collector's bound (4096 characters).
-const cut = (s) => s.split('#')[0].slice(0, 4e3)
+export const cut = (s) => s.split('#')[0].slice(0, 4e3)
 
 // The page context; `from`: an SPA's new page, whose referrer is the
 // previous page's URL from now on.
