@@ -100,6 +100,8 @@ pub fn accept(
     };
     let consent = snapshot(resolution, &signals);
     let mut contexts = ContextCache::default();
+    // Parsed once per envelope, and only when an event is stripped.
+    let mut device_class = None;
     for (event, check) in events.into_iter().zip(checked) {
         if check.kind == EventType::Consent {
             let record = record::for_consent_event(
@@ -156,7 +158,8 @@ pub fn accept(
                 },
                 decision: decision.into(),
                 device_class: if strip {
-                    strip::device_class(&meta.user_agent).to_owned()
+                    (*device_class.get_or_insert_with(|| strip::device_class(&meta.user_agent)))
+                        .to_owned()
                 } else {
                     String::new()
                 },

@@ -165,7 +165,7 @@ mod tests {
     use actix_web::test;
     use fiducia_proto::v1::ConsentAction;
 
-    use super::super::testing::{body, call, call_on, call_with_ledger, now};
+    use super::super::testing::{body, call, call_on, now};
     use super::*;
     use crate::consent::ledger::Ledger;
     use crate::publish::memory::MemoryPublisher;
@@ -250,7 +250,7 @@ mod tests {
         let ledger = Arc::new(Ledger::default());
         let post = |body: String| {
             let (publisher, ledger) = (Arc::clone(&publisher), Arc::clone(&ledger));
-            async move { call_with_ledger(&publisher, &ledger, "/v1/events", &body, &[]).await }
+            async move { call_on(&publisher, &ledger, true, "/v1/events", &body, &[]).await }
         };
         assert_eq!(
             post(body(&consent("granted"), &["consent"])).await.status(),

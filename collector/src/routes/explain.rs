@@ -279,7 +279,7 @@ mod tests {
 
     use fiducia_proto::consent::Purpose;
 
-    use super::super::testing::{body, call, call_with_ledger, now};
+    use super::super::testing::{body, call, call_on, now};
     use crate::consent::ledger::Ledger;
     use crate::publish::memory::MemoryPublisher;
 
@@ -367,9 +367,10 @@ mod tests {
         let consent = format!(r#"{{"measurement":"granted","updated_at":{}}}"#, now - 1000);
         let publisher = Arc::new(MemoryPublisher::default());
         let ledger = Arc::new(Ledger::default());
-        let response = call_with_ledger(
+        let response = call_on(
             &publisher,
             &ledger,
+            true,
             "/v1/consent/explain",
             &body(&consent, &["consent", "page_view"]),
             &[],
@@ -403,7 +404,7 @@ mod tests {
         let publisher = Arc::new(MemoryPublisher::default());
         let call = |path: &'static str| {
             let (publisher, ledger, body) = (&publisher, &ledger, body(&consent, &["page_view"]));
-            async move { call_with_ledger(publisher, ledger, path, &body, &[]).await }
+            async move { call_on(publisher, ledger, true, path, &body, &[]).await }
         };
         // /v1/events applies the erasure...
         let events = call("/v1/events").await;

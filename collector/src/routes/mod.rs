@@ -211,21 +211,18 @@ pub(crate) mod testing {
         body: &str,
         headers: &[(&str, &str)],
     ) -> ServiceResponse {
-        call_with_ledger(publisher, &Arc::new(Ledger::default()), path, body, headers).await
+        call_on(
+            publisher,
+            &Arc::new(Ledger::default()),
+            true,
+            path,
+            body,
+            headers,
+        )
+        .await
     }
 
-    /// Same, over `ledger` (caught up with the consent topic).
-    pub async fn call_with_ledger(
-        publisher: &Arc<MemoryPublisher>,
-        ledger: &Arc<Ledger>,
-        path: &str,
-        body: &str,
-        headers: &[(&str, &str)],
-    ) -> ServiceResponse {
-        call_on(publisher, ledger, true, path, body, headers).await
-    }
-
-    /// Same, with a ledger that has (or has not) read the whole topic.
+    /// Same, over `ledger`, which has (or has not) read the whole consent topic.
     pub async fn call_on(
         publisher: &Arc<MemoryPublisher>,
         ledger: &Arc<Ledger>,

@@ -136,14 +136,15 @@ test('the same choice again is not a new consent event', async () => {
   await p.close()
 })
 
-// Everything granted, then an event queued (and persisted) behind a 503.
-const grantedWithAQueuedEvent = async () => {
+// Everything granted, then the collector goes down and what `enqueue` does
+// (by default one custom event) is queued and persisted behind a 503.
+const grantedWithAQueuedEvent = async (enqueue = (p) => p.call('track', 'queued')) => {
   const p = open()
   p.call('consent', ALL)
   await p.tick(1000)
   const id = p.events()[0].envelope.visitor.id
   p.answers.push({ status: 503, retryAfter: '60' })
-  p.call('track', 'queued')
+  enqueue(p)
   await p.tick(1000)
   return { p, id }
 }
@@ -257,16 +258,12 @@ test('identify before the decision: the user id waits for it, and is dropped if 
 })
 
 test('withdrawing personalization: no queued envelope keeps the user id', async () => {
-  const p = open()
-  p.call('consent', ALL)
-  await p.tick(1000)
-  const id = p.events()[0].envelope.visitor.id
-  // The collector goes down; one event before identify, two after it.
-  p.answers.push({ status: 503, retryAfter: '60' })
-  p.call('track', 'anonymous')
-  p.call('identify', 'user-1')
-  p.call('track', 'identified')
-  await p.tick(1000)
+  // One event before identify, two after it.
+  const { p, id } = await grantedWithAQueuedEvent((p) => {
+    p.call('track', 'anonymous')
+    p.call('identify', 'user-1')
+    p.call('track', 'identified')
+  })
   assert.match(p.storage()['fiducia:q'], /user-1/, 'queued with the user id')
   p.call('consent', { measurement: true })
   assert.ok(!p.storage()['fiducia:q'].includes('user-1'), 'the stored queue has no user id')
