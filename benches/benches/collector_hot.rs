@@ -22,7 +22,7 @@ use fiducia_collector::envelope::parse;
 use prost::Message as _;
 
 #[global_allocator]
-static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service::ALLOCATOR;
 
 /// The benchmarks' clock, injected (every function measured here takes the
 /// time as an argument and none reads the real clock): 2026-06-01T00:00Z,

@@ -15,7 +15,7 @@ use fiducia_enricher::enrich::{url, user_agent};
 use fiducia_proto::time::midnight_days_ago_ms;
 
 #[global_allocator]
-static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service::ALLOCATOR;
 
 /// URLs with something to remove, as pages sometimes carry.
 const DIRTY: &[&str] = &[

@@ -2,10 +2,10 @@
 //! SIGTERM/SIGINT. See the crate docs for what it does.
 
 use fiducia_collector::{Application, Config};
-use fiducia_proto::service::{shutdown, telemetry};
+use fiducia_runtime::service::{shutdown, telemetry};
 
 #[global_allocator]
-static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service::ALLOCATOR;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -13,10 +13,10 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use fiducia_proto::kafka::ProducerSettings;
-use fiducia_proto::kafka::health::BrokerHealth;
-use fiducia_proto::kafka::resilient::ResilientProducer;
-use fiducia_proto::service::admin;
+use fiducia_runtime::kafka::ProducerSettings;
+use fiducia_runtime::kafka::health::BrokerHealth;
+use fiducia_runtime::kafka::resilient::ResilientProducer;
+use fiducia_runtime::service::admin;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;

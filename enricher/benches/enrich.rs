@@ -28,7 +28,7 @@ use rdkafka::Timestamp;
 use rdkafka::message::OwnedMessage;
 
 #[global_allocator]
-static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service::ALLOCATOR;
 
 const BATCH: usize = 2000;
 const VISITORS: u64 = 400;

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 
 use fiducia_proto::headers;
-use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
-use fiducia_proto::kafka::routing::{header, routing_headers};
 use fiducia_proto::keys::partition_key;
 use fiducia_proto::v1::SessionState;
+use fiducia_runtime::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
+use fiducia_runtime::kafka::routing::{header, routing_headers};
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};

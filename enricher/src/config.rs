@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fiducia_proto::service::config::{
+use fiducia_runtime::service::config::{
     ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive,
 };
 

@@ -5,10 +5,10 @@
 use clap::{Parser, Subcommand};
 use fiducia_enricher::replay::{self, ReplayOptions};
 use fiducia_enricher::{Application, Config};
-use fiducia_proto::service::{shutdown, telemetry};
+use fiducia_runtime::service::{shutdown, telemetry};
 
 #[global_allocator]
-static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service::ALLOCATOR;
 
 #[derive(Parser)]
 #[command(

@@ -13,10 +13,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use fiducia_proto::kafka::consume::{BatchError, BatchHandler, OffsetRange};
-use fiducia_proto::kafka::resilient::ResilientProducer;
 use fiducia_proto::time::now_ms;
 use fiducia_proto::topics::Topics;
+use fiducia_runtime::kafka::consume::{BatchError, BatchHandler, OffsetRange};
+use fiducia_runtime::kafka::resilient::ResilientProducer;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};

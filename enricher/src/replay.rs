@@ -15,9 +15,9 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use fiducia_proto::headers;
-use fiducia_proto::kafka::deadletter::reason_label;
-use fiducia_proto::kafka::{ProducerSettings, producer};
 use fiducia_proto::v1::{DeadLetter, DeadLetterReason};
+use fiducia_runtime::kafka::deadletter::reason_label;
+use fiducia_runtime::kafka::{ProducerSettings, producer};
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::{Header, OwnedHeaders};

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use fiducia_proto::kafka::ProducerSettings;
-use fiducia_proto::kafka::admin::ensure_compacted_topics;
-use fiducia_proto::kafka::consume::{self, ConsumerSettings};
-use fiducia_proto::kafka::health::BrokerHealth;
-use fiducia_proto::kafka::resilient::ResilientProducer;
-use fiducia_proto::service::admin;
+use fiducia_runtime::kafka::ProducerSettings;
+use fiducia_runtime::kafka::admin::ensure_compacted_topics;
+use fiducia_runtime::kafka::consume::{self, ConsumerSettings};
+use fiducia_runtime::kafka::health::BrokerHealth;
+use fiducia_runtime::kafka::resilient::ResilientProducer;
+use fiducia_runtime::service::admin;
 use rdkafka::consumer::StreamConsumer;
 use tokio_util::sync::CancellationToken;
 

@@ -7,10 +7,10 @@
 //! * [`consent`]: the consent vocabulary every service agrees on (purposes,
 //!   event types); the decisions are the collector's.
 //!
-//! Runtime plumbing the services share sits behind cargo features so the
-//! contract itself stays light: `kafka` (producer set-up, the at-least-once
-//! consume loop, topic admin), `service` (telemetry, admin endpoints, typed
-//! env config, shutdown) and `testkit` (real servers for integration tests).
+//! This crate is only the contract: it builds with prost alone (no rdkafka,
+//! actix or clickhouse). The runtime plumbing the services share is
+//! `fiducia-runtime` (`proto/runtime/`), the integration-test kit
+//! `fiducia-testkit` (`proto/testkit/`).
 
 pub mod consent;
 pub mod headers;
@@ -23,10 +23,3 @@ pub mod topics;
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/fiducia.v1.rs"));
 }
-
-#[cfg(feature = "kafka")]
-pub mod kafka;
-#[cfg(feature = "service")]
-pub mod service;
-#[cfg(feature = "testkit")]
-pub mod testkit;

@@ -15,23 +15,23 @@
 use std::time::{Duration, Instant};
 
 use fiducia_proto::headers;
-use fiducia_proto::kafka::consume::{BatchHandler, offset_ranges};
-use fiducia_proto::testkit::{self, unique};
 use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::v1::{Decision, EnrichedEvent};
+use fiducia_runtime::kafka::consume::{BatchHandler, offset_ranges};
 use fiducia_sink::config::ClickHouseConfig;
 use fiducia_sink::deadletter::MemoryDeadLetters;
 use fiducia_sink::handler::SinkHandler;
 use fiducia_sink::rows::EventRow;
 use fiducia_sink::schema::{migrate, render};
 use fiducia_sink::writer::clickhouse::{ClickHouseHealth, ClickHouseWriter, client};
+use fiducia_testkit::unique;
 use prost::Message as _;
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::{Message as _, Timestamp};
 use uuid::Uuid;
 
 #[global_allocator]
-static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service::ALLOCATOR;
 
 const BATCH_SIZES: [usize; 2] = [10_000, 100_000];
 
@@ -110,7 +110,7 @@ async fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let infra = testkit::infra();
+    let infra = fiducia_testkit::infra();
     let config = ClickHouseConfig {
         url: infra.clickhouse_url.clone(),
         database: unique("fiducia_bench"),

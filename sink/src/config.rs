@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fiducia_proto::service::config::{ConfigError, KafkaConfig, env_ms, env_or, env_positive};
+use fiducia_runtime::service::config::{ConfigError, KafkaConfig, env_ms, env_or, env_positive};
 
 use crate::jobs::retention::RetentionConfig;
 

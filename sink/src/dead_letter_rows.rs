@@ -11,8 +11,8 @@
 
 use crate::rows::{InvalidEvent, split_ms};
 use fiducia_proto::headers;
-use fiducia_proto::kafka::deadletter::reason_label;
 use fiducia_proto::v1::{DeadLetter, DeadLetterHeader};
+use fiducia_runtime::kafka::deadletter::reason_label;
 
 /// One row of `dead_letters` (column types as in [`crate::rows`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fiducia_proto::kafka::resilient::ResilientProducer;
 use fiducia_proto::v1::DeadLetter;
+use fiducia_runtime::kafka::resilient::ResilientProducer;
 use prost::Message;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -19,7 +19,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 pub struct Letter {
     /// The original message's key, so a replay lands on the same partition.
     pub key: Option<Vec<u8>>,
-    /// Routing headers (`fiducia_proto::kafka::deadletter::dead_letter_headers`).
+    /// Routing headers (`fiducia_runtime::kafka::deadletter::dead_letter_headers`).
     pub headers: OwnedHeaders,
     /// The dead letter itself.
     pub letter: DeadLetter,

@@ -13,11 +13,11 @@ use std::marker::PhantomData;
 use std::time::Instant;
 
 use fiducia_proto::headers;
-use fiducia_proto::kafka::consume::{BatchError, BatchHandler, OffsetRange};
-use fiducia_proto::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
-use fiducia_proto::kafka::routing::header;
 use fiducia_proto::time::now_ms;
 use fiducia_proto::v1::DeadLetterReason;
+use fiducia_runtime::kafka::consume::{BatchError, BatchHandler, OffsetRange};
+use fiducia_runtime::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
+use fiducia_runtime::kafka::routing::header;
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::message::OwnedMessage;
@@ -257,7 +257,7 @@ mod tests {
     use crate::deadletter::MemoryDeadLetters;
     use crate::rows::EventRow;
     use crate::writer::memory::MemoryWriter;
-    use fiducia_proto::kafka::consume::offset_ranges;
+    use fiducia_runtime::kafka::consume::offset_ranges;
 
     fn event(id: Uuid) -> EnrichedEvent {
         EnrichedEvent {

@@ -6,7 +6,7 @@
 //! (`ReplacingMergeTree`).
 //!
 //! Data path, per table ([`table`]): the shared consume loop
-//! (`fiducia_proto::kafka::consume`) → [`handler`] (decode, [`rows`] or
+//! (`fiducia_runtime::kafka::consume`) → [`handler`] (decode, [`rows`] or
 //! [`consent_rows`], dead letters via [`deadletter`]) → [`writer`]
 //! (ClickHouse, rows sent as [`columns`]). At start-up [`schema`] migrates the database; while it
 //! runs, [`jobs`] erase the profiles of visitors who withdraw personalization

@@ -1,11 +1,11 @@
 //! `fiducia-sink`: configuration from the environment, then consume until
 //! SIGTERM/SIGINT. See the crate docs for what it does.
 
-use fiducia_proto::service::{shutdown, telemetry};
+use fiducia_runtime::service::{shutdown, telemetry};
 use fiducia_sink::{Application, Config};
 
 #[global_allocator]
-static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service::ALLOCATOR;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use anyhow::Context as _;
-use fiducia_proto::kafka::ProducerSettings;
-use fiducia_proto::kafka::consume::{self, ConsumerSettings};
-use fiducia_proto::kafka::health::BrokerHealth;
-use fiducia_proto::kafka::resilient::ResilientProducer;
-use fiducia_proto::service::admin;
+use fiducia_runtime::kafka::ProducerSettings;
+use fiducia_runtime::kafka::consume::{self, ConsumerSettings};
+use fiducia_runtime::kafka::health::BrokerHealth;
+use fiducia_runtime::kafka::resilient::ResilientProducer;
+use fiducia_runtime::service::admin;
 use rdkafka::consumer::StreamConsumer;
 use tokio_util::sync::CancellationToken;
 

@@ -9,7 +9,7 @@
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 #[global_allocator]
-static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service::ALLOCATOR;
 
 async fn events(body: web::Bytes) -> HttpResponse {
     // The body is read in full, as the collector reads it; its length is

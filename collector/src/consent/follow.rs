@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fiducia_proto::kafka::admin::retention_ms;
-use fiducia_proto::kafka::follow::{FollowSettings, FollowState, follow};
 use fiducia_proto::v1::ConsentRecord;
+use fiducia_runtime::kafka::admin::retention_ms;
+use fiducia_runtime::kafka::follow::{FollowSettings, FollowState, follow};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 

@@ -4,14 +4,14 @@
 //! awaited together, so a batch costs one round trip; `Ok` means the broker
 //! acknowledged every one (`acks=all`, idempotent).
 //! The producer replaces itself when it is stuck while the broker answers
-//! (`fiducia_proto::kafka::resilient`).
+//! (`fiducia_runtime::kafka::resilient`).
 
 use std::time::Instant;
 
 use fiducia_proto::headers;
-use fiducia_proto::kafka::health::BrokerHealth;
-use fiducia_proto::kafka::resilient::ResilientProducer;
-use fiducia_proto::kafka::routing::routing_headers;
+use fiducia_runtime::kafka::health::BrokerHealth;
+use fiducia_runtime::kafka::resilient::ResilientProducer;
+use fiducia_runtime::kafka::routing::routing_headers;
 use prost::Message;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureRecord;

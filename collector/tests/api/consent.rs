@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use fiducia_collector::Application;
-use fiducia_proto::kafka::admin::retention_ms;
-use fiducia_proto::testkit::{PrivateInfra, free_port, infra, unique};
 use fiducia_proto::topics::Topics;
+use fiducia_runtime::kafka::admin::retention_ms;
+use fiducia_testkit::{PrivateInfra, free_port, infra, unique};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;

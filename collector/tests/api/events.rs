@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use fiducia_proto::headers;
-use fiducia_proto::kafka::routing::header;
 use fiducia_proto::v1::RawEvent;
+use fiducia_runtime::kafka::routing::header;
 use prost::Message as _;
 use rdkafka::Message;
 

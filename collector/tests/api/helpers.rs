@@ -7,9 +7,9 @@ use std::time::Duration;
 use fiducia_collector::Application;
 use fiducia_collector::config::{Config, Limits};
 use fiducia_collector::sites::{Site, Sites};
-use fiducia_proto::service::config::KafkaConfig;
-use fiducia_proto::testkit::{infra, unique};
 use fiducia_proto::topics::Topics;
+use fiducia_runtime::service::config::KafkaConfig;
+use fiducia_testkit::{infra, unique};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use tokio_util::sync::CancellationToken;
@@ -153,7 +153,7 @@ impl TestCollector {
     /// Reads `topic` from the start until `count` messages arrived (or 20 s passed).
     pub async fn read_topic(&self, topic: &str, count: usize) -> Vec<OwnedMessage> {
         let consumer: StreamConsumer =
-            fiducia_proto::kafka::client_config(&self.brokers, "test-reader")
+            fiducia_runtime::kafka::client_config(&self.brokers, "test-reader")
                 .set("group.id", unique("reader"))
                 .set("auto.offset.reset", "earliest")
                 .set("enable.auto.commit", "false")

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use fiducia_collector::Application;
-use fiducia_proto::testkit::{PrivateInfra, free_port, repo_root};
 use fiducia_proto::topics::Topics;
+use fiducia_testkit::{PrivateInfra, free_port, repo_root};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{ORIGIN, envelope};

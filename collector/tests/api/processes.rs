@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fiducia_proto::testkit::service_binary;
+use fiducia_testkit::service_binary;
 
 /// One service process; killed on drop.
 pub struct Service {

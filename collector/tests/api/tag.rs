@@ -7,7 +7,7 @@ use std::io::Read as _;
 use crate::helpers::TestCollector;
 
 fn committed_tag() -> Vec<u8> {
-    std::fs::read(fiducia_proto::testkit::repo_root().join("js-tag/dist/fiducia.min.js"))
+    std::fs::read(fiducia_testkit::repo_root().join("js-tag/dist/fiducia.min.js"))
         .expect("js-tag/dist/fiducia.min.js is committed")
 }
 

@@ -8,17 +8,17 @@ use std::time::Duration;
 
 use fiducia_enricher::{Application, Config};
 use fiducia_proto::headers;
-use fiducia_proto::kafka::admin::ensure_compacted_topics;
-use fiducia_proto::kafka::client_config;
-use fiducia_proto::kafka::routing::routing_headers;
 use fiducia_proto::keys::partition_key;
-use fiducia_proto::service::config::KafkaConfig;
-use fiducia_proto::testkit::{self, Infra, create_topics, free_port, service_binary, unique};
 use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::topics::Topics;
 use fiducia_proto::v1::{
     ConsentSnapshot, ConsentState, Decision, EnrichedEvent, IpPrefix, PageContext, RawEvent,
 };
+use fiducia_runtime::kafka::admin::ensure_compacted_topics;
+use fiducia_runtime::kafka::client_config;
+use fiducia_runtime::kafka::routing::routing_headers;
+use fiducia_runtime::service::config::KafkaConfig;
+use fiducia_testkit::{Infra, create_topics, free_port, service_binary, unique};
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -52,7 +52,7 @@ pub struct Setup {
 
 impl Setup {
     pub async fn new() -> Self {
-        let infra = testkit::infra();
+        let infra = fiducia_testkit::infra();
         let topics = Topics::with_suffix(&unique("t"));
         create_topics(&infra.brokers, &topics, PARTITIONS).await;
         ensure_compacted_topics(&infra.brokers, &[&topics.sessions], PARTITIONS)
@@ -110,7 +110,7 @@ impl Setup {
     }
 
     pub fn producer(&self) -> FutureProducer {
-        testkit::producer(&self.infra.brokers, "enricher-test")
+        fiducia_testkit::producer(&self.infra.brokers, "enricher-test")
     }
 
     /// Produces a raw event as the collector does: keyed by visitor, routing headers.

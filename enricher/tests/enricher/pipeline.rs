@@ -5,9 +5,9 @@
 use fiducia_enricher::replay::{REPLAYED_FROM, ReplayOptions, replay};
 use fiducia_enricher::sites::Sites;
 use fiducia_proto::headers;
-use fiducia_proto::kafka::routing::{header, routing_headers};
-use fiducia_proto::testkit::unique;
 use fiducia_proto::v1::{DeadLetter, DeadLetterReason, IpPrefix};
+use fiducia_runtime::kafka::routing::{header, routing_headers};
+use fiducia_testkit::unique;
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::message::{Header, Headers as _, OwnedHeaders};

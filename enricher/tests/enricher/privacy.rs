@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use fiducia_enricher::sites::Sites;
-use fiducia_proto::testkit::unique;
 use fiducia_proto::v1::RawEvent;
 use fiducia_sink::config::ClickHouseConfig;
+use fiducia_testkit::unique;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

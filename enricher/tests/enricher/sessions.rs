@@ -6,8 +6,8 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use fiducia_proto::testkit::unique;
 use fiducia_proto::v1::RawEvent;
+use fiducia_testkit::unique;
 use rdkafka::producer::FutureProducer;
 
 use crate::helpers::{Process, Setup, raw_event, sessions_by_visitor};

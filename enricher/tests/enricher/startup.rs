@@ -1,8 +1,8 @@
 //! Start-up refuses what cannot work, with a message that says why.
 
 use fiducia_enricher::Application;
-use fiducia_proto::kafka::admin::ensure_topics;
-use fiducia_proto::testkit::unique;
+use fiducia_runtime::kafka::admin::ensure_topics;
+use fiducia_testkit::unique;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{PARTITIONS, Setup};

@@ -10,17 +10,17 @@ use std::time::Duration;
 
 use clickhouse::Client;
 use fiducia_proto::headers;
-use fiducia_proto::kafka::consume::{self, ConsumerSettings};
-use fiducia_proto::service::config::KafkaConfig;
-use fiducia_proto::testkit::{self, Infra, create_topics, unique};
 use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::topics::Topics;
 use fiducia_proto::v1::{DeadLetter, DeadLetterReason, Decision, EnrichedEvent};
+use fiducia_runtime::kafka::consume::{self, ConsumerSettings};
+use fiducia_runtime::service::config::KafkaConfig;
 use fiducia_sink::config::ClickHouseConfig;
 use fiducia_sink::schema::migrations::{MIGRATIONS, Migration, Step};
 use fiducia_sink::schema::{migrate_with, render};
 use fiducia_sink::writer::clickhouse::client;
 use fiducia_sink::{Application, Config};
+use fiducia_testkit::{Infra, create_topics, unique};
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::message::{Header, Headers as _, OwnedHeaders};
@@ -41,7 +41,7 @@ struct Setup {
 
 impl Setup {
     async fn new() -> Self {
-        let infra = testkit::infra();
+        let infra = fiducia_testkit::infra();
         let topics = Topics::with_suffix(&unique("t"));
         create_topics(&infra.brokers, &topics, PARTITIONS).await;
         Self {
@@ -108,7 +108,7 @@ impl Setup {
     }
 
     fn producer(&self) -> FutureProducer {
-        testkit::producer(&self.infra.brokers, "sink-test")
+        fiducia_testkit::producer(&self.infra.brokers, "sink-test")
     }
 }
 

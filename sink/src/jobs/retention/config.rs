@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fiducia_proto::service::config::{ConfigError, env_ms, env_or, env_positive};
+use fiducia_runtime::service::config::{ConfigError, env_ms, env_or, env_positive};
 
 use super::DataType;
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::kafka::admin::ensure_pipeline_topics;
-use crate::topics::Topics;
+use fiducia_proto::topics::Topics;
+use fiducia_runtime::kafka::admin::ensure_pipeline_topics;
 
 /// Endpoints of a running broker and ClickHouse server.
 #[derive(Debug, Clone)]
@@ -23,12 +23,13 @@ pub struct Infra {
     pub clickhouse_url: String,
 }
 
-/// The repository root (this crate lives in `proto/`).
+/// The repository root (this crate lives in `proto/testkit/`).
 #[must_use]
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("proto/ has a parent")
+        .ancestors()
+        .nth(2)
+        .expect("proto/testkit/ has a grandparent")
         .to_path_buf()
 }
 
@@ -221,9 +222,9 @@ fn run_script(script: &str, args: &[&str], env: &HashMap<String, String>) {
 /// # Panics
 /// When librdkafka rejects the configuration.
 pub fn producer(brokers: &str, client_id: &str) -> rdkafka::producer::FutureProducer {
-    let settings = crate::kafka::ProducerSettings {
+    let settings = fiducia_runtime::kafka::ProducerSettings {
         message_timeout: std::time::Duration::from_secs(30),
-        ..crate::kafka::ProducerSettings::default()
+        ..fiducia_runtime::kafka::ProducerSettings::default()
     };
-    crate::kafka::producer(brokers, client_id, &settings).expect("a test producer")
+    fiducia_runtime::kafka::producer(brokers, client_id, &settings).expect("a test producer")
 }

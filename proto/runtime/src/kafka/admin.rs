@@ -9,7 +9,7 @@ use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::client_config;
-use crate::topics::Topics;
+use fiducia_proto::topics::Topics;
 
 /// Creates the topics that do not exist yet; existing ones are left alone.
 ///

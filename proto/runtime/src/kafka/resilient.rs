@@ -17,7 +17,7 @@ use rdkafka::producer::{FutureProducer, Producer};
 
 use super::health::BrokerHealth;
 use super::{ProducerSettings, producer};
-use crate::time::now_ms;
+use fiducia_proto::time::now_ms;
 
 /// See the module docs.
 pub struct ResilientProducer {

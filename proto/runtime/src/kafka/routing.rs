@@ -1,10 +1,10 @@
-//! Writing and reading the routing headers of [`crate::headers`] on Kafka
+//! Writing and reading the routing headers of [`fiducia_proto::headers`] on Kafka
 //! messages.
 
 use rdkafka::Message;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 
-use crate::headers;
+use fiducia_proto::headers;
 
 /// Site, event type and schema headers for an event message.
 #[must_use]

@@ -101,7 +101,7 @@ pub struct KafkaConfig {
     /// `FIDUCIA_KAFKA_BROKERS`: bootstrap servers, `host:port[,host:port]`.
     pub brokers: String,
     /// `FIDUCIA_TOPIC_*`: topic names.
-    pub topics: crate::topics::Topics,
+    pub topics: fiducia_proto::topics::Topics,
     /// `FIDUCIA_KAFKA_CREATE_TOPICS`: create missing topics at start-up.
     pub create_topics: bool,
     /// `FIDUCIA_KAFKA_PARTITIONS`: partitions of topics created at start-up.
@@ -118,7 +118,7 @@ pub struct KafkaConfig {
 impl KafkaConfig {
     /// The defaults for `brokers` and `topics`: what tests start from.
     #[must_use]
-    pub fn new(brokers: &str, topics: crate::topics::Topics) -> Self {
+    pub fn new(brokers: &str, topics: fiducia_proto::topics::Topics) -> Self {
         Self {
             brokers: brokers.to_owned(),
             topics,
@@ -158,11 +158,11 @@ impl KafkaConfig {
 ///
 /// # Errors
 /// When a variable holds a name Kafka would refuse.
-pub fn topics_from_env() -> Result<crate::topics::Topics, ConfigError> {
-    let d = crate::topics::Topics::default();
+pub fn topics_from_env() -> Result<fiducia_proto::topics::Topics, ConfigError> {
+    let d = fiducia_proto::topics::Topics::default();
     let pick = |var: &str, default: String| {
         let name: String = env_or(var, default)?;
-        if crate::topics::is_valid_name(&name) {
+        if fiducia_proto::topics::is_valid_name(&name) {
             Ok(name)
         } else {
             Err(ConfigError::new(
@@ -172,7 +172,7 @@ pub fn topics_from_env() -> Result<crate::topics::Topics, ConfigError> {
             ))
         }
     };
-    Ok(crate::topics::Topics {
+    Ok(fiducia_proto::topics::Topics {
         raw: pick("FIDUCIA_TOPIC_RAW", d.raw)?,
         enriched: pick("FIDUCIA_TOPIC_ENRICHED", d.enriched)?,
         consent: pick("FIDUCIA_TOPIC_CONSENT", d.consent)?,
@@ -182,7 +182,6 @@ pub fn topics_from_env() -> Result<crate::topics::Topics, ConfigError> {
     })
 }
 
-#[cfg(feature = "kafka")]
 impl KafkaConfig {
     /// Creates the missing topics when `create_topics` is set.
     ///

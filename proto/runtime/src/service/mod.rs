@@ -13,7 +13,7 @@ pub mod telemetry;
 ///
 /// ```ignore
 /// #[global_allocator]
-/// static ALLOCATOR: fiducia_proto::service::Allocator = fiducia_proto::service::ALLOCATOR;
+/// static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service::ALLOCATOR;
 /// ```
 ///
 /// mimalloc, not glibc's malloc: the services allocate many small strings

@@ -4,8 +4,8 @@
 use rdkafka::Message;
 use rdkafka::message::{Headers, OwnedHeaders, OwnedMessage};
 
-use crate::headers;
-use crate::v1::{DeadLetter, DeadLetterHeader, DeadLetterReason};
+use fiducia_proto::headers;
+use fiducia_proto::v1::{DeadLetter, DeadLetterHeader, DeadLetterReason};
 
 /// Wraps a message a stage gave up on.
 #[must_use]
