@@ -46,7 +46,6 @@ launch() {
 start_collector() {
   launch collector "$COLLECTOR_ADMIN" "$1" \
     FIDUCIA_COLLECTOR_LISTEN_ADDR="$COLLECTOR_ADDR" \
-    FIDUCIA_COLLECTOR_SITES_FILE="$LOCAL_DIR/sites.toml" \
     FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND=100000000 \
     FIDUCIA_COLLECTOR_RATE_BURST=100000000
   COLLECTOR_PID=$LAUNCHED_PID
@@ -54,11 +53,10 @@ start_collector() {
 
 # start_enricher PREFIX GROUP: the enricher in ENRICHER_PID, reading
 # PREFIX.raw.v1 from the beginning in its own consumer group, with the
-# local sites file.
+# local sites file (FIDUCIA_SITES_FILE, from deploy/local/lib.sh).
 start_enricher() {
   launch enricher "$ENRICHER_ADMIN" "$1" \
-    FIDUCIA_ENRICHER_GROUP_ID="$2" \
-    FIDUCIA_ENRICHER_SITES_FILE="$LOCAL_DIR/enricher.toml"
+    FIDUCIA_ENRICHER_GROUP_ID="$2"
   ENRICHER_PID=$LAUNCHED_PID
 }
 

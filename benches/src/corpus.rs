@@ -13,10 +13,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 /// The origin every request claims: one the local `demo` site allows
-/// (deploy/local/sites.toml).
+/// (deploy/sites.toml).
 pub const ORIGIN: &str = "http://127.0.0.1:8000";
 
-/// The site id of deploy/local/sites.toml.
+/// The site id of deploy/sites.toml.
 pub const SITE: &str = "demo";
 
 /// SplitMix64: small, fast and fully determined by its seed.

@@ -1,14 +1,14 @@
-//! The collector's configuration: environment variables, plus the sites file
-//! they point at. Read once at start-up; a bad value stops start-up with an
+//! The collector's configuration: environment variables, plus the
+//! `collect` and `consent` sections of the sites file (`FIDUCIA_SITES_FILE`). Read once at start-up; a bad value stops start-up with an
 //! error that names the variable.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use fiducia_runtime::service::config::{
     ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive,
 };
+use fiducia_runtime::service::sites::{SITES_FILE_VAR, SitesFile};
 use ipnet::IpNet;
 
 use crate::sites::Sites;
@@ -24,7 +24,8 @@ pub struct Config {
     pub workers: usize,
     /// Broker and topics.
     pub kafka: KafkaConfig,
-    /// `FIDUCIA_COLLECTOR_SITES_FILE`: the sites this collector accepts.
+    /// `FIDUCIA_SITES_FILE`: the sites this collector accepts (`collect`
+    /// and `consent` sections).
     pub sites: Sites,
     /// `FIDUCIA_COLLECTOR_TRUSTED_PROXIES`: comma-separated CIDRs whose
     /// `X-Forwarded-For` is believed; from anyone else the socket address counts.
@@ -108,16 +109,9 @@ impl Config {
             )?,
             rate_burst: env_positive("FIDUCIA_COLLECTOR_RATE_BURST", d.rate_burst)?,
         };
-        let sites_var = "FIDUCIA_COLLECTOR_SITES_FILE";
-        let sites_file: PathBuf = env_opt(sites_var)?.ok_or_else(|| {
-            ConfigError::new(
-                sites_var,
-                "",
-                "required: the TOML file listing the sites to accept",
-            )
-        })?;
-        let sites = Sites::load(&sites_file)
-            .map_err(|e| ConfigError::new(sites_var, sites_file.display().to_string(), e))?;
+        let file = SitesFile::from_env()?;
+        let sites = Sites::from_file(&file)
+            .map_err(|e| ConfigError::new(SITES_FILE_VAR, file.file(), e))?;
         Ok(Self {
             listen_addr: env_or(
                 "FIDUCIA_COLLECTOR_LISTEN_ADDR",

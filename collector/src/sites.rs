@@ -1,19 +1,22 @@
-//! The sites a collector accepts events for, from a TOML file:
+//! The sites a collector accepts events for: the `collect` and `consent`
+//! sections of the sites file (`FIDUCIA_SITES_FILE`, read and checked by
+//! [`fiducia_runtime::service::sites`]):
 //!
 //! ```toml
-//! [sites.demo]
+//! [sites.demo.collect]     # required of every site
 //! allowed_origins = ["https://shop.example", "http://localhost:8000"]
-//! [sites.demo.consent]   # optional; see `consent::policy` for every key
+//! [sites.demo.consent]     # optional; see `consent::policy` for every key
 //! max_age_days = 395
 //! ```
 //!
-//! A request for a site not listed here is refused (`403 unknown_site`), and
-//! a browser request from an origin the site does not list is refused
+//! A request for a site not listed is refused (`403 unknown_site`), and a
+//! browser request from an origin the site does not list is refused
 //! (`403 origin_not_allowed`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 
+use fiducia_runtime::service::sites::{Section, SitesError, SitesFile, is_valid_site_id};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::consent::policy::{Policy, PolicyFile};
@@ -27,13 +30,13 @@ pub struct Site {
     pub consent: Policy,
 }
 
-/// One site as written.
-#[derive(Deserialize)]
+/// A site's `collect` section as written.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SiteFile {
-    allowed_origins: Vec<String>,
-    #[serde(default)]
-    consent: PolicyFile,
+pub struct CollectSection {
+    /// Origins (`scheme://host[:port]`, exactly) whose pages may post events;
+    /// empty: only callers that send no `Origin` (servers).
+    pub allowed_origins: Vec<String>,
 }
 
 /// All configured sites, by site id.
@@ -43,54 +46,38 @@ pub struct Sites {
     all_origins: HashSet<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SitesFile {
-    sites: BTreeMap<String, SiteFile>,
-}
-
-/// A sites file that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum SitesError {
-    /// The file could not be read.
-    #[error("cannot read: {0}")]
-    Read(#[from] std::io::Error),
-    /// The file is not valid TOML of the expected shape.
-    #[error("invalid: {0}")]
-    Parse(#[from] toml::de::Error),
-    /// A value breaks a rule.
-    #[error("{0}")]
-    Invalid(String),
-}
-
 impl Sites {
-    /// Loads and validates a sites file.
+    /// Takes the collector's sections of a checked sites file.
     ///
     /// # Errors
-    /// When the file is missing, malformed, lists no site, or has a bad site id or origin.
-    pub fn load(path: &Path) -> Result<Self, SitesError> {
-        Self::from_toml(&std::fs::read_to_string(path)?)
+    /// On an unknown key, a value of the wrong type, or a bad origin or
+    /// consent rule, naming the key path.
+    pub fn from_file(file: &SitesFile) -> Result<Self, SitesError> {
+        let collect: BTreeMap<String, CollectSection> = file.section(Section::Collect)?;
+        let mut consent: BTreeMap<String, PolicyFile> = file.section(Section::Consent)?;
+        let mut by_id = BTreeMap::new();
+        for (id, collect) in collect {
+            let policy =
+                Policy::from_file(consent.remove(&id).unwrap_or_default()).map_err(|e| {
+                    let relative = e.strip_prefix("consent.").unwrap_or(&e);
+                    file.invalid(&id, Section::Consent, relative)
+                })?;
+            let site = Site {
+                allowed_origins: collect.allowed_origins,
+                consent: policy,
+            };
+            check_origins(&site).map_err(|e| file.invalid(&id, Section::Collect, &e))?;
+            by_id.insert(id, site);
+        }
+        Ok(Self::checked(by_id))
     }
 
-    /// Parses and validates the text of a sites file.
+    /// Parses a sites file's text (tests).
     ///
     /// # Errors
     /// When the text is malformed or breaks a rule.
     pub fn from_toml(text: &str) -> Result<Self, SitesError> {
-        let file: SitesFile = toml::from_str(text)?;
-        let mut by_id = BTreeMap::new();
-        for (id, site) in file.sites {
-            let consent = Policy::from_file(site.consent)
-                .map_err(|e| SitesError::Invalid(format!("site {id}: {e}")))?;
-            by_id.insert(
-                id,
-                Site {
-                    allowed_origins: site.allowed_origins,
-                    consent,
-                },
-            );
-        }
-        Self::new(by_id)
+        Self::from_file(&SitesFile::parse(text, "(inline)")?)
     }
 
     /// Validates sites given in code.
@@ -98,30 +85,32 @@ impl Sites {
     /// # Errors
     /// When no site is given, or a site id or origin is malformed.
     pub fn new(by_id: BTreeMap<String, Site>) -> Result<Self, SitesError> {
+        let error = |key: String, reason: String| SitesError {
+            file: "(given in code)".into(),
+            key,
+            reason,
+        };
         if by_id.is_empty() {
-            return Err(SitesError::Invalid("no site configured".into()));
+            return Err(error("sites".into(), "no site configured".into()));
         }
-        let mut all_origins = HashSet::new();
         for (id, site) in &by_id {
             if !is_valid_site_id(id) {
-                return Err(SitesError::Invalid(format!(
-                    "site id {id:?}: use 1-64 of [a-z0-9_-]"
-                )));
+                return Err(error(
+                    format!("sites.{id}"),
+                    "a site id is 1-64 of [a-z0-9_-]".into(),
+                ));
             }
-            for origin in &site.allowed_origins {
-                let parsed = url::Url::parse(origin).map_err(|e| {
-                    SitesError::Invalid(format!("site {id}: origin {origin:?}: {e}"))
-                })?;
-                if parsed.origin().ascii_serialization() != *origin {
-                    return Err(SitesError::Invalid(format!(
-                        "site {id}: origin {origin:?} must be exactly scheme://host[:port], e.g. {:?}",
-                        parsed.origin().ascii_serialization()
-                    )));
-                }
-                all_origins.insert(origin.clone());
-            }
+            check_origins(site).map_err(|e| error(format!("sites.{id}.collect"), e))?;
         }
-        Ok(Self { by_id, all_origins })
+        Ok(Self::checked(by_id))
+    }
+
+    fn checked(by_id: BTreeMap<String, Site>) -> Self {
+        let all_origins = by_id
+            .values()
+            .flat_map(|site| site.allowed_origins.iter().cloned())
+            .collect();
+        Self { by_id, all_origins }
     }
 
     /// The site with this id.
@@ -137,21 +126,27 @@ impl Sites {
     }
 }
 
+/// `allowed_origins: ...` when an origin is not exactly `scheme://host[:port]`.
+fn check_origins(site: &Site) -> Result<(), String> {
+    for origin in &site.allowed_origins {
+        let parsed =
+            url::Url::parse(origin).map_err(|e| format!("allowed_origins: {origin:?}: {e}"))?;
+        if parsed.origin().ascii_serialization() != *origin {
+            return Err(format!(
+                "allowed_origins: {origin:?} must be exactly scheme://host[:port], e.g. {:?}",
+                parsed.origin().ascii_serialization()
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Site {
     /// Whether pages of `origin` may post events for this site.
     #[must_use]
     pub fn allows(&self, origin: &str) -> bool {
         self.allowed_origins.iter().any(|o| o == origin)
     }
-}
-
-/// Site ids are short and tame: they end up in Kafka keys, headers and metrics.
-#[must_use]
-pub fn is_valid_site_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -164,7 +159,8 @@ mod tests {
 
     #[test]
     fn a_valid_file_loads() {
-        let sites = parse("[sites.demo]\nallowed_origins = [\"http://localhost:8000\"]\n").unwrap();
+        let sites =
+            parse("[sites.demo.collect]\nallowed_origins = [\"http://localhost:8000\"]\n").unwrap();
         assert!(sites.get("demo").unwrap().allows("http://localhost:8000"));
         assert!(!sites.get("demo").unwrap().allows("http://localhost:8001"));
         assert!(sites.any_allows("http://localhost:8000"));
@@ -172,23 +168,62 @@ mod tests {
     }
 
     #[test]
-    fn bad_files_are_refused_with_a_reason() {
-        for (text, expected) in [
-            ("sites = {}", "no site configured"),
-            ("[sites.Demo]\nallowed_origins = []", "site id"),
-            ("[sites.demo]\nallowed_origins = [\"localhost\"]", "origin"),
+    fn bad_files_are_refused_naming_the_key_and_the_reason() {
+        let site = "[sites.demo.collect]\nallowed_origins = []\n";
+        for (text, key, reason) in [
+            ("sites = {}".to_owned(), "sites", "no site configured"),
             (
-                "[sites.demo]\nallowed_origins = [\"http://a.example/path\"]",
+                "[sites.Demo.collect]\nallowed_origins = []".to_owned(),
+                "sites.Demo",
+                "site id",
+            ),
+            (
+                "[sites.demo.collect]\nallowed_origins = [\"localhost\"]".to_owned(),
+                "sites.demo.collect.allowed_origins",
+                "relative URL",
+            ),
+            (
+                "[sites.demo.collect]\nallowed_origins = [\"http://a.example/path\"]".to_owned(),
+                "sites.demo.collect.allowed_origins",
                 "exactly",
             ),
-            ("[sites.demo]\nallowed_origin = []", "unknown field"),
             (
-                "[sites.demo]\nallowed_origins = []\n[sites.demo.consent]\nmax_age_days = 0",
-                "site demo: consent.max_age_days",
+                "[sites.demo.collect]\nallowed_origin = []".to_owned(),
+                "sites.demo.collect.allowed_origin",
+                "unknown field",
+            ),
+            (
+                "[sites.demo.collect]".to_owned(),
+                "sites.demo.collect",
+                "missing field `allowed_origins`",
+            ),
+            (
+                format!("{site}[sites.demo.consent]\nmax_age_days = 0"),
+                "sites.demo.consent.max_age_days",
+                "must be 1-",
+            ),
+            (
+                format!("{site}[sites.demo.consent]\nmax_age_day = 30"),
+                "sites.demo.consent.max_age_day",
+                "unknown field",
+            ),
+            (
+                format!("{site}[sites.demo.consent]\nhonor_dnt = \"yes\""),
+                "sites.demo.consent.honor_dnt",
+                "invalid type",
             ),
         ] {
-            let error = parse(text).unwrap_err().to_string();
-            assert!(error.contains(expected), "{text:?} → {error}");
+            let error = parse(&text).unwrap_err();
+            assert_eq!(error.key, key, "{text:?} → {error}");
+            assert!(error.reason.contains(reason), "{text:?} → {error}");
         }
+    }
+
+    #[test]
+    fn the_repositorys_sites_file_is_valid_for_the_collector() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
+        let file = SitesFile::load(std::path::Path::new(path)).unwrap();
+        let sites = Sites::from_file(&file).unwrap();
+        assert!(sites.get("demo").unwrap().allows("http://localhost:8000"));
     }
 }

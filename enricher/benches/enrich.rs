@@ -248,13 +248,15 @@ fn geo_database() -> tempfile::NamedTempFile {
 fn processor(geo: &tempfile::NamedTempFile) -> Processor {
     let sites = Sites::parse(
         r#"
-[sites.demo]
+[sites.demo.collect]
+allowed_origins = []
+[sites.demo.enrich]
 time_zone = "Europe/Rome"
 scrub_query_keys = ["ref"]
-[[sites.demo.categories]]
+[[sites.demo.enrich.categories]]
 name = "product"
 path_prefix = "/p/"
-[[sites.demo.categories]]
+[[sites.demo.enrich.categories]]
 name = "editorial"
 path_regex = "^/(blog|news)/"
 "#,

@@ -357,13 +357,16 @@ mod tests {
         )
     }
 
+    /// A processor with the rules of sites file `sites` ("": none, every
+    /// site at the defaults).
     fn processor(sites: &str) -> Processor {
+        let sites = if sites.is_empty() {
+            Sites::default()
+        } else {
+            Sites::parse(sites, "t").unwrap()
+        };
         Processor::new(
-            Engine::new(
-                Sites::parse(sites, "t").unwrap(),
-                NonZeroUsize::new(16).unwrap(),
-                None,
-            ),
+            Engine::new(sites, NonZeroUsize::new(16).unwrap(), None),
             SessionStore::new(1000),
         )
     }
@@ -379,7 +382,9 @@ mod tests {
 
     #[test]
     fn a_batch_yields_events_dead_letters_and_session_states() {
-        let mut processor = processor("[sites.strict]\ndrop_bots = true\n");
+        let mut processor = processor(
+            "[sites.strict.collect]\nallowed_origins = []\n[sites.strict.enrich]\ndrop_bots = true\n",
+        );
         let mut bot = raw(4, "b", 0);
         bot.site_id = "strict".into();
         bot.user_agent = "curl/8.5.0".into();

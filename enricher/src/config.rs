@@ -1,5 +1,6 @@
-//! The enricher's configuration, from environment variables and the sites
-//! file they name, validated at start-up with errors that name the variable.
+//! The enricher's configuration, from environment variables and the
+//! `enrich` sections of the sites file (`FIDUCIA_SITES_FILE`), validated at
+//! start-up with errors that name the variable (and the key in the file).
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use fiducia_runtime::service::config::{
     ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive,
 };
+use fiducia_runtime::service::sites::{SITES_FILE_VAR, SitesFile};
 
 use crate::sites::Sites;
 
@@ -28,8 +30,9 @@ pub struct Config {
     pub batch_max_messages: usize,
     /// `FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS`: how long a batch may wait to fill.
     pub batch_max_wait: Duration,
-    /// `FIDUCIA_ENRICHER_SITES_FILE`: per-site rules (see [`crate::sites`]);
-    /// unset, every site gets the defaults.
+    /// `FIDUCIA_SITES_FILE`: per-site rules (see [`crate::sites`]), and
+    /// `FIDUCIA_ENRICHER_UNKNOWN_SITES` (`enrich`, the default, or
+    /// `dead_letter`): what happens to events of sites the file does not list.
     pub sites: Sites,
     /// `FIDUCIA_ENRICHER_GEOIP_DB`: a MaxMind-format `.mmdb` file; unset,
     /// country, region and city stay empty.
@@ -71,12 +74,10 @@ impl Config {
     /// On any unusable value, naming the variable.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::new(KafkaConfig::from_env()?);
-        let sites_var = "FIDUCIA_ENRICHER_SITES_FILE";
-        let sites = match env_opt::<PathBuf>(sites_var)? {
-            None => d.sites,
-            Some(path) => Sites::load(&path)
-                .map_err(|e| ConfigError::new(sites_var, path.display().to_string(), e))?,
-        };
+        let file = SitesFile::from_env()?;
+        let mut sites = Sites::from_file(&file)
+            .map_err(|e| ConfigError::new(SITES_FILE_VAR, file.file(), e))?;
+        sites.unknown_sites = env_or("FIDUCIA_ENRICHER_UNKNOWN_SITES", d.sites.unknown_sites)?;
         let geoip_db = env_opt::<PathBuf>("FIDUCIA_ENRICHER_GEOIP_DB")?;
         if let Some(path) = &geoip_db
             && !path.is_file()

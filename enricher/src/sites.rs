@@ -1,11 +1,11 @@
-//! Per-site enrichment rules, from the TOML file named by
-//! `FIDUCIA_ENRICHER_SITES_FILE`, checked at start-up with errors that name
-//! the site and the key. Sites not in the file get the defaults below.
+//! Per-site enrichment rules: the `enrich` sections of the sites file
+//! (`FIDUCIA_SITES_FILE`, read and checked by
+//! [`fiducia_runtime::service::sites`]), checked at start-up with errors
+//! that name the file and the key path. A site without an `enrich` section
+//! gets the defaults below; `deploy/CONFIGURATION.md` lists every key.
 //!
 //! ```toml
-//! unknown_sites = "enrich"          # or "dead_letter": refuse sites not listed here
-//!
-//! [sites.demo]
+//! [sites.demo.enrich]
 //! time_zone = "Europe/Rome"         # the sessions' midnight (default UTC)
 //! event_types = ["page_view", "click"]  # allowed types; others are dead-lettered (default: all)
 //! drop_bots = false                 # true: events scored as bots are not published
@@ -14,34 +14,50 @@
 //! internal_hosts = ["checkout.example"]  # referrers counted as internal besides the page's host
 //! geo = { precision = "city", anonymous_precision = "country" }
 //!
-//! [[sites.demo.categories]]
+//! [[sites.demo.enrich.categories]]
 //! name = "product"
 //! path_prefix = "/p/"
 //! ```
 //!
 //! `geo.precision` is the most precise location stored for events with
 //! measurement consent; `geo.anonymous_precision` applies to events without
-//! it (anonymous measurement) and can never be `city`.
+//! it (anonymous measurement) and can never be `city`. Events of a site the
+//! file does not list (the collector refuses those, so they come from a
+//! collector with another file) are handled as `FIDUCIA_ENRICHER_UNKNOWN_SITES`
+//! says.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
 
+use fiducia_runtime::service::sites::{Section, SitesError, SitesFile};
 use jiff::tz::TimeZone;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::enrich::category::{Categories, CategoryRule};
 use crate::enrich::geo::Precision;
 use crate::enrich::scrub::Scrubber;
 
-/// What to do with events of a site the file does not list.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What to do with events of a site the sites file does not list
+/// (`FIDUCIA_ENRICHER_UNKNOWN_SITES`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum UnknownSites {
-    /// Enrich them with the default rules.
+    /// `enrich`: enrich them with the default rules.
     #[default]
     Enrich,
-    /// Dead-letter them (`UNKNOWN_SITE`), to be replayed once configured.
+    /// `dead_letter`: dead-letter them (`UNKNOWN_SITE`), to be replayed once configured.
     DeadLetter,
+}
+
+impl std::str::FromStr for UnknownSites {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "enrich" => Ok(Self::Enrich),
+            "dead_letter" => Ok(Self::DeadLetter),
+            _ => Err("must be enrich or dead_letter"),
+        }
+    }
 }
 
 /// The rules of one site, ready to use.
@@ -95,76 +111,46 @@ pub struct Sites {
     pub unknown_sites: UnknownSites,
 }
 
-/// A sites file that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum SitesError {
-    /// The file cannot be read.
-    #[error("sites file {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this format (the message names the key and line).
-    #[error("sites file {path}: {source}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// Why.
-        #[source]
-        source: Box<toml::de::Error>,
-    },
-    /// A site's rules are not usable.
-    #[error("sites file {path}: site {site:?}: {message}")]
-    Site {
-        /// The file.
-        path: String,
-        /// The site id.
-        site: String,
-        /// What is wrong, naming the key.
-        message: String,
-    },
-}
-
-#[derive(Debug, Deserialize)]
+/// A site's `enrich` section as written.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SitesFile {
-    #[serde(default)]
-    unknown_sites: UnknownSites,
-    #[serde(default)]
-    sites: BTreeMap<String, SiteFile>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SiteFile {
+pub struct EnrichSection {
+    /// IANA time zone of the sessions' midnight rule (default `UTC`).
     time_zone: Option<String>,
+    /// Allowed event types; others are dead-lettered (default: all).
     event_types: Option<Vec<String>>,
+    /// Drop events scored as bots instead of flagging them.
     #[serde(default)]
     drop_bots: bool,
+    /// `is_bot` when `bot_score` reaches this, 1-100 (default 50).
     bot_threshold: Option<u32>,
+    /// Query and property keys removed besides the built-in list.
     #[serde(default)]
     scrub_query_keys: Vec<String>,
+    /// Hosts besides the page's own whose referrers are internal.
     #[serde(default)]
     internal_hosts: Vec<String>,
+    /// How precise a stored location may be.
     #[serde(default)]
-    geo: GeoFile,
+    geo: GeoSection,
+    /// Page category rules, in order.
     #[serde(default)]
     categories: Vec<CategoryRule>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The `geo` table of an `enrich` section.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct GeoFile {
+pub struct GeoSection {
+    /// With measurement consent: `city` (default), `region`, `country` or `none`.
     #[serde(default = "city")]
     precision: Precision,
+    /// Without it: `country` (default), `region` or `none`; never `city`.
     #[serde(default = "country")]
     anonymous_precision: Precision,
 }
 
-impl Default for GeoFile {
+impl Default for GeoSection {
     fn default() -> Self {
         Self {
             precision: city(),
@@ -182,17 +168,26 @@ const fn country() -> Precision {
 }
 
 impl Sites {
-    /// Reads and checks a sites file.
+    /// Takes the `enrich` sections of a checked sites file; unknown sites
+    /// are enriched (set [`Sites::unknown_sites`] to change that).
     ///
     /// # Errors
-    /// When the file cannot be read, does not parse, or has unusable rules.
-    pub fn load(path: &Path) -> Result<Self, SitesError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SitesError::Read {
-            path: name.clone(),
-            source,
-        })?;
-        Self::parse(&text, &name)
+    /// On an unknown key, a value of the wrong type or an unusable rule,
+    /// naming the key path.
+    pub fn from_file(file: &SitesFile) -> Result<Self, SitesError> {
+        let sections: std::collections::BTreeMap<String, EnrichSection> =
+            file.section(Section::Enrich)?;
+        let mut sites = HashMap::with_capacity(sections.len());
+        for (id, section) in sections {
+            let checked =
+                check(section).map_err(|message| file.invalid(&id, Section::Enrich, &message))?;
+            sites.insert(id, checked);
+        }
+        Ok(Self {
+            sites,
+            default: Site::default(),
+            unknown_sites: UnknownSites::default(),
+        })
     }
 
     /// Parses and checks the text of a sites file named `path` (for errors).
@@ -200,24 +195,7 @@ impl Sites {
     /// # Errors
     /// When the text does not parse or has unusable rules.
     pub fn parse(text: &str, path: &str) -> Result<Self, SitesError> {
-        let file: SitesFile = toml::from_str(text).map_err(|source| SitesError::Parse {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })?;
-        let mut sites = HashMap::with_capacity(file.sites.len());
-        for (id, site) in file.sites {
-            let checked = check(&id, site).map_err(|message| SitesError::Site {
-                path: path.to_owned(),
-                site: id.clone(),
-                message,
-            })?;
-            sites.insert(id, checked);
-        }
-        Ok(Self {
-            sites,
-            default: Site::default(),
-            unknown_sites: file.unknown_sites,
-        })
+        Self::from_file(&SitesFile::parse(text, path)?)
     }
 
     /// The rules of a listed site.
@@ -255,13 +233,11 @@ pub fn is_identifier(name: &str, dash: bool) -> bool {
         })
 }
 
-fn check(id: &str, file: SiteFile) -> Result<Site, String> {
-    if !is_identifier(id, true) {
-        return Err("site id: use 1-64 of [a-z0-9_-]".into());
-    }
+/// The rules of a section, or `key: reason` (the key relative to the section).
+fn check(file: EnrichSection) -> Result<Site, String> {
     let time_zone = match file.time_zone.as_deref() {
         None => TimeZone::UTC,
-        Some(name) => TimeZone::get(name).map_err(|e| format!("time_zone {name:?}: {e}"))?,
+        Some(name) => TimeZone::get(name).map_err(|e| format!("time_zone: {name:?}: {e}"))?,
     };
     let event_types = match file.event_types {
         None => None,
@@ -282,7 +258,7 @@ fn check(id: &str, file: SiteFile) -> Result<Site, String> {
     };
     let bot_threshold = file.bot_threshold.unwrap_or(DEFAULT_BOT_THRESHOLD);
     if !(1..=100).contains(&bot_threshold) {
-        return Err(format!("bot_threshold {bot_threshold}: must be 1-100"));
+        return Err(format!("bot_threshold: {bot_threshold}: must be 1-100"));
     }
     if let Some(bad) = file.scrub_query_keys.iter().find(|k| k.trim().is_empty()) {
         return Err(format!("scrub_query_keys: {bad:?} is empty"));
@@ -305,7 +281,8 @@ fn check(id: &str, file: SiteFile) -> Result<Site, String> {
     if file.geo.anonymous_precision > file.geo.precision {
         return Err("geo.anonymous_precision: cannot be more precise than geo.precision".into());
     }
-    let categories = Categories::compile(&file.categories).map_err(|e| e.to_string())?;
+    let categories =
+        Categories::compile(&file.categories).map_err(|e| format!("categories: {e}"))?;
     Ok(Site {
         time_zone,
         event_types,
@@ -327,12 +304,18 @@ fn check(id: &str, file: SiteFile) -> Result<Site, String> {
 mod tests {
     use super::*;
 
+    /// A site `demo` with these `enrich` lines.
+    fn demo(enrich: &str) -> String {
+        format!("[sites.demo.collect]\nallowed_origins = []\n[sites.demo.enrich]\n{enrich}\n")
+    }
+
     #[test]
-    fn a_full_file_is_read() {
+    fn a_full_section_is_read() {
         let sites = Sites::parse(
             r#"
-unknown_sites = "dead_letter"
-[sites.demo]
+[sites.demo.collect]
+allowed_origins = []
+[sites.demo.enrich]
 time_zone = "Europe/Rome"
 event_types = ["page_view", "click"]
 drop_bots = true
@@ -340,14 +323,13 @@ bot_threshold = 70
 scrub_query_keys = ["Ref"]
 internal_hosts = ["Checkout.Example"]
 geo = { precision = "region", anonymous_precision = "none" }
-[[sites.demo.categories]]
+[[sites.demo.enrich.categories]]
 name = "product"
 path_prefix = "/p/"
 "#,
             "t.toml",
         )
         .unwrap();
-        assert_eq!(sites.unknown_sites, UnknownSites::DeadLetter);
         let demo = sites.get("demo").unwrap();
         assert!(demo.drop_bots);
         assert_eq!(demo.bot_threshold, 70);
@@ -361,12 +343,14 @@ path_prefix = "/p/"
         assert_eq!(demo.categories.of("/p/1"), ["product"]);
         assert!(sites.get("other").is_none());
         assert_eq!(sites.rules("other").bot_threshold, DEFAULT_BOT_THRESHOLD);
+        assert_eq!(sites.unknown_sites, UnknownSites::Enrich);
     }
 
     #[test]
-    fn the_local_runners_file_is_valid() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/enricher.toml");
-        let sites = Sites::load(Path::new(path)).unwrap();
+    fn the_repositorys_sites_file_is_valid_for_the_enricher() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
+        let file = SitesFile::load(std::path::Path::new(path)).unwrap();
+        let sites = Sites::from_file(&file).unwrap();
         assert_eq!(
             sites.get("demo").unwrap().categories.of("/p/42"),
             ["product"]
@@ -374,55 +358,85 @@ path_prefix = "/p/"
     }
 
     #[test]
-    fn an_empty_file_means_defaults_for_every_site() {
-        let sites = Sites::parse("", "t.toml").unwrap();
-        assert!(sites.is_empty());
-        assert_eq!(sites.unknown_sites, UnknownSites::Enrich);
-        let rules = sites.rules("any");
+    fn a_site_without_an_enrich_section_gets_the_defaults() {
+        let sites = Sites::parse("[sites.any.collect]\nallowed_origins = []\n", "t.toml").unwrap();
+        assert_eq!(sites.len(), 1);
+        let rules = sites.get("any").unwrap();
+        assert_eq!(rules.time_zone, TimeZone::UTC);
         assert_eq!(rules.geo_precision, Precision::City);
         assert_eq!(rules.anonymous_geo_precision, Precision::Country);
         assert!(!rules.drop_bots);
+        assert_eq!(rules.bot_threshold, DEFAULT_BOT_THRESHOLD);
     }
 
     #[test]
-    fn bad_files_are_refused_naming_the_site_and_the_key() {
-        for (text, want) in [
-            ("[sites.Demo]", "site id"),
-            ("[sites.demo]\ntime_zone = \"Mars/Olympus\"", "time_zone"),
-            ("[sites.demo]\nevent_types = []", "event_types"),
-            ("[sites.demo]\nevent_types = [\"Page View\"]", "event_types"),
-            ("[sites.demo]\nbot_threshold = 0", "bot_threshold"),
-            ("[sites.demo]\nbot_threshold = 101", "bot_threshold"),
+    fn bad_sections_are_refused_naming_the_file_and_the_key_path() {
+        for (enrich, key, reason) in [
+            ("time_zone = \"Mars/Olympus\"", "time_zone", "Mars"),
+            ("time_zon = \"UTC\"", "time_zon", "unknown field"),
+            ("event_types = []", "event_types", "at least one"),
             (
-                "[sites.demo]\nscrub_query_keys = [\" \"]",
-                "scrub_query_keys",
+                "event_types = [\"Page View\"]",
+                "event_types",
+                "not an event type",
             ),
+            ("bot_threshold = 0", "bot_threshold", "1-100"),
+            ("bot_threshold = 101", "bot_threshold", "1-100"),
+            ("bot_threshold = \"high\"", "bot_threshold", "invalid type"),
+            ("scrub_query_keys = [\" \"]", "scrub_query_keys", "empty"),
             (
-                "[sites.demo]\ninternal_hosts = [\"https://a.example\"]",
+                "internal_hosts = [\"https://a.example\"]",
                 "internal_hosts",
+                "not a host name",
             ),
             (
-                "[sites.demo]\ngeo = { anonymous_precision = \"city\" }",
+                "geo = { anonymous_precision = \"city\" }",
+                "geo.anonymous_precision",
                 "measurement consent",
             ),
             (
-                "[sites.demo]\ngeo = { precision = \"country\", anonymous_precision = \"region\" }",
+                "geo = { precision = \"country\", anonymous_precision = \"region\" }",
+                "geo.anonymous_precision",
                 "more precise",
             ),
             (
-                "[sites.demo]\ngeo = { precision = \"street\" }",
+                "geo = { precision = \"street\" }",
+                "geo.precision",
                 "unknown variant",
             ),
             (
-                "[[sites.demo.categories]]\nname = \"x\"\npath_prefix = \"p\"",
+                "geo = { precison = \"city\" }",
+                "geo.precison",
+                "unknown field",
+            ),
+            (
+                "[[sites.demo.enrich.categories]]\nname = \"x\"\npath_prefix = \"p\"",
+                "categories",
                 "category rule 0",
             ),
-            ("[sites.demo]\ndrop_bot = true", "unknown field"),
-            ("unknown_sites = \"ignore\"", "unknown variant"),
+            (
+                "[[sites.demo.enrich.categories]]\nname = \"x\"\npath_prefx = \"/p\"",
+                "categories[0].path_prefx",
+                "unknown field",
+            ),
+            ("drop_bot = true", "drop_bot", "unknown field"),
         ] {
-            let error = Sites::parse(text, "t.toml").unwrap_err().to_string();
-            assert!(error.contains(want), "{text}: {error}");
-            assert!(error.starts_with("sites file t.toml"), "{error}");
+            let text = demo(enrich);
+            let error = Sites::parse(&text, "t.toml").unwrap_err();
+            assert_eq!(error.file, "t.toml");
+            assert_eq!(
+                error.key,
+                format!("sites.demo.enrich.{key}"),
+                "{text}: {error}"
+            );
+            assert!(error.reason.contains(reason), "{text}: {error}");
         }
+    }
+
+    #[test]
+    fn the_unknown_sites_policy_parses_from_its_two_names() {
+        assert_eq!("enrich".parse(), Ok(UnknownSites::Enrich));
+        assert_eq!("dead_letter".parse(), Ok(UnknownSites::DeadLetter));
+        assert!("ignore".parse::<UnknownSites>().is_err());
     }
 }

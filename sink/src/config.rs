@@ -1,11 +1,15 @@
-//! The sink's configuration, read once at start-up from the environment. A
-//! bad value stops start-up with an error that names the variable. Tests
+//! The sink's configuration, read once at start-up from the environment and
+//! the `retention` sections of the sites file (`FIDUCIA_SITES_FILE`). A bad
+//! value stops start-up with an error that names the variable (and the key). Tests
 //! build a [`Config`] directly with [`Config::new`] and adjust its fields.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fiducia_runtime::service::config::{ConfigError, KafkaConfig, env_ms, env_or, env_positive};
+use fiducia_runtime::service::config::{
+    ConfigError, KafkaConfig, env_ms, env_or, env_positive, env_raw,
+};
+use fiducia_runtime::service::sites::SitesFile;
 
 use crate::jobs::retention::RetentionConfig;
 
@@ -26,7 +30,8 @@ pub struct Config {
     pub dead_letters_table: bool,
     /// Where the events are stored.
     pub clickhouse: ClickHouseConfig,
-    /// How long each data type is kept.
+    /// How long each data type is kept (defaults from the environment,
+    /// per-site periods from the sites file).
     pub retention: RetentionConfig,
 }
 
@@ -119,11 +124,12 @@ impl Config {
         }
     }
 
-    /// Reads the environment.
+    /// Reads the environment (and the sites file it names).
     ///
     /// # Errors
     /// On any unusable value, naming the variable.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let sites = SitesFile::from_env()?;
         let d = Self::new(KafkaConfig::from_env()?, ClickHouseConfig::default());
         let batch = BatchConfig {
             max_rows: env_positive("FIDUCIA_SINK_BATCH_MAX_ROWS", d.batch.max_rows)?,
@@ -155,7 +161,7 @@ impl Config {
             batch,
             dead_letters_table: env_or("FIDUCIA_SINK_DEAD_LETTERS_TABLE", d.dead_letters_table)?,
             clickhouse,
-            retention: RetentionConfig::from_env()?,
+            retention: RetentionConfig::from_env(&sites)?,
             kafka: d.kafka,
         })
     }
@@ -191,13 +197,7 @@ fn compression(var: &str) -> Result<bool, ConfigError> {
 
 /// A password is taken as it is: not trimmed, not parsed.
 fn password(var: &str) -> Result<String, ConfigError> {
-    match std::env::var(var) {
-        Ok(value) => Ok(value),
-        Err(std::env::VarError::NotPresent) => Ok(String::new()),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(ConfigError::new(var, "<not unicode>", "not valid UTF-8"))
-        }
-    }
+    Ok(env_raw(var)?.unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -33,22 +33,31 @@ pub const DEFAULT_MAX_AGE_DAYS: u32 = 395;
 const DAY_MS: i64 = 86_400_000;
 
 /// The `consent` table as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
+    /// STRIP mode: events without consent are kept without identifiers, for
+    /// jurisdictions where exempt audience measurement is lawful.
     #[serde(default)]
     anonymous_measurement: bool,
+    /// The only property keys a STRIP event keeps (1-128 characters each).
     #[serde(default)]
     anonymous_props: BTreeSet<String>,
+    /// Grants older than this many days grant nothing (1-395, the default).
     max_age_days: Option<u32>,
+    /// Whether `DNT: 1` objects to personalization.
     #[serde(default)]
     honor_dnt: bool,
+    /// Notice version (1-64 characters) = SHA-256 (hex) of the notice text.
     #[serde(default)]
     notices: BTreeMap<String, String>,
+    /// Purposes an event type needs, by event type.
     #[serde(default)]
     events: BTreeMap<String, Vec<String>>,
+    /// Purposes a field needs, by field.
     #[serde(default)]
     fields: BTreeMap<String, Vec<String>>,
+    /// Publisher custom purpose id (1-64) = one of our purposes.
     #[serde(default)]
     tcf_custom_purposes: BTreeMap<String, String>,
 }

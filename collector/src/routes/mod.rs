@@ -231,9 +231,10 @@ pub(crate) mod testing {
         body: &str,
         headers: &[(&str, &str)],
     ) -> ServiceResponse {
-        let sites =
-            Sites::from_toml("[sites.demo]\nallowed_origins = [\"http://localhost:8000\"]\n")
-                .unwrap();
+        let sites = Sites::from_toml(
+            "[sites.demo.collect]\nallowed_origins = [\"http://localhost:8000\"]\n",
+        )
+        .unwrap();
         let limit = NonZeroU32::new(1000).unwrap();
         let state = web::Data::new(AppState {
             publisher: Arc::clone(publisher),

@@ -38,13 +38,13 @@ async fn post_granted(client: &reqwest::Client, collector: &str, batches: usize)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_keeps_every_accepted_event_exactly_once() {
     let infra = PrivateInfra::start();
-    let sites = repo_root().join("deploy/local/sites.toml");
+    let sites = repo_root().join("deploy/sites.toml");
     let [collector_port, collector_admin, enricher_admin, sink_admin] =
         [free_port(), free_port(), free_port(), free_port()];
     let env: HashMap<String, String> = [
         ("FIDUCIA_KAFKA_BROKERS", infra.infra.brokers.clone()),
         ("FIDUCIA_CLICKHOUSE_URL", infra.infra.clickhouse_url.clone()),
-        ("FIDUCIA_COLLECTOR_SITES_FILE", sites.display().to_string()),
+        ("FIDUCIA_SITES_FILE", sites.display().to_string()),
         (
             "FIDUCIA_COLLECTOR_LISTEN_ADDR",
             format!("127.0.0.1:{collector_port}"),

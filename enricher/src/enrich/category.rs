@@ -13,7 +13,7 @@ const MAX_NAME_CHARS: usize = 64;
 const MAX_REGEX_BYTES: usize = 64 * 1024;
 
 /// One rule as written in the sites file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryRule {
     /// The category a matching page belongs to.

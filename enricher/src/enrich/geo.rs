@@ -25,7 +25,7 @@ use super::ip::Network;
 const MAX_RECORDS_PER_NETWORK: usize = 1024;
 
 /// How precise the stored location may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// No location at all.

@@ -303,7 +303,12 @@ mod tests {
     fn engine(sites: &str) -> (Engine, tempfile::NamedTempFile) {
         let file = geo::fixture::file();
         let geo = GeoDb::open(file.path(), NonZeroUsize::new(8).unwrap()).unwrap();
-        let sites = Sites::parse(sites, "t").unwrap();
+        // "": no sites file rules, every site at the defaults.
+        let sites = if sites.is_empty() {
+            Sites::default()
+        } else {
+            Sites::parse(sites, "t").unwrap()
+        };
         (
             Engine::new(sites, NonZeroUsize::new(8).unwrap(), Some(geo)),
             file,
@@ -313,7 +318,7 @@ mod tests {
     #[test]
     fn a_raw_event_comes_out_with_every_derived_field_and_nothing_personal() {
         let (mut engine, _file) = engine(
-            "[sites.demo]\n[[sites.demo.categories]]\nname = \"product\"\npath_prefix = \"/p/\"\n",
+            "[sites.demo.collect]\nallowed_origins = []\n[sites.demo.enrich]\n[[sites.demo.enrich.categories]]\nname = \"product\"\npath_prefix = \"/p/\"\n",
         );
         let mut tally = Tally::default();
         let (out, drop) = engine.enrich(raw(), &mut tally).unwrap().finish();
@@ -385,7 +390,7 @@ mod tests {
     #[test]
     fn geo_precision_follows_consent_and_the_site() {
         let (mut engine, _file) = engine(
-            "[sites.demo]\ngeo = { precision = \"region\", anonymous_precision = \"none\" }\n[sites.open]\n",
+            "[sites.demo.collect]\nallowed_origins = []\n[sites.demo.enrich]\ngeo = { precision = \"region\", anonymous_precision = \"none\" }\n[sites.open.collect]\nallowed_origins = []\n[sites.open.enrich]\n",
         );
         let mut tally = Tally::default();
         let stripped = |site: &str| {
@@ -426,7 +431,9 @@ mod tests {
 
     #[test]
     fn bots_are_scored_flagged_and_dropped_when_the_site_says_so() {
-        let (mut engine, _file) = engine("[sites.strict]\ndrop_bots = true\n");
+        let (mut engine, _file) = engine(
+            "[sites.strict.collect]\nallowed_origins = []\n[sites.strict.enrich]\ndrop_bots = true\n",
+        );
         let mut tally = Tally::default();
         let mut bot = raw();
         bot.user_agent =

@@ -177,11 +177,12 @@ mod tests {
     #[test]
     fn every_rule_has_its_typed_reason() {
         use DeadLetterReason as R;
-        let sites = Sites::parse(
-            "unknown_sites = \"dead_letter\"\n[sites.demo]\nevent_types = [\"page_view\", \"click\"]\n[sites.open]\n",
+        let mut sites = Sites::parse(
+            "[sites.demo.collect]\nallowed_origins = []\n[sites.demo.enrich]\nevent_types = [\"page_view\", \"click\"]\n[sites.open.collect]\nallowed_origins = []\n[sites.open.enrich]\n",
             "t",
         )
         .unwrap();
+        sites.unknown_sites = UnknownSites::DeadLetter;
         let raw_schema: &[u8] = headers::schema::RAW_EVENT.as_bytes();
         for (name, payload, schema, reason, field) in [
             ("no payload", None, None, R::Empty, ""),

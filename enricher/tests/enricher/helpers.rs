@@ -101,7 +101,7 @@ impl Setup {
                 format!("127.0.0.1:{admin_port}"),
             ),
             ("FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS", "50".into()),
-            ("FIDUCIA_ENRICHER_SITES_FILE", String::new()),
+            ("FIDUCIA_SITES_FILE", default_sites_file(group)),
             ("FIDUCIA_ENRICHER_GEOIP_DB", String::new()),
         ]
         .into_iter()
@@ -304,6 +304,14 @@ impl Running {
             .expect("the task")
             .expect("a clean stop");
     }
+}
+
+/// A sites file with site `demo` and no `enrich` section (every rule at
+/// its default), written for `group`'s processes; returns its path.
+fn default_sites_file(group: &str) -> String {
+    let path = std::env::temp_dir().join(format!("fiducia-enricher-test-{group}-sites.toml"));
+    std::fs::write(&path, "[sites.demo.collect]\nallowed_origins = []\n").expect("a sites file");
+    path.display().to_string()
 }
 
 /// An enricher process; killed on drop.

@@ -3,7 +3,7 @@
 //! headers, and dead letters replayed after a fix.
 
 use fiducia_enricher::replay::{REPLAYED_FROM, ReplayOptions, replay};
-use fiducia_enricher::sites::Sites;
+use fiducia_enricher::sites::{Sites, UnknownSites};
 use fiducia_proto::headers;
 use fiducia_proto::v1::{DeadLetter, DeadLetterReason, IpPrefix};
 use fiducia_runtime::kafka::routing::{header, routing_headers};
@@ -22,16 +22,18 @@ async fn raw_events_come_out_enriched_and_poison_as_typed_dead_letters() {
     let mut config = setup.config(&unique("enricher"));
     config.sites = Sites::parse(
         r#"
-unknown_sites = "dead_letter"
-[sites.demo]
+[sites.demo.collect]
+allowed_origins = []
+[sites.demo.enrich]
 event_types = ["page_view", "click"]
-[[sites.demo.categories]]
+[[sites.demo.enrich.categories]]
 name = "product"
 path_prefix = "/p/"
 "#,
         "test",
     )
     .unwrap();
+    config.sites.unknown_sites = UnknownSites::DeadLetter;
     config.geoip_db = Some(geo.path().to_owned());
     let enricher = Running::start(config).await;
     let producer = setup.producer();
@@ -192,9 +194,9 @@ path_prefix = "/p/"
 async fn dead_letters_are_replayed_after_a_fix_and_a_dry_run_changes_nothing() {
     let setup = Setup::new().await;
     let group = unique("enricher");
-    let strict = Sites::parse("[sites.demo]\nevent_types = [\"page_view\"]\n", "strict").unwrap();
+    let strict = Sites::parse("[sites.demo.collect]\nallowed_origins = []\n[sites.demo.enrich]\nevent_types = [\"page_view\"]\n", "strict").unwrap();
     let fixed = Sites::parse(
-        "[sites.demo]\nevent_types = [\"page_view\", \"click\"]\n",
+        "[sites.demo.collect]\nallowed_origins = []\n[sites.demo.enrich]\nevent_types = [\"page_view\", \"click\"]\n",
         "fixed",
     )
     .unwrap();

@@ -172,7 +172,7 @@ async fn query(url: &str, sql: &str) -> String {
 
 #[tokio::test]
 async fn no_raw_ip_email_or_token_reaches_clickhouse() {
-    let pipeline = Pipeline::start("[sites.demo]\nscrub_query_keys = [\"card\"]\n").await;
+    let pipeline = Pipeline::start("[sites.demo.collect]\nallowed_origins = []\n[sites.demo.enrich]\nscrub_query_keys = [\"card\"]\n").await;
     let urls = [
         format!("https://shop.example/login?email={EMAIL}&next=%2Fcart"),
         format!("https://shop.example/reset/{TOKEN}"),

@@ -61,7 +61,9 @@ export async function startStack() {
   await new Promise((r) => proxy.listen(proxyPort, '127.0.0.1', r))
   const demoOrigin = `http://127.0.0.1:${demo}`
   const sites = join(state, 'sites.toml')
-  writeFileSync(sites, `[sites.demo]\nallowed_origins = ["${demoOrigin}"]\n`)
+  // The repository's sites file, with the demo page's origin on this port.
+  const repoSites = readFileSync(join(REPO, 'deploy/sites.toml'), 'utf8')
+  writeFileSync(sites, repoSites.replace(/^allowed_origins = .*$/m, `allowed_origins = ["${demoOrigin}"]`))
   let bin = process.env.FIDUCIA_BIN_DIR
   if (!bin) {
     execFileSync('cargo', ['build', '--quiet', '--bins'], { cwd: REPO, stdio: 'inherit' })
@@ -80,7 +82,7 @@ export async function startStack() {
     FIDUCIA_SINK_ADMIN_ADDR: `127.0.0.1:${sinkAdmin}`,
     FIDUCIA_DEMO_ADDR: `127.0.0.1:${demo}`,
     FIDUCIA_DEMO_COLLECTOR_URL: `http://127.0.0.1:${proxyPort}`,
-    FIDUCIA_COLLECTOR_SITES_FILE: sites,
+    FIDUCIA_SITES_FILE: sites,
     FIDUCIA_KAFKA_STORAGE: 'memory',
     FIDUCIA_KAFKA_PARTITIONS: '2',
     FIDUCIA_STOP_TIMEOUT: '5',

@@ -10,9 +10,7 @@ use fiducia_proto::time::{midnight_days_ago_ms, now_ms};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, EnrichedEvent};
 use fiducia_sink::dead_letter_rows::DeadLetterRow;
 use fiducia_sink::jobs::erasure::sweep;
-use fiducia_sink::jobs::retention::{
-    DataType, Periods, RetentionConfig, RetentionJob, parse_sites,
-};
+use fiducia_sink::jobs::retention::{DataType, Periods, RetentionConfig, RetentionJob};
 use fiducia_sink::rows::EventRow;
 use fiducia_sink::schema::{ServerFeatures, migrate};
 use fiducia_sink::table::TableRow;
@@ -238,7 +236,13 @@ async fn retention_deletes_expired_rows_and_only_them() {
         .await;
 
     let retention = RetentionConfig {
-        sites: parse_sites("test", "shop=identified_events:1", Periods::default()).unwrap(),
+        sites: BTreeMap::from([(
+            "shop".to_owned(),
+            Periods {
+                identified_events_months: 1,
+                ..Periods::default()
+            },
+        )]),
         ..RetentionConfig::default()
     };
     let features = ServerFeatures::probe(&client).await.unwrap();

@@ -1,5 +1,9 @@
-//! Reading typed configuration from the environment. A bad value stops
-//! start-up with an error naming the variable, the value and what was wanted.
+//! Reading typed configuration from the environment: the one place any
+//! service reads a variable (every `FIDUCIA_*` variable and `RUST_LOG`). A bad
+//! value stops start-up with an error naming the variable, the value and
+//! what was wanted; a variable that was removed stops it too, saying what
+//! replaced it, so nobody's stale setting is silently ignored. Per-site
+//! settings are not variables: they are in the sites file ([`super::sites`]).
 
 use std::fmt::Display;
 use std::str::FromStr;
@@ -28,6 +32,50 @@ impl ConfigError {
     }
 }
 
+/// The variable's value exactly as set (not trimmed, not parsed; for
+/// secrets), or `None` when unset.
+///
+/// # Errors
+/// When the value is not valid UTF-8.
+pub fn env_raw(var: &str) -> Result<Option<String>, ConfigError> {
+    match std::env::var(var) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(ConfigError::new(var, "<not unicode>", "not valid UTF-8"))
+        }
+    }
+}
+
+/// Variables that no service reads any more, with what replaced each.
+pub const REMOVED: [(&str, &str); 3] = [
+    (
+        "FIDUCIA_COLLECTOR_SITES_FILE",
+        "removed: every service reads FIDUCIA_SITES_FILE (origins now under [sites.<id>.collect])",
+    ),
+    (
+        "FIDUCIA_ENRICHER_SITES_FILE",
+        "removed: every service reads FIDUCIA_SITES_FILE (rules now under [sites.<id>.enrich])",
+    ),
+    (
+        "FIDUCIA_SINK_RETENTION_SITES",
+        "removed: per-site retention is in the sites file, [sites.<id>.retention]",
+    ),
+];
+
+/// Refuses any [`REMOVED`] variable that is set, even empty.
+///
+/// # Errors
+/// Naming the first one set and what replaced it.
+pub fn refuse_removed() -> Result<(), ConfigError> {
+    for (var, why) in REMOVED {
+        if let Some(value) = env_raw(var)? {
+            return Err(ConfigError::new(var, value, why));
+        }
+    }
+    Ok(())
+}
+
 /// The variable parsed as `T`, or `default` when unset or empty.
 ///
 /// # Errors
@@ -49,16 +97,13 @@ where
     T: FromStr,
     T::Err: Display,
 {
-    match std::env::var(var) {
-        Ok(value) if !value.trim().is_empty() => value
+    match env_raw(var)? {
+        Some(value) if !value.trim().is_empty() => value
             .trim()
             .parse()
             .map(Some)
             .map_err(|e| ConfigError::new(var, value, e)),
-        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(ConfigError::new(var, "<not unicode>", "not valid UTF-8"))
-        }
+        _ => Ok(None),
     }
 }
 

@@ -1,11 +1,12 @@
 //! What every Fiducia service has: JSON logs ([`telemetry`]), the Prometheus
 //! recorder and admin endpoints ([`admin`]), typed environment config
-//! ([`config`]), one shutdown token ([`shutdown`]) and one memory
+//! ([`config`]), the sites file every service reads ([`sites`]), one shutdown token ([`shutdown`]) and one memory
 //! allocator ([`Allocator`]).
 
 pub mod admin;
 pub mod config;
 pub mod shutdown;
+pub mod sites;
 pub mod telemetry;
 
 /// The allocator every service binary installs (and every benchmark of a

@@ -20,7 +20,13 @@ pub fn init() {
             .unwrap_or_default();
         tracing::error!(%location, %message, "panic");
     }));
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Through the one environment reader; a filter that does not parse
+    // falls back to `info` (logging is not there yet to report it).
+    let filter = super::config::env_opt::<String>("RUST_LOG")
+        .ok()
+        .flatten()
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

@@ -1,11 +1,15 @@
-//! How long each data type is kept: default periods for every site and
-//! per-site overrides, read from the environment. Periods are in months,
-//! except dead letters' (in days: they are kept for weeks, not years).
+//! How long each data type is kept: default periods for every site from the
+//! environment, and per-site overrides from the `retention` sections of the
+//! sites file (`FIDUCIA_SITES_FILE`). Periods are in months, except dead
+//! letters' (in days: they are kept for weeks, not years).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fiducia_runtime::service::config::{ConfigError, env_ms, env_or, env_positive};
+use fiducia_runtime::service::config::{ConfigError, env_ms, env_positive};
+use fiducia_runtime::service::sites::{Section, SitesError, SitesFile};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use super::DataType;
 
@@ -44,17 +48,6 @@ impl Periods {
             DataType::DeadLetters => self.dead_letters_days,
         }
     }
-
-    fn set(&mut self, name: &str, length: u32) -> bool {
-        match name {
-            "identified_events" => self.identified_events_months = length,
-            "anonymous_events" => self.anonymous_events_months = length,
-            "profiles" => self.profiles_months = length,
-            "dead_letters" => self.dead_letters_days = length,
-            _ => return false,
-        }
-        true
-    }
 }
 
 /// When and how long data is kept.
@@ -66,9 +59,8 @@ pub struct RetentionConfig {
     /// and `FIDUCIA_SINK_RETENTION_DEAD_LETTERS_DAYS`: periods of every site
     /// without an override.
     pub defaults: Periods,
-    /// `FIDUCIA_SINK_RETENTION_SITES`: per-site overrides, e.g.
-    /// `shop=identified_events:6,profiles:3;blog=anonymous_events:12,dead_letters:7`
-    /// (dead letters in days, the rest in months).
+    /// Per-site periods, from the sites file's `retention` sections: only
+    /// sites whose periods differ from `defaults`.
     pub sites: BTreeMap<String, Periods>,
 }
 
@@ -82,12 +74,27 @@ impl Default for RetentionConfig {
     }
 }
 
+/// A site's `retention` section as written: each period left out is the
+/// default of every site (`FIDUCIA_SINK_RETENTION_*`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Months events with a visitor or user id are kept.
+    identified_events_months: Option<u32>,
+    /// Months events without are kept.
+    anonymous_events_months: Option<u32>,
+    /// Months profile signals are kept, from the event they come from.
+    profiles_months: Option<u32>,
+    /// Days dead letters are kept, from when the stage gave up.
+    dead_letters_days: Option<u32>,
+}
+
 impl RetentionConfig {
-    /// Reads the environment.
+    /// Reads the environment (the defaults) and the sites file (the overrides).
     ///
     /// # Errors
-    /// On any unusable value, naming the variable.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// On any unusable value, naming the variable, or the key of the sites file.
+    pub fn from_env(file: &SitesFile) -> Result<Self, ConfigError> {
         let d = Self::default();
         let defaults = Periods {
             identified_events_months: env_positive(
@@ -107,50 +114,67 @@ impl RetentionConfig {
                 d.defaults.dead_letters_days,
             )?,
         };
-        let sites = env_or("FIDUCIA_SINK_RETENTION_SITES", String::new())?;
+        let sites = site_periods(file, defaults).map_err(|e| {
+            ConfigError::new(
+                fiducia_runtime::service::sites::SITES_FILE_VAR,
+                file.file(),
+                e,
+            )
+        })?;
         Ok(Self {
             interval: env_ms("FIDUCIA_SINK_RETENTION_INTERVAL_MS", d.interval)?,
-            sites: parse_sites("FIDUCIA_SINK_RETENTION_SITES", &sites, defaults)?,
+            sites,
             defaults,
         })
     }
 }
 
-/// Parses `site=type:length,type:length;site=...` (lengths in each type's
-/// unit); unnamed types keep `defaults`.
+/// The periods of every site whose `retention` section changes one of
+/// `defaults`; unnamed types keep `defaults`.
 ///
 /// # Errors
-/// When an entry is malformed, names an unknown type or a period of 0.
-pub fn parse_sites(
-    var: &str,
-    value: &str,
+/// On an unknown key, a value that is not a positive integer, naming its path.
+pub fn site_periods(
+    file: &SitesFile,
     defaults: Periods,
-) -> Result<BTreeMap<String, Periods>, ConfigError> {
-    let bad = |why: &str| ConfigError::new(var, value, why);
+) -> Result<BTreeMap<String, Periods>, SitesError> {
+    let sections: BTreeMap<String, RetentionSection> = file.section(Section::Retention)?;
     let mut sites = BTreeMap::new();
-    for entry in value.split(';').map(str::trim).filter(|e| !e.is_empty()) {
-        let (site, periods) = entry
-            .split_once('=')
-            .ok_or_else(|| bad("each entry is site=type:length,..."))?;
-        let mut site_periods = defaults;
-        for period in periods.split(',') {
-            let (name, length) = period
-                .trim()
-                .split_once(':')
-                .ok_or_else(|| bad("each period is type:length"))?;
-            let length: u32 = length
-                .trim()
-                .parse()
-                .ok()
-                .filter(|m| *m > 0)
-                .ok_or_else(|| bad("a length must be a positive integer"))?;
-            if !site_periods.set(name.trim(), length) {
-                return Err(bad(
-                    "types are identified_events, anonymous_events, profiles (months) and dead_letters (days)",
-                ));
-            }
+    for (id, section) in sections {
+        let pick = |key: &str, value: Option<u32>, default: u32| match value {
+            None => Ok(default),
+            Some(0) => Err(file.invalid(
+                &id,
+                Section::Retention,
+                &format!("{key}: must be at least 1"),
+            )),
+            Some(n) => Ok(n),
+        };
+        let periods = Periods {
+            identified_events_months: pick(
+                "identified_events_months",
+                section.identified_events_months,
+                defaults.identified_events_months,
+            )?,
+            anonymous_events_months: pick(
+                "anonymous_events_months",
+                section.anonymous_events_months,
+                defaults.anonymous_events_months,
+            )?,
+            profiles_months: pick(
+                "profiles_months",
+                section.profiles_months,
+                defaults.profiles_months,
+            )?,
+            dead_letters_days: pick(
+                "dead_letters_days",
+                section.dead_letters_days,
+                defaults.dead_letters_days,
+            )?,
+        };
+        if periods != defaults {
+            sites.insert(id, periods);
         }
-        sites.insert(site.trim().to_owned(), site_periods);
     }
     Ok(sites)
 }
@@ -159,11 +183,21 @@ pub fn parse_sites(
 mod tests {
     use super::*;
 
+    fn file(text: &str) -> SitesFile {
+        SitesFile::parse(text, "t.toml").unwrap()
+    }
+
     #[test]
-    fn site_overrides_replace_only_the_types_they_name() {
-        let sites = parse_sites(
-            "V",
-            "shop=identified_events:6, profiles:3; blog=anonymous_events:12,dead_letters:7",
+    fn site_sections_replace_only_the_periods_they_name() {
+        let sites = site_periods(
+            &file(
+                "[sites.shop.collect]\nallowed_origins = []\n\
+                 [sites.shop.retention]\nidentified_events_months = 6\nprofiles_months = 3\n\
+                 [sites.blog.collect]\nallowed_origins = []\n\
+                 [sites.blog.retention]\nanonymous_events_months = 12\ndead_letters_days = 7\n\
+                 [sites.plain.collect]\nallowed_origins = []\n\
+                 [sites.same.collect]\nallowed_origins = []\n[sites.same.retention]\nprofiles_months = 13\n",
+            ),
             Periods::default(),
         )
         .unwrap();
@@ -179,24 +213,29 @@ mod tests {
         assert_eq!(sites["blog"].anonymous_events_months, 12);
         assert_eq!(sites["blog"].dead_letters_days, 7);
         assert_eq!(sites["blog"].identified_events_months, 13);
-        assert!(parse_sites("V", "", Periods::default()).unwrap().is_empty());
+        // No section, or one that repeats the defaults: no override.
+        assert_eq!(sites.keys().collect::<Vec<_>>(), ["blog", "shop"]);
     }
 
     #[test]
-    fn malformed_overrides_name_the_variable() {
-        for bad in [
-            "shop",
-            "shop=profiles",
-            "shop=profiles:0",
-            "shop=profiles:x",
-            "shop=consent:3",
+    fn bad_sections_name_the_key_path() {
+        for (retention, key, reason) in [
+            ("profiles_months = 0", "profiles_months", "at least 1"),
+            ("profiles_months = -1", "profiles_months", "invalid value"),
+            ("profiles_months = \"x\"", "profiles_months", "invalid type"),
+            ("profiles = 3", "profiles", "unknown field"),
+            (
+                "dead_letters_months = 3",
+                "dead_letters_months",
+                "unknown field",
+            ),
         ] {
-            let error =
-                parse_sites("FIDUCIA_SINK_RETENTION_SITES", bad, Periods::default()).unwrap_err();
-            assert!(
-                error.to_string().contains("FIDUCIA_SINK_RETENTION_SITES"),
-                "{bad}: {error}"
+            let text = format!(
+                "[sites.shop.collect]\nallowed_origins = []\n[sites.shop.retention]\n{retention}\n"
             );
+            let error = site_periods(&file(&text), Periods::default()).unwrap_err();
+            assert_eq!(error.key, format!("sites.shop.retention.{key}"), "{error}");
+            assert!(error.reason.contains(reason), "{error}");
         }
     }
 

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use clickhouse::Client;
 use tokio_util::sync::CancellationToken;
 
-pub use self::config::{Periods, RetentionConfig, parse_sites};
+pub use self::config::{Periods, RetentionConfig, RetentionSection, site_periods};
 use crate::jobs::{delete_statement, erasure};
 use crate::metrics;
 use crate::schema::{SchemaError, ServerFeatures, render};
@@ -343,7 +343,13 @@ mod tests {
     #[test]
     fn every_site_is_covered_once_per_data_type() {
         let config = RetentionConfig {
-            sites: parse_sites("V", "shop=profiles:3", Periods::default()).unwrap(),
+            sites: BTreeMap::from([(
+                "shop".to_owned(),
+                Periods {
+                    profiles_months: 3,
+                    ..Periods::default()
+                },
+            )]),
             ..RetentionConfig::default()
         };
         let plans = plans(&config);
@@ -374,7 +380,13 @@ mod tests {
             ]
         );
         let config = RetentionConfig {
-            sites: parse_sites("V", "o'brien=identified_events:6", Periods::default()).unwrap(),
+            sites: BTreeMap::from([(
+                "o'brien".to_owned(),
+                Periods {
+                    identified_events_months: 6,
+                    ..Periods::default()
+                },
+            )]),
             ..RetentionConfig::default()
         };
         let events = &ttl_statements(&config)[0];
