@@ -161,3 +161,18 @@ fn trusted_proxies() -> Result<Vec<IpNet>, ConfigError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use fiducia_testkit::config_doc::{assert_env_documented, assert_section_documented};
+
+    use crate::consent::policy::PolicyFile;
+    use crate::sites::CollectSection;
+
+    #[test]
+    fn the_configuration_reference_lists_every_key_and_variable_of_the_collector() {
+        assert_section_documented::<CollectSection>("collect");
+        assert_section_documented::<PolicyFile>("consent");
+        assert_env_documented("collector/src", "### Collector");
+    }
+}

@@ -116,3 +116,16 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fiducia_testkit::config_doc::{assert_env_documented, assert_section_documented};
+
+    use crate::sites::EnrichSection;
+
+    #[test]
+    fn the_configuration_reference_lists_every_key_and_variable_of_the_enricher() {
+        assert_section_documented::<EnrichSection>("enrich");
+        assert_env_documented("enricher/src", "### Enricher");
+    }
+}

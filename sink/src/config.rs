@@ -205,6 +205,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_configuration_reference_lists_every_key_and_variable_of_the_sink() {
+        use fiducia_testkit::config_doc::{assert_env_documented, assert_section_documented};
+        assert_section_documented::<crate::jobs::retention::RetentionSection>("retention");
+        assert_env_documented("sink/src", "### Sink");
+    }
+
+    #[test]
     fn database_names_are_plain_identifiers() {
         for good in ["fiducia", "fiducia_test_0193", "_x"] {
             assert!(database_name("V", good.into()).is_ok(), "{good}");

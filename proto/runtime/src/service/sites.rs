@@ -461,7 +461,10 @@ allowed_origins = []
     #[test]
     fn the_variable_is_required_and_named() {
         // Nothing sets FIDUCIA_SITES_FILE in unit tests.
-        if std::env::var_os(SITES_FILE_VAR).is_none() {
+        if crate::service::config::env_raw(SITES_FILE_VAR)
+            .unwrap()
+            .is_none()
+        {
             let e = SitesFile::from_env().unwrap_err();
             assert_eq!(e.var, SITES_FILE_VAR);
         }
