@@ -6,4 +6,5 @@ mod events;
 mod helpers;
 mod pipeline;
 mod processes;
+mod startup;
 mod tag;

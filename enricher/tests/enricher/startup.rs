@@ -2,7 +2,7 @@
 
 use fiducia_enricher::Application;
 use fiducia_runtime::kafka::admin::ensure_topics;
-use fiducia_testkit::unique;
+use fiducia_testkit::{start_up_failure, unique};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{PARTITIONS, Setup};
@@ -36,4 +36,52 @@ async fn a_file_that_is_not_a_geo_database_is_refused() {
         panic!("an enricher with a broken geo database started");
     };
     assert!(error.to_string().contains("geo database"), "{error}");
+}
+
+#[test]
+fn the_enricher_binary_stops_on_a_bad_sites_file_or_a_removed_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = "[sites.demo.collect]\nallowed_origins = []\n";
+    for (name, text, key, reason) in [
+        (
+            "unknown-key",
+            format!("{site}[sites.demo.enrich]\ntime_zon = \"UTC\"\n"),
+            "sites.demo.enrich.time_zon",
+            "unknown field `time_zon`",
+        ),
+        (
+            "bad-value",
+            format!("{site}[sites.demo.enrich]\ntime_zone = \"Mars/Olympus\"\n"),
+            "sites.demo.enrich.time_zone",
+            "\"Mars/Olympus\"",
+        ),
+        (
+            "reserved-section",
+            format!("{site}[sites.demo.personalization]\n"),
+            "sites.demo.personalization",
+            "a section name reserved",
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let file = path.display().to_string();
+        let (status, stderr) =
+            start_up_failure("fiducia-enricher", &[("FIDUCIA_SITES_FILE", &file)]);
+        assert!(!status.success(), "{name}: {status}");
+        let expected = format!("sites file {file}: {key}: {reason}");
+        assert!(stderr.contains(&expected), "{name}: {stderr}");
+    }
+    let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
+    let (status, stderr) = start_up_failure(
+        "fiducia-enricher",
+        &[
+            ("FIDUCIA_SITES_FILE", good),
+            ("FIDUCIA_ENRICHER_SITES_FILE", good),
+        ],
+    );
+    assert!(!status.success());
+    assert!(
+        stderr.contains("FIDUCIA_ENRICHER_SITES_FILE=") && stderr.contains("removed"),
+        "{stderr}"
+    );
 }

@@ -3,13 +3,16 @@
 //! (`deploy/local/up --infra`, idempotent, serialised with `flock`) and reads
 //! their endpoints from `deploy/local/status`. [`PrivateInfra`] starts a
 //! separate pair under its own state directory and ports, for tests that
-//! stop servers on purpose.
+//! stop servers on purpose. [`config_doc`] checks the configuration
+//! reference against the code.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+
+pub mod config_doc;
 
 use fiducia_proto::topics::Topics;
 use fiducia_runtime::kafka::admin::ensure_pipeline_topics;
@@ -157,6 +160,44 @@ pub fn service_binary(name: &str) -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     target.join("debug").join(name)
+}
+
+/// Starts workspace binary `name` with `env` (and none of the caller's
+/// `FIDUCIA_*` variables) and waits for it to stop, as a service does when
+/// its configuration is refused: its exit status and standard error.
+///
+/// # Panics
+/// When it is still running after 60 s (it started), or cannot be run.
+#[must_use]
+pub fn start_up_failure(name: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let mut command = Command::new(service_binary(name));
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("FIDUCIA_") {
+            command.env_remove(var);
+        }
+    }
+    let mut child = command
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the service");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the service") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} with {env:?} started instead of refusing its configuration");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    (status, stderr)
 }
 
 /// Creates a test's own topics on `brokers`.

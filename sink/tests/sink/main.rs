@@ -1,10 +1,12 @@
 //! The sink against the real broker and the real ClickHouse (started by
 //! `deploy/local/up --infra` through the testkit). Every test has its own
 //! topics, consumer group and database. [`jobs`] covers profiles, their
-//! erasure and retention; [`docs`] runs every query of the analyst guide.
+//! erasure and retention; [`docs`] runs every query of the analyst guide;
+//! [`startup`] runs the binary with configurations it must refuse.
 
 mod docs;
 mod jobs;
+mod startup;
 
 use std::time::Duration;
 

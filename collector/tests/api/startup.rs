@@ -1,0 +1,73 @@
+//! The built collector refuses a sites file it cannot use, before it binds a
+//! port or reaches the broker: a failing exit status and a message naming
+//! the file, the key path and the reason.
+
+use fiducia_testkit::start_up_failure;
+
+const SITE: &str = "[sites.demo.collect]\nallowed_origins = [\"http://localhost:8000\"]\n";
+
+#[test]
+fn the_collector_binary_stops_on_each_kind_of_bad_sites_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, key, reason) in [
+        (
+            "unknown key in collect",
+            "[sites.demo.collect]\nallowed_origin = []\n".to_owned(),
+            "sites.demo.collect.allowed_origin",
+            "unknown field",
+        ),
+        (
+            "unknown key in consent",
+            format!("{SITE}[sites.demo.consent]\nmax_age = 30\n"),
+            "sites.demo.consent.max_age",
+            "unknown field",
+        ),
+        (
+            "bad value",
+            format!("{SITE}[sites.demo.consent]\nmax_age_days = 999\n"),
+            "sites.demo.consent.max_age_days",
+            "999; must be 1-395",
+        ),
+        (
+            "unknown section",
+            format!("{SITE}[sites.demo.enrichment]\ntime_zone = \"UTC\"\n"),
+            "sites.demo.enrichment",
+            "unknown section",
+        ),
+        (
+            "a site without the section the collector needs",
+            format!("{SITE}[sites.blog.enrich]\ntime_zone = \"UTC\"\n"),
+            "sites.blog.collect",
+            "missing",
+        ),
+    ] {
+        let path = dir.path().join(format!("{}.toml", name.replace(' ', "-")));
+        std::fs::write(&path, text).unwrap();
+        let file = path.display().to_string();
+        let (status, stderr) =
+            start_up_failure("fiducia-collector", &[("FIDUCIA_SITES_FILE", &file)]);
+        assert!(!status.success(), "{name}: {status}");
+        let expected = format!("sites file {file}: {key}: {reason}");
+        assert!(stderr.contains(&expected), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn the_collector_binary_names_a_missing_or_removed_sites_variable() {
+    let (status, stderr) = start_up_failure("fiducia-collector", &[]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("FIDUCIA_SITES_FILE=\"\": required"),
+        "{stderr}"
+    );
+    let old = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
+    let (status, stderr) = start_up_failure(
+        "fiducia-collector",
+        &[("FIDUCIA_COLLECTOR_SITES_FILE", old)],
+    );
+    assert!(!status.success());
+    assert!(
+        stderr.contains("FIDUCIA_COLLECTOR_SITES_FILE=") && stderr.contains("FIDUCIA_SITES_FILE"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,46 @@
+//! The built sink refuses a sites file whose `retention` sections it cannot
+//! use, and the retired per-site variable, before it reaches the broker or
+//! ClickHouse: a failing exit status and a message naming the key.
+
+use fiducia_testkit::start_up_failure;
+
+#[test]
+fn the_sink_binary_stops_on_a_bad_retention_section_or_the_removed_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = "[sites.shop.collect]\nallowed_origins = []\n[sites.shop.retention]\n";
+    for (name, retention, key, reason) in [
+        (
+            "unknown-key",
+            "profiles = 3",
+            "sites.shop.retention.profiles",
+            "unknown field `profiles`",
+        ),
+        (
+            "zero",
+            "profiles_months = 0",
+            "sites.shop.retention.profiles_months",
+            "must be at least 1",
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, format!("{site}{retention}\n")).unwrap();
+        let file = path.display().to_string();
+        let (status, stderr) = start_up_failure("fiducia-sink", &[("FIDUCIA_SITES_FILE", &file)]);
+        assert!(!status.success(), "{name}: {status}");
+        let expected = format!("sites file {file}: {key}: {reason}");
+        assert!(stderr.contains(&expected), "{name}: {stderr}");
+    }
+    let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
+    let (status, stderr) = start_up_failure(
+        "fiducia-sink",
+        &[
+            ("FIDUCIA_SITES_FILE", good),
+            ("FIDUCIA_SINK_RETENTION_SITES", "shop=profiles:3"),
+        ],
+    );
+    assert!(!status.success());
+    assert!(
+        stderr.contains("FIDUCIA_SINK_RETENTION_SITES=\"shop=profiles:3\": removed"),
+        "{stderr}"
+    );
+}
