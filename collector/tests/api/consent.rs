@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fiducia_collector::Application;
 use fiducia_proto::topics::Topics;
 use fiducia_runtime::kafka::admin::retention_ms;
-use fiducia_testkit::{PrivateInfra, free_port, infra, unique};
+use fiducia_testkit::{PrivateInfra, free_port, infra, repo_root, unique};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -159,6 +159,10 @@ async fn start_sink(
     let sink_admin = free_port();
     let env: HashMap<String, String> = [
         ("FIDUCIA_KAFKA_BROKERS", brokers.to_owned()),
+        (
+            "FIDUCIA_SITES_FILE",
+            repo_root().join("deploy/sites.toml").display().to_string(),
+        ),
         ("FIDUCIA_CLICKHOUSE_URL", clickhouse_url.to_owned()),
         ("FIDUCIA_CLICKHOUSE_DATABASE", database.clone()),
         ("FIDUCIA_TOPIC_RAW", topics.raw.clone()),
