@@ -8,7 +8,7 @@ use std::time::Duration;
 use fiducia_runtime::service::config::{
     ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive,
 };
-use fiducia_runtime::service::sites::{SITES_FILE_VAR, SitesFile};
+use fiducia_runtime::service::sites::SitesFile;
 use ipnet::IpNet;
 
 use crate::sites::Sites;
@@ -110,8 +110,7 @@ impl Config {
             rate_burst: env_positive("FIDUCIA_COLLECTOR_RATE_BURST", d.rate_burst)?,
         };
         let file = SitesFile::from_env()?;
-        let sites = Sites::from_file(&file)
-            .map_err(|e| ConfigError::new(SITES_FILE_VAR, file.file(), e))?;
+        let sites = Sites::from_file(&file)?;
         Ok(Self {
             listen_addr: env_or(
                 "FIDUCIA_COLLECTOR_LISTEN_ADDR",

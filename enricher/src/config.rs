@@ -10,7 +10,7 @@ use std::time::Duration;
 use fiducia_runtime::service::config::{
     ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive,
 };
-use fiducia_runtime::service::sites::{SITES_FILE_VAR, SitesFile};
+use fiducia_runtime::service::sites::SitesFile;
 
 use crate::sites::Sites;
 
@@ -75,8 +75,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::new(KafkaConfig::from_env()?);
         let file = SitesFile::from_env()?;
-        let mut sites = Sites::from_file(&file)
-            .map_err(|e| ConfigError::new(SITES_FILE_VAR, file.file(), e))?;
+        let mut sites = Sites::from_file(&file)?;
         sites.unknown_sites = env_or("FIDUCIA_ENRICHER_UNKNOWN_SITES", d.sites.unknown_sites)?;
         let geoip_db = env_opt::<PathBuf>("FIDUCIA_ENRICHER_GEOIP_DB")?;
         if let Some(path) = &geoip_db

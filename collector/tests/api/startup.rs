@@ -47,7 +47,7 @@ fn the_collector_binary_stops_on_each_kind_of_bad_sites_file() {
         let (status, stderr) =
             start_up_failure("fiducia-collector", &[("FIDUCIA_SITES_FILE", &file)]);
         assert!(!status.success(), "{name}: {status}");
-        let expected = format!("sites file {file}: {key}: {reason}");
+        let expected = format!("FIDUCIA_SITES_FILE={file:?}: {key}: {reason}");
         assert!(stderr.contains(&expected), "{name}: {stderr}");
     }
 }

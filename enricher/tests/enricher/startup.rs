@@ -68,7 +68,7 @@ fn the_enricher_binary_stops_on_a_bad_sites_file_or_a_removed_variable() {
         let (status, stderr) =
             start_up_failure("fiducia-enricher", &[("FIDUCIA_SITES_FILE", &file)]);
         assert!(!status.success(), "{name}: {status}");
-        let expected = format!("sites file {file}: {key}: {reason}");
+        let expected = format!("FIDUCIA_SITES_FILE={file:?}: {key}: {reason}");
         assert!(stderr.contains(&expected), "{name}: {stderr}");
     }
     let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");

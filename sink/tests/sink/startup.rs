@@ -27,7 +27,7 @@ fn the_sink_binary_stops_on_a_bad_retention_section_or_the_removed_variable() {
         let file = path.display().to_string();
         let (status, stderr) = start_up_failure("fiducia-sink", &[("FIDUCIA_SITES_FILE", &file)]);
         assert!(!status.success(), "{name}: {status}");
-        let expected = format!("sites file {file}: {key}: {reason}");
+        let expected = format!("FIDUCIA_SITES_FILE={file:?}: {key}: {reason}");
         assert!(stderr.contains(&expected), "{name}: {stderr}");
     }
     let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");

@@ -105,6 +105,14 @@ pub struct SitesError {
     pub reason: String,
 }
 
+/// A sites file error as a configuration error of `FIDUCIA_SITES_FILE`:
+/// `FIDUCIA_SITES_FILE="deploy/sites.toml": sites.shop.enrich.time_zon: unknown field ...`.
+impl From<SitesError> for ConfigError {
+    fn from(e: SitesError) -> Self {
+        Self::new(SITES_FILE_VAR, e.file, format!("{}: {}", e.key, e.reason))
+    }
+}
+
 /// A parsed sites file whose site ids and section names are checked; each
 /// service takes its sections with [`SitesFile::section`].
 #[derive(Debug, Clone)]
@@ -130,8 +138,7 @@ impl SitesFile {
                 "required: the TOML file that configures every site (e.g. deploy/sites.toml)",
             )
         })?;
-        Self::load(&path)
-            .map_err(|e| ConfigError::new(SITES_FILE_VAR, path.display().to_string(), e))
+        Ok(Self::load(&path)?)
     }
 
     /// Reads and checks the file at `path`.
@@ -456,6 +463,15 @@ allowed_origins = []
         assert_eq!(e.reason, "\"Mars\" is unknown");
         let e = file.invalid("shop", Section::Enrich, "list at least one");
         assert_eq!(e.key, "sites.shop.enrich");
+    }
+
+    #[test]
+    fn as_a_configuration_error_it_names_the_variable_the_file_and_the_key_once() {
+        let e = ConfigError::from(error("[sites.Demo.collect]"));
+        assert_eq!(
+            e.to_string(),
+            "FIDUCIA_SITES_FILE=\"t.toml\": sites.Demo: a site id is 1-64 of [a-z0-9_-]"
+        );
     }
 
     #[test]

@@ -114,13 +114,7 @@ impl RetentionConfig {
                 d.defaults.dead_letters_days,
             )?,
         };
-        let sites = site_periods(file, defaults).map_err(|e| {
-            ConfigError::new(
-                fiducia_runtime::service::sites::SITES_FILE_VAR,
-                file.file(),
-                e,
-            )
-        })?;
+        let sites = site_periods(file, defaults)?;
         Ok(Self {
             interval: env_ms("FIDUCIA_SINK_RETENTION_INTERVAL_MS", d.interval)?,
             sites,
