@@ -22,11 +22,9 @@ use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::message::OwnedMessage;
 
-use crate::consent_rows::InvalidRecord;
 use crate::deadletter::{DeadLetterSink, Letter};
 use crate::metrics;
-use crate::rows::InvalidEvent;
-use crate::table::TableRow;
+use crate::tables::TableRow;
 use crate::writer::RowWriter;
 
 /// The stage name written into dead letters.
@@ -49,22 +47,25 @@ pub enum Rejection {
     /// Not a protobuf message of the table's type.
     #[error("does not decode: {0}")]
     Undecodable(#[from] prost::DecodeError),
-    /// An event that decodes but breaks a rule of the contract or the table.
-    #[error(transparent)]
-    Invalid(#[from] InvalidEvent),
-    /// A consent record that decodes but breaks a rule of the table.
-    #[error(transparent)]
-    InvalidRecord(#[from] InvalidRecord),
+    /// A message that decodes but breaks a rule of the contract or of its
+    /// table (each table says which: `InvalidEvent`, `InvalidRecord`, ...).
+    #[error("{0}")]
+    Invalid(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Rejection {
+    /// A message its table refuses, with the table's reason.
+    pub fn invalid(reason: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Invalid(Box::new(reason))
+    }
+
     /// The typed reason carried by the dead letter.
     #[must_use]
     pub fn reason(&self) -> DeadLetterReason {
         match self {
             Self::Empty => DeadLetterReason::Empty,
             Self::WrongSchema { .. } | Self::Undecodable(_) => DeadLetterReason::Undecodable,
-            Self::Invalid(_) | Self::InvalidRecord(_) => DeadLetterReason::Invalid,
+            Self::Invalid(_) => DeadLetterReason::Invalid,
         }
     }
 
@@ -255,7 +256,7 @@ mod tests {
 
     use super::*;
     use crate::deadletter::MemoryDeadLetters;
-    use crate::rows::EventRow;
+    use crate::tables::events::EventRow;
     use crate::writer::memory::MemoryWriter;
     use fiducia_runtime::kafka::consume::offset_ranges;
 
