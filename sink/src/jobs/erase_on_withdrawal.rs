@@ -6,10 +6,10 @@
 //! `profile_events`, the table behind the `profiles` view, are deleted.
 //!
 //! Why a writer wrapper: [`ErasingWriter`] wraps the `consent_log` writer,
-//! so the deletion rides on the consume loop's at-least-once path instead
-//! of a job of its own that could miss a record. It inserts the records
-//! first, then deletes the profiles they call for, and succeeds only when
-//! both did. A failure fails the batch, which the consume loop retries; the
+//! so a withdrawal's offset is stored only once its profile is gone; the
+//! erasure shares the consume loop's at-least-once retries instead of
+//! needing a queue and a job of its own. It inserts the records first, then
+//! deletes the profiles they call for, and succeeds only when both did. A failure fails the batch, which the consume loop retries; the
 //! re-inserted records collapse on `record_id` and a second delete of the
 //! same rows is harmless. A first-time `deny` deletes nothing: no profile
 //! can exist without an earlier grant, and a mutation per denial would be

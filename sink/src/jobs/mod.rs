@@ -5,7 +5,7 @@
 //! way then, and [`retention`] deletes rows whose retention period ended,
 //! per data type and site, on a schedule (and runs the sweep after).
 //!
-//! Both delete with the best statement the server has: lightweight
+//! All delete with the best statement the server has: lightweight
 //! `DELETE FROM` on current servers, an `ALTER TABLE ... DELETE` mutation on
 //! ClickHouse 18.16 (see [`delete_statement`]).
 

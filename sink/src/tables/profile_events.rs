@@ -9,11 +9,11 @@ pub const NAME: &str = "profile_events";
 
 /// The interest signals of visitors with personalization consent: one row
 /// per event and page category (`''` for an uncategorised page), written by
-/// [`CREATE_MV`] as events are inserted. Redelivered events
-/// collapse on the sorting key, which ends in `event_id`. A withdrawal of
-/// personalization deletes the visitor's rows ([`crate::jobs::erase_on_withdrawal`]); retention
-/// deletes rows older than the profile retention, so a visitor inactive for
-/// that long has no profile left.
+/// [`CREATE_MV`] as events are inserted. Redelivered events collapse on the
+/// sorting key, which ends in `event_id`. A withdrawal of personalization
+/// deletes the visitor's rows; retention deletes rows older than the
+/// profile retention, so a visitor inactive for that long has no profile
+/// left.
 pub const CREATE: &str = "\
 CREATE TABLE IF NOT EXISTS {db}.profile_events
 (
