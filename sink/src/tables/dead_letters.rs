@@ -9,8 +9,7 @@
 //! for `fiducia-enricher replay` under the topic's own retention.
 //! Redelivered dead letters collapse on where the original message was.
 
-use fiducia_proto::headers;
-use fiducia_proto::headers::schema;
+use fiducia_proto::headers::{self, schema};
 use fiducia_proto::v1::{DeadLetter, DeadLetterHeader};
 use fiducia_runtime::kafka::deadletter::reason_label;
 
