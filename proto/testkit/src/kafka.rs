@@ -84,7 +84,7 @@ pub fn count_messages(brokers: &str, topic: &str) -> i64 {
     metadata
         .topics()
         .iter()
-        .flat_map(|t| t.partitions())
+        .flat_map(rdkafka::metadata::MetadataTopic::partitions)
         .map(|p| {
             let (low, high) = consumer
                 .fetch_watermarks(topic, p.id(), Duration::from_secs(10))

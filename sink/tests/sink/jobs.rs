@@ -23,7 +23,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use uuid::Uuid;
 
-use super::{RunningSink, Setup, event, produce_events};
+use crate::helpers::{RunningSink, Setup, event, produce_events};
 
 fn personal(i: u32, visitor: &str, categories: &[&str]) -> EnrichedEvent {
     EnrichedEvent {
