@@ -1,7 +1,7 @@
 //! Properties over arbitrary envelopes, headers, ledger states and site
 //! policies.
 //!
-//! The oracle below is written from the rules as the README states them
+//! The oracle below is written from the rules as `collector/README.md` states them
 //! ("Consent": sources, decisions, records), not from the code: it replays
 //! the ledger history itself in the order of receipt, judges freshness and
 //! objections itself, and reads TC strings only through the decoder (whose
