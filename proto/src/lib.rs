@@ -4,6 +4,7 @@
 //!   `proto/fiducia/v1/*.proto`).
 //! * [`topics`] and [`headers`]: Kafka topic names and the routing headers
 //!   every message carries, so consumers can route without decoding.
+//! * [`device`]: the device classes and the one rule that assigns them.
 //! * [`consent`]: the consent vocabulary every service agrees on (purposes,
 //!   event types); the decisions are the collector's.
 //!
@@ -13,6 +14,7 @@
 //! `fiducia-testkit` (`proto/testkit/`).
 
 pub mod consent;
+pub mod device;
 pub mod headers;
 pub mod keys;
 pub mod time;

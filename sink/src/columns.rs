@@ -5,7 +5,7 @@
 //! CPU taking the same million `events` rows as `Native` (ClickHouse is the
 //! sink's bottleneck, see `benches/README.md`).
 //!
-//! A row type names its columns once, with [`columns!`], which implements
+//! A row type names its columns once, with [`columns!`](crate::columns!), which implements
 //! [`Columns`]. Each column carries the type the table declares, so no
 //! server has to convert it; the layout is the one both ClickHouse 18.16 and
 //! current servers read over HTTP (no block info, no per-column

@@ -5,25 +5,23 @@
 //! acknowledged the insert, and redelivered messages collapse on their id
 //! (`ReplacingMergeTree`).
 //!
-//! Data path, per table ([`table`]): the shared consume loop
-//! (`fiducia_runtime::kafka::consume`) → [`handler`] (decode, [`rows`] or
-//! [`consent_rows`], dead letters via [`deadletter`]) → [`writer`]
-//! (ClickHouse, rows sent as [`columns`]). At start-up [`schema`] migrates the database; while it
-//! runs, [`jobs`] erase the profiles of visitors who withdraw personalization
-//! consent and delete rows whose retention ended.
+//! Data path, per table ([`tables`], one module each: row, columns, name,
+//! statements): the shared consume loop (`fiducia_runtime::kafka::consume`)
+//! → [`handler`] (decode into the table's row, dead letters via
+//! [`deadletter`]) → [`writer`] (ClickHouse, rows sent as [`columns`](mod@columns)). At
+//! start-up [`schema`] migrates the database; while it runs, [`jobs`] erase
+//! the profiles of visitors who withdraw personalization consent and delete
+//! rows whose retention ended.
 
 pub mod columns;
 pub mod config;
-pub mod consent_rows;
-pub mod dead_letter_rows;
 pub mod deadletter;
 pub mod handler;
 pub mod jobs;
 pub mod metrics;
-pub mod rows;
 pub mod schema;
 pub mod startup;
-pub mod table;
+pub mod tables;
 pub mod writer;
 
 pub use config::Config;

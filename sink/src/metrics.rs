@@ -5,10 +5,12 @@
 //! `fiducia_sink_batch_retries_total` and `fiducia_sink_batch_duration_seconds`
 //! under [`PREFIX`].
 
+use crate::tables;
+
 /// The prefix handed to the shared consume loop for its own metrics.
 pub const PREFIX: &str = "fiducia_sink";
 
-/// Rows ClickHouse acknowledged, by `table` (`events`, `consent_log`).
+/// Rows ClickHouse acknowledged, by `table` ([`TABLES`]).
 pub const ROWS_INSERTED: &str = "fiducia_sink_rows_inserted_total";
 /// Time one insert took, successful or not, by `table`.
 pub const INSERT_DURATION: &str = "fiducia_sink_insert_duration_seconds";
@@ -44,8 +46,13 @@ pub const RETENTION_DATA_TYPES: [&str; 4] = [
     "profiles",
     "dead_letters",
 ];
-/// The `table` label values of the insert metrics.
-pub const TABLES: [&str; 3] = ["events", "consent_log", "dead_letters"];
+/// The `table` label values of the insert metrics: the tables the sink
+/// writes, named by their modules.
+pub const TABLES: [&str; 3] = [
+    tables::events::NAME,
+    tables::consent_log::NAME,
+    tables::dead_letters::NAME,
+];
 /// The `reason` label values of [`DEAD_LETTERS`].
 pub const DEAD_LETTER_REASONS: [&str; 3] = ["undecodable", "invalid", "empty"];
 

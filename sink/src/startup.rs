@@ -1,7 +1,8 @@
 //! Building and running the sink: the ClickHouse schema brought up to date,
 //! one group consumer per table (`events` from the enriched topic,
-//! `consent_log` from the consent topic, which also erases the profiles of
-//! visitors who withdraw personalization, `dead_letters` from the
+//! `consent_log` from the consent topic, its writer wrapped to erase the
+//! profiles of visitors who withdraw personalization
+//! ([`crate::jobs::erase_on_withdrawal`]), `dead_letters` from the
 //! dead-letter topic unless switched off), the retention job, the
 //! dead-letter producer the loops share, the health probes behind `/readyz`
 //! and the admin endpoints, all stopped by one token.
@@ -21,16 +22,16 @@ use rdkafka::consumer::StreamConsumer;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::consent_rows::ConsentRow;
-use crate::dead_letter_rows::DeadLetterRow;
 use crate::deadletter::KafkaDeadLetters;
 use crate::handler::SinkHandler;
-use crate::jobs::erasure::{ClickHouseEraser, ErasingWriter};
+use crate::jobs::erase_on_withdrawal::{ClickHouseEraser, ErasingWriter};
 use crate::jobs::retention::RetentionJob;
 use crate::metrics;
-use crate::rows::EventRow;
 use crate::schema::{self, ServerFeatures};
-use crate::table::TableRow;
+use crate::tables::TableRow;
+use crate::tables::consent_log::ConsentRow;
+use crate::tables::dead_letters::DeadLetterRow;
+use crate::tables::events::EventRow;
 use crate::writer::RowWriter;
 use crate::writer::clickhouse::{self as ch, ClickHouseHealth, ClickHouseWriter};
 

@@ -3,6 +3,8 @@
 //! device class instead of the user agent. Also [`without_fragment`], for
 //! every event's URLs.
 
+use fiducia_proto::device::Device;
+
 /// The URL up to its fragment (`#…` can carry tokens, e.g.
 /// `#access_token=…`, and never reaches Kafka).
 #[must_use]
@@ -10,27 +12,16 @@ pub fn without_fragment(raw: &str) -> &str {
     raw.split_once('#').map_or(raw, |(url, _)| url)
 }
 
-/// The coarse device class of an anonymous event: `desktop`, `mobile`,
-/// `tablet`, `bot` or `other`, from woothee's category as the enricher
-/// classifies full user agents (tablets are the agents that say so, iPads
-/// and Android without `Mobile`).
+/// The coarse device class of an anonymous event, by the rule the enricher
+/// applies to full user agents ([`Device::classify`]).
 #[must_use]
 pub fn device_class(user_agent: &str) -> &'static str {
-    let Some(parsed) = woothee::parser::Parser::new().parse(user_agent) else {
-        return "other";
-    };
-    let tablet = || {
-        user_agent.contains("iPad")
-            || user_agent.contains("Tablet")
-            || (parsed.os == "Android" && !user_agent.contains("Mobile"))
-    };
-    match parsed.category {
-        "crawler" => "bot",
-        "pc" => "desktop",
-        "smartphone" | "mobilephone" if tablet() => "tablet",
-        "smartphone" | "mobilephone" => "mobile",
-        _ => "other",
-    }
+    woothee::parser::Parser::new()
+        .parse(user_agent)
+        .map_or(Device::Other, |p| {
+            Device::classify(p.category, p.os, user_agent)
+        })
+        .as_str()
 }
 
 /// The URL without its fragment and without query parameters other than

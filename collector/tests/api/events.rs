@@ -9,12 +9,14 @@ use fiducia_runtime::kafka::routing::header;
 use prost::Message as _;
 use rdkafka::Message;
 
-use crate::helpers::{TestCollector, envelope};
+use fiducia_testkit::envelopes::clicks;
+
+use crate::helpers::TestCollector;
 
 #[tokio::test]
 async fn consented_events_are_published_with_key_headers_and_truncated_ip() {
     let collector = TestCollector::spawn().await;
-    let (body, ids) = envelope("granted", 5);
+    let (body, ids) = clicks("granted", 5);
     let response = reqwest::Client::new()
         .post(format!("{}/v1/events", collector.url))
         .header("content-type", "text/plain")
@@ -63,18 +65,18 @@ async fn consented_events_are_published_with_key_headers_and_truncated_ip() {
 #[tokio::test]
 async fn events_without_consent_are_dropped_counted_and_never_published() {
     let collector = TestCollector::spawn().await;
-    let (denied, denied_ids) = envelope("denied", 3);
+    let (denied, denied_ids) = clicks("denied", 3);
     let response = collector.post(denied).await;
     assert_eq!(response.status(), 204);
     assert_eq!(
         response.headers().get("fiducia-dropped").unwrap(),
         "measurement:denied=3"
     );
-    let (missing, _) = envelope("denied", 2);
+    let (missing, _) = clicks("denied", 2);
     let missing = missing.replace(r#""measurement":"denied","#, "");
     assert_eq!(collector.post(missing).await.status(), 204);
     // A consented marker batch after them: once it is read, anything published before it would be too.
-    let (granted, granted_ids) = envelope("granted", 1);
+    let (granted, granted_ids) = clicks("granted", 1);
     assert_eq!(collector.post(granted).await.status(), 204);
     let messages = collector.read_raw(2).await;
     let published: Vec<String> = messages
@@ -105,7 +107,7 @@ async fn events_without_consent_are_dropped_counted_and_never_published() {
 #[tokio::test]
 async fn gzip_bodies_are_accepted_and_bombs_refused() {
     let collector = TestCollector::spawn().await;
-    let (body, _) = envelope("granted", 2);
+    let (body, _) = clicks("granted", 2);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(body.as_bytes()).unwrap();
     let client = reqwest::Client::new();
@@ -136,7 +138,7 @@ async fn gzip_bodies_are_accepted_and_bombs_refused() {
 #[tokio::test]
 async fn refusals_carry_status_and_machine_readable_reason() {
     let collector = TestCollector::spawn().await;
-    let (good, _) = envelope("granted", 1);
+    let (good, _) = clicks("granted", 1);
     let client = reqwest::Client::new();
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
         (
@@ -239,7 +241,7 @@ async fn clients_over_the_rate_limit_get_429_with_retry_after() {
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..4 {
-        let (body, _) = envelope("granted", 1);
+        let (body, _) = clicks("granted", 1);
         let response = collector.post(body).await;
         statuses.push(response.status().as_u16());
         if response.status() == 429 {

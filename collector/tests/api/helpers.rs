@@ -14,8 +14,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use tokio_util::sync::CancellationToken;
 
-/// The origin the test site allows.
-pub const ORIGIN: &str = "http://localhost:8000";
+pub use fiducia_testkit::envelopes::ORIGIN;
 
 /// A running collector with its own topics; stopped on drop.
 pub struct TestCollector {
@@ -171,31 +170,4 @@ impl TestCollector {
         }
         messages
     }
-}
-
-/// An envelope with `count` events of type `click` sent now, measurement
-/// consent as given a minute ago.
-pub fn envelope(measurement: &str, count: usize) -> (String, Vec<String>) {
-    let now = fiducia_proto::time::now_ms();
-    let updated_at = now - 60_000;
-    let ids: Vec<String> = (0..count)
-        .map(|_| uuid::Uuid::now_v7().to_string())
-        .collect();
-    let events: Vec<String> = ids
-        .iter()
-        .enumerate()
-        .map(|(seq, id)| {
-            format!(
-                r#"{{"id":"{id}","type":"click","ts":{now},"seq":{seq},"props":{{"el":"a#buy"}}}}"#
-            )
-        })
-        .collect();
-    let body = format!(
-        r#"{{"site":"demo","sent_at":{now},"consent":{{"measurement":"{measurement}","updated_at":{updated_at}}},
-            "visitor":{{"id":"visitor-1"}},
-            "context":{{"url":"https://shop.example/p/42?utm_source=news","referrer":"https://www.google.com/","title":"Red shoes"}},
-            "events":[{}]}}"#,
-        events.join(",")
-    );
-    (body, ids)
 }

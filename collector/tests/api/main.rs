@@ -1,10 +1,10 @@
-//! Integration tests of the collector against the real broker (and, for the
-//! whole pipeline, the real ClickHouse), started by `deploy/local/up`.
+//! Integration tests of the collector against the real broker, started by
+//! `deploy/local/up`. The tests that need the other services too live in
+//! `deploy/tests`.
 
 mod consent;
 mod events;
 mod helpers;
-mod pipeline;
-mod processes;
+mod outage;
 mod startup;
 mod tag;

@@ -44,8 +44,10 @@ fn the_collector_binary_stops_on_each_kind_of_bad_sites_file() {
         let path = dir.path().join(format!("{}.toml", name.replace(' ', "-")));
         std::fs::write(&path, text).unwrap();
         let file = path.display().to_string();
-        let (status, stderr) =
-            start_up_failure("fiducia-collector", &[("FIDUCIA_SITES_FILE", &file)]);
+        let (status, stderr) = start_up_failure(
+            env!("CARGO_BIN_EXE_fiducia-collector"),
+            &[("FIDUCIA_SITES_FILE", &file)],
+        );
         assert!(!status.success(), "{name}: {status}");
         let expected = format!("FIDUCIA_SITES_FILE={file:?}: {key}: {reason}");
         assert!(stderr.contains(&expected), "{name}: {stderr}");
@@ -54,7 +56,7 @@ fn the_collector_binary_stops_on_each_kind_of_bad_sites_file() {
 
 #[test]
 fn the_collector_binary_names_a_missing_or_removed_sites_variable() {
-    let (status, stderr) = start_up_failure("fiducia-collector", &[]);
+    let (status, stderr) = start_up_failure(env!("CARGO_BIN_EXE_fiducia-collector"), &[]);
     assert!(!status.success());
     assert!(
         stderr.contains("FIDUCIA_SITES_FILE=\"\": required"),
@@ -62,7 +64,7 @@ fn the_collector_binary_names_a_missing_or_removed_sites_variable() {
     );
     let old = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
     let (status, stderr) = start_up_failure(
-        "fiducia-collector",
+        env!("CARGO_BIN_EXE_fiducia-collector"),
         &[("FIDUCIA_COLLECTOR_SITES_FILE", old)],
     );
     assert!(!status.success());

@@ -5,6 +5,7 @@
 
 use std::num::NonZeroUsize;
 
+use fiducia_proto::device::Device;
 use lru::LruCache;
 
 use super::bots::Signal;
@@ -12,35 +13,6 @@ use super::bots::Signal;
 /// Longest user agent parsed; the rest is ignored (real ones are far shorter,
 /// and a hostile one must not make parsing or the cache expensive).
 pub const MAX_USER_AGENT_BYTES: usize = 512;
-
-/// Device classes stored in `device`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Device {
-    /// Desktop or laptop browser.
-    Desktop,
-    /// Phone.
-    Mobile,
-    /// Tablet.
-    Tablet,
-    /// Crawler or automation.
-    Bot,
-    /// Anything else (TV, console, unknown).
-    Other,
-}
-
-impl Device {
-    /// The stored value.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Desktop => "desktop",
-            Self::Mobile => "mobile",
-            Self::Tablet => "tablet",
-            Self::Bot => "bot",
-            Self::Other => "other",
-        }
-    }
-}
 
 /// What a user agent says about the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,12 +97,7 @@ pub fn parse(user_agent: &str) -> Agent {
     let device = if signals.iter().any(|s| s.is_automation()) {
         Device::Bot
     } else {
-        match category {
-            "pc" => Device::Desktop,
-            "smartphone" | "mobilephone" if is_tablet(user_agent, &os) => Device::Tablet,
-            "smartphone" | "mobilephone" => Device::Mobile,
-            _ => Device::Other,
-        }
+        Device::classify(category, &os, user_agent)
     };
     Agent {
         browser,
@@ -146,16 +113,7 @@ pub fn parse(user_agent: &str) -> Agent {
 /// `bot` class is a known crawler; an unknown class is `other`.
 #[must_use]
 pub fn from_class(class: &str) -> Agent {
-    let device = [
-        Device::Desktop,
-        Device::Mobile,
-        Device::Tablet,
-        Device::Bot,
-        Device::Other,
-    ]
-    .into_iter()
-    .find(|d| d.as_str() == class)
-    .unwrap_or(Device::Other);
+    let device = Device::from_name(class);
     Agent {
         browser: String::new(),
         version: String::new(),
@@ -167,14 +125,6 @@ pub fn from_class(class: &str) -> Agent {
             Vec::new()
         },
     }
-}
-
-/// Tablets woothee reports as smartphones: iPads, Android without `Mobile`
-/// (Google's rule for Android tablets), and agents that say `Tablet`.
-fn is_tablet(user_agent: &str, os: &str) -> bool {
-    os == "iPad"
-        || (os == "Android" && !user_agent.contains("Mobile"))
-        || user_agent.contains("Tablet")
 }
 
 /// `user_agent` cut to at most [`MAX_USER_AGENT_BYTES`] on a character boundary.

@@ -3,7 +3,6 @@
 //! back, and the enricher run in-process or as a process of its own.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fiducia_enricher::{Application, Config};
@@ -15,13 +14,13 @@ use fiducia_proto::v1::{
     ConsentSnapshot, ConsentState, Decision, EnrichedEvent, IpPrefix, PageContext, RawEvent,
 };
 use fiducia_runtime::kafka::admin::ensure_compacted_topics;
-use fiducia_runtime::kafka::client_config;
 use fiducia_runtime::kafka::routing::routing_headers;
 use fiducia_runtime::service::config::KafkaConfig;
-use fiducia_testkit::{Infra, create_topics, free_port, service_binary, unique};
+use fiducia_testkit::{
+    Infra, Service, count_messages, create_topics, free_port, read_topic, unique, wait_status,
+};
 use prost::Message as _;
 use rdkafka::Message as _;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::task::JoinHandle;
@@ -145,44 +144,14 @@ impl Setup {
     pub async fn read(
         &self,
         topic: &str,
-        mut done: impl FnMut(&[OwnedMessage]) -> bool,
+        done: impl FnMut(&[OwnedMessage]) -> bool,
     ) -> Vec<OwnedMessage> {
-        let consumer: StreamConsumer = client_config(&self.infra.brokers, "enricher-test-reader")
-            .set("group.id", unique("reader"))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("a consumer");
-        consumer.subscribe(&[topic]).expect("subscribe");
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let mut messages = Vec::new();
-        while !done(&messages) {
-            let next = tokio::time::timeout_at(deadline, consumer.recv()).await;
-            match next {
-                Ok(Ok(message)) => messages.push(message.detach()),
-                Ok(Err(error)) => eprintln!("reader: {error}"),
-                Err(_) => panic!(
-                    "{topic}: gave up after {WAIT:?} with {} messages",
-                    messages.len()
-                ),
-            }
-        }
-        messages
+        read_topic(&self.infra.brokers, topic, WAIT, done).await
     }
 
     /// Messages in `topic` now, from its offsets.
     pub fn count(&self, topic: &str) -> i64 {
-        let consumer: BaseConsumer = client_config(&self.infra.brokers, "enricher-test-count")
-            .create()
-            .expect("a consumer");
-        (0..PARTITIONS)
-            .map(|p| {
-                let (low, high) = consumer
-                    .fetch_watermarks(topic, p, Duration::from_secs(10))
-                    .expect("watermarks");
-                high - low
-            })
-            .sum()
+        count_messages(&self.infra.brokers, topic)
     }
 
     /// Enriched events of this test, read until `count` distinct ids are seen.
@@ -316,25 +285,20 @@ fn default_sites_file(group: &str) -> String {
 
 /// An enricher process; killed on drop.
 pub struct Process {
-    child: Child,
+    service: Service,
     pub admin_port: u16,
 }
 
 impl Process {
     pub fn start(setup: &Setup, group: &str) -> Self {
         let admin_port = free_port();
-        let log = std::fs::File::create(
-            std::env::temp_dir().join(format!("fiducia-enricher-test-{group}-{admin_port}.log")),
-        )
-        .expect("a log file");
-        let child = Command::new(service_binary("fiducia-enricher"))
-            .envs(setup.env(group, admin_port))
-            .env("RUST_LOG", "info,fiducia_enricher=debug")
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn the enricher");
-        Self { child, admin_port }
+        let mut env = setup.env(group, admin_port);
+        env.insert("RUST_LOG".into(), "info,fiducia_enricher=debug".into());
+        let service = Service::start(env!("CARGO_BIN_EXE_fiducia-enricher"), &env);
+        Self {
+            service,
+            admin_port,
+        }
     }
 
     /// A counter from the process's `/metrics` (0 when absent or unreachable).
@@ -353,45 +317,15 @@ impl Process {
     /// Waits until `/readyz` answers 200.
     pub async fn ready(&self) {
         let url = format!("http://127.0.0.1:{}/readyz", self.admin_port);
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if reqwest::get(&url)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the enricher never got ready"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_status(&url, 200, WAIT).await;
     }
 
     pub fn kill_9(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
+        self.service.kill_9();
     }
 
     /// SIGTERM, then waits for a clean exit.
     pub fn terminate(&mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        let status = self.child.wait().expect("reap");
-        assert!(
-            status.success(),
-            "the enricher exits cleanly on SIGTERM: {status}"
-        );
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.service.terminate();
     }
 }

@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use fiducia_proto::v1::RawEvent;
-use fiducia_testkit::unique;
+use fiducia_testkit::{eventually, unique};
 use rdkafka::producer::FutureProducer;
 
 use crate::helpers::{Process, Setup, raw_event, sessions_by_visitor};
@@ -121,18 +121,20 @@ async fn a_rebalance_between_two_enrichers_keeps_sessions() {
     let second = stage.another();
     second.ready().await;
     stage.produce(10..20, Duration::from_millis(200)).await;
-    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
-    while second
-        .counter("fiducia_enricher_events_enriched_total")
-        .await
-        == 0.0
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the second instance never got a partition"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    eventually(
+        "the second instance getting a partition",
+        crate::helpers::WAIT,
+        || async {
+            match second
+                .counter("fiducia_enricher_events_enriched_total")
+                .await
+            {
+                0.0 => Err("no event enriched".to_owned()),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await;
     stage.setup.enriched(VISITORS * 20).await;
 
     // The first leaves: the second takes everything over.

@@ -65,15 +65,17 @@ fn the_enricher_binary_stops_on_a_bad_sites_file_or_a_removed_variable() {
         let path = dir.path().join(format!("{name}.toml"));
         std::fs::write(&path, text).unwrap();
         let file = path.display().to_string();
-        let (status, stderr) =
-            start_up_failure("fiducia-enricher", &[("FIDUCIA_SITES_FILE", &file)]);
+        let (status, stderr) = start_up_failure(
+            env!("CARGO_BIN_EXE_fiducia-enricher"),
+            &[("FIDUCIA_SITES_FILE", &file)],
+        );
         assert!(!status.success(), "{name}: {status}");
         let expected = format!("FIDUCIA_SITES_FILE={file:?}: {key}: {reason}");
         assert!(stderr.contains(&expected), "{name}: {stderr}");
     }
     let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
     let (status, stderr) = start_up_failure(
-        "fiducia-enricher",
+        env!("CARGO_BIN_EXE_fiducia-enricher"),
         &[
             ("FIDUCIA_SITES_FILE", good),
             ("FIDUCIA_ENRICHER_SITES_FILE", good),

@@ -1,14 +1,16 @@
-//! Work the sink does on ClickHouse besides inserting rows: [`erasure`]
-//! removes the profile of a visitor who withdrew personalization consent as
-//! the consent record is stored (and sweeps up rows of events that were on
-//! their way then), and [`retention`] deletes rows whose retention period
-//! ended, per data type and site, on a schedule.
+//! Work the sink does on ClickHouse besides inserting rows:
+//! [`erase_on_withdrawal`] removes the profile of a visitor who withdrew
+//! personalization consent as the consent record is stored,
+//! [`profile_sweep`] deletes the profile rows of events that were on their
+//! way then, and [`retention`] deletes rows whose retention period ended,
+//! per data type and site, on a schedule (and runs the sweep after).
 //!
-//! Both delete with the best statement the server has: lightweight
+//! All delete with the best statement the server has: lightweight
 //! `DELETE FROM` on current servers, an `ALTER TABLE ... DELETE` mutation on
 //! ClickHouse 18.16 (see [`delete_statement`]).
 
-pub mod erasure;
+pub mod erase_on_withdrawal;
+pub mod profile_sweep;
 pub mod retention;
 
 use crate::schema::ServerFeatures;

@@ -1,6 +1,6 @@
 //! [`RowWriter`] on ClickHouse: one `INSERT INTO <table> FORMAT Native` per
 //! batch over HTTP, its rows encoded beforehand as blocks of [`BLOCK_ROWS`]
-//! rows (see [`crate::columns`] for why `Native`), and the `SELECT 1` probe
+//! rows (see [`crate::columns`](mod@crate::columns) for why `Native`), and the `SELECT 1` probe
 //! behind `/readyz`.
 //!
 //! The same inserts work on ClickHouse 18.16 and on current servers: each
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::{RowWriter, WriteError};
 use crate::config::ClickHouseConfig;
 use crate::metrics;
-use crate::table::TableRow;
+use crate::tables::TableRow;
 
 /// A client for `config`'s server, selecting no database (migrations create
 /// it). Use `.with_database(..)` for queries inside it.

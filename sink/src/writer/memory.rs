@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{RowWriter, WriteError};
-use crate::table::TableRow;
+use crate::tables::TableRow;
 
 /// Records written rows.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ pub mod memory;
 
 use std::future::Future;
 
-use crate::table::TableRow;
+use crate::tables::TableRow;
 
 /// Rows could not be made durable; the whole batch must be retried.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 
 use fiducia_sink::schema::{migrate, render};
 
-use super::Setup;
+use crate::helpers::Setup;
 
 /// The demo traffic generator, relative to this crate.
 const GENERATE: &str = concat!(

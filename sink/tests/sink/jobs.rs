@@ -8,12 +8,12 @@ use fiducia_proto::consent::Purpose;
 use fiducia_proto::headers;
 use fiducia_proto::time::{midnight_days_ago_ms, now_ms};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, EnrichedEvent};
-use fiducia_sink::dead_letter_rows::DeadLetterRow;
-use fiducia_sink::jobs::erasure::sweep;
+use fiducia_sink::jobs::profile_sweep::sweep;
 use fiducia_sink::jobs::retention::{DataType, Periods, RetentionConfig, RetentionJob};
-use fiducia_sink::rows::EventRow;
 use fiducia_sink::schema::{ServerFeatures, migrate};
-use fiducia_sink::table::TableRow;
+use fiducia_sink::tables::TableRow;
+use fiducia_sink::tables::dead_letters::DeadLetterRow;
+use fiducia_sink::tables::events::EventRow;
 use fiducia_sink::writer::RowWriter;
 use fiducia_sink::writer::clickhouse::{ClickHouseHealth, ClickHouseWriter};
 use prost::Message as _;
@@ -21,7 +21,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use uuid::Uuid;
 
-use super::{RunningSink, Setup, event, produce_events};
+use crate::helpers::{RunningSink, Setup, event, produce_events};
 
 fn personal(i: u32, visitor: &str, categories: &[&str]) -> EnrichedEvent {
     EnrichedEvent {

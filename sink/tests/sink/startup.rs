@@ -25,14 +25,17 @@ fn the_sink_binary_stops_on_a_bad_retention_section_or_the_removed_variable() {
         let path = dir.path().join(format!("{name}.toml"));
         std::fs::write(&path, format!("{site}{retention}\n")).unwrap();
         let file = path.display().to_string();
-        let (status, stderr) = start_up_failure("fiducia-sink", &[("FIDUCIA_SITES_FILE", &file)]);
+        let (status, stderr) = start_up_failure(
+            env!("CARGO_BIN_EXE_fiducia-sink"),
+            &[("FIDUCIA_SITES_FILE", &file)],
+        );
         assert!(!status.success(), "{name}: {status}");
         let expected = format!("FIDUCIA_SITES_FILE={file:?}: {key}: {reason}");
         assert!(stderr.contains(&expected), "{name}: {stderr}");
     }
     let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
     let (status, stderr) = start_up_failure(
-        "fiducia-sink",
+        env!("CARGO_BIN_EXE_fiducia-sink"),
         &[
             ("FIDUCIA_SITES_FILE", good),
             ("FIDUCIA_SINK_RETENTION_SITES", "shop=profiles:3"),

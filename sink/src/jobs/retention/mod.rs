@@ -20,9 +20,10 @@ use clickhouse::Client;
 use tokio_util::sync::CancellationToken;
 
 pub use self::config::{Periods, RetentionConfig, RetentionSection, site_periods};
-use crate::jobs::{delete_statement, erasure};
+use crate::jobs::{delete_statement, profile_sweep};
 use crate::metrics;
 use crate::schema::{SchemaError, ServerFeatures, render};
+use crate::tables::{dead_letters, events, profile_events};
 
 /// What a retention period applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,9 +69,9 @@ impl DataType {
 
     fn table(self) -> &'static str {
         match self {
-            Self::IdentifiedEvents | Self::AnonymousEvents => "events",
-            Self::Profiles => "profile_events",
-            Self::DeadLetters => "dead_letters",
+            Self::IdentifiedEvents | Self::AnonymousEvents => events::NAME,
+            Self::Profiles => profile_events::NAME,
+            Self::DeadLetters => dead_letters::NAME,
         }
     }
 
@@ -158,16 +159,19 @@ pub fn ttl_statements(config: &RetentionConfig) -> Vec<String> {
     };
     vec![
         format!(
-            "ALTER TABLE {{db}}.events MODIFY TTL {}, {}",
+            "ALTER TABLE {{db}}.{} MODIFY TTL {}, {}",
+            events::NAME,
             rule(DataType::IdentifiedEvents),
             rule(DataType::AnonymousEvents)
         ),
         format!(
-            "ALTER TABLE {{db}}.profile_events MODIFY TTL {}",
+            "ALTER TABLE {{db}}.{} MODIFY TTL {}",
+            profile_events::NAME,
             rule(DataType::Profiles)
         ),
         format!(
-            "ALTER TABLE {{db}}.dead_letters MODIFY TTL {}",
+            "ALTER TABLE {{db}}.{} MODIFY TTL {}",
+            dead_letters::NAME,
             rule(DataType::DeadLetters)
         ),
     ]
@@ -215,10 +219,10 @@ impl RetentionJob {
         Ok(deleted)
     }
 
-    /// [`Self::run_once`], then the erasure sweep ([`erasure::sweep`]).
+    /// [`Self::run_once`], then the erasure sweep ([`profile_sweep::sweep`]).
     async fn run_once_and_sweep(&self, now: u32) -> Result<(), SchemaError> {
         self.run_once(now).await?;
-        erasure::sweep(&self.client, &self.database, &self.features).await?;
+        profile_sweep::sweep(&self.client, &self.database, &self.features).await?;
         Ok(())
     }
 

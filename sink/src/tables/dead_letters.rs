@@ -1,6 +1,6 @@
-//! From the wire to the table: a [`DeadLetter`] from `fiducia.deadletter.v1`
-//! becomes one [`DeadLetterRow`] of `dead_letters`, the analysts' view of
-//! what the pipeline could not process and why.
+//! `dead_letters`, the analysts' view of what the pipeline could not
+//! process and why, from `fiducia.deadletter.v1` (unless switched off): a
+//! [`DeadLetter`] becomes one [`DeadLetterRow`].
 //!
 //! The row keeps what explains a failure (stage, reason, field, detail,
 //! where the message was, its site, schema and event type from its headers,
@@ -9,12 +9,53 @@
 //! for `fiducia-enricher replay` under the topic's own retention.
 //! Redelivered dead letters collapse on where the original message was.
 
-use crate::rows::{InvalidEvent, split_ms};
-use fiducia_proto::headers;
+use fiducia_proto::headers::{self, schema};
 use fiducia_proto::v1::{DeadLetter, DeadLetterHeader};
 use fiducia_runtime::kafka::deadletter::reason_label;
 
-/// One row of `dead_letters` (column types as in [`crate::rows`]).
+use super::{TableRow, TimeOutOfRange, split_ms};
+use crate::handler::Rejection;
+
+/// The table's name, in the configured database.
+pub const NAME: &str = "dead_letters";
+
+/// The analysts' copy of `fiducia.deadletter.v1`: one row per message a
+/// stage gave up on, with why, but without its payload or key (they may
+/// hold personal data the enricher never removed; they stay in the topic
+/// for replay). A redelivered dead letter collapses on where the original
+/// message was. Kept 30 days by default (`jobs::retention`).
+pub const CREATE: &str = "\
+CREATE TABLE IF NOT EXISTS {db}.dead_letters
+(
+    failed_at DateTime('UTC') COMMENT 'when the stage gave up',
+    failed_ms UInt16 COMMENT 'millisecond part of failed_at',
+    stage String COMMENT 'the stage that gave up: enricher or sink',
+    reason String COMMENT 'typed reason: undecodable, invalid, empty, wrong_schema, bad_event_id, missing_field, bad_value, bad_properties, unknown_site, event_type_not_allowed',
+    field String COMMENT 'the offending field, when one field is to blame',
+    detail String COMMENT 'human-readable detail, never payload content',
+    site_id String COMMENT 'the site header of the original message, empty when absent',
+    schema String COMMENT 'the message type its schema header named',
+    event_type String COMMENT 'its event type header, empty when absent',
+    topic String COMMENT 'where the original message was: topic',
+    partition Int32 COMMENT 'partition',
+    offset Int64 COMMENT 'offset',
+    payload_bytes UInt32 COMMENT 'size of the original payload (the bytes stay in the dead-letter topic)'
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(failed_at)
+ORDER BY (topic, partition, offset, stage)";
+
+/// Dictionary-encodes the `dead_letters` columns with few distinct values.
+pub const LOW_CARDINALITY: &str = "\
+ALTER TABLE {db}.dead_letters
+    MODIFY COLUMN stage LowCardinality(String),
+    MODIFY COLUMN reason LowCardinality(String),
+    MODIFY COLUMN field LowCardinality(String),
+    MODIFY COLUMN site_id LowCardinality(String),
+    MODIFY COLUMN schema LowCardinality(String),
+    MODIFY COLUMN event_type LowCardinality(String)";
+
+/// One row of `dead_letters` (column types as in [`crate::tables`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterRow {
     /// When the stage gave up, `DateTime`.
@@ -90,10 +131,20 @@ fn site_from_key(key: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-impl TryFrom<DeadLetter> for DeadLetterRow {
-    type Error = InvalidEvent;
+impl TableRow for DeadLetterRow {
+    type Message = DeadLetter;
+    const TABLE: &'static str = NAME;
+    const SCHEMA: &'static str = schema::DEAD_LETTER;
 
-    fn try_from(letter: DeadLetter) -> Result<Self, InvalidEvent> {
+    fn from_message(message: DeadLetter) -> Result<Self, Rejection> {
+        Self::try_from(message).map_err(Rejection::invalid)
+    }
+}
+
+impl TryFrom<DeadLetter> for DeadLetterRow {
+    type Error = TimeOutOfRange;
+
+    fn try_from(letter: DeadLetter) -> Result<Self, TimeOutOfRange> {
         let (failed_at, failed_ms) = split_ms("failed_at_ms", letter.failed_at_ms)?;
         Ok(Self {
             failed_at,
@@ -121,6 +172,8 @@ mod tests {
     use fiducia_proto::v1::DeadLetterReason;
 
     use super::*;
+    use crate::columns::Columns as _;
+    use crate::tables::create_columns;
 
     fn header(key: &str, value: &[u8]) -> DeadLetterHeader {
         DeadLetterHeader {
@@ -201,5 +254,10 @@ mod tests {
         assert_eq!(row(b"shop:visitor-1"), "shop");
         assert_eq!(row(b"visitor-1"), "");
         assert_eq!(row(b""), "");
+    }
+
+    #[test]
+    fn dead_letters_have_a_column_for_every_row_field() {
+        assert_eq!(create_columns(CREATE), DeadLetterRow::COLUMNS);
     }
 }

@@ -35,6 +35,10 @@ use fiducia_benches::{procfs, stamp};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+mod report;
+
+use report::{Latency, Report, Server, mb, ms};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 enum Mode {
@@ -234,66 +238,6 @@ async fn worker(
         due += plan.interval;
     }
     Ok(tally)
-}
-
-#[derive(Debug, Serialize)]
-struct Latency {
-    p50_ms: f64,
-    p90_ms: f64,
-    p99_ms: f64,
-    p999_ms: f64,
-    max_ms: f64,
-    mean_ms: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct Server {
-    pid: u32,
-    cpu_s: f64,
-    /// CPU seconds per wall second (1.0 = one core busy).
-    cpu_cores: f64,
-    /// Events sent in 2xx-answered requests per CPU second of the server.
-    events_per_cpu_s: Option<f64>,
-    /// Highest `VmRSS` sampled every 50 ms during the measured window.
-    peak_rss_mb: f64,
-    /// `VmHWM` at the end: the peak since the process started.
-    vm_hwm_mb: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct Report {
-    label: String,
-    mode: Mode,
-    connections: usize,
-    target_rate_rps: Option<f64>,
-    batch: usize,
-    duration_s: f64,
-    requests_ok: u64,
-    requests_per_s: f64,
-    events_per_s: f64,
-    events_dropped: u64,
-    /// Events in 2xx-answered requests less those the server dropped: what
-    /// it published (over warm-up too when `--warmup-s 0`).
-    events_accepted: u64,
-    errors: BTreeMap<String, u64>,
-    error_total: u64,
-    latency: Latency,
-    server: Option<Server>,
-    /// This process's CPU seconds per wall second (its core's share).
-    loadgen_cpu_cores: f64,
-    /// `--broker-pid`'s CPU seconds per wall second.
-    broker_cpu_cores: Option<f64>,
-    corpus: corpus::Stats,
-    /// `--arrivals-url`: tag → ClickHouse latency of the measured events.
-    arrival: Option<arrivals::Summary>,
-}
-
-fn ms(micros: u64) -> f64 {
-    micros as f64 / 1_000.0
-}
-
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 #[tokio::main(flavor = "current_thread")]

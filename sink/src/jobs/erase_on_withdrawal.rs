@@ -1,12 +1,15 @@
-//! A visitor who withdraws personalization consent loses their profile
-//! (SPEC section 8): when the consent loop stores a record that leaves
-//! personalization off after a change of mind (`update`, `withdraw`,
-//! `object`, `erase`), the visitor's rows of `profile_events`, the table
-//! behind the `profiles` view, are deleted.
+//! Profile erasure on withdrawal: a visitor who withdraws personalization
+//! consent loses their profile (SPEC section 8) as soon as the withdrawal
+//! is stored, not at the next retention run. When the consent loop stores a
+//! record that leaves personalization off after a change of mind
+//! (`update`, `withdraw`, `object`, `erase`), the visitor's rows of
+//! `profile_events`, the table behind the `profiles` view, are deleted.
 //!
-//! [`ErasingWriter`] wraps the `consent_log` writer: it inserts the records
-//! first, then deletes the profiles they call for, and succeeds only when
-//! both did. A failure fails the batch, which the consume loop retries; the
+//! Why a writer wrapper: [`ErasingWriter`] wraps the `consent_log` writer,
+//! so a withdrawal's offset is stored only once its profile is gone; the
+//! erasure shares the consume loop's at-least-once retries instead of
+//! needing a queue and a job of its own. It inserts the records first, then
+//! deletes the profiles they call for, and succeeds only when both did. A failure fails the batch, which the consume loop retries; the
 //! re-inserted records collapse on `record_id` and a second delete of the
 //! same rows is harmless. A first-time `deny` deletes nothing: no profile
 //! can exist without an earlier grant, and a mutation per denial would be
@@ -15,8 +18,8 @@
 //! Events already on their way when the withdrawal was stored (enriched
 //! with consent a moment before) can still add rows afterwards. The
 //! `profiles` view never shows a visitor whose latest consent record leaves
-//! personalization off, so they are not used; [`sweep`], run with every
-//! retention run, deletes them.
+//! personalization off, so they are not used; [`super::profile_sweep`], run
+//! with every retention run, deletes them.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -24,11 +27,11 @@ use std::time::Duration;
 
 use clickhouse::Client;
 
-use crate::consent_rows::ConsentRow;
 use crate::jobs::delete_statement;
 use crate::metrics;
-use crate::schema::migrations::WITHDRAWN_PERSONALIZATION;
-use crate::schema::{SchemaError, ServerFeatures, render};
+use crate::schema::{ServerFeatures, render};
+use crate::tables::consent_log::ConsentRow;
+use crate::tables::profile_events;
 use crate::writer::{RowWriter, WriteError};
 
 /// Whose profile to delete.
@@ -99,7 +102,7 @@ impl ProfileEraser for ClickHouseEraser {
         let tuples = vec!["(?, ?)"; subjects.len()].join(", ");
         let predicate = format!("(site_id, visitor_id) IN ({tuples})");
         let sql = render(
-            &delete_statement(&self.features, "profile_events", &predicate),
+            &delete_statement(&self.features, profile_events::NAME, &predicate),
             &self.database,
         );
         let mut query = self.client.query(&sql);
@@ -121,38 +124,6 @@ impl ProfileEraser for ClickHouseEraser {
             Err(_elapsed) => Err(WriteError::Timeout(self.timeout)),
         }
     }
-}
-
-/// Deletes the `profile_events` rows of every visitor whose latest consent
-/// record leaves personalization off, and returns how many there were.
-///
-/// # Errors
-/// When the count or the delete fails.
-pub async fn sweep(
-    client: &Client,
-    database: &str,
-    features: &ServerFeatures,
-) -> Result<u64, SchemaError> {
-    let predicate = format!("(site_id, visitor_id) IN ({WITHDRAWN_PERSONALIZATION})");
-    let count: u64 = client
-        .query_raw(&render(
-            &format!("SELECT count() FROM {{db}}.profile_events WHERE {predicate}"),
-            database,
-        ))
-        .fetch_one()
-        .await?;
-    if count > 0 {
-        client
-            .query_raw(&render(
-                &delete_statement(features, "profile_events", &predicate),
-                database,
-            ))
-            .execute()
-            .await?;
-        ::metrics::counter!(metrics::PROFILE_ROWS_SWEPT).increment(count);
-        tracing::info!(rows = count, "profile rows of withdrawn visitors deleted");
-    }
-    Ok(count)
 }
 
 /// Records the subjects it was asked to erase, for unit tests.

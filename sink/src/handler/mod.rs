@@ -9,105 +9,27 @@
 //! retries the whole batch; rows inserted twice collapse on `event_id`, and
 //! a ClickHouse outage re-sends no dead letters (none were sent yet).
 
+mod batch_token;
+mod decode;
+
 use std::marker::PhantomData;
 use std::time::Instant;
 
-use fiducia_proto::headers;
 use fiducia_proto::time::now_ms;
-use fiducia_proto::v1::DeadLetterReason;
 use fiducia_runtime::kafka::consume::{BatchError, BatchHandler, OffsetRange};
-use fiducia_runtime::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
-use fiducia_runtime::kafka::routing::header;
-use prost::Message as _;
+use fiducia_runtime::kafka::deadletter::{dead_letter, dead_letter_headers};
 use rdkafka::Message as _;
 use rdkafka::message::OwnedMessage;
 
-use crate::consent_rows::InvalidRecord;
+pub use self::batch_token::batch_token;
+pub use self::decode::{Rejection, decode};
 use crate::deadletter::{DeadLetterSink, Letter};
 use crate::metrics;
-use crate::rows::InvalidEvent;
-use crate::table::TableRow;
+use crate::tables::TableRow;
 use crate::writer::RowWriter;
 
 /// The stage name written into dead letters.
 pub const STAGE: &str = "sink";
-
-/// Why a message cannot become a row.
-#[derive(Debug, thiserror::Error)]
-pub enum Rejection {
-    /// No payload, or a zero-length one.
-    #[error("empty payload")]
-    Empty,
-    /// The schema header names another message type.
-    #[error("schema header is {found:?}, want {want:?}")]
-    WrongSchema {
-        /// The header's value.
-        found: String,
-        /// The table's message type.
-        want: &'static str,
-    },
-    /// Not a protobuf message of the table's type.
-    #[error("does not decode: {0}")]
-    Undecodable(#[from] prost::DecodeError),
-    /// An event that decodes but breaks a rule of the contract or the table.
-    #[error(transparent)]
-    Invalid(#[from] InvalidEvent),
-    /// A consent record that decodes but breaks a rule of the table.
-    #[error(transparent)]
-    InvalidRecord(#[from] InvalidRecord),
-}
-
-impl Rejection {
-    /// The typed reason carried by the dead letter.
-    #[must_use]
-    pub fn reason(&self) -> DeadLetterReason {
-        match self {
-            Self::Empty => DeadLetterReason::Empty,
-            Self::WrongSchema { .. } | Self::Undecodable(_) => DeadLetterReason::Undecodable,
-            Self::Invalid(_) | Self::InvalidRecord(_) => DeadLetterReason::Invalid,
-        }
-    }
-
-    /// The reason as a metric label (a bounded set).
-    #[must_use]
-    pub fn label(&self) -> &'static str {
-        reason_label(self.reason())
-    }
-}
-
-/// Turns one message into a row of `R`'s table, or says why it cannot be one.
-///
-/// # Errors
-/// A [`Rejection`] naming the dead-letter reason.
-pub fn decode<R: TableRow>(message: &OwnedMessage) -> Result<R, Rejection> {
-    let payload = message.payload().unwrap_or_default();
-    if payload.is_empty() {
-        return Err(Rejection::Empty);
-    }
-    if let Some(schema) = header(message, headers::SCHEMA)
-        && schema != R::SCHEMA.as_bytes()
-    {
-        return Err(Rejection::WrongSchema {
-            found: String::from_utf8_lossy(schema).into_owned(),
-            want: R::SCHEMA,
-        });
-    }
-    R::from_message(R::Message::decode(payload)?)
-}
-
-/// What identifies a batch on every retry of it: the offset range of each
-/// topic partition it holds (its `offset_ranges`), e.g.
-/// `fiducia.enriched.v1:0:100-199`.
-#[must_use]
-pub fn batch_token(ranges: &[OffsetRange]) -> String {
-    let mut ranges: Vec<&OffsetRange> = ranges.iter().collect();
-    ranges.sort_unstable();
-    ranges
-        .iter()
-        .map(|r| format!("{}:{}:{}-{}", r.topic, r.partition, r.first, r.last))
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 /// A batch made ready to insert: its rows in the writer's form, the
 /// messages that cannot become a row with why, and its [`batch_token`].
@@ -246,20 +168,22 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
 
 #[cfg(test)]
 mod tests {
+    use fiducia_proto::headers;
     use fiducia_proto::time::midnight_days_ago_ms;
-    use fiducia_proto::v1::{Decision, EnrichedEvent};
+    use fiducia_proto::v1::{DeadLetterReason, Decision, EnrichedEvent};
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use prost::Message as _;
     use rdkafka::Timestamp;
     use rdkafka::message::{Header, OwnedHeaders};
     use uuid::Uuid;
 
     use super::*;
     use crate::deadletter::MemoryDeadLetters;
-    use crate::rows::EventRow;
+    use crate::tables::events::EventRow;
     use crate::writer::memory::MemoryWriter;
     use fiducia_runtime::kafka::consume::offset_ranges;
 
-    fn event(id: Uuid) -> EnrichedEvent {
+    pub(super) fn event(id: Uuid) -> EnrichedEvent {
         EnrichedEvent {
             event_id: id.as_bytes().to_vec(),
             site_id: "demo".into(),
@@ -271,7 +195,11 @@ mod tests {
         }
     }
 
-    fn message(payload: Option<Vec<u8>>, offset: i64, schema: Option<&str>) -> OwnedMessage {
+    pub(super) fn message(
+        payload: Option<Vec<u8>>,
+        offset: i64,
+        schema: Option<&str>,
+    ) -> OwnedMessage {
         let headers = schema.map(|s| {
             OwnedHeaders::new()
                 .insert(Header {
@@ -294,7 +222,7 @@ mod tests {
         )
     }
 
-    fn good(id: Uuid, offset: i64) -> OwnedMessage {
+    pub(super) fn good(id: Uuid, offset: i64) -> OwnedMessage {
         message(
             Some(event(id).encode_to_vec()),
             offset,
@@ -372,39 +300,6 @@ mod tests {
     }
 
     #[test]
-    fn each_kind_of_bad_message_gets_its_typed_reason() {
-        let mut bad_id = event(Uuid::now_v7());
-        bad_id.event_id = vec![1, 2, 3];
-        let cases = [
-            (message(None, 1, None), DeadLetterReason::Empty),
-            (message(Some(Vec::new()), 2, None), DeadLetterReason::Empty),
-            (
-                message(Some(bad_id.encode_to_vec()), 3, None),
-                DeadLetterReason::Invalid,
-            ),
-            (
-                message(
-                    Some(event(Uuid::now_v7()).encode_to_vec()),
-                    4,
-                    Some(headers::schema::RAW_EVENT),
-                ),
-                DeadLetterReason::Undecodable,
-            ),
-        ];
-        for (message, want) in cases {
-            let rejection = decode::<EventRow>(&message).unwrap_err();
-            assert_eq!(rejection.reason(), want, "{rejection}");
-        }
-    }
-
-    #[test]
-    fn a_message_without_schema_header_is_still_decoded() {
-        let id = Uuid::now_v7();
-        let row: EventRow = decode(&message(Some(event(id).encode_to_vec()), 0, None)).unwrap();
-        assert_eq!(row.event_id, id);
-    }
-
-    #[test]
     fn a_failed_insert_fails_the_batch_and_sends_no_dead_letters() {
         let batch = [
             good(Uuid::now_v7(), 0),
@@ -473,15 +368,5 @@ mod tests {
             matches!(value(crate::metrics::INSERT_DURATION, events), Some(DebugValue::Histogram(h)) if h.len() == 2),
             "one duration per insert attempt"
         );
-    }
-
-    #[test]
-    fn a_batch_token_names_each_partition_offset_range_and_is_stable() {
-        let id = Uuid::now_v7();
-        let batch = [good(id, 7), good(id, 5), good(id, 6)];
-        let token = |batch: &[OwnedMessage]| batch_token(&offset_ranges(batch));
-        assert_eq!(token(&batch), "fiducia.enriched.v1:2:5-7");
-        assert_eq!(token(&batch), token(&batch.clone()));
-        assert_eq!(token(&[]), "");
     }
 }

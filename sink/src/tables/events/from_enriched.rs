@@ -1,165 +1,12 @@
-//! From the wire to the table: an [`EnrichedEvent`] becomes one [`EventRow`]
-//! of `events`, or an [`InvalidEvent`] that the handler dead-letters.
-//!
-//! The row's field names are the column names (each column of the insert's
-//! `Native` block is named, see [`crate::columns`]), and their Rust types
-//! hold the column types: `DateTime` is `u32` seconds, `UInt8` flags are
-//! `u8`, `UUID` is [`Uuid`].
+//! How an [`EnrichedEvent`] becomes an [`EventRow`]: every field into its
+//! column, times split into `DateTime` seconds and milliseconds, and the
+//! events that cannot be a row refused with why ([`InvalidEvent`]).
 
 use fiducia_proto::v1::{Decision, EnrichedEvent};
 use uuid::Uuid;
 
-/// One row of `events`. Field order is free: the insert names its columns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRow {
-    /// The tag-minted UUIDv7; the dedup key.
-    pub event_id: Uuid,
-    /// The site the event belongs to.
-    pub site_id: String,
-    /// `page_view`, `click`, ...
-    pub event_type: String,
-    /// Client time corrected for clock skew, whole seconds (`DateTime`).
-    pub event_time: u32,
-    /// The millisecond part of the event time, 0-999 (`UInt16`).
-    pub event_ms: u16,
-    /// When the collector received the event, whole seconds (`DateTime`).
-    pub received_at: u32,
-    /// Per-page sequence number from the tag.
-    pub seq: u32,
-    /// Anonymous visitor id; empty when no purpose allows one.
-    pub visitor_id: String,
-    /// Session id; empty when no purpose allows one.
-    pub session_id: String,
-    /// First-party user id after `identify`; empty when not allowed.
-    pub user_id: String,
-    /// Scrubbed page URL.
-    pub url: String,
-    /// The URL's path.
-    pub path: String,
-    /// Scrubbed referrer URL.
-    pub referrer: String,
-    /// `direct`, `internal`, `search`, `social`, `email`, `other`.
-    pub referrer_class: String,
-    /// Campaign parameters.
-    pub utm_source: String,
-    /// Campaign parameters.
-    pub utm_medium: String,
-    /// Campaign parameters.
-    pub utm_campaign: String,
-    /// Campaign parameters.
-    pub utm_term: String,
-    /// Campaign parameters.
-    pub utm_content: String,
-    /// ISO country code from the truncated IP.
-    pub country: String,
-    /// Region, when consent allows that precision.
-    pub region: String,
-    /// City, when consent allows that precision.
-    pub city: String,
-    /// Browser family.
-    pub browser: String,
-    /// Browser version.
-    pub browser_version: String,
-    /// Operating system.
-    pub os: String,
-    /// `desktop`, `mobile`, `tablet`, `bot`, `other`.
-    pub device: String,
-    /// 1 when bot detection flagged the event (`UInt8`).
-    pub is_bot: u8,
-    /// Why it was flagged.
-    pub bot_reasons: Vec<String>,
-    /// Consent for measurement at the time of the event (`UInt8`).
-    pub consent_measurement: u8,
-    /// Consent for personalization (`UInt8`).
-    pub consent_personalization: u8,
-    /// Consent for functional storage (`UInt8`).
-    pub consent_functional: u8,
-    /// The consent gate's decision: `keep` or `strip`.
-    pub decision: String,
-    /// The event's properties as a JSON object.
-    pub props: String,
-    /// Page title.
-    pub title: String,
-    /// Page language.
-    pub lang: String,
-    /// 0-100: how strongly the bot signals point at automation (`UInt8`).
-    pub bot_score: u8,
-    /// Search engine of the referrer, when it is one.
-    pub search_engine: String,
-    /// Social network of the referrer, when it is one.
-    pub social_network: String,
-    /// Campaign parameters.
-    pub utm_id: String,
-    /// Campaign parameters.
-    pub utm_source_platform: String,
-    /// Campaign parameters.
-    pub utm_creative_format: String,
-    /// Campaign parameters.
-    pub utm_marketing_tactic: String,
-    /// Names of the ad click ids the page URL carried; never their values.
-    pub click_ids: Vec<String>,
-    /// Position of the event in its session, from 1; 0 without a session.
-    pub session_seq: u32,
-    /// Path of the session's first event.
-    pub landing_page: String,
-    /// Scrubbed referrer of the session's first event.
-    pub entry_referrer: String,
-    /// Class of that referrer.
-    pub entry_referrer_class: String,
-    /// Categories of the page from the site's path rules.
-    pub page_categories: Vec<String>,
-}
-
-crate::columns!(EventRow {
-    event_id,
-    site_id,
-    event_type,
-    event_time as "DateTime('UTC')",
-    event_ms,
-    received_at as "DateTime('UTC')",
-    seq,
-    visitor_id,
-    session_id,
-    user_id,
-    url,
-    path,
-    referrer,
-    referrer_class,
-    utm_source,
-    utm_medium,
-    utm_campaign,
-    utm_term,
-    utm_content,
-    country,
-    region,
-    city,
-    browser,
-    browser_version,
-    os,
-    device,
-    is_bot,
-    bot_reasons,
-    consent_measurement,
-    consent_personalization,
-    consent_functional,
-    decision,
-    props,
-    title,
-    lang,
-    bot_score,
-    search_engine,
-    social_network,
-    utm_id,
-    utm_source_platform,
-    utm_creative_format,
-    utm_marketing_tactic,
-    click_ids,
-    session_seq,
-    landing_page,
-    entry_referrer,
-    entry_referrer_class,
-    page_categories,
-});
+use super::EventRow;
+use crate::tables::{TimeOutOfRange, split_ms};
 
 /// An event that decodes but breaks a rule of the contract or of the table;
 /// it is dead-lettered with reason `INVALID`.
@@ -182,6 +29,12 @@ pub enum InvalidEvent {
     /// Only kept and stripped events are ever published.
     #[error("decision {0} is neither keep nor strip")]
     UnknownDecision(i32),
+}
+
+impl From<TimeOutOfRange> for InvalidEvent {
+    fn from(TimeOutOfRange { field, ms }: TimeOutOfRange) -> Self {
+        Self::TimeOutOfRange { field, ms }
+    }
 }
 
 impl TryFrom<EnrichedEvent> for EventRow {
@@ -257,14 +110,6 @@ impl TryFrom<EnrichedEvent> for EventRow {
             page_categories: event.page_categories,
         })
     }
-}
-
-/// Unix milliseconds as `DateTime` seconds plus the millisecond part.
-pub(crate) fn split_ms(field: &'static str, ms: i64) -> Result<(u32, u16), InvalidEvent> {
-    let out_of_range = InvalidEvent::TimeOutOfRange { field, ms };
-    let seconds = u32::try_from(ms.div_euclid(1000)).map_err(|_| out_of_range.clone())?;
-    let millis = u16::try_from(ms.rem_euclid(1000)).map_err(|_| out_of_range)?;
-    Ok((seconds, millis))
 }
 
 #[cfg(test)]
@@ -435,20 +280,6 @@ mod tests {
         let row = EventRow::try_from(stripped).unwrap();
         assert_eq!(row.decision, "strip");
         assert!(row.visitor_id.is_empty() && row.user_id.is_empty());
-    }
-
-    #[test]
-    fn the_millisecond_part_is_kept_beside_whole_seconds() {
-        let cases = [
-            (0, (0, 0)),
-            (999, (0, 999)),
-            (1_000, (1, 0)),
-            // A date in 2025, as written: arithmetic, no clock involved.
-            (1_764_000_000_001, (1_764_000_000, 1)),
-        ];
-        for (ms, want) in cases {
-            assert_eq!(split_ms("t", ms).unwrap(), want, "{ms}");
-        }
     }
 
     #[test]

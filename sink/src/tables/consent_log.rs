@@ -1,16 +1,64 @@
-//! From the wire to the table: a [`ConsentRecord`] becomes one
-//! [`ConsentRow`] of `consent_log`, the append-only proof of consent.
+//! `consent_log`, the append-only proof of consent, from
+//! `fiducia.consent.v1`: a [`ConsentRecord`] becomes one [`ConsentRow`].
 //! Redelivered records carry the same `record_id` and collapse on it.
+//! Storing a row can end a profile: see [`crate::jobs::erase_on_withdrawal`].
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fiducia_proto::consent::{Purpose, action_name};
+use fiducia_proto::headers::schema;
 use fiducia_proto::v1::{ConsentAction, ConsentRecord, IpPrefix};
 use uuid::Uuid;
 
-use crate::rows::split_ms;
+use super::{TableRow, TimeOutOfRange, split_ms};
+use crate::handler::Rejection;
 
-/// One row of `consent_log` (column types as in [`crate::rows`]).
+/// The table's name, in the configured database.
+pub const NAME: &str = "consent_log";
+
+/// Proof of consent (GDPR art. 7(1)): one row per consent record, never
+/// updated, kept as long as proof is needed (no retention). Redelivered
+/// records carry the same `record_id` and values and collapse on merge;
+/// `record_id` is a UUIDv7, so the sorting key orders one subject's history
+/// in time.
+pub const CREATE: &str = "\
+CREATE TABLE IF NOT EXISTS {db}.consent_log
+(
+    record_id UUID COMMENT 'UUIDv7 of the record, the dedup key (the tag event id for consent events)',
+    site_id String,
+    subject String COMMENT 'pseudonymous subject: the tag visitor id, or empty',
+    action String COMMENT 'grant, deny, update, withdraw, object, erase',
+    measurement UInt8 COMMENT 'state after the change: 1 granted',
+    personalization UInt8,
+    functional UInt8,
+    contextual UInt8,
+    source String COMMENT 'tag:<api|gcm|cmp|tcf>, tcf:<cmp id>, gpc, dnt, privacy',
+    notice_version String,
+    notice_hash String COMMENT 'SHA-256 of the notice text shown, from the site configuration',
+    tcf String COMMENT 'the TC string, when one was the signal',
+    gpp String,
+    gpc UInt8,
+    dnt UInt8,
+    client_time DateTime('UTC') COMMENT 'when the visitor chose (client clock)',
+    server_time DateTime('UTC') COMMENT 'when the collector recorded it',
+    server_ms UInt16 COMMENT 'millisecond part of server_time',
+    ip_prefix String COMMENT 'truncated network, e.g. 203.0.113.0/24',
+    browser_family String,
+    expires_at DateTime('UTC') COMMENT 'when the grant lapses (site maximum consent age)'
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(server_time)
+ORDER BY (site_id, subject, record_id)";
+
+/// Dictionary-encodes the `consent_log` columns with few distinct values.
+pub const LOW_CARDINALITY: &str = "\
+ALTER TABLE {db}.consent_log
+    MODIFY COLUMN action LowCardinality(String),
+    MODIFY COLUMN source LowCardinality(String),
+    MODIFY COLUMN notice_version LowCardinality(String),
+    MODIFY COLUMN browser_family LowCardinality(String)";
+
+/// One row of `consent_log` (column types as in [`crate::tables`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentRow {
     /// UUIDv7 of the record; the dedup key.
@@ -94,8 +142,18 @@ pub enum InvalidRecord {
     #[error("record without a site or an action")]
     Incomplete,
     /// A time `DateTime` cannot hold.
-    #[error("{0}")]
-    Time(String),
+    #[error(transparent)]
+    Time(#[from] TimeOutOfRange),
+}
+
+impl TableRow for ConsentRow {
+    type Message = ConsentRecord;
+    const TABLE: &'static str = NAME;
+    const SCHEMA: &'static str = schema::CONSENT_RECORD;
+
+    fn from_message(message: ConsentRecord) -> Result<Self, Rejection> {
+        Self::try_from(message).map_err(Rejection::invalid)
+    }
 }
 
 impl TryFrom<ConsentRecord> for ConsentRow {
@@ -115,10 +173,9 @@ impl TryFrom<ConsentRecord> for ConsentRow {
         if record.site_id.is_empty() || action == ConsentAction::Unspecified {
             return Err(InvalidRecord::Incomplete);
         }
-        let time = |field, ms| split_ms(field, ms).map_err(|e| InvalidRecord::Time(e.to_string()));
-        let (client_time, _) = time("client_ts_ms", record.client_ts_ms)?;
-        let (server_time, server_ms) = time("server_ts_ms", record.server_ts_ms)?;
-        let (expires_at, _) = time("expires_at_ms", record.expires_at_ms)?;
+        let (client_time, _) = split_ms("client_ts_ms", record.client_ts_ms)?;
+        let (server_time, server_ms) = split_ms("server_ts_ms", record.server_ts_ms)?;
+        let (expires_at, _) = split_ms("expires_at_ms", record.expires_at_ms)?;
         let state = record.state.unwrap_or_default();
         let flag = |p: Purpose| u8::from(p.granted_by(&state));
         Ok(Self {
@@ -163,6 +220,8 @@ mod tests {
     use fiducia_proto::v1::ConsentSnapshot;
 
     use super::*;
+    use crate::columns::Columns as _;
+    use crate::tables::create_columns;
 
     fn record() -> ConsentRecord {
         let mut state = ConsentSnapshot {
@@ -246,5 +305,10 @@ mod tests {
             }),
             ""
         );
+    }
+
+    #[test]
+    fn the_consent_log_has_a_column_for_every_row_field() {
+        assert_eq!(create_columns(CREATE), ConsentRow::COLUMNS);
     }
 }

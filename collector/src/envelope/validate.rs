@@ -1,0 +1,190 @@
+//! The rules parsing cannot check: ids, sizes, times and per-type fields,
+//! against the request limits.
+
+use fiducia_proto::consent::EventType;
+
+use super::{Checked, Envelope, Event, MAX_CONTEXT_CHARS, MAX_ID_CHARS};
+use crate::config::Limits;
+use crate::error::ApiError;
+
+impl Envelope {
+    /// Checks every rule that parsing cannot, and returns each event's id
+    /// and type, in order.
+    ///
+    /// # Errors
+    /// The first rule broken, with the field's path.
+    pub fn validate(&self, limits: &Limits) -> Result<Vec<Checked>, ApiError> {
+        if self.events.is_empty() {
+            return Err(ApiError::EmptyBatch);
+        }
+        if self.events.len() > limits.max_events_per_batch {
+            return Err(ApiError::TooManyEvents {
+                count: self.events.len(),
+                max: limits.max_events_per_batch,
+            });
+        }
+        if self.sent_at <= 0 {
+            return Err(invalid(
+                "sent_at",
+                "must be a positive Unix time in milliseconds",
+            ));
+        }
+        for (field, value, max) in [
+            ("consent.source", &self.consent.source, 32),
+            ("consent.notice_version", &self.consent.notice_version, 64),
+        ] {
+            let tame = value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+            if value.len() > max || !tame {
+                return Err(invalid(
+                    field,
+                    format!("must be at most {max} of [A-Za-z0-9._:-]"),
+                ));
+            }
+        }
+        if self.consent.updated_at.is_some_and(|t| t <= 0) {
+            return Err(invalid(
+                "consent.updated_at",
+                "must be a positive Unix time in milliseconds",
+            ));
+        }
+        for (field, value) in [
+            ("visitor.id", &self.visitor.id),
+            ("visitor.user_id", &self.visitor.user_id),
+        ] {
+            if let Some(id) = value {
+                check_id(field, id)?;
+            }
+        }
+        let c = &self.context;
+        for (field, value) in [
+            ("context.url", &c.url),
+            ("context.referrer", &c.referrer),
+            ("context.title", &c.title),
+            ("context.lang", &c.lang),
+            ("context.tz", &c.tz),
+            ("consent.tcf", &self.consent.tcf),
+            ("consent.gpp", &self.consent.gpp),
+        ] {
+            if value.chars().count() > MAX_CONTEXT_CHARS {
+                return Err(invalid(
+                    field,
+                    format!("longer than {MAX_CONTEXT_CHARS} characters"),
+                ));
+            }
+        }
+        let mut checked: Vec<Checked> = Vec::with_capacity(self.events.len());
+        for (index, event) in self.events.iter().enumerate() {
+            let this = event.validate(index, limits)?;
+            if checked.iter().any(|c| c.id == this.id) {
+                return Err(invalid(
+                    format!("events[{index}].id"),
+                    "duplicate event id in the batch",
+                ));
+            }
+            checked.push(this);
+        }
+        Ok(checked)
+    }
+}
+
+impl Event {
+    fn validate(&self, index: usize, limits: &Limits) -> Result<Checked, ApiError> {
+        let path = |field: &str| format!("events[{index}].{field}");
+        let id = uuid::Uuid::try_parse(&self.id)
+            .ok()
+            .filter(|id| id.get_version_num() == 7)
+            .ok_or_else(|| invalid(path("id"), "must be a UUIDv7"))?;
+        let kind = EventType::parse(&self.kind).ok_or_else(|| {
+            invalid(
+                path("type"),
+                format!(
+                    "unknown event type; one of {:?}",
+                    EventType::ALL.map(EventType::as_str)
+                ),
+            )
+        })?;
+        if self.ts <= 0 {
+            return Err(invalid(
+                path("ts"),
+                "must be a positive Unix time in milliseconds",
+            ));
+        }
+        if self.props.len() > limits.max_props_per_event {
+            return Err(ApiError::PropsTooLarge {
+                field: path("props"),
+                message: format!(
+                    "{} properties; at most {} are accepted",
+                    self.props.len(),
+                    limits.max_props_per_event
+                ),
+            });
+        }
+        for (key, value) in &self.props {
+            let size = key.len() + value.get().len();
+            if size > limits.max_prop_bytes {
+                return Err(ApiError::PropsTooLarge {
+                    field: path(&format!("props.{key}")),
+                    message: format!(
+                        "{size} bytes; at most {} are accepted",
+                        limits.max_prop_bytes
+                    ),
+                });
+            }
+        }
+        Ok(Checked {
+            id: id.into_bytes(),
+            kind,
+        })
+    }
+
+    /// The properties as one JSON object, built from the values' own text.
+    #[must_use]
+    pub fn props_json(&self) -> String {
+        self.props_json_where(|_| true)
+    }
+
+    /// The properties whose key passes `keep`, as one JSON object.
+    #[must_use]
+    pub fn props_json_where(&self, keep: impl Fn(&str) -> bool) -> String {
+        let kept = || self.props.iter().filter(|(k, _)| keep(k));
+        let mut json = String::with_capacity(
+            2 + kept()
+                .map(|(k, v)| k.len() + v.get().len() + 4)
+                .sum::<usize>(),
+        );
+        json.push('{');
+        for (i, (key, value)) in kept().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            // A key is a JSON string; serializing one cannot fail.
+            json.push_str(&serde_json::to_string(key).unwrap_or_default());
+            json.push(':');
+            json.push_str(value.get());
+        }
+        json.push('}');
+        json
+    }
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+    let tame = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if id.is_empty() || id.len() > MAX_ID_CHARS || !tame {
+        return Err(invalid(
+            field,
+            format!("must be 1-{MAX_ID_CHARS} of [A-Za-z0-9_-]"),
+        ));
+    }
+    Ok(())
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidField {
+        field: field.into(),
+        message: message.into(),
+    }
+}

@@ -1,0 +1,10 @@
+//! The whole pipeline as separate processes: collector → broker → enricher
+//! → broker → sink → ClickHouse, each test on topics and a database of its
+//! own.
+//!
+//! These tests live here, not in a service crate, so that a service's own
+//! tests build and run only that service.
+
+mod consent_log;
+mod exactly_once;
+mod stack;

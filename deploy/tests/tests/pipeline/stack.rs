@@ -1,0 +1,170 @@
+//! What the whole-pipeline tests share: a [`Stack`] of real service
+//! processes on a test's own topics and ClickHouse database, on a broker and
+//! ClickHouse that [`fiducia_testkit`] started.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fiducia_proto::topics::Topics;
+use fiducia_testkit::{ClickHouse, Infra, Service, free_port, repo_root, unique, wait_status};
+
+/// How long a service may take to become ready on a busy machine.
+pub const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// The binaries of the three services, built by cargo with this package.
+pub const COLLECTOR: &str = env!("CARGO_BIN_EXE_pipeline-collector");
+/// See [`COLLECTOR`].
+pub const ENRICHER: &str = env!("CARGO_BIN_EXE_pipeline-enricher");
+/// See [`COLLECTOR`].
+pub const SINK: &str = env!("CARGO_BIN_EXE_pipeline-sink");
+
+/// One test's services: its topics, its ClickHouse database, the sites file.
+#[derive(Debug)]
+pub struct Stack {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// The ClickHouse server.
+    pub clickhouse: ClickHouse,
+    /// The test's topics.
+    pub topics: Topics,
+    /// The test's database.
+    pub database: String,
+}
+
+/// A service process of a [`Stack`], killed on drop.
+#[derive(Debug)]
+pub struct Running {
+    /// The process.
+    pub process: Service,
+    /// Its public address (`http://…`; the collector's API, else its admin).
+    pub url: String,
+    /// Its admin address (`http://…`: `/metrics`, `/healthz`, `/readyz`).
+    pub admin: String,
+}
+
+impl Stack {
+    /// A stack on `infra` with `topics` (which the services create) and a
+    /// database of its own.
+    #[must_use]
+    pub fn new(infra: &Infra, topics: Topics) -> Self {
+        Self {
+            brokers: infra.brokers.clone(),
+            clickhouse: ClickHouse::new(&infra.clickhouse_url),
+            topics,
+            database: unique("pipeline"),
+        }
+    }
+
+    /// The environment every service gets.
+    fn env(&self) -> HashMap<String, String> {
+        let t = &self.topics;
+        let sites: PathBuf = repo_root().join("deploy/sites.toml");
+        [
+            ("FIDUCIA_KAFKA_BROKERS", self.brokers.clone()),
+            ("FIDUCIA_CLICKHOUSE_URL", self.clickhouse.url.clone()),
+            ("FIDUCIA_CLICKHOUSE_DATABASE", self.database.clone()),
+            ("FIDUCIA_TOPIC_RAW", t.raw.clone()),
+            ("FIDUCIA_TOPIC_ENRICHED", t.enriched.clone()),
+            ("FIDUCIA_TOPIC_CONSENT", t.consent.clone()),
+            ("FIDUCIA_TOPIC_PRIVACY", t.privacy.clone()),
+            ("FIDUCIA_TOPIC_DEADLETTER", t.deadletter.clone()),
+            ("FIDUCIA_TOPIC_SESSIONS", t.sessions.clone()),
+            ("FIDUCIA_SITES_FILE", sites.display().to_string()),
+            ("FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND", "100000".into()),
+            ("FIDUCIA_COLLECTOR_RATE_BURST", "100000".into()),
+            ("FIDUCIA_ENRICHER_GROUP_ID", unique("enricher")),
+            ("FIDUCIA_SINK_GROUP_ID", unique("sink")),
+            ("FIDUCIA_SINK_BATCH_MAX_WAIT_MS", "200".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Starts a collector and waits until it is ready.
+    pub async fn collector(&self) -> Running {
+        let port = free_port();
+        let mut env = self.env();
+        env.insert(
+            "FIDUCIA_COLLECTOR_LISTEN_ADDR".into(),
+            format!("127.0.0.1:{port}"),
+        );
+        start(COLLECTOR, "COLLECTOR", env, Some(port)).await
+    }
+
+    /// Starts an enricher and waits until it is ready.
+    pub async fn enricher(&self) -> Running {
+        start(ENRICHER, "ENRICHER", self.env(), None).await
+    }
+
+    /// Starts a sink and waits until it is ready.
+    pub async fn sink(&self) -> Running {
+        start(SINK, "SINK", self.env(), None).await
+    }
+
+    /// Drops the test's database.
+    pub async fn drop_database(&self) {
+        self.clickhouse
+            .query(&format!("DROP DATABASE IF EXISTS `{}`", self.database))
+            .await;
+    }
+}
+
+async fn start(
+    binary: &str,
+    service: &str,
+    mut env: HashMap<String, String>,
+    public_port: Option<u16>,
+) -> Running {
+    let admin_port = free_port();
+    env.insert(
+        format!("FIDUCIA_{service}_ADMIN_ADDR"),
+        format!("127.0.0.1:{admin_port}"),
+    );
+    let process = Service::start(binary, &env);
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    wait_status(&format!("{admin}/readyz"), 200, READY_WITHIN).await;
+    let url = public_port.map_or_else(|| admin.clone(), |p| format!("http://127.0.0.1:{p}"));
+    Running {
+        process,
+        url,
+        admin,
+    }
+}
+
+impl Running {
+    /// Posts `body` to `/v1/events` as the tag does, with extra `headers`.
+    ///
+    /// # Panics
+    /// When the request cannot be sent.
+    pub async fn post(&self, body: String, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/v1/events", self.url))
+            .header("content-type", "text/plain;charset=UTF-8")
+            .header("origin", fiducia_testkit::envelopes::ORIGIN);
+        for &(name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.body(body).send().await.expect("request sent")
+    }
+
+    /// The `/metrics` text.
+    ///
+    /// # Panics
+    /// When the admin endpoint does not answer.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// Starts it again after a kill, and waits until it is ready.
+    pub async fn restart(&mut self) {
+        self.process.restart();
+        wait_status(&format!("{}/readyz", self.admin), 200, READY_WITHIN).await;
+    }
+}

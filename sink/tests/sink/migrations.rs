@@ -1,0 +1,115 @@
+//! Schema migrations: from empty, twice and concurrently, and from the
+//! previous version.
+
+use fiducia_sink::Application;
+use fiducia_sink::schema::migrate_with;
+use fiducia_sink::schema::migrations::{MIGRATIONS, Migration, Step};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_run_from_empty_twice_and_concurrently() {
+    let setup = Setup::new().await;
+    let (first, second) = tokio::join!(
+        Application::build(setup.config(), CancellationToken::new()),
+        Application::build(setup.config(), CancellationToken::new()),
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut applied = [first.applied_migrations(), second.applied_migrations()].concat();
+    applied.sort_unstable();
+    applied.dedup();
+    let every: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(
+        applied, every,
+        "every version applied by one or both, nothing else"
+    );
+    eprintln!("server: {}", first.server_features());
+
+    let again = Application::build(setup.config(), CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(
+        again.applied_migrations().is_empty(),
+        "nothing left to apply"
+    );
+    let tables = "SELECT count() FROM system.tables WHERE database = '{db}' AND name IN ('events', 'consent_log', 'schema_migrations', 'sessions', 'profile_events', 'profile_events_mv', 'profiles', 'privacy_requests')";
+    assert_eq!(
+        setup
+            .count(&tables.replace("'{db}'", &format!("'{}'", setup.database)))
+            .await,
+        8
+    );
+    assert_eq!(
+        setup
+            .count("SELECT uniqExact(version) FROM {db}.schema_migrations")
+            .await,
+        every.len() as u64
+    );
+
+    // The way later migrations extend the schema on 18.16 (no ADD COLUMN IF
+    // NOT EXISTS) is idempotent and race-safe too.
+    let next = [Migration {
+        version: every.len() as u32 + 1,
+        name: "test: add a column",
+        steps: &[Step::AddColumn {
+            table: "events",
+            column: "test_extra",
+            definition: "String DEFAULT ''",
+        }],
+    }];
+    let history = [MIGRATIONS, &next].concat();
+    let client = setup.clickhouse();
+    let (a, b) = tokio::join!(
+        migrate_with(&client, &setup.database, &history),
+        migrate_with(&client, &setup.database, &history),
+    );
+    assert!(a.unwrap().len() + b.unwrap().len() >= 1);
+    assert!(
+        migrate_with(&client, &setup.database, &history)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let columns = format!(
+        "SELECT count() FROM system.columns WHERE database = '{}' AND table = 'events' AND name = 'test_extra'",
+        setup.database
+    );
+    assert_eq!(setup.count(&columns).await, 1);
+    assert_eq!(
+        setup
+            .count("SELECT uniqExact(version) FROM {db}.schema_migrations")
+            .await,
+        history.len() as u64
+    );
+    setup.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_upgrade_a_database_of_the_previous_version() {
+    let setup = Setup::new().await;
+    let client = setup.clickhouse();
+    let previous = &MIGRATIONS[..MIGRATIONS.len() - 1];
+    let applied = migrate_with(&client, &setup.database, previous)
+        .await
+        .unwrap();
+    assert_eq!(applied.len(), previous.len());
+    let (a, b) = tokio::join!(
+        migrate_with(&client, &setup.database, MIGRATIONS),
+        migrate_with(&client, &setup.database, MIGRATIONS),
+    );
+    let mut upgraded = [a.unwrap(), b.unwrap()].concat();
+    upgraded.dedup();
+    assert_eq!(
+        upgraded,
+        [MIGRATIONS.len() as u32],
+        "only the newest version"
+    );
+    assert!(
+        migrate_with(&client, &setup.database, MIGRATIONS)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    setup.drop_database().await;
+}
