@@ -1,7 +1,7 @@
 //! What every Fiducia service has: JSON logs ([`telemetry`]), the Prometheus
 //! recorder and admin endpoints ([`admin`]), typed environment config
-//! ([`config`]), the sites file every service reads ([`sites`]), one shutdown token ([`shutdown`]) and one memory
-//! allocator ([`Allocator`]).
+//! ([`config`]), the one sites file every service reads ([`sites`]), one
+//! shutdown token ([`shutdown`]) and one memory allocator ([`Allocator`]).
 
 pub mod admin;
 pub mod config;

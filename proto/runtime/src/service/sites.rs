@@ -22,12 +22,14 @@
 //!
 //! What a missing section means is decided here, once, for every service:
 //! `collect` is required of every site (a site's origins have no safe
-//! default), so a file one service accepts, all accept, and no service knows
-//! a site another does not. Every other section is optional, and leaving it
-//! out means exactly what writing it empty means: each key takes its
-//! documented default (`deploy/CONFIGURATION.md`). The names `privacy` and
-//! `personalization` are reserved for sections to come; any other name is
-//! an error.
+//! default), so every service sees the same sites and refuses a file whose
+//! site lacks it: no service knows a site another does not. Every other
+//! section is optional, and leaving it out means exactly what writing it
+//! empty means: each key takes its documented default
+//! (`deploy/CONFIGURATION.md`). The names `privacy` and `personalization`
+//! are reserved for sections to come; any other name is an error. The
+//! file's shape (ids, section names, required sections) is checked by every
+//! service alike; the keys of a section by the service that reads it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
