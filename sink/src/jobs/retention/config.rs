@@ -212,6 +212,14 @@ mod tests {
     }
 
     #[test]
+    fn the_repositorys_sites_file_is_valid_for_the_sink() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
+        let file = SitesFile::load(std::path::Path::new(path)).unwrap();
+        // Its demo site repeats the defaults: no override.
+        assert!(site_periods(&file, Periods::default()).unwrap().is_empty());
+    }
+
+    #[test]
     fn bad_sections_name_the_key_path() {
         for (retention, key, reason) in [
             ("profiles_months = 0", "profiles_months", "at least 1"),
