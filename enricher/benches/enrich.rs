@@ -227,9 +227,6 @@ fn batch(round: i64) -> Vec<OwnedMessage> {
         .collect()
 }
 
-#[path = "../tests/enricher/mmdb.rs"]
-mod mmdb;
-
 /// A geo database covering the bench's IPv4 networks.
 fn geo_database() -> tempfile::NamedTempFile {
     let rows: Vec<[String; 4]> = (0..200_u32)
@@ -242,7 +239,7 @@ fn geo_database() -> tempfile::NamedTempFile {
             ]
         })
         .collect();
-    mmdb::write(&rows)
+    fiducia_testkit::mmdb::write(&rows)
 }
 
 fn processor(geo: &tempfile::NamedTempFile) -> Processor {

@@ -190,11 +190,6 @@ fn lookup(reader: &Reader<Vec<u8>>, network: Network) -> Result<Place, MaxMindDb
     Ok(common.unwrap_or_default())
 }
 
-/// The database writer shared with the integration tests and the bench.
-#[cfg(test)]
-#[path = "../../tests/enricher/mmdb.rs"]
-pub(crate) mod mmdb;
-
 /// A small database for tests: documentation networks with known places.
 #[cfg(test)]
 pub(crate) mod fixture {
@@ -215,7 +210,7 @@ pub(crate) mod fixture {
 
     /// The test database written to a temporary file.
     pub fn file() -> tempfile::NamedTempFile {
-        super::mmdb::write(ROWS)
+        fiducia_testkit::mmdb::write(ROWS)
     }
 }
 

@@ -6,15 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use fiducia_enricher::{Application, Config};
-use fiducia_proto::headers;
-use fiducia_proto::keys::partition_key;
 use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::topics::Topics;
-use fiducia_proto::v1::{
-    ConsentSnapshot, ConsentState, Decision, EnrichedEvent, IpPrefix, PageContext, RawEvent,
-};
+use fiducia_proto::v1::{EnrichedEvent, RawEvent};
 use fiducia_runtime::kafka::admin::ensure_compacted_topics;
-use fiducia_runtime::kafka::routing::routing_headers;
 use fiducia_runtime::service::config::KafkaConfig;
 use fiducia_testkit::{
     Infra, Service, count_messages, create_topics, free_port, read_topic, unique, wait_status,
@@ -39,9 +34,6 @@ pub const MIN: i64 = 60_000;
 pub fn t0() -> i64 {
     midnight_days_ago_ms(1) + 16 * 60 * MIN
 }
-
-/// A desktop Chrome user agent.
-pub const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
 /// One test's own topics on the shared broker.
 pub struct Setup {
@@ -114,10 +106,7 @@ impl Setup {
 
     /// Produces a raw event as the collector does: keyed by visitor, routing headers.
     pub async fn produce_raw(&self, producer: &FutureProducer, raw: &RawEvent) {
-        let key = partition_key(&raw.site_id, &raw.visitor_id, &hex(&raw.event_id));
-        let headers = routing_headers(&raw.site_id, &raw.event_type, headers::schema::RAW_EVENT);
-        self.produce(producer, &key, Some(&raw.encode_to_vec()), headers)
-            .await;
+        fiducia_testkit::raw::produce(producer, &self.topics.raw, raw).await;
     }
 
     /// Produces any message to the raw topic.
@@ -176,44 +165,7 @@ fn decode_enriched(message: &OwnedMessage) -> EnrichedEvent {
 
 /// A consented page view of `visitor` on site `demo`, `minutes` after [`t0`].
 pub fn raw_event(visitor: &str, minutes: i64) -> RawEvent {
-    let at = t0() + minutes * MIN;
-    RawEvent {
-        event_id: uuid::Uuid::now_v7().as_bytes().to_vec(),
-        site_id: "demo".into(),
-        event_type: "page_view".into(),
-        client_ts_ms: at,
-        sent_at_ms: at,
-        received_at_ms: at,
-        seq: 1,
-        props_json: "{}".into(),
-        consent: Some(ConsentSnapshot {
-            measurement: ConsentState::Granted.into(),
-            ..ConsentSnapshot::default()
-        }),
-        context: Some(PageContext {
-            url: "https://shop.example/p/42".into(),
-            title: "Red shoes".into(),
-            lang: "it-IT".into(),
-            screen_width: 1920,
-            screen_height: 1080,
-            viewport_width: 1280,
-            viewport_height: 800,
-            ..PageContext::default()
-        }),
-        visitor_id: visitor.into(),
-        ip: Some(IpPrefix {
-            network: vec![203, 0, 113, 0],
-            prefix_len: 24,
-        }),
-        user_agent: CHROME.into(),
-        decision: Decision::Keep.into(),
-        ..RawEvent::default()
-    }
-}
-
-/// Lower-case hex of an event id.
-pub fn hex(id: &[u8]) -> String {
-    uuid::Uuid::from_slice(id).map_or_else(|_| String::new(), |id| id.simple().to_string())
+    fiducia_testkit::raw::page_view(visitor, t0() + minutes * MIN)
 }
 
 /// Every visitor's sessions: session id → the `session_seq`s of its distinct

@@ -3,8 +3,6 @@
 //! through the testkit. Every test has its own topics and consumer groups.
 
 mod helpers;
-mod mmdb;
 mod pipeline;
-mod privacy;
 mod sessions;
 mod startup;

@@ -13,12 +13,11 @@ use rdkafka::Message as _;
 use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 
 use crate::helpers::{Running, Setup, raw_event};
-use crate::mmdb;
 
 #[tokio::test]
 async fn raw_events_come_out_enriched_and_poison_as_typed_dead_letters() {
     let setup = Setup::new().await;
-    let geo = mmdb::write(&[["203.0.113.0/24", "IT", "62", "Rome"]]);
+    let geo = fiducia_testkit::mmdb::write(&[["203.0.113.0/24", "IT", "62", "Rome"]]);
     let mut config = setup.config(&unique("enricher"));
     config.sites = Sites::parse(
         r#"

@@ -7,6 +7,8 @@
 //! * [`eventually`] and [`wait_status`]: the one way to wait for something.
 //! * [`ClickHouse`]: queries, and waiting for a query's answer.
 //! * [`envelopes`]: request bodies as the tag sends them.
+//! * [`raw`] and [`mmdb`]: raw events as the collector publishes them, and
+//!   small geolocation databases, for tests of the enricher.
 //! * [`create_topics`], [`producer`], [`read_topic`], [`count_messages`]:
 //!   a test's own topics, fed and read back.
 //! * [`start_up_failure`]: a service binary that must refuse its configuration.
@@ -20,7 +22,9 @@ pub mod config_doc;
 pub mod envelopes;
 mod infra;
 mod kafka;
+pub mod mmdb;
 mod process;
+pub mod raw;
 mod wait;
 
 pub use clickhouse::ClickHouse;

@@ -7,4 +7,5 @@
 
 mod consent_log;
 mod exactly_once;
+mod privacy;
 mod stack;

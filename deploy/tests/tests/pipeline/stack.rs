@@ -30,6 +30,8 @@ pub struct Stack {
     pub topics: Topics,
     /// The test's database.
     pub database: String,
+    /// Settings that replace or add to the defaults below.
+    overrides: Vec<(String, String)>,
 }
 
 /// A service process of a [`Stack`], killed on drop.
@@ -53,7 +55,16 @@ impl Stack {
             clickhouse: ClickHouse::new(&infra.clickhouse_url),
             topics,
             database: unique("pipeline"),
+            overrides: Vec::new(),
         }
+    }
+
+    /// The same stack with environment variable `name` set to `value` for
+    /// every service (e.g. another `FIDUCIA_SITES_FILE`).
+    #[must_use]
+    pub fn with_env(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.overrides.push((name.to_owned(), value.into()));
+        self
     }
 
     /// The environment every service gets.
@@ -79,6 +90,7 @@ impl Stack {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(self.overrides.iter().cloned())
         .collect()
     }
 

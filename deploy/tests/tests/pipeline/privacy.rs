@@ -5,17 +5,23 @@
 //! column, as stored and URL-decoded, find none of them, nor the client
 //! network.
 
+use std::io::Write as _;
 use std::time::Duration;
 
-use fiducia_enricher::sites::Sites;
+use fiducia_proto::time::midnight_days_ago_ms;
+use fiducia_proto::topics::Topics;
 use fiducia_proto::v1::RawEvent;
-use fiducia_sink::config::ClickHouseConfig;
-use fiducia_testkit::unique;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use fiducia_testkit::{infra, raw, unique};
 
-use crate::helpers::{Running, Setup, raw_event};
-use crate::mmdb;
+use crate::stack::{Running, Stack};
+
+/// A consented page view of `visitor`, yesterday at 16:00 UTC plus `minutes`.
+fn raw_event(visitor: &str, minutes: i64) -> RawEvent {
+    raw::page_view(
+        visitor,
+        midnight_days_ago_ms(1) + (16 * 60 + minutes) * 60_000,
+    )
+}
 
 const EMAIL: &str = "ada.lovelace@example.com";
 const TOKEN: &str = "d41d8cd98f00b204e9800998ecf8427e";
@@ -45,68 +51,60 @@ const KEYED: &str = "keyed-7f3a";
 /// An e-mail address in any of the forms above, as stored or decoded.
 const ANY_EMAIL: &str = r"[\\p{L}\\p{N}._%+-]+(@|＠|﹫|%(25)*40|&#0*64;|&#x0*40;|&commat;)[\\p{L}\\p{N}-]+[.。][\\p{L}]{2,}";
 
-/// The real enricher and sink on a test's own topics and database.
+/// The real enricher and sink processes on a test's own topics and database.
 struct Pipeline {
-    setup: Setup,
+    stack: Stack,
     database: String,
-    enricher: Running,
-    sink: JoinHandle<std::io::Result<()>>,
-    shutdown: CancellationToken,
+    _enricher: Running,
+    _sink: Running,
+    _sites: tempfile::NamedTempFile,
     _geo: tempfile::NamedTempFile,
 }
 
 impl Pipeline {
-    /// Starts both, the enricher with `sites` as its sites file.
+    /// Starts both with `sites` as their sites file.
     async fn start(sites: &str) -> Self {
-        let setup = Setup::new().await;
-        let database = unique("fiducia_enricher_test");
-        let geo = mmdb::write(&[["203.0.113.0/24", "IT", "62", "Rome"]]);
-        let mut config = setup.config(&unique("enricher"));
-        config.sites = Sites::parse(sites, "test").unwrap();
-        config.geoip_db = Some(geo.path().to_owned());
-        let enricher = Running::start(config).await;
-        let mut sink_config = fiducia_sink::Config::new(
-            setup.kafka(),
-            ClickHouseConfig {
-                url: setup.infra.clickhouse_url.clone(),
-                database: database.clone(),
-                ..ClickHouseConfig::default()
-            },
-        );
-        sink_config.admin_addr = ([127, 0, 0, 1], 0).into();
-        sink_config.group_id = unique("sink");
-        sink_config.batch.max_wait = Duration::from_millis(100);
-        let shutdown = CancellationToken::new();
-        let sink = fiducia_sink::Application::build(sink_config, shutdown.clone())
-            .await
-            .expect("the sink starts");
+        let geo = fiducia_testkit::mmdb::write(&[["203.0.113.0/24", "IT", "62", "Rome"]]);
+        let mut sites_file = tempfile::NamedTempFile::new().expect("a sites file");
+        sites_file.write_all(sites.as_bytes()).expect("write it");
+        let stack = Stack::new(infra(), Topics::with_suffix(&unique("privacy")))
+            .with_env(
+                "FIDUCIA_SITES_FILE",
+                sites_file.path().display().to_string(),
+            )
+            .with_env(
+                "FIDUCIA_ENRICHER_GEOIP_DB",
+                geo.path().display().to_string(),
+            );
+        let sink = stack.sink().await;
+        let enricher = stack.enricher().await;
         Self {
-            setup,
-            database,
-            enricher,
-            sink: tokio::spawn(sink.run_until_stopped()),
-            shutdown,
+            database: stack.database.clone(),
+            stack,
+            _enricher: enricher,
+            _sink: sink,
+            _sites: sites_file,
             _geo: geo,
         }
     }
 
     /// Produces `events` to the raw topic and waits until ClickHouse has them.
     async fn send(&self, events: &[RawEvent]) {
-        let producer = self.setup.producer();
+        let producer = fiducia_testkit::producer(&self.stack.brokers, "privacy-test");
         for event in events {
-            self.setup.produce_raw(&producer, event).await;
+            raw::produce(&producer, &self.stack.topics.raw, event).await;
         }
         let rows = format!("SELECT count() FROM `{}`.events FINAL", self.database);
-        let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
-        while self.query(&rows).await.parse::<usize>().unwrap_or(0) < events.len() {
-            assert!(tokio::time::Instant::now() < deadline, "rows never arrived");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+        let count = u64::try_from(events.len()).expect("a count");
+        self.stack
+            .clickhouse
+            .wait_for_count(&rows, count, Duration::from_secs(90))
+            .await;
     }
 
     /// `sql`'s trimmed answer.
     async fn query(&self, sql: &str) -> String {
-        query(&self.setup.infra.clickhouse_url, sql).await
+        self.stack.clickhouse.query(sql).await
     }
 
     /// How many rows have `pattern` (RE2, escaped for a SQL string) in any
@@ -148,26 +146,8 @@ impl Pipeline {
     }
 
     async fn stop(self) {
-        self.enricher.stop().await;
-        self.shutdown.cancel();
-        self.sink.await.unwrap().unwrap();
-        let drop = format!("DROP DATABASE IF EXISTS `{}`", self.database);
-        query(&self.setup.infra.clickhouse_url, &drop).await;
+        self.stack.drop_database().await;
     }
-}
-
-/// POSTs `sql` to ClickHouse's HTTP interface at `url`; the trimmed answer.
-async fn query(url: &str, sql: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(url)
-        .body(sql.to_owned())
-        .send()
-        .await
-        .expect("ClickHouse answers");
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    assert!(status.is_success(), "{sql}: {status} {text}");
-    text.trim().to_owned()
 }
 
 #[tokio::test]

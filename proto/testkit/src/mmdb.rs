@@ -1,7 +1,7 @@
 //! MaxMind-format databases written for tests and benches, never downloaded:
 //! the GeoIP2-City record layout (country and subdivision ISO codes, English
-//! city name) for the networks given. Shared by the unit tests, the
-//! integration tests and the benchmark.
+//! city name) for the networks given. Shared by the enricher's unit tests,
+//! integration tests and benchmark, and the whole-pipeline tests.
 
 use std::collections::BTreeMap;
 
