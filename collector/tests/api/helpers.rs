@@ -124,14 +124,7 @@ impl TestCollector {
 
     /// Same, with extra request headers.
     pub async fn post_with(&self, body: String, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/v1/events", self.url))
-            .header("content-type", "text/plain;charset=UTF-8")
-            .header("origin", ORIGIN);
-        for &(name, value) in headers {
-            request = request.header(name, value);
-        }
-        request.body(body).send().await.expect("request sent")
+        fiducia_testkit::envelopes::post(&self.url, body, headers).await
     }
 
     /// The admin `/metrics` text.

@@ -10,7 +10,7 @@ use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::topics::Topics;
 use fiducia_proto::v1::{EnrichedEvent, RawEvent};
 use fiducia_runtime::kafka::admin::ensure_compacted_topics;
-use fiducia_runtime::service::config::KafkaConfig;
+use fiducia_runtime::service::config::{KafkaConfig, topic_vars};
 use fiducia_testkit::{
     Infra, Service, count_messages, create_topics, free_port, read_topic, unique, wait_status,
 };
@@ -73,19 +73,12 @@ impl Setup {
 
     /// The environment of an enricher process in consumer group `group`.
     pub fn env(&self, group: &str, admin_port: u16) -> HashMap<String, String> {
-        let t = &self.topics;
         [
             ("FIDUCIA_KAFKA_BROKERS", self.infra.brokers.clone()),
             ("FIDUCIA_KAFKA_CREATE_TOPICS", "false".into()),
             ("FIDUCIA_KAFKA_PARTITIONS", PARTITIONS.to_string()),
             ("FIDUCIA_KAFKA_SESSION_TIMEOUT_MS", "6000".into()),
             ("FIDUCIA_KAFKA_REJOIN_UNASSIGNED_MS", "15000".into()),
-            ("FIDUCIA_TOPIC_RAW", t.raw.clone()),
-            ("FIDUCIA_TOPIC_ENRICHED", t.enriched.clone()),
-            ("FIDUCIA_TOPIC_CONSENT", t.consent.clone()),
-            ("FIDUCIA_TOPIC_PRIVACY", t.privacy.clone()),
-            ("FIDUCIA_TOPIC_DEADLETTER", t.deadletter.clone()),
-            ("FIDUCIA_TOPIC_SESSIONS", t.sessions.clone()),
             ("FIDUCIA_ENRICHER_GROUP_ID", group.to_owned()),
             (
                 "FIDUCIA_ENRICHER_ADMIN_ADDR",
@@ -96,6 +89,7 @@ impl Setup {
             ("FIDUCIA_ENRICHER_GEOIP_DB", String::new()),
         ]
         .into_iter()
+        .chain(topic_vars(&self.topics))
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
     }

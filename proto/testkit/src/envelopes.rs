@@ -70,6 +70,22 @@ pub fn choice(visitor: &str, granted: &[&str], updated_at: i64, types: &[&str]) 
     )
 }
 
+/// Posts `body` to `{collector}/v1/events` as the tag does (`text/plain`,
+/// from [`ORIGIN`]), with extra request `headers`.
+///
+/// # Panics
+/// When the request cannot be sent.
+pub async fn post(collector: &str, body: String, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(format!("{collector}/v1/events"))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .header("origin", ORIGIN);
+    for &(name, value) in headers {
+        request = request.header(name, value);
+    }
+    request.body(body).send().await.expect("request sent")
+}
+
 /// The `Fiducia-Dropped` header of an answer (empty when nothing was dropped).
 ///
 /// # Panics

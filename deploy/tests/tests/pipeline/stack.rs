@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fiducia_proto::topics::Topics;
+use fiducia_runtime::service::config::topic_vars;
 use fiducia_testkit::{ClickHouse, Infra, Service, free_port, repo_root, unique, wait_status};
 
 /// How long a service may take to become ready on a busy machine.
@@ -69,18 +70,11 @@ impl Stack {
 
     /// The environment every service gets.
     fn env(&self) -> HashMap<String, String> {
-        let t = &self.topics;
         let sites: PathBuf = repo_root().join("deploy/sites.toml");
         [
             ("FIDUCIA_KAFKA_BROKERS", self.brokers.clone()),
             ("FIDUCIA_CLICKHOUSE_URL", self.clickhouse.url.clone()),
             ("FIDUCIA_CLICKHOUSE_DATABASE", self.database.clone()),
-            ("FIDUCIA_TOPIC_RAW", t.raw.clone()),
-            ("FIDUCIA_TOPIC_ENRICHED", t.enriched.clone()),
-            ("FIDUCIA_TOPIC_CONSENT", t.consent.clone()),
-            ("FIDUCIA_TOPIC_PRIVACY", t.privacy.clone()),
-            ("FIDUCIA_TOPIC_DEADLETTER", t.deadletter.clone()),
-            ("FIDUCIA_TOPIC_SESSIONS", t.sessions.clone()),
             ("FIDUCIA_SITES_FILE", sites.display().to_string()),
             ("FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND", "100000".into()),
             ("FIDUCIA_COLLECTOR_RATE_BURST", "100000".into()),
@@ -89,6 +83,7 @@ impl Stack {
             ("FIDUCIA_SINK_BATCH_MAX_WAIT_MS", "200".into()),
         ]
         .into_iter()
+        .chain(topic_vars(&self.topics))
         .map(|(k, v)| (k.to_owned(), v))
         .chain(self.overrides.iter().cloned())
         .collect()
@@ -151,14 +146,7 @@ impl Running {
     /// # Panics
     /// When the request cannot be sent.
     pub async fn post(&self, body: String, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/v1/events", self.url))
-            .header("content-type", "text/plain;charset=UTF-8")
-            .header("origin", fiducia_testkit::envelopes::ORIGIN);
-        for &(name, value) in headers {
-            request = request.header(name, value);
-        }
-        request.body(body).send().await.expect("request sent")
+        fiducia_testkit::envelopes::post(&self.url, body, headers).await
     }
 
     /// The `/metrics` text.

@@ -217,14 +217,32 @@ pub fn topics_from_env() -> Result<fiducia_proto::topics::Topics, ConfigError> {
             ))
         }
     };
+    let [raw, enriched, consent, privacy, deadletter, sessions] =
+        topic_vars(&d).map(|(var, default)| pick(var, default));
     Ok(fiducia_proto::topics::Topics {
-        raw: pick("FIDUCIA_TOPIC_RAW", d.raw)?,
-        enriched: pick("FIDUCIA_TOPIC_ENRICHED", d.enriched)?,
-        consent: pick("FIDUCIA_TOPIC_CONSENT", d.consent)?,
-        privacy: pick("FIDUCIA_TOPIC_PRIVACY", d.privacy)?,
-        deadletter: pick("FIDUCIA_TOPIC_DEADLETTER", d.deadletter)?,
-        sessions: pick("FIDUCIA_TOPIC_SESSIONS", d.sessions)?,
+        raw: raw?,
+        enriched: enriched?,
+        consent: consent?,
+        privacy: privacy?,
+        deadletter: deadletter?,
+        sessions: sessions?,
     })
+}
+
+/// The variables that name the topics, each with the name `topics` gives
+/// it, in the order of [`Topics`](fiducia_proto::topics::Topics)' fields:
+/// what a process must be given to use `topics` (how tests run pipelines
+/// side by side).
+#[must_use]
+pub fn topic_vars(topics: &fiducia_proto::topics::Topics) -> [(&'static str, String); 6] {
+    [
+        ("FIDUCIA_TOPIC_RAW", topics.raw.clone()),
+        ("FIDUCIA_TOPIC_ENRICHED", topics.enriched.clone()),
+        ("FIDUCIA_TOPIC_CONSENT", topics.consent.clone()),
+        ("FIDUCIA_TOPIC_PRIVACY", topics.privacy.clone()),
+        ("FIDUCIA_TOPIC_DEADLETTER", topics.deadletter.clone()),
+        ("FIDUCIA_TOPIC_SESSIONS", topics.sessions.clone()),
+    ]
 }
 
 impl KafkaConfig {
