@@ -17,36 +17,11 @@ use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use crate::enrich::session::Visit;
 use crate::enrich::validate::{Invalid, validate};
 use crate::enrich::{Engine, Tally, bots};
+use crate::publish::{Destination, Record};
 use crate::sessions::store::{Outcome, SessionStore, StoreTally};
 
 /// Stage name written into dead letters.
 pub const STAGE: &str = "enricher";
-
-/// Where a record goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
-    /// The enriched topic.
-    Enriched,
-    /// The dead-letter topic.
-    DeadLetter,
-    /// The sessions topic, partition given.
-    Sessions,
-}
-
-/// One message to produce.
-#[derive(Debug, Clone)]
-pub struct Record {
-    /// Its topic.
-    pub destination: Destination,
-    /// Its partition, when fixed (session states).
-    pub partition: Option<i32>,
-    /// Its key.
-    pub key: Vec<u8>,
-    /// Its payload; `None` is a tombstone.
-    pub payload: Option<Vec<u8>>,
-    /// Its headers.
-    pub headers: OwnedHeaders,
-}
 
 /// What a batch counted, reported once it is acknowledged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

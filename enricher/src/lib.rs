@@ -12,6 +12,7 @@ pub mod config;
 pub mod enrich;
 pub mod metrics;
 pub mod pipeline;
+pub mod publish;
 pub mod replay;
 pub mod scan;
 pub mod sessions;

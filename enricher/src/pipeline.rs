@@ -8,21 +8,19 @@
 //!
 //! A failed batch is retried by the loop with the same messages: the
 //! prepared records are kept and sent again, not recomputed, because the
-//! session state already moved on.
+//! session state already moved on. Records go out through a
+//! [`RecordPublisher`], so this is unit-tested without a broker.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use fiducia_proto::time::now_ms;
-use fiducia_proto::topics::Topics;
 use fiducia_runtime::kafka::consume::{BatchError, BatchHandler, OffsetRange};
-use fiducia_runtime::kafka::resilient::ResilientProducer;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::batch::{Destination, Prepared, Processor, Record};
+use crate::batch::{Prepared, Processor};
 use crate::metrics;
+use crate::publish::{RecordPublisher, SendError};
 use crate::sessions::restore::Restorer;
 
 /// Identifies a batch, to recognise the loop's retry of it.
@@ -52,28 +50,21 @@ struct Pending {
 }
 
 /// Enriches batches from the raw topic.
-pub struct Enricher {
+pub struct Enricher<P> {
     processor: Processor,
     restorer: Restorer,
-    producer: Arc<ResilientProducer>,
-    topics: Topics,
+    publisher: P,
     pending: Option<Pending>,
 }
 
-impl Enricher {
-    /// An enricher producing with `producer` to the topics of `topics`.
+impl<P: RecordPublisher> Enricher<P> {
+    /// An enricher producing through `publisher`.
     #[must_use]
-    pub fn new(
-        processor: Processor,
-        restorer: Restorer,
-        producer: Arc<ResilientProducer>,
-        topics: Topics,
-    ) -> Self {
+    pub fn new(processor: Processor, restorer: Restorer, publisher: P) -> Self {
         Self {
             processor,
             restorer,
-            producer,
-            topics,
+            publisher,
             pending: None,
         }
     }
@@ -97,48 +88,9 @@ impl Enricher {
         }
         Ok(())
     }
-
-    /// Produces `records`; `Ok` once every one is acknowledged.
-    async fn send(&self, producer: &FutureProducer, records: &[Record]) -> Result<(), BatchError> {
-        let mut deliveries = Vec::with_capacity(records.len());
-        for record in records {
-            let topic = match record.destination {
-                Destination::Enriched => &self.topics.enriched,
-                Destination::DeadLetter => &self.topics.deadletter,
-                Destination::Sessions => &self.topics.sessions,
-            };
-            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
-                .key(record.key.as_slice())
-                .headers(record.headers.clone());
-            if let Some(payload) = &record.payload {
-                out = out.payload(payload.as_slice());
-            }
-            if let Some(partition) = record.partition {
-                out = out.partition(partition);
-            }
-            match producer.send_result(out) {
-                Ok(delivery) => deliveries.push(delivery),
-                Err((error, _)) => {
-                    ::metrics::counter!(metrics::PRODUCE_ERRORS).increment(1);
-                    return Err(Box::new(error));
-                }
-            }
-        }
-        for outcome in futures::future::join_all(deliveries).await {
-            match outcome {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => {
-                    ::metrics::counter!(metrics::PRODUCE_ERRORS).increment(1);
-                    return Err(Box::new(error));
-                }
-                Err(canceled) => return Err(Box::new(canceled)),
-            }
-        }
-        Ok(())
-    }
 }
 
-impl BatchHandler for Enricher {
+impl<P: RecordPublisher> BatchHandler for Enricher<P> {
     /// The batch itself: enrichment needs the handler's session state, so
     /// it is all done in [`Self::handle`].
     type Prepared = Vec<OwnedMessage>;
@@ -174,21 +126,23 @@ impl BatchHandler for Enricher {
         let Some(pending) = &self.pending else {
             return Ok(());
         };
-        let producer = self.producer.current();
-        let mut result = self.send(&producer, &pending.prepared.outputs).await;
-        if result.is_ok() {
-            result = self.send(&producer, &pending.prepared.states).await;
+        let published = self
+            .publisher
+            .publish(&pending.prepared.outputs, &pending.prepared.states)
+            .await;
+        if let Err(error) = published {
+            if !matches!(error, SendError::Dropped) {
+                ::metrics::counter!(metrics::PRODUCE_ERRORS).increment(1);
+            }
+            return Err(Box::new(error));
         }
-        self.producer.record_outcome(result.is_ok());
-        if result.is_ok()
-            && let Some(done) = self.pending.take()
-        {
+        if let Some(done) = self.pending.take() {
             metrics::record(
                 &done.prepared.tally,
                 done.prepared.states.len(),
                 self.processor.sessions_held(),
             );
         }
-        result
+        Ok(())
     }
 }
