@@ -14,7 +14,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod publish;
 pub mod replay;
-pub mod scan;
 pub mod sessions;
 pub mod sites;
 pub mod startup;

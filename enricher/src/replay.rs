@@ -17,6 +17,7 @@ use std::time::Duration;
 use fiducia_proto::headers;
 use fiducia_proto::v1::{DeadLetter, DeadLetterReason};
 use fiducia_runtime::kafka::deadletter::reason_label;
+use fiducia_runtime::kafka::scan::{partitions, scan};
 use fiducia_runtime::kafka::send::enqueue;
 use fiducia_runtime::kafka::{ProducerSettings, producer};
 use prost::Message as _;
@@ -29,7 +30,6 @@ use crate::batch::STAGE;
 use crate::config::Config;
 use crate::enrich::validate::validate;
 use crate::enrich::{Engine, Tally};
-use crate::scan::{partitions, scan};
 
 /// Header naming the dead letter a replayed message came from (`partition/offset`).
 pub const REPLAYED_FROM: &str = "fiducia-replayed-from";
@@ -218,7 +218,7 @@ struct Stored {
 
 /// Every message of `topic` up to its current end, with its position.
 fn read_all(brokers: &str, topic: &str) -> anyhow::Result<Vec<Stored>> {
-    let ids = partitions(brokers, topic, READ_TIMEOUT)?;
+    let ids = partitions(brokers, "fiducia-enricher-metadata", topic, READ_TIMEOUT)?;
     let mut out = Vec::new();
     scan(
         brokers,
