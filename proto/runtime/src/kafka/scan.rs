@@ -203,3 +203,25 @@ pub fn partitions(
     }
     Ok(ids)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ends_are_all_reached_once_every_partition_added_reached_its_end() {
+        let mut ends = Ends::default();
+        assert!(
+            ends.is_empty() && !ends.all_reached(),
+            "nothing assigned yet"
+        );
+        ends.expect(0);
+        ends.expect(1);
+        ends.reached(1);
+        assert_eq!(ends.pending(), [0]);
+        assert!(!ends.all_reached());
+        ends.reached(0);
+        assert!(ends.all_reached() && ends.pending().is_empty());
+        assert_eq!(ends.partitions().collect::<Vec<_>>(), [0, 1]);
+    }
+}

@@ -154,3 +154,44 @@ impl Enqueued {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timed_out() -> KafkaError {
+        KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)
+    }
+
+    #[test]
+    fn the_first_failure_is_the_refusal_or_else_the_first_record_not_acknowledged() {
+        assert!(Sent::default().is_ok());
+        assert!(Sent::default().into_result().is_ok());
+        let failed = Sent {
+            enqueued: 3,
+            refused: None,
+            failed: vec![
+                (1, SendError::Dropped),
+                (2, SendError::NotAcknowledged(timed_out())),
+            ],
+        };
+        assert!(!failed.is_ok());
+        assert!(matches!(failed.error(), Some(SendError::Dropped)));
+        assert!(matches!(failed.into_result(), Err(SendError::Dropped)));
+        let refused = Sent {
+            enqueued: 1,
+            refused: Some(SendError::Refused(timed_out())),
+            failed: Vec::new(),
+        };
+        assert!(matches!(refused.into_result(), Err(SendError::Refused(_))));
+    }
+
+    #[test]
+    fn only_a_refusal_for_a_full_queue_is_back_pressure() {
+        let full = KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull);
+        assert!(SendError::Refused(full.clone()).is_queue_full());
+        assert!(!SendError::NotAcknowledged(full).is_queue_full());
+        assert!(!SendError::Refused(timed_out()).is_queue_full());
+        assert!(!SendError::Dropped.is_queue_full());
+    }
+}
