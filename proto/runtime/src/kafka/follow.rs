@@ -4,7 +4,7 @@
 //! stateless, the state is the topic).
 //!
 //! Every partition is assigned by hand from the earliest offset to a
-//! consumer outside any group, as for a [`scan`](super::scan); nothing is
+//! consumer outside any group, as for a [`scan`]; nothing is
 //! committed. [`FollowState`] says when the instance has read everything
 //! that was in the topic when it started (readiness: a collector that has
 //! not seen every withdrawal must not accept events): each partition's
