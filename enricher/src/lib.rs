@@ -4,16 +4,16 @@
 //! the site's rules go to `fiducia.deadletter.v1` with a typed reason
 //! ([`pipeline`]), and can be fed again after a fix ([`replay`]). Session
 //! state lives per raw partition and is kept in `fiducia.sessions.v1`
-//! ([`sessions`]). Offsets are stored only after every produce is
-//! acknowledged.
+//! ([`sessions`]). Records go out through [`publish`]; offsets are stored
+//! only after every produce is acknowledged.
 
 pub mod batch;
 pub mod config;
 pub mod enrich;
 pub mod metrics;
 pub mod pipeline;
+pub mod publish;
 pub mod replay;
-pub mod scan;
 pub mod sessions;
 pub mod sites;
 pub mod startup;

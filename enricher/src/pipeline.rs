@@ -8,21 +8,19 @@
 //!
 //! A failed batch is retried by the loop with the same messages: the
 //! prepared records are kept and sent again, not recomputed, because the
-//! session state already moved on.
+//! session state already moved on. Records go out through a
+//! [`RecordPublisher`], so this is unit-tested without a broker.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use fiducia_proto::time::now_ms;
-use fiducia_proto::topics::Topics;
 use fiducia_runtime::kafka::consume::{BatchError, BatchHandler, OffsetRange};
-use fiducia_runtime::kafka::resilient::ResilientProducer;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::batch::{Destination, Prepared, Processor, Record};
+use crate::batch::{Prepared, Processor};
 use crate::metrics;
+use crate::publish::{RecordPublisher, SendError};
 use crate::sessions::restore::Restorer;
 
 /// Identifies a batch, to recognise the loop's retry of it.
@@ -52,28 +50,21 @@ struct Pending {
 }
 
 /// Enriches batches from the raw topic.
-pub struct Enricher {
+pub struct Enricher<P> {
     processor: Processor,
     restorer: Restorer,
-    producer: Arc<ResilientProducer>,
-    topics: Topics,
+    publisher: P,
     pending: Option<Pending>,
 }
 
-impl Enricher {
-    /// An enricher producing with `producer` to the topics of `topics`.
+impl<P: RecordPublisher> Enricher<P> {
+    /// An enricher producing through `publisher`.
     #[must_use]
-    pub fn new(
-        processor: Processor,
-        restorer: Restorer,
-        producer: Arc<ResilientProducer>,
-        topics: Topics,
-    ) -> Self {
+    pub fn new(processor: Processor, restorer: Restorer, publisher: P) -> Self {
         Self {
             processor,
             restorer,
-            producer,
-            topics,
+            publisher,
             pending: None,
         }
     }
@@ -97,48 +88,9 @@ impl Enricher {
         }
         Ok(())
     }
-
-    /// Produces `records`; `Ok` once every one is acknowledged.
-    async fn send(&self, producer: &FutureProducer, records: &[Record]) -> Result<(), BatchError> {
-        let mut deliveries = Vec::with_capacity(records.len());
-        for record in records {
-            let topic = match record.destination {
-                Destination::Enriched => &self.topics.enriched,
-                Destination::DeadLetter => &self.topics.deadletter,
-                Destination::Sessions => &self.topics.sessions,
-            };
-            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
-                .key(record.key.as_slice())
-                .headers(record.headers.clone());
-            if let Some(payload) = &record.payload {
-                out = out.payload(payload.as_slice());
-            }
-            if let Some(partition) = record.partition {
-                out = out.partition(partition);
-            }
-            match producer.send_result(out) {
-                Ok(delivery) => deliveries.push(delivery),
-                Err((error, _)) => {
-                    ::metrics::counter!(metrics::PRODUCE_ERRORS).increment(1);
-                    return Err(Box::new(error));
-                }
-            }
-        }
-        for outcome in futures::future::join_all(deliveries).await {
-            match outcome {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => {
-                    ::metrics::counter!(metrics::PRODUCE_ERRORS).increment(1);
-                    return Err(Box::new(error));
-                }
-                Err(canceled) => return Err(Box::new(canceled)),
-            }
-        }
-        Ok(())
-    }
 }
 
-impl BatchHandler for Enricher {
+impl<P: RecordPublisher> BatchHandler for Enricher<P> {
     /// The batch itself: enrichment needs the handler's session state, so
     /// it is all done in [`Self::handle`].
     type Prepared = Vec<OwnedMessage>;
@@ -174,21 +126,190 @@ impl BatchHandler for Enricher {
         let Some(pending) = &self.pending else {
             return Ok(());
         };
-        let producer = self.producer.current();
-        let mut result = self.send(&producer, &pending.prepared.outputs).await;
-        if result.is_ok() {
-            result = self.send(&producer, &pending.prepared.states).await;
+        let published = self
+            .publisher
+            .publish(&pending.prepared.outputs, &pending.prepared.states)
+            .await;
+        if let Err(error) = published {
+            if !matches!(error, SendError::Dropped) {
+                ::metrics::counter!(metrics::PRODUCE_ERRORS).increment(1);
+            }
+            return Err(Box::new(error));
         }
-        self.producer.record_outcome(result.is_ok());
-        if result.is_ok()
-            && let Some(done) = self.pending.take()
-        {
+        if let Some(done) = self.pending.take() {
             metrics::record(
                 &done.prepared.tally,
                 done.prepared.states.len(),
                 self.processor.sessions_held(),
             );
         }
-        result
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fiducia_proto::v1::{EnrichedEvent, SessionState};
+    use fiducia_runtime::kafka::consume::retry::Retry;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use prost::Message as _;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::batch::tests::{message, processor, raw, t0};
+    use crate::publish::memory::MemoryPublisher;
+    use crate::publish::{Destination, Record};
+
+    /// An enricher on the in-memory publisher that has handled partition 0
+    /// up to offset 0, so [`batch`] needs no read-back (the restorer's
+    /// broker does not exist).
+    fn enricher() -> Enricher<MemoryPublisher> {
+        let mut processor = processor("");
+        processor.install(0, Vec::new());
+        processor.prepare(&[message(0, 0, raw(0, "v0", 0).encode_to_vec())], t0());
+        let restorer = Restorer::new("127.0.0.1:1", "sessions", Duration::from_millis(1));
+        Enricher::new(processor, restorer, MemoryPublisher::default())
+    }
+
+    /// Two page views of one visitor and a poison message.
+    fn batch() -> Vec<OwnedMessage> {
+        vec![
+            message(0, 1, raw(1, "v1", 0).encode_to_vec()),
+            message(0, 2, raw(2, "v1", 1).encode_to_vec()),
+            message(0, 3, vec![0xff, 0xff]),
+        ]
+    }
+
+    fn to(destination: Destination, records: &[Record]) -> Vec<&Record> {
+        records
+            .iter()
+            .filter(|r| r.destination == destination)
+            .collect()
+    }
+
+    /// (event id, session sequence) of the enriched events.
+    fn events(records: &[Record]) -> Vec<(Vec<u8>, u32)> {
+        to(Destination::Enriched, records)
+            .into_iter()
+            .map(|r| EnrichedEvent::decode(r.payload.as_deref().unwrap()).unwrap())
+            .map(|e| (e.event_id, e.session_seq))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_is_sent_again_with_the_records_prepared_before() {
+        let mut enricher = enricher();
+        enricher.publisher.fail_next(0);
+        assert!(enricher.handle(&batch()).await.is_err());
+        assert!(enricher.publisher.acknowledged().is_empty());
+        enricher.handle(&batch()).await.unwrap();
+        // Prepared again, the session store would call both events already
+        // applied and nothing would be enriched.
+        let acknowledged = enricher.publisher.acknowledged();
+        let seqs: Vec<u32> = events(&acknowledged).into_iter().map(|e| e.1).collect();
+        assert_eq!(seqs, [1, 2]);
+        assert_eq!(to(Destination::DeadLetter, &acknowledged).len(), 1);
+        let states = to(Destination::Sessions, &acknowledged);
+        assert_eq!(states.len(), 1);
+        let state = SessionState::decode(states[0].payload.as_deref().unwrap()).unwrap();
+        assert_eq!((state.events, state.raw_offset), (2, 2));
+        assert_eq!(enricher.publisher.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn session_states_wait_until_every_output_is_acknowledged() {
+        let mut enricher = enricher();
+        // The broker acknowledges the first event, then times out.
+        enricher.publisher.fail_next(1);
+        assert!(enricher.handle(&batch()).await.is_err());
+        assert_eq!(enricher.publisher.acknowledged().len(), 1);
+        enricher.handle(&batch()).await.unwrap();
+        let acknowledged = enricher.publisher.acknowledged();
+        // At-least-once: the first event twice, nothing else more than once.
+        let ids: Vec<Vec<u8>> = events(&acknowledged).into_iter().map(|e| e.0).collect();
+        assert_eq!(ids.len(), 3);
+        assert_eq!(ids[0], ids[1]);
+        assert_ne!(ids[1], ids[2]);
+        assert_eq!(to(Destination::DeadLetter, &acknowledged).len(), 1);
+        let first_state = acknowledged
+            .iter()
+            .position(|r| r.destination == Destination::Sessions)
+            .unwrap();
+        assert_eq!(
+            first_state,
+            acknowledged.len() - 1,
+            "states come last, once"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_batch_is_retried_with_backoff_until_acknowledged() {
+        let mut enricher = enricher();
+        for _ in 0..3 {
+            enricher.publisher.fail_next(0);
+        }
+        let started = tokio::time::Instant::now();
+        let handled = Retry::new("test")
+            .until_handled(&mut enricher, &batch(), 3, &CancellationToken::new())
+            .await;
+        assert!(handled);
+        assert_eq!(started.elapsed(), Duration::from_millis(100 + 200 + 400));
+        assert_eq!(enricher.publisher.calls(), 4);
+        assert_eq!(events(&enricher.publisher.acknowledged()).len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_never_acknowledged_is_not_handled_at_shutdown() {
+        let mut enricher = enricher();
+        for _ in 0..100 {
+            enricher.publisher.fail_next(0);
+        }
+        let shutdown = CancellationToken::new();
+        let stop = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            shutdown.cancel();
+        };
+        let (retry, batch) = (Retry::new("test"), batch());
+        let (handled, ()) = tokio::join!(
+            retry.until_handled(&mut enricher, &batch, 3, &shutdown),
+            stop
+        );
+        // `false`: the loop stores no offset, the batch is read again.
+        assert!(!handled);
+        // 100 ms doubling up to 10 s: 0.1 + 0.2 + ... + 6.4 + 10 + 10 > 30 s.
+        assert_eq!(enricher.publisher.calls(), 9);
+        assert!(enricher.publisher.acknowledged().is_empty());
+    }
+
+    #[test]
+    fn a_batch_is_counted_once_and_each_failed_publish_once() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let mut enricher = enricher();
+        enricher.publisher.fail_next(0);
+        enricher.publisher.fail_next(2);
+        ::metrics::with_local_recorder(&recorder, || {
+            futures::executor::block_on(async {
+                let batch = batch();
+                while enricher.handle(&batch).await.is_err() {}
+            });
+        });
+        let snapshot = snapshotter.snapshot().into_vec();
+        let counter = |name: &str| {
+            snapshot
+                .iter()
+                .find(|(key, ..)| key.key().name() == name && key.key().labels().count() == 0)
+                .map(|(.., value)| value)
+        };
+        assert_eq!(
+            counter(metrics::PRODUCE_ERRORS),
+            Some(&DebugValue::Counter(2))
+        );
+        assert_eq!(
+            counter(metrics::EVENTS_ENRICHED),
+            Some(&DebugValue::Counter(2))
+        );
     }
 }

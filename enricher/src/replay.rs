@@ -17,6 +17,8 @@ use std::time::Duration;
 use fiducia_proto::headers;
 use fiducia_proto::v1::{DeadLetter, DeadLetterReason};
 use fiducia_runtime::kafka::deadletter::reason_label;
+use fiducia_runtime::kafka::scan::{partitions, scan};
+use fiducia_runtime::kafka::send::enqueue;
 use fiducia_runtime::kafka::{ProducerSettings, producer};
 use prost::Message as _;
 use rdkafka::Message;
@@ -28,7 +30,6 @@ use crate::batch::STAGE;
 use crate::config::Config;
 use crate::enrich::validate::validate;
 use crate::enrich::{Engine, Tally};
-use crate::scan::{partitions, scan};
 
 /// Header naming the dead letter a replayed message came from (`partition/offset`).
 pub const REPLAYED_FROM: &str = "fiducia-replayed-from";
@@ -100,7 +101,7 @@ pub async fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<
         dry_run: options.dry_run,
         ..ReplayReport::default()
     };
-    let mut deliveries = Vec::new();
+    let mut chosen = Vec::new();
     for stored in letters {
         report.scanned += 1;
         let Ok(letter) = DeadLetter::decode(stored.payload.as_slice()) else {
@@ -124,36 +125,24 @@ pub async fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<
             }
         }
         report.replayed += 1;
-        let Some(producer) = &producer else { continue };
-        let from = format!("{}/{}", stored.partition, stored.offset);
-        let headers = letter
-            .headers
-            .iter()
-            .fold(OwnedHeaders::new(), |h, header| {
-                h.insert(Header {
-                    key: &header.key,
-                    value: Some(header.value.as_slice()),
-                })
-            })
-            .insert(Header {
-                key: REPLAYED_FROM,
-                value: Some(&from),
-            });
-        let record = FutureRecord::to(&config.kafka.topics.raw)
-            .partition(letter.partition)
-            .key(letter.key.as_slice())
-            .payload(letter.payload.as_slice())
-            .headers(headers);
-        match producer.send_result(record) {
-            Ok(delivery) => deliveries.push(delivery),
-            Err((error, _)) => anyhow::bail!("replay produce failed: {error}"),
+        if producer.is_some() {
+            chosen.push((letter, format!("{}/{}", stored.partition, stored.offset)));
         }
     }
-    for outcome in futures::future::join_all(deliveries).await {
-        match outcome {
-            Ok(Ok(_)) => {}
-            Ok(Err((error, _))) => anyhow::bail!("replay produce failed: {error}"),
-            Err(canceled) => anyhow::bail!("replay produce canceled: {canceled}"),
+    if let Some(producer) = &producer {
+        let records = chosen.iter().map(|(letter, from)| {
+            FutureRecord::to(&config.kafka.topics.raw)
+                .partition(letter.partition)
+                .key(letter.key.as_slice())
+                .payload(letter.payload.as_slice())
+                .headers(replay_headers(letter, from))
+        });
+        if let Err(error) = enqueue(producer, records)
+            .acknowledged()
+            .await
+            .into_result()
+        {
+            anyhow::bail!("replay produce failed: {error}");
         }
     }
     tracing::info!(
@@ -164,6 +153,23 @@ pub async fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<
         "replay done"
     );
     Ok(report)
+}
+
+/// The letter's original headers, and where it was replayed from.
+fn replay_headers(letter: &DeadLetter, from: &str) -> OwnedHeaders {
+    letter
+        .headers
+        .iter()
+        .fold(OwnedHeaders::new(), |h, header| {
+            h.insert(Header {
+                key: &header.key,
+                value: Some(header.value.as_slice()),
+            })
+        })
+        .insert(Header {
+            key: REPLAYED_FROM,
+            value: Some(from),
+        })
 }
 
 /// Whether `letter` is the enricher's and passes the filters.
@@ -212,7 +218,7 @@ struct Stored {
 
 /// Every message of `topic` up to its current end, with its position.
 fn read_all(brokers: &str, topic: &str) -> anyhow::Result<Vec<Stored>> {
-    let ids = partitions(brokers, topic, READ_TIMEOUT)?;
+    let ids = partitions(brokers, "fiducia-enricher-metadata", topic, READ_TIMEOUT)?;
     let mut out = Vec::new();
     scan(
         brokers,

@@ -21,6 +21,7 @@ use crate::enrich::Engine;
 use crate::enrich::geo::GeoDb;
 use crate::metrics;
 use crate::pipeline::Enricher;
+use crate::publish::kafka::KafkaPublisher;
 use crate::sessions::restore::{Restorer, check_partitions};
 use crate::sessions::store::SessionStore;
 
@@ -31,7 +32,7 @@ pub struct Application {
     consumer: StreamConsumer,
     settings: ConsumerSettings,
     producer: Arc<ResilientProducer>,
-    enricher: Enricher,
+    enricher: Enricher<KafkaPublisher>,
     shutdown: CancellationToken,
 }
 
@@ -104,7 +105,8 @@ impl Application {
             SessionStore::new(config.session_max_entries),
         );
         let restorer = Restorer::new(&brokers, &topics.sessions, config.session_restore_timeout);
-        let enricher = Enricher::new(processor, restorer, Arc::clone(&producer), topics);
+        let publisher = KafkaPublisher::new(Arc::clone(&producer), topics);
+        let enricher = Enricher::new(processor, restorer, publisher);
         Ok(Self {
             admin,
             admin_addr,

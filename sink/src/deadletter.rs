@@ -12,7 +12,7 @@ use fiducia_proto::v1::DeadLetter;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use prost::Message;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 
 /// One dead letter and how to publish it.
 #[derive(Debug, Clone)]
@@ -69,47 +69,28 @@ impl KafkaDeadLetters {
     pub fn flush(&self, timeout: std::time::Duration) {
         self.producer.flush(timeout);
     }
-
-    async fn produce(
-        &self,
-        producer: &FutureProducer,
-        letters: Vec<Letter>,
-    ) -> Result<(), DeadLetterError> {
-        let mut deliveries = Vec::with_capacity(letters.len());
-        for letter in letters {
-            let payload = letter.letter.encode_to_vec();
-            let mut record = FutureRecord::to(&self.topic)
-                .payload(&payload)
-                .headers(letter.headers);
-            if let Some(key) = &letter.key {
-                record = record.key(key);
-            }
-            let delivery = producer
-                .send_result(record)
-                .map_err(|(error, _)| DeadLetterError::Delivery(error.to_string()))?;
-            deliveries.push(delivery);
-        }
-        for outcome in futures::future::join_all(deliveries).await {
-            match outcome {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => return Err(DeadLetterError::Delivery(error.to_string())),
-                Err(_canceled) => {
-                    return Err(DeadLetterError::Delivery(
-                        "producer dropped the delivery".into(),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 impl DeadLetterSink for KafkaDeadLetters {
     async fn send(&self, letters: Vec<Letter>) -> Result<(), DeadLetterError> {
-        let producer = self.producer.current();
-        let result = self.produce(&producer, letters).await;
-        self.producer.record_outcome(result.is_ok());
-        result
+        let (headers, bodies): (Vec<OwnedHeaders>, Vec<_>) = letters
+            .into_iter()
+            .map(|letter| (letter.headers, (letter.key, letter.letter.encode_to_vec())))
+            .unzip();
+        let records = bodies.iter().zip(headers).map(|((key, payload), headers)| {
+            let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
+                .payload(payload.as_slice())
+                .headers(headers);
+            match key {
+                Some(key) => record.key(key.as_slice()),
+                None => record,
+            }
+        });
+        self.producer
+            .send(records)
+            .await
+            .into_result()
+            .map_err(|error| DeadLetterError::Delivery(error.to_string()))
     }
 }
 

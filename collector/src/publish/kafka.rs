@@ -1,10 +1,10 @@
 //! [`EventPublisher`] on Kafka: one message per event on the raw topic and
 //! one per consent record on the consent topic, keyed by site and visitor,
 //! with routing headers. A request's messages are all enqueued at once and
-//! awaited together, so a batch costs one round trip; `Ok` means the broker
-//! acknowledged every one (`acks=all`, idempotent).
-//! The producer replaces itself when it is stuck while the broker answers
-//! (`fiducia_runtime::kafka::resilient`).
+//! awaited together (`fiducia_runtime::kafka::send`), so a batch costs one
+//! round trip; `Ok` means the broker acknowledged every one (`acks=all`,
+//! idempotent). The producer replaces itself when it is stuck while the
+//! broker answers (`fiducia_runtime::kafka::resilient`).
 
 use std::time::Instant;
 
@@ -13,7 +13,6 @@ use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use fiducia_runtime::kafka::routing::routing_headers;
 use prost::Message;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureRecord;
 
 use super::{Batch, EventPublisher, PublishError};
@@ -90,56 +89,38 @@ impl EventPublisher for KafkaPublisher {
         if !self.health.is_up() {
             return Err(PublishError::BrokerDown);
         }
-        let producer = self.producer.current();
         let started = Instant::now();
         let total = batch.len();
-        let mut deliveries = Vec::with_capacity(total);
-        for message in self.messages(&batch) {
-            let record = FutureRecord::to(message.topic)
-                .key(message.key.as_bytes())
-                .payload(&message.payload)
-                .headers(routing_headers(
-                    message.site,
-                    message.event_type,
-                    message.schema,
-                ));
-            match producer.send_result(record) {
-                Ok(delivery) => deliveries.push(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    self.count("queue_full", total - deliveries.len());
-                    return Err(PublishError::QueueFull);
-                }
-                Err((error, _)) => {
-                    self.count("error", total - deliveries.len());
-                    self.producer.record_outcome(false);
-                    return Err(PublishError::Delivery(error.to_string()));
-                }
+        let messages: Vec<Outgoing<'_>> = self.messages(&batch).collect();
+        let sent = self
+            .producer
+            .send(messages.iter().map(|message| {
+                FutureRecord::to(message.topic)
+                    .key(message.key.as_bytes())
+                    .payload(&message.payload)
+                    .headers(routing_headers(
+                        message.site,
+                        message.event_type,
+                        message.schema,
+                    ))
+            }))
+            .await;
+        if let Some(refused) = sent.refused {
+            if refused.is_queue_full() {
+                self.count("queue_full", total - sent.enqueued);
+                return Err(PublishError::QueueFull);
             }
+            self.count("error", total - sent.enqueued);
+            return Err(PublishError::Delivery(refused.to_string()));
         }
-        let mut failure = None;
-        let mut failed = 0;
-        for outcome in futures::future::join_all(deliveries).await {
-            match outcome {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => {
-                    failed += 1;
-                    failure = Some(error.to_string());
-                }
-                Err(_canceled) => {
-                    failed += 1;
-                    failure = Some("producer dropped the delivery".into());
-                }
-            }
-        }
-        self.count("ok", total - failed);
+        self.count("ok", total - sent.failed.len());
         ::metrics::histogram!(metrics::KAFKA_PRODUCE_DURATION)
             .record(started.elapsed().as_secs_f64());
-        self.producer.record_outcome(failure.is_none());
-        match failure {
+        match sent.failed.last() {
             None => Ok(()),
-            Some(error) => {
-                self.count("error", failed);
-                Err(PublishError::Delivery(error))
+            Some((_, error)) => {
+                self.count("error", sent.failed.len());
+                Err(PublishError::Delivery(error.to_string()))
             }
         }
     }

@@ -15,7 +15,7 @@ use fiducia_proto::v1::SessionState;
 use prost::Message as _;
 use rdkafka::Message;
 
-use crate::scan::{ScanError, partitions, scan};
+use fiducia_runtime::kafka::scan::{ScanError, partitions, scan};
 
 /// Why state could not be read back; the batch is retried.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +125,9 @@ fn fold(
     Ok(())
 }
 
+/// Client id of the metadata lookups, in broker logs.
+const METADATA_CLIENT: &str = "fiducia-enricher-metadata";
+
 /// Checks that `sessions` has at least as many partitions as `raw`, so every
 /// raw partition's state has a home.
 ///
@@ -136,8 +139,8 @@ pub fn check_partitions(
     sessions: &str,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let raw_count = partitions(brokers, raw, timeout)?.len();
-    let sessions_count = partitions(brokers, sessions, timeout)?.len();
+    let raw_count = partitions(brokers, METADATA_CLIENT, raw, timeout)?.len();
+    let sessions_count = partitions(brokers, METADATA_CLIENT, sessions, timeout)?.len();
     anyhow::ensure!(
         sessions_count >= raw_count,
         "topic {sessions} has {sessions_count} partitions but {raw} has {raw_count}: the session state of every raw partition needs a partition of the same number"

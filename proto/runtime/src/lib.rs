@@ -1,8 +1,10 @@
 //! The runtime plumbing Fiducia's services share, beside the contract
 //! (`fiducia-proto`) it carries:
 //!
-//! * [`kafka`]: producer set-up, the at-least-once consume loop, whole-topic
-//!   followers, topic admin, broker health and dead letters.
+//! * [`kafka`]: producer set-up and the one send-and-await-acks, the
+//!   at-least-once consume loop, reading partitions to their end without a
+//!   group and whole-topic followers, topic admin, broker health and dead
+//!   letters.
 //! * [`service`]: JSON logs, the Prometheus recorder and admin endpoints
 //!   (`/metrics`, `/healthz`, `/readyz`), the environment config reader, one
 //!   shutdown token and one memory allocator.

@@ -3,13 +3,14 @@
 //! ledger from `fiducia.consent.v1` (SPEC section 13: collectors stay
 //! stateless, the state is the topic).
 //!
-//! Every partition is assigned by hand from the earliest offset; nothing is
+//! Every partition is assigned by hand from the earliest offset to a
+//! consumer outside any group, as for a [`scan`]; nothing is
 //! committed. [`FollowState`] says when the instance has read everything
 //! that was in the topic when it started (readiness: a collector that has
 //! not seen every withdrawal must not accept events): each partition's
-//! end-of-partition signal, not its high watermark, which Tansu 0.6 reports
-//! as the start of the last record batch. How many messages the instance is
-//! behind is published as a gauge.
+//! end-of-partition signal ([`Ends`]), not its high watermark, which Tansu
+//! 0.6 reports as the start of the last record batch. How many messages the
+//! instance is behind is published as a gauge.
 //!
 //! Partitions are discovered from metadata at start and then rarely: a
 //! metadata refresh racing a topic recreated with a new id can crash
@@ -23,11 +24,10 @@ use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::metadata::MetadataPartition;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use super::client_config;
+use super::scan::{self, Ends, partition_ids};
 
 /// Progress of a follower, shared with readiness checks.
 #[derive(Debug, Default)]
@@ -69,13 +69,7 @@ struct Positions {
     /// Next offset to apply, by partition.
     next: HashMap<i32, i64>,
     /// Assigned partitions, and whether each reached its end once.
-    reached_end: HashMap<i32, bool>,
-}
-
-impl Positions {
-    fn caught_up(&self) -> bool {
-        !self.reached_end.is_empty() && self.reached_end.values().all(|&end| end)
-    }
+    ends: Ends,
 }
 
 /// Applies every message of the topic, from the beginning, to `apply`,
@@ -96,7 +90,10 @@ pub async fn follow<F>(
 {
     let lag = metrics::gauge!(settings.lag_metric);
     loop {
-        let consumer = match consumer(&settings) {
+        let consumer = match scan::consumer::<StreamConsumer>(
+            &settings.brokers,
+            &settings.client_id,
+        ) {
             Ok(consumer) => Arc::new(consumer),
             Err(error) => {
                 tracing::warn!(%error, topic = %settings.topic, "cannot create the follower; retrying");
@@ -147,8 +144,8 @@ where
                     positions.next.insert(message.partition(), message.offset() + 1);
                 }
                 Err(KafkaError::PartitionEOF(partition)) => {
-                    positions.reached_end.insert(partition, true);
-                    if !state.is_caught_up() && positions.caught_up() {
+                    positions.ends.reached(partition);
+                    if !state.is_caught_up() && positions.ends.all_reached() {
                         state.caught_up.store(true, Ordering::Release);
                         tracing::info!(topic = %settings.topic, "follower caught up");
                     }
@@ -161,7 +158,7 @@ where
             _ = discover.tick() => assign_new(consumer, &settings.topic, &mut positions).await,
             _ = check.tick() => {
                 // Until the first lookup succeeds, look again at every check.
-                if positions.reached_end.is_empty() {
+                if positions.ends.is_empty() {
                     assign_new(consumer, &settings.topic, &mut positions).await;
                 }
                 if let Some(behind) = lag_of(consumer, &settings.topic, &mut positions).await {
@@ -174,34 +171,14 @@ where
     }
 }
 
-fn consumer(settings: &FollowSettings) -> KafkaResult<StreamConsumer> {
-    client_config(&settings.brokers, &settings.client_id)
-        // Required by librdkafka for a consumer; never joined (no subscribe)
-        // and never committed to.
-        .set("group.id", &settings.client_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "100")
-        // Catching up is measured by these, see the module docs.
-        .set("enable.partition.eof", "true")
-        .create()
-}
-
 /// Assigns the topic's partitions not assigned yet, from the beginning.
 async fn assign_new(consumer: &Arc<StreamConsumer>, topic: &str, positions: &mut Positions) {
     let c = Arc::clone(consumer);
     let name = topic.to_owned();
-    let known: Vec<i32> = positions.reached_end.keys().copied().collect();
+    let known: Vec<i32> = positions.ends.partitions().collect();
     let added = tokio::task::spawn_blocking(move || -> KafkaResult<Vec<i32>> {
-        let metadata = c.fetch_metadata(Some(&name), Duration::from_secs(3))?;
-        let added: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == name && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(MetadataPartition::id))
-            .filter(|p| !known.contains(p))
-            .collect();
+        let mut added = partition_ids(&*c, &name, Duration::from_secs(3))?;
+        added.retain(|p| !known.contains(p));
         let mut list = TopicPartitionList::new();
         for &p in &added {
             list.add_partition_offset(&name, p, Offset::Beginning)?;
@@ -215,7 +192,7 @@ async fn assign_new(consumer: &Arc<StreamConsumer>, topic: &str, positions: &mut
     match added {
         Ok(Ok(added)) => {
             for p in added {
-                positions.reached_end.insert(p, false);
+                positions.ends.expect(p);
             }
         }
         Ok(Err(error)) => {
@@ -232,7 +209,7 @@ async fn lag_of(
     topic: &str,
     positions: &mut Positions,
 ) -> Option<i64> {
-    let partitions: Vec<i32> = positions.reached_end.keys().copied().collect();
+    let partitions: Vec<i32> = positions.ends.partitions().collect();
     if partitions.is_empty() {
         return None;
     }

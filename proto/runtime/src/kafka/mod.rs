@@ -1,9 +1,11 @@
 //! Kafka plumbing shared by the services: client and producer set-up
 //! ([`client`]), broker health ([`health`]), topic creation ([`admin`]),
 //! the at-least-once consume loop ([`consume`]) and dead letters
-//! ([`deadletter`]), the routing headers ([`routing`]), a producer that
-//! replaces itself when stuck ([`resilient`]) and whole-topic followers that
-//! rebuild local state on every instance ([`follow`]).
+//! ([`deadletter`]), the routing headers ([`routing`]), sending a batch and
+//! awaiting every acknowledgement ([`send`]) with a producer that replaces
+//! itself when stuck ([`resilient`]), reading partitions to their end
+//! without a group ([`scan`]) and whole-topic followers that rebuild local
+//! state on every instance ([`follow`]).
 
 pub mod admin;
 pub mod client;
@@ -13,5 +15,7 @@ pub mod follow;
 pub mod health;
 pub mod resilient;
 pub mod routing;
+pub mod scan;
+pub mod send;
 
 pub use client::{ProducerSettings, client_config, producer};

@@ -7,15 +7,22 @@
 //! timeout while [`BrokerHealth`] says the broker answers, the producer is
 //! replaced by a new one (a new producer id). Whatever failed meanwhile was
 //! reported as failed, so callers retried it: nothing acknowledged is lost.
+//!
+//! Services send through [`ResilientProducer::send`], which keeps this
+//! bookkeeping; a full producer queue is back-pressure, not a failing
+//! delivery, so it counts neither way.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use rdkafka::error::KafkaResult;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::message::ToBytes;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use super::health::BrokerHealth;
+use super::send::{SendError, Sent, enqueue};
 use super::{ProducerSettings, producer};
 use fiducia_proto::time::now_ms;
 
@@ -61,9 +68,57 @@ impl ResilientProducer {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Sends `records` with the current producer and waits for every
+    /// acknowledgement ([`enqueue`]), then records the outcome.
+    pub fn send<'a, K, P>(
+        &self,
+        records: impl IntoIterator<Item = FutureRecord<'a, K, P>>,
+    ) -> impl Future<Output = Sent> + Send + '_
+    where
+        K: ToBytes + ?Sized + 'a,
+        P: ToBytes + ?Sized + 'a,
+    {
+        let enqueued = enqueue(&self.current(), records);
+        async move {
+            let sent = enqueued.acknowledged().await;
+            self.record(&sent);
+            sent
+        }
+    }
+
+    /// Sends `batches` one after another with one producer, each once every
+    /// record of the one before is acknowledged, and stops at the first that
+    /// fails: for records that may only be written once others are durable.
+    /// The outcome is that of the last batch sent, recorded once for all.
+    pub async fn send_in_turn<'a, K, P, B>(&self, batches: impl IntoIterator<Item = B>) -> Sent
+    where
+        K: ToBytes + ?Sized + 'a,
+        P: ToBytes + ?Sized + 'a,
+        B: IntoIterator<Item = FutureRecord<'a, K, P>>,
+    {
+        let producer = self.current();
+        let mut sent = Sent::default();
+        for batch in batches {
+            sent = enqueue(&producer, batch).acknowledged().await;
+            if !sent.is_ok() {
+                break;
+            }
+        }
+        self.record(&sent);
+        sent
+    }
+
+    /// The health bookkeeping of one send: a full queue is back-pressure,
+    /// recorded neither way.
+    fn record(&self, sent: &Sent) {
+        if !sent.refused.as_ref().is_some_and(SendError::is_queue_full) {
+            self.record_outcome(sent.is_ok());
+        }
+    }
+
     /// Records whether a send (all its deliveries) succeeded. Lock-free on
     /// the success path: one atomic load.
-    pub fn record_outcome(&self, ok: bool) {
+    fn record_outcome(&self, ok: bool) {
         if ok || !self.health.is_up() {
             if self.failing_since_ms.load(Ordering::Relaxed) != 0 {
                 self.failing_since_ms.store(0, Ordering::Relaxed);

@@ -5,8 +5,15 @@
 //! returned `Ok`, that is after the downstream produce or insert was
 //! acknowledged. A handler error means "nothing of this batch is durable":
 //! the same batch is retried with backoff until it succeeds or the service
-//! shuts down (then it is redelivered after the restart). Poison messages are
-//! the handler's to dead-letter; they never fail a batch.
+//! shuts down (then it is redelivered after the restart; [`retry`]). Poison
+//! messages are the handler's to dead-letter; they never fail a batch.
+//! Reading a batch is in `next.rs`, its offsets in `offsets.rs`.
+
+mod next;
+mod offsets;
+pub mod retry;
+
+pub use offsets::{OffsetRange, offset_ranges};
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,10 +21,11 @@ use std::time::Duration;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
-use rdkafka::{Message, Offset, TopicPartitionList};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use self::next::{AssignmentWatch, next_batch};
+use self::offsets::store_offsets;
+use self::retry::Retry;
 use super::client_config;
 
 /// How a consumer reads.
@@ -128,13 +136,12 @@ pub async fn run<H: BatchHandler>(
     shutdown: &CancellationToken,
 ) {
     let consumed = metrics::counter!(format!("{metric_prefix}_kafka_messages_consumed_total"));
-    let retries = metrics::counter!(format!("{metric_prefix}_batch_retries_total"));
-    let batch_seconds = metrics::histogram!(format!("{metric_prefix}_batch_duration_seconds"));
+    let retry = Retry::new(metric_prefix);
     let mut watch = AssignmentWatch::new(settings, metric_prefix);
     let mut next = read::<H>(consumer, settings, shutdown, &mut watch).await;
     while let Some(ready) = next {
         consumed.increment(ready.messages as u64);
-        let handled = handle(handler, &ready, &retries, &batch_seconds, shutdown);
+        let handled = retry.until_handled(handler, &ready.prepared, ready.messages, shutdown);
         let (handled, read_ahead) = if settings.read_ahead {
             let (handled, read_ahead) =
                 tokio::join!(handled, read::<H>(consumer, settings, shutdown, &mut watch));
@@ -208,215 +215,4 @@ async fn read<H: BatchHandler>(
         messages,
         ranges,
     })
-}
-
-/// Hands a batch to `handler` until it succeeds (`true`; the time it took,
-/// retries included, goes to `seconds`), retrying with backoff, or until
-/// shutdown (`false`).
-async fn handle<H: BatchHandler>(
-    handler: &mut H,
-    ready: &Ready<H::Prepared>,
-    retries: &metrics::Counter,
-    seconds: &metrics::Histogram,
-    shutdown: &CancellationToken,
-) -> bool {
-    let started = Instant::now();
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match handler.handle(&ready.prepared).await {
-            Ok(()) => {
-                seconds.record(started.elapsed().as_secs_f64());
-                return true;
-            }
-            Err(error) => {
-                retries.increment(1);
-                tracing::warn!(%error, messages = ready.messages, retry_in_ms = backoff.as_millis(), "batch failed; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = shutdown.cancelled() => return false,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-}
-
-/// Waits for a first message (or shutdown: empty batch), then fills the batch
-/// until a bound is hit. The timer and the shutdown signal are made once per
-/// batch, not once per message: a batch can hold 100,000 messages.
-async fn next_batch(
-    consumer: &StreamConsumer,
-    settings: &ConsumerSettings,
-    shutdown: &CancellationToken,
-    watch: &mut AssignmentWatch,
-) -> Vec<OwnedMessage> {
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    let mut started = false;
-    let cancelled = shutdown.cancelled();
-    let timer = tokio::time::sleep(watch.interval);
-    tokio::pin!(cancelled, timer);
-    while batch.len() < settings.batch_max_messages && bytes < settings.batch_max_bytes {
-        let received = tokio::select! {
-            biased;
-            () = &mut cancelled => return Vec::new(),
-            received = consumer.recv() => received,
-            () = &mut timer => {
-                if started {
-                    break;
-                }
-                watch.check(consumer, &settings.topic);
-                timer.as_mut().reset(Instant::now() + watch.interval);
-                continue;
-            }
-        };
-        match received {
-            Ok(message) => {
-                bytes += message.payload_len();
-                batch.push(message.detach());
-                if !started {
-                    started = true;
-                    timer
-                        .as_mut()
-                        .reset(Instant::now() + settings.batch_max_wait);
-                }
-            }
-            Err(error) => tracing::warn!(%error, "consumer error"),
-        }
-    }
-    batch
-}
-
-/// Notices a consumer left without partitions and makes it rejoin
-/// (see [`ConsumerSettings::rejoin_when_unassigned`]). Checked while idle only:
-/// a consumer that receives messages has partitions.
-struct AssignmentWatch {
-    interval: Duration,
-    limit: Option<Duration>,
-    unassigned_since: Option<Instant>,
-    rejoins: metrics::Counter,
-}
-
-impl AssignmentWatch {
-    fn new(settings: &ConsumerSettings, metric_prefix: &str) -> Self {
-        Self {
-            interval: settings.session_timeout.max(Duration::from_secs(1)),
-            limit: settings.rejoin_when_unassigned,
-            unassigned_since: None,
-            rejoins: metrics::counter!(format!("{metric_prefix}_kafka_group_rejoins_total")),
-        }
-    }
-
-    fn check(&mut self, consumer: &StreamConsumer, topic: &str) {
-        let Some(limit) = self.limit else { return };
-        let unassigned = consumer.assignment().is_ok_and(|a| a.count() == 0);
-        if !unassigned {
-            self.unassigned_since = None;
-            return;
-        }
-        let since = *self.unassigned_since.get_or_insert_with(Instant::now);
-        if since.elapsed() < limit {
-            return;
-        }
-        tracing::warn!(%topic, unassigned_for_s = since.elapsed().as_secs(), "no partitions assigned; rejoining the group");
-        self.rejoins.increment(1);
-        consumer.unsubscribe();
-        if let Err(error) = consumer.subscribe(&[topic]) {
-            tracing::error!(%error, %topic, "resubscribe failed");
-        }
-        self.unassigned_since = None;
-    }
-}
-
-/// Stores, per topic partition, the offset after the last message handled.
-fn store_offsets(consumer: &StreamConsumer, ranges: &[OffsetRange]) -> KafkaResult<()> {
-    let mut list = TopicPartitionList::new();
-    for range in ranges {
-        list.add_partition_offset(
-            &range.topic,
-            range.partition,
-            Offset::Offset(range.last + 1),
-        )?;
-    }
-    consumer.store_offsets(&list)
-}
-
-/// The first and last offset of each topic partition in `batch`, in the
-/// order the partitions first appear. A batch holds a few partitions and
-/// up to 100,000 messages, in runs per partition: a short list searched
-/// from its most recent entry beats hashing the topic name of every
-/// message (that hashing was 7% of a drain's time).
-#[must_use]
-pub fn offset_ranges(batch: &[OwnedMessage]) -> Vec<OffsetRange> {
-    let mut ranges: Vec<OffsetRange> = Vec::new();
-    for message in batch {
-        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-        match ranges
-            .iter_mut()
-            .rev()
-            .find(|r| r.partition == partition && r.topic == topic)
-        {
-            Some(range) => {
-                range.first = range.first.min(offset);
-                range.last = range.last.max(offset);
-            }
-            None => ranges.push(OffsetRange {
-                topic: topic.to_owned(),
-                partition,
-                first: offset,
-                last: offset,
-            }),
-        }
-    }
-    ranges
-}
-
-/// The messages of one topic partition in a batch: offsets `first..=last`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct OffsetRange {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-    /// The lowest offset.
-    pub first: i64,
-    /// The highest offset.
-    pub last: i64,
-}
-
-#[cfg(test)]
-mod tests {
-    use rdkafka::Timestamp;
-
-    use super::*;
-
-    fn message(partition: i32, offset: i64) -> OwnedMessage {
-        OwnedMessage::new(
-            None,
-            None,
-            "t".into(),
-            Timestamp::NotAvailable,
-            partition,
-            offset,
-            None,
-        )
-    }
-
-    #[test]
-    fn offset_ranges_span_the_first_to_the_last_message_of_each_partition() {
-        let batch = [
-            message(0, 5),
-            message(1, 9),
-            message(0, 6),
-            message(2, 1),
-            message(1, 7),
-        ];
-        let ranges = offset_ranges(&batch);
-        let ranges: Vec<_> = ranges
-            .iter()
-            .map(|r| (r.topic.as_str(), r.partition, r.first, r.last))
-            .collect();
-        assert_eq!(ranges, [("t", 0, 5, 6), ("t", 1, 7, 9), ("t", 2, 1, 1)]);
-        assert!(offset_ranges(&[]).is_empty());
-    }
 }

@@ -1,0 +1,99 @@
+//! Reading the next batch: bounded by count, bytes and time, and noticing
+//! a consumer the group left without partitions while it waits.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::ConsumerSettings;
+
+/// Waits for a first message (or shutdown: empty batch), then fills the batch
+/// until a bound is hit. The timer and the shutdown signal are made once per
+/// batch, not once per message: a batch can hold 100,000 messages.
+pub(super) async fn next_batch(
+    consumer: &StreamConsumer,
+    settings: &ConsumerSettings,
+    shutdown: &CancellationToken,
+    watch: &mut AssignmentWatch,
+) -> Vec<OwnedMessage> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    let mut started = false;
+    let cancelled = shutdown.cancelled();
+    let timer = tokio::time::sleep(watch.interval);
+    tokio::pin!(cancelled, timer);
+    while batch.len() < settings.batch_max_messages && bytes < settings.batch_max_bytes {
+        let received = tokio::select! {
+            biased;
+            () = &mut cancelled => return Vec::new(),
+            received = consumer.recv() => received,
+            () = &mut timer => {
+                if started {
+                    break;
+                }
+                watch.check(consumer, &settings.topic);
+                timer.as_mut().reset(Instant::now() + watch.interval);
+                continue;
+            }
+        };
+        match received {
+            Ok(message) => {
+                bytes += message.payload_len();
+                batch.push(message.detach());
+                if !started {
+                    started = true;
+                    timer
+                        .as_mut()
+                        .reset(Instant::now() + settings.batch_max_wait);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "consumer error"),
+        }
+    }
+    batch
+}
+
+/// Notices a consumer left without partitions and makes it rejoin
+/// (see [`ConsumerSettings::rejoin_when_unassigned`]). Checked while idle only:
+/// a consumer that receives messages has partitions.
+pub(super) struct AssignmentWatch {
+    /// How often an idle consumer looks at its assignment.
+    pub(super) interval: Duration,
+    limit: Option<Duration>,
+    unassigned_since: Option<Instant>,
+    rejoins: metrics::Counter,
+}
+
+impl AssignmentWatch {
+    pub(super) fn new(settings: &ConsumerSettings, metric_prefix: &str) -> Self {
+        Self {
+            interval: settings.session_timeout.max(Duration::from_secs(1)),
+            limit: settings.rejoin_when_unassigned,
+            unassigned_since: None,
+            rejoins: metrics::counter!(format!("{metric_prefix}_kafka_group_rejoins_total")),
+        }
+    }
+
+    pub(super) fn check(&mut self, consumer: &StreamConsumer, topic: &str) {
+        let Some(limit) = self.limit else { return };
+        let unassigned = consumer.assignment().is_ok_and(|a| a.count() == 0);
+        if !unassigned {
+            self.unassigned_since = None;
+            return;
+        }
+        let since = *self.unassigned_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < limit {
+            return;
+        }
+        tracing::warn!(%topic, unassigned_for_s = since.elapsed().as_secs(), "no partitions assigned; rejoining the group");
+        self.rejoins.increment(1);
+        consumer.unsubscribe();
+        if let Err(error) = consumer.subscribe(&[topic]) {
+            tracing::error!(%error, %topic, "resubscribe failed");
+        }
+        self.unassigned_since = None;
+    }
+}
