@@ -2,14 +2,13 @@
 //! port or reaches the broker: a failing exit status and a message naming
 //! the file, the key path and the reason.
 
-use fiducia_testkit::start_up_failure;
+use fiducia_testkit::{assert_sites_file_refused, start_up_failure};
 
 const SITE: &str = "[sites.demo.collect]\nallowed_origins = [\"http://localhost:8000\"]\n";
 
 #[test]
 fn the_collector_binary_stops_on_each_kind_of_bad_sites_file() {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text, key, reason) in [
+    for (_case, text, key, reason) in [
         (
             "unknown key in collect",
             "[sites.demo.collect]\nallowed_origin = []\n".to_owned(),
@@ -41,16 +40,7 @@ fn the_collector_binary_stops_on_each_kind_of_bad_sites_file() {
             "missing",
         ),
     ] {
-        let path = dir.path().join(format!("{}.toml", name.replace(' ', "-")));
-        std::fs::write(&path, text).unwrap();
-        let file = path.display().to_string();
-        let (status, stderr) = start_up_failure(
-            env!("CARGO_BIN_EXE_fiducia-collector"),
-            &[("FIDUCIA_SITES_FILE", &file)],
-        );
-        assert!(!status.success(), "{name}: {status}");
-        let expected = format!("FIDUCIA_SITES_FILE={file:?}: {key}: {reason}");
-        assert!(stderr.contains(&expected), "{name}: {stderr}");
+        assert_sites_file_refused(env!("CARGO_BIN_EXE_fiducia-collector"), &text, key, reason);
     }
 }
 

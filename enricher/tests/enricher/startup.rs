@@ -2,7 +2,7 @@
 
 use fiducia_enricher::Application;
 use fiducia_runtime::kafka::admin::ensure_topics;
-use fiducia_testkit::{start_up_failure, unique};
+use fiducia_testkit::{assert_sites_file_refused, start_up_failure, unique};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{PARTITIONS, Setup};
@@ -40,9 +40,8 @@ async fn a_file_that_is_not_a_geo_database_is_refused() {
 
 #[test]
 fn the_enricher_binary_stops_on_a_bad_sites_file_or_a_removed_variable() {
-    let dir = tempfile::tempdir().unwrap();
     let site = "[sites.demo.collect]\nallowed_origins = []\n";
-    for (name, text, key, reason) in [
+    for (_case, text, key, reason) in [
         (
             "unknown-key",
             format!("{site}[sites.demo.enrich]\ntime_zon = \"UTC\"\n"),
@@ -62,16 +61,7 @@ fn the_enricher_binary_stops_on_a_bad_sites_file_or_a_removed_variable() {
             "a section name reserved",
         ),
     ] {
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, text).unwrap();
-        let file = path.display().to_string();
-        let (status, stderr) = start_up_failure(
-            env!("CARGO_BIN_EXE_fiducia-enricher"),
-            &[("FIDUCIA_SITES_FILE", &file)],
-        );
-        assert!(!status.success(), "{name}: {status}");
-        let expected = format!("FIDUCIA_SITES_FILE={file:?}: {key}: {reason}");
-        assert!(stderr.contains(&expected), "{name}: {stderr}");
+        assert_sites_file_refused(env!("CARGO_BIN_EXE_fiducia-enricher"), &text, key, reason);
     }
     let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
     let (status, stderr) = start_up_failure(

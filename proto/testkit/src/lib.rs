@@ -30,7 +30,7 @@ mod wait;
 pub use clickhouse::ClickHouse;
 pub use infra::{Infra, PrivateInfra, infra};
 pub use kafka::{count_messages, create_topics, producer, read_topic};
-pub use process::{Service, start_up_failure};
+pub use process::{Service, assert_sites_file_refused, start_up_failure};
 pub use wait::{eventually, wait_status};
 
 /// The repository root (this crate lives in `proto/testkit/`).

@@ -155,3 +155,25 @@ pub fn start_up_failure(
         .expect("read stderr");
     (status, stderr)
 }
+
+/// Asserts that `binary` refuses to start on a sites file holding `text`,
+/// and says why the way every service does: the variable, the file, the key
+/// path and the reason (`FIDUCIA_SITES_FILE="…": sites.shop.enrich.x: reason`).
+///
+/// # Panics
+/// When it starts, or says something else.
+pub fn assert_sites_file_refused(binary: &str, text: &str, key: &str, reason: &str) {
+    let file = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("a sites file");
+    std::fs::write(file.path(), text).expect("write the sites file");
+    let path = file.path().display().to_string();
+    let (status, stderr) = start_up_failure(binary, &[("FIDUCIA_SITES_FILE", &path)]);
+    assert!(!status.success(), "{key}: {status}");
+    let expected = format!("FIDUCIA_SITES_FILE={path:?}: {key}: {reason}");
+    assert!(
+        stderr.contains(&expected),
+        "{key}: wanted {expected}\n{stderr}"
+    );
+}

@@ -2,13 +2,12 @@
 //! use, and the retired per-site variable, before it reaches the broker or
 //! ClickHouse: a failing exit status and a message naming the key.
 
-use fiducia_testkit::start_up_failure;
+use fiducia_testkit::{assert_sites_file_refused, start_up_failure};
 
 #[test]
 fn the_sink_binary_stops_on_a_bad_retention_section_or_the_removed_variable() {
-    let dir = tempfile::tempdir().unwrap();
     let site = "[sites.shop.collect]\nallowed_origins = []\n[sites.shop.retention]\n";
-    for (name, retention, key, reason) in [
+    for (_case, retention, key, reason) in [
         (
             "unknown-key",
             "profiles = 3",
@@ -22,16 +21,12 @@ fn the_sink_binary_stops_on_a_bad_retention_section_or_the_removed_variable() {
             "must be at least 1",
         ),
     ] {
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, format!("{site}{retention}\n")).unwrap();
-        let file = path.display().to_string();
-        let (status, stderr) = start_up_failure(
+        assert_sites_file_refused(
             env!("CARGO_BIN_EXE_fiducia-sink"),
-            &[("FIDUCIA_SITES_FILE", &file)],
+            &format!("{site}{retention}\n"),
+            key,
+            reason,
         );
-        assert!(!status.success(), "{name}: {status}");
-        let expected = format!("FIDUCIA_SITES_FILE={file:?}: {key}: {reason}");
-        assert!(stderr.contains(&expected), "{name}: {stderr}");
     }
     let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
     let (status, stderr) = start_up_failure(
