@@ -9,8 +9,7 @@ use fiducia_collector::config::{Config, Limits};
 use fiducia_collector::sites::{Site, Sites};
 use fiducia_proto::topics::Topics;
 use fiducia_runtime::service::config::KafkaConfig;
-use fiducia_testkit::{infra, unique};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use fiducia_testkit::{infra, read_topic, unique, wait_status};
 use rdkafka::message::OwnedMessage;
 use tokio_util::sync::CancellationToken;
 
@@ -103,18 +102,8 @@ impl TestCollector {
     }
 
     async fn wait_ready(&self) {
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            let ready = client
-                .get(format!("{}/readyz", self.admin_url))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("collector not ready within 10 s");
+        let readyz = format!("{}/readyz", self.admin_url);
+        wait_status(&readyz, 200, Duration::from_secs(10)).await;
     }
 
     /// Posts a body as the tag does (`text/plain`, from the allowed origin).
@@ -144,23 +133,7 @@ impl TestCollector {
 
     /// Reads `topic` from the start until `count` messages arrived (or 20 s passed).
     pub async fn read_topic(&self, topic: &str, count: usize) -> Vec<OwnedMessage> {
-        let consumer: StreamConsumer =
-            fiducia_runtime::kafka::client_config(&self.brokers, "test-reader")
-                .set("group.id", unique("reader"))
-                .set("auto.offset.reset", "earliest")
-                .set("enable.auto.commit", "false")
-                .create()
-                .unwrap();
-        consumer.subscribe(&[topic]).unwrap();
-        let mut messages = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while messages.len() < count {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(message)) => messages.push(message.detach()),
-                Ok(Err(error)) => panic!("consumer error: {error}"),
-                Err(_) => break,
-            }
-        }
-        messages
+        let within = Duration::from_secs(20);
+        read_topic(&self.brokers, topic, within, |m| m.len() >= count).await
     }
 }

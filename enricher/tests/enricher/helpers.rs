@@ -127,9 +127,15 @@ impl Setup {
     pub async fn read(
         &self,
         topic: &str,
-        done: impl FnMut(&[OwnedMessage]) -> bool,
+        mut done: impl FnMut(&[OwnedMessage]) -> bool,
     ) -> Vec<OwnedMessage> {
-        read_topic(&self.infra.brokers, topic, WAIT, done).await
+        let messages = read_topic(&self.infra.brokers, topic, WAIT, &mut done).await;
+        assert!(
+            done(&messages),
+            "{topic}: gave up after {WAIT:?} with {} messages",
+            messages.len()
+        );
+        messages
     }
 
     /// Messages in `topic` now, from its offsets.

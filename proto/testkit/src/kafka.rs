@@ -36,11 +36,12 @@ pub fn producer(brokers: &str, client_id: &str) -> rdkafka::producer::FutureProd
 }
 
 /// Reads `topic` on `brokers` from its start, in a consumer group of its own,
-/// until `done` holds for what arrived. Panics after `within`: the messages
-/// the test waits for never came.
+/// until `done` holds for what arrived or `within` passed, and returns what
+/// arrived: a test that waits for messages asserts `done` on the result, one
+/// that checks that nothing more comes reads until `within` passes.
 ///
 /// # Panics
-/// When `within` passes first, or the consumer cannot be created.
+/// When the consumer cannot be created.
 pub async fn read_topic(
     brokers: &str,
     topic: &str,
@@ -60,10 +61,7 @@ pub async fn read_topic(
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
             Ok(Ok(message)) => messages.push(message.detach()),
             Ok(Err(error)) => eprintln!("{topic}: {error}"),
-            Err(_) => panic!(
-                "{topic}: gave up after {within:?} with {} messages",
-                messages.len()
-            ),
+            Err(_) => break,
         }
     }
     messages
