@@ -1,4 +1,4 @@
-//! The fixed, seeded corpus of envelopes (SPEC section 4) that every load
+//! The fixed, seeded corpus of envelopes (`collector/README.md`, the envelope) that every load
 //! scenario sends: the same seed gives the same requests, byte for byte,
 //! but for the times, which are relative to the moment the corpus is made
 //! (consent older than the site's maximum age would be denied).

@@ -1,4 +1,4 @@
-//! Metric names of the collector, in one place (SPEC section 9:
+//! Metric names of the collector, in one place (`README.md`, Operations:
 //! `fiducia_collector_*`, base units, counters end in `_total`, labels from
 //! bounded sets only: route templates, status codes, reason enums).
 

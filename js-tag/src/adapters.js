@@ -1,4 +1,4 @@
-// Consent from the site's CMP, mapped to our purposes (SPEC section 5).
+// Consent from the site's CMP, mapped to our purposes (`collector/README.md`, Consent).
 import { GRANTED, decide } from './tracker.js'
 
 // LastUpdated of a TC string (core segment bits 42-77, deciseconds), in ms.

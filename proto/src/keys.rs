@@ -1,4 +1,4 @@
-//! Kafka message keys (SPEC section 3): one visitor's events share a key, so
+//! Kafka message keys (`proto/README.md`): one visitor's events share a key, so
 //! they stay ordered on one partition and meet on one enricher.
 
 /// `site/visitor` when a visitor id may be kept; otherwise `site/~fallback`

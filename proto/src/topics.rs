@@ -1,4 +1,4 @@
-//! Kafka topic names (SPEC section 3). Every service reads the names from
+//! Kafka topic names (`proto/README.md`). Every service reads the names from
 //! the `FIDUCIA_TOPIC_*` variables through the shared configuration reader
 //! (`service::config::KafkaConfig::from_env`), so tests and multi-tenant
 //! deployments can point a whole pipeline at other topics without code

@@ -1,4 +1,4 @@
-//! Metric names of the sink, in one place (SPEC section 9: `fiducia_sink_*`,
+//! Metric names of the sink, in one place (`README.md`, Operations: `fiducia_sink_*`,
 //! base units, counters end in `_total`, labels from bounded sets only).
 //!
 //! The shared consume loop adds `fiducia_sink_kafka_messages_consumed_total`,

@@ -1,4 +1,4 @@
-//! The decision per event (SPEC section 5): KEEP, STRIP or DROP, from the
+//! The decision per event (`collector/README.md`, Consent): KEEP, STRIP or DROP, from the
 //! per-purpose grants the collector resolved and the site's [`Rules`].
 //! Fail closed: a purpose is granted only when a source granted it.
 

@@ -1,4 +1,4 @@
-//! The consent model's decisions (SPEC section 5), the collector's alone:
+//! The consent model's decisions (`collector/README.md`, Consent), the collector's alone:
 //! the vocabulary (purposes, event types) is `fiducia_proto::consent`.
 //!
 //! * [`rules`]: which purposes each event type and each field needs, with

@@ -1,5 +1,5 @@
-//! Resolving an envelope's consent signals into one [`Grants`] (SPEC
-//! section 5). Sources, strongest first:
+//! Resolving an envelope's consent signals into one [`Grants`]
+//! (`collector/README.md`, Consent). Sources, strongest first:
 //!
 //! 1. the ledger: a withdrawal or erasure wins over everything but a new
 //!    choice this very envelope makes (a `consent` event, recorded after

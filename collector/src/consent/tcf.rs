@@ -4,7 +4,7 @@
 //!
 //! We are the site owner's processor, so the signal is the **publisher**
 //! segment (`PubPurposesConsent`, plus publisher custom purposes the site
-//! maps to ours), not vendor consent: SPEC section 5's table maps
+//! maps to ours), not vendor consent: the consent table in `collector/README.md` maps
 //! `measurement` = {1, 8}, `personalization` = {1, 5, 6}, `functional` =
 //! {1}, `contextual` = {11}. A string without a publisher segment grants
 //! nothing.
@@ -93,7 +93,7 @@ pub struct TcConsent {
     pub has_disclosed_vendors: bool,
 }
 
-/// The TCF purposes each of our purposes needs (SPEC section 5).
+/// The TCF purposes each of our purposes needs (`collector/README.md`, Consent).
 #[must_use]
 pub const fn tcf_purposes(purpose: Purpose) -> &'static [u8] {
     match purpose {

@@ -1,4 +1,4 @@
-//! The tag's JSON envelope (SPEC section 4): parsing with field paths in every
+//! The tag's JSON envelope (`collector/README.md`, the envelope): parsing with field paths in every
 //! error, and validation against the request limits. These field names are
 //! the wire contract: extend, never rename. Unknown fields are ignored so an
 //! older collector accepts a newer tag's envelope.

@@ -5,7 +5,7 @@ use crate::config::Limits;
 
 const ID: &str = "0193a1f0-7c2e-7d3a-9f10-2b3c4d5e6f70";
 
-// Times in these bodies (SPEC section 4's example instant) are only
+// Times in these bodies (the contract's example instant) are only
 // parsed and checked for sign, never compared with a clock.
 fn body(events: &str) -> String {
     format!(

@@ -1,10 +1,10 @@
-//! The event types of the wire contract (SPEC section 4), shared by every
+//! The event types of the wire contract (`collector/README.md`, the envelope), shared by every
 //! service. Which purposes each needs is the collector's decision
 //! (`collector/src/consent/rules.rs`).
 
 use super::flags::Flag;
 
-/// The event types the tag sends (SPEC section 4).
+/// The event types the tag sends (`collector/README.md`, the envelope).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
     /// A page (or SPA route) was shown.

@@ -1,4 +1,4 @@
-//! The consent vocabulary every service shares (SPEC section 5).
+//! The consent vocabulary every service shares (`collector/README.md`, Consent).
 //!
 //! * [`purpose`]: our purposes and sets of them.
 //! * [`event_type`]: the event types of the wire contract.

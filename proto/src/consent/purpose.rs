@@ -1,4 +1,4 @@
-//! Our purposes (SPEC section 5). There is no advertising purpose: data is
+//! Our purposes (`collector/README.md`, Consent). There is no advertising purpose: data is
 //! never shared with third parties.
 
 use super::flags::{Flag, Flags};

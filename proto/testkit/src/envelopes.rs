@@ -1,5 +1,5 @@
-//! Envelopes as the tag sends them (`POST /v1/events` bodies, SPEC section
-//! 4), for site `demo`, sent now.
+//! Envelopes as the tag sends them (`POST /v1/events` bodies, see
+//! `collector/README.md`), for site `demo`, sent now.
 
 /// The origin site `demo` allows in every test configuration.
 pub const ORIGIN: &str = "http://localhost:8000";

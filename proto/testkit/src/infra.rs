@@ -72,7 +72,7 @@ impl PrivateInfra {
             ("FIDUCIA_STOP_TIMEOUT", "3".to_owned()),
             // Tansu 0.6's sqlite engine loses its storage task under group
             // churn (UnableToSend, then a panic in update_group); memory
-            // storage is what SPEC section 10 gives tests.
+            // storage is what `deploy/README.md` gives tests.
             ("FIDUCIA_KAFKA_STORAGE", "memory".to_owned()),
         ]
         .into_iter()

@@ -1,5 +1,5 @@
 //! Profile erasure on withdrawal: a visitor who withdraws personalization
-//! consent loses their profile (SPEC section 8) as soon as the withdrawal
+//! consent loses their profile (the visitors' rights) as soon as the withdrawal
 //! is stored, not at the next retention run. When the consent loop stores a
 //! record that leaves personalization off after a change of mind
 //! (`update`, `withdraw`, `object`, `erase`), the visitor's rows of

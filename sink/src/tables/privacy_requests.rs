@@ -2,7 +2,7 @@
 //! writer, the privacy-request workflow (the consumer of
 //! `fiducia.privacy.v1`), is not built yet: until then the table is empty.
 
-/// The audit trail of access and erasure requests (SPEC section 8): one row
+/// The audit trail of access and erasure requests (the visitors' rights): one row
 /// per state a request reached; the latest `updated_at` wins on merge.
 pub const CREATE: &str = "\
 CREATE TABLE IF NOT EXISTS {db}.privacy_requests

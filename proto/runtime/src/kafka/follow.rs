@@ -1,6 +1,6 @@
 //! Reading a whole topic from its beginning into local state on every
 //! instance, with no consumer group: how a collector rebuilds its consent
-//! ledger from `fiducia.consent.v1` (SPEC section 13: collectors stay
+//! ledger from `fiducia.consent.v1` (`proto/README.md`: collectors stay
 //! stateless, the state is the topic).
 //!
 //! Every partition is assigned by hand from the earliest offset to a

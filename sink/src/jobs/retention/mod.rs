@@ -1,4 +1,4 @@
-//! Retention per data type (SPEC section 7). On servers with TTL the sink
+//! Retention per data type (`deploy/clickhouse/README.md`). On servers with TTL the sink
 //! sets table TTLs that encode the configured periods, per site, at
 //! start-up ([`ttl_statements`]; a metadata change, so it is cheap to repeat),
 //! and ClickHouse drops expired rows as it merges. On every server, and on
