@@ -5,6 +5,7 @@
 //! These tests live here, not in a service crate, so that a service's own
 //! tests build and run only that service.
 
+mod broker_restart;
 mod consent_log;
 mod exactly_once;
 mod privacy;
