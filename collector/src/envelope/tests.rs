@@ -138,6 +138,40 @@ fn each_malformed_input_has_its_reason_and_field() {
 }
 
 #[test]
+fn a_page_url_is_http_or_https_or_nothing() {
+    let with_url = |url: &str| {
+        body(&format!("[{}]", event(ID))).replace(
+            r#""url":"https://shop.example/""#,
+            &format!(r#""url":{}"#, serde_json::Value::from(url)),
+        )
+    };
+    for url in [
+        "",
+        "https://shop.example/p/1",
+        "http://127.0.0.1:8000/",
+        "HTTPS://Shop.Example/",
+    ] {
+        assert!(check(&with_url(url)).is_ok(), "{url}");
+    }
+    for url in [
+        "javascript:alert(document.cookie)",
+        "JavaScript:void(0)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "about:blank",
+        " https://shop.example/",
+        "//shop.example/",
+        "https:",
+    ] {
+        assert_eq!(
+            reason_and_field(&with_url(url)),
+            ("invalid_field", Some("context.url".to_owned())),
+            "{url}"
+        );
+    }
+}
+
+#[test]
 fn properties_pass_through_as_sent_in_one_json_object() {
     let props = r#"{"b": [1, {"x": null}], "a\"q": "v", "n": 4.50}"#;
     let envelope = parse(

@@ -74,6 +74,12 @@ impl Envelope {
                 ));
             }
         }
+        if !is_web_url(&c.url) {
+            return Err(invalid(
+                "context.url",
+                "must be an http(s) URL (the page the tag runs on)",
+            ));
+        }
         let mut checked: Vec<Checked> = Vec::with_capacity(self.events.len());
         for (index, event) in self.events.iter().enumerate() {
             let this = event.validate(index, limits)?;
@@ -187,4 +193,15 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
         field: field.into(),
         message: message.into(),
     }
+}
+
+/// Whether a page URL is empty or an http(s) URL: the tag sends the page's
+/// `location.href`, which is one. Anything else (`javascript:`, `data:`,
+/// `file:`) is a forged envelope, refused rather than carried to storage.
+fn is_web_url(url: &str) -> bool {
+    url.is_empty()
+        || ["http://", "https://"].iter().any(|scheme| {
+            url.get(..scheme.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+        })
 }

