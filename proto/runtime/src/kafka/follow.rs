@@ -27,6 +27,7 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+use super::health::is_unreachable;
 use super::scan::{self, Ends, partition_ids};
 
 /// Progress of a follower, shared with readiness checks.
@@ -153,6 +154,7 @@ where
                 Err(error) if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) => {
                     return true;
                 }
+                Err(error) if is_unreachable(&error) => tracing::debug!(%error, topic = %settings.topic, "follower error"),
                 Err(error) => tracing::warn!(%error, topic = %settings.topic, "follower error"),
             },
             _ = discover.tick() => assign_new(consumer, &settings.topic, &mut positions).await,

@@ -6,10 +6,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use tokio_util::sync::CancellationToken;
 
 use super::client_config;
+
+/// Whether `error` only says the broker cannot be reached right now: what
+/// the health watch logs once per change, so a client that sees it on every
+/// retry logs it at debug level.
+#[must_use]
+pub fn is_unreachable(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::Resolve
+                | RDKafkaErrorCode::BrokerNotAvailable
+        )
+    )
+}
 
 /// Consecutive failed probes that mark a healthy broker down.
 const FAILURES_BEFORE_DOWN: u32 = 2;

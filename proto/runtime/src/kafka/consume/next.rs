@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ConsumerSettings;
+use crate::kafka::health::is_unreachable;
 
 /// Waits for a first message (or shutdown: empty batch), then fills the batch
 /// until a bound is hit. The timer and the shutdown signal are made once per
@@ -50,6 +51,8 @@ pub(super) async fn next_batch(
                         .reset(Instant::now() + settings.batch_max_wait);
                 }
             }
+            // Unreachable brokers: logged once per change by the health watch.
+            Err(error) if is_unreachable(&error) => tracing::debug!(%error, "consumer error"),
             Err(error) => tracing::warn!(%error, "consumer error"),
         }
     }
