@@ -14,9 +14,31 @@ pub fn partition_key(site: &str, visitor_id: &str, fallback: &str) -> String {
     }
 }
 
+/// The key of a raw or enriched event: [`partition_key`] with the event id
+/// in lower-case hex as the fallback.
+#[must_use]
+pub fn event_key(site: &str, visitor_id: &str, event_id: &[u8]) -> String {
+    if visitor_id.is_empty() {
+        let mut hex = String::with_capacity(event_id.len() * 2);
+        for byte in event_id {
+            hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+            hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 0xf)]));
+        }
+        partition_key(site, visitor_id, &hex)
+    } else {
+        partition_key(site, visitor_id, "")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::partition_key;
+    use super::{event_key, partition_key};
+
+    #[test]
+    fn an_anonymous_event_is_keyed_by_its_id_in_hex() {
+        assert_eq!(event_key("demo", "v1", &[0xab; 16]), "demo/v1");
+        assert_eq!(event_key("demo", "", &[0x01, 0xa2, 0xff]), "demo/~01a2ff");
+    }
 
     #[test]
     fn a_visitor_keeps_one_key_across_events() {

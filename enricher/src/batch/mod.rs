@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use fiducia_proto::headers;
-use fiducia_proto::keys::partition_key;
+use fiducia_proto::keys::event_key;
 use fiducia_proto::v1::SessionState;
 use fiducia_runtime::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
 use fiducia_runtime::kafka::routing::{header, routing_headers};
@@ -196,7 +196,7 @@ impl Processor {
             return Ok(None);
         }
         tally.enriched += 1;
-        let key = partition_key(&event.site_id, &event.visitor_id, &hex(&event.event_id));
+        let key = event_key(&event.site_id, &event.visitor_id, &event.event_id);
         let headers = routing_headers(
             &event.site_id,
             &event.event_type,
@@ -265,11 +265,6 @@ fn last_offsets(batch: &[OwnedMessage]) -> Vec<(i32, i64)> {
         *last = (*last).max(message.offset());
     }
     lasts.into_iter().collect()
-}
-
-/// Lower-case hex of the event id: the partition key of events without a visitor.
-fn hex(bytes: &[u8]) -> String {
-    uuid::Uuid::from_slice(bytes).map_or_else(|_| String::new(), |id| id.simple().to_string())
 }
 
 #[cfg(test)]

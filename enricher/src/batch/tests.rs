@@ -15,7 +15,7 @@ use super::*;
 use crate::sites::Sites;
 
 const MIN: i64 = 60_000;
-const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+use fiducia_testkit::raw::CHROME;
 
 /// 16:00 UTC yesterday: recent, and hours from any midnight.
 pub(crate) fn t0() -> i64 {

@@ -4,7 +4,7 @@ use fiducia_proto::v1::{ConsentSnapshot, ConsentState, IpPrefix, PageContext};
 
 use super::*;
 
-const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+use fiducia_testkit::raw::CHROME;
 
 fn raw() -> RawEvent {
     RawEvent {

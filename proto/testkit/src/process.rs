@@ -48,12 +48,6 @@ impl Service {
         }
     }
 
-    /// Its process id.
-    #[must_use]
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
-
     /// `kill -9`, and waits for it to be gone.
     ///
     /// # Panics
@@ -87,17 +81,6 @@ impl Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
         *self = Self::start(&self.binary, &self.env);
-    }
-
-    /// Waits for it to exit by itself (a refused configuration) and returns
-    /// its exit code and its log.
-    ///
-    /// # Panics
-    /// When it cannot be waited for.
-    pub fn exit(mut self) -> (Option<i32>, String) {
-        let status = self.child.wait().expect("wait for the process");
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        (status.code(), log)
     }
 }
 

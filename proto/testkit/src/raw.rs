@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fiducia_proto::headers;
-use fiducia_proto::keys::partition_key;
+use fiducia_proto::keys::event_key;
 use fiducia_proto::v1::{ConsentSnapshot, ConsentState, Decision, IpPrefix, PageContext, RawEvent};
 use fiducia_runtime::kafka::routing::routing_headers;
 use prost::Message as _;
@@ -51,19 +51,13 @@ pub fn page_view(visitor: &str, at: i64) -> RawEvent {
     }
 }
 
-/// Lower-case hex of an event id (empty when it is not 16 bytes).
-#[must_use]
-pub fn hex(id: &[u8]) -> String {
-    uuid::Uuid::from_slice(id).map_or_else(|_| String::new(), |id| id.simple().to_string())
-}
-
 /// Produces `raw` to `topic` as the collector does: keyed by visitor, with
 /// the routing headers.
 ///
 /// # Panics
 /// When the broker does not acknowledge it.
 pub async fn produce(producer: &FutureProducer, topic: &str, raw: &RawEvent) {
-    let key = partition_key(&raw.site_id, &raw.visitor_id, &hex(&raw.event_id));
+    let key = event_key(&raw.site_id, &raw.visitor_id, &raw.event_id);
     let headers = routing_headers(&raw.site_id, &raw.event_type, headers::schema::RAW_EVENT);
     let payload = raw.encode_to_vec();
     let record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic)
