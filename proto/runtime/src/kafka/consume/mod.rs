@@ -9,6 +9,7 @@
 //! messages are the handler's to dead-letter; they never fail a batch.
 //! Reading a batch is in `next.rs`, its offsets in `offsets.rs`.
 
+mod log_end;
 mod next;
 mod offsets;
 pub mod retry;
@@ -23,6 +24,7 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
 use tokio_util::sync::CancellationToken;
 
+use self::log_end::LogEndWatch;
 use self::next::{AssignmentWatch, next_batch};
 use self::offsets::store_offsets;
 use self::retry::Retry;
@@ -111,6 +113,15 @@ pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<Str
         // the queue then ran dry every few batches and the next read waited
         // for fresh fetches: the sink's drain stalled for up to 0.5 s.
         .set("fetch.queue.backoff.ms", "20")
+        // What librdkafka prefetches is capped per partition (64 MB by
+        // default): while the handler cannot make a batch durable (the sink
+        // with ClickHouse down) the loop reads nothing more, so a consumer's
+        // memory stays under two batches (the one retried and the one read
+        // ahead) plus this much per assigned partition.
+        .set(
+            "queued.max.messages.kbytes",
+            PREFETCH_MAX_KBYTES.to_string(),
+        )
         .set(
             "session.timeout.ms",
             settings.session_timeout.as_millis().to_string(),
@@ -137,7 +148,22 @@ pub async fn run<H: BatchHandler>(
 ) {
     let consumed = metrics::counter!(format!("{metric_prefix}_kafka_messages_consumed_total"));
     let retry = Retry::new(metric_prefix);
-    let mut watch = AssignmentWatch::new(settings, metric_prefix);
+    let mut watch = Watches {
+        assignment: AssignmentWatch::new(settings, metric_prefix),
+        log_end: match LogEndWatch::new(
+            &settings.brokers,
+            &settings.group_id,
+            &settings.topic,
+            LOG_END_INTERVAL,
+            metric_prefix,
+        ) {
+            Ok(watch) => watch,
+            Err(error) => {
+                tracing::error!(%error, "cannot create the log end watch's client");
+                return;
+            }
+        },
+    };
     let mut next = read::<H>(consumer, settings, shutdown, &mut watch).await;
     while let Some(ready) = next {
         consumed.increment(ready.messages as u64);
@@ -170,6 +196,18 @@ pub async fn run<H: BatchHandler>(
     }
 }
 
+/// The most librdkafka prefetches per assigned partition, in KiB.
+pub const PREFETCH_MAX_KBYTES: usize = 16 * 1024;
+
+/// How often a consumer checks that its positions lie inside the log.
+const LOG_END_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What the loop keeps an eye on besides messages.
+struct Watches {
+    assignment: AssignmentWatch,
+    log_end: LogEndWatch,
+}
+
 /// A batch as the loop keeps it once [`BatchHandler::prepare`] has it.
 struct Ready<P> {
     prepared: P,
@@ -186,8 +224,9 @@ async fn read<H: BatchHandler>(
     consumer: &StreamConsumer,
     settings: &ConsumerSettings,
     shutdown: &CancellationToken,
-    watch: &mut AssignmentWatch,
+    watch: &mut Watches,
 ) -> Option<Ready<H::Prepared>> {
+    watch.log_end.poll(consumer).await;
     let batch = next_batch(consumer, settings, shutdown, watch).await;
     if batch.is_empty() {
         return None;

@@ -8,8 +8,12 @@ use rdkafka::message::OwnedMessage;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::ConsumerSettings;
+use super::{ConsumerSettings, Watches};
 use crate::kafka::health::is_unreachable;
+
+/// How often a consumer waiting for its first message looks at its
+/// assignment and its log end.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// Waits for a first message (or shutdown: empty batch), then fills the batch
 /// until a bound is hit. The timer and the shutdown signal are made once per
@@ -18,13 +22,13 @@ pub(super) async fn next_batch(
     consumer: &StreamConsumer,
     settings: &ConsumerSettings,
     shutdown: &CancellationToken,
-    watch: &mut AssignmentWatch,
+    watch: &mut Watches,
 ) -> Vec<OwnedMessage> {
     let mut batch = Vec::new();
     let mut bytes = 0;
     let mut started = false;
     let cancelled = shutdown.cancelled();
-    let timer = tokio::time::sleep(watch.interval);
+    let timer = tokio::time::sleep(IDLE_CHECK);
     tokio::pin!(cancelled, timer);
     while batch.len() < settings.batch_max_messages && bytes < settings.batch_max_bytes {
         let received = tokio::select! {
@@ -35,8 +39,9 @@ pub(super) async fn next_batch(
                 if started {
                     break;
                 }
-                watch.check(consumer, &settings.topic);
-                timer.as_mut().reset(Instant::now() + watch.interval);
+                watch.assignment.check(consumer, &settings.topic);
+                watch.log_end.poll(consumer).await;
+                timer.as_mut().reset(Instant::now() + IDLE_CHECK);
                 continue;
             }
         };
@@ -63,8 +68,6 @@ pub(super) async fn next_batch(
 /// (see [`ConsumerSettings::rejoin_when_unassigned`]). Checked while idle only:
 /// a consumer that receives messages has partitions.
 pub(super) struct AssignmentWatch {
-    /// How often an idle consumer looks at its assignment.
-    pub(super) interval: Duration,
     limit: Option<Duration>,
     unassigned_since: Option<Instant>,
     rejoins: metrics::Counter,
@@ -73,7 +76,6 @@ pub(super) struct AssignmentWatch {
 impl AssignmentWatch {
     pub(super) fn new(settings: &ConsumerSettings, metric_prefix: &str) -> Self {
         Self {
-            interval: settings.session_timeout.max(Duration::from_secs(1)),
             limit: settings.rejoin_when_unassigned,
             unassigned_since: None,
             rejoins: metrics::counter!(format!("{metric_prefix}_kafka_group_rejoins_total")),

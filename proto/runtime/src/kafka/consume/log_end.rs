@@ -1,0 +1,333 @@
+//! Noticing a consumer whose position lies beyond its partition's log: the
+//! broker lost its data (a memory broker restarted, a cluster replaced) or
+//! the topic was recreated, while the consumer kept its old offsets.
+//!
+//! A real Kafka answers such a fetch "offset out of range" and librdkafka
+//! applies `auto.offset.reset`; Tansu 0.6 answers it with nothing, so the
+//! consumer would wait in silence while every new event piles up behind it,
+//! and its automatic commits would write the old offsets into the new log.
+//!
+//! The rule: every [`LogEndWatch::interval`], a client of its own reads each
+//! assigned partition's watermarks on a blocking thread (never the consume
+//! loop's). A partition is **reset to its beginning** when its high
+//! watermark went back below one seen earlier (the log was replaced, even if
+//! it has grown past the consumer's position since), or when the consumer's
+//! position lies beyond the log's true end. Re-reading the new log from its
+//! start costs duplicates, which every stage downstream drops by event id;
+//! it never loses an acknowledged event. Each reset is logged as an error
+//! and counted in `<prefix>_kafka_offset_resets_total{topic}`.
+//!
+//! The true end needs care: Tansu 0.6 reports the high watermark as the start
+//! of the last record batch plus one, not the offset after its last record.
+//! So a position above the high watermark is checked by reading from the
+//! last batch's start (`high - 1`): a fetch answers with whole batches, so
+//! the messages that arrive together end at the true log end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::kafka::client_config;
+
+/// What one look at a partition found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Look {
+    partition: i32,
+    /// The high watermark as the broker reports it.
+    high: i64,
+    /// The consumer's position when the look began, or the group's
+    /// committed offset when it has none yet (`None`: neither).
+    position: Option<i64>,
+    /// The log's true end, read only when the position lies above `high`.
+    end: Option<i64>,
+}
+
+/// Why a partition is reset, if it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Fine,
+    /// The high watermark went back below `seen`: the log was replaced.
+    Replaced {
+        seen: i64,
+    },
+    /// The position lies beyond the log's true end.
+    BeyondEnd {
+        end: i64,
+    },
+}
+
+/// The rule, apart from any broker: `seen` is the highest watermark seen
+/// before on this partition.
+fn judge(look: &Look, seen: Option<i64>) -> Verdict {
+    if let Some(seen) = seen.filter(|&seen| look.high < seen) {
+        return Verdict::Replaced { seen };
+    }
+    match (look.position, look.end) {
+        (Some(position), Some(end)) if position > end => Verdict::BeyondEnd { end },
+        _ => Verdict::Fine,
+    }
+}
+
+/// Watches one consumer's assigned partitions of one topic (see the module
+/// docs). Polled by the consume loop between batches and while it idles;
+/// [`Self::poll`] never blocks.
+pub(super) struct LogEndWatch {
+    topic: String,
+    client: Arc<BaseConsumer>,
+    interval: Duration,
+    next_look: Instant,
+    looking: Option<JoinHandle<Vec<Look>>>,
+    seen: HashMap<i32, i64>,
+    resets: metrics::Counter,
+}
+
+impl LogEndWatch {
+    /// A watch of `topic` for a consumer of `group`.
+    pub(super) fn new(
+        brokers: &str,
+        group: &str,
+        topic: &str,
+        interval: Duration,
+        metric_prefix: &str,
+    ) -> KafkaResult<Self> {
+        // The group's id lets it read the group's committed offsets; it never
+        // joins the group (no subscription) nor commits (no offsets stored).
+        let client = client_config(brokers, "fiducia-log-end")
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", "100")
+            .create()?;
+        Ok(Self {
+            topic: topic.to_owned(),
+            client: Arc::new(client),
+            interval,
+            next_look: Instant::now(),
+            looking: None,
+            seen: HashMap::new(),
+            resets: metrics::counter!(
+                format!("{metric_prefix}_kafka_offset_resets_total"),
+                "topic" => topic.to_owned()
+            ),
+        })
+    }
+
+    /// Acts on a finished look, and starts the next one when it is due.
+    pub(super) async fn poll(&mut self, consumer: &StreamConsumer) {
+        if let Some(handle) = self.looking.take_if(|h| h.is_finished()) {
+            match handle.await {
+                Ok(looks) => self.act(consumer, &looks),
+                Err(error) => {
+                    if let Ok(panic) = error.try_into_panic() {
+                        std::panic::resume_unwind(panic);
+                    }
+                }
+            }
+        }
+        if self.looking.is_some() || Instant::now() < self.next_look {
+            return;
+        }
+        self.next_look = Instant::now() + self.interval;
+        let positions = positions(consumer, &self.topic);
+        if positions.is_empty() {
+            return;
+        }
+        let (client, topic) = (Arc::clone(&self.client), self.topic.clone());
+        let timeout = self.interval.max(Duration::from_secs(2));
+        self.looking = Some(tokio::task::spawn_blocking(move || {
+            positions
+                .into_iter()
+                // A partition the broker cannot describe now is looked at next time.
+                .filter_map(|(partition, position)| {
+                    look(&client, &topic, partition, position, timeout)
+                        .inspect_err(|error| tracing::debug!(%error, %topic, partition, "log end look failed"))
+                        .ok()
+                })
+                .collect()
+        }));
+    }
+
+    fn act(&mut self, consumer: &StreamConsumer, looks: &[Look]) {
+        tracing::debug!(topic = %self.topic, ?looks, "log end looked at");
+        for look in looks {
+            let verdict = judge(look, self.seen.get(&look.partition).copied());
+            self.seen.insert(look.partition, look.high);
+            if verdict == Verdict::Fine {
+                continue;
+            }
+            tracing::error!(
+                topic = %self.topic,
+                partition = look.partition,
+                position = look.position,
+                high_watermark = look.high,
+                ?verdict,
+                "the partition's log no longer holds this consumer's position (the broker lost \
+                 data or the topic was recreated); re-reading it from its beginning"
+            );
+            self.resets.increment(1);
+            // Asynchronous (no timeout): librdkafka applies it in its own thread.
+            if let Err(error) = consumer.seek(
+                &self.topic,
+                look.partition,
+                Offset::Beginning,
+                Duration::ZERO,
+            ) {
+                tracing::error!(%error, topic = %self.topic, partition = look.partition, "seek failed");
+            }
+        }
+    }
+}
+
+/// The consumer's assigned partitions of `topic` and their positions; local
+/// calls, no broker round trip.
+fn positions(consumer: &StreamConsumer, topic: &str) -> Vec<(i32, Option<i64>)> {
+    let Ok(assignment) = consumer.assignment() else {
+        return Vec::new();
+    };
+    let positions = consumer.position().ok();
+    assignment
+        .elements_for_topic(topic)
+        .iter()
+        .map(|element| {
+            let position = positions
+                .as_ref()
+                .and_then(|p| p.find_partition(topic, element.partition()))
+                .and_then(|p| p.offset().to_raw())
+                .filter(|&offset| offset >= 0);
+            (element.partition(), position)
+        })
+        .collect()
+}
+
+/// One look at a partition, on a blocking thread. A consumer that has not
+/// received a message since it was assigned the partition has no position
+/// yet: it fetches from the group's committed offset, which is looked up.
+fn look(
+    client: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    position: Option<i64>,
+    timeout: Duration,
+) -> KafkaResult<Look> {
+    let position = match position {
+        Some(position) => Some(position),
+        None => committed(client, topic, partition, timeout)?,
+    };
+    let (low, high) = client.fetch_watermarks(topic, partition, timeout)?;
+    let end = match position {
+        Some(position) if position > high => Some(if high <= low {
+            high
+        } else {
+            true_end(client, topic, partition, high - 1, timeout)?
+        }),
+        _ => None,
+    };
+    Ok(Look {
+        partition,
+        high,
+        position,
+        end,
+    })
+}
+
+/// The group's committed offset of a partition, if it has one.
+fn committed(
+    client: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> KafkaResult<Option<i64>> {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, partition);
+    let committed = client.committed_offsets(list, timeout)?;
+    Ok(committed
+        .find_partition(topic, partition)
+        .and_then(|p| p.offset().to_raw())
+        .filter(|&offset| offset >= 0))
+}
+
+/// The offset after the last record, read from `last_batch`, the start of
+/// the partition's last record batch: the first fetch brings that batch
+/// whole, so the end is where the messages that came with it stop.
+fn true_end(
+    client: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    last_batch: i64,
+    timeout: Duration,
+) -> KafkaResult<i64> {
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, partition, Offset::Offset(last_batch))?;
+    client.assign(&assignment)?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut end = None;
+    loop {
+        // The first message may take a fetch; the rest of its batch is queued already.
+        let wait = if end.is_some() {
+            Duration::from_millis(50)
+        } else {
+            deadline.saturating_duration_since(std::time::Instant::now())
+        };
+        match client.poll(wait) {
+            Some(Ok(message)) => end = Some(message.offset() + 1),
+            Some(Err(KafkaError::PartitionEOF(_))) | None => break,
+            Some(Err(error)) => return Err(error),
+        }
+    }
+    client.unassign()?;
+    end.ok_or(KafkaError::NoMessageReceived)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn look(high: i64, position: Option<i64>, end: Option<i64>) -> Look {
+        Look {
+            partition: 0,
+            high,
+            position,
+            end,
+        }
+    }
+
+    #[test]
+    fn a_position_inside_the_log_is_left_alone() {
+        assert_eq!(judge(&look(100, Some(100), None), Some(90)), Verdict::Fine);
+        assert_eq!(judge(&look(100, Some(50), None), None), Verdict::Fine);
+        // Tansu's watermark lags the last batch: a position past it is fine
+        // when the log really holds it.
+        assert_eq!(judge(&look(91, Some(100), Some(100)), None), Verdict::Fine);
+        // Not yet fetching: nothing to judge.
+        assert_eq!(judge(&look(0, None, None), None), Verdict::Fine);
+    }
+
+    #[test]
+    fn a_position_beyond_the_true_end_is_reset() {
+        assert_eq!(
+            judge(&look(0, Some(600), Some(0)), None),
+            Verdict::BeyondEnd { end: 0 }
+        );
+        assert_eq!(
+            judge(&look(80, Some(600), Some(91)), None),
+            Verdict::BeyondEnd { end: 91 }
+        );
+    }
+
+    #[test]
+    fn a_watermark_gone_back_is_a_replaced_log_even_past_the_position() {
+        // The new log grew past the old position before the look: the
+        // position is inside it, but everything before it would be skipped.
+        assert_eq!(
+            judge(&look(700, Some(650), None), Some(900)),
+            Verdict::Replaced { seen: 900 }
+        );
+    }
+}
