@@ -9,6 +9,12 @@ pub const ORIGIN: &str = "http://localhost:8000";
 /// the events' ids.
 #[must_use]
 pub fn clicks(measurement: &str, count: usize) -> (String, Vec<String>) {
+    clicks_from("visitor-1", measurement, count)
+}
+
+/// [`clicks`] from `visitor`.
+#[must_use]
+pub fn clicks_from(visitor: &str, measurement: &str, count: usize) -> (String, Vec<String>) {
     let now = fiducia_proto::time::now_ms();
     let updated_at = now - 60_000;
     let ids: Vec<String> = (0..count)
@@ -25,7 +31,7 @@ pub fn clicks(measurement: &str, count: usize) -> (String, Vec<String>) {
         .collect();
     let body = format!(
         r#"{{"site":"demo","sent_at":{now},"consent":{{"measurement":"{measurement}","updated_at":{updated_at}}},
-            "visitor":{{"id":"visitor-1"}},
+            "visitor":{{"id":"{visitor}"}},
             "context":{{"url":"https://shop.example/p/42?utm_source=news","referrer":"https://www.google.com/","title":"Red shoes"}},
             "events":[{}]}}"#,
         events.join(",")

@@ -76,6 +76,20 @@ impl Service {
         );
     }
 
+    /// Its process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How it ended, if it has (a crash, say); `None` while it runs.
+    ///
+    /// # Panics
+    /// When its status cannot be read.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("process status")
+    }
+
     /// Starts it again with the same environment (after a kill).
     pub fn restart(&mut self) {
         let _ = self.child.kill();

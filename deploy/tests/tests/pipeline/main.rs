@@ -8,5 +8,6 @@
 mod broker_restart;
 mod consent_log;
 mod exactly_once;
+mod faults;
 mod privacy;
 mod stack;

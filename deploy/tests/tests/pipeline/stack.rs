@@ -91,13 +91,20 @@ impl Stack {
 
     /// Starts a collector and waits until it is ready.
     pub async fn collector(&self) -> Running {
+        let collector = self.collector_starting();
+        collector.wait_ready().await;
+        collector
+    }
+
+    /// Starts a collector without waiting for it.
+    pub fn collector_starting(&self) -> Running {
         let port = free_port();
         let mut env = self.env();
         env.insert(
             "FIDUCIA_COLLECTOR_LISTEN_ADDR".into(),
             format!("127.0.0.1:{port}"),
         );
-        start(COLLECTOR, "COLLECTOR", env, Some(port)).await
+        spawn(COLLECTOR, "COLLECTOR", env, Some(port))
     }
 
     /// Starts an enricher and waits until it is ready.
@@ -121,6 +128,17 @@ impl Stack {
 async fn start(
     binary: &str,
     service: &str,
+    env: HashMap<String, String>,
+    public_port: Option<u16>,
+) -> Running {
+    let running = spawn(binary, service, env, public_port);
+    running.wait_ready().await;
+    running
+}
+
+fn spawn(
+    binary: &str,
+    service: &str,
     mut env: HashMap<String, String>,
     public_port: Option<u16>,
 ) -> Running {
@@ -131,7 +149,6 @@ async fn start(
     );
     let process = Service::start(binary, &env);
     let admin = format!("http://127.0.0.1:{admin_port}");
-    wait_status(&format!("{admin}/readyz"), 200, READY_WITHIN).await;
     let url = public_port.map_or_else(|| admin.clone(), |p| format!("http://127.0.0.1:{p}"));
     Running {
         process,
@@ -162,9 +179,22 @@ impl Running {
             .expect("metrics text")
     }
 
+    /// Restarts it if it has ended, as a supervisor would (systemd's
+    /// `Restart=on-failure`, a Kubernetes pod): how it ended, if it had.
+    pub async fn restart_if_ended(&mut self) -> Option<std::process::ExitStatus> {
+        let ended = self.process.exited()?;
+        self.restart().await;
+        Some(ended)
+    }
+
     /// Starts it again after a kill, and waits until it is ready.
     pub async fn restart(&mut self) {
         self.process.restart();
+        self.wait_ready().await;
+    }
+
+    /// Waits until its `/readyz` answers `200`.
+    pub async fn wait_ready(&self) {
         wait_status(&format!("{}/readyz", self.admin), 200, READY_WITHIN).await;
     }
 }
