@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fiducia_collector::Application;
-use fiducia_collector::config::{Config, Limits};
+use fiducia_collector::config::{Config, Connections, Limits};
 use fiducia_collector::sites::{Site, Sites};
 use fiducia_proto::topics::Topics;
 use fiducia_runtime::service::config::KafkaConfig;
@@ -51,6 +51,7 @@ pub fn config(brokers: &str, topics: Topics) -> Config {
         sites,
         trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
         limits: Limits::default(),
+        connections: Connections::default(),
         kafka_linger: Duration::from_millis(1),
         kafka_message_timeout: Duration::from_secs(5),
         retry_after_seconds: 3,
