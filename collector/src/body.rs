@@ -5,7 +5,10 @@
 use std::io::Read;
 
 use actix_web::HttpRequest;
-use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{
+    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue,
+};
 use actix_web::web::{BytesMut, Payload};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -16,8 +19,9 @@ use crate::error::ApiError;
 /// Checks the headers, reads the body and inflates it if needed.
 ///
 /// # Errors
-/// `415` for a media type or encoding we do not take, `413` past a size cap,
-/// `408` when the body is too slow, `400` for a corrupt gzip stream.
+/// `415` for a media type or encoding we do not take (or two of them),
+/// `413` past a size cap, `408` when the body is too slow, `400` for a body
+/// cut short or a corrupt gzip stream.
 pub async fn read(
     request: &HttpRequest,
     payload: Payload,
@@ -46,7 +50,7 @@ pub async fn read(
 }
 
 fn check_media_type(request: &HttpRequest) -> Result<(), ApiError> {
-    let Some(value) = request.headers().get(CONTENT_TYPE) else {
+    let Some(value) = single(request, CONTENT_TYPE).ok_or(ApiError::UnsupportedMediaType)? else {
         // `fetch` with a string body always sends one; curl users may not.
         return Ok(());
     };
@@ -65,11 +69,8 @@ fn check_media_type(request: &HttpRequest) -> Result<(), ApiError> {
 }
 
 fn is_gzip(request: &HttpRequest) -> Result<bool, ApiError> {
-    match request
-        .headers()
-        .get(CONTENT_ENCODING)
-        .map(|v| v.to_str().map(str::trim))
-    {
+    let value = single(request, CONTENT_ENCODING).ok_or(ApiError::UnsupportedEncoding)?;
+    match value.map(|v| v.to_str().map(str::trim)) {
         None => Ok(false),
         Some(Ok(e)) if e.eq_ignore_ascii_case("gzip") => Ok(true),
         Some(Ok(e)) if e.eq_ignore_ascii_case("identity") => Ok(false),
@@ -77,10 +78,22 @@ fn is_gzip(request: &HttpRequest) -> Result<bool, ApiError> {
     }
 }
 
+/// The header's one value (`Some(None)` when absent); `None` when it came
+/// twice: two media types or encodings are refused, never one picked.
+fn single(request: &HttpRequest, name: HeaderName) -> Option<Option<&HeaderValue>> {
+    let mut values = request.headers().get_all(name);
+    let first = values.next();
+    values.next().is_none().then_some(first)
+}
+
 async fn collect(mut payload: Payload, max: usize) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::BodyTimeout)?;
+        let chunk = chunk.map_err(|error| match error {
+            PayloadError::Overflow => ApiError::TooLarge { max },
+            // Cut short, or chunked framing actix-http could not decode.
+            _ => ApiError::IncompleteBody,
+        })?;
         if body.len() + chunk.len() > max {
             return Err(ApiError::TooLarge { max });
         }

@@ -32,6 +32,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Request limits.
     pub limits: Limits,
+    /// Connection limits and timeouts (slow, idle and too many clients).
+    pub connections: Connections,
     /// `FIDUCIA_COLLECTOR_KAFKA_LINGER_MS`: producer batching delay.
     pub kafka_linger: Duration,
     /// `FIDUCIA_COLLECTOR_KAFKA_MESSAGE_TIMEOUT_MS`: how long a request may
@@ -77,6 +79,66 @@ impl Default for Limits {
             rate_per_ip_per_second: 50,
             rate_burst: 200,
         }
+    }
+}
+
+/// Bounds on connections, enforced by actix-http before a request reaches
+/// a route: how long a client may take to send a request head, how long an
+/// idle connection stays open, how many are served at once.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    /// `FIDUCIA_COLLECTOR_CLIENT_REQUEST_TIMEOUT_MS`: time from a
+    /// connection's opening to its first request head received; past it
+    /// the client gets a bare `408` and the connection is closed
+    /// (slowloris).
+    pub client_request_timeout: Duration,
+    /// `FIDUCIA_COLLECTOR_KEEP_ALIVE_MS`: how long a connection may stay
+    /// idle between two requests before it is closed.
+    pub keep_alive: Duration,
+    /// `FIDUCIA_COLLECTOR_CLIENT_DISCONNECT_TIMEOUT_MS`: how long a
+    /// connection the collector is closing may take to shut down cleanly
+    /// before it is dropped.
+    pub client_disconnect_timeout: Duration,
+    /// `FIDUCIA_COLLECTOR_MAX_CONNECTIONS_PER_WORKER`: connections one
+    /// worker serves at once; past it the worker stops accepting and new
+    /// connections wait in the listen backlog.
+    pub max_connections_per_worker: usize,
+    /// `FIDUCIA_COLLECTOR_BACKLOG`: connections the kernel queues while
+    /// every worker is full.
+    pub backlog: u32,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self {
+            client_request_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(5),
+            client_disconnect_timeout: Duration::from_secs(1),
+            max_connections_per_worker: 5_000,
+            backlog: 2_048,
+        }
+    }
+}
+
+impl Connections {
+    fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::default();
+        Ok(Self {
+            client_request_timeout: env_ms(
+                "FIDUCIA_COLLECTOR_CLIENT_REQUEST_TIMEOUT_MS",
+                d.client_request_timeout,
+            )?,
+            keep_alive: env_ms("FIDUCIA_COLLECTOR_KEEP_ALIVE_MS", d.keep_alive)?,
+            client_disconnect_timeout: env_ms(
+                "FIDUCIA_COLLECTOR_CLIENT_DISCONNECT_TIMEOUT_MS",
+                d.client_disconnect_timeout,
+            )?,
+            max_connections_per_worker: env_positive(
+                "FIDUCIA_COLLECTOR_MAX_CONNECTIONS_PER_WORKER",
+                d.max_connections_per_worker,
+            )?,
+            backlog: env_positive("FIDUCIA_COLLECTOR_BACKLOG", d.backlog)?,
+        })
     }
 }
 
@@ -128,6 +190,7 @@ impl Config {
             sites,
             trusted_proxies: trusted_proxies()?,
             limits,
+            connections: Connections::from_env()?,
             kafka_linger: env_ms(
                 "FIDUCIA_COLLECTOR_KAFKA_LINGER_MS",
                 Duration::from_millis(5),

@@ -3,7 +3,7 @@
 //! The reason strings are part of the API and label the rejection counter.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -46,12 +46,25 @@ pub enum ApiError {
     /// `400`: the gzip body does not inflate.
     #[error("body is not valid gzip")]
     InvalidGzip,
+    /// `400`: the body stopped short of its `Content-Length`, or its
+    /// chunked framing is broken (actix-http reports both alike).
+    #[error("the body ended early or its chunked framing is broken")]
+    IncompleteBody,
     /// `415`: neither `text/plain` nor `application/json`.
     #[error("content type must be text/plain or application/json")]
     UnsupportedMediaType,
     /// `415`: a content encoding other than gzip.
     #[error("content encoding must be gzip or none")]
     UnsupportedEncoding,
+    /// `404`: no such path.
+    #[error("no such resource")]
+    NotFound,
+    /// `405`: the path does not take this method.
+    #[error("method not allowed; allowed: {allow}")]
+    MethodNotAllowed {
+        /// The methods it takes, for the `Allow` header.
+        allow: &'static str,
+    },
     /// `403`: the site is not configured here.
     #[error("unknown site")]
     UnknownSite,
@@ -101,6 +114,9 @@ impl ApiError {
             Self::TooManyEvents { .. } => "too_many_events",
             Self::PropsTooLarge { .. } => "props_too_large",
             Self::InvalidGzip => "invalid_gzip",
+            Self::IncompleteBody => "incomplete_body",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::UnsupportedEncoding => "unsupported_encoding",
             Self::UnknownSite => "unknown_site",
@@ -138,7 +154,10 @@ impl ResponseError for ApiError {
             | Self::EmptyBatch
             | Self::TooManyEvents { .. }
             | Self::PropsTooLarge { .. }
-            | Self::InvalidGzip => StatusCode::BAD_REQUEST,
+            | Self::InvalidGzip
+            | Self::IncompleteBody => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType | Self::UnsupportedEncoding => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
@@ -167,6 +186,13 @@ impl ResponseError for ApiError {
                 retry_after_seconds,
             } => {
                 response.insert_header((RETRY_AFTER, retry_after_seconds.to_string()));
+            }
+            // A path that is not there now may be later (a new tag version).
+            Self::NotFound => {
+                response.insert_header((CACHE_CONTROL, "no-store"));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((ALLOW, *allow));
             }
             _ => {}
         }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod publish;
 pub mod rate_limit;
 pub mod routes;
+pub mod server;
 pub mod sites;
 pub mod startup;
 

@@ -9,7 +9,9 @@ pub const PREFIX: &str = "fiducia_collector";
 pub const HTTP_REQUESTS: &str = "fiducia_collector_http_requests_total";
 /// Request latency by `route`.
 pub const HTTP_REQUEST_DURATION: &str = "fiducia_collector_http_request_duration_seconds";
-/// Rejected requests by `reason` (the error body's `error`).
+/// Rejected requests by `reason`: the error body's `error`, or what the HTTP
+/// codec or the connection deadline refused (`header_too_large`,
+/// `malformed_request`, `stalled_connection`; `crate::server`).
 pub const REQUESTS_REJECTED: &str = "fiducia_collector_requests_rejected_total";
 /// Events by `decision` (`keep`, `strip`, `drop`), and for drops the
 /// denied `purpose` and the `reason` (a `DenyReason`).

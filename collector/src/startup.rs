@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use fiducia_runtime::kafka::ProducerSettings;
 use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
@@ -164,17 +164,12 @@ pub fn public_server<P: EventPublisher>(
         retry_after_seconds: config.retry_after_seconds,
         limiter,
     });
-    let server = HttpServer::new(move || {
+    let (server, addr) = crate::server::serve(config, move || {
         App::new()
             .app_data(state.clone())
             .wrap(from_fn(routes::cors::allow_origin::<P>))
             .wrap(from_fn(routes::observe))
             .configure(routes::configure::<P>)
-    })
-    .workers(config.workers)
-    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
-    .disable_signals()
-    .bind(config.listen_addr)?;
-    let addr = server.addrs()[0];
-    Ok((server.run(), addr))
+    })?;
+    Ok((server, addr))
 }

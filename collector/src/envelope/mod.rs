@@ -11,14 +11,20 @@ use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 
+mod object;
 #[cfg(test)]
 mod tests;
 mod validate;
+
+use object::{object, objects};
 
 /// Longest accepted string in the page context (URLs, titles).
 const MAX_CONTEXT_CHARS: usize = 4096;
 /// Longest accepted visitor or user id.
 const MAX_ID_CHARS: usize = 128;
+/// Deepest accepted nesting of a property's value (the tag sends flat
+/// ones; the enricher reads each into a tree).
+const MAX_PROP_DEPTH: usize = 32;
 
 /// One request body.
 #[derive(Debug, Deserialize)]
@@ -28,15 +34,16 @@ pub struct Envelope {
     /// When the tag sent the batch (client clock, Unix ms).
     pub sent_at: i64,
     /// Consent snapshot; absent means everything denied.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub consent: Consent,
     /// Visitor identifiers, present only with consent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub visitor: Visitor,
     /// Page context.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub context: Context,
     /// The events, in page order.
+    #[serde(deserialize_with = "objects")]
     pub events: Vec<Event>,
 }
 
@@ -186,14 +193,20 @@ pub struct Checked {
 /// [`ApiError::InvalidUtf8`], [`ApiError::InvalidJson`] or [`ApiError::InvalidField`].
 pub fn parse(body: &[u8]) -> Result<Envelope, ApiError> {
     let text = std::str::from_utf8(body).map_err(|_| ApiError::InvalidUtf8)?;
-    serde_json::from_str(text).map_err(|_| explain_failure(text))
+    let mut json = serde_json::Deserializer::from_str(text);
+    object(&mut json)
+        .and_then(|envelope| json.end().map(|()| envelope))
+        .map_err(|_| explain_failure(text))
 }
 
 /// Why `text` is not an envelope, with the offending field's path.
 fn explain_failure(text: &str) -> ApiError {
     let mut json = serde_json::Deserializer::from_str(text);
-    let parsed: Result<Envelope, _> = serde_path_to_error::deserialize(&mut json);
-    match parsed {
+    let mut track = serde_path_to_error::Track::new();
+    let parsed: Result<Envelope, _> = object(serde_path_to_error::Deserializer::new(
+        &mut json, &mut track,
+    ));
+    match parsed.map_err(|error| serde_path_to_error::Error::new(track.path(), error)) {
         Err(error) => {
             let field = error.path().to_string();
             let inner = error.into_inner();

@@ -237,3 +237,67 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     assert!(parse(deep.as_bytes()).is_err());
 }
+
+#[test]
+fn a_property_nests_at_most_32_deep_and_holds_only_unicode_text() {
+    let with_props = |props: &str| {
+        body(&format!(
+            "[{}]",
+            event(ID).replace(r#""props":{}"#, &format!(r#""props":{{"k":{props}}}"#))
+        ))
+    };
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    for props in [
+        r#""\ud83d\ude00""#.to_owned(), // a surrogate pair: one character
+        r#"{"a":[1,-2.5e3,true,null,"\u00e9"]}"#.to_owned(),
+        nested(32),
+    ] {
+        assert!(check(&with_props(&props)).is_ok(), "{props}");
+    }
+    for props in [
+        r#""\ud800""#.to_owned(),       // lone high surrogate
+        r#"["x","\udc00"]"#.to_owned(), // lone low surrogate
+        r#"{"\ud800":1}"#.to_owned(),   // in a nested key
+        "1e400".to_owned(),             // no reader holds it
+        nested(33),
+    ] {
+        assert_eq!(
+            reason_and_field(&with_props(&props)),
+            ("invalid_field", Some("events[0].props.k".to_owned())),
+            "{props}"
+        );
+    }
+}
+
+#[test]
+fn the_envelope_and_its_parts_are_objects_never_arrays_of_their_fields() {
+    let valid = body(&format!("[{}]", event(ID)));
+    for (array, field) in [
+        (r#"["demo",1764000000000,{},{},{},[]]"#.to_owned(), "(root)"),
+        (
+            valid.replace(r#"{"measurement":"granted"}"#, r#"["granted"]"#),
+            "consent",
+        ),
+        (valid.replace(r#"{"id":"v-1"}"#, r#"["v-1"]"#), "visitor"),
+        (
+            valid.replace(
+                r#"{"url":"https://shop.example/"}"#,
+                r#"["https://shop.example/"]"#,
+            ),
+            "context",
+        ),
+        (
+            valid.replace(
+                &event(ID),
+                &format!(r#"["{ID}","page_view",1764000000000]"#),
+            ),
+            "events[0]",
+        ),
+    ] {
+        assert_eq!(
+            reason_and_field(&array),
+            ("invalid_field", Some(field.to_owned())),
+            "{array}"
+        );
+    }
+}

@@ -1,9 +1,12 @@
 //! The rules parsing cannot check: ids, sizes, times and per-type fields,
 //! against the request limits.
 
-use fiducia_proto::consent::EventType;
+use std::fmt;
 
-use super::{Checked, Envelope, Event, MAX_CONTEXT_CHARS, MAX_ID_CHARS};
+use fiducia_proto::consent::EventType;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::{Checked, Envelope, Event, MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_PROP_DEPTH};
 use crate::config::Limits;
 use crate::error::ApiError;
 
@@ -138,6 +141,12 @@ impl Event {
                     ),
                 });
             }
+            readable(value.get()).map_err(|error| {
+                invalid(
+                    path(&format!("props.{key}")),
+                    format!("not JSON every reader takes back: {error}"),
+                )
+            })?;
         }
         Ok(Checked {
             id: id.into_bytes(),
@@ -172,6 +181,90 @@ impl Event {
         }
         json.push('}');
         json
+    }
+}
+
+/// Checks what the envelope's parse skipped in a property's text, kept
+/// unparsed (`RawValue`): that it reads back as a JSON value, as the
+/// enricher reads it, into a tree. Skipping checks neither that strings
+/// decode to Unicode (a lone surrogate escape such as `"\ud800"` passes
+/// it) nor how deep the value nests (it never recurses), so without this a
+/// property could pass here and fail downstream, after its `204`.
+fn readable(json: &str) -> Result<(), serde_json::Error> {
+    let mut reader = serde_json::Deserializer::from_str(json);
+    Readable {
+        levels: MAX_PROP_DEPTH,
+    }
+    .deserialize(&mut reader)?;
+    reader.end()
+}
+
+/// Any JSON value nested at most `levels` deep, read in full (strings
+/// decoded) and thrown away.
+#[derive(Clone, Copy)]
+struct Readable {
+    levels: usize,
+}
+
+impl Readable {
+    fn deeper<E: de::Error>(self) -> Result<Self, E> {
+        let levels = self
+            .levels
+            .checked_sub(1)
+            .ok_or_else(|| E::custom(format!("nested deeper than {MAX_PROP_DEPTH} levels")))?;
+        Ok(Self { levels })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Readable {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Readable {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        while items.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        while entries.next_entry_seed(inner, inner)?.is_some() {}
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use crate::error::ApiError;
@@ -18,22 +18,25 @@ use crate::publish::EventPublisher;
 const EXPOSED: &str = "Fiducia-Dropped, Retry-After";
 
 /// Answers a preflight: `204` with the CORS grant, or `403 origin_not_allowed`.
+///
+/// # Errors
+/// [`ApiError::OriginNotAllowed`] when no configured site allows the origin.
 pub async fn preflight<P: EventPublisher>(
     request: HttpRequest,
     state: web::Data<AppState<P>>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
     let allowed = origin(&request).is_some_and(|o| state.sites.any_allows(o));
     if !allowed {
-        return ApiError::OriginNotAllowed.error_response();
+        return Err(ApiError::OriginNotAllowed);
     }
-    HttpResponse::NoContent()
+    Ok(HttpResponse::NoContent()
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
         .insert_header((
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             "content-type, content-encoding",
         ))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
-        .finish()
+        .finish())
 }
 
 /// Adds `Access-Control-Allow-Origin` (and friends) to every response whose

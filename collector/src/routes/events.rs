@@ -35,8 +35,8 @@ pub async fn post<P: EventPublisher>(
     let mut events_in_request = 0;
     let result = handle(&request, payload, &state, &mut events_in_request).await;
     if let Err(error) = &result {
+        // The request itself is counted by `super::observe`.
         let reason = error.reason();
-        ::metrics::counter!(metrics::REQUESTS_REJECTED, "reason" => reason).increment(1);
         if events_in_request > 0 {
             ::metrics::counter!(metrics::EVENTS_REJECTED, "reason" => reason)
                 .increment(events_in_request as u64);

@@ -12,7 +12,9 @@ pub const LAST_UPDATE: &str = "2026-11-24";
 /// The route.
 #[must_use]
 pub fn service() -> Resource {
-    web::resource("/.well-known/gpc.json").route(web::get().to(gpc))
+    web::resource("/.well-known/gpc.json")
+        .route(web::get().to(gpc))
+        .default_service(super::method_not_allowed("GET"))
 }
 
 async fn gpc() -> HttpResponse {

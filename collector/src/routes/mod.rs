@@ -13,7 +13,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::USER_AGENT;
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, HttpResponse, Route, web};
 use ipnet::IpNet;
 
 use crate::accept::RequestMeta;
@@ -54,15 +54,27 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
     config.service(
         web::resource("/v1/events")
             .route(web::post().to(events::post::<P>))
-            .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>)),
+            .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>))
+            .default_service(method_not_allowed("POST, OPTIONS")),
     );
     config.service(
         web::resource("/v1/consent/explain")
             .route(web::post().to(explain::post::<P>))
-            .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>)),
+            .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>))
+            .default_service(method_not_allowed("POST, OPTIONS")),
     );
     config.service(tag::service());
     config.service(gpc::service());
+    config.default_service(web::to(|| async {
+        Err::<HttpResponse, _>(ApiError::NotFound)
+    }));
+}
+
+/// What a resource answers to a method it does not take: `405
+/// method_not_allowed` with `Allow`.
+#[must_use]
+pub fn method_not_allowed(allow: &'static str) -> Route {
+    web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
 }
 
 /// A request body that passed every check before the consent gate.
@@ -142,7 +154,9 @@ pub async fn intake<'s, P>(
     })
 }
 
-/// Counts every request by route template and status, and times it.
+/// Counts every request by route template and status, and times it; a
+/// refused one also by its reason (the body's `error`), whichever route
+/// or default service refused it.
 ///
 /// # Errors
 /// Whatever the wrapped service returns.
@@ -160,6 +174,13 @@ pub async fn observe(
         .increment(1);
     ::metrics::histogram!(metrics::HTTP_REQUEST_DURATION, "route" => route)
         .record(started.elapsed().as_secs_f64());
+    if let Some(refusal) = response
+        .response()
+        .error()
+        .and_then(actix_web::Error::as_error::<ApiError>)
+    {
+        ::metrics::counter!(metrics::REQUESTS_REJECTED, "reason" => refusal.reason()).increment(1);
+    }
     Ok(response)
 }
 

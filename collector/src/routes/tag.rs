@@ -15,6 +15,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
+use super::method_not_allowed;
+use crate::error::ApiError;
+
 /// The built tag.
 pub const TAG: &[u8] = include_bytes!("../../../js-tag/dist/fiducia.min.js");
 
@@ -47,10 +50,12 @@ pub fn service() -> (actix_web::Resource, actix_web::Resource) {
     (
         web::resource("/tag.js")
             .route(web::get().to(latest))
-            .route(web::head().to(latest)),
+            .route(web::head().to(latest))
+            .default_service(method_not_allowed("GET, HEAD")),
         web::resource("/tag/{file}")
             .route(web::get().to(versioned))
-            .route(web::head().to(versioned)),
+            .route(web::head().to(versioned))
+            .default_service(method_not_allowed("GET, HEAD")),
     )
 }
 
@@ -58,13 +63,15 @@ async fn latest(request: HttpRequest) -> HttpResponse {
     serve(&request, CACHE_LATEST)
 }
 
-async fn versioned(request: HttpRequest, file: web::Path<String>) -> HttpResponse {
+async fn versioned(
+    request: HttpRequest,
+    file: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     if file.strip_suffix(".js") == Some(VERSION.as_str()) {
-        serve(&request, CACHE_VERSIONED)
+        Ok(serve(&request, CACHE_VERSIONED))
     } else {
-        HttpResponse::NotFound()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish()
+        // `no-store`: that version may be served here later.
+        Err(ApiError::NotFound)
     }
 }
 

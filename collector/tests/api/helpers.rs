@@ -2,11 +2,17 @@
 //! and reading back what it published.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::dev::ServerHandle;
 use fiducia_collector::Application;
-use fiducia_collector::config::{Config, Limits};
+use fiducia_collector::config::{Config, Connections, Limits};
+use fiducia_collector::consent::ledger::Ledger;
+use fiducia_collector::publish::memory::MemoryPublisher;
 use fiducia_collector::sites::{Site, Sites};
+use fiducia_collector::startup::public_server;
 use fiducia_proto::topics::Topics;
 use fiducia_runtime::service::config::KafkaConfig;
 use fiducia_testkit::{infra, read_topic, unique, wait_status};
@@ -51,6 +57,7 @@ pub fn config(brokers: &str, topics: Topics) -> Config {
         sites,
         trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
         limits: Limits::default(),
+        connections: Connections::default(),
         kafka_linger: Duration::from_millis(1),
         kafka_message_timeout: Duration::from_secs(5),
         retry_after_seconds: 3,
@@ -135,5 +142,77 @@ impl TestCollector {
     pub async fn read_topic(&self, topic: &str, count: usize) -> Vec<OwnedMessage> {
         let within = Duration::from_secs(20);
         read_topic(&self.brokers, topic, within, |m| m.len() >= count).await
+    }
+}
+
+/// The public API alone over the in-memory publisher, on a free port of
+/// 127.0.0.1 (no broker, no admin listener): for tests of what the
+/// collector refuses, down to raw bytes on its socket. Stopped on drop.
+pub struct MemoryCollector {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `http://<addr>`.
+    pub url: String,
+    /// What it published.
+    pub publisher: Arc<MemoryPublisher>,
+    server: ServerHandle,
+    shutdown: CancellationToken,
+}
+
+impl MemoryCollector {
+    /// Starts one on [`config`], after `tweak` adjusted it.
+    pub fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        // Installed before the first request, so every refusal is counted.
+        fiducia_runtime::service::admin::prometheus();
+        // No broker is contacted: the address and topics are never used.
+        let mut config = config("127.0.0.1:9", Topics::with_suffix("unused"));
+        tweak(&mut config);
+        let publisher = Arc::new(MemoryPublisher::default());
+        let shutdown = CancellationToken::new();
+        let (server, addr) = public_server(
+            &config,
+            Arc::clone(&publisher),
+            Arc::new(Ledger::default()),
+            Arc::new(|| true),
+            &shutdown,
+        )
+        .expect("the public API binds");
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            addr,
+            url: format!("http://{addr}"),
+            publisher,
+            server: handle,
+            shutdown,
+        }
+    }
+
+    /// Posts `body` as the tag does, with extra request `headers`.
+    pub async fn post(
+        &self,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        fiducia_testkit::envelopes::post(&self.url, body, headers).await
+    }
+
+    /// Requests refused for `reason` so far, by every collector of this
+    /// process (tests run side by side: compare before and after).
+    pub fn rejected(reason: &str) -> u64 {
+        let metric = format!("fiducia_collector_requests_rejected_total{{reason=\"{reason}\"}} ");
+        fiducia_runtime::service::admin::prometheus()
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix(&metric)?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for MemoryCollector {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        // The stop command is sent at once; nobody waits for it to finish.
+        drop(self.server.stop(false));
     }
 }

@@ -1,10 +1,11 @@
 //! Integration tests of the collector against the real broker, started by
 //! `deploy/local/up`. The tests that need the other services too live in
-//! `deploy/tests`.
+//! `deploy/tests`; `hostile` needs no broker (the in-memory publisher).
 
 mod consent;
 mod events;
 mod helpers;
+mod hostile;
 mod outage;
 mod startup;
 mod tag;

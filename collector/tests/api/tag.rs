@@ -104,6 +104,9 @@ async fn the_versioned_path_is_immutable_and_old_versions_are_gone() {
     for path in ["/tag/0000000000000000.js", &format!("/tag/{version}")] {
         let gone = get(&collector, path, &[]).await;
         assert_eq!(gone.status(), 404, "{path}");
+        assert_eq!(header(&gone, "cache-control"), "no-store", "{path}");
+        let body: serde_json::Value = gone.json().await.unwrap();
+        assert_eq!(body["error"], "not_found", "{path}");
     }
     let metrics = collector.metrics().await;
     assert_eq!(requests(&metrics, "/tag/{file}", 404), 2, "{metrics}");

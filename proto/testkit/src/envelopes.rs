@@ -81,7 +81,11 @@ pub fn choice(visitor: &str, granted: &[&str], updated_at: i64, types: &[&str]) 
 ///
 /// # Panics
 /// When the request cannot be sent.
-pub async fn post(collector: &str, body: String, headers: &[(&str, &str)]) -> reqwest::Response {
+pub async fn post(
+    collector: &str,
+    body: impl Into<reqwest::Body>,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = reqwest::Client::new()
         .post(format!("{collector}/v1/events"))
         .header("content-type", "text/plain;charset=UTF-8")
