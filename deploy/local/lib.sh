@@ -63,8 +63,16 @@ TANSU_BIN=$TANSU_ROOT/bin/tansu
 # /usr/sbin is not on every user's PATH.
 CLICKHOUSE_SERVER=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
 
-# Stop order; `up` starts in the reverse order (storage first, edge last).
-COMPONENTS=(demo collector enricher sink kafka clickhouse)
+# Stop order; `up` starts in the reverse order (storage first, edge last,
+# then the supervisor, which `down` stops first so it repairs nothing).
+COMPONENTS=(supervise demo collector enricher sink kafka clickhouse)
+
+# Tansu CLI against our broker. RUST_LOG pinned (an inherited debug level
+# floods the output), run from / because Tansu loads ./.env if present, and
+# bounded because it retries an unreachable broker for about 30 s.
+tansu_cli() {
+  (cd / && RUST_LOG=error timeout 15 "$TANSU_BIN" "$@" --broker "tcp://$KAFKA_FIRST")
+}
 
 log() { printf 'fiducia-local: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
