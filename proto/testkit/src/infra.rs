@@ -51,12 +51,27 @@ pub struct PrivateInfra {
 }
 
 impl PrivateInfra {
-    /// Starts both servers on free ports under a fresh state directory.
+    /// Starts both servers on free ports under a fresh state directory, the
+    /// broker on memory storage.
     ///
     /// # Panics
     /// When the servers cannot be started.
     #[must_use]
     pub fn start() -> Self {
+        Self::start_on("memory")
+    }
+
+    /// [`Self::start`] with the broker on sqlite storage, which keeps its data
+    /// across a restart (slow: about 150 events/s).
+    ///
+    /// # Panics
+    /// When the servers cannot be started.
+    #[must_use]
+    pub fn start_durable() -> Self {
+        Self::start_on("sqlite")
+    }
+
+    fn start_on(storage: &str) -> Self {
         let state = tempfile::TempDir::with_prefix("fiducia-test").expect("create a temp dir");
         let env: HashMap<String, String> = [
             ("FIDUCIA_STATE_DIR", state.path().display().to_string()),
@@ -73,7 +88,7 @@ impl PrivateInfra {
             // Tansu 0.6's sqlite engine loses its storage task under group
             // churn (UnableToSend, then a panic in update_group); memory
             // storage is what `deploy/README.md` gives tests.
-            ("FIDUCIA_KAFKA_STORAGE", "memory".to_owned()),
+            ("FIDUCIA_KAFKA_STORAGE", storage.to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

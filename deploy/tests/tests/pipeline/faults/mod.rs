@@ -6,8 +6,10 @@
 //! acknowledged event was stored, and the peak memory of every service.
 //!
 //! The fast cases (a `kill -9` of each service mid-load) run with every
-//! test; the slow ones (an outage of 60 s) are ignored unless asked for:
-//! `deploy/faults` runs them all.
+//! test; the slow ones (an outage of 20 or 60 s) are ignored unless asked
+//! for: `deploy/faults` runs them. The cases of a broker stopped and started
+//! with its data need a broker that keeps it under load, which no Tansu 0.6
+//! engine does here (`deploy/README.md`): `deploy/faults --durable-broker`.
 
 mod load;
 
@@ -173,6 +175,36 @@ async fn kill_9_of_the_sink_loses_no_acknowledged_event() {
     })
     .await;
     stack.drop_database().await;
+}
+
+/// The broker stopped for `outage` and started again with its data (sqlite
+/// storage), the services running throughout.
+async fn broker_stopped_with_its_data(outage: Duration) {
+    let infra = PrivateInfra::start_durable();
+    let stack = Stack::new(&infra.infra, Topics::with_suffix(&unique("faults")));
+    let mut services = Services::start(&stack).await;
+    let name = format!(
+        "broker stopped {} s, started with its data",
+        outage.as_secs()
+    );
+    case(&name, &stack, &mut services, async |_| {
+        infra.script("down", &["kafka"]);
+        tokio::time::sleep(outage).await;
+        infra.script("up", &["--infra"]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "no local broker keeps its data under load: Tansu 0.6's sqlite engine loses its storage task within seconds of the services' group joins (deploy/README.md); deploy/faults --durable-broker"]
+async fn a_broker_restarted_with_its_data_loses_no_acknowledged_event() {
+    broker_stopped_with_its_data(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow, and no local broker keeps its data under load (see above): deploy/faults --durable-broker"]
+async fn a_broker_down_for_60_s_loses_no_acknowledged_event() {
+    broker_stopped_with_its_data(Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
