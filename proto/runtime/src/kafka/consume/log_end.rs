@@ -23,7 +23,7 @@
 //! last batch's start (`high - 1`): a fetch answers with whole batches, so
 //! the messages that arrive together end at the true log end.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +46,10 @@ struct Look {
     position: Option<i64>,
     /// The log's true end, read only when the position lies above `high`.
     end: Option<i64>,
+    /// Whether `position` is the group's committed offset (the consumer has
+    /// not received a message of the partition since it was assigned it or
+    /// since it was reset).
+    committed: bool,
 }
 
 /// Why a partition is reset, if it is.
@@ -84,6 +88,10 @@ pub(super) struct LogEndWatch {
     next_look: Instant,
     looking: Option<JoinHandle<Vec<Look>>>,
     seen: HashMap<i32, i64>,
+    /// Partitions reset whose consumer has received nothing since: their
+    /// committed offset stays the old one until it does, which is no reason
+    /// to reset them again.
+    reset: HashSet<i32>,
     resets: metrics::Counter,
 }
 
@@ -112,6 +120,7 @@ impl LogEndWatch {
             next_look: Instant::now(),
             looking: None,
             seen: HashMap::new(),
+            reset: HashSet::new(),
             resets: metrics::counter!(
                 format!("{metric_prefix}_kafka_offset_resets_total"),
                 "topic" => topic.to_owned()
@@ -159,9 +168,14 @@ impl LogEndWatch {
         for look in looks {
             let verdict = judge(look, self.seen.get(&look.partition).copied());
             self.seen.insert(look.partition, look.high);
-            if verdict == Verdict::Fine {
+            if !look.committed {
+                self.reset.remove(&look.partition);
+            }
+            let again = look.committed && self.reset.contains(&look.partition);
+            if verdict == Verdict::Fine || again {
                 continue;
             }
+            self.reset.insert(look.partition);
             tracing::error!(
                 topic = %self.topic,
                 partition = look.partition,
@@ -216,9 +230,9 @@ fn look(
     position: Option<i64>,
     timeout: Duration,
 ) -> KafkaResult<Look> {
-    let position = match position {
-        Some(position) => Some(position),
-        None => committed(client, topic, partition, timeout)?,
+    let (position, committed) = match position {
+        Some(position) => (Some(position), false),
+        None => (committed_offset(client, topic, partition, timeout)?, true),
     };
     let (low, high) = client.fetch_watermarks(topic, partition, timeout)?;
     let end = match position {
@@ -234,11 +248,12 @@ fn look(
         high,
         position,
         end,
+        committed,
     })
 }
 
 /// The group's committed offset of a partition, if it has one.
-fn committed(
+fn committed_offset(
     client: &BaseConsumer,
     topic: &str,
     partition: i32,
@@ -295,6 +310,7 @@ mod tests {
             high,
             position,
             end,
+            committed: false,
         }
     }
 
