@@ -141,40 +141,31 @@ async fn shared_stack() -> (Stack, Services) {
     (stack, services)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_of_the_collector_loses_no_acknowledged_event() {
+/// `kill -9` of the service `pick` chooses, started again 3 s later.
+async fn kill_9(name: &str, pick: fn(&mut Services) -> &mut Running) {
     let (stack, mut services) = shared_stack().await;
-    case("kill -9 collector", &stack, &mut services, async |s| {
-        s.collector.process.kill_9();
+    case(name, &stack, &mut services, async |s| {
+        pick(s).process.kill_9();
         tokio::time::sleep(Duration::from_secs(3)).await;
-        s.collector.restart().await;
+        pick(s).restart().await;
     })
     .await;
     stack.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_collector_loses_no_acknowledged_event() {
+    kill_9("kill -9 collector", |s| &mut s.collector).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_enricher_loses_no_acknowledged_event() {
-    let (stack, mut services) = shared_stack().await;
-    case("kill -9 enricher", &stack, &mut services, async |s| {
-        s.enricher.process.kill_9();
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        s.enricher.restart().await;
-    })
-    .await;
-    stack.drop_database().await;
+    kill_9("kill -9 enricher", |s| &mut s.enricher).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_sink_loses_no_acknowledged_event() {
-    let (stack, mut services) = shared_stack().await;
-    case("kill -9 sink", &stack, &mut services, async |s| {
-        s.sink.process.kill_9();
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        s.sink.restart().await;
-    })
-    .await;
-    stack.drop_database().await;
+    kill_9("kill -9 sink", |s| &mut s.sink).await;
 }
 
 /// The broker stopped for `outage` and started again with its data (sqlite
