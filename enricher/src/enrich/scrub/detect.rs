@@ -277,6 +277,12 @@ fn pass(text: &str) -> Option<String> {
     out
 }
 
+/// Whether `text` holds an e-mail address.
+#[must_use]
+pub fn holds_email(text: &str) -> bool {
+    Hints::of(text).email && Kind::Email.find(text, 0).is_some()
+}
+
 /// Whether `text` holds an e-mail address, an IBAN, an IP address, a phone
 /// number or a token.
 #[must_use]
