@@ -10,22 +10,10 @@ use fiducia_collector::consent::ledger::Ledger;
 use fiducia_collector::consent::policy::Policy;
 use fiducia_collector::consent::resolve::HeaderSignals;
 use fiducia_collector::envelope::parse;
+use fiducia_collector_fuzz::{NOW_MS, allow_caught_decoder_panics};
 use fiducia_proto::consent::{EventType, Purpose};
 use fiducia_proto::v1::Decision;
 use libfuzzer_sys::fuzz_target;
-
-/// libFuzzer aborts on any panic, even a caught one. The collector catches
-/// panics inside `iab_gpp` (a known integer overflow in its GPP decoding,
-/// see `consent::tcf`), so only those may unwind; any other panic is a bug.
-fn allow_caught_decoder_panics() {
-    let abort = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let in_decoder = info.location().is_some_and(|l| l.file().contains("iab_gpp"));
-        if !in_decoder {
-            abort(info);
-        }
-    }));
-}
 
 fuzz_target!(init: allow_caught_decoder_panics(), |data: &[u8]| {
     // The first byte picks the request's headers and the site's policy.
@@ -42,8 +30,7 @@ fuzz_target!(init: allow_caught_decoder_panics(), |data: &[u8]| {
     let meta = RequestMeta {
         ip: None,
         user_agent: String::new(),
-        // An injected clock: the seeds' TC strings are fresh at this instant.
-        received_at_ms: 1_780_272_000_000,
+        received_at_ms: NOW_MS,
         signals: HeaderSignals {
             gpc: knobs & 4 != 0,
             dnt: knobs & 8 != 0,

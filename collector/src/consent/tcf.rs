@@ -15,7 +15,10 @@
 //!
 //! `iab_gpp` 0.1.2 can panic on hostile GPP headers (an integer overflow in
 //! its Fibonacci range decoding, found by `collector/fuzz`), so every call
-//! into it is guarded: a panic is a decode error like any other.
+//! into it is guarded: a panic is a decode error like any other. It also
+//! expands every vendor range into one id per vendor, so a short string of
+//! overlapping ranges cost it seconds and ~100 MB: `ranges` refuses those
+//! before it sees them.
 
 use std::panic::{UnwindSafe, catch_unwind};
 use std::str::FromStr;
@@ -23,6 +26,8 @@ use std::str::FromStr;
 use fiducia_proto::consent::Purpose;
 use iab_gpp::sections::tcfeuv2::TcfEuV2;
 use iab_gpp::v1::GPPString;
+
+mod ranges;
 
 /// Longest TC or GPP string looked at.
 pub const MAX_LEN: usize = 8192;
@@ -58,6 +63,10 @@ pub enum TcfError {
     /// `LastUpdated` is older than the site's maximum consent age.
     #[error("older than the site's maximum consent age")]
     Expired,
+    /// Vendor ranges that cover some vendor many times over: refused
+    /// before decoding, which would expand each of them (see `ranges`).
+    #[error("vendor ranges cover more ids than a TC string can mean")]
+    RangesTooWide,
 }
 
 impl TcfError {
@@ -73,6 +82,7 @@ impl TcfError {
             Self::PolicyVersion(_) => "policy_version",
             Self::FromTheFuture => "from_the_future",
             Self::Expired => "expired",
+            Self::RangesTooWide => "ranges_too_wide",
         }
     }
 }
@@ -139,12 +149,17 @@ impl TcConsent {
     }
 }
 
-/// Decodes a standalone TC string after checking its length and alphabet.
+/// Decodes a standalone TC string after checking its length, its alphabet
+/// and what its vendor ranges expand to.
 ///
 /// # Errors
-/// [`TcfError::TooLong`], [`TcfError::Alphabet`] or [`TcfError::Decode`].
+/// [`TcfError::TooLong`], [`TcfError::Alphabet`],
+/// [`TcfError::RangesTooWide`] or [`TcfError::Decode`].
 pub fn decode(tc: &str) -> Result<TcfEuV2, TcfError> {
     check_text(tc, b".")?;
+    if ranges::too_wide(tc) {
+        return Err(TcfError::RangesTooWide);
+    }
     guarded(|| TcfEuV2::from_str(tc).map_err(|e| e.to_string())).map_err(TcfError::Decode)
 }
 

@@ -20,7 +20,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-pub use self::detect::{EMAIL, IBAN, IP, PHONE, TOKEN, holds_personal_data, is_token};
+pub use self::detect::{EMAIL, IBAN, IP, PHONE, TOKEN, holds_email, holds_personal_data, is_token};
 
 /// Keys whose values are personal or secret wherever they appear: URL query
 /// parameters, property names at any depth. Compared after lower-casing and

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use url::Url;
 use url::form_urlencoded;
 
-use super::scrub::{Scrubber, holds_personal_data};
+use super::scrub::{Scrubber, holds_email, holds_personal_data};
 
 /// Longest URL stored; longer ones are cut.
 pub const MAX_URL_CHARS: usize = 2048;
@@ -210,29 +210,41 @@ fn filter_pairs(
     dropped.then(|| kept.finish())
 }
 
-/// Whether the value of a raw `key=value` pair that starts with a literal
-/// `+` holds personal data when that `+` is read as a plus rather than a
-/// space (`tel=+49+30+1234567`, written by a script that does not encode it).
+/// Whether a raw `key=value` pair holds personal data when a literal `+`
+/// in it, written by a script that does not encode it, is read as a plus
+/// rather than a space: an e-mail address with every one (`ada+@example.com`,
+/// a sub-address, in the key or the value), or anything with a value's
+/// leading one before spaces (`tel=+49+30+1234567`). Only addresses for
+/// the first: a browser writes spaces as `+`, and read as pluses they would
+/// join the words of a search into something token-like.
 fn plus_kept_holds_personal_data(raw: &str) -> bool {
-    let value = raw.split_once('=').map_or("", |(_, value)| value);
-    value.strip_prefix('+').is_some_and(|rest| {
-        let rest = rest.replace('+', " ");
-        let rest = percent_encoding::percent_decode_str(&rest).decode_utf8_lossy();
-        holds_personal_data(&format!("+{rest}"))
-    })
+    let (key, value) = raw.split_once('=').unwrap_or((raw, ""));
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    [key, value]
+        .into_iter()
+        .any(|part| part.contains('+') && holds_email(&decode(part)))
+        || value.strip_prefix('+').is_some_and(|rest| {
+            holds_personal_data(&format!("+{}", decode(&rest.replace('+', " "))))
+        })
 }
 
 /// The path without empty segments or `;param` suffixes, personal data in
-/// its segments replaced by markers; borrowed when already clean.
+/// its segments replaced by markers; borrowed when already clean. A
+/// segment that is `.` or `..` once its `;param` is cut (`..;jsessionid=1`)
+/// is dropped too: kept, the URL would read it as a step up.
 fn clean_path<'a>(path: &'a str, scrubber: &Scrubber) -> Cow<'a, str> {
     let mut out = String::with_capacity(path.len());
     for segment in path.split('/') {
         let segment = segment.split(';').next().unwrap_or_default();
-        if segment.is_empty() {
+        let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+        if matches!(&*decoded, "" | "." | "..") {
             continue;
         }
         out.push('/');
-        let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
         match scrubber.text(&decoded) {
             Cow::Borrowed(_) => out.push_str(segment),
             Cow::Owned(clean) => out.push_str(&clean),

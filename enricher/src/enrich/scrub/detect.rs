@@ -243,21 +243,44 @@ impl Kind {
 
 /// `text` with its e-mail addresses, IBANs, IP addresses, phone numbers and
 /// tokens replaced by markers; borrowed when there was none.
+///
+/// A replacement can leave data that a pass refused as part of a longer
+/// candidate: `2001:db8::18::1` is no address, but once `18::1` is a marker
+/// `2001:db8::` is one. So passes repeat until one finds nothing, and
+/// scrubbed text holds nothing the detectors find (scrubbing twice changes
+/// nothing). This ends: every pass that finds something replaces data with
+/// markers, which no detector matches.
 #[must_use]
 pub fn scrub(text: &str) -> Cow<'_, str> {
-    let hints = Hints::of(text);
     let mut out = Cow::Borrowed(text);
-    if !hints.any() {
-        return out;
+    while let Some(clean) = pass(&out) {
+        out = Cow::Owned(clean);
     }
+    out
+}
+
+/// `text` with every kind replaced once, in [`Kind::ALL`] order; `None`
+/// when there was none.
+fn pass(text: &str) -> Option<String> {
+    let hints = Hints::of(text);
+    if !hints.any() {
+        return None;
+    }
+    let mut out: Option<String> = None;
     for kind in Kind::ALL {
         if kind.may_be_in(hints)
-            && let Some(clean) = kind.replace(&out)
+            && let Some(clean) = kind.replace(out.as_deref().unwrap_or(text))
         {
-            out = Cow::Owned(clean);
+            out = Some(clean);
         }
     }
     out
+}
+
+/// Whether `text` holds an e-mail address.
+#[must_use]
+pub fn holds_email(text: &str) -> bool {
+    Hints::of(text).email && Kind::Email.find(text, 0).is_some()
 }
 
 /// Whether `text` holds an e-mail address, an IBAN, an IP address, a phone
