@@ -7,7 +7,8 @@
 //! the same batch is retried with backoff until it succeeds or the service
 //! shuts down (then it is redelivered after the restart; [`retry`]). Poison
 //! messages are the handler's to dead-letter; they never fail a batch.
-//! Reading a batch is in `next.rs`, its offsets in `offsets.rs`.
+//! Reading a batch is in `next.rs`, its offsets in `offsets.rs`, noticing a
+//! position beyond the log (a broker that lost data) in `log_end.rs`.
 
 mod log_end;
 mod next;
