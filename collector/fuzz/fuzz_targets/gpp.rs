@@ -11,7 +11,8 @@ use std::str::FromStr;
 
 use fiducia_collector::consent::tcf::{TcfError, decode, validate};
 use fiducia_collector_fuzz::{
-    NOW_MS, allow_caught_decoder_panics, check_outcome, plausible, policy, tag_granting_all,
+    NOW_MS, allow_caught_decoder_panics, check_expiry, check_outcome, plausible, policy,
+    tag_granting_all,
 };
 use iab_gpp::sections::SectionId;
 use iab_gpp::v1::GPPString;
@@ -40,11 +41,17 @@ fuzz_target!(init: allow_caught_decoder_panics(), |data: &[u8]| {
         });
         match section {
             // (An empty section is a string that does not decode.)
-            Ok(Some(Some(tc))) => assert_eq!(
-                outcome,
-                Some(decode(&tc).and_then(|d| validate(&d, NOW_MS, policy().max_age_ms))),
-                "section 2 read otherwise than alone"
-            ),
+            Ok(Some(Some(tc))) => {
+                let decoded = decode(&tc);
+                let alone = decoded
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|d| validate(d, NOW_MS, policy().max_age_ms));
+                assert_eq!(outcome, Some(alone), "section 2 read otherwise than alone");
+                if let (Ok(decoded), Some(Ok(valid))) = (&decoded, &outcome) {
+                    check_expiry(decoded, valid);
+                }
+            }
             Ok(Some(None)) => assert_eq!(outcome, None, "no section 2, yet a TCF outcome"),
             Ok(None) | Err(_) => assert!(
                 matches!(outcome, Some(Err(TcfError::Gpp(_)))),

@@ -5,9 +5,9 @@
 //! publisher segment consents (`fiducia_collector_fuzz::check_outcome`).
 #![no_main]
 
-use fiducia_collector::consent::tcf::TcfError;
+use fiducia_collector::consent::tcf::{TcfError, decode};
 use fiducia_collector_fuzz::{
-    allow_caught_decoder_panics, check_outcome, plausible, tag_granting_all,
+    allow_caught_decoder_panics, check_expiry, check_outcome, plausible, tag_granting_all,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -20,11 +20,11 @@ fuzz_target!(init: allow_caught_decoder_panics(), |data: &[u8]| {
         assert_eq!(outcome, None, "no string is no TCF signal");
         return;
     }
-    let result = outcome.expect("a TC string is a TCF signal");
-    if !plausible(tc, ".") {
-        assert!(
-            matches!(result, Err(TcfError::TooLong | TcfError::Alphabet)),
-            "{result:?} for a string the checks refuse"
-        );
+    match outcome.expect("a TC string is a TCF signal") {
+        Ok(valid) => check_expiry(&decode(tc).expect("valid, so decoded"), &valid),
+        Err(error) => assert!(
+            plausible(tc, ".") || matches!(error, TcfError::TooLong | TcfError::Alphabet),
+            "{error:?} for a string the checks refuse"
+        ),
     }
 });
