@@ -23,6 +23,8 @@ use std::sync::RwLock;
 use fiducia_proto::consent::{Purpose, PurposeSet};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord};
 
+use super::history::History;
+
 /// One subject's standing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Entry {
@@ -73,8 +75,9 @@ impl Entry {
         let state = record.state.clone().unwrap_or_default();
         let stated = PurposeSet::granted_by(&state).without(Purpose::Necessary);
         let explicit = (state.gpc || state.dnt)
-            && record.source.strip_prefix(super::record::TAG_SOURCE_PREFIX)
-                == Some(super::resolve::EXPLICIT_SOURCE);
+            && (record.source.strip_prefix(super::record::TAG_SOURCE_PREFIX)
+                == Some(super::resolve::EXPLICIT_SOURCE)
+                || record.source == super::record::PRIVACY_CENTER_SOURCE);
         // Received in the same millisecond as the latest: no order to trust,
         // so what either denies is denied, and a purpose either granted and
         // the other does not is withdrawn.
@@ -105,10 +108,11 @@ impl Entry {
     }
 }
 
-/// Every subject's standing, by site then subject.
+/// Every subject's standing, by site then subject, and every record.
 #[derive(Debug, Default)]
 pub struct Ledger {
     sites: RwLock<HashMap<String, HashMap<String, Entry>>>,
+    history: History,
 }
 
 impl Ledger {
@@ -125,12 +129,19 @@ impl Ledger {
         sites.get(site)?.get(subject).copied()
     }
 
+    /// Every record of the subject, oldest first.
+    #[must_use]
+    pub fn history(&self, site: &str, subject: &str) -> Vec<ConsentRecord> {
+        self.history.records(site, subject)
+    }
+
     /// Applies a record; records without a subject prove consent but have
     /// nobody to apply to.
     pub fn apply(&self, record: &ConsentRecord) {
         if record.subject.is_empty() || record.site_id.is_empty() {
             return;
         }
+        self.history.add(record);
         let mut sites = self
             .sites
             .write()

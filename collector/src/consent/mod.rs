@@ -9,11 +9,13 @@
 //! * [`tcf`]: TC strings (and GPP strings carrying one), decoded and validated.
 //! * [`ledger`] and [`follow`]: the server-side ledger, rebuilt on every
 //!   instance from `fiducia.consent.v1`.
+//! * [`history`]: every record of every subject, for the privacy center.
 //! * [`resolve`]: sources and precedence, into per-purpose grants.
 //! * [`record`]: the consent records every change produces.
 
 pub mod decision;
 pub mod follow;
+pub mod history;
 pub mod ledger;
 pub mod policy;
 pub mod record;

@@ -1,0 +1,121 @@
+//! Every consent record of every subject, for the privacy center's
+//! history and receipts (`collector/README.md`, The privacy center).
+//!
+//! Kept beside the [`super::ledger::Ledger`] and fed the same way: from
+//! `fiducia.consent.v1`, which every collector reads from its beginning
+//! (so each one holds every record, whichever collector made it, and holds
+//! them again after a restart), and from this collector's own records once
+//! Kafka acknowledged them (so a visitor sees a change they just made on
+//! the collector that answered it). Records are held encoded, as on the
+//! topic (about 130 bytes each with a notice hash), in server receipt
+//! order; a record applied twice is held once.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use fiducia_proto::v1::ConsentRecord;
+use prost::Message;
+
+struct Held {
+    server_ts_ms: i64,
+    record_id: Vec<u8>,
+    encoded: Box<[u8]>,
+}
+
+/// Every subject's records, by site then subject.
+#[derive(Default)]
+pub struct History {
+    sites: RwLock<HashMap<String, HashMap<String, Vec<Held>>>>,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History").finish_non_exhaustive()
+    }
+}
+
+impl History {
+    /// Holds `record`, in order, unless it is held already or names nobody.
+    pub fn add(&self, record: &ConsentRecord) {
+        if record.subject.is_empty() || record.site_id.is_empty() {
+            return;
+        }
+        let mut sites = self
+            .sites
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let records = sites
+            .entry(record.site_id.clone())
+            .or_default()
+            .entry(record.subject.clone())
+            .or_default();
+        if records.iter().any(|h| h.record_id == record.record_id) {
+            return;
+        }
+        let at = records.partition_point(|h| {
+            (h.server_ts_ms, h.record_id.as_slice())
+                <= (record.server_ts_ms, record.record_id.as_slice())
+        });
+        records.insert(
+            at,
+            Held {
+                server_ts_ms: record.server_ts_ms,
+                record_id: record.record_id.clone(),
+                encoded: record.encode_to_vec().into_boxed_slice(),
+            },
+        );
+    }
+
+    /// The subject's records, oldest first (by the time a collector received them).
+    #[must_use]
+    pub fn records(&self, site: &str, subject: &str) -> Vec<ConsentRecord> {
+        let sites = self
+            .sites
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sites
+            .get(site)
+            .and_then(|subjects| subjects.get(subject))
+            .map(|held| {
+                held.iter()
+                    .filter_map(|h| ConsentRecord::decode(&*h.encoded).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(subject: &str, id: u8, server_ts_ms: i64) -> ConsentRecord {
+        ConsentRecord {
+            record_id: vec![id; 16],
+            site_id: "demo".into(),
+            subject: subject.into(),
+            server_ts_ms,
+            notice_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            ..ConsentRecord::default()
+        }
+    }
+
+    #[test]
+    fn records_are_held_once_in_server_order_per_subject() {
+        let history = History::default();
+        for (id, at) in [(3, 300), (1, 100), (2, 200), (1, 100), (4, 200)] {
+            history.add(&record("v1", id, at));
+        }
+        history.add(&record("v2", 9, 50));
+        history.add(&record("", 8, 50));
+        let ids: Vec<u8> = history
+            .records("demo", "v1")
+            .iter()
+            .map(|r| r.record_id[0])
+            .collect();
+        assert_eq!(ids, [1, 2, 4, 3]);
+        assert_eq!(history.records("demo", "v2").len(), 1);
+        assert!(history.records("demo", "").is_empty());
+        assert!(history.records("other", "v1").is_empty());
+    }
+}
