@@ -6,7 +6,7 @@
 // measurement is granted, so it survives a reload or a collector outage.
 // The collector dedups on event id, so a retry resends the same ids.
 import { store } from './store.js'
-import { MAX_EVENTS, MEASUREMENT, granted } from './tracker.js'
+import { MAX_EVENTS, MEASUREMENT, adopt, granted } from './tracker.js'
 
 const BATCH = 20
 const BATCH_DELAY_MS = 1e3
@@ -79,7 +79,7 @@ const flush = () => {
   }
   // Browsers refuse keepalive bodies over 64 KB.
   fetch(url, { method: 'POST', body, keepalive: body.length < 6e4 }).then(
-    (r) => done(r.status, r.headers.get('Retry-After')),
+    (r) => done(r.status, r.headers.get('Retry-After'), adopt(r.headers.get('Fiducia-Visitor'))),
     () => done(0),
   )
 }

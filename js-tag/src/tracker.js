@@ -18,7 +18,7 @@ export const MAX_EVENTS = 200
 
 let site, need, notice
 let C // the current decision (purposes, source, notice_version, updated_at, tcf), or undefined
-let V // the visitor id record {id, exp}, once loaded or minted
+let V // the visitor id record {id, t, exp}, once loaded or issued
 let uid // the user id from identify (memory only)
 let seq = 0
 let ref
@@ -39,16 +39,19 @@ export const setup = (s, n, nv) => {
   stored?.updated_at > Date.now() - MAX_AGE_MS ? (C = stored) : [...'cvq'].map((k) => store(k, 0))
 }
 
-// The visitor id: loaded if one exists and has not expired, minted only when
-// `mint` (measurement granted). Expiry is fixed at creation.
-const visitor = (mint) => {
+// The visitor id and its token ({id, t, exp}), issued by the collector: the
+// tag asks for one (`issue`) while measurement is granted and it holds none,
+// and keeps it until the token expires (13 months), never renewed. An id the
+// tag minted itself (before the collector issued them) has no token: it is
+// dropped.
+const visitor = () => {
   V ||= store('v')
-  if (!(V?.exp > Date.now())) {
-    V = mint && { id: uuid7(), exp: Date.now() + MAX_AGE_MS }
-    store('v', V || 0)
-  }
-  return V?.id
+  if (!(V?.exp > Date.now() && V.t)) store('v', (V = 0))
+  return V.id
 }
+
+// The collector's answer, `{"id", "t", "exp"}`: kept if still wanted.
+export const adopt = (h) => h && !V && granted(MEASUREMENT) && store('v', (V = JSON.parse(h)))
 
 // URLs lose their fragment (it can carry a token: `#access_token=…`) and
 // are cut short of the collector's bound (4096 characters).
@@ -74,7 +77,7 @@ const stamp = (event, ctx) =>
       // GPC and DNT as the browser reports them now.
       consent: { ...C, gpc: !!navigator.globalPrivacyControl, dnt: navigator.doNotTrack == '1' },
       // uid is only ever set while personalization is granted (or undecided).
-      visitor: { id: visitor(granted(PURPOSES[0])), user_id: uid || null },
+      visitor: { id: visitor(), issue: !V, user_id: uid || null },
       context: ctx,
     }),
     event,
@@ -114,7 +117,7 @@ export const identify = (id) => {
   }
 }
 
-// reset: forget the user id and the visitor id (a new one is minted when needed).
+// reset: forget the user id and the visitor id (a new one is issued when needed).
 export const reset = () => {
   uid = V = null
   store('v', 0)

@@ -73,7 +73,12 @@ pub fn for_consent_event(
         return None;
     }
     let after = consentable(resolution.act.granted());
-    let client_ts_ms = consent.updated_at.unwrap_or(event_ts_ms);
+    // When the visitor chose: a TC string's own LastUpdated when one decided
+    // (the tag stamps CMP decisions with when it saw them), else the tag's time.
+    let client_ts_ms = match &resolution.tcf {
+        Some(Ok(tc)) if tc.last_updated_ms > 0 => tc.last_updated_ms,
+        _ => consent.updated_at.unwrap_or(event_ts_ms),
+    };
     let source = if consent.source.is_empty() {
         "api"
     } else {

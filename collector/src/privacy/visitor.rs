@@ -13,7 +13,7 @@ use crate::envelope::Envelope;
 
 use super::token;
 
-/// Response header carrying `<visitor id> <token>` to the tag.
+/// Response header carrying the issued id and its token to the tag.
 pub const VISITOR_HEADER: &str = "Fiducia-Visitor";
 
 /// Mints a visitor id for an envelope that asks for one and whose grants
@@ -37,7 +37,8 @@ pub fn mint(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let ttl_ms = i64::try_from(privacy.token_ttl.as_millis()).unwrap_or(i64::MAX);
     let token = token::issue(&privacy.keys, &envelope.site, &id, now_ms, ttl_ms)?;
-    let header = format!("{id} {token}");
+    let exp = now_ms.saturating_add(ttl_ms);
+    let header = serde_json::json!({"id": id, "t": token, "exp": exp}).to_string();
     envelope.visitor.id = Some(id);
     envelope.visitor.issued = true;
     Some(header)

@@ -1,7 +1,8 @@
 //! The privacy center's page and the tag's reminder, in the visitor's
 //! language: `GET /privacy` (`?lang=` from the site, else
 //! `Accept-Language`, else English), its stylesheet and script, and
-//! `GET /privacy/reminder.js`. Plain HTML and CSS with a few lines of
+//! `GET /privacy/reminder.js` (every language's words in it: it runs on
+//! the site's page and picks the page's language). Plain HTML and CSS with a few lines of
 //! script, nothing from anyone else (the `Content-Security-Policy` allows
 //! this collector only). The words are in `page/locales/<lang>.toml`, one
 //! file per language with the same keys; each page is built once.
@@ -33,25 +34,46 @@ const REMINDER: &str = include_str!("page/reminder.js");
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                       img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// One language, its page and reminder built.
+/// One language and its page.
 struct Built {
     lang: &'static str,
     page: String,
-    reminder: String,
+}
+
+fn parsed() -> impl Iterator<Item = (&'static str, BTreeMap<String, String>)> {
+    LOCALES.iter().map(|&(lang, text)| {
+        let strings = strings(text).unwrap_or_else(|e| panic!("locales/{lang}.toml: {e}"));
+        (lang, strings)
+    })
 }
 
 static BUILT: LazyLock<Vec<Built>> = LazyLock::new(|| {
-    LOCALES
-        .iter()
-        .map(|(lang, text)| {
-            let strings = strings(text).unwrap_or_else(|e| panic!("locales/{lang}.toml: {e}"));
-            Built {
-                lang,
-                page: page(lang, &strings),
-                reminder: REMINDER.replace("/*STRINGS*/ {}", &json_block(&strings)),
-            }
+    parsed()
+        .map(|(lang, strings)| Built {
+            lang,
+            page: page(lang, &strings),
         })
         .collect()
+});
+
+/// The reminder, with the words it needs in every language (it picks the
+/// page's own).
+static REMINDER_BUILT: LazyLock<String> = LazyLock::new(|| {
+    let words: BTreeMap<&str, BTreeMap<String, String>> = parsed()
+        .map(|(lang, strings)| {
+            let needed = strings
+                .into_iter()
+                .filter(|(k, _)| {
+                    k.starts_with("reminder")
+                        || k == "and"
+                        || Purpose::CONSENTABLE.iter().any(|p| p.as_str() == k)
+                })
+                .collect();
+            (lang, needed)
+        })
+        .collect();
+    let json = serde_json::to_string(&words).unwrap_or_default();
+    REMINDER.replace("/*WORDS*/ {}", &json)
 });
 
 /// A language file's strings.
@@ -181,8 +203,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
     config.service(get("/privacy/page.js", |_| {
         asset("text/javascript; charset=utf-8", SCRIPT.to_owned())
     }));
-    config.service(get("/privacy/reminder.js", |r| {
-        asset("text/javascript; charset=utf-8", pick(&r).reminder.clone())
+    config.service(get("/privacy/reminder.js", |_| {
+        asset("text/javascript; charset=utf-8", REMINDER_BUILT.clone())
     }));
 }
 
@@ -205,7 +227,7 @@ mod tests {
         for built in &*BUILT {
             assert!(!built.page.contains("{{"), "{}: {}", built.lang, built.page);
             assert!(built.page.starts_with("<!doctype html>\n<html lang=\""));
-            assert!(!built.reminder.contains("/*STRINGS*/"));
+            assert!(!REMINDER_BUILT.contains("/*WORDS*/"));
             for purpose in Purpose::CONSENTABLE {
                 assert!(
                     built

@@ -77,8 +77,12 @@ impl World {
             .unwrap()
             .to_str()
             .unwrap();
-        let (id, token) = header.split_once(' ').unwrap();
-        (id.to_owned(), token.to_owned())
+        let issued: Value = serde_json::from_str(header).unwrap();
+        assert!(issued["exp"].as_i64().unwrap() > now() + 390 * DAY_MS);
+        (
+            issued["id"].as_str().unwrap().to_owned(),
+            issued["t"].as_str().unwrap().to_owned(),
+        )
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> ServiceResponse {
@@ -283,14 +287,16 @@ async fn a_visitor_id_is_issued_with_its_token_only_when_measurement_is_granted(
             &["page_view"],
         )
         .await;
-    let header = response
-        .headers()
-        .get("fiducia-visitor")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let second = header.split(' ').next().unwrap();
+    let header: Value = serde_json::from_str(
+        response
+            .headers()
+            .get("fiducia-visitor")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let second = header["id"].as_str().unwrap();
     let records = world.publisher.records();
     assert_eq!(records.len(), 2);
     assert_eq!(

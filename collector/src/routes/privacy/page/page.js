@@ -10,10 +10,9 @@ const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => values[k] ??
 const date = (ms) => new Date(ms).toLocaleDateString(document.documentElement.lang, { day: 'numeric', month: 'long', year: 'numeric' })
 const time = (ms) => new Date(ms).toLocaleString(document.documentElement.lang, { dateStyle: 'long', timeStyle: 'short' })
 let token = location.hash.slice(1)
-if (token) {
-  sessionStorage.setItem('fiducia:t', token)
-  history.replaceState(null, '', location.pathname + location.search)
-} else token = sessionStorage.getItem('fiducia:t')
+if (location.hash) history.replaceState(null, '', location.pathname + location.search)
+if (token.split('.').length == 3) sessionStorage.setItem('fiducia:t', token)
+else token = sessionStorage.getItem('fiducia:t') || 
 let base
 try {
   const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')))
