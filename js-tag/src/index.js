@@ -10,8 +10,7 @@
 import { gcm, tcf } from './adapters.js'
 import { capture } from './capture.js'
 import { hide, start } from './send.js'
-import { store } from './store.js'
-import { GRANTED, MEASUREMENT, PURPOSES, decide, emit, identify, reset, setup } from './tracker.js'
+import { GRANTED, MEASUREMENT, PURPOSES, V, decide, emit, identify, reset, setup } from './tracker.js'
 
 const script = document.currentScript
 const data = script.dataset
@@ -33,7 +32,7 @@ const api = {
   reset,
   // The privacy center in the site's language, with the visitor's token in
   // the fragment (never sent to a server, nor in a Referer).
-  privacy: () => open(`${origin}/privacy?lang=${document.documentElement.lang}#${store('v')?.t}`),
+  privacy: () => open(`${origin}/privacy?lang=${document.documentElement.lang}#${V?.t}`),
 }
 const run = (command, ...args) => api[command]?.(...args)
 const queued = window.fiducia?.q || []
@@ -42,7 +41,7 @@ for (const args of queued) run(...args)
 
 // The reminder (data-reminder="<days>"), for a visitor the collector issued
 // an id: a module of the collector's, which decides whether one is due.
-data.reminder && store('v') && import(origin + '/privacy/reminder.js')
+data.reminder && V && import(origin + '/privacy/reminder.js')
 
 const leave = (unload) => {
   engaged()

@@ -100,6 +100,31 @@ mod tests {
         }
     }
 
+    /// What one record costs: a choice through the tag's API, with a
+    /// notice hash, network and browser (the README's figure).
+    #[test]
+    fn a_typical_record_is_held_in_about_150_bytes() {
+        let mut typical = record(&"0".repeat(32), 1, 1_764_000_000_000);
+        typical.source = "tag:api".into();
+        typical.notice_version = "2026-01".into();
+        typical.client_ts_ms = 1_764_000_000_000;
+        typical.expires_at_ms = 1_798_128_000_000;
+        typical.browser_family = "Chrome".into();
+        typical.ip = Some(fiducia_proto::v1::IpPrefix {
+            network: vec![198, 51, 100, 0],
+            prefix_len: 24,
+        });
+        typical.state = Some(fiducia_proto::v1::ConsentSnapshot {
+            source: "api".into(),
+            notice_version: "2026-01".into(),
+            updated_at_ms: 1_764_000_000_000,
+            ..Default::default()
+        });
+        let bytes = typical.encode_to_vec().len();
+        println!("a typical consent record is {bytes} bytes encoded");
+        assert!((130..=170).contains(&bytes), "{bytes}");
+    }
+
     #[test]
     fn records_are_held_once_in_server_order_per_subject() {
         let history = History::default();

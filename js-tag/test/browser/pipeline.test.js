@@ -33,7 +33,11 @@ const run = (name, fn) =>
     failed = wasFailed
   })
 
-const visitorId = (page) => page.evaluate(() => JSON.parse(localStorage.getItem('fiducia:v')).id)
+// The visitor id the collector issued, once the tag has it (its first batch answered).
+const visitorId = async (page) => {
+  await page.waitForFunction(() => JSON.parse(localStorage.getItem('fiducia:v'))?.id, null, { timeout: 15_000 })
+  return page.evaluate(() => JSON.parse(localStorage.getItem('fiducia:v')).id)
+}
 
 /** Analytics events: `consent` events become consent records, not events. */
 const analytics = (events) => events.filter((e) => e.type != 'consent')

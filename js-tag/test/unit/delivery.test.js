@@ -262,7 +262,7 @@ test('the visitor id is the collector\'s, kept until its token expires and not r
 
   const later = granted({ storage, now: START + 389 * DAY_MS })
   await later.tick(1000)
-  assert.deepEqual(later.events()[0].envelope.visitor, { id: v.id, issue: false, user_id: null })
+  assert.deepEqual(later.events()[0].envelope.visitor, { id: v.id, issue: true, user_id: null })
   assert.equal(JSON.parse(later.storage()['fiducia:v']).exp, v.exp, 'not renewed')
   await later.close()
 
@@ -317,5 +317,24 @@ test("fiducia('privacy') opens the privacy center in the site's language with th
   await p.tick(1000)
   p.call('privacy')
   assert.deepEqual(opened, [`https://collect.example/privacy?lang=it#${p.issued[0].t}`])
+  await p.close()
+})
+
+test('events of several pages before the first answer all get the one id the collector issued', async () => {
+  const p = open({ url: 'https://shop.example/app/' })
+  p.call('consent', { measurement: true })
+  // An SPA moves on twice before the first batch was sent: three page contexts.
+  for (const path of ['/app/a', '/app/b']) {
+    p.w.history.pushState(null, '', path)
+    await p.tick(10)
+  }
+  await p.tick(5000)
+  assert.equal(p.requests.length, 3, 'one batch per page context')
+  assert.equal(p.issued.length, 1, 'one id issued')
+  assert.deepEqual(
+    p.requests.map((r) => r.body.visitor.id),
+    [undefined, 'v1', 'v1'],
+    'the batches stamped before the answer are sent with the issued id',
+  )
   await p.close()
 })

@@ -5,14 +5,17 @@
 // them with it.
 const $ = (id) => document.getElementById(id)
 const S = JSON.parse($('strings').textContent)
+const PURPOSES = [...document.querySelectorAll('input[role=switch]')].map((i) => i.name)
 const say = (text) => ($('status').textContent = text)
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => values[k] ?? '')
 const date = (ms) => new Date(ms).toLocaleDateString(document.documentElement.lang, { day: 'numeric', month: 'long', year: 'numeric' })
+// Where a choice came from, in words (`tag:api` → the site's own choices).
+const source = (s) => S['source_' + s.split(':')[0]] || s
 const time = (ms) => new Date(ms).toLocaleString(document.documentElement.lang, { dateStyle: 'long', timeStyle: 'short' })
 let token = location.hash.slice(1)
 if (location.hash) history.replaceState(null, '', location.pathname + location.search)
 if (token.split('.').length == 3) sessionStorage.setItem('fiducia:t', token)
-else token = sessionStorage.getItem('fiducia:t') || 
+else token = sessionStorage.getItem('fiducia:t') || ''
 let base
 try {
   const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')))
@@ -37,7 +40,7 @@ const show = (state) => {
     input.checked = s.granted
     input.disabled = false
     $(purpose + '-since').textContent = s.since
-      ? fill(S.since, { state: s.granted ? S.on : S.off, date: date(s.since) }) + ' · ' + fill(S.by, { source: s.source })
+      ? fill(S.since, { state: s.granted ? S.on : S.off, date: date(s.since) }) + ' · ' + fill(S.by, { source: source(s.source) })
       : ''
   }
 }
@@ -49,11 +52,17 @@ const timeline = (records) => {
   for (const r of [...records].reverse()) {
     const item = document.createElement('li')
     const when = Object.assign(document.createElement('time'), { dateTime: new Date(r.received_at).toISOString(), textContent: time(r.received_at) })
-    const what = Object.entries(r.changes).map(([p, c]) => `${S[p] || p}: ${S[c] || c}`).join(', ')
+    // What changed, in the page's order of purposes: for an update both kinds.
+    const names = (kind) => PURPOSES.filter((p) => r.changes[p] == kind).map((p) => S[p])
+    const parts = ['granted', 'withdrawn'].map((k) => [k, names(k)]).filter(([, n]) => n.length)
+    const what =
+      r.action == 'update'
+        ? parts.map(([k, n]) => `${S[k]}: ${n.join(', ')}`).join('; ')
+        : (parts[0]?.[1] || names('denied')).join(', ')
     const head = document.createElement('p')
     head.append(when, ' — ', S['action_' + r.action] || r.action, what && ': ' + what)
     const meta = Object.assign(document.createElement('small'), {
-      textContent: [fill(S.by, { source: r.source }), r.notice_version && fill(S.notice, { version: r.notice_version })].filter(Boolean).join(' · '),
+      textContent: [fill(S.by, { source: source(r.source) }), r.notice_version && fill(S.notice, { version: r.notice_version })].filter(Boolean).join(' · '),
     })
     const button = Object.assign(document.createElement('button'), { type: 'button', textContent: S.receipt })
     button.setAttribute('aria-label', fill(S.receipt_of, { date: time(r.received_at) }))

@@ -18,7 +18,9 @@ if (days > 0 && visitor?.t && !(read('r') > Date.now())) {
   const site = JSON.parse(atob(visitor.t.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).site
   const url = `${new URL(import.meta.url).origin}/v1/privacy/${encodeURIComponent(site)}/${encodeURIComponent(visitor.id)}/consent`
   const state = await fetch(url, { headers: { authorization: 'Bearer ' + visitor.t } }).then((r) => r.ok && r.json(), () => null)
-  const on = Object.entries(state?.purposes || {}).filter(([, s]) => s.granted)
+  const on = ['measurement', 'personalization', 'functional', 'contextual']
+    .map((p) => [p, state?.purposes?.[p]])
+    .filter(([, s]) => s?.granted)
   const since = Math.max(...on.map(([, s]) => s.since))
   // Returning: the choice was made before today.
   if (on.length && since < new Date().setHours(0, 0, 0, 0)) {
