@@ -170,27 +170,14 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use fiducia_proto::v1::ConsentSnapshot;
-
     use super::*;
 
     /// A record received at `server_ts_ms`; its client time is a forgery
     /// far in the future, which must never matter.
     fn record(action: ConsentAction, granted: &[Purpose], server_ts_ms: i64) -> ConsentRecord {
-        let mut state = ConsentSnapshot::default();
-        for p in Purpose::CONSENTABLE {
-            p.set_in(&mut state, granted.contains(&p));
-        }
         ConsentRecord {
-            record_id: uuid::Uuid::now_v7().into_bytes().to_vec(),
-            site_id: "demo".into(),
-            subject: "v1".into(),
-            action: action as i32,
-            state: Some(state),
-            source: "tag:api".into(),
             client_ts_ms: i64::MAX,
-            server_ts_ms,
-            ..ConsentRecord::default()
+            ..crate::consent::testing::record("v1", action, granted, server_ts_ms)
         }
     }
 

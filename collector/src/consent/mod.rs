@@ -24,6 +24,8 @@ pub mod rules;
 pub mod tcf;
 #[cfg(test)]
 mod tcf_vectors;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use decision::{DenyReason, DropReason, Grant, Grants, Source, Verdict, decide};
 pub use rules::{Field, FieldSet, Rules, default_needs};

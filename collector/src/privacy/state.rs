@@ -127,8 +127,6 @@ pub fn record_id(record: &ConsentRecord) -> String {
 
 #[cfg(test)]
 mod tests {
-    use fiducia_proto::v1::ConsentSnapshot;
-
     use super::*;
     use crate::consent::ledger::Ledger;
 
@@ -136,20 +134,10 @@ mod tests {
     const P: Purpose = Purpose::Personalization;
 
     fn record(action: ConsentAction, granted: &[Purpose], at: i64, source: &str) -> ConsentRecord {
-        let mut state = ConsentSnapshot::default();
-        for p in Purpose::CONSENTABLE {
-            p.set_in(&mut state, granted.contains(&p));
-        }
         ConsentRecord {
-            record_id: uuid::Uuid::now_v7().into_bytes().to_vec(),
-            site_id: "demo".into(),
-            subject: "v".into(),
-            action: action.into(),
-            state: Some(state),
             source: source.into(),
-            server_ts_ms: at,
             expires_at_ms: if granted.is_empty() { 0 } else { at + 1_000 },
-            ..ConsentRecord::default()
+            ..crate::consent::testing::record("v", action, granted, at)
         }
     }
 

@@ -7,6 +7,7 @@ pub mod gpc;
 pub mod privacy;
 pub mod tag;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -106,15 +107,7 @@ pub async fn intake<'s, P>(
     state: &'s AppState<P>,
     events_in_request: &mut usize,
 ) -> Result<Intake<'s>, ApiError> {
-    let ip = client_ip(request, &state.trusted_proxies);
-    if let Some(ip) = ip {
-        state
-            .limiter
-            .check(ip)
-            .map_err(|retry_after_seconds| ApiError::RateLimited {
-                retry_after_seconds,
-            })?;
-    }
+    let ip = rate_limit(request, state)?;
     if !(state.ledger_caught_up)() {
         return Err(ApiError::LedgerCatchingUp {
             retry_after_seconds: state.retry_after_seconds,
@@ -156,6 +149,27 @@ pub async fn intake<'s, P>(
         meta,
         site,
     })
+}
+
+/// The per-IP rate limit, the first check of the tag's and the privacy
+/// routes; the client's address.
+///
+/// # Errors
+/// [`ApiError::RateLimited`] when the address sends too fast.
+pub fn rate_limit<P>(
+    request: &HttpRequest,
+    state: &AppState<P>,
+) -> Result<Option<IpAddr>, ApiError> {
+    let ip = client_ip(request, &state.trusted_proxies);
+    if let Some(ip) = ip {
+        state
+            .limiter
+            .check(ip)
+            .map_err(|retry_after_seconds| ApiError::RateLimited {
+                retry_after_seconds,
+            })?;
+    }
+    Ok(ip)
 }
 
 /// Counts every request by route template and status, and times it; a

@@ -10,39 +10,13 @@ import assert from 'node:assert/strict'
 import { createPublicKey, verify } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { after, before, test } from 'node:test'
 import { openBrowser } from './browser.js'
-import { eventually, startStack } from './stack.js'
+import { eventually } from './stack.js'
+import { issued, run, stack, suite } from './suite.js'
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 
-let stack
-let failed = false
-
-before(async () => {
-  stack = await startStack()
-})
-
-after(() => stack?.stop(failed))
-
-const run = (name, fn) =>
-  test(name, { timeout: 180_000 }, async () => {
-    const wasFailed = failed
-    failed = true
-    const b = await openBrowser()
-    try {
-      await fn(b, Date.now())
-    } finally {
-      await b.close()
-    }
-    failed = wasFailed
-  })
-
-/** The id and token the collector issued to this page's visitor, once it has. */
-const issued = async (page) => {
-  await page.waitForFunction(() => JSON.parse(localStorage.getItem('fiducia:v'))?.t, null, { timeout: 15_000 })
-  return page.evaluate(() => JSON.parse(localStorage.getItem('fiducia:v')))
-}
+suite()
 
 /** Accepts everything on the demo's home page; the visitor the collector issued. */
 const acceptAll = async (page) => {

@@ -19,8 +19,7 @@ use actix_web::http::header::{self, CACHE_CONTROL};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, cors, method_not_allowed};
-use crate::client_ip::client_ip;
+use super::{AppState, cors, method_not_allowed, rate_limit};
 use crate::error::ApiError;
 use crate::metrics;
 use crate::privacy::token::{self, Claims, TokenError};
@@ -91,14 +90,7 @@ pub fn authorize<'s, P>(
     site: &str,
     visitor: &str,
 ) -> Result<Proven<'s>, ApiError> {
-    if let Some(ip) = client_ip(request, &state.trusted_proxies) {
-        state
-            .limiter
-            .check(ip)
-            .map_err(|retry_after_seconds| ApiError::RateLimited {
-                retry_after_seconds,
-            })?;
-    }
+    rate_limit(request, state)?;
     let now = fiducia_proto::time::now_ms();
     let claims =
         prove(request, state, site, visitor, now)?.ok_or(ApiError::Token(TokenError::Missing))?;
