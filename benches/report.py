@@ -207,6 +207,14 @@ def latency_table(pipeline):
             f"| {run['latency']['p99_ms']:.2f} | {run['error_total']} | {fmt(server.get('cpu_cores'), 2)} "
             f"| {fmt(run['loadgen_cpu_cores'], 2)} |"
         )
+    for run in pipeline:
+        windows = run["arrival"].get("p99_by_window_ms") or []
+        if len(windows) > 1:
+            lines.append("")
+            lines.append(
+                f"p99 ms per 5 minutes of send time ({run['label']}; first and last partial): "
+                + ", ".join(f"{w:,}" for w in windows)
+            )
     return lines
 
 

@@ -6,7 +6,7 @@
 //! given the time that poll started. That overstates a latency by at most
 //! one poll interval plus the query's own time, never understates it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -22,11 +22,17 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Events awaited (id → send time, Unix ms) and the latencies of those seen.
+/// Length of the send-time windows whose p99 [`Summary::p99_by_window_ms`]
+/// lists: a long run shows whether its tail latency stays where it started.
+pub const WINDOW_MS: i64 = 300_000;
+
+/// Events awaited (id → send time, Unix ms) and the latencies of those seen,
+/// over the whole run and per [`WINDOW_MS`] of send time.
 #[derive(Debug)]
 pub struct Tracker {
     pending: HashMap<String, i64>,
     latency_ms: Histogram<u64>,
+    by_window: BTreeMap<i64, Histogram<u64>>,
     sent: u64,
 }
 
@@ -39,6 +45,7 @@ impl Tracker {
         Ok(Self {
             pending: HashMap::new(),
             latency_ms: Histogram::new_with_bounds(1, 3_600_000, 3)?,
+            by_window: BTreeMap::new(),
             sent: 0,
         })
     }
@@ -63,6 +70,11 @@ impl Tracker {
         if let Some(sent_ms) = self.pending.remove(id) {
             let ms = u64::try_from(seen_ms - sent_ms).unwrap_or(0).max(1);
             self.latency_ms.saturating_record(ms);
+            let window = self
+                .by_window
+                .entry(sent_ms.div_euclid(WINDOW_MS))
+                .or_insert_with(|| Histogram::new_from(&self.latency_ms));
+            window.saturating_record(ms);
         }
     }
 
@@ -85,12 +97,17 @@ impl Tracker {
             p90_ms: q(0.90),
             p99_ms: q(0.99),
             max_ms: (!h.is_empty()).then(|| h.max()),
+            p99_by_window_ms: self
+                .by_window
+                .values()
+                .map(|w| w.value_at_quantile(0.99))
+                .collect(),
         }
     }
 }
 
 /// Tag → ClickHouse latencies of the events tracked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
     /// Events sent in the measured window and accepted (2xx, none dropped).
     pub events_tracked: u64,
@@ -106,6 +123,9 @@ pub struct Summary {
     pub p99_ms: Option<u64>,
     /// Highest latency seen.
     pub max_ms: Option<u64>,
+    /// The 99th percentile of the events sent in each [`WINDOW_MS`] of the
+    /// run (by send time; the first and last windows are partial).
+    pub p99_by_window_ms: Vec<u64>,
 }
 
 /// Where and how often to look.
@@ -183,5 +203,23 @@ mod tests {
             (2, 1, 1)
         );
         assert_eq!(s.max_ms, Some(250));
+    }
+
+    #[test]
+    fn each_window_of_send_time_has_its_own_p99() {
+        let mut t = Tracker::new().unwrap();
+        let second_window = WINDOW_MS * 7;
+        for i in 0..100 {
+            let id = format!("early-{i}");
+            t.sent(vec![id.clone()], second_window - WINDOW_MS);
+            t.seen(&id, second_window - WINDOW_MS + 10);
+            let id = format!("late-{i}");
+            t.sent(vec![id.clone()], second_window + i);
+            t.seen(&id, second_window + i + 2_000);
+        }
+        let s = t.summary();
+        assert_eq!(s.p99_by_window_ms.len(), 2);
+        assert_eq!(s.p99_by_window_ms[0], 10);
+        assert!((1_990..=2_010).contains(&s.p99_by_window_ms[1]), "{s:?}");
     }
 }

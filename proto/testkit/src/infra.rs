@@ -25,9 +25,8 @@ pub struct Infra {
 
 /// The shared broker and ClickHouse, started on first use (a broker already
 /// running on the configured port is used as it is). A broker the tests
-/// start keeps its data in memory: Tansu 0.6's sqlite engine can lose its
-/// storage task for good (a panic in its idempotent-producer check, then
-/// `Storage(UnableToSend)` to every request), which failed whole test runs.
+/// start keeps its data in memory: fast, and what a test that shares the
+/// broker needs (a test that stops the broker has a [`PrivateInfra`]).
 ///
 /// # Panics
 /// When the servers cannot be started: the test cannot run.
@@ -61,14 +60,14 @@ impl PrivateInfra {
         Self::start_on("memory")
     }
 
-    /// [`Self::start`] with the broker on sqlite storage, which keeps its data
-    /// across a restart (slow: about 150 events/s).
+    /// [`Self::start`] with the broker on postgres storage (the local
+    /// runner's default), which keeps its data across a restart.
     ///
     /// # Panics
     /// When the servers cannot be started.
     #[must_use]
     pub fn start_durable() -> Self {
-        Self::start_on("sqlite")
+        Self::start_on("postgres")
     }
 
     fn start_on(storage: &str) -> Self {
@@ -82,12 +81,10 @@ impl PrivateInfra {
                 "FIDUCIA_CLICKHOUSE_INTERSERVER_PORT",
                 free_port().to_string(),
             ),
+            ("FIDUCIA_POSTGRES_PORT", free_port().to_string()),
             // Tansu waits for its clients to leave on SIGTERM; tests that stop
             // it on purpose do not need to wait the default 15 s.
             ("FIDUCIA_STOP_TIMEOUT", "3".to_owned()),
-            // Tansu 0.6's sqlite engine loses its storage task under group
-            // churn (UnableToSend, then a panic in update_group); memory
-            // storage is what `deploy/README.md` gives tests.
             ("FIDUCIA_KAFKA_STORAGE", storage.to_owned()),
         ]
         .into_iter()

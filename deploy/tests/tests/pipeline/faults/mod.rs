@@ -5,11 +5,9 @@
 //! requests refused meanwhile, how long after the repair the last
 //! acknowledged event was stored, and the peak memory of every service.
 //!
-//! The fast cases (a `kill -9` of each service mid-load) run with every
-//! test; the slow ones (an outage of 20 or 60 s) are ignored unless asked
-//! for: `deploy/faults` runs them. The cases of a broker stopped and started
-//! with its data need a broker that keeps it under load, which no Tansu 0.6
-//! engine does here (`deploy/README.md`): `deploy/faults --durable-broker`.
+//! The fast cases (a `kill -9` of each service mid-load, the broker
+//! restarted with its data) run with every test; the slow ones (an outage of
+//! 60 s) are ignored unless asked for: `deploy/faults` runs them.
 
 mod load;
 
@@ -168,8 +166,8 @@ async fn kill_9_of_the_sink_loses_no_acknowledged_event() {
     kill_9("kill -9 sink", |s| &mut s.sink).await;
 }
 
-/// The broker stopped for `outage` and started again with its data (sqlite
-/// storage), the services running throughout.
+/// The broker stopped for `outage` and started again with its data (postgres
+/// storage, as the local runner's default), the services running throughout.
 async fn broker_stopped_with_its_data(outage: Duration) {
     let infra = PrivateInfra::start_durable();
     let stack = Stack::new(&infra.infra, Topics::with_suffix(&unique("faults")));
@@ -187,13 +185,12 @@ async fn broker_stopped_with_its_data(outage: Duration) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "no local broker keeps its data under load: Tansu 0.6's sqlite engine loses its storage task within seconds of the services' group joins (deploy/README.md); deploy/faults --durable-broker"]
 async fn a_broker_restarted_with_its_data_loses_no_acknowledged_event() {
     broker_stopped_with_its_data(Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow, and no local broker keeps its data under load (see above): deploy/faults --durable-broker"]
+#[ignore = "slow: deploy/faults"]
 async fn a_broker_down_for_60_s_loses_no_acknowledged_event() {
     broker_stopped_with_its_data(Duration::from_secs(60)).await;
 }
