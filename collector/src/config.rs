@@ -6,11 +6,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use fiducia_runtime::service::config::{
-    ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive,
+    ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive, env_raw,
 };
 use fiducia_runtime::service::sites::SitesFile;
 use ipnet::IpNet;
 
+use crate::privacy::keys::Keys;
 use crate::sites::Sites;
 
 /// Everything the collector needs to run.
@@ -44,6 +45,54 @@ pub struct Config {
     /// `FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS`: how long in-flight requests
     /// may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// The privacy center's keys and tokens.
+    pub privacy: Privacy,
+}
+
+/// The privacy center's settings (`collector/README.md`, The privacy center).
+#[derive(Debug, Clone)]
+pub struct Privacy {
+    /// `FIDUCIA_COLLECTOR_PRIVACY_SIGNING_KEY` (`<kid>:<base64url 32-byte
+    /// Ed25519 seed>`, a secret) and `FIDUCIA_COLLECTOR_PRIVACY_PUBLIC_KEYS`
+    /// (comma-separated `<kid>:<base64url public key>` of earlier signing
+    /// keys, still accepted and published). Without a signing key no
+    /// visitor id is issued and the privacy routes answer `503`.
+    pub keys: Keys,
+    /// `FIDUCIA_COLLECTOR_PRIVACY_TOKEN_TTL_SECONDS`: how long a visitor
+    /// token is valid; the tag keeps the visitor id for 390 days.
+    pub token_ttl: Duration,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Self {
+            keys: Keys::default(),
+            token_ttl: Duration::from_secs(395 * 86_400),
+        }
+    }
+}
+
+impl Privacy {
+    fn from_env() -> Result<Self, ConfigError> {
+        let signing_var = "FIDUCIA_COLLECTOR_PRIVACY_SIGNING_KEY";
+        let public_var = "FIDUCIA_COLLECTOR_PRIVACY_PUBLIC_KEYS";
+        let signing = env_raw(signing_var)?;
+        let public = env_opt::<String>(public_var)?;
+        let mut keys = Keys::parse(signing.as_deref(), None)
+            .map_err(|e| ConfigError::new(signing_var, "<redacted>", e))?;
+        if let Some(list) = public {
+            keys.add_public_list(&list)
+                .map_err(|e| ConfigError::new(public_var, list.clone(), e))?;
+        }
+        let seconds = env_positive(
+            "FIDUCIA_COLLECTOR_PRIVACY_TOKEN_TTL_SECONDS",
+            Self::default().token_ttl.as_secs(),
+        )?;
+        Ok(Self {
+            keys,
+            token_ttl: Duration::from_secs(seconds),
+        })
+    }
 }
 
 /// Bounds on what one request may carry.
@@ -204,6 +253,7 @@ impl Config {
                 "FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS",
                 Duration::from_secs(10),
             )?,
+            privacy: Privacy::from_env()?,
         })
     }
 }

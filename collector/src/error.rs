@@ -3,9 +3,11 @@
 //! The reason strings are part of the API and label the rejection counter.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+
+use crate::privacy::token::TokenError;
 
 /// A rejected request.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +94,17 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after_seconds: u32,
     },
+    /// `401` or `403`: a privacy route's visitor token does not prove the
+    /// visitor it names (`401`: no proof at all; `403`: someone else's).
+    #[error("{0}")]
+    Token(TokenError),
+    /// `404`: the visitor has no consent record with that id.
+    #[error("no such consent record for this visitor")]
+    RecordNotFound,
+    /// `503`: no signing key is configured, so the privacy center cannot
+    /// prove or be proven anything.
+    #[error("the privacy center is not configured on this collector")]
+    PrivacyUnavailable,
     /// `503`: the consent ledger has not read the whole consent topic yet
     /// (start-up, or a broker came back): nothing is decided on a partial
     /// ledger, so nothing was accepted.
@@ -126,6 +139,9 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::LedgerCatchingUp { .. } => "ledger_catching_up",
+            Self::Token(error) => error.reason(),
+            Self::RecordNotFound => "record_not_found",
+            Self::PrivacyUnavailable => "privacy_unavailable",
         }
     }
 
@@ -156,7 +172,9 @@ impl ResponseError for ApiError {
             | Self::PropsTooLarge { .. }
             | Self::InvalidGzip
             | Self::IncompleteBody => StatusCode::BAD_REQUEST,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::RecordNotFound => StatusCode::NOT_FOUND,
+            Self::Token(error) if error.is_forbidden() => StatusCode::FORBIDDEN,
+            Self::Token(_) => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType | Self::UnsupportedEncoding => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
@@ -165,7 +183,7 @@ impl ResponseError for ApiError {
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } | Self::LedgerCatchingUp { .. } => {
+            Self::Unavailable { .. } | Self::LedgerCatchingUp { .. } | Self::PrivacyUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -193,6 +211,16 @@ impl ResponseError for ApiError {
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((ALLOW, *allow));
+            }
+            // RFC 6750: a bearer token route says how to authenticate.
+            Self::Token(error) if !error.is_forbidden() => {
+                response.insert_header((
+                    WWW_AUTHENTICATE,
+                    format!(
+                        "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                        error.reason()
+                    ),
+                ));
             }
             _ => {}
         }

@@ -15,6 +15,7 @@ pub mod consent;
 pub mod envelope;
 pub mod error;
 pub mod metrics;
+pub mod privacy;
 pub mod publish;
 pub mod rate_limit;
 pub mod routes;

@@ -18,7 +18,7 @@ pub const REQUESTS_REJECTED: &str = "fiducia_collector_requests_rejected_total";
 pub const EVENTS: &str = "fiducia_collector_events_total";
 /// TC strings received, by validation `outcome` (`valid`, or why not).
 pub const TCF_STRINGS: &str = "fiducia_collector_tcf_strings_total";
-/// Consent records published, by `action` and `source` kind (`tag`, `tcf`, `gpc`, `dnt`).
+/// Consent records published, by `action` and `source` kind (`tag`, `tcf`, `gpc`, `dnt`, `privacy`).
 pub const CONSENT_RECORDS: &str = "fiducia_collector_consent_records_total";
 /// Records read from the consent topic into the ledger, by `outcome` (`applied`, `invalid`).
 pub const LEDGER_RECORDS: &str = "fiducia_collector_consent_ledger_records_total";
@@ -34,6 +34,16 @@ pub const EVENTS_REJECTED: &str = "fiducia_collector_events_rejected_total";
 pub const KAFKA_PRODUCE: &str = "fiducia_collector_kafka_produce_total";
 /// Time from enqueueing a request's events to their last acknowledgement.
 pub const KAFKA_PRODUCE_DURATION: &str = "fiducia_collector_kafka_produce_duration_seconds";
+/// Privacy center requests (`routes::privacy`) by `route` (`consent`,
+/// `change`, `history`, `receipt`, `explain`) and `outcome` (`ok`, or the
+/// refusal's reason).
+pub const PRIVACY_REQUESTS: &str = "fiducia_collector_privacy_requests_total";
+/// Visitor tokens refused, by `reason` (`token_missing`, `token_malformed`,
+/// `token_unknown_key`, `token_bad_signature`, `token_expired`,
+/// `token_wrong_site`, `token_wrong_visitor`).
+pub const TOKEN_FAILURES: &str = "fiducia_collector_privacy_token_failures_total";
+/// Visitor ids minted and issued with their token.
+pub const VISITOR_IDS_ISSUED: &str = "fiducia_collector_visitor_ids_issued_total";
 /// Request body size as received.
 pub const REQUEST_BODY_SIZE: &str = "fiducia_collector_request_body_size_bytes";
 
@@ -82,6 +92,15 @@ pub fn describe() {
         KAFKA_PRODUCE_DURATION,
         Unit::Seconds,
         "Time until Kafka acknowledged a request's events."
+    );
+    describe_counter!(
+        PRIVACY_REQUESTS,
+        "Privacy center API requests by route and outcome."
+    );
+    describe_counter!(TOKEN_FAILURES, "Visitor tokens refused, by reason.");
+    describe_counter!(
+        VISITOR_IDS_ISSUED,
+        "Visitor ids minted and issued with their token."
     );
     describe_histogram!(
         REQUEST_BODY_SIZE,

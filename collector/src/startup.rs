@@ -163,6 +163,7 @@ pub fn public_server<P: EventPublisher>(
         trusted_proxies: config.trusted_proxies.clone(),
         retry_after_seconds: config.retry_after_seconds,
         limiter,
+        privacy: config.privacy.clone(),
     });
     let (server, addr) = crate::server::serve(config, move || {
         App::new()

@@ -41,6 +41,21 @@ export FIDUCIA_KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$FIDUCIA_KAFKA_PORT}
 KAFKA_FIRST=${FIDUCIA_KAFKA_BROKERS%%,*}   # status/readiness probe the first one
 export FIDUCIA_CLICKHOUSE_URL=http://127.0.0.1:$FIDUCIA_CLICKHOUSE_HTTP_PORT
 
+# The privacy center's signing key (deploy/CONFIGURATION.md), unless one is
+# set: made once per state directory, so visitor tokens and receipts
+# outlive restarts of the local stack (and `rm -rf` of the state resets it).
+use_privacy_key() {
+  [[ -n ${FIDUCIA_COLLECTOR_PRIVACY_SIGNING_KEY:-} ]] && return
+  local file=$STATE/privacy-signing-key
+  if [[ ! -s $file ]]; then
+    mkdir -p "$STATE"
+    (umask 077 && printf 'local-%s:%s\n' "$(date +%Y%m%d)" \
+      "$(head -c32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')" >"$file")
+  fi
+  FIDUCIA_COLLECTOR_PRIVACY_SIGNING_KEY=$(<"$file")
+  export FIDUCIA_COLLECTOR_PRIVACY_SIGNING_KEY
+}
+
 # fiducia.sessions.v1 is the enricher's session state: as many partitions as the raw topic.
 FIDUCIA_TOPICS=(fiducia.raw.v1 fiducia.enriched.v1 fiducia.consent.v1 fiducia.privacy.v1 fiducia.deadletter.v1 fiducia.sessions.v1)
 

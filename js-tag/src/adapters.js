@@ -1,24 +1,16 @@
 // Consent from the site's CMP, mapped to our purposes (`collector/README.md`, Consent).
 import { GRANTED, decide } from './tracker.js'
 
-// LastUpdated of a TC string (core segment bits 42-77, deciseconds), in ms.
-export const tcTime = (tc) => {
-  try {
-    let n = 0
-    // Characters 7-14 hold bits 42-89; the first 36 of those 48 bits are LastUpdated.
-    for (const c of atob(tc.slice(7, 15).replace(/-/g, '+').replace(/_/g, '/'))) n = n * 256 + c.charCodeAt()
-    return Math.floor(n / 4096) * 100
-  } catch (e) {}
-}
-
 // IAB TCF v2.2 (`__tcfapi`): the publisher segment's purposes: measurement
 // = 1 and 8, personalization = 1, 5 and 6, functional = 1. Only `tcloaded`
-// and `useractioncomplete` carry a decision; `cmpuishown` never grants.
+// and `useractioncomplete` carry a decision; `cmpuishown` never grants. The
+// decision's time is when the tag saw it: the collector reads the string's
+// own LastUpdated (its age decides, and it is the record's client time).
 export const tcf = (api) =>
   api?.('addEventListener', 2, (d, ok) => {
     if (ok && d.gdprApplies !== false && /^(tcloaded|useractioncomplete)$/.test(d.eventStatus)) {
       const has = (...ids) => ids.every((i) => d.publisher?.consents?.[i])
-      decide(has(1, 8), has(1, 5, 6), has(1), 'tcf', { tcf: d.tcString, updated_at: tcTime(d.tcString) || Date.now() })
+      decide(has(1, 8), has(1, 5, 6), has(1), 'tcf', { tcf: d.tcString })
     }
   })
 

@@ -4,19 +4,22 @@
 // must be granted before events are sent; default "measurement"),
 // data-spa ("history" by default, "hash" to count hash changes as pages,
 // "off"), data-disable (event types not to autocapture, e.g.
-// "scroll,engagement"), data-notice (notice version for CMP decisions).
+// "scroll,engagement"), data-notice (notice version for CMP decisions),
+// data-reminder (days between reminders of the visitor's choice; none: off).
 // Calls made before it loads wait in `fiducia.q` and are replayed.
 import { gcm, tcf } from './adapters.js'
 import { capture } from './capture.js'
 import { hide, start } from './send.js'
-import { GRANTED, MEASUREMENT, PURPOSES, decide, emit, identify, reset, setup } from './tracker.js'
+import { GRANTED, MEASUREMENT, PURPOSES, V, decide, emit, identify, reset, setup } from './tracker.js'
 
 const script = document.currentScript
 const data = script.dataset
 const on = (v) => v === true || v == GRANTED
 
+const origin = data.endpoint || new URL(script.src).origin
+
 setup(data.site, (data.purposes || MEASUREMENT).match(/\w+/g), data.notice)
-start(data.endpoint || new URL(script.src).origin)
+start(origin)
 tcf(window.__tcfapi)
 gcm(window.dataLayer)
 const engaged = capture(data.disable || '', data.spa)
@@ -27,11 +30,18 @@ const api = {
   consent: (c, o) =>
     decide(...PURPOSES.map((p) => on(c[p])), 'api', o?.notice_version && { notice_version: '' + o.notice_version }),
   reset,
+  // The privacy center in the site's language, with the visitor's token in
+  // the fragment (never sent to a server, nor in a Referer).
+  privacy: () => open(`${origin}/privacy?lang=${document.documentElement.lang}#${V?.t}`),
 }
 const run = (command, ...args) => api[command]?.(...args)
 const queued = window.fiducia?.q || []
 window.fiducia = run
 for (const args of queued) run(...args)
+
+// The reminder (data-reminder="<days>"), for a visitor the collector issued
+// an id: a module of the collector's, which decides whether one is due.
+data.reminder && V && import(origin + '/privacy/reminder.js')
 
 const leave = (unload) => {
   engaged()

@@ -6,7 +6,7 @@
 // measurement is granted, so it survives a reload or a collector outage.
 // The collector dedups on event id, so a retry resends the same ids.
 import { store } from './store.js'
-import { MAX_EVENTS, MEASUREMENT, granted } from './tracker.js'
+import { MAX_EVENTS, MEASUREMENT, V, adopt, granted } from './tracker.js'
 
 const BATCH = 20
 const BATCH_DELAY_MS = 1e3
@@ -54,7 +54,11 @@ export const push = (item) => {
 // The first header's events (up to BATCH) of `items`, and their envelope.
 const next = (items = queue) => {
   const batch = items.filter((i) => i[0] == items[0][0]).slice(0, BATCH)
-  return [batch, JSON.stringify({ ...JSON.parse(batch[0][0]), sent_at: Date.now(), events: batch.map((i) => i[1]) })]
+  const head = JSON.parse(batch[0][0])
+  // A batch stamped before the visitor id was issued gets it now (the batch
+  // before it was answered): one visitor, one id.
+  head.visitor.id ||= V?.id
+  return [batch, JSON.stringify({ ...head, sent_at: Date.now(), events: batch.map((i) => i[1]) })]
 }
 
 const remove = (batch) => {
@@ -79,7 +83,7 @@ const flush = () => {
   }
   // Browsers refuse keepalive bodies over 64 KB.
   fetch(url, { method: 'POST', body, keepalive: body.length < 6e4 }).then(
-    (r) => done(r.status, r.headers.get('Retry-After')),
+    (r) => done(r.status, r.headers.get('Retry-After'), adopt(r.headers.get('fiducia-visitor'))),
     () => done(0),
   )
 }

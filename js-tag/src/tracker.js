@@ -18,7 +18,7 @@ export const MAX_EVENTS = 200
 
 let site, need, notice
 let C // the current decision (purposes, source, notice_version, updated_at, tcf), or undefined
-let V // the visitor id record {id, exp}, once loaded or minted
+export let V // the visitor id record {id, t, exp}, loaded or issued
 let uid // the user id from identify (memory only)
 let seq = 0
 let ref
@@ -37,18 +37,19 @@ export const setup = (s, n, nv) => {
   // be kept, the visitor id and the stored queue (whose envelopes may carry
   // a user id); a no-op when nothing is stored.
   stored?.updated_at > Date.now() - MAX_AGE_MS ? (C = stored) : [...'cvq'].map((k) => store(k, 0))
+  // The visitor id and its token ({id, t, exp}), issued by the collector: the
+  // tag takes one (`issue`) while it holds none, and keeps it until the
+  // token expires (13 months), never renewed. An id the tag minted itself
+  // (before the collector issued them) has no token: it is dropped.
+  V = store('v')
+  if (!(V?.exp > Date.now() && V.t)) store('v', (V = 0))
 }
 
-// The visitor id: loaded if one exists and has not expired, minted only when
-// `mint` (measurement granted). Expiry is fixed at creation.
-const visitor = (mint) => {
-  V ||= store('v')
-  if (!(V?.exp > Date.now())) {
-    V = mint && { id: uuid7(), exp: Date.now() + MAX_AGE_MS }
-    store('v', V || 0)
-  }
-  return V?.id
-}
+// The collector's answer, `{"id", "t", "exp"}`, kept while measurement is
+// granted. It only comes while the tag holds no id: one batch is in flight
+// at a time, and each carries the id once the tag has one.
+export const adopt = (h) => h && granted(MEASUREMENT) && store('v', (V = JSON.parse(h)))
+
 
 // URLs lose their fragment (it can carry a token: `#access_token=…`) and
 // are cut short of the collector's bound (4096 characters).
@@ -74,7 +75,8 @@ const stamp = (event, ctx) =>
       // GPC and DNT as the browser reports them now.
       consent: { ...C, gpc: !!navigator.globalPrivacyControl, dnt: navigator.doNotTrack == '1' },
       // uid is only ever set while personalization is granted (or undecided).
-      visitor: { id: visitor(granted(PURPOSES[0])), user_id: uid || null },
+      // `issue`: the tag takes a visitor id from the collector while it has none.
+      visitor: { id: V?.id, issue: true, user_id: uid || null },
       context: ctx,
     }),
     event,
@@ -114,7 +116,7 @@ export const identify = (id) => {
   }
 }
 
-// reset: forget the user id and the visitor id (a new one is minted when needed).
+// reset: forget the user id and the visitor id (a new one is issued when needed).
 export const reset = () => {
   uid = V = null
   store('v', 0)

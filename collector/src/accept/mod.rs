@@ -89,6 +89,7 @@ pub fn accept(
         context: page,
         events,
     } = envelope;
+    let issued = visitor.issued;
     let subject = visitor.id.unwrap_or_default();
     let user_id = visitor.user_id.unwrap_or_default();
     let origin = Origin {
@@ -173,6 +174,12 @@ pub fn accept(
         let key = partition_key(&site, &subject, &sent_at.to_string());
         accepted.records.push((key, record));
     }
+    // A minted id's history starts with the choice it was issued under.
+    if issued && !accepted.records.iter().any(|(_, r)| r.subject == subject) {
+        let record = record::for_issued_visitor(&signals, resolution, policy, &origin);
+        let key = partition_key(&site, &subject, "");
+        accepted.records.push((key, record));
+    }
     if !accepted.records.is_empty() {
         let browser = browser_family(&meta.user_agent);
         for (_, record) in &mut accepted.records {
@@ -194,7 +201,7 @@ fn tally(dropped: &mut Vec<(DropReason, usize)>, reason: DropReason) {
 }
 
 /// The browser's name for consent records (never the user agent itself).
-fn browser_family(user_agent: &str) -> String {
+pub fn browser_family(user_agent: &str) -> String {
     woothee::parser::Parser::new()
         .parse(user_agent)
         .map(|r| r.name.to_owned())

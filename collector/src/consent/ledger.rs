@@ -23,6 +23,8 @@ use std::sync::RwLock;
 use fiducia_proto::consent::{Purpose, PurposeSet};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord};
 
+use super::history::History;
+
 /// One subject's standing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Entry {
@@ -73,8 +75,9 @@ impl Entry {
         let state = record.state.clone().unwrap_or_default();
         let stated = PurposeSet::granted_by(&state).without(Purpose::Necessary);
         let explicit = (state.gpc || state.dnt)
-            && record.source.strip_prefix(super::record::TAG_SOURCE_PREFIX)
-                == Some(super::resolve::EXPLICIT_SOURCE);
+            && (record.source.strip_prefix(super::record::TAG_SOURCE_PREFIX)
+                == Some(super::resolve::EXPLICIT_SOURCE)
+                || record.source == super::record::PRIVACY_CENTER_SOURCE);
         // Received in the same millisecond as the latest: no order to trust,
         // so what either denies is denied, and a purpose either granted and
         // the other does not is withdrawn.
@@ -105,10 +108,11 @@ impl Entry {
     }
 }
 
-/// Every subject's standing, by site then subject.
+/// Every subject's standing, by site then subject, and every record.
 #[derive(Debug, Default)]
 pub struct Ledger {
     sites: RwLock<HashMap<String, HashMap<String, Entry>>>,
+    history: History,
 }
 
 impl Ledger {
@@ -125,12 +129,19 @@ impl Ledger {
         sites.get(site)?.get(subject).copied()
     }
 
+    /// Every record of the subject, oldest first.
+    #[must_use]
+    pub fn history(&self, site: &str, subject: &str) -> Vec<ConsentRecord> {
+        self.history.records(site, subject)
+    }
+
     /// Applies a record; records without a subject prove consent but have
     /// nobody to apply to.
     pub fn apply(&self, record: &ConsentRecord) {
         if record.subject.is_empty() || record.site_id.is_empty() {
             return;
         }
+        self.history.add(record);
         let mut sites = self
             .sites
             .write()
@@ -159,27 +170,14 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use fiducia_proto::v1::ConsentSnapshot;
-
     use super::*;
 
     /// A record received at `server_ts_ms`; its client time is a forgery
     /// far in the future, which must never matter.
     fn record(action: ConsentAction, granted: &[Purpose], server_ts_ms: i64) -> ConsentRecord {
-        let mut state = ConsentSnapshot::default();
-        for p in Purpose::CONSENTABLE {
-            p.set_in(&mut state, granted.contains(&p));
-        }
         ConsentRecord {
-            record_id: uuid::Uuid::now_v7().into_bytes().to_vec(),
-            site_id: "demo".into(),
-            subject: "v1".into(),
-            action: action as i32,
-            state: Some(state),
-            source: "tag:api".into(),
             client_ts_ms: i64::MAX,
-            server_ts_ms,
-            ..ConsentRecord::default()
+            ..crate::consent::testing::record("v1", action, granted, server_ts_ms)
         }
     }
 

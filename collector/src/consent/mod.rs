@@ -9,11 +9,13 @@
 //! * [`tcf`]: TC strings (and GPP strings carrying one), decoded and validated.
 //! * [`ledger`] and [`follow`]: the server-side ledger, rebuilt on every
 //!   instance from `fiducia.consent.v1`.
+//! * [`history`]: every record of every subject, for the privacy center.
 //! * [`resolve`]: sources and precedence, into per-purpose grants.
 //! * [`record`]: the consent records every change produces.
 
 pub mod decision;
 pub mod follow;
+pub mod history;
 pub mod ledger;
 pub mod policy;
 pub mod record;
@@ -22,6 +24,8 @@ pub mod rules;
 pub mod tcf;
 #[cfg(test)]
 mod tcf_vectors;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use decision::{DenyReason, DropReason, Grant, Grants, Source, Verdict, decide};
 pub use rules::{Field, FieldSet, Rules, default_needs};

@@ -29,6 +29,10 @@ use crate::envelope::{Consent, EventId};
 /// Sources of records made from a tag's `consent` event: `tag:<source>`.
 pub const TAG_SOURCE_PREFIX: &str = "tag:";
 
+/// Source of records the visitor made in the privacy center: an explicit
+/// act, like a choice through the site's own consent API.
+pub const PRIVACY_CENTER_SOURCE: &str = "privacy:center";
+
 /// How far a client clock may run ahead of the collector's before its
 /// time is taken as the collector's.
 const CLIENT_AHEAD_MS: i64 = 86_400_000;
@@ -69,7 +73,12 @@ pub fn for_consent_event(
         return None;
     }
     let after = consentable(resolution.act.granted());
-    let client_ts_ms = consent.updated_at.unwrap_or(event_ts_ms);
+    // When the visitor chose: a TC string's own LastUpdated when one decided
+    // (the tag stamps CMP decisions with when it saw them), else the tag's time.
+    let client_ts_ms = match &resolution.tcf {
+        Some(Ok(tc)) if tc.last_updated_ms > 0 => tc.last_updated_ms,
+        _ => consent.updated_at.unwrap_or(event_ts_ms),
+    };
     let source = if consent.source.is_empty() {
         "api"
     } else {
@@ -84,6 +93,84 @@ pub fn for_consent_event(
     let mut record = record(change, consent, resolution, policy, origin);
     record.record_id = event_id.to_vec();
     Some(record)
+}
+
+/// The record of the state under which the collector issued a visitor id
+/// (`origin.subject`), when the envelope makes no record of its own: so
+/// every issued id's history starts with the choice it was issued under.
+#[must_use]
+pub fn for_issued_visitor(
+    consent: &Consent,
+    resolution: &Resolution,
+    policy: &Policy,
+    origin: &Origin<'_>,
+) -> ConsentRecord {
+    let after = consentable(resolution.act.granted());
+    let source = match &resolution.tcf {
+        Some(Ok(tc)) => format!("tcf:{}", tc.cmp_id),
+        _ if consent.source.is_empty() => format!("{TAG_SOURCE_PREFIX}api"),
+        _ => format!("{TAG_SOURCE_PREFIX}{}", consent.source),
+    };
+    let change = Change {
+        action: action(None, after, false),
+        after,
+        source,
+        client_ts_ms: consent.updated_at.unwrap_or(origin.sent_at_ms),
+    };
+    record(change, consent, resolution, policy, origin)
+}
+
+/// The record of a change the visitor made in the privacy center: the
+/// state the ledger enforces (`before`, `None` without an entry) with
+/// `changes` applied, under the notice of the subject's latest record.
+#[must_use]
+pub fn for_privacy_center(
+    before: Option<PurposeSet>,
+    latest: Option<&ConsentRecord>,
+    changes: &[(Purpose, bool)],
+    gpc: bool,
+    policy: &Policy,
+    origin: &Origin<'_>,
+) -> ConsentRecord {
+    let mut after = before.unwrap_or(PurposeSet::EMPTY);
+    for &(purpose, granted) in changes {
+        after = if granted {
+            after.union(PurposeSet::of(&[purpose]))
+        } else {
+            after.without(purpose)
+        };
+    }
+    let after = consentable(after);
+    let notice_version = latest.map(|r| r.notice_version.clone()).unwrap_or_default();
+    let mut state = ConsentSnapshot {
+        source: "privacy".to_owned(),
+        notice_version: notice_version.clone(),
+        gpc,
+        updated_at_ms: origin.now_ms,
+        ..ConsentSnapshot::default()
+    };
+    for purpose in Purpose::CONSENTABLE {
+        purpose.set_in(&mut state, after.contains(purpose));
+    }
+    ConsentRecord {
+        record_id: uuid::Uuid::now_v7().into_bytes().to_vec(),
+        site_id: origin.site.to_owned(),
+        subject: origin.subject.to_owned(),
+        action: action(before, after, false).into(),
+        state: Some(state),
+        source: PRIVACY_CENTER_SOURCE.to_owned(),
+        notice_version,
+        notice_hash: latest.map(|r| r.notice_hash.clone()).unwrap_or_default(),
+        client_ts_ms: origin.now_ms,
+        server_ts_ms: origin.now_ms,
+        ip: origin.ip.cloned(),
+        browser_family: String::new(),
+        expires_at_ms: if after.is_empty() {
+            0
+        } else {
+            origin.now_ms.saturating_add(policy.max_age_ms)
+        },
+    }
 }
 
 /// The record for a change a signal made to a known subject's state, if any.

@@ -125,6 +125,14 @@ pub struct Visitor {
     pub id: Option<String>,
     /// First-party user id after `identify`.
     pub user_id: Option<String>,
+    /// The tag asks for a visitor id (it has none, measurement is
+    /// granted): the collector mints one with its token
+    /// (`collector/README.md`, The privacy center).
+    #[serde(default)]
+    pub issue: bool,
+    /// Set by the collector when it minted `id` in this request.
+    #[serde(skip)]
+    pub issued: bool,
 }
 
 /// The page the events happened on.

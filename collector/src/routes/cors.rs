@@ -15,9 +15,10 @@ use crate::error::ApiError;
 use crate::publish::EventPublisher;
 
 /// Response headers the tag may read.
-const EXPOSED: &str = "Fiducia-Dropped, Retry-After";
+const EXPOSED: &str = "Fiducia-Dropped, Fiducia-Visitor, Retry-After";
 
-/// Answers a preflight: `204` with the CORS grant, or `403 origin_not_allowed`.
+/// Answers a preflight of the tag's routes (`POST`): `204` with the CORS
+/// grant, or `403 origin_not_allowed`. Explain takes a visitor token too.
 ///
 /// # Errors
 /// [`ApiError::OriginNotAllowed`] when no configured site allows the origin.
@@ -25,16 +26,39 @@ pub async fn preflight<P: EventPublisher>(
     request: HttpRequest,
     state: web::Data<AppState<P>>,
 ) -> Result<HttpResponse, ApiError> {
-    let allowed = origin(&request).is_some_and(|o| state.sites.any_allows(o));
+    grant(
+        &request,
+        &state,
+        "POST",
+        "authorization, content-type, content-encoding",
+    )
+}
+
+/// Answers a preflight of the privacy routes (`GET`, `POST`, with the
+/// visitor's token in `Authorization`), as [`preflight`] does.
+///
+/// # Errors
+/// [`ApiError::OriginNotAllowed`] when no configured site allows the origin.
+pub async fn privacy_preflight<P: EventPublisher>(
+    request: HttpRequest,
+    state: web::Data<AppState<P>>,
+) -> Result<HttpResponse, ApiError> {
+    grant(&request, &state, "GET, POST", "authorization, content-type")
+}
+
+fn grant<P>(
+    request: &HttpRequest,
+    state: &AppState<P>,
+    methods: &'static str,
+    headers: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let allowed = origin(request).is_some_and(|o| state.sites.any_allows(o));
     if !allowed {
         return Err(ApiError::OriginNotAllowed);
     }
     Ok(HttpResponse::NoContent()
-        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
-        .insert_header((
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "content-type, content-encoding",
-        ))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, methods))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, headers))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
         .finish())
 }

@@ -16,6 +16,7 @@ use crate::accept::{Accepted, accept, gate};
 use crate::consent::resolve::Resolution;
 use crate::error::ApiError;
 use crate::metrics;
+use crate::privacy::visitor;
 use crate::publish::{Batch, EventPublisher};
 
 /// Response header naming dropped events by purpose and reason, e.g.
@@ -53,7 +54,7 @@ async fn handle<P: EventPublisher>(
     events_in_request: &mut usize,
 ) -> Result<HttpResponse, ApiError> {
     let Intake {
-        envelope,
+        mut envelope,
         checked,
         meta,
         site,
@@ -66,6 +67,14 @@ async fn handle<P: EventPublisher>(
         Some(&state.ledger),
     );
     count_tc_string(&resolution);
+    // A new id has no ledger entry: the resolution holds for it too.
+    let issued = visitor::mint(
+        &mut envelope,
+        &resolution.grants,
+        &site.consent,
+        &state.privacy,
+        meta.received_at_ms,
+    );
     let Accepted {
         events,
         records,
@@ -111,6 +120,10 @@ async fn handle<P: EventPublisher>(
         }
     }
     let mut response = HttpResponse::NoContent();
+    if let Some(visitor) = issued {
+        ::metrics::counter!(metrics::VISITOR_IDS_ISSUED).increment(1);
+        response.insert_header((visitor::VISITOR_HEADER, visitor));
+    }
     if !dropped.is_empty() {
         let mut header = String::new();
         for (drop, count) in &dropped {
@@ -154,6 +167,7 @@ fn source_kind(source: &str) -> &'static str {
         Some("tcf") => "tcf",
         Some("gpc") => "gpc",
         Some("dnt") => "dnt",
+        Some("privacy") => "privacy",
         _ => "other",
     }
 }

@@ -4,8 +4,10 @@ pub mod cors;
 pub mod events;
 pub mod explain;
 pub mod gpc;
+pub mod privacy;
 pub mod tag;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,7 +20,7 @@ use ipnet::IpNet;
 
 use crate::accept::RequestMeta;
 use crate::client_ip::{client_ip, truncate};
-use crate::config::Limits;
+use crate::config::{Limits, Privacy};
 use crate::consent::ledger::Ledger;
 use crate::consent::resolve::HeaderSignals;
 use crate::envelope::{Checked, Envelope};
@@ -47,6 +49,8 @@ pub struct AppState<P> {
     pub retry_after_seconds: u32,
     /// Per-IP rate limiter.
     pub limiter: IpRateLimiter,
+    /// The privacy center's keys and token lifetime.
+    pub privacy: Privacy,
 }
 
 /// Mounts the public routes.
@@ -63,6 +67,7 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
             .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>))
             .default_service(method_not_allowed("POST, OPTIONS")),
     );
+    privacy::configure::<P>(config);
     config.service(tag::service());
     config.service(gpc::service());
     config.default_service(web::to(|| async {
@@ -102,15 +107,7 @@ pub async fn intake<'s, P>(
     state: &'s AppState<P>,
     events_in_request: &mut usize,
 ) -> Result<Intake<'s>, ApiError> {
-    let ip = client_ip(request, &state.trusted_proxies);
-    if let Some(ip) = ip {
-        state
-            .limiter
-            .check(ip)
-            .map_err(|retry_after_seconds| ApiError::RateLimited {
-                retry_after_seconds,
-            })?;
-    }
+    let ip = rate_limit(request, state)?;
     if !(state.ledger_caught_up)() {
         return Err(ApiError::LedgerCatchingUp {
             retry_after_seconds: state.retry_after_seconds,
@@ -152,6 +149,27 @@ pub async fn intake<'s, P>(
         meta,
         site,
     })
+}
+
+/// The per-IP rate limit, the first check of the tag's and the privacy
+/// routes; the client's address.
+///
+/// # Errors
+/// [`ApiError::RateLimited`] when the address sends too fast.
+pub fn rate_limit<P>(
+    request: &HttpRequest,
+    state: &AppState<P>,
+) -> Result<Option<IpAddr>, ApiError> {
+    let ip = client_ip(request, &state.trusted_proxies);
+    if let Some(ip) = ip {
+        state
+            .limiter
+            .check(ip)
+            .map_err(|retry_after_seconds| ApiError::RateLimited {
+                retry_after_seconds,
+            })?;
+    }
+    Ok(ip)
 }
 
 /// Counts every request by route template and status, and times it; a
@@ -199,6 +217,17 @@ pub(crate) mod testing {
     use crate::publish::memory::MemoryPublisher;
     use crate::rate_limit::IpRateLimiter;
     use crate::sites::Sites;
+
+    /// The privacy settings of route tests: a fixed signing key `test`.
+    pub fn keys() -> crate::config::Privacy {
+        crate::config::Privacy {
+            keys: crate::privacy::keys::Keys::signing(
+                "test",
+                ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
+            ),
+            ..crate::config::Privacy::default()
+        }
+    }
 
     /// The collector clock now, Unix ms.
     pub fn now() -> i64 {
@@ -252,8 +281,26 @@ pub(crate) mod testing {
         body: &str,
         headers: &[(&str, &str)],
     ) -> ServiceResponse {
+        let mut request = test::TestRequest::post()
+            .uri(path)
+            .set_payload(body.to_owned());
+        for &(name, value) in headers {
+            request = request.insert_header((name, value));
+        }
+        send(publisher, ledger, caught_up, request).await
+    }
+
+    /// Sends `request` (from 198.51.100.23) to a fresh app over
+    /// `publisher` and `ledger`, with [`keys`].
+    pub async fn send(
+        publisher: &Arc<MemoryPublisher>,
+        ledger: &Arc<Ledger>,
+        caught_up: bool,
+        request: test::TestRequest,
+    ) -> ServiceResponse {
         let sites = Sites::from_toml(
-            "[sites.demo.collect]\nallowed_origins = [\"http://localhost:8000\"]\n",
+            "[sites.demo.collect]\nallowed_origins = [\"http://localhost:8000\"]\n\
+             [sites.other.collect]\nallowed_origins = [\"http://localhost:8001\"]\n",
         )
         .unwrap();
         let limit = NonZeroU32::new(1000).unwrap();
@@ -266,6 +313,7 @@ pub(crate) mod testing {
             trusted_proxies: Vec::new(),
             retry_after_seconds: 7,
             limiter: IpRateLimiter::new(limit, limit),
+            privacy: keys(),
         });
         let app = test::init_service(
             App::new()
@@ -273,13 +321,7 @@ pub(crate) mod testing {
                 .configure(super::configure::<MemoryPublisher>),
         )
         .await;
-        let mut request = test::TestRequest::post()
-            .uri(path)
-            .peer_addr("198.51.100.23:5000".parse().unwrap())
-            .set_payload(body.to_owned());
-        for &(name, value) in headers {
-            request = request.insert_header((name, value));
-        }
+        let request = request.peer_addr("198.51.100.23:5000".parse().unwrap());
         test::call_service(&app, request.to_request()).await
     }
 }

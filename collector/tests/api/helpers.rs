@@ -62,6 +62,14 @@ pub fn config(brokers: &str, topics: Topics) -> Config {
         kafka_message_timeout: Duration::from_secs(5),
         retry_after_seconds: 3,
         shutdown_timeout: Duration::from_secs(2),
+        privacy: fiducia_collector::config::Privacy {
+            keys: fiducia_collector::privacy::keys::Keys::parse(
+                Some(fiducia_testkit::privacy::SIGNING_KEY),
+                None,
+            )
+            .expect("the test key"),
+            ..fiducia_collector::config::Privacy::default()
+        },
     }
 }
 

@@ -7,5 +7,6 @@ mod events;
 mod helpers;
 mod hostile;
 mod outage;
+mod privacy;
 mod startup;
 mod tag;

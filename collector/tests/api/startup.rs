@@ -63,3 +63,38 @@ fn the_collector_binary_names_a_missing_or_removed_sites_variable() {
         "{stderr}"
     );
 }
+
+/// A privacy key that cannot be used stops start-up naming the variable
+/// and why, never showing the secret.
+#[test]
+fn the_collector_binary_refuses_an_unusable_privacy_key_without_showing_it() {
+    let sites = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
+    let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"; // 30 bytes: too short
+    for (var, value, reason) in [
+        (
+            "FIDUCIA_COLLECTOR_PRIVACY_SIGNING_KEY",
+            format!("k1:{secret}"),
+            "must be 32 bytes",
+        ),
+        (
+            "FIDUCIA_COLLECTOR_PRIVACY_SIGNING_KEY",
+            secret.to_owned(),
+            "expected <kid>:<base64url key>",
+        ),
+        (
+            "FIDUCIA_COLLECTOR_PRIVACY_PUBLIC_KEYS",
+            format!("old key:{secret}"),
+            "1-64 characters",
+        ),
+    ] {
+        let (status, stderr) = start_up_failure(
+            env!("CARGO_BIN_EXE_fiducia-collector"),
+            &[("FIDUCIA_SITES_FILE", sites), (var, &value)],
+        );
+        assert!(!status.success());
+        assert!(stderr.contains(var) && stderr.contains(reason), "{stderr}");
+        if var.ends_with("SIGNING_KEY") {
+            assert!(!stderr.contains(secret), "the secret leaked: {stderr}");
+        }
+    }
+}

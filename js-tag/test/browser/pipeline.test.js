@@ -4,36 +4,12 @@
 // consent nothing leaves the page and nothing is stored; a collector outage
 // across a reload loses nothing.
 import assert from 'node:assert/strict'
-import { after, before, test } from 'node:test'
-import { openBrowser } from './browser.js'
-import { eventually, startStack } from './stack.js'
+import { eventually } from './stack.js'
+import { issued, run, stack, suite } from './suite.js'
 
-let stack
-let failed = false
+suite()
 
-before(async () => {
-  stack = await startStack()
-})
-
-after(() => stack?.stop(failed))
-
-// Each test gets the time it started (for the proxy's log) and a browser
-// of its own, closed even when the test fails; a failure keeps the stack's
-// state for a post-mortem.
-const run = (name, fn) =>
-  test(name, { timeout: 180_000 }, async () => {
-    const wasFailed = failed
-    failed = true
-    const b = await openBrowser()
-    try {
-      await fn(b, Date.now())
-    } finally {
-      await b.close()
-    }
-    failed = wasFailed
-  })
-
-const visitorId = (page) => page.evaluate(() => JSON.parse(localStorage.getItem('fiducia:v')).id)
+const visitorId = async (page) => (await issued(page)).id
 
 /** Analytics events: `consent` events become consent records, not events. */
 const analytics = (events) => events.filter((e) => e.type != 'consent')

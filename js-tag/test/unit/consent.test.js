@@ -47,9 +47,11 @@ test('a granting decision sends the page view that waited, with the consent snap
       gpc: false,
       dnt: false,
     })
-    assert.match(e.envelope.visitor.id, /^[0-9a-f-]{36}$/)
-    assert.equal(e.envelope.visitor.user_id, null)
+    // The tag has no visitor id: it asks the collector for one.
+    assert.deepEqual(e.envelope.visitor, { issue: true, user_id: null })
   }
+  const stored = JSON.parse(p.storage()['fiducia:v'])
+  assert.deepEqual(stored, p.issued[0], 'the issued id and token are kept')
   // Events keep the time they happened, not the time of the decision.
   assert.equal(events.find((e) => e.type == 'page_view').ts, START)
   await p.close()
@@ -142,7 +144,7 @@ const grantedWithAQueuedEvent = async (enqueue = (p) => p.call('track', 'queued'
   const p = open()
   p.call('consent', ALL)
   await p.tick(1000)
-  const id = p.events()[0].envelope.visitor.id
+  const { id } = p.issued[0]
   p.answers.push({ status: 503, retryAfter: '60' })
   enqueue(p)
   await p.tick(1000)
@@ -201,17 +203,21 @@ test('an expired choice takes the visitor id and the stored queue with it', asyn
   await first.tick(1000)
   const choice = first.storage()
   await first.close()
-  // 100 days later: a new visitor id (after reset), events queued during an
-  // outage with a user id, and the page unloads.
+  // 100 days later: a new visitor id (after reset), issued by the
+  // collector, then events queued during an outage with a user id, and the
+  // page unloads.
   const second = open({ storage: choice, now: START + 100 * DAY_MS })
-  second.answers.push(...Array(5).fill('network'))
   second.call('reset')
+  second.call('track', 'new id')
+  await second.tick(1000)
+  second.answers.push(...Array(5).fill('network'))
   second.call('identify', 'user-1')
   second.call('track', 'queued')
   await second.tick(1000)
   second.unload()
   const storage = second.storage()
   const { id: old, exp } = JSON.parse(storage['fiducia:v'])
+  assert.equal(old, second.issued[0].id)
   assert.ok(exp > START + 400 * DAY_MS, 'the visitor id outlives the choice')
   assert.match(storage['fiducia:q'], /user-1/)
   await second.close()
@@ -223,10 +229,7 @@ test('an expired choice takes the visitor id and the stored queue with it', asyn
   later.call('consent', { measurement: true })
   await later.tick(1000)
   assert.deepEqual(later.types().sort(), ['consent', 'page_view'], 'the old queue is not sent')
-  for (const e of later.events()) {
-    assert.match(e.envelope.visitor.id, /^[0-9a-f-]{36}$/)
-    assert.notEqual(e.envelope.visitor.id, old, 'a new visitor id')
-  }
+  for (const e of later.events()) assert.deepEqual(e.envelope.visitor, { issue: true, user_id: null }, 'a new visitor id')
   assert.ok(!JSON.stringify(later.requests).includes('user-1'))
   await later.close()
 })
@@ -328,7 +331,8 @@ test('TCF: cmpuishown never grants; useractioncomplete decides from the publishe
   const c = p.events()[0].envelope.consent
   assert.deepEqual(
     [c.measurement, c.personalization, c.functional, c.source, c.tcf, c.updated_at],
-    ['granted', 'denied', 'granted', 'tcf', TC_MEASUREMENT, Date.UTC(2026, 0, 15)],
+    // The time the tag saw the decision; the collector reads the string's own.
+    ['granted', 'denied', 'granted', 'tcf', TC_MEASUREMENT, START + 5000],
   )
   await p.close()
 })
@@ -441,8 +445,7 @@ test('Consent Mode: a default denied in some regions is denied (the visitor may 
     assert.deepEqual(p.types(), ['consent', 'page_view'])
     let c = p.events()[0].envelope.consent
     assert.deepEqual([c.measurement, c.personalization, c.functional, c.source], ['granted', 'denied', 'denied', 'gcm'])
-    const id = JSON.parse(p.storage()['fiducia:v']).id
-    assert.equal(p.events()[0].envelope.visitor.id, id)
+    assert.equal(JSON.parse(p.storage()['fiducia:v']).id, p.issued[0].id)
     // A later update names personalization only: measurement stays granted.
     p.w.dataLayer.push(['consent', 'update', { personalization_storage: 'granted' }])
     await p.tick(1000)

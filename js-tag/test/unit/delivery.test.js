@@ -250,26 +250,47 @@ test('events of the moment the collector went down survive an unload before any 
   await next.close()
 })
 
-test('the visitor id lives 13 months from its creation and is not renewed by visits', async () => {
+test('the visitor id is the collector\'s, kept until its token expires and not renewed by visits', async () => {
   const first = granted()
   await first.tick(1000)
+  assert.equal(first.requests[0].body.visitor.issue, true)
   const storage = first.storage()
   const v = JSON.parse(storage['fiducia:v'])
-  assert.equal(v.exp, START + 390 * DAY_MS)
+  assert.deepEqual(v, first.issued[0])
+  assert.ok(v.exp >= START + 395 * DAY_MS)
   await first.close()
 
   const later = granted({ storage, now: START + 389 * DAY_MS })
   await later.tick(1000)
-  assert.equal(later.events()[0].envelope.visitor.id, v.id)
+  assert.deepEqual(later.events()[0].envelope.visitor, { id: v.id, issue: true, user_id: null })
   assert.equal(JSON.parse(later.storage()['fiducia:v']).exp, v.exp, 'not renewed')
   await later.close()
 
-  const expired = granted({ storage, now: START + 390 * DAY_MS + 1 })
+  // A collector configured with 10-day tokens: the id goes with its token.
+  const short = { ...storage, 'fiducia:v': JSON.stringify({ ...v, exp: START + 10 * DAY_MS }) }
+  const expired = granted({ storage: short, now: START + 10 * DAY_MS + 1 })
   await expired.tick(1000)
-  const fresh = expired.events()[0].envelope.visitor.id
-  assert.notEqual(fresh, v.id)
-  assert.equal(JSON.parse(expired.storage()['fiducia:v']).id, fresh)
+  assert.equal(expired.events()[0].envelope.visitor.id, undefined, 'an expired id is not sent')
+  assert.equal(JSON.parse(expired.storage()['fiducia:v']).id, expired.issued[0].id, 'a new one is issued')
   await expired.close()
+})
+
+test('an id the tag minted itself (before ids were issued) is dropped for an issued one', async () => {
+  const own = JSON.stringify({ id: '0193a1f0-7c2e-7d3a-9f10-2b3c4d5e6f70', exp: START + 100 * DAY_MS })
+  const p = granted({ storage: { 'fiducia:v': own } })
+  await p.tick(1000)
+  assert.deepEqual(p.events()[0].envelope.visitor, { issue: true, user_id: null })
+  assert.deepEqual(JSON.parse(p.storage()['fiducia:v']), p.issued[0])
+  await p.close()
+})
+
+test('no visitor id is asked for or kept without measurement', async () => {
+  const p = open({ data: { purposes: 'functional' } })
+  p.call('consent', { functional: true })
+  await p.tick(1000)
+  assert.equal(p.requests[0].body.consent.measurement, 'denied')
+  assert.equal(p.storage()['fiducia:v'], undefined)
+  await p.close()
 })
 
 test('reset forgets the user id and the visitor id', async () => {
@@ -277,13 +298,43 @@ test('reset forgets the user id and the visitor id', async () => {
   p.call('consent', { measurement: true, personalization: true })
   p.call('identify', 'user-1')
   await p.tick(1000)
-  const before = p.events().at(-1).envelope.visitor
-  assert.equal(before.user_id, 'user-1')
-  p.call('reset')
   p.call('track', 'x')
   await p.tick(1000)
+  const before = p.events().at(-1).envelope.visitor
+  assert.deepEqual([before.id, before.user_id], [p.issued[0].id, 'user-1'])
+  p.call('reset')
+  p.call('track', 'y')
+  await p.tick(1000)
   const after = p.events().at(-1).envelope.visitor
-  assert.equal(after.user_id, null)
-  assert.notEqual(after.id, before.id)
+  assert.deepEqual(after, { issue: true, user_id: null }, 'a new id is asked for')
+  await p.close()
+})
+
+test("fiducia('privacy') opens the privacy center in the site's language with the visitor's token in the fragment", async () => {
+  const p = granted({ before: (w) => (w.document.documentElement.lang = 'it') })
+  const opened = []
+  p.w.open = (url) => opened.push(url)
+  await p.tick(1000)
+  p.call('privacy')
+  assert.deepEqual(opened, [`https://collect.example/privacy?lang=it#${p.issued[0].t}`])
+  await p.close()
+})
+
+test('events of several pages before the first answer all get the one id the collector issued', async () => {
+  const p = open({ url: 'https://shop.example/app/' })
+  p.call('consent', { measurement: true })
+  // An SPA moves on twice before the first batch was sent: three page contexts.
+  for (const path of ['/app/a', '/app/b']) {
+    p.w.history.pushState(null, '', path)
+    await p.tick(10)
+  }
+  await p.tick(5000)
+  assert.equal(p.requests.length, 3, 'one batch per page context')
+  assert.equal(p.issued.length, 1, 'one id issued')
+  assert.deepEqual(
+    p.requests.map((r) => r.body.visitor.id),
+    [undefined, 'v1', 'v1'],
+    'the batches stamped before the answer are sent with the issued id',
+  )
   await p.close()
 })

@@ -46,6 +46,7 @@ class Page {
     this.timers = []
     this.requests = [] // {via: 'fetch'|'beacon', url, body (parsed), init}
     this.answers = [] // queued answers for fetch: {status, retryAfter} or 'network'
+    this.issued = [] // visitor ids the fake collector issued: {id, t, exp}
     const page = this
     const RealDate = w.Date
     w.Date = class extends RealDate {
@@ -63,13 +64,16 @@ class Page {
     }
     w.clearTimeout = (id) => (page.timers = page.timers.filter((t) => t.id != id))
     w.fetch = (url, init) => {
-      page.requests.push({ via: 'fetch', url, body: JSON.parse(init.body), raw: init.body, init })
+      const body = JSON.parse(init.body)
+      page.requests.push({ via: 'fetch', url, body, raw: init.body, init })
       const answer = page.answers.shift() || { status: 204 }
       if (answer == 'network') return Promise.reject(new TypeError('Failed to fetch'))
-      return Promise.resolve({
-        status: answer.status,
-        headers: { get: (h) => (h.toLowerCase() == 'retry-after' ? (answer.retryAfter ?? null) : null) },
-      })
+      // As the collector: an accepted batch that asks for a visitor id while
+      // measurement is granted is answered with a new id and its token.
+      const v = body.visitor
+      const issued = answer.status < 300 && v?.issue && !v.id && body.consent?.measurement == 'granted' && page.issue()
+      const headers = { 'retry-after': answer.retryAfter ?? null, 'fiducia-visitor': issued ? JSON.stringify(issued) : null }
+      return Promise.resolve({ status: answer.status, headers: { get: (h) => headers[h.toLowerCase()] ?? null } })
     }
     Object.defineProperty(w.navigator, 'sendBeacon', {
       configurable: true,
@@ -78,6 +82,15 @@ class Page {
         return true
       },
     })
+  }
+
+  /** A visitor id and token as the collector issues them (valid 395 days). */
+  issue() {
+    const id = 'v' + (this.issued.length + 1)
+    const payload = Buffer.from(JSON.stringify({ site: 'demo', sub: id })).toString('base64url')
+    const issued = { id, t: `header.${payload}.signature`, exp: this.now + 395 * DAY_MS }
+    this.issued.push(issued)
+    return issued
   }
 
   /** Advances the fake clock by `ms`, running due timers and settling promises. */

@@ -1,7 +1,6 @@
-// The tag's pure functions, imported from src/: ids, backoff, TC string time.
+// The tag's pure functions, imported from src/: ids and backoff.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { tcTime } from '../../src/adapters.js'
 import { backoff } from '../../src/send.js'
 import { uuid7 } from '../../src/uuid.js'
 
@@ -31,18 +30,4 @@ test('backoff never retries before Retry-After', () => {
   assert.equal(backoff(10, '30', 1), 300000)
   // An HTTP-date or garbage Retry-After falls back to the backoff alone.
   assert.equal(backoff(1, 'Wed, 21 Oct 2015 07:28:00 GMT', 1), 2000)
-})
-
-test('tcTime reads LastUpdated of a TC string', () => {
-  // Vectors from collector/reference/consent.md section 2.10.
-  assert.equal(tcTime('CQeEcwAQeEcwAEsAHBENAHEsAP_gAAAAAAYgAGMUQAAAAAAA.IAGMUQAA.f_wAAAAAAAAA'), Date.UTC(2026, 0, 15))
-  assert.equal(tcTime('CQSbk4AQSbk4ANwAAAENAwCgAAAAAAAAAAYgACPAAAAA.IDKQA4AAgAKAGQAygAAA.YAAAAAAAAAAA'), Date.UTC(2025, 5, 3))
-  // A4: created 2008, last updated 2012-01-10T17:10:13.4Z.
-  assert.equal(tcTime('CLcVDxRMWfGmWAVAHCENAXCkAKDAADnAABRgA5mdfCKZuYJez-NQm0TBMYA4oCAAGQYIAAAAAAEAIAEgAA'), Date.parse('2012-01-10T17:10:13.400Z'))
-})
-
-test('tcTime gives no recent time for a missing or broken string', () => {
-  // So a broken string's choice counts as too old, and the collector denies it.
-  assert.equal(tcTime(undefined), undefined)
-  for (const s of ['', 'CPX', 'not*base64']) assert.ok(!(tcTime(s) > Date.UTC(2020, 0, 1)), s)
 })

@@ -76,6 +76,14 @@ pub fn choice(visitor: &str, granted: &[&str], updated_at: i64, types: &[&str]) 
     )
 }
 
+/// [`choice`] from a tag that has no visitor id yet and asks the collector
+/// for one (`visitor.issue`).
+#[must_use]
+pub fn issue(granted: &[&str], updated_at: i64, types: &[&str]) -> String {
+    choice("-", granted, updated_at, types)
+        .replace(r#""visitor":{"id":"-"}"#, r#""visitor":{"issue":true}"#)
+}
+
 /// Posts `body` to `{collector}/v1/events` as the tag does (`text/plain`,
 /// from [`ORIGIN`]), with extra request `headers`.
 ///

@@ -13,6 +13,7 @@
 //!   a test's own topics, fed and read back.
 //! * [`start_up_failure`]: a service binary that must refuse its configuration.
 //! * [`config_doc`]: the configuration reference checked against the code.
+//! * [`privacy`]: the test signing key of the privacy center.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ pub mod envelopes;
 mod infra;
 mod kafka;
 pub mod mmdb;
+pub mod privacy;
 mod process;
 pub mod raw;
 mod wait;

@@ -43,7 +43,11 @@ fn a_forged_client_time_neither_hides_a_withdrawal_nor_reaches_a_record() {
     let record = &accepted.records[0].1;
     assert_eq!(record.action(), ConsentAction::Grant);
     assert_eq!(record.server_ts_ms, NOW);
-    assert_eq!(record.client_ts_ms, NOW + DAY, "clamped to a day ahead");
+    // The TC string decided: its own LastUpdated is when the visitor chose.
+    assert_eq!(
+        record.client_ts_ms, 1_768_435_200_000,
+        "2026-01-15, never the forged time"
+    );
     case.ledger.apply(record);
     // The visitor withdraws a minute later, from a tab with a slow clock.
     let mut withdraw = Case::new(&tag(&[], 300), &["consent"]);

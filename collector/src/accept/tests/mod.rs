@@ -4,7 +4,7 @@
 
 use crate::consent::Field;
 use fiducia_proto::consent::{Purpose, PurposeSet};
-use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, Decision};
+use fiducia_proto::v1::{ConsentAction, ConsentRecord, Decision};
 use proptest::prelude::*;
 
 use super::*;
@@ -102,19 +102,5 @@ fn tag(granted: &[&str], age_days: i64) -> String {
 
 /// A record of the ledger, received at `server_ts_ms`.
 fn ledger_record(action: ConsentAction, granted: &[Purpose], server_ts_ms: i64) -> ConsentRecord {
-    let mut state = ConsentSnapshot::default();
-    for p in Purpose::CONSENTABLE {
-        p.set_in(&mut state, granted.contains(&p));
-    }
-    ConsentRecord {
-        record_id: uuid::Uuid::now_v7().into_bytes().to_vec(),
-        site_id: "demo".into(),
-        subject: "v-1".into(),
-        action: action.into(),
-        state: Some(state),
-        source: "tag:api".into(),
-        client_ts_ms: server_ts_ms,
-        server_ts_ms,
-        ..ConsentRecord::default()
-    }
+    crate::consent::testing::record("v-1", action, granted, server_ts_ms)
 }

@@ -4,11 +4,13 @@
 //! No side effects: nothing is published, recorded, applied to the ledger
 //! or counted as events.
 //!
-//! The ledger is never consulted: a visitor id proves nobody's identity, so
-//! telling whether that visitor withdrew or was erased would reveal their
-//! choices to anyone who knows the id. Explain decides as if the ledger held
-//! nothing about the visitor, and says so (`signals.ledger`); `/v1/events`
-//! applies the ledger on top.
+//! The ledger is consulted only for the visitor's own token (`Authorization:
+//! Bearer`, as the privacy routes): a visitor id proves nobody's identity,
+//! so telling whether that visitor withdrew or was erased would reveal
+//! their choices to anyone who knows the id. Without a token explain
+//! decides as if the ledger held nothing about the visitor, and says so
+//! (`signals.ledger`); `/v1/events` applies the ledger on top. A token that
+//! does not prove the envelope's visitor is refused (`401`/`403`).
 
 use crate::consent::{Field, Verdict, decide};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -16,7 +18,9 @@ use fiducia_proto::consent::{EventType, Purpose};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::privacy::{count, prove};
 use super::{AppState, Intake, intake};
+use crate::consent::ledger::Entry;
 use crate::consent::policy::Policy;
 use crate::consent::resolve::Resolution;
 use crate::error::ApiError;
@@ -29,7 +33,7 @@ mod tests;
 use reasons::purpose_reason;
 
 /// Why explain's answer leaves the ledger out.
-pub const LEDGER_NOT_CONSULTED: &str = "not consulted: a visitor id is no proof of being that visitor, so this answer is decided as if the server-side ledger held nothing about them; a withdrawal or erasure recorded there still applies to /v1/events";
+pub const LEDGER_NOT_CONSULTED: &str = "not consulted: no visitor token was sent, and a visitor id is no proof of being that visitor, so this answer is decided as if the server-side ledger held nothing about them; a withdrawal or erasure recorded there still applies to /v1/events";
 
 /// One event's decision.
 #[derive(Debug, Serialize)]
@@ -60,7 +64,20 @@ pub async fn post<P: EventPublisher>(
         site,
     } = intake(&request, payload, &state, &mut events).await?;
     let policy = &site.consent;
-    let resolution = crate::accept::gate(&envelope, &checked, &meta, policy, None);
+    // The ledger's part only for the visitor's own token (as the privacy routes).
+    let visitor = envelope.visitor.id.as_deref().unwrap_or_default();
+    let proven = prove(
+        &request,
+        &state,
+        &envelope.site,
+        visitor,
+        meta.received_at_ms,
+    );
+    if !matches!(proven, Ok(None)) {
+        count("explain", &proven);
+    }
+    let ledger = proven?.map(|_| &*state.ledger);
+    let resolution = crate::accept::gate(&envelope, &checked, &meta, policy, ledger);
     let mut purposes = Map::new();
     for purpose in Purpose::ALL {
         let grant = resolution.grants.get(purpose);
@@ -94,16 +111,43 @@ pub async fn post<P: EventPublisher>(
             json!({"valid": false, "outcome": error.outcome(), "error": error.to_string()})
         }
     });
-    let ledger = json!({
-        "consulted": false,
-        "note": LEDGER_NOT_CONSULTED,
-    });
+    let ledger = match ledger {
+        None => json!({"consulted": false, "note": LEDGER_NOT_CONSULTED}),
+        Some(_) => ledger_part(resolution.ledger.as_ref()),
+    };
     Ok(HttpResponse::Ok().json(json!({
         "site": envelope.site,
         "purposes": Value::Object(purposes),
         "signals": {"tcf": tcf, "gpc": resolution.gpc, "dnt": resolution.dnt, "ledger": ledger},
         "events": answers,
     })))
+}
+
+/// What the ledger holds about a proven visitor: the purposes withdrawn
+/// (with when, server clock) and whether they were erased.
+fn ledger_part(entry: Option<&Entry>) -> Value {
+    let Some(entry) = entry else {
+        return json!({"consulted": true, "entry": null});
+    };
+    let withdrawn: Map<String, Value> = Purpose::CONSENTABLE
+        .into_iter()
+        .filter_map(|p| {
+            entry
+                .withdrawn_at(p)
+                .map(|at| (p.as_str().to_owned(), at.into()))
+        })
+        .collect();
+    let granted: Vec<&str> = Purpose::CONSENTABLE
+        .into_iter()
+        .filter(|&p| entry.granted.contains(p))
+        .map(Purpose::as_str)
+        .collect();
+    json!({"consulted": true, "entry": {
+        "granted": granted,
+        "withdrawn_at": withdrawn,
+        "erased": entry.erased,
+        "recorded_at": entry.server_ts_ms,
+    }})
 }
 
 fn event_answer(

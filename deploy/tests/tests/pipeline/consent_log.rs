@@ -1,13 +1,14 @@
 //! Consent records reach `consent_log` through the sink, including a
 //! withdrawal that was refused with `503` while the broker was down and
-//! retried once it was back.
+//! retried once it was back, and the records of a visitor id the collector
+//! issued and of a change made in the privacy center.
 
 use std::time::{Duration, Instant};
 
 use crate::stack::Stack;
 use fiducia_proto::time::now_ms;
 use fiducia_proto::topics::Topics;
-use fiducia_testkit::envelopes::{choice, dropped};
+use fiducia_testkit::envelopes::{choice, dropped, issue};
 use fiducia_testkit::{PrivateInfra, eventually, infra, unique};
 
 const WITHIN: Duration = Duration::from_secs(60);
@@ -49,6 +50,51 @@ visitor-a\tgrant\ttag:api\t1\t1\t0\t2026-01\t1
 visitor-a\twithdraw\ttag:api\t1\t0\t0\t2026-01\t1
 visitor-b\tgrant\ttag:api\t1\t1\t0\t2026-01\t1
 visitor-b\tobject\tgpc\t1\t0\t1\t2026-01\t1";
+    stack.clickhouse.wait_for(&query, expected, WITHIN).await;
+    stack.drop_database().await;
+}
+
+/// A visitor id the collector issued has its records in `consent_log`
+/// from its first (the choice it was issued under), and a change made in
+/// the privacy center lands there like any other, as the visitor's proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issued_visitors_records_and_a_change_in_the_privacy_center_land_in_consent_log() {
+    let stack = Stack::new(infra(), Topics::with_suffix(&unique("privacy")));
+    let collector = stack.collector().await;
+    let _sink = stack.sink().await;
+
+    let body = issue(
+        &["measurement", "personalization"],
+        now_ms() - 1000,
+        &["page_view"],
+    );
+    let response = collector.post(body, &[]).await;
+    assert_eq!(response.status(), 204);
+    let issued: serde_json::Value =
+        serde_json::from_str(response.headers()["fiducia-visitor"].to_str().unwrap()).unwrap();
+    let (visitor, token) = (
+        issued["id"].as_str().unwrap(),
+        issued["t"].as_str().unwrap(),
+    );
+    let change = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/privacy/demo/{visitor}/consent",
+            collector.url
+        ))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(r#"{"personalization":"denied"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(change.status(), 200);
+
+    let query = format!(
+        "SELECT action, source, measurement, personalization \
+         FROM `{}`.consent_log FINAL WHERE subject = '{visitor}' ORDER BY server_time, server_ms FORMAT TSV",
+        stack.database
+    );
+    let expected = "grant\ttag:api\t1\t1\nwithdraw\tprivacy:center\t1\t0";
     stack.clickhouse.wait_for(&query, expected, WITHIN).await;
     stack.drop_database().await;
 }

@@ -78,6 +78,10 @@ impl Stack {
             ("FIDUCIA_SITES_FILE", sites.display().to_string()),
             ("FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND", "100000".into()),
             ("FIDUCIA_COLLECTOR_RATE_BURST", "100000".into()),
+            (
+                fiducia_testkit::privacy::SIGNING_KEY_VAR,
+                fiducia_testkit::privacy::SIGNING_KEY.into(),
+            ),
             ("FIDUCIA_ENRICHER_GROUP_ID", unique("enricher")),
             ("FIDUCIA_SINK_GROUP_ID", unique("sink")),
             ("FIDUCIA_SINK_BATCH_MAX_WAIT_MS", "200".into()),
