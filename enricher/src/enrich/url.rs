@@ -113,11 +113,14 @@ pub struct Scrubbed {
 pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
     let mut url = match Url::parse(raw.trim()) {
         Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            // Cut like any URL: an opaque host is percent-encoded, three
+            // characters for each control byte (found by enricher/fuzz).
+            let kept = match url.host_str() {
+                Some(host) => format!("{}://{}", url.scheme(), host.to_ascii_lowercase()),
+                None => format!("{}:", url.scheme()),
+            };
             return Scrubbed {
-                url: match url.host_str() {
-                    Some(host) => format!("{}://{}", url.scheme(), host.to_ascii_lowercase()),
-                    None => format!("{}:", url.scheme()),
-                },
+                url: cut(&kept, MAX_URL_CHARS),
                 ..Scrubbed::default()
             };
         }
