@@ -213,6 +213,7 @@ fn batch(round: i64) -> Vec<OwnedMessage> {
                 } else {
                     String::new()
                 },
+                retention_months: 0,
             };
             OwnedMessage::new(
                 Some(raw.encode_to_vec()),

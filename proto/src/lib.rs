@@ -5,10 +5,12 @@
 //! * [`topics`] and [`headers`]: Kafka topic names and the routing headers
 //!   every message carries, so consumers can route without decoding.
 //! * [`device`]: the device classes and the one rule that assigns them.
+//! * [`privacy`]: how a privacy request names its subject (user keys) and
+//!   the retention choices a visitor has.
 //! * [`consent`]: the consent vocabulary every service agrees on (purposes,
 //!   event types); the decisions are the collector's.
 //!
-//! This crate is only the contract: it builds with prost alone (no rdkafka,
+//! This crate is only the contract: it builds with prost alone (and sha2, for user keys) (no rdkafka,
 //! actix or clickhouse). The runtime plumbing the services share is
 //! `fiducia-runtime` (`proto/runtime/`), the integration-test kit
 //! `fiducia-testkit` (`proto/testkit/`).
@@ -17,6 +19,7 @@ pub mod consent;
 pub mod device;
 pub mod headers;
 pub mod keys;
+pub mod privacy;
 pub mod time;
 pub mod topics;
 

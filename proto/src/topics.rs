@@ -32,12 +32,14 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Settings of the consent topic: it never expires. It is the proof of
-/// consent (GDPR art. 7(1)) and the only place the collectors rebuild their
-/// ledgers from: an expired withdrawal would be a withdrawal forgotten.
-/// Operators of their own brokers must set the same (`retention.ms=-1`,
+/// Settings of the consent and privacy topics: they never expire. The
+/// consent topic is the proof of consent (GDPR art. 7(1)) and the only
+/// place the collectors rebuild their ledgers from: an expired withdrawal
+/// would be a withdrawal forgotten. The privacy topic is where enrichers
+/// and sinks rebuild their deny-list of erased subjects from. Operators of
+/// their own brokers must set the same (`retention.ms=-1`,
 /// `retention.bytes=-1`); the collector refuses a consent topic that expires.
-pub const CONSENT_TOPIC_CONFIG: &[(&str, &str)] =
+pub const NEVER_EXPIRES: &[(&str, &str)] =
     &[("retention.ms", "-1"), ("retention.bytes", "-1")];
 
 /// The topic names one pipeline uses.
@@ -87,12 +89,12 @@ impl Topics {
         }
     }
 
-    /// The settings `topic` is created with: [`CONSENT_TOPIC_CONFIG`] for
-    /// the consent topic, the broker's defaults for the others.
+    /// The settings `topic` is created with: [`NEVER_EXPIRES`] for the
+    /// consent and privacy topics, the broker's defaults for the others.
     #[must_use]
     pub fn config_of(&self, topic: &str) -> &'static [(&'static str, &'static str)] {
-        if topic == self.consent {
-            CONSENT_TOPIC_CONFIG
+        if topic == self.consent || topic == self.privacy {
+            NEVER_EXPIRES
         } else {
             &[]
         }

@@ -72,6 +72,7 @@ fn raw_event_round_trips() {
         user_agent: "Mozilla/5.0".into(),
         decision: Decision::Keep.into(),
         device_class: String::new(),
+        retention_months: 6,
     });
 }
 
@@ -125,6 +126,7 @@ fn enriched_event_round_trips() {
         entry_referrer: "https://b.example/".into(),
         entry_referrer_class: "other".into(),
         page_categories: vec!["product".into()],
+        retention_months: 6,
     });
 }
 
@@ -144,6 +146,8 @@ fn consent_record_round_trips() {
         ip: Some(ip()),
         browser_family: "Firefox".into(),
         expires_at_ms: 3,
+        user_key: fiducia_proto::privacy::user_key("demo", "u-1"),
+        retention_months: 1,
     });
 }
 
@@ -198,6 +202,8 @@ fn privacy_request_round_trips() {
         subject: "s".into(),
         kind: PrivacyRequestKind::Erasure.into(),
         requested_at_ms: 6,
+        user_key: fiducia_proto::privacy::user_key("demo", "u-1"),
+        channel: fiducia_proto::privacy::channel::ADMIN.into(),
     });
 }
 

@@ -164,6 +164,7 @@ pub fn accept(
                 } else {
                     String::new()
                 },
+                retention_months: 0,
             },
         ));
     }

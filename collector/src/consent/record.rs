@@ -170,6 +170,8 @@ pub fn for_privacy_center(
         } else {
             origin.now_ms.saturating_add(policy.max_age_ms)
         },
+        user_key: String::new(),
+        retention_months: latest.map_or(0, |r| r.retention_months),
     }
 }
 
@@ -300,6 +302,8 @@ fn record(
                 .min(origin.now_ms)
                 .saturating_add(policy.max_age_ms)
         },
+        user_key: String::new(),
+        retention_months: 0,
     }
 }
 

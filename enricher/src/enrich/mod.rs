@@ -197,6 +197,12 @@ impl Engine {
         let event_time_ms =
             time::corrected_event_time(raw.client_ts_ms, raw.sent_at_ms, raw.received_at_ms);
         let campaign = page.campaign;
+        // The visitor's shorter retention binds their identified data only.
+        let retention_months = if visitor_id.is_empty() && user_id.is_empty() {
+            0
+        } else {
+            raw.retention_months
+        };
         Ok(Draft {
             local_day: time::local_day(event_time_ms, &site.time_zone),
             bot_threshold: site.bot_threshold,
@@ -250,6 +256,7 @@ impl Engine {
                 landing_page: String::new(),
                 entry_referrer: String::new(),
                 entry_referrer_class: String::new(),
+                retention_months,
             },
         })
     }

@@ -5,9 +5,12 @@
 //!   at-least-once consume loop, reading partitions to their end without a
 //!   group and whole-topic followers, topic admin, broker health and dead
 //!   letters.
+//! * [`erased`]: the deny-list of erased subjects, followed from the
+//!   privacy topic by every enricher and sink.
 //! * [`service`]: JSON logs, the Prometheus recorder and admin endpoints
 //!   (`/metrics`, `/healthz`, `/readyz`), the environment config reader, one
 //!   shutdown token and one memory allocator.
 
+pub mod erased;
 pub mod kafka;
 pub mod service;

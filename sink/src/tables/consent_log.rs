@@ -248,6 +248,8 @@ mod tests {
             }),
             browser_family: "Firefox".into(),
             expires_at_ms: midnight_days_ago_ms(1) + 395 * DAY_MS,
+            user_key: String::new(),
+            retention_months: 6,
         }
     }
 

@@ -174,6 +174,7 @@ mod tests {
             entry_referrer: "https://www.google.com/".into(),
             entry_referrer_class: "search".into(),
             page_categories: vec!["product".into()],
+            retention_months: 6,
         }
     }
 
