@@ -31,6 +31,84 @@ pub fn user_partition_key(site: &str, user_key: &str) -> String {
     format!("{site}/user:{user_key}")
 }
 
+/// What happens to a subject's rows in a [`Holder`] on erasure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnErasure {
+    /// Deleted, and verified gone.
+    Delete,
+    /// A view over deleted tables: nothing to delete, verified gone.
+    Follows,
+    /// Kept as proof of consent, the subject replaced by a pseudonym.
+    Pseudonymise,
+    /// The request audit itself: kept.
+    Keep,
+}
+
+/// A ClickHouse table or view that holds a subject's data (SPEC section 7):
+/// what an export reads and an erasure empties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// Table or view name in the `fiducia` database.
+    pub name: &'static str,
+    /// The column holding the visitor id.
+    pub visitor_column: &'static str,
+    /// The column holding the first-party user id, where it is kept; rows
+    /// of a user key are those whose `lower(hex(SHA256(concat(site_id,
+    /// '\0', <column>))))` equals it.
+    pub user_column: Option<&'static str>,
+    /// The column holding a user key (the audit trail's), where it is kept.
+    pub user_key_column: Option<&'static str>,
+    /// What erasure does to its rows.
+    pub on_erasure: OnErasure,
+}
+
+/// Every place in ClickHouse a subject's data lives, in the order an export
+/// lists them. `dead_letters` is not one: it keeps no payload.
+pub const HOLDERS: &[Holder] = &[
+    Holder {
+        name: "events",
+        visitor_column: "visitor_id",
+        user_column: Some("user_id"),
+        user_key_column: None,
+        on_erasure: OnErasure::Delete,
+    },
+    Holder {
+        name: "sessions",
+        visitor_column: "visitor_id",
+        user_column: None,
+        user_key_column: None,
+        on_erasure: OnErasure::Follows,
+    },
+    Holder {
+        name: "profile_events",
+        visitor_column: "visitor_id",
+        user_column: None,
+        user_key_column: None,
+        on_erasure: OnErasure::Delete,
+    },
+    Holder {
+        name: "profiles",
+        visitor_column: "visitor_id",
+        user_column: None,
+        user_key_column: None,
+        on_erasure: OnErasure::Follows,
+    },
+    Holder {
+        name: "consent_log",
+        visitor_column: "subject",
+        user_column: None,
+        user_key_column: None,
+        on_erasure: OnErasure::Pseudonymise,
+    },
+    Holder {
+        name: "privacy_requests",
+        visitor_column: "subject",
+        user_column: None,
+        user_key_column: Some("user_key"),
+        on_erasure: OnErasure::Keep,
+    },
+];
+
 /// Channels a request comes through (`PrivacyRequest.channel`).
 pub mod channel {
     /// The visitor, in the privacy center, proven by their token.
