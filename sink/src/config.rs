@@ -11,6 +11,7 @@ use fiducia_runtime::service::config::{
 };
 use fiducia_runtime::service::sites::SitesFile;
 
+use crate::jobs::privacy::workflow::Timing;
 use crate::jobs::retention::RetentionConfig;
 
 /// Everything the sink needs to run.
@@ -33,6 +34,9 @@ pub struct Config {
     /// How long each data type is kept (defaults from the environment,
     /// per-site periods from the sites file).
     pub retention: RetentionConfig,
+    /// How long the erasure workflow waits for the deny-list and for its
+    /// deletes to show (fixed; tests shorten them).
+    pub erasure: Timing,
 }
 
 /// Bounds of one batch (and so of one ClickHouse insert): whichever is hit
@@ -121,6 +125,7 @@ impl Config {
             dead_letters_table: true,
             clickhouse,
             retention: RetentionConfig::default(),
+            erasure: Timing::default(),
         }
     }
 
@@ -162,6 +167,7 @@ impl Config {
             dead_letters_table: env_or("FIDUCIA_SINK_DEAD_LETTERS_TABLE", d.dead_letters_table)?,
             clickhouse,
             retention: RetentionConfig::from_env(&sites)?,
+            erasure: d.erasure,
             kafka: d.kafka,
         })
     }
