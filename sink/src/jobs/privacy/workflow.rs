@@ -415,8 +415,11 @@ impl Workflow {
                     continue;
                 }
                 left.get_or_insert(holder.name);
+                // Counted again once no mutation is pending: the last one
+                // may have finished between the count and the look.
                 if holder.on_erasure != OnErasure::Follows
                     && self.mutations_pending(holder.name).await? == 0
+                    && self.count_where(holder.name, &predicate).await? > 0
                 {
                     tracing::warn!(table = holder.name, "rows of an erased subject left; deleting again");
                     ::metrics::counter!(metrics::ERASURE_REDELETES).increment(1);
