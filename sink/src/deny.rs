@@ -164,9 +164,15 @@ impl<R: Erasable, W: RowWriter<R>> RowWriter<R> for DenyingWriter<W> {
         let prepared = W::prepare(rows);
         // A batch that changed is another insert: its own token, so a
         // server that saw the unfiltered one does not drop it.
-        let written = self.inner.write(&prepared, &format!("{token}/denied")).await?;
+        let written = self
+            .inner
+            .write(&prepared, &format!("{token}/denied"))
+            .await?;
         let (metric, what) = if R::TABLE == crate::tables::consent_log::NAME {
-            (metrics::CONSENT_PSEUDONYMISED, "consent records of erased subjects pseudonymised")
+            (
+                metrics::CONSENT_PSEUDONYMISED,
+                "consent records of erased subjects pseudonymised",
+            )
         } else {
             (metrics::EVENTS_ERASED, "events of erased subjects dropped")
         };
@@ -239,7 +245,10 @@ mod tests {
             .into_iter()
             .map(|r| (r.visitor_id, r.user_id))
             .collect();
-        assert_eq!(kept, [("v2".into(), String::new()), (String::new(), String::new())]);
+        assert_eq!(
+            kept,
+            [("v2".into(), String::new()), (String::new(), String::new())]
+        );
     }
 
     #[tokio::test]

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use anyhow::Context as _;
-use fiducia_runtime::kafka::ProducerSettings;
 use fiducia_runtime::erased::{self, Erased};
+use fiducia_runtime::kafka::ProducerSettings;
 use fiducia_runtime::kafka::consume::{self, BatchHandler, ConsumerSettings};
 use fiducia_runtime::kafka::follow::FollowState;
 use fiducia_runtime::kafka::health::BrokerHealth;
@@ -29,8 +29,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::deadletter::KafkaDeadLetters;
-use crate::handler::SinkHandler;
 use crate::deny::{Barrier, DenyingWriter};
+use crate::handler::SinkHandler;
 use crate::jobs::erase_on_withdrawal::{ClickHouseEraser, ErasingWriter};
 use crate::jobs::privacy::PrivacyHandler;
 use crate::jobs::privacy::workflow::Workflow;
@@ -172,8 +172,12 @@ impl Application {
             features.clone(),
             config.clickhouse.insert_timeout,
         );
-        let retention =
-            RetentionJob::new(client.clone(), database, features.clone(), config.retention.clone());
+        let retention = RetentionJob::new(
+            client.clone(),
+            database,
+            features.clone(),
+            config.retention.clone(),
+        );
 
         let erased = Arc::new(Erased::default());
         let barrier = Arc::new(Barrier::default());
@@ -223,7 +227,10 @@ impl Application {
             consumer: consume::consumer(&consent_settings, "fiducia-sink-consent")?,
             settings: consent_settings,
             handler: SinkHandler::new(
-                ErasingWriter::new(DenyingWriter::new(writer, Arc::clone(&erased), barrier), eraser),
+                ErasingWriter::new(
+                    DenyingWriter::new(writer, Arc::clone(&erased), barrier),
+                    eraser,
+                ),
                 Arc::clone(&dead_letters),
             ),
         };
@@ -279,14 +286,19 @@ impl Application {
         let admin = tokio::spawn(self.admin);
         let deny_list = &self.deny_list;
         tokio::join!(
-            self.events.run(Arc::clone(deny_list), self.shutdown.clone()),
-            self.consent.run(Arc::clone(deny_list), self.shutdown.clone()),
+            self.events
+                .run(Arc::clone(deny_list), self.shutdown.clone()),
+            self.consent
+                .run(Arc::clone(deny_list), self.shutdown.clone()),
             async {
                 if let Some(table) = self.dead_letter_table {
-                    table.run(Arc::clone(deny_list), self.shutdown.clone()).await;
+                    table
+                        .run(Arc::clone(deny_list), self.shutdown.clone())
+                        .await;
                 }
             },
-            self.privacy.run(Arc::clone(deny_list), self.shutdown.clone()),
+            self.privacy
+                .run(Arc::clone(deny_list), self.shutdown.clone()),
             deny_list_gauge(&self.erased, &self.shutdown),
             self.retention.run_until_stopped(self.shutdown.clone()),
         );

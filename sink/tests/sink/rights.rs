@@ -43,7 +43,12 @@ fn events_of(visitor: &str, user: &str, count: u32) -> Vec<EnrichedEvent> {
         .collect()
 }
 
-fn consent(visitor: &str, action: ConsentAction, retention_months: u32, at_ms: i64) -> ConsentRecord {
+fn consent(
+    visitor: &str,
+    action: ConsentAction,
+    retention_months: u32,
+    at_ms: i64,
+) -> ConsentRecord {
     let mut state = ConsentSnapshot::default();
     Purpose::Measurement.set_in(&mut state, true);
     Purpose::Personalization.set_in(&mut state, action != ConsentAction::Erase);
@@ -78,7 +83,10 @@ async fn send(producer: &FutureProducer, topic: &str, key: &str, schema: &str, p
         });
     producer
         .send(
-            FutureRecord::to(topic).key(key).payload(payload).headers(headers),
+            FutureRecord::to(topic)
+                .key(key)
+                .payload(payload)
+                .headers(headers),
             Duration::from_secs(10),
         )
         .await
@@ -216,10 +224,25 @@ async fn an_erased_visitor_is_gone_from_every_table_and_the_requests_rows_tell_t
     let sink = RunningSink::start(setup.config()).await;
     let yesterday = midnight_days_ago_ms(1);
     for visitor in ["alice", "bob"] {
-        send_consent(&setup, &producer, &consent(visitor, ConsentAction::Grant, 0, yesterday)).await;
-        send_consent(&setup, &producer, &consent(visitor, ConsentAction::Update, 6, yesterday + 1)).await;
+        send_consent(
+            &setup,
+            &producer,
+            &consent(visitor, ConsentAction::Grant, 0, yesterday),
+        )
+        .await;
+        send_consent(
+            &setup,
+            &producer,
+            &consent(visitor, ConsentAction::Update, 6, yesterday + 1),
+        )
+        .await;
     }
-    produce_events(&producer, &setup.topics.enriched, &events_of("alice", "", 30)).await;
+    produce_events(
+        &producer,
+        &setup.topics.enriched,
+        &events_of("alice", "", 30),
+    )
+    .await;
     produce_events(&producer, &setup.topics.enriched, &events_of("bob", "", 20)).await;
     setup
         .wait_for_count("SELECT count() FROM {db}.events", 50)
@@ -231,7 +254,12 @@ async fn an_erased_visitor_is_gone_from_every_table_and_the_requests_rows_tell_t
 
     let id = erase(&setup, &producer, "alice", "").await;
     // The collector's erase record follows on the consent topic.
-    send_consent(&setup, &producer, &consent("alice", ConsentAction::Erase, 0, now_ms())).await;
+    send_consent(
+        &setup,
+        &producer,
+        &consent("alice", ConsentAction::Erase, 0, now_ms()),
+    )
+    .await;
     wait_verified(&setup, id).await;
 
     assert_eq!(
@@ -270,19 +298,36 @@ async fn an_erased_visitor_is_gone_from_every_table_and_the_requests_rows_tell_t
         1
     );
     // Late events of alice (enriched before the enricher knew) are dropped.
-    produce_events(&producer, &setup.topics.enriched, &events_of("alice", "", 5)).await;
+    produce_events(
+        &producer,
+        &setup.topics.enriched,
+        &events_of("alice", "", 5),
+    )
+    .await;
     produce_events(&producer, &setup.topics.enriched, &events_of("bob", "", 1)).await;
     setup
-        .wait_for_count("SELECT count() FROM {db}.events WHERE visitor_id = 'bob'", 21)
+        .wait_for_count(
+            "SELECT count() FROM {db}.events WHERE visitor_id = 'bob'",
+            21,
+        )
         .await;
     assert_eq!(rows_of(&setup, "alice").await, 0);
     // Tests share the process's recorder: at least this test's share.
     let (_, metrics) = sink.get("/metrics").await;
     for (series, least) in [
         ("fiducia_sink_events_erased_total", 5.0),
-        (r#"fiducia_sink_privacy_requests_total{kind="erasure",state="verified"}"#, 1.0),
-        (r#"fiducia_sink_erasure_rows_deleted_total{table="events"}"#, 30.0),
-        (r#"fiducia_sink_privacy_request_state_seconds_count{kind="erasure",state="verified"}"#, 1.0),
+        (
+            r#"fiducia_sink_privacy_requests_total{kind="erasure",state="verified"}"#,
+            1.0,
+        ),
+        (
+            r#"fiducia_sink_erasure_rows_deleted_total{table="events"}"#,
+            30.0,
+        ),
+        (
+            r#"fiducia_sink_privacy_request_state_seconds_count{kind="erasure",state="verified"}"#,
+            1.0,
+        ),
     ] {
         assert!(metric(&metrics, series) >= least, "{series} in\n{metrics}");
     }
@@ -345,12 +390,20 @@ async fn an_erased_visitor_is_gone_from_every_table_and_the_requests_rows_tell_t
 async fn events_of_a_subject_erased_while_the_sink_was_down_never_reach_clickhouse() {
     let setup = Setup::new().await;
     let producer = setup.producer();
-    produce_events(&producer, &setup.topics.enriched, &events_of("alice", "", 40)).await;
+    produce_events(
+        &producer,
+        &setup.topics.enriched,
+        &events_of("alice", "", 40),
+    )
+    .await;
     produce_events(&producer, &setup.topics.enriched, &events_of("bob", "", 10)).await;
     let id = erase(&setup, &producer, "alice", "").await;
     let sink = RunningSink::start(setup.config()).await;
     setup
-        .wait_for_count("SELECT count() FROM {db}.events WHERE visitor_id = 'bob'", 10)
+        .wait_for_count(
+            "SELECT count() FROM {db}.events WHERE visitor_id = 'bob'",
+            10,
+        )
         .await;
     wait_verified(&setup, id).await;
     assert_eq!(rows_of(&setup, "alice").await, 0);
@@ -410,10 +463,23 @@ async fn an_erasure_by_user_key_removes_every_visitor_that_carried_the_user_id()
         .unwrap();
     assert!(detail.ends_with(": 2"), "{detail}");
     // New events carrying the user id, under a new visitor id, are dropped.
-    produce_events(&producer, &setup.topics.enriched, &events_of("erin", "u-42", 3)).await;
-    produce_events(&producer, &setup.topics.enriched, &events_of("bob", "u-7", 1)).await;
+    produce_events(
+        &producer,
+        &setup.topics.enriched,
+        &events_of("erin", "u-42", 3),
+    )
+    .await;
+    produce_events(
+        &producer,
+        &setup.topics.enriched,
+        &events_of("bob", "u-7", 1),
+    )
+    .await;
     setup
-        .wait_for_count("SELECT count() FROM {db}.events WHERE visitor_id = 'bob'", 7)
+        .wait_for_count(
+            "SELECT count() FROM {db}.events WHERE visitor_id = 'bob'",
+            7,
+        )
         .await;
     assert_eq!(rows_of(&setup, "erin").await, 0);
     sink.stop().await;
@@ -448,8 +514,16 @@ fn env(setup: &Setup, admin_port: u16) -> HashMap<String, String> {
 async fn a_sink_killed_mid_erasure_completes_it_after_the_restart() {
     let setup = Setup::new().await;
     let producer = setup.producer();
-    let mut sink = Service::start(env!("CARGO_BIN_EXE_fiducia-sink"), &env(&setup, free_port()));
-    produce_events(&producer, &setup.topics.enriched, &events_of("alice", "", 500)).await;
+    let mut sink = Service::start(
+        env!("CARGO_BIN_EXE_fiducia-sink"),
+        &env(&setup, free_port()),
+    );
+    produce_events(
+        &producer,
+        &setup.topics.enriched,
+        &events_of("alice", "", 500),
+    )
+    .await;
     produce_events(&producer, &setup.topics.enriched, &events_of("bob", "", 50)).await;
     setup
         .wait_for_count("SELECT count() FROM {db}.events", 550)
@@ -481,7 +555,10 @@ async fn a_sink_killed_mid_erasure_completes_it_after_the_restart() {
     })
     .await;
     sink.kill_9();
-    assert_eq!(states(&setup, id).await, ["received", "enforced", "deleted"]);
+    assert_eq!(
+        states(&setup, id).await,
+        ["received", "enforced", "deleted"]
+    );
     merges("START").await;
     sink.restart();
     wait_verified(&setup, id).await;
@@ -495,7 +572,11 @@ async fn a_sink_killed_mid_erasure_completes_it_after_the_restart() {
         50
     );
     let all = states(&setup, id).await;
-    assert_eq!(all, ["received", "enforced", "deleted", "verified"], "one row per state");
+    assert_eq!(
+        all,
+        ["received", "enforced", "deleted", "verified"],
+        "one row per state"
+    );
     assert_eq!(counts(&setup, id, "deleted").await["events"], 500);
     sink.terminate();
     setup.drop_database().await;
@@ -517,20 +598,45 @@ async fn a_retention_choice_deletes_older_identified_data_of_that_visitor_only()
         ..events_of(visitor, user, 1).remove(0)
     };
     let events = [
-        at("alice", "", 70),  // older than her 1 month: deleted
-        at("alice", "", 10),  // kept
-        at("bob", "", 70),    // bob chose nothing: kept
-        at("carol", "", 70),  // carol chose 1 month, then went back to the default: kept
-        at("", "", 70),       // anonymous: kept
+        at("alice", "", 70), // older than her 1 month: deleted
+        at("alice", "", 10), // kept
+        at("bob", "", 70),   // bob chose nothing: kept
+        at("carol", "", 70), // carol chose 1 month, then went back to the default: kept
+        at("", "", 70),      // anonymous: kept
     ];
     produce_events(&producer, &setup.topics.enriched, &events).await;
     // Alice chose 1 month (her latest record carries it); carol chose it and
     // changed her mind.
-    send_consent(&setup, &producer, &consent("alice", ConsentAction::Grant, 0, now - 3 * day)).await;
-    send_consent(&setup, &producer, &consent("alice", ConsentAction::Update, 1, now - 2 * day)).await;
-    send_consent(&setup, &producer, &consent("alice", ConsentAction::Update, 1, now - day)).await;
-    send_consent(&setup, &producer, &consent("carol", ConsentAction::Update, 1, now - 2 * day)).await;
-    send_consent(&setup, &producer, &consent("carol", ConsentAction::Update, 0, now - day)).await;
+    send_consent(
+        &setup,
+        &producer,
+        &consent("alice", ConsentAction::Grant, 0, now - 3 * day),
+    )
+    .await;
+    send_consent(
+        &setup,
+        &producer,
+        &consent("alice", ConsentAction::Update, 1, now - 2 * day),
+    )
+    .await;
+    send_consent(
+        &setup,
+        &producer,
+        &consent("alice", ConsentAction::Update, 1, now - day),
+    )
+    .await;
+    send_consent(
+        &setup,
+        &producer,
+        &consent("carol", ConsentAction::Update, 1, now - 2 * day),
+    )
+    .await;
+    send_consent(
+        &setup,
+        &producer,
+        &consent("carol", ConsentAction::Update, 0, now - day),
+    )
+    .await;
     setup
         .wait_for_count("SELECT count() FROM {db}.events", 5)
         .await;
@@ -545,10 +651,19 @@ async fn a_retention_choice_deletes_older_identified_data_of_that_visitor_only()
     );
     let client = setup.clickhouse();
     let features = ServerFeatures::probe(&client).await.unwrap();
-    let job = RetentionJob::new(client, &setup.database, features, RetentionConfig::default());
+    let job = RetentionJob::new(
+        client,
+        &setup.database,
+        features,
+        RetentionConfig::default(),
+    );
     let seconds = u32::try_from(now / 1000).unwrap();
     let deleted = job.run_once(seconds).await.unwrap();
-    assert_eq!(deleted.values().sum::<u64>(), 2, "{deleted:?}: alice's old event and its profile signal");
+    assert_eq!(
+        deleted.values().sum::<u64>(),
+        2,
+        "{deleted:?}: alice's old event and its profile signal"
+    );
     setup
         .wait_for_count("SELECT count() FROM {db}.events", 4)
         .await;
@@ -610,7 +725,11 @@ async fn erasure_time_for_10_000_events_among_millions() {
              FROM numbers({count})"
         )
     };
-    seed(insert("concat('v', toString(number % 200000))", rows - 10_000)).await;
+    seed(insert(
+        "concat('v', toString(number % 200000))",
+        rows - 10_000,
+    ))
+    .await;
     seed(insert("'target'", 10_000)).await;
     let seeded = started.elapsed();
     let total = setup.count("SELECT count() FROM {db}.events").await;

@@ -46,7 +46,11 @@ impl Subject {
         let mut any = Vec::new();
         if !self.visitors.is_empty() {
             let ids: Vec<String> = self.visitors.iter().map(|v| quote(v)).collect();
-            any.push(format!("has([{}], {})", ids.join(", "), holder.visitor_column));
+            any.push(format!(
+                "has([{}], {})",
+                ids.join(", "),
+                holder.visitor_column
+            ));
         }
         if let (Some(key), Some(column)) = (&self.user_key, holder.user_column) {
             any.push(format!(

@@ -142,7 +142,10 @@ impl Workflow {
         shutdown: &CancellationToken,
     ) -> Result<(), WorkflowError> {
         let reached = self.reached(request).await?;
-        let todo = remaining(request.kind, &reached.iter().map(|r| r.0).collect::<Vec<_>>());
+        let todo = remaining(
+            request.kind,
+            &reached.iter().map(|r| r.0).collect::<Vec<_>>(),
+        );
         if todo.is_empty() {
             return Ok(());
         }
@@ -156,20 +159,25 @@ impl Workflow {
         self.barrier.pass().await;
         let subject = self.resolve(request).await?;
         let detail = match &subject.user_key {
-            Some(_) => format!("visitor ids resolved from the user key: {}", subject.visitors.len()),
+            Some(_) => format!(
+                "visitor ids resolved from the user key: {}",
+                subject.visitors.len()
+            ),
             None => String::new(),
         };
         let counts = match reached.iter().find(|r| r.0 == State::Enforced) {
             Some((_, counts)) => counts.clone(),
             None => {
                 let counts = self.count(&subject).await?;
-                self.record(request, State::Enforced, &counts, &detail).await?;
+                self.record(request, State::Enforced, &counts, &detail)
+                    .await?;
                 counts
             }
         };
         if todo.contains(&State::Deleted) {
             self.delete(&subject).await?;
-            self.record(request, State::Deleted, &counts, &detail).await?;
+            self.record(request, State::Deleted, &counts, &detail)
+                .await?;
             for (table, rows) in &counts {
                 ::metrics::counter!(metrics::ERASURE_ROWS_DELETED, "table" => *table)
                     .increment(*rows);
@@ -194,14 +202,20 @@ impl Workflow {
             .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|StateRow { status, tables, rows }| {
-                let counts = tables
-                    .iter()
-                    .filter_map(|t| known_table(t))
-                    .zip(rows)
-                    .collect();
-                Some((State::parse(&status)?, counts))
-            })
+            .filter_map(
+                |StateRow {
+                     status,
+                     tables,
+                     rows,
+                 }| {
+                    let counts = tables
+                        .iter()
+                        .filter_map(|t| known_table(t))
+                        .zip(rows)
+                        .collect();
+                    Some((State::parse(&status)?, counts))
+                },
+            )
             .collect())
     }
 
@@ -421,7 +435,10 @@ impl Workflow {
                     && self.mutations_pending(holder.name).await? == 0
                     && self.count_where(holder.name, &predicate).await? > 0
                 {
-                    tracing::warn!(table = holder.name, "rows of an erased subject left; deleting again");
+                    tracing::warn!(
+                        table = holder.name,
+                        "rows of an erased subject left; deleting again"
+                    );
                     ::metrics::counter!(metrics::ERASURE_REDELETES).increment(1);
                     self.delete_in(holder, &predicate).await?;
                 }
@@ -446,7 +463,12 @@ fn changed_holders() -> impl Iterator<Item = &'static Holder> {
         .iter()
         .filter(changed)
         .filter(|h| h.name != events::NAME)
-        .chain(HOLDERS.iter().filter(changed).filter(|h| h.name == events::NAME))
+        .chain(
+            HOLDERS
+                .iter()
+                .filter(changed)
+                .filter(|h| h.name == events::NAME),
+        )
 }
 
 /// Where a count of the subject's rows must be zero: every table and view
@@ -479,7 +501,13 @@ mod tests {
         assert!(changed.contains(&"profile_events") && changed.contains(&"consent_log"));
         assert!(!changed.contains(&"privacy_requests") && !changed.contains(&"sessions"));
         let verified: Vec<&str> = verified_holders().map(|h| h.name).collect();
-        for table in ["events", "sessions", "profile_events", "profiles", "consent_log"] {
+        for table in [
+            "events",
+            "sessions",
+            "profile_events",
+            "profiles",
+            "consent_log",
+        ] {
             assert!(verified.contains(&table), "{table}");
         }
         assert!(!verified.contains(&"privacy_requests"));

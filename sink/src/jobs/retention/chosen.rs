@@ -106,7 +106,13 @@ mod tests {
     /// for the months they chose, never longer than the site keeps it; no
     /// choice (0) keeps the site's period. Profile signals never outlive
     /// identified data. Returns whether data of `age` months is gone.
-    fn oracle(age: u32, chosen: u8, site_identified: u32, site_profiles: u32, profiles: bool) -> bool {
+    fn oracle(
+        age: u32,
+        chosen: u8,
+        site_identified: u32,
+        site_profiles: u32,
+        profiles: bool,
+    ) -> bool {
         let mut kept = site_identified;
         if chosen != 0 && u32::from(chosen) < kept {
             kept = u32::from(chosen);
@@ -118,7 +124,14 @@ mod tests {
     }
 
     /// Whether data of `age` months is gone under the site's own plan plus `plans`.
-    fn deleted(plans: &[ChoicePlan], visitor: &str, site: &str, age: u32, site_months: u32, data_type: DataType) -> bool {
+    fn deleted(
+        plans: &[ChoicePlan],
+        visitor: &str,
+        site: &str,
+        age: u32,
+        site_months: u32,
+        data_type: DataType,
+    ) -> bool {
         age > site_months
             || plans.iter().any(|p| {
                 p.data_type == data_type
@@ -153,11 +166,20 @@ mod tests {
         for (site, visitor, chosen) in &choices {
             let periods = config.sites.get(site).unwrap_or(&config.defaults);
             for age in 0..30 {
-                for (data_type, profiles) in [(DataType::IdentifiedEvents, false), (DataType::Profiles, true)] {
+                for (data_type, profiles) in [
+                    (DataType::IdentifiedEvents, false),
+                    (DataType::Profiles, true),
+                ] {
                     let site_months = periods.length(data_type);
                     assert_eq!(
                         deleted(&plans, visitor, site, age, site_months, data_type),
-                        oracle(age, *chosen, periods.identified_events_months, periods.profiles_months, profiles),
+                        oracle(
+                            age,
+                            *chosen,
+                            periods.identified_events_months,
+                            periods.profiles_months,
+                            profiles
+                        ),
                         "{site} {visitor} chose {chosen}, {data_type:?} {age} months old"
                     );
                 }
