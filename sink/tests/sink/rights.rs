@@ -22,11 +22,12 @@ use fiducia_sink::deny::pseudonym;
 use fiducia_testkit::Service;
 use fiducia_testkit::{eventually, free_port};
 use prost::Message as _;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use uuid::Uuid;
 
-use crate::helpers::{PARTITIONS, RunningSink, Setup, WAIT, event, produce_events};
+use crate::helpers::{
+    PARTITIONS, RunningSink, Setup, WAIT, event, produce_events, routing_headers,
+};
 
 /// Events of `visitor` (personalization consent, so profile signals too).
 fn events_of(visitor: &str, user: &str, count: u32) -> Vec<EnrichedEvent> {
@@ -72,15 +73,7 @@ fn consent(
 }
 
 async fn send(producer: &FutureProducer, topic: &str, key: &str, schema: &str, payload: &[u8]) {
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: headers::SITE,
-            value: Some("demo"),
-        })
-        .insert(Header {
-            key: headers::SCHEMA,
-            value: Some(schema),
-        });
+    let headers = routing_headers(schema);
     producer
         .send(
             FutureRecord::to(topic)
