@@ -54,6 +54,9 @@ pub const PRIVACY_REQUESTS: &str = "fiducia_sink_privacy_requests_total";
 pub const PRIVACY_STATE_SECONDS: &str = "fiducia_sink_privacy_request_state_seconds";
 /// Rows the erasure workflow deleted (pseudonymised for `consent_log`), by `table`.
 pub const ERASURE_ROWS_DELETED: &str = "fiducia_sink_erasure_rows_deleted_total";
+/// Rows of erased subjects the sweep found (and erased) after their
+/// erasure was verified, by `table`.
+pub const ERASURE_ROWS_SWEPT: &str = "fiducia_sink_erasure_rows_swept_total";
 /// Privacy-topic messages that are not a usable request (logged and skipped).
 pub const PRIVACY_INVALID: &str = "fiducia_sink_privacy_requests_invalid_total";
 /// Deletes the verification issued again because rows of the subject were
@@ -176,8 +179,13 @@ pub fn describe() {
             metrics::counter!(PRIVACY_REQUESTS, "kind" => kind, "state" => state).increment(0);
         }
     }
+    describe_counter!(
+        ERASURE_ROWS_SWEPT,
+        "Rows of erased subjects found after their erasure was verified and erased by the sweep, by table."
+    );
     for table in ERASURE_TABLES {
         metrics::counter!(ERASURE_ROWS_DELETED, "table" => table).increment(0);
+        metrics::counter!(ERASURE_ROWS_SWEPT, "table" => table).increment(0);
     }
     for name in [
         EVENTS_ERASED,

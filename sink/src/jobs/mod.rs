@@ -42,6 +42,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn quote_escapes_what_would_end_a_literal() {
+        assert_eq!(quote(r"a'b\c"), r"'a\'b\\c'");
+    }
+
+    #[test]
     fn old_servers_delete_by_mutation_and_new_ones_by_lightweight_delete() {
         let old = ServerFeatures::parse("18.16.1").unwrap();
         let new = ServerFeatures::parse("23.8.1").unwrap();

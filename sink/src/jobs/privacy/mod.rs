@@ -13,7 +13,9 @@
 //! workflow waits for before it counts and deletes.
 
 pub mod request;
+pub mod statements;
 pub mod subject;
+pub mod sweep;
 pub mod workflow;
 
 use fiducia_runtime::kafka::consume::{BatchError, BatchHandler, OffsetRange};

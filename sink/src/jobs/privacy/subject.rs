@@ -16,8 +16,8 @@ pub struct Subject {
     pub site_id: String,
     /// Visitor ids whose rows go.
     pub visitors: Vec<String>,
-    /// A request by user id: rows whose user id has this key go too.
-    pub user_key: Option<String>,
+    /// Requests by user id: rows whose user id has one of these keys go too.
+    pub user_keys: Vec<String>,
 }
 
 /// The user key of `column`'s value, in SQL, as
@@ -52,11 +52,12 @@ impl Subject {
                 holder.visitor_column
             ));
         }
-        if let (Some(key), Some(column)) = (&self.user_key, holder.user_column) {
+        if let (false, Some(column)) = (self.user_keys.is_empty(), holder.user_column) {
+            let keys: Vec<String> = self.user_keys.iter().map(|k| quote(k)).collect();
             any.push(format!(
-                "({column} != '' AND {} = {})",
-                user_key_sql(column),
-                quote(key)
+                "({column} != '' AND has([{}], {}))",
+                keys.join(", "),
+                user_key_sql(column)
             ));
         }
         (!any.is_empty()).then(|| {
@@ -116,7 +117,7 @@ mod tests {
         let subject = Subject {
             site_id: "shop".into(),
             visitors: vec!["v'1".into()],
-            user_key: None,
+            user_keys: Vec::new(),
         };
         assert_eq!(
             subject.predicate(holder("events")).unwrap(),
@@ -133,11 +134,11 @@ mod tests {
         let subject = Subject {
             site_id: "shop".into(),
             visitors: Vec::new(),
-            user_key: Some("k".into()),
+            user_keys: vec!["k".into()],
         };
         assert_eq!(
             subject.predicate(holder("events")).unwrap(),
-            r"site_id = 'shop' AND ((user_id != '' AND lower(hex(SHA256(concat(site_id, '\0', user_id)))) = 'k'))"
+            r"site_id = 'shop' AND ((user_id != '' AND has(['k'], lower(hex(SHA256(concat(site_id, '\0', user_id)))))))"
         );
         assert_eq!(subject.predicate(holder("profile_events")), None);
         let resolved = Subject {

@@ -28,20 +28,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clickhouse::Client;
-use fiducia_proto::privacy::{HOLDERS, Holder, OnErasure};
+use fiducia_proto::privacy::{HOLDERS, OnErasure};
 use fiducia_proto::time::now_ms;
 use fiducia_runtime::erased::Erased;
 use tokio_util::sync::CancellationToken;
 
 use super::request::{Kind, Request, State, remaining};
-use super::subject::{Subject, pseudonymise_statement, user_key_sql};
-use crate::columns::Columns as _;
+use super::statements::{Counts, Statements, verified_holders};
+use super::subject::Subject;
 use crate::deny::Barrier;
-use crate::jobs::delete_statement;
 use crate::metrics;
 use crate::schema::{ServerFeatures, render};
-use crate::tables::consent_log::ConsentRow;
-use crate::tables::{events, privacy_requests};
 
 /// Why a request could not be carried through now; the batch is retried.
 #[derive(Debug, thiserror::Error)]
@@ -94,15 +91,12 @@ struct StateRow {
     rows: Vec<u64>,
 }
 
-/// One state row's per-table counts.
-type Counts = Vec<(&'static str, u64)>;
-
 /// The workflow on one database.
 #[derive(Clone)]
 pub struct Workflow {
     client: Client,
     database: String,
-    features: ServerFeatures,
+    sql: Statements,
     erased: Arc<Erased>,
     barrier: Arc<Barrier>,
     timing: Timing,
@@ -122,9 +116,9 @@ impl Workflow {
         timing: Timing,
     ) -> Self {
         Self {
+            sql: Statements::new(client.clone(), database, features),
             client,
             database: database.to_owned(),
-            features,
             erased,
             barrier,
             timing,
@@ -158,24 +152,25 @@ impl Workflow {
         self.wait_denied(request, shutdown).await?;
         self.barrier.pass().await;
         let subject = self.resolve(request).await?;
-        let detail = match &subject.user_key {
-            Some(_) => format!(
+        let detail = if subject.user_keys.is_empty() {
+            String::new()
+        } else {
+            format!(
                 "visitor ids resolved from the user key: {}",
                 subject.visitors.len()
-            ),
-            None => String::new(),
+            )
         };
         let counts = match reached.iter().find(|r| r.0 == State::Enforced) {
             Some((_, counts)) => counts.clone(),
             None => {
-                let counts = self.count(&subject).await?;
+                let counts = self.sql.count(&subject).await?;
                 self.record(request, State::Enforced, &counts, &detail)
                     .await?;
                 counts
             }
         };
         if todo.contains(&State::Deleted) {
-            self.delete(&subject).await?;
+            self.sql.delete(&subject).await?;
             self.record(request, State::Deleted, &counts, &detail)
                 .await?;
             for (table, rows) in &counts {
@@ -310,23 +305,13 @@ impl Workflow {
         if !message.subject.is_empty() {
             visitors.push(message.subject.clone());
         }
-        let user_key = (!message.user_key.is_empty()).then(|| message.user_key.clone());
-        if let Some(key) = &user_key {
-            let carried: Vec<String> = self
-                .client
-                .query(&render(
-                    &format!(
-                        "SELECT DISTINCT visitor_id FROM {{db}}.events WHERE site_id = ? \
-                         AND visitor_id != '' AND user_id != '' AND {} = ? ORDER BY visitor_id",
-                        user_key_sql("user_id")
-                    ),
-                    &self.database,
-                ))
-                .bind(message.site_id.as_str())
-                .bind(key.as_str())
-                .fetch_all()
-                .await?;
-            for visitor in carried {
+        let user_keys: Vec<String> = [&message.user_key]
+            .into_iter()
+            .filter(|key| !key.is_empty())
+            .cloned()
+            .collect();
+        for key in &user_keys {
+            for visitor in self.sql.carried(&message.site_id, key).await? {
                 if !visitors.contains(&visitor) {
                     visitors.push(visitor);
                 }
@@ -335,80 +320,8 @@ impl Workflow {
         Ok(Subject {
             site_id: message.site_id.clone(),
             visitors,
-            user_key,
+            user_keys,
         })
-    }
-
-    async fn count_where(&self, table: &str, predicate: &str) -> Result<u64, WorkflowError> {
-        Ok(self
-            .client
-            .query_raw(&render(
-                &format!("SELECT count() FROM {{db}}.`{table}` WHERE {predicate}"),
-                &self.database,
-            ))
-            .fetch_one()
-            .await?)
-    }
-
-    /// The subject's rows in each table the erasure changes.
-    async fn count(&self, subject: &Subject) -> Result<Counts, WorkflowError> {
-        let mut counts = Vec::new();
-        for holder in changed_holders() {
-            let rows = match subject.predicate(holder) {
-                Some(predicate) => self.count_where(holder.name, &predicate).await?,
-                None => 0,
-            };
-            counts.push((holder.name, rows));
-        }
-        Ok(counts)
-    }
-
-    async fn execute(&self, sql: &str) -> Result<(), WorkflowError> {
-        self.client
-            .query_raw(&render(sql, &self.database))
-            .execute()
-            .await?;
-        Ok(())
-    }
-
-    /// Issues the deletion in `holder` (the pseudonymising copy first for
-    /// consent records).
-    async fn delete_in(&self, holder: &Holder, predicate: &str) -> Result<(), WorkflowError> {
-        if holder.on_erasure == OnErasure::Pseudonymise {
-            self.execute(&pseudonymise_statement(
-                holder.name,
-                ConsentRow::COLUMNS,
-                holder.visitor_column,
-                &["ip_prefix", "browser_family"],
-                predicate,
-            ))
-            .await?;
-        }
-        self.execute(&delete_statement(&self.features, holder.name, predicate))
-            .await
-    }
-
-    /// Issues every deletion.
-    async fn delete(&self, subject: &Subject) -> Result<(), WorkflowError> {
-        for holder in changed_holders() {
-            if let Some(predicate) = subject.predicate(holder) {
-                self.delete_in(holder, &predicate).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Unfinished mutations of `table`.
-    async fn mutations_pending(&self, table: &str) -> Result<u64, WorkflowError> {
-        Ok(self
-            .client
-            .query(
-                "SELECT count() FROM system.mutations WHERE database = ? AND table = ? AND is_done = 0",
-            )
-            .bind(self.database.as_str())
-            .bind(table)
-            .fetch_one()
-            .await?)
     }
 
     /// Waits until no table or view holds a row of the subject, deleting
@@ -425,22 +338,22 @@ impl Workflow {
                 let Some(predicate) = subject.predicate(holder) else {
                     continue;
                 };
-                if self.count_where(holder.name, &predicate).await? == 0 {
+                if self.sql.count_where(holder.name, &predicate).await? == 0 {
                     continue;
                 }
                 left.get_or_insert(holder.name);
                 // Counted again once no mutation is pending: the last one
                 // may have finished between the count and the look.
                 if holder.on_erasure != OnErasure::Follows
-                    && self.mutations_pending(holder.name).await? == 0
-                    && self.count_where(holder.name, &predicate).await? > 0
+                    && self.sql.mutations_pending(holder.name).await? == 0
+                    && self.sql.count_where(holder.name, &predicate).await? > 0
                 {
                     tracing::warn!(
                         table = holder.name,
                         "rows of an erased subject left; deleting again"
                     );
                     ::metrics::counter!(metrics::ERASURE_REDELETES).increment(1);
-                    self.delete_in(holder, &predicate).await?;
+                    self.sql.delete_in(holder, &predicate).await?;
                 }
             }
             let Some(table) = left else { return Ok(()) };
@@ -455,31 +368,6 @@ impl Workflow {
     }
 }
 
-/// The tables an erasure changes, in the order it changes them: `events`
-/// last, as the visitors of a user key are resolved from it.
-fn changed_holders() -> impl Iterator<Item = &'static Holder> {
-    let changed = |h: &&Holder| matches!(h.on_erasure, OnErasure::Delete | OnErasure::Pseudonymise);
-    HOLDERS
-        .iter()
-        .filter(changed)
-        .filter(|h| h.name != events::NAME)
-        .chain(
-            HOLDERS
-                .iter()
-                .filter(changed)
-                .filter(|h| h.name == events::NAME),
-        )
-}
-
-/// Where a count of the subject's rows must be zero: every table and view
-/// except the request audit itself (for `consent_log`, rows still naming
-/// the subject rather than its pseudonym).
-fn verified_holders() -> impl Iterator<Item = &'static Holder> {
-    HOLDERS
-        .iter()
-        .filter(|h| h.on_erasure != OnErasure::Keep && h.name != privacy_requests::NAME)
-}
-
 /// The `&'static` name of a table the workflow counts.
 fn known_table(name: &str) -> Option<&'static str> {
     HOLDERS.iter().map(|h| h.name).find(|n| *n == name)
@@ -488,33 +376,4 @@ fn known_table(name: &str) -> Option<&'static str> {
 /// Unix milliseconds as `DateTime` seconds and the millisecond part.
 fn split(ms: i64) -> (u32, u16) {
     crate::tables::split_ms("ms", ms).unwrap_or((0, 0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_are_deleted_last_and_the_audit_is_kept() {
-        let changed: Vec<&str> = changed_holders().map(|h| h.name).collect();
-        assert_eq!(changed.last(), Some(&"events"));
-        assert!(changed.contains(&"profile_events") && changed.contains(&"consent_log"));
-        assert!(!changed.contains(&"privacy_requests") && !changed.contains(&"sessions"));
-        let verified: Vec<&str> = verified_holders().map(|h| h.name).collect();
-        for table in [
-            "events",
-            "sessions",
-            "profile_events",
-            "profiles",
-            "consent_log",
-        ] {
-            assert!(verified.contains(&table), "{table}");
-        }
-        assert!(!verified.contains(&"privacy_requests"));
-    }
-
-    #[test]
-    fn quote_escapes_what_would_end_a_literal() {
-        assert_eq!(crate::jobs::quote(r"a'b\c"), r"'a\'b\\c'");
-    }
 }

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::chosen::{ChoicePlan, LATEST_CHOICES, choice_plans};
 pub use self::config::{Periods, RetentionConfig, RetentionSection, site_periods};
+use crate::jobs::privacy::{self, statements::Statements};
 use crate::jobs::{delete_statement, profile_sweep, quote};
 use crate::metrics;
 use crate::schema::{SchemaError, ServerFeatures, render};
@@ -273,10 +274,18 @@ impl RetentionJob {
         Ok(count)
     }
 
-    /// [`Self::run_once`], then the erasure sweep ([`profile_sweep::sweep`]).
-    async fn run_once_and_sweep(&self, now: u32) -> Result<(), SchemaError> {
+    /// [`Self::run_once`], then the sweeps: profiles of withdrawn visitors
+    /// ([`profile_sweep::sweep`]), rows of erased subjects that arrived
+    /// after their erasure ([`privacy::sweep::sweep`]).
+    async fn run_once_and_sweep(
+        &self,
+        now: u32,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.run_once(now).await?;
         profile_sweep::sweep(&self.client, &self.database, &self.features).await?;
+        let statements =
+            Statements::new(self.client.clone(), &self.database, self.features.clone());
+        privacy::sweep::sweep(&statements).await?;
         Ok(())
     }
 
