@@ -35,7 +35,8 @@ pub struct Config {
     /// per-site periods from the sites file).
     pub retention: RetentionConfig,
     /// How long the erasure workflow waits for the deny-list and for its
-    /// deletes to show (fixed; tests shorten them).
+    /// deletes to show (defaults, not read from the environment: 60 s and
+    /// 10 minutes; a request not through by then is retried).
     pub erasure: Timing,
 }
 

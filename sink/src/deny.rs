@@ -19,8 +19,9 @@
 //!
 //! The check happens at write time, not when the batch is prepared (read
 //! ahead, up to a batch earlier): so a prepared batch keeps its rows beside
-//! their encoding, and is encoded again without the erased rows in the rare
-//! batch that holds some. That costs a copy of the rows per batch in memory.
+//! their encoding (encoded from them in place, not copied), and is encoded
+//! again without the erased rows in the rare batch that holds some. That
+//! keeps a batch's rows in memory until its insert ends.
 
 use std::sync::Arc;
 
@@ -131,7 +132,7 @@ impl<R: Erasable, W: RowWriter<R>> RowWriter<R> for DenyingWriter<W> {
 
     fn prepare(rows: impl Iterator<Item = R>) -> Self::Prepared {
         let rows: Vec<R> = rows.collect();
-        let prepared = W::prepare(rows.iter().cloned());
+        let prepared = W::prepare_slice(&rows);
         Guarded { rows, prepared }
     }
 
