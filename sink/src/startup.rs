@@ -25,11 +25,11 @@ use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use fiducia_runtime::service::admin;
 use rdkafka::consumer::StreamConsumer;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::config::Config;
 use crate::deadletter::KafkaDeadLetters;
-use crate::deny::{Barrier, DenyingWriter};
+use crate::deny::{Barrier, Deny};
 use crate::handler::SinkHandler;
 use crate::jobs::erase_on_withdrawal::{ClickHouseEraser, ErasingWriter};
 use crate::jobs::privacy::PrivacyHandler;
@@ -90,12 +90,15 @@ impl<H: BatchHandler> TableLoop<H> {
 pub struct Application {
     admin: Server,
     admin_addr: SocketAddr,
-    events: RowLoop<DenyingWriter<ClickHouseWriter>, EventRow>,
-    consent: RowLoop<ErasingWriter<DenyingWriter<ClickHouseWriter>, ClickHouseEraser>, ConsentRow>,
+    events: RowLoop<ClickHouseWriter, EventRow>,
+    consent: RowLoop<ErasingWriter<ClickHouseWriter, ClickHouseEraser>, ConsentRow>,
     dead_letter_table: Option<RowLoop<ClickHouseWriter, DeadLetterRow>>,
     privacy: TableLoop<PrivacyHandler>,
     deny_list: Arc<FollowState>,
     erased: Arc<Erased>,
+    /// Stops the deny-list follower when the application is dropped
+    /// (after running, or without).
+    _follower: DropGuard,
     retention: RetentionJob,
     dead_letters: Arc<KafkaDeadLetters>,
     features: ServerFeatures,
@@ -181,13 +184,16 @@ impl Application {
 
         let erased = Arc::new(Erased::default());
         let barrier = Arc::new(Barrier::default());
+        // The follower starts now (readiness needs it); an application
+        // dropped without running stops it through `_follower`.
+        let follower = shutdown.child_token();
         let deny_list = erased::spawn(
             Arc::clone(&erased),
             &config.kafka.brokers,
             &topics.privacy,
             "fiducia-sink-deny-list",
             metrics::DENY_LIST_LAG,
-            shutdown.clone(),
+            follower.clone(),
         );
         let workflow = Workflow::new(
             client.clone(),
@@ -197,6 +203,10 @@ impl Application {
             Arc::clone(&barrier),
             config.erasure,
         );
+        let deny = Deny {
+            erased: Arc::clone(&erased),
+            barrier,
+        };
         let ready = {
             let (broker, clickhouse) = (broker.clone(), clickhouse.clone());
             let deny_list = Arc::clone(&deny_list);
@@ -209,10 +219,8 @@ impl Application {
         let events = TableLoop {
             consumer: consume::consumer(&events_settings, "fiducia-sink")?,
             settings: events_settings,
-            handler: SinkHandler::new(
-                DenyingWriter::new(writer.clone(), Arc::clone(&erased), Arc::clone(&barrier)),
-                Arc::clone(&dead_letters),
-            ),
+            handler: SinkHandler::new(writer.clone(), Arc::clone(&dead_letters))
+                .with_deny(deny.clone()),
         };
         let dead_letter_table = if config.dead_letters_table {
             Some(TableLoop {
@@ -227,12 +235,10 @@ impl Application {
             consumer: consume::consumer(&consent_settings, "fiducia-sink-consent")?,
             settings: consent_settings,
             handler: SinkHandler::new(
-                ErasingWriter::new(
-                    DenyingWriter::new(writer, Arc::clone(&erased), barrier),
-                    eraser,
-                ),
+                ErasingWriter::new(writer, eraser),
                 Arc::clone(&dead_letters),
-            ),
+            )
+            .with_deny(deny),
         };
         let privacy = TableLoop {
             consumer: consume::consumer(&privacy_settings, "fiducia-sink-privacy")?,
@@ -249,6 +255,7 @@ impl Application {
             privacy,
             deny_list,
             erased,
+            _follower: follower.drop_guard(),
             retention,
             dead_letters,
             features,

@@ -24,6 +24,7 @@ use rdkafka::message::OwnedMessage;
 pub use self::batch_token::batch_token;
 pub use self::decode::{Rejection, decode};
 use crate::deadletter::{DeadLetterSink, Letter};
+use crate::deny::{Deny, Subjects};
 use crate::metrics;
 use crate::tables::TableRow;
 use crate::writer::RowWriter;
@@ -33,11 +34,15 @@ pub const STAGE: &str = "sink";
 
 /// A batch made ready to insert: its rows in the writer's form, the
 /// messages that cannot become a row with why, and its [`batch_token`].
-/// The other messages are gone: their rows are all the sink needs.
+/// For a table the deny filter checks, also the messages that became rows
+/// and each row's subject ([`crate::deny`]); otherwise the other messages
+/// are gone: their rows are all the sink needs.
 pub struct Prepared<P> {
     rows: P,
     rejected: Vec<(OwnedMessage, Rejection)>,
     token: String,
+    kept: Vec<OwnedMessage>,
+    subjects: Subjects,
 }
 
 /// Decodes, inserts and dead-letters the batches of the consume loop, for
@@ -45,6 +50,7 @@ pub struct Prepared<P> {
 pub struct SinkHandler<W, D, R> {
     writer: W,
     dead_letters: D,
+    deny: Option<Deny>,
     table: PhantomData<fn() -> R>,
 }
 
@@ -54,8 +60,52 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
         Self {
             writer,
             dead_letters,
+            deny: None,
             table: PhantomData,
         }
+    }
+
+    /// Checks every batch against `deny` before its insert (tables with
+    /// [`TableRow::DENIED`]).
+    #[must_use]
+    pub fn with_deny(mut self, deny: Deny) -> Self {
+        self.deny = Some(deny);
+        self
+    }
+
+    /// The batch's rows without those of erased subjects (pseudonymised
+    /// where the table keeps them), when it holds any; `None` otherwise.
+    fn denied(&self, prepared: &Prepared<W::Prepared>) -> Option<W::Prepared> {
+        let deny = self.deny.as_ref()?;
+        if !R::DENIED || deny.erased.is_empty() || prepared.subjects.is_empty() {
+            return None;
+        }
+        let covered = prepared.subjects.covered(&deny.erased);
+        let erased = covered.iter().filter(|c| **c).count();
+        if erased == 0 {
+            return None;
+        }
+        // Decoded again: these messages became rows once, so they do again.
+        let rows = prepared
+            .kept
+            .iter()
+            .zip(covered)
+            .filter_map(|(message, covered)| {
+                let row = decode::<R>(message).ok()?;
+                if covered { row.erase() } else { Some(row) }
+            });
+        let rows = W::prepare(rows);
+        let (metric, what) = if R::TABLE == crate::tables::consent_log::NAME {
+            (
+                metrics::CONSENT_PSEUDONYMISED,
+                "consent records of erased subjects pseudonymised",
+            )
+        } else {
+            (metrics::EVENTS_ERASED, "events of erased subjects dropped")
+        };
+        ::metrics::counter!(metric).increment(erased as u64);
+        tracing::info!(table = R::TABLE, rows = erased, "{what}");
+        Some(rows)
     }
 
     /// The row writer (tests inspect the in-memory one).
@@ -133,30 +183,52 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
     fn prepare(batch: Vec<OwnedMessage>, ranges: &[OffsetRange]) -> Self::Prepared {
         let token = batch_token(ranges);
         let mut failed = Vec::new();
+        let mut subjects = Subjects::default();
         let rows = W::prepare(batch.iter().enumerate().filter_map(|(index, message)| {
-            decode::<R>(message)
+            let row = decode::<R>(message)
                 .map_err(|rejection| failed.push((index, rejection)))
-                .ok()
+                .ok()?;
+            if R::DENIED {
+                subjects.push(row.subject());
+            }
+            Some(row)
         }));
-        // Keep the messages to dead-letter (`failed` is in batch order).
+        // Keep the messages to dead-letter (`failed` is in batch order),
+        // and those that became rows where the deny filter may need them.
         let mut failed = failed.into_iter().peekable();
-        let rejected = batch
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, message)| {
-                let (_, rejection) = failed.next_if(|(at, _)| *at == index)?;
-                Some((message, rejection))
-            })
-            .collect();
+        let mut rejected = Vec::new();
+        let mut kept = Vec::new();
+        for (index, message) in batch.into_iter().enumerate() {
+            match failed.next_if(|(at, _)| *at == index) {
+                Some((_, rejection)) => rejected.push((message, rejection)),
+                None if R::DENIED => kept.push(message),
+                None => {}
+            }
+        }
         Prepared {
             rows,
             rejected,
             token,
+            kept,
+            subjects,
         }
     }
 
     async fn handle(&mut self, prepared: &Self::Prepared) -> Result<(), BatchError> {
-        let stored = self.insert(&prepared.rows, &prepared.token).await?;
+        // Held from the deny check until the insert is acknowledged.
+        let _insert = match &self.deny {
+            Some(deny) => Some(deny.barrier.insert().await),
+            None => None,
+        };
+        let stored = match self.denied(prepared) {
+            None => self.insert(&prepared.rows, &prepared.token).await?,
+            // A batch that changed is another insert: its own token, so a
+            // server that saw the whole one does not drop it.
+            Some(rows) => {
+                let token = format!("{}/denied", prepared.token);
+                self.insert(&rows, &token).await?
+            }
+        };
         let dead = prepared.rejected.len();
         if dead > 0 {
             self.dead_letter(&prepared.rejected).await?;
@@ -319,6 +391,58 @@ pub(crate) mod tests {
             ),
             (1, 1)
         );
+    }
+
+    fn of(visitor: &str, user: &str, offset: i64) -> OwnedMessage {
+        let mut event = event(Uuid::now_v7());
+        event.visitor_id = visitor.into();
+        event.user_id = user.into();
+        message(
+            Some(event.encode_to_vec()),
+            offset,
+            Some(headers::schema::ENRICHED_EVENT),
+        )
+    }
+
+    #[test]
+    fn events_of_an_erased_visitor_or_user_are_dropped_when_written_and_the_others_stored() {
+        use std::sync::Arc;
+
+        use fiducia_proto::privacy::user_key;
+        use fiducia_runtime::erased::Erased;
+
+        use crate::deny::{Barrier, Deny};
+
+        let erased = Arc::new(Erased::default());
+        let mut handler = handler().with_deny(Deny {
+            erased: Arc::clone(&erased),
+            barrier: Arc::new(Barrier::default()),
+        });
+        let batch = [
+            of("v1", "", 0),
+            of("v2", "", 1),
+            message(Some(b"junk".to_vec()), 2, None),
+            of("v3", "u-42", 3),
+            of("", "u-42", 4),
+            of("", "", 5),
+        ];
+        let prepared = Handler::prepare(batch.to_vec(), &offset_ranges(&batch));
+        // The erasures arrive after the batch was prepared (read ahead):
+        // it is checked when it is written.
+        erased.apply(&crate::deny::tests::erasure("v1", ""));
+        erased.apply(&crate::deny::tests::erasure("", &user_key("demo", "u-42")));
+        block_on(handler.handle(&prepared)).unwrap();
+        let kept: Vec<(String, String)> = handler
+            .writer()
+            .rows()
+            .into_iter()
+            .map(|r| (r.visitor_id, r.user_id))
+            .collect();
+        assert_eq!(
+            kept,
+            [("v2".into(), String::new()), (String::new(), String::new())]
+        );
+        assert_eq!(handler.dead_letters().sent().len(), 1, "the junk still");
     }
 
     #[test]

@@ -174,9 +174,24 @@ impl TableRow for ConsentRow {
     type Message = ConsentRecord;
     const TABLE: &'static str = NAME;
     const SCHEMA: &'static str = schema::CONSENT_RECORD;
+    const DENIED: bool = true;
 
     fn from_message(message: ConsentRecord) -> Result<Self, Rejection> {
         Self::try_from(message).map_err(Rejection::invalid)
+    }
+
+    /// An erasure's own record (by user key, no subject) is never covered.
+    fn subject(&self) -> (&str, &str, &str) {
+        (&self.site_id, &self.subject, "")
+    }
+
+    /// Kept as proof of consent: the subject replaced by its pseudonym
+    /// ([`crate::deny::pseudonym`]), network and browser emptied.
+    fn erase(mut self) -> Option<Self> {
+        self.subject = crate::deny::pseudonym(&self.site_id, &self.subject);
+        self.ip_prefix.clear();
+        self.browser_family.clear();
+        Some(self)
     }
 }
 

@@ -42,11 +42,28 @@ pub trait TableRow: Columns + Clone + std::fmt::Debug + Send + Sync {
     /// The `fiducia-schema` header of that message.
     const SCHEMA: &'static str;
 
+    /// Whether the deny filter checks the table's rows ([`crate::deny`]):
+    /// rows that belong to a visitor or a user.
+    const DENIED: bool = false;
+
     /// The row for one decoded message.
     ///
     /// # Errors
     /// A [`Rejection::Invalid`] when the message breaks a rule of the table.
     fn from_message(message: Self::Message) -> Result<Self, Rejection>;
+
+    /// Whose row it is for the deny filter: site, visitor id, user id
+    /// (either id may be empty).
+    fn subject(&self) -> (&str, &str, &str) {
+        ("", "", "")
+    }
+
+    /// What is stored of a row of an erased subject: nothing, or a
+    /// pseudonymised copy.
+    #[must_use]
+    fn erase(self) -> Option<Self> {
+        None
+    }
 }
 
 /// A time `DateTime` cannot hold (before 1970 or after 2106).

@@ -178,8 +178,13 @@ impl TableRow for EventRow {
     type Message = EnrichedEvent;
     const TABLE: &'static str = NAME;
     const SCHEMA: &'static str = schema::ENRICHED_EVENT;
+    const DENIED: bool = true;
 
     fn from_message(message: EnrichedEvent) -> Result<Self, Rejection> {
         Self::try_from(message).map_err(Rejection::invalid)
+    }
+
+    fn subject(&self) -> (&str, &str, &str) {
+        (&self.site_id, &self.visitor_id, &self.user_id)
     }
 }
