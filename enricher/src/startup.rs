@@ -147,12 +147,13 @@ impl Application {
     /// in hand, commits offsets and flushes the producer.
     ///
     /// # Errors
-    /// When the admin server fails.
+    /// When the admin server fails, or the consumer got stuck
+    /// ([`consume::Stuck`]).
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let admin = self.admin.handle();
         let admin_task = tokio::spawn(self.admin);
         wait_for(&self.erasures, &self.shutdown).await;
-        consume::run(
+        let consumed = consume::run(
             &self.consumer,
             &self.settings,
             &mut self.enricher,
@@ -164,7 +165,8 @@ impl Application {
         admin.stop(true).await;
         admin_task.await.map_err(std::io::Error::other)??;
         tracing::info!("enricher stopped");
-        Ok(())
+        // A stuck consumer: exit non-zero, for the supervisor to start a fresh one.
+        consumed.map_err(std::io::Error::other)
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use anyhow::Context as _;
 use fiducia_runtime::kafka::ProducerSettings;
-use fiducia_runtime::kafka::consume::{self, ConsumerSettings};
+use fiducia_runtime::kafka::consume::{self, ConsumerSettings, Stuck};
 use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use fiducia_runtime::service::admin;
@@ -52,7 +52,9 @@ struct TableLoop<W, R> {
 }
 
 impl<R: TableRow + 'static, W: RowWriter<R>> TableLoop<W, R> {
-    async fn run(mut self, shutdown: CancellationToken) {
+    /// Consumes until `shutdown`; a stuck consumer stops every loop (the
+    /// sink exits non-zero for its supervisor to start it again).
+    async fn run(mut self, shutdown: CancellationToken) -> Result<(), Stuck> {
         consume::run(
             &self.consumer,
             &self.settings,
@@ -60,7 +62,8 @@ impl<R: TableRow + 'static, W: RowWriter<R>> TableLoop<W, R> {
             metrics::PREFIX,
             &shutdown,
         )
-        .await;
+        .await
+        .inspect_err(|_| shutdown.cancel())
     }
 }
 
@@ -212,16 +215,18 @@ impl Application {
     /// stops the admin server.
     ///
     /// # Errors
-    /// When the admin server fails.
+    /// When the admin server fails, or a consumer got stuck
+    /// ([`consume::Stuck`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let admin_handle = self.admin.handle();
         let admin = tokio::spawn(self.admin);
-        tokio::join!(
+        let (events, consent, dead_letters, ()) = tokio::join!(
             self.events.run(self.shutdown.clone()),
             self.consent.run(self.shutdown.clone()),
             async {
-                if let Some(table) = self.dead_letter_table {
-                    table.run(self.shutdown.clone()).await;
+                match self.dead_letter_table {
+                    Some(table) => table.run(self.shutdown.clone()).await,
+                    None => Ok(()),
                 }
             },
             self.retention.run_until_stopped(self.shutdown.clone()),
@@ -232,6 +237,10 @@ impl Application {
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));
         tracing::info!("sink stopped");
+        events
+            .and(consent)
+            .and(dead_letters)
+            .map_err(std::io::Error::other)?;
         result
     }
 }
