@@ -104,15 +104,22 @@ pub struct Scrubbed {
     pub paid_click: bool,
 }
 
+/// The longest scheme kept as a scheme: registered ones stay under 32
+/// characters (`ms-settings-cloudstorage`, `com-eventbrite-attendee`).
+pub const MAX_SCHEME_CHARS: usize = 32;
+
 /// Scrubs and splits `raw`. A URL of another scheme than http(s) keeps its
 /// scheme and host only (`android-app://com.google.android.gm` stays an app
 /// referrer; `javascript:…` and `data:…` become `javascript:` and `data:`,
-/// never stored as they came). A string that is not a URL is scrubbed as
-/// text and has no host or path.
+/// never stored as they came). A string that is not a URL, or whose scheme
+/// is longer than [`MAX_SCHEME_CHARS`] (no real scheme is; a cut one would
+/// be neither the scheme nor scrubbed text), is scrubbed as text and has no
+/// host or path.
 #[must_use]
 pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
     let mut url = match Url::parse(raw.trim()) {
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+        Ok(url) if url.scheme().len() <= MAX_SCHEME_CHARS => {
             // Cut like any URL: an opaque host is percent-encoded, three
             // characters for each control byte (found by enricher/fuzz).
             let kept = match url.host_str() {
@@ -124,7 +131,7 @@ pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
                 ..Scrubbed::default()
             };
         }
-        Ok(url) if !url.cannot_be_a_base() => url,
+        // No URL, or a "scheme" longer than any real one: text.
         _ => {
             return Scrubbed {
                 url: cut(&scrubber.text(raw), MAX_URL_CHARS),

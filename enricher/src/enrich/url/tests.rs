@@ -243,6 +243,16 @@ fn long_and_hostile_urls_are_bounded() {
     // control byte: 1,000 of them were 3,000 characters (enricher/fuzz).
     let opaque = format!("https2://a{}b", "\u{10}".repeat(1000));
     assert_eq!(s(&opaque).url.chars().count(), MAX_URL_CHARS);
+    // A "scheme" longer than any real one is text, not a scheme cut in two
+    // (enricher/fuzz): scrubbed as text, cut, no host.
+    let scheme = format!(
+        "https{}:x//shop.example/ada.lovelace@example.com",
+        "b".repeat(MAX_SCHEME_CHARS)
+    );
+    let out = s(&scheme);
+    assert!(out.url.contains("shop.example"), "{}", out.url);
+    assert_eq!((out.host, out.path.as_str()), (None, ""));
+    assert!(!out.url.contains("lovelace"), "{}", out.url);
     for raw in [
         "https://",
         "http://[::1",
