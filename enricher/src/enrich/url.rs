@@ -127,14 +127,14 @@ pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
                 None => format!("{}:", url.scheme()),
             };
             return Scrubbed {
-                url: cut(&kept, MAX_URL_CHARS),
+                url: cut(&kept, MAX_URL_CHARS, scrubber),
                 ..Scrubbed::default()
             };
         }
         // No URL, or a "scheme" longer than any real one: text.
         _ => {
             return Scrubbed {
-                url: cut(&scrubber.text(raw), MAX_URL_CHARS),
+                url: cut(&scrubber.text(raw), MAX_URL_CHARS, scrubber),
                 ..Scrubbed::default()
             };
         }
@@ -148,7 +148,7 @@ pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
         filter_pairs(query, scrubber, |key, value| {
             if let Some(slot) = out.campaign.slot(key) {
                 if slot.is_empty() {
-                    *slot = cut(&scrubber.text(value.trim()), MAX_UTM_CHARS);
+                    *slot = cut(&scrubber.text(value.trim()), MAX_UTM_CHARS, scrubber);
                 }
                 return false;
             }
@@ -179,7 +179,7 @@ pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
         url.set_fragment(fragment.as_deref());
     }
     out.host = url.host_str().map(str::to_ascii_lowercase);
-    out.url = cut(url.as_str(), MAX_URL_CHARS);
+    out.url = cut(url.as_str(), MAX_URL_CHARS, scrubber);
     out
 }
 
@@ -293,10 +293,20 @@ fn clean_fragment(fragment: &str, scrubber: &Scrubber) -> Option<String> {
 }
 
 /// `text` cut to at most `max` characters.
-fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => text[..end].to_owned(),
-        None => text.to_owned(),
+/// `text`, already scrubbed, cut to at most `max` characters. A cut can
+/// turn what the scrubber leaves alone by design into what it removes: the
+/// version-like `192.168.1.1.10` cut to `192.168.1.1` is an address (found
+/// by enricher/fuzz), because the detectors judge a word by where it ends.
+/// So a cut text is scrubbed once more. Only over-long texts pay for it.
+fn cut(text: &str, max: usize, scrubber: &Scrubber) -> String {
+    let Some((end, _)) = text.char_indices().nth(max) else {
+        return text.to_owned();
+    };
+    let again = scrubber.text(&text[..end]);
+    // A marker may be a character longer than what it replaced.
+    match again.char_indices().nth(max) {
+        Some((end, _)) => again[..end].to_owned(),
+        None => again.into_owned(),
     }
 }
 

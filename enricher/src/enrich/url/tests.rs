@@ -253,6 +253,23 @@ fn long_and_hostile_urls_are_bounded() {
     assert!(out.url.contains("shop.example"), "{}", out.url);
     assert_eq!((out.host, out.path.as_str()), (None, ""));
     assert!(!out.url.contains("lovelace"), "{}", out.url);
+    // A cut never makes an address of what was left alone as a version
+    // (`192.168.1.1.10` cut to `192.168.1.1`: enricher/fuzz).
+    for (quad, kept) in [("192.168.1.1", ".10"), ("192.168.1.1", "0.7")] {
+        let head = "https://shop.example/";
+        let pad = "ab/"
+            .repeat(MAX_URL_CHARS)
+            .split_at(MAX_URL_CHARS - head.len() - 1 - quad.len())
+            .0
+            .to_owned();
+        let out = s(&format!("{head}{pad}'{quad}{kept}/more"));
+        assert!(out.url.chars().count() <= MAX_URL_CHARS);
+        assert!(
+            out.url.ends_with("'[ip]"),
+            "{quad}{kept}: {}",
+            &out.url[out.url.len() - 20..]
+        );
+    }
     for raw in [
         "https://",
         "http://[::1",
