@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fiducia_proto::v1::{ConsentRecord, RawEvent};
+use fiducia_proto::v1::{ConsentRecord, PrivacyRequest, RawEvent};
 
 use super::{Batch, EventPublisher, PublishError};
 
@@ -34,6 +34,15 @@ impl MemoryPublisher {
         self.published.lock().expect("not poisoned").records.clone()
     }
 
+    /// Every privacy request published so far.
+    ///
+    /// # Panics
+    /// If a test thread panicked while publishing.
+    #[must_use]
+    pub fn requests(&self) -> Vec<(String, PrivacyRequest)> {
+        self.published.lock().expect("not poisoned").requests.clone()
+    }
+
     /// Makes every later publish fail (or succeed again).
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::Relaxed);
@@ -48,6 +57,7 @@ impl EventPublisher for MemoryPublisher {
         let mut published = self.published.lock().expect("not poisoned");
         published.events.extend(batch.events);
         published.records.extend(batch.records);
+        published.requests.extend(batch.requests);
         Ok(())
     }
 

@@ -85,7 +85,11 @@ async fn handle<P: EventPublisher>(
     // Kept for the ledger until Kafka acknowledged them (rare: no
     // allocation when the batch has none).
     let batch_records: Vec<_> = records.iter().map(|(_, r)| r.clone()).collect();
-    let batch = Batch { events, records };
+    let batch = Batch {
+        events,
+        records,
+        requests: Vec::new(),
+    };
     if !batch.is_empty() {
         let messages = batch.len();
         // Bounded, static labels: nothing of the records is kept past the publish.

@@ -70,6 +70,8 @@ pub fn config(brokers: &str, topics: Topics) -> Config {
             .expect("the test key"),
             ..fiducia_collector::config::Privacy::default()
         },
+        warehouse: None,
+        admin_secret: None,
     }
 }
 

@@ -38,7 +38,7 @@ pub async fn consent<P: EventPublisher>(
     .await
 }
 
-fn state_of<P>(state: &AppState<P>, site: &str, visitor: &str) -> Value {
+pub(super) fn state_of<P>(state: &AppState<P>, site: &str, visitor: &str) -> Value {
     let records = state.ledger.history(site, visitor);
     let entry = state.ledger.get(site, visitor);
     let now = fiducia_proto::time::now_ms();
@@ -46,7 +46,20 @@ fn state_of<P>(state: &AppState<P>, site: &str, visitor: &str) -> Value {
         .into_iter()
         .map(|(p, s)| (p.as_str().to_owned(), json!(s)))
         .collect();
-    json!({"site": site, "visitor": visitor, "purposes": purposes})
+    let retention = state.sites.get(site).map(|config| {
+        super::rights::retention_state(
+            entry.map_or(0, |e| e.retention_months),
+            config.identified_retention_months,
+            &config.retention_choices(),
+        )
+    });
+    json!({
+        "site": site,
+        "visitor": visitor,
+        "purposes": purposes,
+        "erased": entry.is_some_and(|e| e.erased),
+        "retention": retention,
+    })
 }
 
 /// `POST /v1/privacy/{site}/{visitor}/consent`: `{"<purpose>": "granted"
@@ -100,8 +113,8 @@ pub async fn change<P: EventPublisher>(
         let action = action_name(record.action());
         let key = partition_key(&site, &visitor, "");
         let batch = Batch {
-            events: Vec::new(),
             records: vec![(key, record.clone())],
+            ..Batch::default()
         };
         state.publisher.publish(batch).await.map_err(|error| {
             tracing::warn!(%error, "privacy center record not published");
@@ -174,7 +187,7 @@ pub async fn history<P: EventPublisher>(
     .await
 }
 
-fn history_item(
+pub(super) fn history_item(
     site: &str,
     visitor: &str,
     before: Option<&ConsentRecord>,
