@@ -94,7 +94,10 @@ impl Warehouse {
                 "an http(s):// URL of ClickHouse's HTTP interface",
             ));
         }
-        let database = env_or("FIDUCIA_COLLECTOR_CLICKHOUSE_DATABASE", "fiducia".to_owned())?;
+        let database = env_or(
+            "FIDUCIA_COLLECTOR_CLICKHOUSE_DATABASE",
+            "fiducia".to_owned(),
+        )?;
         if database.is_empty()
             || !database
                 .bytes()

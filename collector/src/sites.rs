@@ -92,8 +92,7 @@ impl Sites {
     pub fn from_file(file: &SitesFile) -> Result<Self, SitesError> {
         let collect: BTreeMap<String, CollectSection> = file.section(Section::Collect)?;
         let mut consent: BTreeMap<String, PolicyFile> = file.section(Section::Consent)?;
-        let mut retention: BTreeMap<String, RetentionView> =
-            file.section(Section::Retention)?;
+        let mut retention: BTreeMap<String, RetentionView> = file.section(Section::Retention)?;
         let mut by_id = BTreeMap::new();
         for (id, collect) in collect {
             let policy =

@@ -159,7 +159,10 @@ pub fn public_server<P: EventPublisher>(
         retry_after_seconds: config.retry_after_seconds,
         limiter,
         privacy: config.privacy.clone(),
-        warehouse: config.warehouse.as_ref().map(crate::warehouse::Warehouse::new),
+        warehouse: config
+            .warehouse
+            .as_ref()
+            .map(crate::warehouse::Warehouse::new),
         admin_secret: config.admin_secret.clone(),
     });
     let (server, addr) = crate::server::serve(config, move || {

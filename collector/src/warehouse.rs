@@ -180,7 +180,8 @@ impl Tail {
 
     /// Remembers the end of `chunk`.
     pub fn push(&mut self, chunk: &Bytes) {
-        self.0.extend_from_slice(&chunk[chunk.len().saturating_sub(Self::KEEP)..]);
+        self.0
+            .extend_from_slice(&chunk[chunk.len().saturating_sub(Self::KEEP)..]);
         let excess = self.0.len().saturating_sub(Self::KEEP);
         self.0.drain(..excess);
     }

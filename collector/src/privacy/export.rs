@@ -75,12 +75,13 @@ impl Subject {
         };
         let (sql, value) = match self {
             Self::Visitor(id) => (select(holder.visitor_column), id.as_str()),
-            Self::User { user_id, user_key } => match (holder.user_column, holder.user_key_column)
-            {
-                (Some(column), _) => (select(column), user_id.as_str()),
-                (None, Some(column)) => (select(column), user_key.as_str()),
-                (None, None) => return None,
-            },
+            Self::User { user_id, user_key } => {
+                match (holder.user_column, holder.user_key_column) {
+                    (Some(column), _) => (select(column), user_id.as_str()),
+                    (None, Some(column)) => (select(column), user_key.as_str()),
+                    (None, None) => return None,
+                }
+            }
         };
         Some(warehouse.query(&sql).bind(site).bind(value))
     }

@@ -136,6 +136,11 @@ mod tests {
         assert_eq!(named.audit(), format!("user:{key}"));
         let text = format!("{request:?}{record:?}");
         assert!(!text.contains("u-42"));
-        assert_eq!(uuid::Uuid::from_slice(&request.request_id).unwrap().get_version_num(), 7);
+        assert_eq!(
+            uuid::Uuid::from_slice(&request.request_id)
+                .unwrap()
+                .get_version_num(),
+            7
+        );
     }
 }

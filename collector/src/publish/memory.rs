@@ -40,7 +40,11 @@ impl MemoryPublisher {
     /// If a test thread panicked while publishing.
     #[must_use]
     pub fn requests(&self) -> Vec<(String, PrivacyRequest)> {
-        self.published.lock().expect("not poisoned").requests.clone()
+        self.published
+            .lock()
+            .expect("not poisoned")
+            .requests
+            .clone()
     }
 
     /// Makes every later publish fail (or succeed again).

@@ -22,7 +22,6 @@ use ipnet::IpNet;
 use crate::accept::RequestMeta;
 use crate::client_ip::{client_ip, truncate};
 use crate::config::{Limits, Privacy, Secret};
-use crate::warehouse::Warehouse;
 use crate::consent::ledger::Ledger;
 use crate::consent::resolve::HeaderSignals;
 use crate::envelope::{Checked, Envelope};
@@ -30,6 +29,7 @@ use crate::error::ApiError;
 use crate::publish::EventPublisher;
 use crate::rate_limit::IpRateLimiter;
 use crate::sites::{Site, Sites};
+use crate::warehouse::Warehouse;
 use crate::{body, envelope, metrics};
 
 /// What every request handler shares.

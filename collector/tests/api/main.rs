@@ -8,5 +8,6 @@ mod helpers;
 mod hostile;
 mod outage;
 mod privacy;
+mod rights;
 mod startup;
 mod tag;

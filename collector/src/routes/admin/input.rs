@@ -153,12 +153,18 @@ mod tests {
         );
         for (body, reason) in [
             (&br#"{"kind":"delete","user_id":"u"}"#[..], "invalid_field"),
-            (br#"{"kind":"erasure","user_id":"u","visitor_id":"v"}"#, "invalid_field"),
+            (
+                br#"{"kind":"erasure","user_id":"u","visitor_id":"v"}"#,
+                "invalid_field",
+            ),
             (br#"{"kind":"erasure"}"#, "invalid_field"),
             (br#"{"kind":"erasure","user_id":""}"#, "invalid_field"),
             (br#"{"kind":"erasure","user_id":"a b"}"#, "invalid_field"),
             (br#"{"kind":"erasure","user_id":7}"#, "invalid_field"),
-            (br#"{"kind":"erasure","user_id":"u","extra":1}"#, "invalid_field"),
+            (
+                br#"{"kind":"erasure","user_id":"u","extra":1}"#,
+                "invalid_field",
+            ),
             (br#"["erasure"]"#, "invalid_field"),
             (br#"{"kind":"#, "invalid_json"),
             (b"\xff", "invalid_utf8"),
@@ -177,7 +183,12 @@ mod tests {
             parse_query("user_id=u-1", true).unwrap(),
             Some(Wanted::User("u-1".into()))
         );
-        for bad in ["user_id=u&visitor_id=v", "user_id=u&user_id=w", "x=1", "user_id=%00"] {
+        for bad in [
+            "user_id=u&visitor_id=v",
+            "user_id=u&user_id=w",
+            "x=1",
+            "user_id=%00",
+        ] {
             assert!(parse_query(bad, false).is_err(), "{bad}");
         }
     }

@@ -36,9 +36,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::privacy::bearer;
-use super::privacy::rights::{
-    self, erase_subject, export_subject, publish, rows_of,
-};
+use super::privacy::rights::{self, erase_subject, export_subject, publish, rows_of};
 use super::{AppState, method_not_allowed, rate_limit};
 use crate::client_ip::{client_ip, truncate};
 use crate::error::ApiError;
@@ -345,7 +343,12 @@ mod tests {
     fn only_the_exact_secret_is_the_secret() {
         let secret = "s3cret-s3cret-s3cret";
         assert!(is_secret(secret, secret));
-        for other in ["", "s3cret", "s3cret-s3cret-s3creT", "s3cret-s3cret-s3cret "] {
+        for other in [
+            "",
+            "s3cret",
+            "s3cret-s3cret-s3creT",
+            "s3cret-s3cret-s3cret ",
+        ] {
             assert!(!is_secret(secret, other), "{other:?}");
         }
     }

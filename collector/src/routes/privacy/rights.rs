@@ -123,9 +123,9 @@ fn erased<P>(state: &AppState<P>, site: &str, named: &Named) -> Option<Value> {
                 "requested_at": entry.server_ts_ms,
             }))
         }
-        Named::UserKey(key) => state.ledger.user_key_erased(site, key).then(|| {
-            json!({"request_id": null, "kind": "erasure", "status": "erased", "site": site})
-        }),
+        Named::UserKey(key) => state.ledger.user_key_erased(site, key).then(
+            || json!({"request_id": null, "kind": "erasure", "status": "erased", "site": site}),
+        ),
     }
 }
 
@@ -255,7 +255,16 @@ pub async fn export<P: EventPublisher>(
         let subject = Subject::Visitor(visitor.clone());
         let named = Named::Visitor(visitor.clone());
         let id = uuid::Uuid::now_v7();
-        export_subject(&state, &site, &subject, &named, consent, channel::CENTER, id).await
+        export_subject(
+            &state,
+            &site,
+            &subject,
+            &named,
+            consent,
+            channel::CENTER,
+            id,
+        )
+        .await
     })
     .await
 }
