@@ -9,5 +9,6 @@ mod hostile;
 mod outage;
 mod privacy;
 mod rights;
+mod rights_bench;
 mod startup;
 mod tag;

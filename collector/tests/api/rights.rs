@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestCollector;
 
-const SECRET: &str = "admin-secret-for-tests-0123";
+pub(crate) const SECRET: &str = "admin-secret-for-tests-0123";
 
 /// The tables an export reads and the admin audit, as the sink creates
 /// them (the columns the tests need; `admin_audit` exactly).
@@ -45,7 +45,7 @@ const DDL: &[&str] = &[
 ];
 
 /// A database of this test's own with [`DDL`]; its name.
-async fn database(clickhouse: &ClickHouse) -> String {
+pub(crate) async fn database(clickhouse: &ClickHouse) -> String {
     let db = unique("rights").replace('-', "_");
     clickhouse.query(&format!("CREATE DATABASE {db}")).await;
     for ddl in DDL {
@@ -54,12 +54,12 @@ async fn database(clickhouse: &ClickHouse) -> String {
     db
 }
 
-fn clickhouse() -> ClickHouse {
+pub(crate) fn clickhouse() -> ClickHouse {
     ClickHouse::new(&infra().clickhouse_url)
 }
 
 /// A collector with a warehouse (`db`) and the admin secret.
-async fn collector(db: &str) -> TestCollector {
+pub(crate) async fn collector(db: &str) -> TestCollector {
     let db = db.to_owned();
     TestCollector::spawn_with(move |config| {
         config.warehouse = Some(Warehouse {
@@ -74,7 +74,7 @@ async fn collector(db: &str) -> TestCollector {
 }
 
 /// A visitor the collector issued with measurement and personalization.
-async fn issued(collector: &TestCollector) -> (String, String) {
+pub(crate) async fn issued(collector: &TestCollector) -> (String, String) {
     let granted_at = fiducia_proto::time::now_ms() - 60_000;
     let body = issue(
         &["measurement", "personalization"],
@@ -109,7 +109,7 @@ fn views(visitor: &str, user_id: Option<&str>) -> String {
     }
 }
 
-async fn center(
+pub(crate) async fn center(
     collector: &TestCollector,
     method: reqwest::Method,
     path: &str,
@@ -411,7 +411,7 @@ async fn a_retention_choice_is_a_record_and_goes_with_the_visitors_events() {
 }
 
 /// Rows of `visitor` (and `user`) in every table, and as many of someone else's.
-async fn seed(ch: &ClickHouse, db: &str, visitor: &str, user: &str, events: usize) {
+pub(crate) async fn seed(ch: &ClickHouse, db: &str, visitor: &str, user: &str, events: usize) {
     for (who, uid) in [(visitor, user), ("someone-else", "other-user")] {
         ch.query(&format!(
             "INSERT INTO {db}.events SELECT generateUUIDv4(), 'demo', '{who}', '{uid}', 'page_view', \
