@@ -77,7 +77,6 @@ impl Warehouse {
     }
 
     /// A query with `sql` (`{db}` replaced by the database).
-    #[must_use]
     pub fn query(&self, sql: &str) -> clickhouse::query::Query {
         self.client.query(&sql.replace("{db}", &self.database))
     }

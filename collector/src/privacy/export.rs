@@ -89,7 +89,7 @@ impl Subject {
 
 enum Part {
     Text(Bytes),
-    Table(clickhouse::query::Query),
+    Table(Box<clickhouse::query::Query>),
 }
 
 /// A streaming export: the parts still to send, and the table being read.
@@ -136,7 +136,7 @@ impl Export {
             parts.push_back(name);
             match subject.query(warehouse, holder, site) {
                 Some(query) if existing.contains(holder.name) => {
-                    parts.push_back(Part::Table(query));
+                    parts.push_back(Part::Table(Box::new(query)));
                 }
                 _ => parts.push_back(Part::Text(Bytes::from_static(b"null"))),
             }
@@ -189,7 +189,7 @@ impl Export {
                 None => return Ok(None),
                 Some(Part::Text(text)) => return Ok(Some(text)),
                 Some(Part::Table(query)) => {
-                    let cursor = self.warehouse.stream(query).map_err(|e| e.0)?;
+                    let cursor = self.warehouse.stream(*query).map_err(|e| e.0)?;
                     self.reading = Some((cursor, Tail::default()));
                 }
             }
