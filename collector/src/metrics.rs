@@ -35,7 +35,8 @@ pub const KAFKA_PRODUCE: &str = "fiducia_collector_kafka_produce_total";
 /// Time from enqueueing a request's events to their last acknowledgement.
 pub const KAFKA_PRODUCE_DURATION: &str = "fiducia_collector_kafka_produce_duration_seconds";
 /// Privacy center requests (`routes::privacy`) by `route` (`consent`,
-/// `change`, `history`, `receipt`, `explain`) and `outcome` (`ok`, or the
+/// `change`, `history`, `receipt`, `erase`, `retention`, `export`,
+/// `requests`, `explain`) and `outcome` (`ok`, or the
 /// refusal's reason).
 pub const PRIVACY_REQUESTS: &str = "fiducia_collector_privacy_requests_total";
 /// Visitor tokens refused, by `reason` (`token_missing`, `token_malformed`,
