@@ -438,6 +438,13 @@ pub(crate) async fn seed(ch: &ClickHouse, db: &str, visitor: &str, user: &str, e
     .await;
 }
 
+/// The value of the series `name{labels}` in a `/metrics` text (0 if absent).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn rows<'a>(document: &'a Value, table: &str) -> &'a Vec<Value> {
     document["tables"][table]["data"]
         .as_array()
@@ -591,6 +598,9 @@ async fn every_admin_call_without_the_secret_is_refused_and_audited() {
         ))
         .await;
     assert_eq!(refused.trim(), "12", "every refused call audited");
+    let text = collector.metrics().await;
+    let series = "fiducia_collector_admin_calls_total{route=\"/v1/admin/{site}/requests\",outcome=\"admin_unauthorized\"}";
+    assert!(metric(&text, series) >= 8.0, "{series}");
     // Nothing was erased.
     let (visitor_dropped, _) = (
         dropped(collector.post(views("v-1", None)).await.headers()),
