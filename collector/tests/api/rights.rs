@@ -16,7 +16,7 @@ use fiducia_proto::v1::{
     ConsentAction, ConsentRecord, PrivacyRequest, PrivacyRequestKind, RawEvent,
 };
 use fiducia_testkit::ClickHouse;
-use fiducia_testkit::envelopes::{ORIGIN, choice, dropped, issue};
+use fiducia_testkit::envelopes::{ORIGIN, choice, dropped};
 use fiducia_testkit::{infra, unique};
 use prost::Message;
 use serde_json::{Value, json};
@@ -71,24 +71,6 @@ pub(crate) async fn collector(db: &str) -> TestCollector {
         config.admin_secret = Some(Secret(SECRET.into()));
     })
     .await
-}
-
-/// A visitor the collector issued with measurement and personalization.
-pub(crate) async fn issued(collector: &TestCollector) -> (String, String) {
-    let granted_at = fiducia_proto::time::now_ms() - 60_000;
-    let body = issue(
-        &["measurement", "personalization"],
-        granted_at,
-        &["consent", "page_view"],
-    );
-    let response = collector.post(body).await;
-    assert_eq!(response.status(), 204);
-    let header = response.headers().get("fiducia-visitor").unwrap();
-    let issued: Value = serde_json::from_str(header.to_str().unwrap()).unwrap();
-    (
-        issued["id"].as_str().unwrap().to_owned(),
-        issued["t"].as_str().unwrap().to_owned(),
-    )
 }
 
 /// Page views from `visitor` (granted a minute ago), with `user_id` if any.
@@ -200,7 +182,7 @@ async fn an_erasure_from_the_center_is_durable_on_both_topics_and_every_collecto
     let db = database(&ch).await;
     let first = collector(&db).await;
     let second = first.another().await;
-    let (visitor, token) = issued(&first).await;
+    let (visitor, token) = first.issued().await;
     assert_eq!(
         dropped(second.post(views(&visitor, None)).await.headers()),
         ""
@@ -353,7 +335,7 @@ async fn a_retention_choice_is_a_record_and_goes_with_the_visitors_events() {
     let ch = clickhouse();
     let db = database(&ch).await;
     let collector = collector(&db).await;
-    let (visitor, token) = issued(&collector).await;
+    let (visitor, token) = collector.issued().await;
     let path = format!("/v1/privacy/demo/{visitor}/retention");
     for bad in [
         r#"{"months":13}"#,
@@ -456,7 +438,7 @@ async fn the_export_holds_exactly_the_subjects_rows_and_is_recorded_as_an_access
     let ch = clickhouse();
     let db = database(&ch).await;
     let collector = collector(&db).await;
-    let (visitor, token) = issued(&collector).await;
+    let (visitor, token) = collector.issued().await;
     seed(&ch, &db, &visitor, "u-export", 25).await;
 
     let response = center(
@@ -720,8 +702,8 @@ async fn hostile_rights_calls_are_refused_and_audited_and_change_nothing() {
     );
 
     // The center: another visitor's token, no token, a token for another site.
-    let (visitor, token) = issued(&collector).await;
-    let (other, other_token) = issued(&collector).await;
+    let (visitor, token) = collector.issued().await;
+    let (other, other_token) = collector.issued().await;
     for (target, token, status) in [(&other, &token, 403), (&visitor, &String::new(), 401)] {
         for (method, action) in [
             (reqwest::Method::POST, "erase"),
@@ -749,7 +731,7 @@ async fn hostile_rights_calls_are_refused_and_audited_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_clickhouse_exports_answer_503_and_the_admin_api_is_off_without_a_secret() {
     let collector = TestCollector::spawn().await;
-    let (visitor, token) = issued(&collector).await;
+    let (visitor, token) = collector.issued().await;
     let response = center(
         &collector,
         reqwest::Method::GET,

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use crate::rights::{center, clickhouse, collector, database, issued, seed};
+use crate::rights::{center, clickhouse, collector, database, seed};
 
 /// The process's peak resident set (`VmHWM`), in KiB.
 fn peak_rss_kib() -> u64 {
@@ -25,7 +25,7 @@ async fn export_of_ten_thousand_events_is_fast_and_bounded() {
     let ch = clickhouse();
     let db = database(&ch).await;
     let collector = collector(&db).await;
-    let (visitor, token) = issued(&collector).await;
+    let (visitor, token) = collector.issued().await;
     // The subject's other rows, then its 10,000 events with 2 KB URLs (a
     // 20 MB document, so a buffered export could not hide in the noise).
     seed(&ch, &db, &visitor, "u-bench", 0).await;

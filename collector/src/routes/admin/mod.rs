@@ -30,19 +30,18 @@ use actix_web::http::header::CACHE_CONTROL;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use fiducia_proto::privacy::channel;
-use fiducia_proto::v1::PrivacyRequestKind;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::privacy::bearer;
-use super::privacy::rights::{self, erase_subject, export_subject, publish, rows_of};
+use super::privacy::rights::{self, erase_subject, export_subject, record_access, rows_of};
 use super::{AppState, method_not_allowed, rate_limit};
 use crate::client_ip::{client_ip, truncate};
 use crate::error::ApiError;
 use crate::metrics;
-use crate::privacy::requests::{self, Named, id_text};
-use crate::publish::{Batch, EventPublisher};
+use crate::privacy::requests::{Named, id_text};
+use crate::publish::EventPublisher;
 use crate::warehouse::AuditRow;
 use input::{Kind, Wanted};
 
@@ -214,22 +213,7 @@ pub async fn create<P: EventPublisher>(
                         .1
                 }
                 Kind::Export => {
-                    let now = fiducia_proto::time::now_ms();
-                    let mut made = requests::request(
-                        PrivacyRequestKind::Access,
-                        &site,
-                        &named,
-                        channel::ADMIN,
-                        now,
-                    );
-                    made.request_id = id.into_bytes().to_vec();
-                    let batch = Batch {
-                        requests: vec![(named.key(&site), made)],
-                        ..Batch::default()
-                    };
-                    publish(state, batch).await?;
-                    ::metrics::counter!(metrics::RIGHTS_REQUESTS, "kind" => "access", "channel" => channel::ADMIN)
-                        .increment(1);
+                    let now = record_access(state, &site, &named, channel::ADMIN, id).await?;
                     json!({
                         "request_id": id_text(id.as_bytes()),
                         "kind": "export",

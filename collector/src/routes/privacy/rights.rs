@@ -20,10 +20,9 @@ use fiducia_proto::privacy::{channel, effective_retention_months};
 use fiducia_proto::v1::{ConsentAction, IpPrefix, PrivacyRequestKind};
 use serde_json::{Value, json};
 
-use super::api::{history_item, state_of};
+use super::api::{center_record, history_item, state_of};
 use super::{AppState, Proven, authorize, observed};
 use crate::client_ip::{client_ip, truncate};
-use crate::consent::record::{self, Origin};
 use crate::error::ApiError;
 use crate::metrics;
 use crate::privacy::export::{Export, Subject};
@@ -171,37 +170,8 @@ pub async fn retention<P: EventPublisher>(
                 message: "this visitor's data was erased".into(),
             });
         }
-        let ip = client_ip(&request, &state.trusted_proxies).map(truncate);
-        let now = fiducia_proto::time::now_ms();
-        let origin = Origin {
-            site: &site,
-            subject: &visitor,
-            ip: ip.as_ref(),
-            sent_at_ms: now,
-            now_ms: now,
-        };
-        let latest = state.ledger.history(&site, &visitor).pop();
-        let mut record = record::for_privacy_center(
-            entry.map(|e| e.granted),
-            latest.as_ref(),
-            &[],
-            false,
-            &config.consent,
-            &origin,
-        );
-        record.retention_months = months;
-        let key = Named::Visitor(visitor.clone()).key(&site);
-        publish(
-            &state,
-            Batch {
-                records: vec![(key, record.clone())],
-                ..Batch::default()
-            },
-        )
-        .await?;
-        state.ledger.apply(&record);
-        ::metrics::counter!(metrics::CONSENT_RECORDS, "action" => "update", "source" => "privacy")
-            .increment(1);
+        let record =
+            center_record(&request, &state, &site, &visitor, config, &[], Some(months)).await?;
         let mut answer = state_of(&state, &site, &visitor);
         answer["record_id"] = id_text(&record.record_id).into();
         answer["retention"] = retention_state(months, config.identified_retention_months, &choices);
@@ -306,18 +276,7 @@ pub async fn export_subject<P: EventPublisher>(
         tracing::warn!(%error, "export refused: clickhouse does not answer");
         ApiError::WarehouseUnavailable
     })?;
-    let now = fiducia_proto::time::now_ms();
-    let mut request = requests::request(PrivacyRequestKind::Access, site, named, channel, now);
-    request.request_id = id.into_bytes().to_vec();
-    publish(
-        state,
-        Batch {
-            requests: vec![(named.key(site), request)],
-            ..Batch::default()
-        },
-    )
-    .await?;
-    count_request("access", channel);
+    record_access(state, site, named, channel, id).await?;
     let export = Export::plan(warehouse, &tables, site, subject, &consent, channel);
     Ok(HttpResponse::Ok()
         .content_type("application/json")
@@ -327,6 +286,31 @@ pub async fn export_subject<P: EventPublisher>(
         ))
         .insert_header((REQUEST_ID_HEADER, id.to_string()))
         .streaming(export.into_stream()))
+}
+
+/// Publishes access request `id` about `named`, the record that an export
+/// was asked for (the sink keeps it in `privacy_requests`); returns when it
+/// was requested (Unix ms).
+///
+/// # Errors
+/// [`ApiError::Unavailable`] when it could not be made durable.
+pub async fn record_access<P: EventPublisher>(
+    state: &AppState<P>,
+    site: &str,
+    named: &Named,
+    channel: &'static str,
+    id: uuid::Uuid,
+) -> Result<i64, ApiError> {
+    let now = fiducia_proto::time::now_ms();
+    let mut request = requests::request(PrivacyRequestKind::Access, site, named, channel, now);
+    request.request_id = id.into_bytes().to_vec();
+    let batch = Batch {
+        requests: vec![(named.key(site), request)],
+        ..Batch::default()
+    };
+    publish(state, batch).await?;
+    count_request("access", channel);
+    Ok(now)
 }
 
 /// The response header naming the request an answer made.
