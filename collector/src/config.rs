@@ -368,6 +368,20 @@ mod tests {
     use crate::sites::CollectSection;
 
     #[test]
+    fn secrets_are_never_printed() {
+        let secret = super::Secret("s3cret-s3cret-s3cret".into());
+        let warehouse = super::Warehouse {
+            url: "http://127.0.0.1:8123".into(),
+            database: "fiducia".into(),
+            user: "default".into(),
+            password: secret.clone(),
+        };
+        let printed = format!("{secret:?} {warehouse:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
     fn the_configuration_reference_lists_every_key_and_variable_of_the_collector() {
         assert_section_documented::<CollectSection>("collect");
         assert_section_documented::<PolicyFile>("consent");
