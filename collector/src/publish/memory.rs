@@ -2,7 +2,7 @@
 //! what was published and can be switched to fail like a dead broker.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use fiducia_proto::v1::{ConsentRecord, PrivacyRequest, RawEvent};
 
@@ -12,6 +12,7 @@ use super::{Batch, EventPublisher, PublishError};
 #[derive(Debug, Default)]
 pub struct MemoryPublisher {
     published: Mutex<Batch>,
+    publishes: AtomicUsize,
     down: AtomicBool,
 }
 
@@ -47,6 +48,12 @@ impl MemoryPublisher {
             .clone()
     }
 
+    /// Successful publishes so far (each one batch, made durable at once).
+    #[must_use]
+    pub fn publishes(&self) -> usize {
+        self.publishes.load(Ordering::Relaxed)
+    }
+
     /// Makes every later publish fail (or succeed again).
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::Relaxed);
@@ -62,6 +69,7 @@ impl EventPublisher for MemoryPublisher {
         published.events.extend(batch.events);
         published.records.extend(batch.records);
         published.requests.extend(batch.requests);
+        self.publishes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
