@@ -170,12 +170,23 @@ pub fn rows_in_tail(tail: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
-/// The last `keep` bytes seen of a stream.
+/// Whether a `FORMAT JSON` output ends with the error a current server
+/// writes into it when a query fails mid-stream (`"exception": "Code: …"`;
+/// 18.16 appends plain text instead, which breaks the JSON by itself). A
+/// string value cannot match: its quotes are escaped.
+#[must_use]
+pub fn failed_in_tail(tail: &[u8]) -> bool {
+    tail.windows(12).any(|w| w == b"\"exception\":")
+}
+
+/// The last bytes seen of a stream.
 #[derive(Debug, Default)]
 pub struct Tail(Vec<u8>);
 
 impl Tail {
-    const KEEP: usize = 512;
+    /// Enough for the row count and an error message a server writes at
+    /// the end (its stack trace included, in practice).
+    const KEEP: usize = 16 * 1024;
 
     /// Remembers the end of `chunk`.
     pub fn push(&mut self, chunk: &Bytes) {
@@ -200,12 +211,23 @@ mod tests {
     fn the_row_count_is_read_from_the_end_of_a_json_output() {
         let mut tail = Tail::default();
         tail.push(&Bytes::from_static(b"{\"data\": [{\"a\": 1}"));
-        tail.push(&Bytes::from(vec![b' '; 2000]));
+        tail.push(&Bytes::from(vec![b' '; 20_000]));
         tail.push(&Bytes::from_static(
             b"],\n\t\"rows\": 10000,\n\t\"statistics\": {\"elapsed\": 0.1}\n}\n",
         ));
-        assert!(tail.bytes().len() <= 512);
+        assert!(tail.bytes().len() <= Tail::KEEP);
         assert_eq!(rows_in_tail(tail.bytes()), 10_000);
         assert_eq!(rows_in_tail(b"{}"), 0);
+        assert!(!failed_in_tail(tail.bytes()));
+    }
+
+    #[test]
+    fn an_error_written_into_the_output_is_seen_and_a_string_is_not_one() {
+        assert!(failed_in_tail(
+            b"{\"a\": 1}],\n\t\"exception\": \"Code: 241. DB::Exception: Memory limit\"\n}"
+        ));
+        assert!(!failed_in_tail(
+            br#"{"props": "{\"exception\": 1}"}], "rows": 1}"#
+        ));
     }
 }

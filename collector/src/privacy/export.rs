@@ -28,7 +28,7 @@ use futures::Stream;
 use serde_json::{Value, json};
 
 use crate::metrics;
-use crate::warehouse::{Tail, Warehouse, rows_in_tail};
+use crate::warehouse::{Tail, Warehouse, failed_in_tail, rows_in_tail};
 
 /// The document's format name and version: a reader checks both.
 pub const FORMAT: &str = "fiducia.export";
@@ -181,6 +181,13 @@ impl Export {
                 if let Some(chunk) = cursor.next().await? {
                     tail.push(&chunk);
                     return Ok(Some(chunk));
+                }
+                // A table that failed mid-way must not pass for whole: the
+                // body ends here, before the document closes.
+                if failed_in_tail(tail.bytes()) {
+                    return Err(clickhouse::error::Error::Other(
+                        "clickhouse reported an error inside the output".into(),
+                    ));
                 }
                 self.rows += rows_in_tail(tail.bytes());
                 self.reading = None;
