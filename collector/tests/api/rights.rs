@@ -580,6 +580,16 @@ async fn every_admin_call_without_the_secret_is_refused_and_audited() {
         ))
         .await;
     assert_eq!(refused.trim(), "12", "every refused call audited");
+    let networks = ch
+        .query(&format!(
+            "SELECT DISTINCT ip_prefix, subject, method FROM {db}.admin_audit WHERE route = '/v1/admin/{{site}}/export' FORMAT TSV"
+        ))
+        .await;
+    assert_eq!(
+        networks.trim(),
+        "127.0.0.0/24\t\tGET",
+        "truncated, and no subject before the secret"
+    );
     let text = collector.metrics().await;
     let series = "fiducia_collector_admin_calls_total{route=\"/v1/admin/{site}/requests\",outcome=\"admin_unauthorized\"}";
     assert!(metric(&text, series) >= 8.0, "{series}");

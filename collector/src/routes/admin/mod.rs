@@ -37,7 +37,7 @@ use subtle::ConstantTimeEq;
 use super::privacy::bearer;
 use super::privacy::rights::{self, erase_subject, export_subject, record_access, rows_of};
 use super::{AppState, method_not_allowed, rate_limit};
-use crate::client_ip::{client_ip, truncate};
+use crate::client_ip::{client_ip, prefix_text, truncate};
 use crate::error::ApiError;
 use crate::metrics;
 use crate::privacy::requests::{Named, id_text};
@@ -88,16 +88,7 @@ impl Call<'_> {
     async fn audit<P>(&self, state: &AppState<P>, status: StatusCode) -> Result<(), ApiError> {
         let warehouse = rights::warehouse(state)?;
         let ip = client_ip(self.request, &state.trusted_proxies)
-            .map(|ip| {
-                let prefix = truncate(ip);
-                let network = prefix.network.clone();
-                let address = match <[u8; 4]>::try_from(network.as_slice()) {
-                    Ok(v4) => std::net::IpAddr::from(v4),
-                    Err(_) => <[u8; 16]>::try_from(network.as_slice())
-                        .map_or(std::net::IpAddr::from([0; 4]), std::net::IpAddr::from),
-                };
-                format!("{address}/{}", prefix.prefix_len)
-            })
+            .map(|ip| prefix_text(&truncate(ip)))
             .unwrap_or_default();
         let call_id = uuid::Uuid::now_v7().to_string();
         let row = AuditRow {
@@ -137,10 +128,11 @@ where
         rate_limit(request, state)?;
         let secret = state.admin_secret.as_ref().ok_or(ApiError::NotFound)?;
         rights::warehouse(state)?;
+        // An unknown site is audited too, cut to a site id's longest.
         let mut call = Call {
             request,
             route,
-            site,
+            site: site.chars().take(64).collect(),
             subject: String::new(),
             request_id: String::new(),
         };
