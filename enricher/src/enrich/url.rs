@@ -92,6 +92,9 @@ impl Campaign {
 pub struct Scrubbed {
     /// The URL to store.
     pub url: String,
+    /// Whether `url` was cut to [`MAX_URL_CHARS`] (and scrubbed again): it
+    /// need not parse as the host and path below say.
+    pub truncated: bool,
     /// Lower-case host, when the URL parses and has one.
     pub host: Option<String>,
     /// Normalised path, `/` at least when the URL parses; empty when it does not.
@@ -179,6 +182,7 @@ pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
         url.set_fragment(fragment.as_deref());
     }
     out.host = url.host_str().map(str::to_ascii_lowercase);
+    out.truncated = url.as_str().chars().nth(MAX_URL_CHARS).is_some();
     out.url = cut(url.as_str(), MAX_URL_CHARS, scrubber);
     out
 }
