@@ -203,7 +203,7 @@ fn filter_pairs(
     scrubber: &Scrubber,
     mut extra_drop: impl FnMut(&str, &str) -> bool,
 ) -> Option<String> {
-    let mut kept = form_urlencoded::Serializer::new(String::new());
+    let mut kept = Vec::new();
     let mut dropped = false;
     for raw in query.split('&').filter(|pair| !pair.is_empty()) {
         let Some((key, value)) = form_urlencoded::parse(raw.as_bytes()).next() else {
@@ -218,10 +218,25 @@ fn filter_pairs(
         {
             dropped = true;
         } else {
-            kept.append_pair(&key, &value);
+            kept.push((key, value));
         }
     }
-    dropped.then(|| kept.finish())
+    if !dropped {
+        return None;
+    }
+    // Rebuilt, a pair's spaces become `+`: a pair that, so written, holds
+    // personal data when its pluses are read as pluses (`78 @004.com` ->
+    // `78+@004.com`, found by enricher/fuzz) is dropped too.
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in kept {
+        let pair = form_urlencoded::Serializer::new(String::new())
+            .append_pair(&key, &value)
+            .finish();
+        if !plus_kept_holds_personal_data(&pair) {
+            query.append_pair(&key, &value);
+        }
+    }
+    Some(query.finish())
 }
 
 /// Whether a raw `key=value` pair holds personal data when a literal `+`

@@ -217,6 +217,18 @@ fn personal_data_is_scrubbed_from_urls() {
 }
 
 #[test]
+fn a_rebuilt_query_never_writes_an_address_of_spaced_words() {
+    // One pair is dropped, so the query is rebuilt with spaces as `+`:
+    // `056.78 @004.com` would read `056.78+@004.com` (enricher/fuzz).
+    let out = s("https://shop.example/?t@ee.com&q=H 056.78 @004.com&page=2");
+    assert!(!out.url.contains("@004"), "{}", out.url);
+    assert_eq!(out.url, "https://shop.example/?page=2");
+    // Plain words with spaces keep their pair.
+    let out = s("https://shop.example/?t@ee.com&q=red shoes");
+    assert_eq!(out.url, "https://shop.example/?q=red+shoes");
+}
+
+#[test]
 fn paths_are_normalised() {
     for (raw, path) in [
         ("https://a.example", "/"),
