@@ -221,7 +221,8 @@ fn a_rebuilt_query_never_writes_an_address_of_spaced_words() {
     // One pair is dropped, so the query is rebuilt with spaces as `+`:
     // `056.78 @004.com` would read `056.78+@004.com` (enricher/fuzz).
     let out = s("https://shop.example/?t@ee.com&q=H 056.78 @004.com&page=2");
-    assert!(!out.url.contains("@004"), "{}", out.url);
+    let read = percent_encoding::percent_decode_str(&out.url).decode_utf8_lossy();
+    assert!(!read.contains("@004"), "{read}");
     assert_eq!(out.url, "https://shop.example/?page=2");
     // Plain words with spaces keep their pair.
     let out = s("https://shop.example/?t@ee.com&q=red shoes");
