@@ -79,3 +79,22 @@ SELECT
     toUInt32(400)
 FROM system.numbers
 LIMIT 100;
+INSERT INTO {db}.privacy_requests (request_id, site_id, subject, user_key, kind, channel, status,
+    requested_at, requested_ms, updated_at, updated_ms, tables, rows, detail)
+SELECT
+    generateUUIDv4(),
+    'demo',
+    concat('v', toString(intDiv(number, 4))),
+    '',
+    'erasure',
+    'center',
+    ['received', 'enforced', 'deleted', 'verified'][number % 4 + 1],
+    toDateTime(toUInt32(now()) - intDiv(number, 4) * 3600, 'UTC'),
+    toUInt16(0),
+    toDateTime(toUInt32(now()) - intDiv(number, 4) * 3600 + number % 4, 'UTC'),
+    toUInt16(number % 4 * 100),
+    arraySlice(['profile_events', 'consent_log', 'events'], 1, if(number % 4 IN (1, 2), 3, 0)),
+    arraySlice([toUInt64(3), toUInt64(2), toUInt64(12)], 1, if(number % 4 IN (1, 2), 3, 0)),
+    ''
+FROM system.numbers
+LIMIT 40;

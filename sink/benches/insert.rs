@@ -4,7 +4,9 @@
 //! per batch. Three figures: the handler's `prepare` alone (protobuf decode,
 //! row conversion, `Native` encoding), its insert alone (batches prepared
 //! beforehand), and both as the consume loop runs them (the next batch
-//! prepared on a blocking thread while this one is inserted).
+//! prepared on a blocking thread while this one is inserted). The writer
+//! is the production one, behind the deny filter with an erasure in its
+//! list; a fourth figure is `prepare` without the filter, for its cost.
 //!
 //! Kafka is left out: the broker's cost, not the sink's. ClickHouse is the
 //! one `deploy/local/up --infra` runs (started here through the testkit when
@@ -12,14 +14,18 @@
 //!
 //! `cargo bench -p fiducia-sink --bench insert [-- <rows per batch size>]`
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fiducia_proto::headers;
+use fiducia_proto::privacy::user_key;
 use fiducia_proto::time::midnight_days_ago_ms;
-use fiducia_proto::v1::{Decision, EnrichedEvent};
+use fiducia_proto::v1::{Decision, EnrichedEvent, PrivacyRequest, PrivacyRequestKind};
+use fiducia_runtime::erased::Erased;
 use fiducia_runtime::kafka::consume::{BatchHandler, offset_ranges};
 use fiducia_sink::config::ClickHouseConfig;
 use fiducia_sink::deadletter::MemoryDeadLetters;
+use fiducia_sink::deny::{Barrier, DenyingWriter};
 use fiducia_sink::handler::SinkHandler;
 use fiducia_sink::schema::{migrate, render};
 use fiducia_sink::tables::events::EventRow;
@@ -96,7 +102,10 @@ fn rate(rows: usize, elapsed: Duration) -> f64 {
     rows as f64 / elapsed.as_secs_f64()
 }
 
-type Handler = SinkHandler<ClickHouseWriter, MemoryDeadLetters, EventRow>;
+/// The sink's `events` handler: the ClickHouse writer behind the deny filter.
+type Handler = SinkHandler<DenyingWriter<ClickHouseWriter>, MemoryDeadLetters, EventRow>;
+/// The same without the deny filter, for its cost.
+type Plain = SinkHandler<ClickHouseWriter, MemoryDeadLetters, EventRow>;
 
 /// What the consume loop does with a batch before handing it over.
 fn prepare_batch(batch: Vec<OwnedMessage>) -> <Handler as BatchHandler>::Prepared {
@@ -118,7 +127,17 @@ async fn main() {
     };
     let admin = client(&config);
     migrate(&admin, &config.database).await.expect("migrations");
-    let writer = ClickHouseWriter::new(&config, ClickHouseHealth::new(Duration::from_secs(5)));
+    let plain = ClickHouseWriter::new(&config, ClickHouseHealth::new(Duration::from_secs(5)));
+    // A deny-list that is not empty, as in production: every row is checked.
+    let erased = Arc::new(Erased::default());
+    erased.apply(&PrivacyRequest {
+        site_id: "demo".into(),
+        subject: "someone-else".into(),
+        user_key: user_key("demo", "someone-else"),
+        kind: PrivacyRequestKind::Erasure.into(),
+        ..PrivacyRequest::default()
+    });
+    let writer = DenyingWriter::new(plain, erased, Arc::new(Barrier::default()));
     let messages: Vec<OwnedMessage> = (0..rows_per_size).map(message).collect();
     let bytes: usize = messages
         .iter()
@@ -129,9 +148,9 @@ async fn main() {
         bytes / rows_per_size
     );
     println!(
-        "| rows per batch | prepare alone, rows/s | insert alone, rows/s | prepare and insert overlapped, rows/s |"
+        "| rows per batch | prepare alone, rows/s | insert alone, rows/s | prepare and insert overlapped, rows/s | prepare alone without the deny filter, rows/s |"
     );
-    println!("|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|");
     // `prepare` takes its batch: each phase gets copies made before its clock starts.
     let batches = |size: usize| -> Vec<Vec<OwnedMessage>> {
         messages
@@ -145,6 +164,17 @@ async fn main() {
         let started = Instant::now();
         let prepared: Vec<_> = chunks.into_iter().map(prepare_batch).collect();
         let prepare = rate(messages.len(), started.elapsed());
+        let unfiltered = batches(batch);
+        let started = Instant::now();
+        let prepared_plain: Vec<_> = unfiltered
+            .into_iter()
+            .map(|batch| {
+                let ranges = offset_ranges(&batch);
+                Plain::prepare(batch, &ranges)
+            })
+            .collect();
+        let prepare_plain = rate(messages.len(), started.elapsed());
+        drop(prepared_plain);
 
         let started = Instant::now();
         for prepared in &prepared {
@@ -166,7 +196,7 @@ async fn main() {
             next = after.expect("prepared");
         }
         let overlapped = rate(messages.len(), started.elapsed());
-        println!("| {batch} | {prepare:.0} | {insert:.0} | {overlapped:.0} |");
+        println!("| {batch} | {prepare:.0} | {insert:.0} | {overlapped:.0} | {prepare_plain:.0} |");
     }
     let stored: u64 = admin
         .query_raw(&render(

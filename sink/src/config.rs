@@ -11,6 +11,7 @@ use fiducia_runtime::service::config::{
 };
 use fiducia_runtime::service::sites::SitesFile;
 
+use crate::jobs::privacy::workflow::Timing;
 use crate::jobs::retention::RetentionConfig;
 
 /// Everything the sink needs to run.
@@ -33,6 +34,10 @@ pub struct Config {
     /// How long each data type is kept (defaults from the environment,
     /// per-site periods from the sites file).
     pub retention: RetentionConfig,
+    /// How long the erasure workflow waits for the deny-list and for its
+    /// deletes to show (defaults, not read from the environment: 60 s and
+    /// 10 minutes; a request not through by then is retried).
+    pub erasure: Timing,
 }
 
 /// Bounds of one batch (and so of one ClickHouse insert): whichever is hit
@@ -121,6 +126,7 @@ impl Config {
             dead_letters_table: true,
             clickhouse,
             retention: RetentionConfig::default(),
+            erasure: Timing::default(),
         }
     }
 
@@ -162,6 +168,7 @@ impl Config {
             dead_letters_table: env_or("FIDUCIA_SINK_DEAD_LETTERS_TABLE", d.dead_letters_table)?,
             clickhouse,
             retention: RetentionConfig::from_env(&sites)?,
+            erasure: d.erasure,
             kafka: d.kafka,
         })
     }

@@ -16,6 +16,7 @@
 pub mod columns;
 pub mod config;
 pub mod deadletter;
+pub mod deny;
 pub mod handler;
 pub mod jobs;
 pub mod metrics;

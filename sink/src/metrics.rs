@@ -39,6 +39,41 @@ pub const RETENTION_ERRORS: &str = "fiducia_sink_retention_errors_total";
 /// Unix time of the last retention run that finished without error.
 pub const RETENTION_LAST_SUCCESS: &str = "fiducia_sink_retention_last_success_timestamp_seconds";
 
+/// Events of erased subjects the deny filter dropped before the insert.
+pub const EVENTS_ERASED: &str = "fiducia_sink_events_erased_total";
+/// Consent records of erased subjects stored pseudonymised by the deny filter.
+pub const CONSENT_PSEUDONYMISED: &str = "fiducia_sink_consent_records_pseudonymised_total";
+/// Erasures in this sink's deny-list (requests applied from the privacy topic).
+pub const DENY_LIST_ERASURES: &str = "fiducia_sink_deny_list_erasures";
+/// Privacy requests the follower of the privacy topic has still to read.
+pub const DENY_LIST_LAG: &str = "fiducia_sink_deny_list_lag_messages";
+/// Privacy requests that reached a state, by `kind` ([`PRIVACY_KINDS`]) and
+/// `state` ([`PRIVACY_STATES`]).
+pub const PRIVACY_REQUESTS: &str = "fiducia_sink_privacy_requests_total";
+/// Time from a request's `requested_at` to each state it reached, by `kind` and `state`.
+pub const PRIVACY_STATE_SECONDS: &str = "fiducia_sink_privacy_request_state_seconds";
+/// Rows the erasure workflow deleted (pseudonymised for `consent_log`), by `table`.
+pub const ERASURE_ROWS_DELETED: &str = "fiducia_sink_erasure_rows_deleted_total";
+/// Rows of erased subjects the sweep found (and erased) after their
+/// erasure was verified, by `table`.
+pub const ERASURE_ROWS_SWEPT: &str = "fiducia_sink_erasure_rows_swept_total";
+/// Privacy-topic messages that are not a usable request (logged and skipped).
+pub const PRIVACY_INVALID: &str = "fiducia_sink_privacy_requests_invalid_total";
+/// Deletes the verification issued again because rows of the subject were
+/// still there once every mutation had finished.
+pub const ERASURE_REDELETES: &str = "fiducia_sink_erasure_redeletes_total";
+
+/// The `kind` label values of the privacy metrics.
+pub const PRIVACY_KINDS: [&str; 2] = ["access", "erasure"];
+/// The `state` label values of the privacy metrics.
+pub const PRIVACY_STATES: [&str; 5] = ["received", "enforced", "deleted", "verified", "completed"];
+/// The `table` label values of [`ERASURE_ROWS_DELETED`].
+pub const ERASURE_TABLES: [&str; 3] = [
+    tables::events::NAME,
+    tables::profile_events::NAME,
+    tables::consent_log::NAME,
+];
+
 /// The `data_type` label values of [`RETENTION_ROWS_DELETED`].
 pub const RETENTION_DATA_TYPES: [&str; 4] = [
     "identified_events",
@@ -102,7 +137,61 @@ pub fn describe() {
         Unit::Seconds,
         "Unix time of the last retention run that succeeded."
     );
+    describe_counter!(
+        EVENTS_ERASED,
+        "Events of erased subjects dropped before the insert (deny-list)."
+    );
+    describe_counter!(
+        CONSENT_PSEUDONYMISED,
+        "Consent records of erased subjects stored with a pseudonym as subject."
+    );
+    describe_gauge!(
+        DENY_LIST_ERASURES,
+        "Erasures in this sink's deny-list, read from the privacy topic."
+    );
+    describe_gauge!(
+        DENY_LIST_LAG,
+        "Privacy requests the deny-list follower has still to read."
+    );
+    describe_counter!(
+        PRIVACY_REQUESTS,
+        "Privacy requests that reached a state, by kind and state."
+    );
+    describe_histogram!(
+        PRIVACY_STATE_SECONDS,
+        Unit::Seconds,
+        "Time from a privacy request to each state it reached, by kind and state."
+    );
+    describe_counter!(
+        ERASURE_ROWS_DELETED,
+        "Rows the erasure workflow deleted (pseudonymised for consent_log), by table."
+    );
+    describe_counter!(
+        PRIVACY_INVALID,
+        "Privacy-topic messages that are not a usable request; skipped."
+    );
+    describe_counter!(
+        ERASURE_REDELETES,
+        "Erasure deletes issued again because rows were still there after every mutation finished."
+    );
+    for kind in PRIVACY_KINDS {
+        for state in PRIVACY_STATES {
+            metrics::counter!(PRIVACY_REQUESTS, "kind" => kind, "state" => state).increment(0);
+        }
+    }
+    describe_counter!(
+        ERASURE_ROWS_SWEPT,
+        "Rows of erased subjects found after their erasure was verified and erased by the sweep, by table."
+    );
+    for table in ERASURE_TABLES {
+        metrics::counter!(ERASURE_ROWS_DELETED, "table" => table).increment(0);
+        metrics::counter!(ERASURE_ROWS_SWEPT, "table" => table).increment(0);
+    }
     for name in [
+        EVENTS_ERASED,
+        CONSENT_PSEUDONYMISED,
+        PRIVACY_INVALID,
+        ERASURE_REDELETES,
         DEAD_LETTER_ERRORS,
         MIGRATIONS_APPLIED,
         PROFILES_ERASED,

@@ -3,7 +3,11 @@
 //! `consent_log` from the consent topic, its writer wrapped to erase the
 //! profiles of visitors who withdraw personalization
 //! ([`crate::jobs::erase_on_withdrawal`]), `dead_letters` from the
-//! dead-letter topic unless switched off), the retention job, the
+//! dead-letter topic unless switched off), the privacy-request workflow
+//! (its own group on the privacy topic), the deny-list followed from the
+//! privacy topic that the `events` and `consent_log` writers check
+//! ([`crate::deny`]) and that `/readyz` and every loop wait for, the
+//! retention job, the
 //! dead-letter producer the loops share, the health probes behind `/readyz`
 //! and the admin endpoints, all stopped by one token.
 
@@ -13,8 +17,10 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use anyhow::Context as _;
+use fiducia_runtime::erased::{self, Erased};
 use fiducia_runtime::kafka::ProducerSettings;
-use fiducia_runtime::kafka::consume::{self, ConsumerSettings, Stuck};
+use fiducia_runtime::kafka::consume::{self, BatchHandler, ConsumerSettings, Stuck};
+use fiducia_runtime::kafka::follow::FollowState;
 use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use fiducia_runtime::service::admin;
@@ -23,16 +29,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::deadletter::KafkaDeadLetters;
+use crate::deny::{Barrier, DenyingWriter};
 use crate::handler::SinkHandler;
 use crate::jobs::erase_on_withdrawal::{ClickHouseEraser, ErasingWriter};
+use crate::jobs::privacy::PrivacyHandler;
+use crate::jobs::privacy::workflow::Workflow;
 use crate::jobs::retention::RetentionJob;
 use crate::metrics;
 use crate::schema::{self, ServerFeatures};
-use crate::tables::TableRow;
 use crate::tables::consent_log::ConsentRow;
 use crate::tables::dead_letters::DeadLetterRow;
 use crate::tables::events::EventRow;
-use crate::writer::RowWriter;
 use crate::writer::clickhouse::{self as ch, ClickHouseHealth, ClickHouseWriter};
 
 /// How long start-up waits for ClickHouse to answer before giving up.
@@ -41,20 +48,39 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// `/readyz` fails once ClickHouse has not answered for this long.
 const CLICKHOUSE_MAX_SILENCE: Duration = Duration::from_secs(5);
+/// How often the table loops look whether the deny-list caught up, and
+/// its size gauge is set.
+const DENY_LIST_POLL: Duration = Duration::from_millis(50);
 /// How long shutdown waits for in-flight dead letters.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One table's consume loop.
-struct TableLoop<W, R> {
+/// One consume loop: a table's, or the privacy workflow's.
+struct TableLoop<H> {
     consumer: StreamConsumer,
     settings: ConsumerSettings,
-    handler: SinkHandler<W, Arc<KafkaDeadLetters>, R>,
+    handler: H,
 }
 
-impl<R: TableRow + 'static, W: RowWriter<R>> TableLoop<W, R> {
-    /// Consumes until `shutdown`; a stuck consumer stops every loop (the
-    /// sink exits non-zero for its supervisor to start it again).
-    async fn run(mut self, shutdown: CancellationToken) -> Result<(), Stuck> {
+/// The loop of `R`'s table.
+type RowLoop<W, R> = TableLoop<SinkHandler<W, Arc<KafkaDeadLetters>, R>>;
+
+impl<H: BatchHandler> TableLoop<H> {
+    /// Consumes once the deny-list holds every erasure the privacy topic
+    /// held at start-up (`deny_list`), so no event of a subject erased
+    /// while the sink was down is ever inserted; until `shutdown`. A stuck
+    /// consumer stops every loop (the sink exits non-zero for its
+    /// supervisor to start it again).
+    async fn run(
+        mut self,
+        deny_list: Arc<FollowState>,
+        shutdown: CancellationToken,
+    ) -> Result<(), Stuck> {
+        while !deny_list.is_caught_up() {
+            tokio::select! {
+                () = tokio::time::sleep(DENY_LIST_POLL) => {}
+                () = shutdown.cancelled() => return Ok(()),
+            }
+        }
         consume::run(
             &self.consumer,
             &self.settings,
@@ -71,9 +97,12 @@ impl<R: TableRow + 'static, W: RowWriter<R>> TableLoop<W, R> {
 pub struct Application {
     admin: Server,
     admin_addr: SocketAddr,
-    events: TableLoop<ClickHouseWriter, EventRow>,
-    consent: TableLoop<ErasingWriter<ClickHouseWriter, ClickHouseEraser>, ConsentRow>,
-    dead_letter_table: Option<TableLoop<ClickHouseWriter, DeadLetterRow>>,
+    events: RowLoop<DenyingWriter<ClickHouseWriter>, EventRow>,
+    consent: RowLoop<ErasingWriter<DenyingWriter<ClickHouseWriter>, ClickHouseEraser>, ConsentRow>,
+    dead_letter_table: Option<RowLoop<ClickHouseWriter, DeadLetterRow>>,
+    privacy: TableLoop<PrivacyHandler>,
+    deny_list: Arc<FollowState>,
+    erased: Arc<Erased>,
     retention: RetentionJob,
     dead_letters: Arc<KafkaDeadLetters>,
     features: ServerFeatures,
@@ -116,6 +145,12 @@ impl Application {
         };
         let events_settings = settings(&config.group_id, &topics.enriched);
         let consent_settings = settings(&format!("{}-consent", config.group_id), &topics.consent);
+        let privacy_settings = ConsumerSettings {
+            // A request can take a while (a verified deletion); reading the
+            // next one ahead gains nothing.
+            read_ahead: false,
+            ..settings(&format!("{}-privacy", config.group_id), &topics.privacy)
+        };
         let dead_letter_settings = settings(
             &format!("{}-dead-letters", config.group_id),
             &topics.deadletter,
@@ -144,12 +179,35 @@ impl Application {
             features.clone(),
             config.clickhouse.insert_timeout,
         );
-        let retention =
-            RetentionJob::new(client, database, features.clone(), config.retention.clone());
+        let retention = RetentionJob::new(
+            client.clone(),
+            database,
+            features.clone(),
+            config.retention.clone(),
+        );
 
+        let erased = Arc::new(Erased::default());
+        let barrier = Arc::new(Barrier::default());
+        let deny_list = erased::spawn(
+            Arc::clone(&erased),
+            &config.kafka.brokers,
+            &topics.privacy,
+            "fiducia-sink-deny-list",
+            metrics::DENY_LIST_LAG,
+            shutdown.clone(),
+        );
+        let workflow = Workflow::new(
+            client.clone(),
+            database,
+            features.clone(),
+            Arc::clone(&erased),
+            Arc::clone(&barrier),
+            config.erasure,
+        );
         let ready = {
             let (broker, clickhouse) = (broker.clone(), clickhouse.clone());
-            Arc::new(move || broker.is_up() && clickhouse.is_up())
+            let deny_list = Arc::clone(&deny_list);
+            Arc::new(move || broker.is_up() && clickhouse.is_up() && deny_list.is_caught_up())
         };
         let (admin, admin_addr) = admin::serve(config.admin_addr, ready)?;
         let writer = ClickHouseWriter::new(&config.clickhouse, clickhouse)
@@ -158,7 +216,10 @@ impl Application {
         let events = TableLoop {
             consumer: consume::consumer(&events_settings, "fiducia-sink")?,
             settings: events_settings,
-            handler: SinkHandler::new(writer.clone(), Arc::clone(&dead_letters)),
+            handler: SinkHandler::new(
+                DenyingWriter::new(writer.clone(), Arc::clone(&erased), Arc::clone(&barrier)),
+                Arc::clone(&dead_letters),
+            ),
         };
         let dead_letter_table = if config.dead_letters_table {
             Some(TableLoop {
@@ -173,9 +234,17 @@ impl Application {
             consumer: consume::consumer(&consent_settings, "fiducia-sink-consent")?,
             settings: consent_settings,
             handler: SinkHandler::new(
-                ErasingWriter::new(writer, eraser),
+                ErasingWriter::new(
+                    DenyingWriter::new(writer, Arc::clone(&erased), barrier),
+                    eraser,
+                ),
                 Arc::clone(&dead_letters),
             ),
+        };
+        let privacy = TableLoop {
+            consumer: consume::consumer(&privacy_settings, "fiducia-sink-privacy")?,
+            settings: privacy_settings,
+            handler: PrivacyHandler::new(workflow, shutdown.clone()),
         };
         tracing::info!(%admin_addr, events = %topics.enriched, consent = %topics.consent, group = %config.group_id, database, "sink ready to consume");
         Ok(Self {
@@ -184,6 +253,9 @@ impl Application {
             events,
             consent,
             dead_letter_table,
+            privacy,
+            deny_list,
+            erased,
             retention,
             dead_letters,
             features,
@@ -220,15 +292,25 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let admin_handle = self.admin.handle();
         let admin = tokio::spawn(self.admin);
-        let (events, consent, dead_letters, ()) = tokio::join!(
-            self.events.run(self.shutdown.clone()),
-            self.consent.run(self.shutdown.clone()),
+        let deny_list = &self.deny_list;
+        let (events, consent, dead_letters, privacy, (), ()) = tokio::join!(
+            self.events
+                .run(Arc::clone(deny_list), self.shutdown.clone()),
+            self.consent
+                .run(Arc::clone(deny_list), self.shutdown.clone()),
             async {
                 match self.dead_letter_table {
-                    Some(table) => table.run(self.shutdown.clone()).await,
+                    Some(table) => {
+                        table
+                            .run(Arc::clone(deny_list), self.shutdown.clone())
+                            .await
+                    }
                     None => Ok(()),
                 }
             },
+            self.privacy
+                .run(Arc::clone(deny_list), self.shutdown.clone()),
+            deny_list_gauge(&self.erased, &self.shutdown),
             self.retention.run_until_stopped(self.shutdown.clone()),
         );
         self.dead_letters.flush(FLUSH_TIMEOUT);
@@ -240,8 +322,21 @@ impl Application {
         events
             .and(consent)
             .and(dead_letters)
+            .and(privacy)
             .map_err(std::io::Error::other)?;
         result
+    }
+}
+
+/// Keeps the deny-list size gauge current until `shutdown`.
+async fn deny_list_gauge(erased: &Erased, shutdown: &CancellationToken) {
+    loop {
+        #[allow(clippy::cast_precision_loss)] // erasures: far below 2^52
+        ::metrics::gauge!(metrics::DENY_LIST_ERASURES).set(erased.len() as f64);
+        tokio::select! {
+            () = tokio::time::sleep(DENY_LIST_POLL * 20) => {}
+            () = shutdown.cancelled() => return,
+        }
     }
 }
 

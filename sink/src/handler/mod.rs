@@ -167,7 +167,7 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use fiducia_proto::headers;
     use fiducia_proto::time::midnight_days_ago_ms;
     use fiducia_proto::v1::{DeadLetterReason, Decision, EnrichedEvent};
@@ -183,7 +183,7 @@ mod tests {
     use crate::writer::memory::MemoryWriter;
     use fiducia_runtime::kafka::consume::offset_ranges;
 
-    pub(super) fn event(id: Uuid) -> EnrichedEvent {
+    pub(crate) fn event(id: Uuid) -> EnrichedEvent {
         EnrichedEvent {
             event_id: id.as_bytes().to_vec(),
             site_id: "demo".into(),

@@ -226,6 +226,8 @@ mod tests {
             ip_prefix: String::new(),
             browser_family: String::new(),
             expires_at: 0,
+            user_key: String::new(),
+            retention_months: 0,
         }
     }
 

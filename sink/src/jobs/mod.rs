@@ -2,14 +2,17 @@
 //! [`erase_on_withdrawal`] removes the profile of a visitor who withdrew
 //! personalization consent as the consent record is stored,
 //! [`profile_sweep`] deletes the profile rows of events that were on their
-//! way then, and [`retention`] deletes rows whose retention period ended,
-//! per data type and site, on a schedule (and runs the sweep after).
+//! way then, [`retention`] deletes rows whose retention period ended,
+//! per data type and site (and the visitor's own choice), on a schedule
+//! (and runs the sweep after), and [`privacy`] carries out erasure requests
+//! and records every privacy request.
 //!
 //! All delete with the best statement the server has: lightweight
 //! `DELETE FROM` on current servers, an `ALTER TABLE ... DELETE` mutation on
 //! ClickHouse 18.16 (see [`delete_statement`]).
 
 pub mod erase_on_withdrawal;
+pub mod privacy;
 pub mod profile_sweep;
 pub mod retention;
 
@@ -28,9 +31,20 @@ pub fn delete_statement(features: &ServerFeatures, table: &str, predicate: &str)
     }
 }
 
+/// `value` as a ClickHouse string literal.
+#[must_use]
+pub fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quote_escapes_what_would_end_a_literal() {
+        assert_eq!(quote(r"a'b\c"), r"'a\'b\\c'");
+    }
 
     #[test]
     fn old_servers_delete_by_mutation_and_new_ones_by_lightweight_delete() {

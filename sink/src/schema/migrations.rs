@@ -17,7 +17,8 @@
 
 use super::Feature;
 use crate::tables::{
-    consent_log, dead_letters, events, privacy_requests, profile_events, profiles, sessions,
+    admin_audit, consent_log, dead_letters, events, privacy_requests, profile_events, profiles,
+    sessions,
 };
 
 /// One schema change, recorded in `schema_migrations` once all its steps ran.
@@ -95,7 +96,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 6,
         name: "create privacy_requests",
-        steps: &[Step::Sql(privacy_requests::CREATE)],
+        steps: &[Step::Sql(privacy_requests::CREATE_FIRST)],
     },
     Migration {
         version: 7,
@@ -150,6 +151,21 @@ pub const MIGRATIONS: &[Migration] = &[
                 feature: Feature::InsertDedupToken,
                 sql: "ALTER TABLE {db}.dead_letters MODIFY SETTING non_replicated_deduplication_window = 1000",
             },
+        ],
+    },
+    Migration {
+        version: 11,
+        name: "data rights: privacy_requests one row per state (the old, never written table is dropped), admin_audit, the retention the visitor chose on events and consent_log, erasures by user key in consent_log",
+        steps: &[
+            // Idempotent only together with the next step: a re-run after a
+            // crash drops the new table, which is still empty (nothing
+            // writes it before the migration is recorded).
+            Step::Sql(privacy_requests::DROP_FIRST),
+            Step::Sql(privacy_requests::CREATE),
+            Step::Sql(admin_audit::CREATE),
+            events::RETENTION_COLUMN,
+            consent_log::RIGHTS_COLUMNS[0],
+            consent_log::RIGHTS_COLUMNS[1],
         ],
     },
 ];

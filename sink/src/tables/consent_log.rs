@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{TableRow, TimeOutOfRange, split_ms};
 use crate::handler::Rejection;
+use crate::schema::migrations::Step;
 
 /// The table's name, in the configured database.
 pub const NAME: &str = "consent_log";
@@ -49,6 +50,22 @@ CREATE TABLE IF NOT EXISTS {db}.consent_log
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(server_time)
 ORDER BY (site_id, subject, record_id)";
+
+/// Columns of migration 11 (data rights): the user key of an erasure by
+/// user id, and the retention the visitor chose, which the retention job
+/// reads (the latest record of a subject wins).
+pub const RIGHTS_COLUMNS: &[Step] = &[
+    Step::AddColumn {
+        table: NAME,
+        column: "user_key",
+        definition: "String DEFAULT '' COMMENT 'an erasure by user id: lower(hex(SHA256(site_id NUL user_id))); empty otherwise'",
+    },
+    Step::AddColumn {
+        table: NAME,
+        column: "retention_months",
+        definition: "UInt8 DEFAULT 0 COMMENT 'retention of identified data the visitor chose, months; 0 = site default'",
+    },
+];
 
 /// Dictionary-encodes the `consent_log` columns with few distinct values.
 pub const LOW_CARDINALITY: &str = "\
@@ -103,6 +120,11 @@ pub struct ConsentRow {
     pub browser_family: String,
     /// When the grant lapses, `DateTime` (0 when nothing is granted).
     pub expires_at: u32,
+    /// An erasure by user id: the user's key; empty otherwise.
+    pub user_key: String,
+    /// The retention of identified data the subject chose, in months; 0 =
+    /// the site's default (`UInt8`).
+    pub retention_months: u8,
 }
 
 crate::columns!(ConsentRow {
@@ -127,6 +149,8 @@ crate::columns!(ConsentRow {
     ip_prefix,
     browser_family,
     expires_at as "DateTime('UTC')",
+    user_key,
+    retention_months,
 });
 
 /// A record that decodes but cannot be a row; dead-lettered as `INVALID`.
@@ -200,6 +224,8 @@ impl TryFrom<ConsentRecord> for ConsentRow {
             ip_prefix: record.ip.as_ref().map(prefix).unwrap_or_default(),
             browser_family: record.browser_family,
             expires_at,
+            user_key: record.user_key,
+            retention_months: u8::try_from(record.retention_months).unwrap_or(u8::MAX),
         })
     }
 }
@@ -215,7 +241,7 @@ fn prefix(ip: &IpPrefix) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use fiducia_proto::time::{DAY_MS, midnight_days_ago_ms};
     use fiducia_proto::v1::ConsentSnapshot;
 
@@ -251,6 +277,13 @@ mod tests {
             user_key: String::new(),
             retention_months: 6,
         }
+    }
+
+    /// A row of `subject` on site `demo`.
+    pub(crate) fn row(subject: &str) -> ConsentRow {
+        let mut record = record();
+        record.subject = subject.into();
+        ConsentRow::try_from(record).unwrap()
     }
 
     #[test]
@@ -311,6 +344,11 @@ mod tests {
 
     #[test]
     fn the_consent_log_has_a_column_for_every_row_field() {
-        assert_eq!(create_columns(CREATE), ConsentRow::COLUMNS);
+        let mut columns = create_columns(CREATE);
+        columns.extend(RIGHTS_COLUMNS.iter().map(|step| match step {
+            Step::AddColumn { column, .. } => *column,
+            other => panic!("{other:?}"),
+        }));
+        assert_eq!(columns, ConsentRow::COLUMNS);
     }
 }

@@ -9,8 +9,9 @@
 //! which the handler, the writers and the consume loop are generic over, so
 //! every table goes through the same at-least-once path. The other objects
 //! are filled by ClickHouse itself ([`profile_events`] by a materialized
-//! view), are views ([`profiles`], [`sessions`]), or wait for a writer
-//! that is not built yet ([`privacy_requests`]).
+//! view), are views ([`profiles`], [`sessions`]), are written by the
+//! privacy-request workflow ([`privacy_requests`]) or by the collector
+//! ([`admin_audit`]).
 //!
 //! A statement that a migration applied is never edited: a change is a new
 //! statement and a new migration (see [`crate::schema::migrations`]).
@@ -20,6 +21,7 @@
 //! hold the column types: `DateTime` is `u32` seconds, `UInt8` flags are
 //! `u8`, `UUID` is [`uuid::Uuid`].
 
+pub mod admin_audit;
 pub mod consent_log;
 pub mod dead_letters;
 pub mod events;

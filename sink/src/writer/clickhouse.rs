@@ -143,6 +143,24 @@ impl<R: TableRow + 'static> RowWriter<R> for ClickHouseWriter {
         }
     }
 
+    fn prepare_slice(rows: &[R]) -> NativeBlocks<R> {
+        let mut buffer = BytesMut::new();
+        let blocks = rows
+            .chunks(BLOCK_ROWS)
+            .map(|block| {
+                R::put_block(block, &mut buffer);
+                let bytes = Bytes::copy_from_slice(&buffer);
+                buffer.clear();
+                bytes
+            })
+            .collect();
+        NativeBlocks {
+            blocks,
+            rows: rows.len() as u64,
+            table: PhantomData,
+        }
+    }
+
     async fn write(&self, rows: &NativeBlocks<R>, token: &str) -> Result<u64, WriteError> {
         if rows.rows == 0 {
             return Ok(0);
@@ -239,5 +257,25 @@ mod tests {
         assert!(health.is_up());
         std::thread::sleep(Duration::from_millis(80));
         assert!(!health.is_up());
+    }
+
+    #[test]
+    fn rows_encoded_in_place_are_the_blocks_of_rows_encoded_as_they_come() {
+        use crate::tables::events::EventRow;
+        let rows: Vec<EventRow> = (0..2_500)
+            .map(|_| {
+                let event = crate::handler::tests::event(uuid::Uuid::now_v7());
+                EventRow::try_from(event).unwrap()
+            })
+            .collect();
+        let streamed: NativeBlocks<EventRow> =
+            <ClickHouseWriter as RowWriter<EventRow>>::prepare(rows.iter().cloned());
+        let in_place: NativeBlocks<EventRow> =
+            <ClickHouseWriter as RowWriter<EventRow>>::prepare_slice(&rows);
+        assert_eq!(streamed.blocks.len(), 3);
+        assert_eq!(
+            (streamed.blocks, streamed.rows),
+            (in_place.blocks, in_place.rows)
+        );
     }
 }

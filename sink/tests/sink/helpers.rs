@@ -189,6 +189,19 @@ pub fn event(id: Uuid, i: u32) -> EnrichedEvent {
     }
 }
 
+/// The headers a message of site `demo` and `schema` carries.
+pub fn routing_headers(schema: &str) -> OwnedHeaders {
+    OwnedHeaders::new()
+        .insert(Header {
+            key: headers::SITE,
+            value: Some("demo"),
+        })
+        .insert(Header {
+            key: headers::SCHEMA,
+            value: Some(schema),
+        })
+}
+
 /// Produces one message like the enricher does; returns (partition, offset).
 pub async fn produce(
     producer: &FutureProducer,
@@ -197,15 +210,7 @@ pub async fn produce(
     payload: &[u8],
     partition: Option<i32>,
 ) -> (i32, i64) {
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: headers::SITE,
-            value: Some("demo"),
-        })
-        .insert(Header {
-            key: headers::SCHEMA,
-            value: Some(headers::schema::ENRICHED_EVENT),
-        });
+    let headers = routing_headers(headers::schema::ENRICHED_EVENT);
     let mut record = FutureRecord::to(topic)
         .key(key)
         .payload(payload)

@@ -1,7 +1,8 @@
 //! The sink against the real broker and the real ClickHouse (started by
 //! `deploy/local/up --infra` through the testkit). Every test has its own
 //! topics, consumer group and database. [`jobs`] covers profiles, their
-//! erasure and retention; [`docs`] runs every query of the analyst guide;
+//! erasure and retention; [`rights`] erasure requests and retention
+//! choices; [`docs`] runs every query of the analyst guide;
 //! [`startup`] runs the binary with configurations it must refuse.
 
 mod dead_letters;
@@ -10,4 +11,5 @@ mod docs;
 mod helpers;
 mod jobs;
 mod migrations;
+mod rights;
 mod startup;

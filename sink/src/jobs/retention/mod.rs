@@ -10,8 +10,11 @@
 //! site and overrides per site. Each run counts the expired rows of each data type and scope, then
 //! deletes exactly those (same predicate, same cut-off), and reports the
 //! count in `fiducia_sink_retention_rows_deleted_total`. Consent records are
-//! never deleted: they are the proof of consent.
+//! never deleted: they are the proof of consent. A visitor's own, shorter
+//! choice for their identified data is applied by the job too
+//! ([`chosen`]).
 
+mod chosen;
 mod config;
 
 use std::collections::BTreeMap;
@@ -19,8 +22,10 @@ use std::collections::BTreeMap;
 use clickhouse::Client;
 use tokio_util::sync::CancellationToken;
 
+pub use self::chosen::{ChoicePlan, LATEST_CHOICES, choice_plans};
 pub use self::config::{Periods, RetentionConfig, RetentionSection, site_periods};
-use crate::jobs::{delete_statement, profile_sweep};
+use crate::jobs::privacy::{self, statements::Statements};
+use crate::jobs::{delete_statement, profile_sweep, quote};
 use crate::metrics;
 use crate::schema::{SchemaError, ServerFeatures, render};
 use crate::tables::{dead_letters, events, profile_events};
@@ -123,11 +128,6 @@ fn plans(config: &RetentionConfig) -> Vec<Plan> {
         .collect()
 }
 
-/// `value` as a ClickHouse string literal.
-fn quote(value: &str) -> String {
-    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
 /// The period of `data_type` as an expression over `site_id`.
 fn length_expression(config: &RetentionConfig, data_type: DataType) -> String {
     let default = config.defaults.length(data_type);
@@ -216,13 +216,76 @@ impl RetentionJob {
                 .increment(rows);
             *deleted.entry(plan.data_type).or_insert(0) += rows;
         }
+        let choices: Vec<(String, String, u8)> = self
+            .client
+            .query_raw(&render(LATEST_CHOICES, &self.database))
+            .fetch_all()
+            .await?;
+        for plan in choice_plans(&self.config, &choices) {
+            let rows = self
+                .delete_counted(plan.data_type.table(), &plan.predicate(now), &[])
+                .await?;
+            if rows > 0 {
+                tracing::info!(
+                    data_type = plan.data_type.name(),
+                    site = %plan.site,
+                    period = plan.months,
+                    visitors = plan.visitors.len(),
+                    rows,
+                    "rows past the retention their visitors chose deleted"
+                );
+            }
+            ::metrics::counter!(metrics::RETENTION_ROWS_DELETED, "data_type" => plan.data_type.name())
+                .increment(rows);
+            *deleted.entry(plan.data_type).or_insert(0) += rows;
+        }
         Ok(deleted)
     }
 
-    /// [`Self::run_once`], then the erasure sweep ([`profile_sweep::sweep`]).
-    async fn run_once_and_sweep(&self, now: u32) -> Result<(), SchemaError> {
+    /// Counts the rows of `table` matching `predicate`, deletes them when
+    /// there are any, and returns the count. `binds` are the predicate's
+    /// `?` parameters; without any, it is sent as written (its literals
+    /// may hold a `?`).
+    async fn delete_counted(
+        &self,
+        table: &str,
+        predicate: &str,
+        binds: &[&str],
+    ) -> Result<u64, SchemaError> {
+        let query = |sql: &str| {
+            let sql = render(sql, &self.database);
+            if binds.is_empty() {
+                return self.client.query_raw(&sql);
+            }
+            binds
+                .iter()
+                .fold(self.client.query(&sql), |query, value| query.bind(*value))
+        };
+        let count: u64 = query(&format!(
+            "SELECT count() FROM {{db}}.`{table}` WHERE {predicate}"
+        ))
+        .fetch_one()
+        .await?;
+        if count > 0 {
+            query(&delete_statement(&self.features, table, predicate))
+                .execute()
+                .await?;
+        }
+        Ok(count)
+    }
+
+    /// [`Self::run_once`], then the sweeps: profiles of withdrawn visitors
+    /// ([`profile_sweep::sweep`]), rows of erased subjects that arrived
+    /// after their erasure ([`privacy::sweep::sweep`]).
+    async fn run_once_and_sweep(
+        &self,
+        now: u32,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.run_once(now).await?;
         profile_sweep::sweep(&self.client, &self.database, &self.features).await?;
+        let statements =
+            Statements::new(self.client.clone(), &self.database, self.features.clone());
+        privacy::sweep::sweep(&statements).await?;
         Ok(())
     }
 
@@ -240,27 +303,12 @@ impl RetentionJob {
             plan.length
         );
         let table = plan.data_type.table();
-        let bind = |sql: &str| {
-            let mut query = self.client.query(&render(sql, &self.database));
-            match &plan.scope {
-                Ok(site) => query = query.bind(site.as_str()),
-                Err(others) => {
-                    for site in others {
-                        query = query.bind(site.as_str());
-                    }
-                }
-            }
-            query
+        let binds: Vec<&str> = match &plan.scope {
+            Ok(site) => vec![site.as_str()],
+            Err(others) => others.iter().map(String::as_str).collect(),
         };
-        let count: u64 = bind(&format!(
-            "SELECT count() FROM {{db}}.`{table}` WHERE {predicate}"
-        ))
-        .fetch_one()
-        .await?;
+        let count = self.delete_counted(table, &predicate, &binds).await?;
         if count > 0 {
-            bind(&delete_statement(&self.features, table, &predicate))
-                .execute()
-                .await?;
             tracing::info!(
                 data_type = plan.data_type.name(),
                 site = plan.scope.as_ref().map_or("*", String::as_str),

@@ -96,6 +96,13 @@ pub const ENRICHMENT_COLUMNS: &[Step] = &[
     ),
 ];
 
+/// The retention the subject chose (migration 11): the retention job reads
+/// the latest choice from `consent_log`; this keeps what each event carried.
+pub const RETENTION_COLUMN: Step = add_event_column(
+    "retention_months",
+    "UInt8 DEFAULT 0 COMMENT 'retention of identified data the subject chose when the event was sent, months; 0 = site default'",
+);
+
 /// An [`Step::AddColumn`] on `events`.
 const fn add_event_column(column: &'static str, definition: &'static str) -> Step {
     Step::AddColumn {
@@ -193,6 +200,7 @@ mod tests {
             "entry_referrer",
             "entry_referrer_class",
             "page_categories",
+            "retention_months",
         ];
         let fields = EventRow::COLUMNS;
         assert_eq!(fields, columns);

@@ -108,6 +108,7 @@ impl TryFrom<EnrichedEvent> for EventRow {
             entry_referrer: event.entry_referrer,
             entry_referrer_class: event.entry_referrer_class,
             page_categories: event.page_categories,
+            retention_months: u8::try_from(event.retention_months).unwrap_or(u8::MAX),
         })
     }
 }

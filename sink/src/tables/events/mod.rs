@@ -10,7 +10,7 @@ use fiducia_proto::headers::schema;
 use fiducia_proto::v1::EnrichedEvent;
 use uuid::Uuid;
 
-pub use self::ddl::{CODECS, CREATE, ENRICHMENT_COLUMNS, LOW_CARDINALITY};
+pub use self::ddl::{CODECS, CREATE, ENRICHMENT_COLUMNS, LOW_CARDINALITY, RETENTION_COLUMN};
 pub use self::from_enriched::InvalidEvent;
 use super::TableRow;
 use crate::handler::Rejection;
@@ -117,6 +117,9 @@ pub struct EventRow {
     pub entry_referrer_class: String,
     /// Categories of the page from the site's path rules.
     pub page_categories: Vec<String>,
+    /// The retention of identified data the subject chose, in months, as
+    /// the event carried it; 0 = the site's default (`UInt8`).
+    pub retention_months: u8,
 }
 
 crate::columns!(EventRow {
@@ -168,6 +171,7 @@ crate::columns!(EventRow {
     entry_referrer,
     entry_referrer_class,
     page_categories,
+    retention_months,
 });
 
 impl TableRow for EventRow {
