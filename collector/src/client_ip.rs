@@ -54,6 +54,17 @@ fn resolve(peer: IpAddr, forwarded: &str, trusted: &[IpNet]) -> IpAddr {
     client
 }
 
+/// A truncated network as text, `203.0.113.0/24` or `2001:db8::/48`
+/// (empty when it holds no address).
+#[must_use]
+pub fn prefix_text(prefix: &IpPrefix) -> String {
+    let address = match prefix.network.len() {
+        4 => <[u8; 4]>::try_from(prefix.network.as_slice()).map(IpAddr::from),
+        _ => <[u8; 16]>::try_from(prefix.network.as_slice()).map(IpAddr::from),
+    };
+    address.map_or_else(|_| String::new(), |a| format!("{a}/{}", prefix.prefix_len))
+}
+
 /// The network part only: IPv4 /24, IPv6 /48 (IPv4-mapped IPv6 as IPv4;
 /// 6to4 /40 and Teredo /32, whose /48 would hold embedded IPv4 bits).
 #[must_use]
@@ -97,6 +108,15 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_truncated_network_reads_as_cidr() {
+        let v4 = truncate("203.0.113.77".parse().unwrap());
+        assert_eq!(prefix_text(&v4), "203.0.113.0/24");
+        let v6 = truncate("2001:db8:1234:5678::1".parse().unwrap());
+        assert_eq!(prefix_text(&v6), "2001:db8:1234::/48");
+        assert_eq!(prefix_text(&IpPrefix::default()), "");
     }
 
     #[test]

@@ -47,6 +47,90 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// The privacy center's keys and tokens.
     pub privacy: Privacy,
+    /// Where exports and request states are read from, and admin calls
+    /// audited; `None`: those routes answer `503 warehouse_unavailable`.
+    pub warehouse: Option<Warehouse>,
+    /// `FIDUCIA_COLLECTOR_ADMIN_SECRET`: the bearer secret of the admin API
+    /// (`/v1/admin/…`), compared in constant time; unset: the admin API is
+    /// off (`404`).
+    pub admin_secret: Option<Secret>,
+}
+
+/// A secret from the environment: never printed (`Debug` redacts it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The ClickHouse server the collector reads exports and request states
+/// from (HTTP interface), and writes the admin audit to.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    /// `FIDUCIA_COLLECTOR_CLICKHOUSE_URL`, e.g. `http://127.0.0.1:8123`;
+    /// unset: no exports, no request states, no admin API.
+    pub url: String,
+    /// `FIDUCIA_COLLECTOR_CLICKHOUSE_DATABASE`: the sink's database.
+    pub database: String,
+    /// `FIDUCIA_COLLECTOR_CLICKHOUSE_USER`
+    pub user: String,
+    /// `FIDUCIA_COLLECTOR_CLICKHOUSE_PASSWORD`
+    pub password: Secret,
+}
+
+impl Warehouse {
+    fn from_env() -> Result<Option<Self>, ConfigError> {
+        let var = "FIDUCIA_COLLECTOR_CLICKHOUSE_URL";
+        let Some(url) = env_opt::<String>(var)? else {
+            return Ok(None);
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                var,
+                url,
+                "an http(s):// URL of ClickHouse's HTTP interface",
+            ));
+        }
+        let database = env_or(
+            "FIDUCIA_COLLECTOR_CLICKHOUSE_DATABASE",
+            "fiducia".to_owned(),
+        )?;
+        if database.is_empty()
+            || !database
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(ConfigError::new(
+                "FIDUCIA_COLLECTOR_CLICKHOUSE_DATABASE",
+                database,
+                "a database name of [A-Za-z0-9_]",
+            ));
+        }
+        Ok(Some(Self {
+            url,
+            database,
+            user: env_or("FIDUCIA_COLLECTOR_CLICKHOUSE_USER", "default".to_owned())?,
+            password: Secret(env_raw("FIDUCIA_COLLECTOR_CLICKHOUSE_PASSWORD")?.unwrap_or_default()),
+        }))
+    }
+}
+
+fn admin_secret() -> Result<Option<Secret>, ConfigError> {
+    let var = "FIDUCIA_COLLECTOR_ADMIN_SECRET";
+    match env_raw(var)? {
+        None => Ok(None),
+        Some(secret) if secret.trim().is_empty() => Ok(None),
+        // Guessable secrets would make the constant-time compare moot.
+        Some(secret) if secret.len() < 16 => Err(ConfigError::new(
+            var,
+            "<redacted>",
+            "at least 16 characters",
+        )),
+        Some(secret) => Ok(Some(Secret(secret))),
+    }
 }
 
 /// The privacy center's settings (`collector/README.md`, The privacy center).
@@ -254,6 +338,8 @@ impl Config {
                 Duration::from_secs(10),
             )?,
             privacy: Privacy::from_env()?,
+            warehouse: Warehouse::from_env()?,
+            admin_secret: admin_secret()?,
         })
     }
 }
@@ -280,6 +366,20 @@ mod tests {
 
     use crate::consent::policy::PolicyFile;
     use crate::sites::CollectSection;
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let secret = super::Secret("s3cret-s3cret-s3cret".into());
+        let warehouse = super::Warehouse {
+            url: "http://127.0.0.1:8123".into(),
+            database: "fiducia".into(),
+            user: "default".into(),
+            password: secret.clone(),
+        };
+        let printed = format!("{secret:?} {warehouse:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
 
     #[test]
     fn the_configuration_reference_lists_every_key_and_variable_of_the_collector() {

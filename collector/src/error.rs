@@ -113,6 +113,17 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after_seconds: u32,
     },
+    /// `503`: no ClickHouse is configured (`FIDUCIA_COLLECTOR_CLICKHOUSE_URL`)
+    /// or it does not answer: no export, no request states, no admin call.
+    #[error("the data warehouse is not configured or not reachable from this collector")]
+    WarehouseUnavailable,
+    /// `401`: an admin call without the admin secret, or with another.
+    #[error("the admin API needs `Authorization: Bearer <admin secret>`")]
+    AdminUnauthorized,
+    /// `503`: the admin call could not be written to the audit trail, so it
+    /// was not made.
+    #[error("the call could not be audited, so it was not made")]
+    AuditFailed,
 }
 
 impl ApiError {
@@ -142,6 +153,9 @@ impl ApiError {
             Self::Token(error) => error.reason(),
             Self::RecordNotFound => "record_not_found",
             Self::PrivacyUnavailable => "privacy_unavailable",
+            Self::WarehouseUnavailable => "warehouse_unavailable",
+            Self::AdminUnauthorized => "admin_unauthorized",
+            Self::AuditFailed => "audit_failed",
         }
     }
 
@@ -174,7 +188,7 @@ impl ResponseError for ApiError {
             | Self::IncompleteBody => StatusCode::BAD_REQUEST,
             Self::NotFound | Self::RecordNotFound => StatusCode::NOT_FOUND,
             Self::Token(error) if error.is_forbidden() => StatusCode::FORBIDDEN,
-            Self::Token(_) => StatusCode::UNAUTHORIZED,
+            Self::Token(_) | Self::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType | Self::UnsupportedEncoding => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
@@ -183,9 +197,11 @@ impl ResponseError for ApiError {
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } | Self::LedgerCatchingUp { .. } | Self::PrivacyUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Unavailable { .. }
+            | Self::LedgerCatchingUp { .. }
+            | Self::PrivacyUnavailable
+            | Self::WarehouseUnavailable
+            | Self::AuditFailed => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -220,6 +236,12 @@ impl ResponseError for ApiError {
                         "Bearer error=\"invalid_token\", error_description=\"{}\"",
                         error.reason()
                     ),
+                ));
+            }
+            Self::AdminUnauthorized => {
+                response.insert_header((
+                    WWW_AUTHENTICATE,
+                    "Bearer realm=\"fiducia-admin\", error=\"invalid_token\"",
                 ));
             }
             _ => {}

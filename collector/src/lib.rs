@@ -22,6 +22,7 @@ pub mod routes;
 pub mod server;
 pub mod sites;
 pub mod startup;
+pub mod warehouse;
 
 pub use config::Config;
 pub use startup::Application;

@@ -35,7 +35,8 @@ pub const KAFKA_PRODUCE: &str = "fiducia_collector_kafka_produce_total";
 /// Time from enqueueing a request's events to their last acknowledgement.
 pub const KAFKA_PRODUCE_DURATION: &str = "fiducia_collector_kafka_produce_duration_seconds";
 /// Privacy center requests (`routes::privacy`) by `route` (`consent`,
-/// `change`, `history`, `receipt`, `explain`) and `outcome` (`ok`, or the
+/// `change`, `history`, `receipt`, `erase`, `retention`, `export`,
+/// `requests`, `explain`) and `outcome` (`ok`, or the
 /// refusal's reason).
 pub const PRIVACY_REQUESTS: &str = "fiducia_collector_privacy_requests_total";
 /// Visitor tokens refused, by `reason` (`token_missing`, `token_malformed`,
@@ -44,6 +45,20 @@ pub const PRIVACY_REQUESTS: &str = "fiducia_collector_privacy_requests_total";
 pub const TOKEN_FAILURES: &str = "fiducia_collector_privacy_token_failures_total";
 /// Visitor ids minted and issued with their token.
 pub const VISITOR_IDS_ISSUED: &str = "fiducia_collector_visitor_ids_issued_total";
+/// Privacy requests made (published to the privacy topic), by `kind`
+/// (`access`, `erasure`) and `channel` (`center`, `admin`).
+pub const RIGHTS_REQUESTS: &str = "fiducia_collector_rights_requests_total";
+/// Exports streamed, by `channel` and `outcome` (`ok`, `error`: ended early).
+pub const EXPORTS: &str = "fiducia_collector_exports_total";
+/// Table rows streamed in exports, by `channel`.
+pub const EXPORT_ROWS: &str = "fiducia_collector_export_rows_total";
+/// Bytes of export documents streamed, by `channel`.
+pub const EXPORT_BYTES: &str = "fiducia_collector_export_bytes_total";
+/// Time to stream one export, by `channel`.
+pub const EXPORT_DURATION: &str = "fiducia_collector_export_duration_seconds";
+/// Admin API calls by `route` (template) and `outcome` (`ok`, or the
+/// refusal's reason: `admin_unauthorized`, `invalid_field`, `audit_failed`, …).
+pub const ADMIN_CALLS: &str = "fiducia_collector_admin_calls_total";
 /// Request body size as received.
 pub const REQUEST_BODY_SIZE: &str = "fiducia_collector_request_body_size_bytes";
 
@@ -101,6 +116,26 @@ pub fn describe() {
     describe_counter!(
         VISITOR_IDS_ISSUED,
         "Visitor ids minted and issued with their token."
+    );
+    describe_counter!(
+        RIGHTS_REQUESTS,
+        "Export and erasure requests published, by kind and channel."
+    );
+    describe_counter!(EXPORTS, "Exports streamed, by channel and outcome.");
+    describe_counter!(EXPORT_ROWS, "Table rows streamed in exports, by channel.");
+    describe_counter!(
+        EXPORT_BYTES,
+        Unit::Bytes,
+        "Bytes of export documents streamed, by channel."
+    );
+    describe_histogram!(
+        EXPORT_DURATION,
+        Unit::Seconds,
+        "Time to stream one export document, by channel."
+    );
+    describe_counter!(
+        ADMIN_CALLS,
+        "Admin API calls by route and outcome (every call is also audited in ClickHouse)."
     );
     describe_histogram!(
         REQUEST_BODY_SIZE,

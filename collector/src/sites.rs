@@ -22,12 +22,27 @@ use serde::Deserialize;
 use crate::consent::policy::{Policy, PolicyFile};
 
 /// One site's settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Site {
     /// Origins (`scheme://host[:port]`) whose pages may post events.
     pub allowed_origins: Vec<String>,
     /// Consent rules, ages, notices.
     pub consent: Policy,
+    /// How long the sink keeps the site's identified events, in months
+    /// (`[sites.<id>.retention] identified_events_months`, the sink's
+    /// section, read here for that key alone; 13 when not written): the
+    /// privacy center offers only shorter retention choices.
+    pub identified_retention_months: u32,
+}
+
+/// The default of `identified_events_months` (SPEC section 7: 13 months).
+pub const DEFAULT_IDENTIFIED_RETENTION_MONTHS: u32 = 13;
+
+/// The one key of the sink's `retention` section the collector reads; the
+/// sink checks the section's keys.
+#[derive(Debug, Default, Deserialize)]
+struct RetentionView {
+    identified_events_months: Option<u32>,
 }
 
 /// A site's `collect` section as written.
@@ -37,6 +52,28 @@ pub struct CollectSection {
     /// Origins (`scheme://host[:port]`, exactly) whose pages may post events;
     /// empty: only callers that send no `Origin` (servers).
     pub allowed_origins: Vec<String>,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            consent: Policy::default(),
+            identified_retention_months: DEFAULT_IDENTIFIED_RETENTION_MONTHS,
+        }
+    }
+}
+
+impl Site {
+    /// The retention choices (months) the privacy center offers: those
+    /// shorter than the site's own; 0 (the site's default) is always valid.
+    #[must_use]
+    pub fn retention_choices(&self) -> Vec<u32> {
+        fiducia_proto::privacy::RETENTION_CHOICES_MONTHS
+            .into_iter()
+            .filter(|&m| m < self.identified_retention_months)
+            .collect()
+    }
 }
 
 /// All configured sites, by site id.
@@ -55,6 +92,7 @@ impl Sites {
     pub fn from_file(file: &SitesFile) -> Result<Self, SitesError> {
         let collect: BTreeMap<String, CollectSection> = file.section(Section::Collect)?;
         let mut consent: BTreeMap<String, PolicyFile> = file.section(Section::Consent)?;
+        let mut retention: BTreeMap<String, RetentionView> = file.section(Section::Retention)?;
         let mut by_id = BTreeMap::new();
         for (id, collect) in collect {
             let policy =
@@ -65,6 +103,10 @@ impl Sites {
             let site = Site {
                 allowed_origins: collect.allowed_origins,
                 consent: policy,
+                identified_retention_months: retention
+                    .remove(&id)
+                    .and_then(|r| r.identified_events_months)
+                    .unwrap_or(DEFAULT_IDENTIFIED_RETENTION_MONTHS),
             };
             check_origins(&site).map_err(|e| file.invalid(&id, Section::Collect, &e))?;
             by_id.insert(id, site);

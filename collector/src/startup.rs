@@ -65,12 +65,7 @@ impl Application {
             health.clone(),
             crate::metrics::PREFIX,
         )?;
-        let publisher = Arc::new(KafkaPublisher::new(
-            producer,
-            config.kafka.topics.raw.clone(),
-            config.kafka.topics.consent.clone(),
-            health,
-        ));
+        let publisher = Arc::new(KafkaPublisher::new(producer, &config.kafka.topics, health));
         let ledger = Arc::new(Ledger::default());
         let following = follow::spawn(
             Arc::clone(&ledger),
@@ -164,6 +159,11 @@ pub fn public_server<P: EventPublisher>(
         retry_after_seconds: config.retry_after_seconds,
         limiter,
         privacy: config.privacy.clone(),
+        warehouse: config
+            .warehouse
+            .as_ref()
+            .map(crate::warehouse::Warehouse::new),
+        admin_secret: config.admin_secret.clone(),
     });
     let (server, addr) = crate::server::serve(config, move || {
         App::new()

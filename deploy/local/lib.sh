@@ -56,15 +56,32 @@ use_privacy_key() {
   export FIDUCIA_COLLECTOR_PRIVACY_SIGNING_KEY
 }
 
+# The collector reads exports and request states from the local ClickHouse
+# and audits admin calls there; the admin API's secret, unless one is set,
+# is made once per state directory like the signing key (and printed by
+# `up`, so the operator of the local stack can call it).
+export FIDUCIA_COLLECTOR_CLICKHOUSE_URL=${FIDUCIA_COLLECTOR_CLICKHOUSE_URL:-$FIDUCIA_CLICKHOUSE_URL}
+use_admin_secret() {
+  [[ -n ${FIDUCIA_COLLECTOR_ADMIN_SECRET:-} ]] && return
+  local file=$STATE/admin-secret
+  if [[ ! -s $file ]]; then
+    mkdir -p "$STATE"
+    (umask 077 && head -c32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=' >"$file")
+  fi
+  FIDUCIA_COLLECTOR_ADMIN_SECRET=$(<"$file")
+  export FIDUCIA_COLLECTOR_ADMIN_SECRET
+}
+
 # fiducia.sessions.v1 is the enricher's session state: as many partitions as the raw topic.
 FIDUCIA_TOPICS=(fiducia.raw.v1 fiducia.enriched.v1 fiducia.consent.v1 fiducia.privacy.v1 fiducia.deadletter.v1 fiducia.sessions.v1)
 
 # The settings a topic is created with, as `--config k=v` words: the consent
-# topic never expires (proof of consent, and the ledgers' only source:
-# proto's topics::CONSENT_TOPIC_CONFIG), the session state is compacted.
+# and privacy topics never expire (proof of consent and the ledgers' only
+# source; the deny-list of erased subjects: proto's topics::NEVER_EXPIRES),
+# the session state is compacted.
 topic_config() {
   case $1 in
-    fiducia.consent.v1) echo "--config retention.ms=-1 --config retention.bytes=-1" ;;
+    fiducia.consent.v1 | fiducia.privacy.v1) echo "--config retention.ms=-1 --config retention.bytes=-1" ;;
     fiducia.sessions.v1) echo "--config cleanup.policy=compact" ;;
   esac
 }

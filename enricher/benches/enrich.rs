@@ -266,6 +266,7 @@ path_regex = "^/(blog|news)/"
     let mut processor = Processor::new(
         Engine::new(sites, entries, Some(geo)),
         SessionStore::new(500_000),
+        std::sync::Arc::default(),
     );
     processor.install(0, Vec::new());
     processor

@@ -20,9 +20,13 @@ pub const BOTS_FLAGGED: &str = "fiducia_enricher_bots_flagged_total";
 pub const BOTS_DROPPED: &str = "fiducia_enricher_bots_dropped_total";
 /// Events re-read after a restart that were already enriched, skipped.
 pub const EVENTS_ALREADY_APPLIED: &str = "fiducia_enricher_events_already_applied_total";
+/// Events of erased subjects (the privacy topic's deny-list), dropped.
+pub const EVENTS_ERASED: &str = "fiducia_enricher_events_erased_total";
+/// Erasure requests on the privacy topic not yet read into the deny-list.
+pub const ERASURES_LAG: &str = "fiducia_enricher_erasures_lag_messages";
 /// Sessions started, by `reason` (first, idle, midnight, campaign, late).
 pub const SESSIONS_STARTED: &str = "fiducia_enricher_sessions_started_total";
-/// Session states dropped from memory, by `reason` (expired, capacity).
+/// Session states dropped from memory, by `reason` (expired, capacity, erased).
 pub const SESSIONS_DROPPED: &str = "fiducia_enricher_sessions_dropped_total";
 /// Session states held in memory.
 pub const SESSIONS_HELD: &str = "fiducia_enricher_sessions_held";
@@ -55,6 +59,14 @@ pub fn describe() {
     describe_counter!(
         EVENTS_ALREADY_APPLIED,
         "Events re-read after a restart that were already enriched (skipped)."
+    );
+    describe_counter!(
+        EVENTS_ERASED,
+        "Events of erased subjects dropped (the privacy topic's deny-list)."
+    );
+    describe_gauge!(
+        ERASURES_LAG,
+        "Privacy requests not yet read into the deny-list."
     );
     describe_counter!(SESSIONS_STARTED, "Sessions started, by reason.");
     describe_counter!(
@@ -94,11 +106,13 @@ pub fn record(tally: &BatchTally, session_records: usize, sessions_held: usize) 
     counter!(BOTS_FLAGGED).increment(tally.bots_flagged);
     counter!(BOTS_DROPPED).increment(tally.bots_dropped);
     counter!(EVENTS_ALREADY_APPLIED).increment(tally.already_applied);
+    counter!(EVENTS_ERASED).increment(tally.erased);
     for (reason, n) in &tally.sessions_started {
         counter!(SESSIONS_STARTED, "reason" => *reason).increment(*n);
     }
     counter!(SESSIONS_DROPPED, "reason" => "expired").increment(tally.store.expired);
     counter!(SESSIONS_DROPPED, "reason" => "capacity").increment(tally.store.evicted_live);
+    counter!(SESSIONS_DROPPED, "reason" => "erased").increment(tally.store.erased);
     counter!(SESSION_RECORDS).increment(session_records as u64);
     #[allow(clippy::cast_precision_loss)] // a count of visitors, far below 2^52
     gauge!(SESSIONS_HELD).set(sessions_held as f64);

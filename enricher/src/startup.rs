@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use fiducia_runtime::erased::{self, Erased};
 use fiducia_runtime::kafka::ProducerSettings;
 use fiducia_runtime::kafka::admin::ensure_compacted_topics;
 use fiducia_runtime::kafka::consume::{self, ConsumerSettings};
+use fiducia_runtime::kafka::follow::FollowState;
 use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use fiducia_runtime::service::admin;
@@ -33,6 +35,7 @@ pub struct Application {
     settings: ConsumerSettings,
     producer: Arc<ResilientProducer>,
     enricher: Enricher<KafkaPublisher>,
+    erasures: Arc<FollowState>,
     shutdown: CancellationToken,
 }
 
@@ -97,12 +100,27 @@ impl Application {
             health.clone(),
             metrics::PREFIX,
         )?);
-        let (admin, admin_addr) =
-            admin::serve(config.admin_addr, Arc::new(move || health.is_up()))?;
+        // The deny-list of erased subjects, read whole from the privacy
+        // topic: nothing is consumed before it holds every erasure.
+        let erased = Arc::new(Erased::default());
+        let erasures = erased::spawn(
+            Arc::clone(&erased),
+            &brokers,
+            &topics.privacy,
+            "fiducia-enricher-erasures",
+            metrics::ERASURES_LAG,
+            shutdown.clone(),
+        );
+        let ready = Arc::clone(&erasures);
+        let (admin, admin_addr) = admin::serve(
+            config.admin_addr,
+            Arc::new(move || health.is_up() && ready.is_caught_up()),
+        )?;
         tracing::info!(%admin_addr, from = %topics.raw, to = %topics.enriched, sessions = %topics.sessions, group = %config.group_id, "enricher started");
         let processor = Processor::new(
             Engine::new(config.sites, config.agent_cache_entries, geo),
             SessionStore::new(config.session_max_entries),
+            erased,
         );
         let restorer = Restorer::new(&brokers, &topics.sessions, config.session_restore_timeout);
         let publisher = KafkaPublisher::new(Arc::clone(&producer), topics);
@@ -114,6 +132,7 @@ impl Application {
             settings,
             producer,
             enricher,
+            erasures,
             shutdown,
         })
     }
@@ -128,11 +147,13 @@ impl Application {
     /// in hand, commits offsets and flushes the producer.
     ///
     /// # Errors
-    /// When the admin server fails.
+    /// When the admin server fails, or the consumer got stuck
+    /// ([`consume::Stuck`]).
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let admin = self.admin.handle();
         let admin_task = tokio::spawn(self.admin);
-        consume::run(
+        wait_for(&self.erasures, &self.shutdown).await;
+        let consumed = consume::run(
             &self.consumer,
             &self.settings,
             &mut self.enricher,
@@ -144,6 +165,24 @@ impl Application {
         admin.stop(true).await;
         admin_task.await.map_err(std::io::Error::other)??;
         tracing::info!("enricher stopped");
-        Ok(())
+        // A stuck consumer: exit non-zero, for the supervisor to start a fresh one.
+        consumed.map_err(std::io::Error::other)
     }
+}
+
+/// Waits until `erasures` read every request the privacy topic held at
+/// start-up (or shutdown): an event consumed before could belong to a
+/// subject erased meanwhile.
+async fn wait_for(erasures: &FollowState, shutdown: &CancellationToken) {
+    let started = std::time::Instant::now();
+    while !erasures.is_caught_up() && !shutdown.is_cancelled() {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
+    tracing::info!(
+        waited_ms = started.elapsed().as_millis(),
+        "erasure deny-list caught up"
+    );
 }

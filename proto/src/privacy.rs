@@ -60,6 +60,10 @@ pub struct Holder {
     pub user_key_column: Option<&'static str>,
     /// What erasure does to its rows.
     pub on_erasure: OnErasure,
+    /// A table that collapses redelivered rows only when it merges (a
+    /// `ReplacingMergeTree`): read it with `FINAL`, as analysts do. Views
+    /// do that themselves.
+    pub read_final: bool,
 }
 
 /// Every place in ClickHouse a subject's data lives, in the order an export
@@ -71,6 +75,7 @@ pub const HOLDERS: &[Holder] = &[
         user_column: Some("user_id"),
         user_key_column: None,
         on_erasure: OnErasure::Delete,
+        read_final: true,
     },
     Holder {
         name: "sessions",
@@ -78,6 +83,7 @@ pub const HOLDERS: &[Holder] = &[
         user_column: None,
         user_key_column: None,
         on_erasure: OnErasure::Follows,
+        read_final: false,
     },
     Holder {
         name: "profile_events",
@@ -85,6 +91,7 @@ pub const HOLDERS: &[Holder] = &[
         user_column: None,
         user_key_column: None,
         on_erasure: OnErasure::Delete,
+        read_final: true,
     },
     Holder {
         name: "profiles",
@@ -92,6 +99,7 @@ pub const HOLDERS: &[Holder] = &[
         user_column: None,
         user_key_column: None,
         on_erasure: OnErasure::Follows,
+        read_final: false,
     },
     Holder {
         name: "consent_log",
@@ -99,6 +107,7 @@ pub const HOLDERS: &[Holder] = &[
         user_column: None,
         user_key_column: None,
         on_erasure: OnErasure::Pseudonymise,
+        read_final: true,
     },
     Holder {
         name: "privacy_requests",
@@ -106,6 +115,7 @@ pub const HOLDERS: &[Holder] = &[
         user_column: None,
         user_key_column: Some("user_key"),
         on_erasure: OnErasure::Keep,
+        read_final: true,
     },
 ];
 

@@ -39,8 +39,7 @@ pub fn is_valid_name(name: &str) -> bool {
 /// and sinks rebuild their deny-list of erased subjects from. Operators of
 /// their own brokers must set the same (`retention.ms=-1`,
 /// `retention.bytes=-1`); the collector refuses a consent topic that expires.
-pub const NEVER_EXPIRES: &[(&str, &str)] =
-    &[("retention.ms", "-1"), ("retention.bytes", "-1")];
+pub const NEVER_EXPIRES: &[(&str, &str)] = &[("retention.ms", "-1"), ("retention.bytes", "-1")];
 
 /// The topic names one pipeline uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

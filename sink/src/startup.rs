@@ -19,7 +19,7 @@ use actix_web::dev::Server;
 use anyhow::Context as _;
 use fiducia_runtime::erased::{self, Erased};
 use fiducia_runtime::kafka::ProducerSettings;
-use fiducia_runtime::kafka::consume::{self, BatchHandler, ConsumerSettings};
+use fiducia_runtime::kafka::consume::{self, BatchHandler, ConsumerSettings, Stuck};
 use fiducia_runtime::kafka::follow::FollowState;
 use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
@@ -67,12 +67,18 @@ type RowLoop<W, R> = TableLoop<SinkHandler<W, Arc<KafkaDeadLetters>, R>>;
 impl<H: BatchHandler> TableLoop<H> {
     /// Consumes once the deny-list holds every erasure the privacy topic
     /// held at start-up (`deny_list`), so no event of a subject erased
-    /// while the sink was down is ever inserted.
-    async fn run(mut self, deny_list: Arc<FollowState>, shutdown: CancellationToken) {
+    /// while the sink was down is ever inserted; until `shutdown`. A stuck
+    /// consumer stops every loop (the sink exits non-zero for its
+    /// supervisor to start it again).
+    async fn run(
+        mut self,
+        deny_list: Arc<FollowState>,
+        shutdown: CancellationToken,
+    ) -> Result<(), Stuck> {
         while !deny_list.is_caught_up() {
             tokio::select! {
                 () = tokio::time::sleep(DENY_LIST_POLL) => {}
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => return Ok(()),
             }
         }
         consume::run(
@@ -82,7 +88,8 @@ impl<H: BatchHandler> TableLoop<H> {
             metrics::PREFIX,
             &shutdown,
         )
-        .await;
+        .await
+        .inspect_err(|_| shutdown.cancel())
     }
 }
 
@@ -287,21 +294,25 @@ impl Application {
     /// stops the admin server.
     ///
     /// # Errors
-    /// When the admin server fails.
+    /// When the admin server fails, or a consumer got stuck
+    /// ([`consume::Stuck`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let admin_handle = self.admin.handle();
         let admin = tokio::spawn(self.admin);
         let deny_list = &self.deny_list;
-        tokio::join!(
+        let (events, consent, dead_letters, privacy, (), ()) = tokio::join!(
             self.events
                 .run(Arc::clone(deny_list), self.shutdown.clone()),
             self.consent
                 .run(Arc::clone(deny_list), self.shutdown.clone()),
             async {
-                if let Some(table) = self.dead_letter_table {
-                    table
-                        .run(Arc::clone(deny_list), self.shutdown.clone())
-                        .await;
+                match self.dead_letter_table {
+                    Some(table) => {
+                        table
+                            .run(Arc::clone(deny_list), self.shutdown.clone())
+                            .await
+                    }
+                    None => Ok(()),
                 }
             },
             self.privacy
@@ -315,6 +326,11 @@ impl Application {
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));
         tracing::info!("sink stopped");
+        events
+            .and(consent)
+            .and(dead_letters)
+            .and(privacy)
+            .map_err(std::io::Error::other)?;
         result
     }
 }

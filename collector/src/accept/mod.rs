@@ -61,11 +61,19 @@ pub fn gate(
 ) -> Resolution {
     let subject = envelope.visitor.id.as_deref().unwrap_or_default();
     let has_consent_event = checked.iter().any(|c| c.kind == EventType::Consent);
+    let mut entry = ledger.and_then(|l| l.get(&envelope.site, subject));
+    // An erased user stays erased under any visitor id, new ones too.
+    if let Some(ledger) = ledger
+        && let Some(user_id) = envelope.visitor.user_id.as_deref()
+        && ledger.user_erased(&envelope.site, user_id)
+    {
+        entry = Some(entry.unwrap_or_default().with_user_erased());
+    }
     resolve(
         policy,
         &envelope.consent,
         meta.signals,
-        ledger.and_then(|l| l.get(&envelope.site, subject)),
+        entry,
         has_consent_event,
         meta.received_at_ms,
     )
@@ -100,6 +108,8 @@ pub fn accept(
         now_ms: meta.received_at_ms,
     };
     let consent = snapshot(resolution, &signals);
+    // The visitor's retention choice goes with their identified events.
+    let retention_months = resolution.ledger.map_or(0, |e| e.retention_months);
     let mut contexts = ContextCache::default();
     // Parsed once per envelope, and only when an event is stripped.
     let mut device_class = None;
@@ -164,7 +174,11 @@ pub fn accept(
                 } else {
                     String::new()
                 },
-                retention_months: 0,
+                retention_months: if visitor_id.is_empty() {
+                    0
+                } else {
+                    retention_months
+                },
             },
         ));
     }

@@ -11,13 +11,23 @@
 //! towards denial. So a forged client time cannot hide a later withdrawal,
 //! and a withdrawal wins over every grant received before it.
 //!
+//! An erasure by first-party user id (the admin API's, `user_key` set and
+//! no subject) deny-lists the user on its site: [`Ledger::user_erased`]
+//! tells whether an envelope's user id is one. The id is hashed
+//! ([`fiducia_proto::privacy::user_key`]) only for sites that have an erased
+//! user at all, so the hot path of every other site pays one map look-up.
+//!
+//! Each entry also keeps the visitor's latest retention choice (months of
+//! identified data, 0 = the site's default): the records the collector
+//! derives carry it on, and accepted events carry it downstream.
+//!
 //! The ledger learns only what was made durable: the follower in
 //! [`super::follow`] applies what `fiducia.consent.v1` holds, and the
 //! collector that records a change applies it once Kafka acknowledged it,
 //! before the request that carried it is answered. Applying a record twice
 //! changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 use fiducia_proto::consent::{Purpose, PurposeSet};
@@ -43,6 +53,9 @@ pub struct Entry {
     /// Personalization was granted through the site's own consent API while
     /// GPC or DNT was on: the objection no longer stands.
     pub explicit_under_objection: bool,
+    /// The visitor's retention choice for identified data, in months, as the
+    /// latest record applied carries it; 0 = the site's default.
+    pub retention_months: u32,
 }
 
 impl Entry {
@@ -50,6 +63,19 @@ impl Entry {
     #[must_use]
     pub fn withdrawn_at(&self, purpose: Purpose) -> Option<i64> {
         self.withdrawn_at[purpose as usize]
+    }
+
+    /// This entry as it stands for an envelope whose user id was erased:
+    /// every purpose denied, as for an erased visitor (what the entry held
+    /// besides its latest record no longer counts).
+    #[must_use]
+    pub fn with_user_erased(self) -> Self {
+        Self {
+            erased: true,
+            last_record_id: self.last_record_id,
+            server_ts_ms: self.server_ts_ms,
+            ..Self::default()
+        }
     }
 
     fn apply(&mut self, record: &ConsentRecord) {
@@ -102,6 +128,12 @@ impl Entry {
             }
         }
         self.explicit_under_objection = explicit && after.contains(Purpose::Personalization);
+        // Same millisecond: the shorter of two choices stands.
+        self.retention_months = match (tie, self.retention_months, record.retention_months) {
+            (true, 0, chosen) | (true, chosen, 0) => chosen,
+            (true, a, b) => a.min(b),
+            (false, _, chosen) => chosen,
+        };
         self.granted = after;
         self.server_ts_ms = received;
         self.last_record_id = record_id;
@@ -112,6 +144,8 @@ impl Entry {
 #[derive(Debug, Default)]
 pub struct Ledger {
     sites: RwLock<HashMap<String, HashMap<String, Entry>>>,
+    /// Erased user keys by site.
+    erased_users: RwLock<HashMap<String, HashSet<String>>>,
     history: History,
 }
 
@@ -135,10 +169,47 @@ impl Ledger {
         self.history.records(site, subject)
     }
 
-    /// Applies a record; records without a subject prove consent but have
-    /// nobody to apply to.
+    /// Whether `user_id` of `site` belongs to a user erased by user key.
+    /// Hashes the id only when the site has an erased user.
+    #[must_use]
+    pub fn user_erased(&self, site: &str, user_id: &str) -> bool {
+        if user_id.is_empty() {
+            return false;
+        }
+        let users = self
+            .erased_users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        users
+            .get(site)
+            .is_some_and(|keys| keys.contains(&fiducia_proto::privacy::user_key(site, user_id)))
+    }
+
+    /// Whether the user with `user_key` of `site` was erased.
+    #[must_use]
+    pub fn user_key_erased(&self, site: &str, user_key: &str) -> bool {
+        let users = self
+            .erased_users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        users.get(site).is_some_and(|keys| keys.contains(user_key))
+    }
+
+    /// Applies a record; an erasure by user key deny-lists the user; other
+    /// records without a subject prove consent but have nobody to apply to.
     pub fn apply(&self, record: &ConsentRecord) {
-        if record.subject.is_empty() || record.site_id.is_empty() {
+        if record.site_id.is_empty() {
+            return;
+        }
+        if !record.user_key.is_empty() && record.action == ConsentAction::Erase as i32 {
+            self.erased_users
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(record.site_id.clone())
+                .or_default()
+                .insert(record.user_key.clone());
+        }
+        if record.subject.is_empty() {
             return;
         }
         self.history.add(record);
@@ -296,6 +367,47 @@ mod tests {
                 "{source}"
             );
         }
+    }
+
+    #[test]
+    fn an_erasure_by_user_key_covers_that_user_id_on_its_site_only() {
+        let ledger = Ledger::default();
+        assert!(!ledger.user_erased("demo", "u-42"));
+        let mut erase = record(ConsentAction::Erase, &[], 100);
+        erase.subject.clear();
+        erase.user_key = fiducia_proto::privacy::user_key("demo", "u-42");
+        ledger.apply(&erase);
+        assert!(ledger.user_erased("demo", "u-42"));
+        assert!(ledger.user_key_erased("demo", &erase.user_key));
+        assert!(!ledger.user_erased("demo", "u-43"));
+        assert!(!ledger.user_erased("demo", ""));
+        assert!(!ledger.user_erased("other", "u-42"));
+        assert_eq!(ledger.subjects(), 0, "no visitor is named");
+        // A grant by user key is no erasure.
+        let mut grant = record(ConsentAction::Grant, &[M], 200);
+        grant.subject.clear();
+        grant.user_key = fiducia_proto::privacy::user_key("demo", "u-44");
+        ledger.apply(&grant);
+        assert!(!ledger.user_erased("demo", "u-44"));
+    }
+
+    #[test]
+    fn the_latest_retention_choice_stands_and_the_shorter_wins_a_tie() {
+        let ledger = Ledger::default();
+        let with = |months, at| ConsentRecord {
+            retention_months: months,
+            ..record(ConsentAction::Update, &[M], at)
+        };
+        ledger.apply(&with(6, 100));
+        assert_eq!(ledger.get("demo", "v1").unwrap().retention_months, 6);
+        ledger.apply(&with(1, 200));
+        ledger.apply(&with(13, 200));
+        assert_eq!(ledger.get("demo", "v1").unwrap().retention_months, 1);
+        ledger.apply(&with(0, 300));
+        assert_eq!(ledger.get("demo", "v1").unwrap().retention_months, 0);
+        // Superseded: received before the latest.
+        ledger.apply(&with(6, 250));
+        assert_eq!(ledger.get("demo", "v1").unwrap().retention_months, 0);
     }
 
     #[test]

@@ -303,7 +303,8 @@ fn record(
                 .saturating_add(policy.max_age_ms)
         },
         user_key: String::new(),
-        retention_months: 0,
+        // A change the collector derives keeps the visitor's retention choice.
+        retention_months: resolution.ledger.map_or(0, |e| e.retention_months),
     }
 }
 

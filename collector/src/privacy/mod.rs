@@ -8,10 +8,14 @@
 //! * [`visitor`]: minting those ids.
 //! * [`state`]: each purpose now and what each record changed.
 //! * [`receipt`]: signed consent receipts.
+//! * [`requests`]: export and erasure requests, and an erasure's record.
+//! * [`export`]: the streamed export document (GDPR art. 15 and 20).
 
+pub mod export;
 pub mod jws;
 pub mod keys;
 pub mod receipt;
+pub mod requests;
 pub mod state;
 pub mod token;
 pub mod visitor;

@@ -16,6 +16,9 @@ use super::token;
 /// Response header carrying the issued id and its token to the tag.
 pub const VISITOR_HEADER: &str = "Fiducia-Visitor";
 
+/// [`VISITOR_HEADER`]'s value for an erased visitor's tag: forget the id.
+pub const FORGET: &str = "0";
+
 /// Mints a visitor id for an envelope that asks for one and whose grants
 /// allow a visitor id; the header value to answer with, or `None`.
 #[must_use]

@@ -1,5 +1,6 @@
-//! [`EventPublisher`] on Kafka: one message per event on the raw topic and
-//! one per consent record on the consent topic, keyed by site and visitor,
+//! [`EventPublisher`] on Kafka: one message per event on the raw topic, one
+//! per consent record on the consent topic and one per privacy request on
+//! the privacy topic, keyed by site and visitor,
 //! with routing headers. A request's messages are all enqueued at once and
 //! awaited together (`fiducia_runtime::kafka::send`), so a batch costs one
 //! round trip; `Ok` means the broker acknowledged every one (`acks=all`,
@@ -9,6 +10,7 @@
 use std::time::Instant;
 
 use fiducia_proto::headers;
+use fiducia_proto::topics::Topics;
 use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use fiducia_runtime::kafka::routing::routing_headers;
@@ -23,6 +25,7 @@ pub struct KafkaPublisher {
     producer: ResilientProducer,
     raw_topic: String,
     consent_topic: String,
+    privacy_topic: String,
     health: BrokerHealth,
 }
 
@@ -37,19 +40,15 @@ struct Outgoing<'a> {
 }
 
 impl KafkaPublisher {
-    /// Publishes to the raw and consent topics with `producer`; `health`
-    /// gates requests.
+    /// Publishes to `topics` (raw, consent and privacy) with `producer`;
+    /// `health` gates requests.
     #[must_use]
-    pub fn new(
-        producer: ResilientProducer,
-        raw_topic: String,
-        consent_topic: String,
-        health: BrokerHealth,
-    ) -> Self {
+    pub fn new(producer: ResilientProducer, topics: &Topics, health: BrokerHealth) -> Self {
         Self {
             producer,
-            raw_topic,
-            consent_topic,
+            raw_topic: topics.raw.clone(),
+            consent_topic: topics.consent.clone(),
+            privacy_topic: topics.privacy.clone(),
             health,
         }
     }
@@ -80,7 +79,15 @@ impl KafkaPublisher {
             event_type: "consent",
             schema: headers::schema::CONSENT_RECORD,
         });
-        events.chain(records)
+        let requests = batch.requests.iter().map(|(key, request)| Outgoing {
+            topic: &self.privacy_topic,
+            key,
+            payload: request.encode_to_vec(),
+            site: &request.site_id,
+            event_type: "privacy",
+            schema: headers::schema::PRIVACY_REQUEST,
+        });
+        events.chain(records).chain(requests)
     }
 }
 

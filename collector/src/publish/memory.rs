@@ -2,9 +2,9 @@
 //! what was published and can be switched to fail like a dead broker.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use fiducia_proto::v1::{ConsentRecord, RawEvent};
+use fiducia_proto::v1::{ConsentRecord, PrivacyRequest, RawEvent};
 
 use super::{Batch, EventPublisher, PublishError};
 
@@ -12,6 +12,7 @@ use super::{Batch, EventPublisher, PublishError};
 #[derive(Debug, Default)]
 pub struct MemoryPublisher {
     published: Mutex<Batch>,
+    publishes: AtomicUsize,
     down: AtomicBool,
 }
 
@@ -34,6 +35,25 @@ impl MemoryPublisher {
         self.published.lock().expect("not poisoned").records.clone()
     }
 
+    /// Every privacy request published so far.
+    ///
+    /// # Panics
+    /// If a test thread panicked while publishing.
+    #[must_use]
+    pub fn requests(&self) -> Vec<(String, PrivacyRequest)> {
+        self.published
+            .lock()
+            .expect("not poisoned")
+            .requests
+            .clone()
+    }
+
+    /// Successful publishes so far (each one batch, made durable at once).
+    #[must_use]
+    pub fn publishes(&self) -> usize {
+        self.publishes.load(Ordering::Relaxed)
+    }
+
     /// Makes every later publish fail (or succeed again).
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::Relaxed);
@@ -48,6 +68,8 @@ impl EventPublisher for MemoryPublisher {
         let mut published = self.published.lock().expect("not poisoned");
         published.events.extend(batch.events);
         published.records.extend(batch.records);
+        published.requests.extend(batch.requests);
+        self.publishes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

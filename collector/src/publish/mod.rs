@@ -1,4 +1,4 @@
-//! Publishing accepted events and consent records. The route talks to
+//! Publishing accepted events, consent records and privacy requests. The route talks to
 //! [`EventPublisher`], a small trait we own: [`kafka::KafkaPublisher`] in
 //! production, [`memory::MemoryPublisher`] in unit tests.
 
@@ -7,7 +7,7 @@ pub mod memory;
 
 use std::future::Future;
 
-use fiducia_proto::v1::{ConsentRecord, RawEvent};
+use fiducia_proto::v1::{ConsentRecord, PrivacyRequest, RawEvent};
 
 /// Events could not be made durable; the request must be answered `503`.
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +30,17 @@ pub struct Batch {
     pub events: Vec<(String, RawEvent)>,
     /// Consent records, to the consent topic.
     pub records: Vec<(String, ConsentRecord)>,
+    /// Privacy requests (export and erasure), to the privacy topic: in the
+    /// same batch as an erasure's record, so both are durable or neither is
+    /// answered.
+    pub requests: Vec<(String, PrivacyRequest)>,
 }
 
 impl Batch {
     /// Messages in the batch.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.events.len() + self.records.len()
+        self.events.len() + self.records.len() + self.requests.len()
     }
 
     /// Whether there is nothing to publish.

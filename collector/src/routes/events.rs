@@ -67,6 +67,15 @@ async fn handle<P: EventPublisher>(
         Some(&state.ledger),
     );
     count_tc_string(&resolution);
+    // An erased visitor's tag still sends its old id: told to forget it
+    // (rare: looked up only when the resolution says erased).
+    let forget_visitor = resolution.ledger.is_some_and(|e| e.erased)
+        && envelope
+            .visitor
+            .id
+            .as_deref()
+            .and_then(|v| state.ledger.get(&envelope.site, v))
+            .is_some_and(|e| e.erased);
     // A new id has no ledger entry: the resolution holds for it too.
     let issued = visitor::mint(
         &mut envelope,
@@ -85,7 +94,11 @@ async fn handle<P: EventPublisher>(
     // Kept for the ledger until Kafka acknowledged them (rare: no
     // allocation when the batch has none).
     let batch_records: Vec<_> = records.iter().map(|(_, r)| r.clone()).collect();
-    let batch = Batch { events, records };
+    let batch = Batch {
+        events,
+        records,
+        requests: Vec::new(),
+    };
     if !batch.is_empty() {
         let messages = batch.len();
         // Bounded, static labels: nothing of the records is kept past the publish.
@@ -123,6 +136,11 @@ async fn handle<P: EventPublisher>(
     if let Some(visitor) = issued {
         ::metrics::counter!(metrics::VISITOR_IDS_ISSUED).increment(1);
         response.insert_header((visitor::VISITOR_HEADER, visitor));
+    } else if forget_visitor {
+        // `Fiducia-Visitor: 0`: the tag stores what this header says as its
+        // visitor id, and storing 0 deletes it (`js-tag/src/tracker.js`
+        // `adopt`), so it asks for a new, unlinked id next time.
+        response.insert_header((visitor::VISITOR_HEADER, visitor::FORGET));
     }
     if !dropped.is_empty() {
         let mut header = String::new();
@@ -301,6 +319,32 @@ mod tests {
             stale.headers().get(DROPPED_HEADER).unwrap(),
             "measurement:withdrawn=1"
         );
+    }
+
+    #[actix_web::test]
+    async fn an_erased_visitor_is_told_to_forget_its_id_and_its_events_are_dropped() {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let ledger = Arc::new(Ledger::default());
+        let body = body(&consent("granted"), &["page_view"]);
+        let response = call_on(&publisher, &ledger, true, "/v1/events", &body, &[]).await;
+        assert!(response.headers().get(visitor::VISITOR_HEADER).is_none());
+        ledger.apply(&crate::consent::testing::record(
+            "v-1",
+            ConsentAction::Erase,
+            &[],
+            now(),
+        ));
+        let response = call_on(&publisher, &ledger, true, "/v1/events", &body, &[]).await;
+        assert_eq!(response.status(), 204);
+        assert_eq!(
+            response.headers().get(visitor::VISITOR_HEADER).unwrap(),
+            "0"
+        );
+        assert_eq!(
+            response.headers().get(DROPPED_HEADER).unwrap(),
+            "measurement:erased=1"
+        );
+        assert_eq!(publisher.published().len(), 1, "only the event before");
     }
 
     #[actix_web::test]

@@ -1,5 +1,6 @@
 //! The public API's routes and the middleware around them.
 
+pub mod admin;
 pub mod cors;
 pub mod events;
 pub mod explain;
@@ -20,7 +21,7 @@ use ipnet::IpNet;
 
 use crate::accept::RequestMeta;
 use crate::client_ip::{client_ip, truncate};
-use crate::config::{Limits, Privacy};
+use crate::config::{Limits, Privacy, Secret};
 use crate::consent::ledger::Ledger;
 use crate::consent::resolve::HeaderSignals;
 use crate::envelope::{Checked, Envelope};
@@ -28,6 +29,7 @@ use crate::error::ApiError;
 use crate::publish::EventPublisher;
 use crate::rate_limit::IpRateLimiter;
 use crate::sites::{Site, Sites};
+use crate::warehouse::Warehouse;
 use crate::{body, envelope, metrics};
 
 /// What every request handler shares.
@@ -51,6 +53,10 @@ pub struct AppState<P> {
     pub limiter: IpRateLimiter,
     /// The privacy center's keys and token lifetime.
     pub privacy: Privacy,
+    /// ClickHouse, for exports, request states and the admin audit.
+    pub warehouse: Option<Warehouse>,
+    /// The admin API's bearer secret; `None`: the admin API is off.
+    pub admin_secret: Option<Secret>,
 }
 
 /// Mounts the public routes.
@@ -68,6 +74,7 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
             .default_service(method_not_allowed("POST, OPTIONS")),
     );
     privacy::configure::<P>(config);
+    admin::configure::<P>(config);
     config.service(tag::service());
     config.service(gpc::service());
     config.default_service(web::to(|| async {
@@ -229,6 +236,9 @@ pub(crate) mod testing {
         }
     }
 
+    /// The admin secret of route tests.
+    pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789";
+
     /// The collector clock now, Unix ms.
     pub fn now() -> i64 {
         fiducia_proto::time::now_ms()
@@ -314,6 +324,8 @@ pub(crate) mod testing {
             retry_after_seconds: 7,
             limiter: IpRateLimiter::new(limit, limit),
             privacy: keys(),
+            warehouse: None,
+            admin_secret: Some(crate::config::Secret(ADMIN_SECRET.to_owned())),
         });
         let app = test::init_service(
             App::new()

@@ -70,6 +70,8 @@ pub fn config(brokers: &str, topics: Topics) -> Config {
             .expect("the test key"),
             ..fiducia_collector::config::Privacy::default()
         },
+        warehouse: None,
+        admin_secret: None,
     }
 }
 
@@ -129,6 +131,28 @@ impl TestCollector {
     /// Same, with extra request headers.
     pub async fn post_with(&self, body: String, headers: &[(&str, &str)]) -> reqwest::Response {
         fiducia_testkit::envelopes::post(&self.url, body, headers).await
+    }
+
+    /// A visitor this collector issued (measurement and personalization
+    /// granted a minute ago with a consent event): id and token.
+    pub async fn issued(&self) -> (String, String) {
+        let granted_at = fiducia_proto::time::now_ms() - 60_000;
+        let body = fiducia_testkit::envelopes::issue(
+            &["measurement", "personalization"],
+            granted_at,
+            &["consent", "page_view"],
+        );
+        let response = self.post(body).await;
+        assert_eq!(response.status(), 204);
+        let header = response
+            .headers()
+            .get("fiducia-visitor")
+            .expect("an id is issued");
+        let issued: serde_json::Value = serde_json::from_str(header.to_str().unwrap()).unwrap();
+        (
+            issued["id"].as_str().unwrap().to_owned(),
+            issued["t"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// The admin `/metrics` text.

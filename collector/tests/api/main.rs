@@ -8,5 +8,7 @@ mod helpers;
 mod hostile;
 mod outage;
 mod privacy;
+mod rights;
+mod rights_bench;
 mod startup;
 mod tag;

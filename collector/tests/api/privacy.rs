@@ -11,33 +11,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, VerifyingKey};
 use fiducia_proto::v1::ConsentRecord;
-use fiducia_testkit::envelopes::{ORIGIN, choice, dropped, issue};
+use fiducia_testkit::envelopes::{ORIGIN, choice, dropped};
 use prost::Message;
 use serde_json::Value;
 
 use crate::helpers::TestCollector;
-
-/// A visitor the collector issued (measurement and personalization granted
-/// a minute ago with a consent event): id and token.
-async fn issued(collector: &TestCollector) -> (String, String) {
-    let granted_at = fiducia_proto::time::now_ms() - 60_000;
-    let body = issue(
-        &["measurement", "personalization"],
-        granted_at,
-        &["consent", "page_view"],
-    );
-    let response = collector.post(body).await;
-    assert_eq!(response.status(), 204);
-    let header = response
-        .headers()
-        .get("fiducia-visitor")
-        .expect("an id is issued");
-    let issued: Value = serde_json::from_str(header.to_str().unwrap()).unwrap();
-    (
-        issued["id"].as_str().unwrap().to_owned(),
-        issued["t"].as_str().unwrap().to_owned(),
-    )
-}
 
 async fn get(collector: &TestCollector, path: &str, token: &str) -> reqwest::Response {
     reqwest::Client::new()
@@ -113,7 +91,7 @@ fn uuid(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_history_shows_every_record_in_order_on_any_collector_and_after_a_restart() {
     let first = TestCollector::spawn().await;
-    let (visitor, token) = issued(&first).await;
+    let (visitor, token) = first.issued().await;
     let now = fiducia_proto::time::now_ms;
     // The tag withdraws personalization, the center grants functional, the tag grants everything.
     let withdraw = choice(&visitor, &["measurement"], now(), &["consent"]);
@@ -174,7 +152,7 @@ async fn the_history_shows_every_record_in_order_on_any_collector_and_after_a_re
 async fn a_change_in_the_center_of_one_collector_is_enforced_by_another() {
     let first = TestCollector::spawn().await;
     let second = first.another().await;
-    let (visitor, token) = issued(&first).await;
+    let (visitor, token) = first.issued().await;
     // A tab that still holds the grant sends to the other instance.
     let granted_at = fiducia_proto::time::now_ms() - 60_000;
     let stale = || {
@@ -273,7 +251,7 @@ fn verify_offline(jwks: &Value, jws: &str) -> Result<Value, String> {
 async fn a_receipt_verifies_with_the_published_key_and_fails_after_one_byte_of_the_record_changes()
 {
     let first = TestCollector::spawn().await;
-    let (visitor, token) = issued(&first).await;
+    let (visitor, token) = first.issued().await;
     change(&first, &visitor, &token, r#"{"personalization":"denied"}"#).await;
     let records = history(&first, &visitor, &token).await;
     let topic = topic_records(&first, &visitor, 2).await;
@@ -318,7 +296,7 @@ async fn a_receipt_verifies_with_the_published_key_and_fails_after_one_byte_of_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_privacy_routes_answer_the_sites_origin_and_count_refused_tokens() {
     let collector = TestCollector::spawn().await;
-    let (visitor, _) = issued(&collector).await;
+    let (visitor, _) = collector.issued().await;
     let path = format!("/v1/privacy/demo/{visitor}/consent");
     let preflight = reqwest::Client::new()
         .request(reqwest::Method::OPTIONS, format!("{}{path}", collector.url))

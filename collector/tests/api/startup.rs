@@ -98,3 +98,38 @@ fn the_collector_binary_refuses_an_unusable_privacy_key_without_showing_it() {
         }
     }
 }
+
+/// A short admin secret or a ClickHouse URL that is not one stops start-up,
+/// naming the variable and why, never showing the secret.
+#[test]
+fn the_collector_binary_refuses_a_weak_admin_secret_and_a_bad_warehouse_without_showing_them() {
+    let sites = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
+    for (var, value, reason) in [
+        (
+            "FIDUCIA_COLLECTOR_ADMIN_SECRET",
+            "hunter2-secret",
+            "at least 16 characters",
+        ),
+        (
+            "FIDUCIA_COLLECTOR_CLICKHOUSE_URL",
+            "clickhouse:8123",
+            "an http(s):// URL",
+        ),
+        (
+            "FIDUCIA_COLLECTOR_CLICKHOUSE_DATABASE",
+            "fiducia; DROP",
+            "a database name",
+        ),
+    ] {
+        let mut env = vec![("FIDUCIA_SITES_FILE", sites), (var, value)];
+        if var.ends_with("_DATABASE") {
+            env.push(("FIDUCIA_COLLECTOR_CLICKHOUSE_URL", "http://127.0.0.1:1"));
+        }
+        let (status, stderr) = start_up_failure(env!("CARGO_BIN_EXE_fiducia-collector"), &env);
+        assert!(!status.success());
+        assert!(stderr.contains(var) && stderr.contains(reason), "{stderr}");
+        if var.ends_with("_SECRET") {
+            assert!(!stderr.contains(value), "the secret leaked: {stderr}");
+        }
+    }
+}

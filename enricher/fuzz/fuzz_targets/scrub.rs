@@ -21,7 +21,7 @@
 use std::sync::LazyLock;
 
 use fiducia_enricher::enrich::scrub::{Scrubber, holds_personal_data};
-use fiducia_enricher::enrich::url::{MAX_URL_CHARS, Scrubbed, scrub};
+use fiducia_enricher::enrich::url::{MAX_SCHEME_CHARS, MAX_URL_CHARS, Scrubbed, scrub};
 use libfuzzer_sys::fuzz_target;
 use percent_encoding::percent_decode_str;
 use regex::Regex;
@@ -104,8 +104,13 @@ fn check_url(input: &str, out: &Scrubbed, scrubber: &Scrubber) {
         assert_clean("a campaign value", input, value);
     }
     let parsed = Url::parse(input.trim());
+    let web = parsed
+        .as_ref()
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
     match parsed {
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+        Ok(_) if web => check_web_url(input, out, scrubber),
+        // Another scheme: only scheme and host are kept.
+        Ok(url) if url.scheme().len() <= MAX_SCHEME_CHARS => {
             let rest = out
                 .url
                 .strip_prefix(url.scheme())
@@ -119,8 +124,8 @@ fn check_url(input: &str, out: &Scrubbed, scrubber: &Scrubber) {
             );
             assert_eq!((out.host.as_deref(), out.path.as_str()), (None, ""));
         }
-        Ok(_) => check_web_url(input, out, scrubber),
-        Err(_) => {
+        // No URL, or a scheme too long to be one: text.
+        _ => {
             assert_eq!((out.host.as_deref(), out.path.as_str()), (None, ""));
             assert_clean("text that is no URL", input, &out.url);
         }
@@ -131,7 +136,7 @@ fn check_web_url(input: &str, out: &Scrubbed, scrubber: &Scrubber) {
     // Read as an analyst reads it: percent-decoded.
     let rest = percent_decode_str(after_host(&out.url)).decode_utf8_lossy();
     assert_clean("a URL", input, &rest);
-    if out.url.chars().count() == MAX_URL_CHARS {
+    if out.truncated {
         return; // Cut: what is left need not parse as it did.
     }
     let url = Url::parse(&out.url).unwrap_or_else(|e| panic!("{input:?} -> {:?}: {e}", out.url));

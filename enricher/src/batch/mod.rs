@@ -4,10 +4,12 @@
 //! state when needed and produces what this returns.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use fiducia_proto::headers;
 use fiducia_proto::keys::event_key;
 use fiducia_proto::v1::SessionState;
+use fiducia_runtime::erased::Erased;
 use fiducia_runtime::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
 use fiducia_runtime::kafka::routing::{header, routing_headers};
 use prost::Message as _;
@@ -36,6 +38,8 @@ pub struct BatchTally {
     pub bots_flagged: u64,
     /// Events skipped because they were enriched before a restart.
     pub already_applied: u64,
+    /// Events of erased subjects, dropped.
+    pub erased: u64,
     /// Sessions started, by reason label.
     pub sessions_started: BTreeMap<&'static str, u64>,
     /// Enrichment counts.
@@ -55,18 +59,28 @@ pub struct Prepared {
     pub tally: BatchTally,
 }
 
-/// Enriches batches: the rules ([`Engine`]) and the sessions ([`SessionStore`]).
+/// Enriches batches: the rules ([`Engine`]) and the sessions
+/// ([`SessionStore`]), minus the subjects erased ([`Erased`]).
 #[derive(Debug)]
 pub struct Processor {
     engine: Engine,
     store: SessionStore,
+    erased: Arc<Erased>,
+    /// Position in the erased visitors' log up to which states were forgotten.
+    erased_seen: usize,
 }
 
 impl Processor {
-    /// A processor with these rules and this store.
+    /// A processor with these rules and this store, dropping the events of
+    /// the subjects in `erased` (the privacy topic's deny-list, followed).
     #[must_use]
-    pub fn new(engine: Engine, store: SessionStore) -> Self {
-        Self { engine, store }
+    pub fn new(engine: Engine, store: SessionStore, erased: Arc<Erased>) -> Self {
+        Self {
+            engine,
+            store,
+            erased,
+            erased_seen: 0,
+        }
     }
 
     /// The raw partitions of `batch` whose session state must be read back first.
@@ -105,6 +119,11 @@ impl Processor {
             ..Prepared::default()
         };
         self.store.begin_batch();
+        let (newly_erased, seen) = self.erased.visitors_since(self.erased_seen);
+        self.erased_seen = seen;
+        for (site, visitor) in newly_erased {
+            self.store.erase(&site, &visitor);
+        }
         for message in batch {
             match self.event(message, &mut out.tally) {
                 Ok(Some(record)) => out.outputs.push(record),
@@ -144,6 +163,13 @@ impl Processor {
             header(message, headers::SCHEMA),
             self.engine.sites(),
         )?;
+        if self
+            .erased
+            .covers(&raw.site_id, &raw.visitor_id, &raw.user_id)
+        {
+            tally.erased += 1;
+            return Ok(None);
+        }
         let mut draft = self.engine.enrich(raw, &mut tally.enrich)?;
         if !draft.event.visitor_id.is_empty() {
             let page_view = draft.is_page_view();

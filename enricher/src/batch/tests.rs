@@ -63,6 +63,11 @@ pub(crate) fn message(partition: i32, offset: i64, payload: Vec<u8>) -> OwnedMes
 /// A processor with the rules of sites file `sites` ("": none, every
 /// site at the defaults).
 pub(crate) fn processor(sites: &str) -> Processor {
+    processor_erasing(sites, Arc::default())
+}
+
+/// [`processor`], dropping the subjects of `erased`.
+fn processor_erasing(sites: &str, erased: Arc<Erased>) -> Processor {
     let sites = if sites.is_empty() {
         Sites::default()
     } else {
@@ -71,6 +76,7 @@ pub(crate) fn processor(sites: &str) -> Processor {
     Processor::new(
         Engine::new(sites, NonZeroUsize::new(16).unwrap(), None),
         SessionStore::new(1000),
+        erased,
     )
 }
 
@@ -224,4 +230,85 @@ proptest::proptest! {
         let prepared = processor.prepare(&[message(0, 0, event.encode_to_vec())], t0());
         proptest::prop_assert_eq!(prepared.outputs.len(), 1);
     }
+}
+
+fn erasure(subject: &str, user_id: &str) -> fiducia_proto::v1::PrivacyRequest {
+    fiducia_proto::v1::PrivacyRequest {
+        site_id: "demo".into(),
+        subject: subject.into(),
+        user_key: if user_id.is_empty() {
+            String::new()
+        } else {
+            fiducia_proto::privacy::user_key("demo", user_id)
+        },
+        kind: fiducia_proto::v1::PrivacyRequestKind::Erasure.into(),
+        ..fiducia_proto::v1::PrivacyRequest::default()
+    }
+}
+
+#[test]
+fn events_of_erased_visitors_and_users_still_in_kafka_are_dropped_others_pass() {
+    let erased = Arc::new(Erased::default());
+    erased.apply(&erasure("gone", ""));
+    erased.apply(&erasure("", "u-gone"));
+    let mut processor = processor_erasing("", Arc::clone(&erased));
+    let mut by_user = raw(3, "other-device", 2);
+    by_user.user_id = "u-gone".into();
+    let mut kept_user = raw(4, "v2", 3);
+    kept_user.user_id = "u-kept".into();
+    let mut other_site = raw(5, "gone", 4);
+    other_site.site_id = "blog".into();
+    let batch = vec![
+        message(0, 1, raw(1, "gone", 0).encode_to_vec()),
+        message(0, 2, raw(2, "kept", 1).encode_to_vec()),
+        message(0, 3, by_user.encode_to_vec()),
+        message(0, 4, kept_user.encode_to_vec()),
+        message(0, 5, other_site.encode_to_vec()),
+    ];
+    processor.install(0, Vec::new());
+    let prepared = processor.prepare(&batch, t0());
+    let visitors: Vec<String> = enriched(&prepared)
+        .into_iter()
+        .map(|e| format!("{}/{}", e.site_id, e.visitor_id))
+        .collect();
+    assert_eq!(visitors, ["demo/kept", "demo/v2", "blog/gone"]);
+    assert_eq!(prepared.tally.erased, 2);
+    assert!(
+        prepared
+            .states
+            .iter()
+            .all(|r| !String::from_utf8_lossy(&r.key).contains("gone")
+                || r.key.starts_with(b"blog/")),
+        "no session state for an erased visitor"
+    );
+}
+
+#[test]
+fn an_erasure_forgets_the_visitors_session_state_with_a_tombstone() {
+    let erased = Arc::new(Erased::default());
+    let mut processor = processor_erasing("", Arc::clone(&erased));
+    processor.install(0, Vec::new());
+    let first = processor.prepare(
+        &[
+            message(0, 1, raw(1, "v1", 0).encode_to_vec()),
+            message(0, 2, raw(2, "v2", 0).encode_to_vec()),
+        ],
+        t0(),
+    );
+    assert_eq!(first.states.len(), 2);
+    assert_eq!(processor.sessions_held(), 2);
+    erased.apply(&erasure("v1", ""));
+    let next = processor.prepare(&[message(0, 3, raw(3, "v2", 1).encode_to_vec())], t0());
+    assert_eq!(processor.sessions_held(), 1);
+    let tombstones: Vec<&[u8]> = next
+        .states
+        .iter()
+        .filter(|r| r.payload.is_none())
+        .map(|r| r.key.as_slice())
+        .collect();
+    assert_eq!(tombstones, [b"demo/v1".as_slice()]);
+    assert_eq!(next.tally.store.erased, 1);
+    // Once forgotten, it stays forgotten: no second tombstone.
+    let later = processor.prepare(&[message(0, 4, raw(4, "v2", 2).encode_to_vec())], t0());
+    assert!(later.states.iter().all(|r| r.payload.is_some()));
 }

@@ -92,6 +92,9 @@ impl Campaign {
 pub struct Scrubbed {
     /// The URL to store.
     pub url: String,
+    /// Whether `url` was cut to [`MAX_URL_CHARS`] (and scrubbed again): it
+    /// need not parse as the host and path below say.
+    pub truncated: bool,
     /// Lower-case host, when the URL parses and has one.
     pub host: Option<String>,
     /// Normalised path, `/` at least when the URL parses; empty when it does not.
@@ -104,15 +107,22 @@ pub struct Scrubbed {
     pub paid_click: bool,
 }
 
+/// The longest scheme kept as a scheme: registered ones stay under 32
+/// characters (`ms-settings-cloudstorage`, `com-eventbrite-attendee`).
+pub const MAX_SCHEME_CHARS: usize = 32;
+
 /// Scrubs and splits `raw`. A URL of another scheme than http(s) keeps its
 /// scheme and host only (`android-app://com.google.android.gm` stays an app
 /// referrer; `javascript:…` and `data:…` become `javascript:` and `data:`,
-/// never stored as they came). A string that is not a URL is scrubbed as
-/// text and has no host or path.
+/// never stored as they came). A string that is not a URL, or whose scheme
+/// is longer than [`MAX_SCHEME_CHARS`] (no real scheme is; a cut one would
+/// be neither the scheme nor scrubbed text), is scrubbed as text and has no
+/// host or path.
 #[must_use]
 pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
     let mut url = match Url::parse(raw.trim()) {
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+        Ok(url) if url.scheme().len() <= MAX_SCHEME_CHARS => {
             // Cut like any URL: an opaque host is percent-encoded, three
             // characters for each control byte (found by enricher/fuzz).
             let kept = match url.host_str() {
@@ -120,14 +130,14 @@ pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
                 None => format!("{}:", url.scheme()),
             };
             return Scrubbed {
-                url: cut(&kept, MAX_URL_CHARS),
+                url: cut(&kept, MAX_URL_CHARS, scrubber),
                 ..Scrubbed::default()
             };
         }
-        Ok(url) if !url.cannot_be_a_base() => url,
+        // No URL, or a "scheme" longer than any real one: text.
         _ => {
             return Scrubbed {
-                url: cut(&scrubber.text(raw), MAX_URL_CHARS),
+                url: cut(&scrubber.text(raw), MAX_URL_CHARS, scrubber),
                 ..Scrubbed::default()
             };
         }
@@ -141,7 +151,7 @@ pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
         filter_pairs(query, scrubber, |key, value| {
             if let Some(slot) = out.campaign.slot(key) {
                 if slot.is_empty() {
-                    *slot = cut(&scrubber.text(value.trim()), MAX_UTM_CHARS);
+                    *slot = cut(&scrubber.text(value.trim()), MAX_UTM_CHARS, scrubber);
                 }
                 return false;
             }
@@ -172,7 +182,8 @@ pub fn scrub(raw: &str, scrubber: &Scrubber) -> Scrubbed {
         url.set_fragment(fragment.as_deref());
     }
     out.host = url.host_str().map(str::to_ascii_lowercase);
-    out.url = cut(url.as_str(), MAX_URL_CHARS);
+    out.truncated = url.as_str().chars().nth(MAX_URL_CHARS).is_some();
+    out.url = cut(url.as_str(), MAX_URL_CHARS, scrubber);
     out
 }
 
@@ -192,7 +203,7 @@ fn filter_pairs(
     scrubber: &Scrubber,
     mut extra_drop: impl FnMut(&str, &str) -> bool,
 ) -> Option<String> {
-    let mut kept = form_urlencoded::Serializer::new(String::new());
+    let mut kept = Vec::new();
     let mut dropped = false;
     for raw in query.split('&').filter(|pair| !pair.is_empty()) {
         let Some((key, value)) = form_urlencoded::parse(raw.as_bytes()).next() else {
@@ -207,10 +218,25 @@ fn filter_pairs(
         {
             dropped = true;
         } else {
-            kept.append_pair(&key, &value);
+            kept.push((key, value));
         }
     }
-    dropped.then(|| kept.finish())
+    if !dropped {
+        return None;
+    }
+    // Rebuilt, a pair's spaces become `+`: a pair that, so written, holds
+    // personal data when its pluses are read as pluses (`78 @004.com` ->
+    // `78+@004.com`, found by enricher/fuzz) is dropped too.
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in kept {
+        let pair = form_urlencoded::Serializer::new(String::new())
+            .append_pair(&key, &value)
+            .finish();
+        if !plus_kept_holds_personal_data(&pair) {
+            query.append_pair(&key, &value);
+        }
+    }
+    Some(query.finish())
 }
 
 /// Whether a raw `key=value` pair holds personal data when a literal `+`
@@ -286,10 +312,20 @@ fn clean_fragment(fragment: &str, scrubber: &Scrubber) -> Option<String> {
 }
 
 /// `text` cut to at most `max` characters.
-fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => text[..end].to_owned(),
-        None => text.to_owned(),
+/// `text`, already scrubbed, cut to at most `max` characters. A cut can
+/// turn what the scrubber leaves alone by design into what it removes: the
+/// version-like `192.168.1.1.10` cut to `192.168.1.1` is an address (found
+/// by enricher/fuzz), because the detectors judge a word by where it ends.
+/// So a cut text is scrubbed once more. Only over-long texts pay for it.
+fn cut(text: &str, max: usize, scrubber: &Scrubber) -> String {
+    let Some((end, _)) = text.char_indices().nth(max) else {
+        return text.to_owned();
+    };
+    let again = scrubber.text(&text[..end]);
+    // A marker may be a character longer than what it replaced.
+    match again.char_indices().nth(max) {
+        Some((end, _)) => again[..end].to_owned(),
+        None => again.into_owned(),
     }
 }
 

@@ -116,6 +116,8 @@ pub struct StoreTally {
     pub evicted_live: u64,
     /// States dropped because their visitor went quiet.
     pub expired: u64,
+    /// States dropped because their visitor's data was erased.
+    pub erased: u64,
 }
 
 /// See the module docs.
@@ -191,6 +193,21 @@ impl SessionStore {
     /// next batch.
     pub fn forget(&mut self, partition: i32) {
         self.partitions.remove(&partition);
+    }
+
+    /// Forgets the state of visitor `site/visitor` (an erasure), wherever
+    /// it is held: a tombstone at the batch's end removes it from the
+    /// sessions topic too. Call between [`Self::begin_batch`] and
+    /// [`Self::finish_batch`].
+    pub fn erase(&mut self, site: &str, visitor: &str) {
+        let key = format!("{site}/{visitor}");
+        for (&partition, part) in &mut self.partitions {
+            if part.entries.pop(key.as_str()).is_some() {
+                self.dirty.retain(|(p, k)| !(*p == partition && *k == key));
+                self.tombstones.push((partition, key.clone()));
+                self.tally.erased += 1;
+            }
+        }
     }
 
     /// Starts a batch: states changed from now on are written at its end.

@@ -4,8 +4,9 @@
 // personalization out of the next events stored, a receipt downloads and
 // verifies with the published key, the page passes axe-core with no
 // serious violation and works by keyboard, the reminder shows a returning
-// visitor their choice, and a browser that knows only a visitor id sees
-// nothing of that visitor.
+// visitor their choice, the visitor downloads their data and erases it
+// (after which the site's tag forgets the erased id), and a browser that
+// knows only a visitor id sees nothing of that visitor.
 import assert from 'node:assert/strict'
 import { createPublicKey, verify } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -151,6 +152,58 @@ run('a returning visitor is reminded of their choice, and can open the center or
   await page.reload()
   await page.waitForTimeout(1500)
   assert.equal(await page.locator('aside').count(), 0)
+})
+
+run('the visitor downloads their data, chooses a shorter retention and erases it; the tag then forgets the erased id', async (b) => {
+  const { page } = b
+  const visitor = await acceptAll(page)
+  await page.click('#custom')
+  const events = await stored(visitor.id, 2)
+  const center = await openCenter(b)
+  await center.waitForSelector('#export:not([disabled])')
+
+  // The export: one JSON document with exactly the visitor's rows.
+  const download = center.waitForEvent('download')
+  await center.click('#export')
+  const file = await download
+  assert.match(file.suggestedFilename(), /^demo-export-[0-9a-f-]{36}\.json$/)
+  const doc = JSON.parse(readFileSync(await file.path(), 'utf8'))
+  assert.deepEqual([doc.format, doc.version, doc.site, doc.subject], ['fiducia.export', 1, 'demo', { visitor_id: visitor.id }])
+  assert.ok(doc.tables.events.data.length >= events.length)
+  assert.ok(doc.tables.events.data.every((row) => row.visitor_id == visitor.id))
+  assert.ok(doc.consent.history.length >= 1 && doc.consent.history[0].receipt.startsWith(`/v1/privacy/demo/${visitor.id}/receipts/`))
+  await center.waitForFunction(() => document.getElementById('status').textContent == 'Your data was downloaded.')
+
+  // A shorter retention: offered only below the site's 13 months.
+  const offered = await center.$$eval('input[name=months]', (inputs) => inputs.map((i) => i.value))
+  assert.deepEqual(offered, ['0', '1', '6'])
+  await center.check('input[name=months][value="6"]')
+  await center.click('#retention-save')
+  await center.waitForFunction(() => document.getElementById('status').textContent == 'Saved: your data will be kept 6 months.')
+
+  // Erasure, after a confirmation in a modal dialog (Cancel changes nothing).
+  await center.click('#erase')
+  await center.waitForSelector('#confirm[open]')
+  await center.click('#confirm-cancel')
+  assert.equal(await center.locator('#confirm[open]').count(), 0)
+  await center.click('#erase')
+  await center.click('#confirm-erase')
+  await center.waitForFunction(() => document.getElementById('status').textContent.startsWith('Your data is being erased'))
+  assert.equal(await center.isDisabled('#erase'), true)
+  assert.equal(await center.isDisabled('#export'), true)
+  assert.match(await center.textContent('#timeline li:first-child p'), / — Your data was erased/)
+
+  // The site's tab still holds the erased id: its next batch is dropped and
+  // answered `Fiducia-Visitor: 0`, the tag forgets the id, and the batch
+  // after that gets a new one, linked to nothing.
+  await page.bringToFront()
+  await page.click('#custom')
+  await page.waitForFunction(() => localStorage.getItem('fiducia:v') == null, null, { timeout: 15_000 })
+  await page.click('#custom')
+  const fresh = await issued(page)
+  assert.notEqual(fresh.id, visitor.id)
+  const after = stack.events().filter((e) => e.type == 'custom')
+  assert.ok(after.length >= 3)
 })
 
 run("a browser that knows only another visitor's id sees nothing of them", async (b) => {

@@ -310,6 +310,26 @@ test('reset forgets the user id and the visitor id', async () => {
   await p.close()
 })
 
+test('an erased visitor id is forgotten when the collector says so, and a new, unlinked one is issued', async () => {
+  const p = granted()
+  await p.tick(1000)
+  const erased = p.issued[0]
+  // Erased in the privacy center: the collector drops the next batch and
+  // answers `Fiducia-Visitor: 0`.
+  p.answers.push({ status: 204, visitor: '0' })
+  p.call('track', 'after erasure')
+  await p.tick(1000)
+  assert.equal(p.events().at(-1).envelope.visitor.id, erased.id)
+  assert.equal(p.storage()['fiducia:v'], undefined, 'the erased id is gone')
+  p.call('track', 'later')
+  await p.tick(1000)
+  const later = p.events().at(-1).envelope.visitor
+  assert.equal(later.id, undefined, 'never sent again')
+  assert.deepEqual(JSON.parse(p.storage()['fiducia:v']), p.issued[1], 'a new id is issued')
+  assert.notEqual(p.issued[1].id, erased.id)
+  await p.close()
+})
+
 test("fiducia('privacy') opens the privacy center in the site's language with the visitor's token in the fragment", async () => {
   const p = granted({ before: (w) => (w.document.documentElement.lang = 'it') })
   const opened = []

@@ -45,7 +45,7 @@ class Page {
     this.now = now
     this.timers = []
     this.requests = [] // {via: 'fetch'|'beacon', url, body (parsed), init}
-    this.answers = [] // queued answers for fetch: {status, retryAfter} or 'network'
+    this.answers = [] // queued answers for fetch: {status, retryAfter, visitor} or 'network'
     this.issued = [] // visitor ids the fake collector issued: {id, t, exp}
     const page = this
     const RealDate = w.Date
@@ -72,7 +72,8 @@ class Page {
       // measurement is granted is answered with a new id and its token.
       const v = body.visitor
       const issued = answer.status < 300 && v?.issue && !v.id && body.consent?.measurement == 'granted' && page.issue()
-      const headers = { 'retry-after': answer.retryAfter ?? null, 'fiducia-visitor': issued ? JSON.stringify(issued) : null }
+      // `answer.visitor`: the header as given (`'0'`: an erased visitor's).
+      const headers = { 'retry-after': answer.retryAfter ?? null, 'fiducia-visitor': answer.visitor ?? (issued ? JSON.stringify(issued) : null) }
       return Promise.resolve({ status: answer.status, headers: { get: (h) => headers[h.toLowerCase()] ?? null } })
     }
     Object.defineProperty(w.navigator, 'sendBeacon', {

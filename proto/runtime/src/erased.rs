@@ -27,6 +27,9 @@ use crate::kafka::follow::{FollowSettings, FollowState, follow};
 struct Sets {
     visitors: HashMap<String, HashSet<String>>,
     users: HashMap<String, HashSet<String>>,
+    /// Every erased `(site, visitor)`, in the order they came: how a stage
+    /// holding per-visitor state finds the ones to forget since it last looked.
+    visitor_log: Vec<(String, String)>,
 }
 
 /// The erased subjects, shared by a stage's tasks.
@@ -59,6 +62,10 @@ impl Erased {
                     .or_default()
                     .insert(id.clone());
             }
+        }
+        if !request.subject.is_empty() {
+            sets.visitor_log
+                .push((request.site_id.clone(), request.subject.clone()));
         }
         self.applied.fetch_add(1, Ordering::Release);
     }
@@ -98,6 +105,18 @@ impl Erased {
         };
         (!request.subject.is_empty() && has(&sets.visitors, &request.subject))
             || (!request.user_key.is_empty() && has(&sets.users, &request.user_key))
+    }
+
+    /// The erased `(site, visitor)` pairs from position `from` of the log
+    /// on, and the position to ask from next time.
+    ///
+    /// # Panics
+    /// If a thread panicked while holding the lock.
+    #[must_use]
+    pub fn visitors_since(&self, from: usize) -> (Vec<(String, String)>, usize) {
+        let sets = self.sets.read().expect("not poisoned");
+        let log = &sets.visitor_log;
+        (log.get(from..).unwrap_or_default().to_vec(), log.len())
     }
 
     /// Erasures applied so far.
@@ -190,5 +209,19 @@ mod tests {
         erased.apply(&erasure("shop", "v1", ""));
         assert!(erased.contains(&erasure("shop", "v1", "")));
         assert_eq!(erased.len(), 1);
+    }
+
+    #[test]
+    fn the_visitor_log_hands_out_each_erasure_once() {
+        let erased = Erased::default();
+        erased.apply(&erasure("shop", "v1", ""));
+        erased.apply(&erasure("shop", "", "key"));
+        let (first, next) = erased.visitors_since(0);
+        assert_eq!(first, [("shop".to_owned(), "v1".to_owned())]);
+        erased.apply(&erasure("blog", "v2", ""));
+        let (second, next) = erased.visitors_since(next);
+        assert_eq!(second, [("blog".to_owned(), "v2".to_owned())]);
+        assert!(erased.visitors_since(next).0.is_empty());
+        assert!(erased.visitors_since(99).0.is_empty());
     }
 }

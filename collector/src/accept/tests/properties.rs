@@ -274,6 +274,7 @@ proptest! {
         honor_dnt in any::<bool>(),
         history in ledger_history(),
         visitor in any::<bool>(),
+        erased_user in proptest::sample::select(vec![None, Some("u-1"), Some("u-2")]),
     ) {
         let mut case = Case::new(&block.json, &types);
         if !visitor {
@@ -290,10 +291,26 @@ proptest! {
         for item in &ordered {
             case.ledger.apply(&record_of(item));
         }
+        // An erasure by user key (the admin API's): the envelope's user is
+        // `u-1`, so erasing `u-2` must change nothing.
+        if let Some(user) = erased_user {
+            let mut erase = ledger_record(ConsentAction::Erase, &[], NOW - DAY);
+            erase.subject.clear();
+            erase.user_key = fiducia_proto::privacy::user_key("demo", user);
+            case.ledger.apply(&erase);
+        }
         let envelope = parse(case.body.as_bytes()).unwrap();
         let Ok(checked) = envelope.validate(&Limits::default()) else { return Ok(()) };
         let has_consent_event = checked.iter().any(|c| c.kind == EventType::Consent);
-        let ledger = if visitor { oracle_ledger(&history) } else { None };
+        let ledger = if erased_user == Some("u-1") {
+            // The README: events whose user id was erased get nothing through,
+            // under any visitor id or none.
+            Some((true, PurposeSet::EMPTY, false))
+        } else if visitor {
+            oracle_ledger(&history)
+        } else {
+            None
+        };
         let expected = oracle(&block, &envelope, has_consent_event, (header_gpc, header_dnt), honor_dnt, ledger);
         let total = checked.len();
         let consent_events = checked.iter().filter(|c| c.kind == EventType::Consent).count();

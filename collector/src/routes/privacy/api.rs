@@ -38,7 +38,7 @@ pub async fn consent<P: EventPublisher>(
     .await
 }
 
-fn state_of<P>(state: &AppState<P>, site: &str, visitor: &str) -> Value {
+pub(super) fn state_of<P>(state: &AppState<P>, site: &str, visitor: &str) -> Value {
     let records = state.ledger.history(site, visitor);
     let entry = state.ledger.get(site, visitor);
     let now = fiducia_proto::time::now_ms();
@@ -46,7 +46,20 @@ fn state_of<P>(state: &AppState<P>, site: &str, visitor: &str) -> Value {
         .into_iter()
         .map(|(p, s)| (p.as_str().to_owned(), json!(s)))
         .collect();
-    json!({"site": site, "visitor": visitor, "purposes": purposes})
+    let retention = state.sites.get(site).map(|config| {
+        super::rights::retention_state(
+            entry.map_or(0, |e| e.retention_months),
+            config.identified_retention_months,
+            &config.retention_choices(),
+        )
+    });
+    json!({
+        "site": site,
+        "visitor": visitor,
+        "purposes": purposes,
+        "erased": entry.is_some_and(|e| e.erased),
+        "retention": retention,
+    })
 }
 
 /// `POST /v1/privacy/{site}/{visitor}/consent`: `{"<purpose>": "granted"
@@ -68,55 +81,74 @@ pub async fn change<P: EventPublisher>(
         let Proven { site: config, .. } = authorize(&request, &state, &site, &visitor)?;
         let body = crate::body::read(&request, payload, &state.limits).await?;
         let wanted = parse_changes(&body)?;
-        let latest = state.ledger.history(&site, &visitor).pop();
-        let ip = client_ip(&request, &state.trusted_proxies).map(truncate);
-        let now = fiducia_proto::time::now_ms();
-        let origin = Origin {
-            site: &site,
-            subject: &visitor,
-            ip: ip.as_ref(),
-            sent_at_ms: now,
-            now_ms: now,
-        };
-        let gpc = request
-            .headers()
-            .get_all("sec-gpc")
-            .any(|v| v.as_bytes() == b"1");
-        let mut record = record::for_privacy_center(
-            state.ledger.get(&site, &visitor).map(|e| e.granted),
-            latest.as_ref(),
-            &wanted,
-            gpc,
-            &config.consent,
-            &origin,
-        );
-        record.browser_family = crate::accept::browser_family(
-            request
-                .headers()
-                .get(actix_web::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default(),
-        );
-        let action = action_name(record.action());
-        let key = partition_key(&site, &visitor, "");
-        let batch = Batch {
-            events: Vec::new(),
-            records: vec![(key, record.clone())],
-        };
-        state.publisher.publish(batch).await.map_err(|error| {
-            tracing::warn!(%error, "privacy center record not published");
-            ApiError::Unavailable {
-                retry_after_seconds: state.retry_after_seconds,
-            }
-        })?;
-        state.ledger.apply(&record);
-        ::metrics::counter!(metrics::CONSENT_RECORDS, "action" => action, "source" => "privacy")
-            .increment(1);
+        let record =
+            center_record(&request, &state, &site, &visitor, config, &wanted, None).await?;
         let mut answer = state_of(&state, &site, &visitor);
         answer["record_id"] = record_id(&record).into();
         Ok(HttpResponse::Ok().json(answer))
     })
     .await
+}
+
+/// A change the visitor made in the privacy center (`changes` to their
+/// purposes, or a `retention` choice): one consent record, published to
+/// the consent topic (every collector enforces it) and applied here once
+/// durable.
+///
+/// # Errors
+/// [`ApiError::Unavailable`] when the record could not be made durable.
+pub(super) async fn center_record<P: EventPublisher>(
+    request: &HttpRequest,
+    state: &AppState<P>,
+    site: &str,
+    visitor: &str,
+    config: &crate::sites::Site,
+    changes: &[(Purpose, bool)],
+    retention_months: Option<u32>,
+) -> Result<ConsentRecord, ApiError> {
+    let latest = state.ledger.history(site, visitor).pop();
+    let entry = state.ledger.get(site, visitor);
+    let ip = client_ip(request, &state.trusted_proxies).map(truncate);
+    let now = fiducia_proto::time::now_ms();
+    let origin = Origin {
+        site,
+        subject: visitor,
+        ip: ip.as_ref(),
+        sent_at_ms: now,
+        now_ms: now,
+    };
+    let gpc = request
+        .headers()
+        .get_all("sec-gpc")
+        .any(|v| v.as_bytes() == b"1");
+    let mut record = record::for_privacy_center(
+        entry.map(|e| e.granted),
+        latest.as_ref(),
+        changes,
+        gpc,
+        &config.consent,
+        &origin,
+    );
+    record.browser_family = crate::accept::browser_family(
+        request
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+    );
+    // The ledger's choice carries on unless this record makes a new one.
+    record.retention_months =
+        retention_months.unwrap_or_else(|| entry.map_or(0, |e| e.retention_months));
+    let action = action_name(record.action());
+    let batch = Batch {
+        records: vec![(partition_key(site, visitor, ""), record.clone())],
+        ..Batch::default()
+    };
+    super::rights::publish(state, batch).await?;
+    state.ledger.apply(&record);
+    ::metrics::counter!(metrics::CONSENT_RECORDS, "action" => action, "source" => "privacy")
+        .increment(1);
+    Ok(record)
 }
 
 /// The purposes a change body names, each granted or not.
@@ -174,7 +206,7 @@ pub async fn history<P: EventPublisher>(
     .await
 }
 
-fn history_item(
+pub(super) fn history_item(
     site: &str,
     visitor: &str,
     before: Option<&ConsentRecord>,

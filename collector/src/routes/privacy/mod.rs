@@ -11,6 +11,7 @@
 
 mod api;
 mod page;
+pub mod rights;
 
 use std::future::Future;
 
@@ -49,6 +50,34 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
         web::resource("/v1/privacy/{site}/{visitor}/receipts/{record}")
             .wrap(no_store())
             .route(web::get().to(api::receipt::<P>))
+            .route(preflight())
+            .default_service(method_not_allowed("GET, OPTIONS")),
+    );
+    config.service(
+        web::resource("/v1/privacy/{site}/{visitor}/erase")
+            .wrap(no_store())
+            .route(web::post().to(rights::erase::<P>))
+            .route(preflight())
+            .default_service(method_not_allowed("POST, OPTIONS")),
+    );
+    config.service(
+        web::resource("/v1/privacy/{site}/{visitor}/retention")
+            .wrap(no_store())
+            .route(web::post().to(rights::retention::<P>))
+            .route(preflight())
+            .default_service(method_not_allowed("POST, OPTIONS")),
+    );
+    config.service(
+        web::resource("/v1/privacy/{site}/{visitor}/export")
+            .wrap(no_store())
+            .route(web::get().to(rights::export::<P>))
+            .route(preflight())
+            .default_service(method_not_allowed("GET, OPTIONS")),
+    );
+    config.service(
+        web::resource("/v1/privacy/{site}/{visitor}/requests")
+            .wrap(no_store())
+            .route(web::get().to(rights::list::<P>))
             .route(preflight())
             .default_service(method_not_allowed("GET, OPTIONS")),
     );

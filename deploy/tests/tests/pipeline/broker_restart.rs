@@ -10,7 +10,9 @@
 //! answers a fetch for a topic id it does not know with leader tags (the
 //! recreated topics have new ids), so the test restarts a service that
 //! ended, as its supervisor would, and the restarted consumer finds its
-//! committed offsets beyond the log end and resets them the same way.
+//! committed offsets beyond the log end and resets them the same way. A
+//! consumer that keeps failing to fetch a reset partition gives up after
+//! 30 s and its service exits non-zero, restarted the same way.
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@
 
 mod broker_restart;
 mod consent_log;
+mod erasure;
 mod exactly_once;
 mod faults;
 mod privacy;

@@ -75,6 +75,15 @@ impl Stack {
             ("FIDUCIA_KAFKA_BROKERS", self.brokers.clone()),
             ("FIDUCIA_CLICKHOUSE_URL", self.clickhouse.url.clone()),
             ("FIDUCIA_CLICKHOUSE_DATABASE", self.database.clone()),
+            // The collector reads the same database (exports, request states).
+            (
+                "FIDUCIA_COLLECTOR_CLICKHOUSE_URL",
+                self.clickhouse.url.clone(),
+            ),
+            (
+                "FIDUCIA_COLLECTOR_CLICKHOUSE_DATABASE",
+                self.database.clone(),
+            ),
             ("FIDUCIA_SITES_FILE", sites.display().to_string()),
             ("FIDUCIA_COLLECTOR_RATE_PER_IP_PER_SECOND", "100000".into()),
             ("FIDUCIA_COLLECTOR_RATE_BURST", "100000".into()),

@@ -217,6 +217,19 @@ fn personal_data_is_scrubbed_from_urls() {
 }
 
 #[test]
+fn a_rebuilt_query_never_writes_an_address_of_spaced_words() {
+    // One pair is dropped, so the query is rebuilt with spaces as `+`:
+    // `056.78 @004.com` would read `056.78+@004.com` (enricher/fuzz).
+    let out = s("https://shop.example/?t@ee.com&q=H 056.78 @004.com&page=2");
+    let read = percent_encoding::percent_decode_str(&out.url).decode_utf8_lossy();
+    assert!(!read.contains("@004"), "{read}");
+    assert_eq!(out.url, "https://shop.example/?page=2");
+    // Plain words with spaces keep their pair.
+    let out = s("https://shop.example/?t@ee.com&q=red shoes");
+    assert_eq!(out.url, "https://shop.example/?q=red+shoes");
+}
+
+#[test]
 fn paths_are_normalised() {
     for (raw, path) in [
         ("https://a.example", "/"),
@@ -243,6 +256,33 @@ fn long_and_hostile_urls_are_bounded() {
     // control byte: 1,000 of them were 3,000 characters (enricher/fuzz).
     let opaque = format!("https2://a{}b", "\u{10}".repeat(1000));
     assert_eq!(s(&opaque).url.chars().count(), MAX_URL_CHARS);
+    // A "scheme" longer than any real one is text, not a scheme cut in two
+    // (enricher/fuzz): scrubbed as text, cut, no host.
+    let scheme = format!(
+        "https{}:x//shop.example/ada.lovelace@example.com",
+        "b".repeat(MAX_SCHEME_CHARS)
+    );
+    let out = s(&scheme);
+    assert!(out.url.contains("shop.example"), "{}", out.url);
+    assert_eq!((out.host, out.path.as_str()), (None, ""));
+    assert!(!out.url.contains("lovelace"), "{}", out.url);
+    // A cut never makes an address of what was left alone as a version
+    // (`192.168.1.1.10` cut to `192.168.1.1`: enricher/fuzz).
+    for (quad, kept) in [("192.168.1.1", ".10"), ("192.168.1.1", "0.7")] {
+        let head = "https://shop.example/";
+        let pad = "ab/"
+            .repeat(MAX_URL_CHARS)
+            .split_at(MAX_URL_CHARS - head.len() - 1 - quad.len())
+            .0
+            .to_owned();
+        let out = s(&format!("{head}{pad}'{quad}{kept}/more"));
+        assert!(out.url.chars().count() <= MAX_URL_CHARS);
+        assert!(
+            out.url.ends_with("'[ip]"),
+            "{quad}{kept}: {}",
+            &out.url[out.url.len() - 20..]
+        );
+    }
     for raw in [
         "https://",
         "http://[::1",

@@ -22,16 +22,16 @@ try {
   base = `/v1/privacy/${encodeURIComponent(claims.site)}/${encodeURIComponent(claims.sub)}/`
 } catch {}
 
-const api = async (path, body) => {
+const call = async (path, body, method = body ? 'POST' : 'GET') => {
   const r = await fetch(base + path, {
-    method: body ? 'POST' : 'GET',
+    method,
     headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' },
     body: body && JSON.stringify(body),
   })
-  const answer = await r.json()
-  if (!r.ok) throw new Error(answer.error)
-  return answer
+  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || r.status)
+  return r
 }
+const api = async (path, body, method) => (await call(path, body, method)).json()
 
 const show = (state) => {
   for (const [purpose, s] of Object.entries(state.purposes)) {
@@ -72,23 +72,108 @@ const timeline = (records) => {
   }
 }
 
-const download = async (id) => {
-  const receipt = await api('receipts/' + id)
+const save = (blob, name) => {
   const link = document.createElement('a')
-  link.href = URL.createObjectURL(new Blob([JSON.stringify(receipt, null, 2)], { type: 'application/json' }))
-  link.download = `consent-receipt-${id}.json`
+  link.href = URL.createObjectURL(blob)
+  link.download = name
   link.click()
   setTimeout(() => URL.revokeObjectURL(link.href), 1e3)
+}
+
+const download = async (id) => {
+  const receipt = await api('receipts/' + id)
+  save(new Blob([JSON.stringify(receipt, null, 2)], { type: 'application/json' }), `consent-receipt-${id}.json`)
+}
+
+// Your data: the export (a file), the retention choice, erasure (after a
+// confirmation in a modal dialog) and the requests made so far.
+const months = (m) => (m == 1 ? S.retention_month : fill(S.retention_months, { months: m }))
+const retention = (r) => {
+  if (!r) return
+  $('retention-what').textContent = fill(S.retention_what, { site: r.site_months })
+  const box = $('retention-choices')
+  box.replaceChildren()
+  for (const m of [0, ...r.choices]) {
+    const label = document.createElement('label')
+    const input = Object.assign(document.createElement('input'), { type: 'radio', name: 'months', value: m, checked: m == r.months })
+    label.append(input, ' ', m ? months(m) : fill(S.retention_default, { months: r.site_months }))
+    box.append(label)
+  }
+  $('retention').disabled = !r.choices.length
+}
+const erased = () => {
+  for (const id of ['export', 'erase', 'retention']) $(id).disabled = true
+  for (const input of document.querySelectorAll('input[role=switch]')) input.disabled = true
+}
+const requests = async () => {
+  const list = $('requests')
+  try {
+    const rows = (await api('requests')).requests
+    list.replaceChildren()
+    if (!rows.length) list.append(Object.assign(document.createElement('li'), { textContent: S.requests_empty }))
+    for (const r of rows) {
+      const text = fill(S.request_item, { kind: S['kind_' + r.kind] || r.kind, status: S['status_' + r.status] || r.status, date: time(Date.parse(String(r.updated_at).replace(' ', 'T') + 'Z') || Date.now()) })
+      list.append(Object.assign(document.createElement('li'), { textContent: text }))
+    }
+  } catch {
+    // No warehouse here: nothing to list.
+    list.replaceChildren()
+  }
+}
+
+$('export').onclick = async () => {
+  say(S.exporting)
+  try {
+    const r = await call('export')
+    save(await r.blob(), (r.headers.get('content-disposition') || '').split('filename="')[1]?.slice(0, -1) || 'export.json')
+    say(S.exported)
+    requests()
+  } catch (error) {
+    say(fill(S.export_failed, { reason: error.message }))
+  }
+}
+$('retention-save').onclick = async () => {
+  const chosen = document.querySelector('input[name=months]:checked')
+  if (!chosen) return
+  try {
+    const state = await api('retention', { months: +chosen.value })
+    retention(state.retention)
+    timeline((await api('history')).records)
+    say(fill(S.retention_saved, { months: state.retention.effective_months }))
+  } catch (error) {
+    say(fill(S.save_failed, { reason: error.message }))
+  }
+}
+const dialog = $('confirm')
+$('erase').onclick = () => dialog.showModal()
+$('confirm-cancel').onclick = () => dialog.close()
+$('confirm-erase').onclick = async () => {
+  dialog.close()
+  try {
+    const answer = await api('erase', undefined, 'POST')
+    erased()
+    say(answer.status == 'erased' ? S.erased_already : fill(S.erase_received, { id: answer.request_id }))
+    timeline((await api('history')).records)
+    requests()
+  } catch (error) {
+    say(fill(S.save_failed, { reason: error.message }))
+  }
+  $('erase').focus()
 }
 
 const load = async () => {
   const [state, history] = await Promise.all([api('consent'), api('history')])
   show(state)
   timeline(history.records)
+  retention(state.retention)
+  $('export').disabled = $('erase').disabled = false
+  if (state.erased) erased(), say(S.erased_already)
+  requests()
 }
 
 document.addEventListener('change', async (e) => {
   const input = e.target
+  if (input.getAttribute('role') != 'switch') return
   input.disabled = true
   try {
     show(await api('consent', { [input.name]: input.checked ? 'granted' : 'denied' }))
@@ -102,4 +187,4 @@ document.addEventListener('change', async (e) => {
 })
 
 if (!base) say(S.no_token)
-else load().then(() => say(''), (error) => say(fill(S.failed, { reason: error.message })))
+else load().then(() => $('status').textContent == S.loading && say(''), (error) => say(fill(S.failed, { reason: error.message })))

@@ -34,6 +34,7 @@ async fn every_privacy_route_refuses_a_token_that_does_not_prove_the_visitor() {
         records,
         "nothing was changed"
     );
+    assert!(world.publisher.requests().is_empty(), "nothing was asked");
 }
 
 proptest! {

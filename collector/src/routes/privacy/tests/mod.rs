@@ -131,6 +131,10 @@ fn routes(visitor: &str) -> Vec<(&'static str, String)> {
             "GET",
             format!("/v1/privacy/demo/{visitor}/receipts/0193a1f0-7c2e-7d3a-9f10-2b3c4d5e6f70"),
         ),
+        ("POST", format!("/v1/privacy/demo/{visitor}/erase")),
+        ("POST", format!("/v1/privacy/demo/{visitor}/retention")),
+        ("GET", format!("/v1/privacy/demo/{visitor}/export")),
+        ("GET", format!("/v1/privacy/demo/{visitor}/requests")),
     ]
 }
 
@@ -201,3 +205,4 @@ mod access;
 mod changes;
 mod issue;
 mod page;
+mod rights;

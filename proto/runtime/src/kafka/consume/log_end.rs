@@ -17,6 +17,15 @@
 //! it never loses an acknowledged event. Each reset is logged as an error
 //! and counted in `<prefix>_kafka_offset_resets_total{topic}`.
 //!
+//! A reset must show: a partition whose log holds messages but whose
+//! consumer still received none of them [`RESEEK_AFTER`] after the reset is
+//! sought again; after [`STUCK_AFTER`] the consumer is given up as stuck
+//! (librdkafka 2.12 can keep failing to fetch a partition of a topic
+//! recreated under a new id while the rest of the topic flows): the loop
+//! ends with [`Stuck`], the service exits non-zero, and its supervisor
+//! starts it again with a fresh consumer, which finds its committed offset
+//! beyond the log end and resets it the same way. Loud, never silent.
+//!
 //! The true end needs care: Tansu 0.6 reports the high watermark as the start
 //! of the last record batch plus one, not the offset after its last record.
 //! So a position above the high watermark is checked by reading from the
@@ -34,6 +43,47 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::kafka::client_config;
+
+/// How long a reset partition may receive nothing, while its log holds
+/// messages, before it is sought to its beginning again.
+const RESEEK_AFTER: Duration = Duration::from_secs(10);
+/// How long before the consumer is given up as stuck (module docs).
+const STUCK_AFTER: Duration = Duration::from_secs(30);
+
+/// A consumer that received nothing of a reset partition for
+/// [`STUCK_AFTER`] while its log held messages.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "the consumer received nothing of {topic} partition {partition} for {seconds} s after \
+     re-reading it from its beginning, while its log holds messages: stuck; a new consumer is needed"
+)]
+pub struct Stuck {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// How long it waited.
+    pub seconds: u64,
+}
+
+/// What a reset partition that received nothing yet, while its log holds
+/// messages, calls for after `waited`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    Waiting,
+    SeekAgain,
+    Stuck,
+}
+
+fn progress(waited: Duration, sought_again: bool) -> Progress {
+    if waited >= STUCK_AFTER {
+        Progress::Stuck
+    } else if waited >= RESEEK_AFTER && !sought_again {
+        Progress::SeekAgain
+    } else {
+        Progress::Waiting
+    }
+}
 
 /// What one look at a partition found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +142,10 @@ pub(super) struct LogEndWatch {
     /// committed offset stays the old one until it does, which is no reason
     /// to reset them again.
     reset: HashSet<i32>,
+    /// When each partition of `reset` was reset, and whether it was sought
+    /// again since.
+    reset_at: HashMap<i32, (Instant, bool)>,
+    stuck: Option<Stuck>,
     resets: metrics::Counter,
 }
 
@@ -121,6 +175,8 @@ impl LogEndWatch {
             looking: None,
             seen: HashMap::new(),
             reset: HashSet::new(),
+            reset_at: HashMap::new(),
+            stuck: None,
             resets: metrics::counter!(
                 format!("{metric_prefix}_kafka_offset_resets_total"),
                 "topic" => topic.to_owned()
@@ -163,6 +219,12 @@ impl LogEndWatch {
         }));
     }
 
+    /// Set once the consumer is stuck on a partition (module docs): the
+    /// loop must end.
+    pub(super) fn stuck(&self) -> Option<&Stuck> {
+        self.stuck.as_ref()
+    }
+
     fn act(&mut self, consumer: &StreamConsumer, looks: &[Look]) {
         tracing::debug!(topic = %self.topic, ?looks, "log end looked at");
         for look in looks {
@@ -170,12 +232,19 @@ impl LogEndWatch {
             self.seen.insert(look.partition, look.high);
             if !look.committed {
                 self.reset.remove(&look.partition);
+                self.reset_at.remove(&look.partition);
             }
             let again = look.committed && self.reset.contains(&look.partition);
-            if verdict == Verdict::Fine || again {
+            if again {
+                self.check_progress(consumer, look);
+                continue;
+            }
+            if verdict == Verdict::Fine {
                 continue;
             }
             self.reset.insert(look.partition);
+            self.reset_at
+                .insert(look.partition, (Instant::now(), false));
             tracing::error!(
                 topic = %self.topic,
                 partition = look.partition,
@@ -186,15 +255,49 @@ impl LogEndWatch {
                  data or the topic was recreated); re-reading it from its beginning"
             );
             self.resets.increment(1);
-            // Asynchronous (no timeout): librdkafka applies it in its own thread.
-            if let Err(error) = consumer.seek(
-                &self.topic,
-                look.partition,
-                Offset::Beginning,
-                Duration::ZERO,
-            ) {
-                tracing::error!(%error, topic = %self.topic, partition = look.partition, "seek failed");
+            self.seek_to_beginning(consumer, look.partition);
+        }
+    }
+
+    /// A partition reset whose consumer has received nothing since: fine
+    /// while its log is empty; sought again, then given up as stuck, while
+    /// the log holds messages (module docs).
+    fn check_progress(&mut self, consumer: &StreamConsumer, look: &Look) {
+        let holds_messages = look.end.unwrap_or(look.high) > 0;
+        let Some((at, sought_again)) = self.reset_at.get_mut(&look.partition) else {
+            return;
+        };
+        if !holds_messages {
+            // Nothing to receive: the clock starts when there is.
+            *at = Instant::now();
+            return;
+        }
+        let waited = at.elapsed();
+        match progress(waited, *sought_again) {
+            Progress::Waiting => {}
+            Progress::SeekAgain => {
+                *sought_again = true;
+                tracing::warn!(topic = %self.topic, partition = look.partition, waited_s = waited.as_secs(), "nothing received since the reset while the log holds messages; seeking to the beginning again");
+                self.seek_to_beginning(consumer, look.partition);
             }
+            Progress::Stuck if self.stuck.is_none() => {
+                let stuck = Stuck {
+                    topic: self.topic.clone(),
+                    partition: look.partition,
+                    seconds: waited.as_secs(),
+                };
+                tracing::error!(error = %stuck, "giving the consumer up");
+                self.stuck = Some(stuck);
+            }
+            Progress::Stuck => {}
+        }
+    }
+
+    fn seek_to_beginning(&self, consumer: &StreamConsumer, partition: i32) {
+        // Asynchronous (no timeout): librdkafka applies it in its own thread.
+        if let Err(error) = consumer.seek(&self.topic, partition, Offset::Beginning, Duration::ZERO)
+        {
+            tracing::error!(%error, topic = %self.topic, partition, "seek failed");
         }
     }
 }
@@ -335,6 +438,16 @@ mod tests {
             judge(&look(80, Some(600), Some(91)), None),
             Verdict::BeyondEnd { end: 91 }
         );
+    }
+
+    #[test]
+    fn a_reset_that_never_shows_is_sought_again_once_then_given_up() {
+        let s = Duration::from_secs;
+        assert_eq!(progress(s(2), false), Progress::Waiting);
+        assert_eq!(progress(RESEEK_AFTER, false), Progress::SeekAgain);
+        assert_eq!(progress(s(20), true), Progress::Waiting);
+        assert_eq!(progress(STUCK_AFTER, true), Progress::Stuck);
+        assert_eq!(progress(STUCK_AFTER, false), Progress::Stuck);
     }
 
     #[test]

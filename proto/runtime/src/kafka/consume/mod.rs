@@ -15,6 +15,7 @@ mod next;
 mod offsets;
 pub mod retry;
 
+pub use log_end::Stuck;
 pub use offsets::{OffsetRange, offset_ranges};
 
 use std::future::Future;
@@ -140,13 +141,19 @@ pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<Str
 
 /// Runs until `shutdown`: read a batch, handle it (retrying with backoff),
 /// store its offsets. On shutdown the stored offsets are committed.
+///
+/// # Errors
+/// [`Stuck`]: the consumer stopped receiving a partition it re-reads after
+/// its log was replaced (`log_end`'s docs); the caller should exit non-zero
+/// so its supervisor starts a fresh consumer. Stored offsets are committed
+/// first.
 pub async fn run<H: BatchHandler>(
     consumer: &StreamConsumer,
     settings: &ConsumerSettings,
     handler: &mut H,
     metric_prefix: &str,
     shutdown: &CancellationToken,
-) {
+) -> Result<(), Stuck> {
     let consumed = metrics::counter!(format!("{metric_prefix}_kafka_messages_consumed_total"));
     let retry = Retry::new(metric_prefix);
     let mut watch = Watches {
@@ -161,7 +168,7 @@ pub async fn run<H: BatchHandler>(
             Ok(watch) => watch,
             Err(error) => {
                 tracing::error!(%error, "cannot create the log end watch's client");
-                return;
+                return Ok(());
             }
         },
     };
@@ -195,6 +202,7 @@ pub async fn run<H: BatchHandler>(
         Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
         Err(error) => tracing::warn!(%error, "final offset commit failed"),
     }
+    watch.log_end.stuck().cloned().map_or(Ok(()), Err)
 }
 
 /// The most librdkafka prefetches per assigned partition, in KiB.
@@ -228,6 +236,9 @@ async fn read<H: BatchHandler>(
     watch: &mut Watches,
 ) -> Option<Ready<H::Prepared>> {
     watch.log_end.poll(consumer).await;
+    if watch.log_end.stuck().is_some() {
+        return None;
+    }
     let batch = next_batch(consumer, settings, shutdown, watch).await;
     if batch.is_empty() {
         return None;

@@ -15,7 +15,8 @@ use crate::kafka::health::is_unreachable;
 /// assignment and its log end.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
-/// Waits for a first message (or shutdown: empty batch), then fills the batch
+/// Waits for a first message (or shutdown, or a stuck consumer: empty
+/// batch), then fills the batch
 /// until a bound is hit. The timer and the shutdown signal are made once per
 /// batch, not once per message: a batch can hold 100,000 messages.
 pub(super) async fn next_batch(
@@ -41,6 +42,9 @@ pub(super) async fn next_batch(
                 }
                 watch.assignment.check(consumer, &settings.topic);
                 watch.log_end.poll(consumer).await;
+                if watch.log_end.stuck().is_some() {
+                    return Vec::new();
+                }
                 timer.as_mut().reset(Instant::now() + IDLE_CHECK);
                 continue;
             }
