@@ -26,19 +26,20 @@ use crate::helpers::TestCollector;
 pub(crate) const SECRET: &str = "admin-secret-for-tests-0123";
 
 /// The tables an export reads and the admin audit, as the sink creates
-/// them (the columns the tests need; `admin_audit` exactly).
+/// them (the columns the tests need, the engines the sink uses: the export
+/// reads `ReplacingMergeTree` tables with `FINAL`; `admin_audit` exactly).
 const DDL: &[&str] = &[
     "CREATE TABLE {db}.events (event_id UUID, site_id String, visitor_id String, user_id String, \
-     event_type String, received_at DateTime, url String) ENGINE = MergeTree ORDER BY (site_id, event_id)",
+     event_type String, received_at DateTime, url String) ENGINE = ReplacingMergeTree ORDER BY (site_id, event_id)",
     "CREATE TABLE {db}.sessions (site_id String, visitor_id String, session_id String, events UInt32) \
      ENGINE = MergeTree ORDER BY (site_id, session_id)",
     "CREATE TABLE {db}.profile_events (site_id String, visitor_id String, category String) \
-     ENGINE = MergeTree ORDER BY (site_id, visitor_id)",
+     ENGINE = ReplacingMergeTree ORDER BY (site_id, visitor_id, category)",
     "CREATE TABLE {db}.consent_log (record_id UUID, site_id String, subject String, action String) \
-     ENGINE = MergeTree ORDER BY (site_id, record_id)",
+     ENGINE = ReplacingMergeTree ORDER BY (site_id, subject, record_id)",
     "CREATE TABLE {db}.privacy_requests (request_id UUID, site_id String, subject String, \
      user_key String, kind String, channel String, status String, requested_at DateTime, \
-     updated_at DateTime) ENGINE = MergeTree ORDER BY (site_id, request_id)",
+     updated_at DateTime) ENGINE = ReplacingMergeTree ORDER BY (site_id, request_id, status)",
     "CREATE TABLE {db}.admin_audit (called_at DateTime('UTC'), called_ms UInt16, call_id UUID, \
      site_id String, route String, method String, subject String, request_id String, \
      status UInt16, ip_prefix String) ENGINE = MergeTree ORDER BY called_at",
