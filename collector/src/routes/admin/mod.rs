@@ -254,7 +254,7 @@ pub async fn list<P: EventPublisher>(
             };
             let mut query = warehouse
                 .query(&format!(
-                    "SELECT * FROM {{db}}.privacy_requests WHERE site_id = ?{filter} \
+                    "SELECT * FROM {{db}}.privacy_requests FINAL WHERE site_id = ?{filter} \
                      ORDER BY requested_at DESC LIMIT 1000 FORMAT JSON"
                 ))
                 .bind(&site);

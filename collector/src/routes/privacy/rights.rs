@@ -342,7 +342,7 @@ pub async fn list<P: EventPublisher>(
         let warehouse = warehouse(&state)?;
         let query = warehouse
             .query(
-                "SELECT * FROM {db}.privacy_requests WHERE site_id = ? AND subject = ? \
+                "SELECT * FROM {db}.privacy_requests FINAL WHERE site_id = ? AND subject = ? \
                  ORDER BY requested_at LIMIT 1000 FORMAT JSON",
             )
             .bind(&site)
