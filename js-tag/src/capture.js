@@ -47,17 +47,17 @@ export const capture = (off, spa) => {
   }
   view()
   if (spa != 'off') {
+    // The new title is usually set just after the URL (by the app's own
+    // listener on back and forward, which may run after ours), so wait one task.
+    const later = () => setTimeout(view)
     for (const m of ['pushState', 'replaceState']) {
       const f = history[m]
-      // The new title is usually set just after the URL, so wait one task.
-      history[m] = function () {
-        const r = f.apply(this, arguments)
-        setTimeout(view)
-        return r
-      }
+      // Scheduled first, it still runs after the change (a URL that did not
+      // change makes no page view). A page has one `history`: no `this` needed.
+      history[m] = (...a) => (later(), f.apply(history, a))
     }
-    listen('popstate', view)
-    listen('hashchange', view)
+    listen('popstate', later)
+    listen('hashchange', later)
   }
 
   listen('scroll', () => {

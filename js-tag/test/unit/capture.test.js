@@ -45,6 +45,8 @@ test('SPA: pushState, replaceState and popstate are page views; the previous URL
   await p.tick(0)
   p.w.location.href = 'https://shop.example/p/1' // as the back button leaves it
   p.fire('popstate')
+  // The app's own popstate listener, which may run after the tag's, sets the title.
+  p.w.document.title = 'One again'
   await p.tick(1000)
   const views = p.events().filter((e) => e.type == 'page_view')
   assert.deepEqual(
@@ -57,6 +59,7 @@ test('SPA: pushState, replaceState and popstate are page views; the previous URL
     ],
   )
   assert.equal(views[1].envelope.context.title, 'Two', 'the title set just after pushState')
+  assert.equal(views[3].envelope.context.title, 'One again', 'the title set just after popstate')
   await p.close()
 })
 
