@@ -132,7 +132,21 @@ async fn profiles_hold_consenting_visitors_only_and_a_withdrawal_removes_one() {
 
     // An event enriched with consent just before the withdrawal, stored
     // after it: the view does not bring the profile back, the sweep
-    // deletes its rows.
+    // deletes its rows. The start-up retention run (which sweeps too) must
+    // be over first, or it may sweep the straggler before it is counted.
+    let started = std::time::Instant::now();
+    while !sink
+        .get("/metrics")
+        .await
+        .1
+        .contains("fiducia_sink_retention_last_success_timestamp_seconds ")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no retention run at start-up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let straggler = personal(6, "alice", &["shoes"]);
     produce_events(&producer, &setup.topics.enriched, &[straggler]).await;
     setup
