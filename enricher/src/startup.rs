@@ -152,7 +152,13 @@ impl Application {
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let admin = self.admin.handle();
         let admin_task = tokio::spawn(self.admin);
-        wait_for(&self.erasures, &self.shutdown).await;
+        let started = std::time::Instant::now();
+        if self.erasures.caught_up(&self.shutdown).await {
+            tracing::info!(
+                waited_ms = started.elapsed().as_millis(),
+                "erasure deny-list caught up"
+            );
+        }
         let consumed = consume::run(
             &self.consumer,
             &self.settings,
@@ -168,21 +174,4 @@ impl Application {
         // A stuck consumer: exit non-zero, for the supervisor to start a fresh one.
         consumed.map_err(std::io::Error::other)
     }
-}
-
-/// Waits until `erasures` read every request the privacy topic held at
-/// start-up (or shutdown): an event consumed before could belong to a
-/// subject erased meanwhile.
-async fn wait_for(erasures: &FollowState, shutdown: &CancellationToken) {
-    let started = std::time::Instant::now();
-    while !erasures.is_caught_up() && !shutdown.is_cancelled() {
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(50)) => {}
-            () = shutdown.cancelled() => {}
-        }
-    }
-    tracing::info!(
-        waited_ms = started.elapsed().as_millis(),
-        "erasure deny-list caught up"
-    );
 }

@@ -48,9 +48,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// `/readyz` fails once ClickHouse has not answered for this long.
 const CLICKHOUSE_MAX_SILENCE: Duration = Duration::from_secs(5);
-/// How often the table loops look whether the deny-list caught up, and
-/// its size gauge is set.
-const DENY_LIST_POLL: Duration = Duration::from_millis(50);
+/// How often the deny-list size gauge is set.
+const DENY_LIST_GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for in-flight dead letters.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -75,11 +74,8 @@ impl<H: BatchHandler> TableLoop<H> {
         deny_list: Arc<FollowState>,
         shutdown: CancellationToken,
     ) -> Result<(), Stuck> {
-        while !deny_list.is_caught_up() {
-            tokio::select! {
-                () = tokio::time::sleep(DENY_LIST_POLL) => {}
-                () = shutdown.cancelled() => return Ok(()),
-            }
+        if !deny_list.caught_up(&shutdown).await {
+            return Ok(());
         }
         consume::run(
             &self.consumer,
@@ -341,7 +337,7 @@ async fn deny_list_gauge(erased: &Erased, shutdown: &CancellationToken) {
         #[allow(clippy::cast_precision_loss)] // erasures: far below 2^52
         ::metrics::gauge!(metrics::DENY_LIST_ERASURES).set(erased.len() as f64);
         tokio::select! {
-            () = tokio::time::sleep(DENY_LIST_POLL * 20) => {}
+            () = tokio::time::sleep(DENY_LIST_GAUGE_INTERVAL) => {}
             () = shutdown.cancelled() => return,
         }
     }

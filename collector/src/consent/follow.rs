@@ -3,7 +3,6 @@
 //! instance is enforced by all of them within the follower's fetch delay.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use fiducia_proto::v1::ConsentRecord;
 use fiducia_runtime::kafka::admin::retention_ms;
@@ -49,14 +48,12 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> Arc<FollowState> {
     let state = Arc::new(FollowState::default());
-    let settings = FollowSettings {
-        brokers: brokers.to_owned(),
-        topic: topic.to_owned(),
-        client_id: "fiducia-collector-ledger".to_owned(),
-        check_interval: Duration::from_secs(5),
-        discover_interval: Duration::from_secs(60),
-        lag_metric: metrics::LEDGER_LAG,
-    };
+    let settings = FollowSettings::whole_topic(
+        brokers,
+        topic,
+        "fiducia-collector-ledger",
+        metrics::LEDGER_LAG,
+    );
     let applied = ::metrics::counter!(metrics::LEDGER_RECORDS, "outcome" => "applied");
     let invalid = ::metrics::counter!(metrics::LEDGER_RECORDS, "outcome" => "invalid");
     let delay = ::metrics::histogram!(metrics::LEDGER_DELAY);

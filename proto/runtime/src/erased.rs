@@ -13,7 +13,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use fiducia_proto::privacy::user_key;
 use fiducia_proto::v1::{PrivacyRequest, PrivacyRequestKind};
@@ -53,21 +52,27 @@ impl Erased {
         }
         let mut guard = self.sets.write().expect("not poisoned");
         let sets = &mut *guard;
+        let mut new = 0;
         for (set, id) in [
             (&mut sets.visitors, &request.subject),
             (&mut sets.users, &request.user_key),
         ] {
-            if !id.is_empty() {
-                set.entry(request.site_id.clone())
+            if !id.is_empty()
+                && set
+                    .entry(request.site_id.clone())
                     .or_default()
-                    .insert(id.clone());
+                    .insert(id.clone())
+            {
+                new += 1;
             }
         }
-        if !request.subject.is_empty() {
+        // A request read again (a follower re-reads the topic after losing
+        // every broker, a retried request) changes nothing.
+        if new > 0 && !request.subject.is_empty() {
             sets.visitor_log
                 .push((request.site_id.clone(), request.subject.clone()));
         }
-        self.applied.fetch_add(1, Ordering::Release);
+        self.applied.fetch_add(new, Ordering::Release);
     }
 
     /// Whether an event of `site` with `visitor_id` and `user_id` (either
@@ -119,7 +124,7 @@ impl Erased {
         (log.get(from..).unwrap_or_default().to_vec(), log.len())
     }
 
-    /// Erasures applied so far.
+    /// Subjects erased (visitor ids and user keys, each counted once).
     #[must_use]
     pub fn len(&self) -> u64 {
         self.applied.load(Ordering::Acquire)
@@ -146,14 +151,7 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> Arc<FollowState> {
     let state = Arc::new(FollowState::default());
-    let settings = FollowSettings {
-        brokers: brokers.to_owned(),
-        topic: topic.to_owned(),
-        client_id: client_id.to_owned(),
-        check_interval: Duration::from_secs(5),
-        discover_interval: Duration::from_secs(60),
-        lag_metric,
-    };
+    let settings = FollowSettings::whole_topic(brokers, topic, client_id, lag_metric);
     let apply = move |payload: &[u8]| match PrivacyRequest::decode(payload) {
         Ok(request) => erased.apply(&request),
         Err(error) => tracing::warn!(%error, "undecodable privacy request skipped"),
@@ -209,6 +207,15 @@ mod tests {
         erased.apply(&erasure("shop", "v1", ""));
         assert!(erased.contains(&erasure("shop", "v1", "")));
         assert_eq!(erased.len(), 1);
+    }
+
+    #[test]
+    fn a_request_read_again_changes_nothing() {
+        let erased = Erased::default();
+        erased.apply(&erasure("shop", "v1", ""));
+        erased.apply(&erasure("shop", "v1", ""));
+        assert_eq!(erased.len(), 1);
+        assert_eq!(erased.visitors_since(0).0.len(), 1);
     }
 
     #[test]

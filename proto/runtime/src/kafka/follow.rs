@@ -42,6 +42,19 @@ impl FollowState {
     pub fn is_caught_up(&self) -> bool {
         self.caught_up.load(Ordering::Acquire)
     }
+
+    /// Waits until [`Self::is_caught_up`], or `shutdown`: how a stage that
+    /// must not consume before its follower holds the whole topic (the
+    /// deny-list of erased subjects) starts. Whether it caught up.
+    pub async fn caught_up(&self, shutdown: &CancellationToken) -> bool {
+        while !self.is_caught_up() {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                () = shutdown.cancelled() => return false,
+            }
+        }
+        true
+    }
 }
 
 /// How to follow.
@@ -59,6 +72,27 @@ pub struct FollowSettings {
     pub discover_interval: Duration,
     /// Gauge the lag (messages) is published to.
     pub lag_metric: &'static str,
+}
+
+impl FollowSettings {
+    /// Following `topic` into local state as every whole-topic follower
+    /// does: lag measured every 5 s, new partitions looked for every minute.
+    #[must_use]
+    pub fn whole_topic(
+        brokers: &str,
+        topic: &str,
+        client_id: &str,
+        lag_metric: &'static str,
+    ) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            client_id: client_id.to_owned(),
+            check_interval: Duration::from_secs(5),
+            discover_interval: Duration::from_secs(60),
+            lag_metric,
+        }
+    }
 }
 
 /// Low and high watermark by partition.
