@@ -152,8 +152,10 @@ $('confirm-erase').onclick = async () => {
   try {
     const answer = await api('erase', undefined, 'POST')
     erased()
-    say(answer.status == 'erased' ? S.erased_already : fill(S.erase_received, { id: answer.request_id }))
+    // The status is said last: it tells a screen reader (and a test) that
+    // the page, timeline included, shows the erasure.
     timeline((await api('history')).records)
+    say(answer.status == 'erased' ? S.erased_already : fill(S.erase_received, { id: answer.request_id }))
     requests()
   } catch (error) {
     say(fill(S.save_failed, { reason: error.message }))
