@@ -11,6 +11,7 @@ const SCHEMA: &[&str] = &[
     "fiducia/v1/deadletter.proto",
     "fiducia/v1/privacy.proto",
     "fiducia/v1/session.proto",
+    "fiducia/v1/profile.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

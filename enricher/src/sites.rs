@@ -17,6 +17,9 @@
 //! [[sites.demo.enrich.categories]]
 //! name = "product"
 //! path_prefix = "/p/"
+//!
+//! [[sites.demo.enrich.items]]               # what an item is, for recommendations
+//! path_regex = "^/p/([^/]+)"                # capture group 1: the item id
 //! ```
 //!
 //! `geo.precision` is the most precise location stored for events with
@@ -33,9 +36,10 @@ use jiff::tz::TimeZone;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::enrich::category::{Categories, CategoryRule};
 use crate::enrich::geo::Precision;
 use crate::enrich::scrub::Scrubber;
+use fiducia_runtime::service::sites::category::{Categories, CategoryRule};
+use fiducia_runtime::service::sites::items::{ItemRule, Items};
 
 /// What to do with events of a site the sites file does not list
 /// (`FIDUCIA_ENRICHER_UNKNOWN_SITES`).
@@ -81,6 +85,8 @@ pub struct Site {
     pub anonymous_geo_precision: Precision,
     /// Page category rules.
     pub categories: Categories,
+    /// Item rules.
+    pub items: Items,
 }
 
 impl Default for Site {
@@ -95,6 +101,7 @@ impl Default for Site {
             geo_precision: Precision::City,
             anonymous_geo_precision: Precision::Country,
             categories: Categories::default(),
+            items: Items::default(),
         }
     }
 }
@@ -136,6 +143,11 @@ pub struct EnrichSection {
     /// Page category rules, in order.
     #[serde(default)]
     categories: Vec<CategoryRule>,
+    /// Item rules, in order: the first whose regex matches the path gives
+    /// the item id (its first capture group); an event's `item_id`
+    /// property wins over them.
+    #[serde(default)]
+    items: Vec<ItemRule>,
 }
 
 /// The `geo` table of an `enrich` section.
@@ -283,6 +295,7 @@ fn check(file: EnrichSection) -> Result<Site, String> {
     }
     let categories =
         Categories::compile(&file.categories).map_err(|e| format!("categories: {e}"))?;
+    let items = Items::compile(&file.items).map_err(|e| format!("items: {e}"))?;
     Ok(Site {
         time_zone,
         event_types,
@@ -297,6 +310,7 @@ fn check(file: EnrichSection) -> Result<Site, String> {
         geo_precision: file.geo.precision,
         anonymous_geo_precision: file.geo.anonymous_precision,
         categories,
+        items,
     })
 }
 

@@ -7,6 +7,8 @@
 //! * [`device`]: the device classes and the one rule that assigns them.
 //! * [`privacy`]: how a privacy request names its subject (user keys) and
 //!   the retention choices a visitor has.
+//! * [`profile`]: how an event moves a visitor's profile and how a profile
+//!   reads at a moment (the analysts' numbers).
 //! * [`consent`]: the consent vocabulary every service agrees on (purposes,
 //!   event types); the decisions are the collector's.
 //!
@@ -20,6 +22,7 @@ pub mod device;
 pub mod headers;
 pub mod keys;
 pub mod privacy;
+pub mod profile;
 pub mod time;
 pub mod topics;
 

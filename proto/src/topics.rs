@@ -18,6 +18,12 @@ pub mod defaults {
     pub const DEADLETTER: &str = "fiducia.deadletter.v1";
     /// The enricher's session state, compacted, partitioned like the raw topic.
     pub const SESSIONS: &str = "fiducia.sessions.v1";
+    /// Visitor profiles, compacted, partitioned like the raw topic: written
+    /// by the enricher, followed whole by every collector.
+    pub const PROFILES: &str = "fiducia.profiles.v1";
+    /// Item lists (related, popular), compacted: written by the sink,
+    /// followed whole by every collector.
+    pub const ITEMS: &str = "fiducia.items.v1";
 }
 
 /// Whether Kafka accepts `name` as a topic name: 1-249 characters of
@@ -57,6 +63,12 @@ pub struct Topics {
     /// `FIDUCIA_TOPIC_SESSIONS`: the enricher's own state, not in [`Topics::all`]
     /// (the enricher creates it compacted).
     pub sessions: String,
+    /// `FIDUCIA_TOPIC_PROFILES`: compacted, created by the enricher (its
+    /// writer) and waited for by the collectors.
+    pub profiles: String,
+    /// `FIDUCIA_TOPIC_ITEMS`: compacted, created by the sink (its writer)
+    /// and waited for by the collectors.
+    pub items: String,
 }
 
 impl Default for Topics {
@@ -68,6 +80,8 @@ impl Default for Topics {
             privacy: defaults::PRIVACY.into(),
             deadletter: defaults::DEADLETTER.into(),
             sessions: defaults::SESSIONS.into(),
+            profiles: defaults::PROFILES.into(),
+            items: defaults::ITEMS.into(),
         }
     }
 }
@@ -85,6 +99,8 @@ impl Topics {
             privacy: add(d.privacy),
             deadletter: add(d.deadletter),
             sessions: add(d.sessions),
+            profiles: add(d.profiles),
+            items: add(d.items),
         }
     }
 

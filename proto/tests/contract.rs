@@ -5,8 +5,8 @@
 use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::v1::{
     ConsentAction, ConsentRecord, ConsentSnapshot, ConsentState, DeadLetter, DeadLetterHeader,
-    DeadLetterReason, Decision, EnrichedEvent, IpPrefix, PageContext, PrivacyRequest,
-    PrivacyRequestKind, RawEvent, SessionState,
+    DeadLetterReason, Decision, EnrichedEvent, Interest, IpPrefix, ItemCount, ItemList,
+    ItemListKind, PageContext, PrivacyRequest, PrivacyRequestKind, Profile, RawEvent, SessionState,
 };
 use prost::Message;
 
@@ -127,6 +127,43 @@ fn enriched_event_round_trips() {
         entry_referrer_class: "other".into(),
         page_categories: vec!["product".into()],
         retention_months: 6,
+        item_id: "shoe-42".into(),
+    });
+}
+
+#[test]
+fn profile_and_item_list_round_trip() {
+    round_trip(&Profile {
+        site_id: "demo".into(),
+        visitor_id: "v".into(),
+        interests: vec![Interest {
+            category: "shoes".into(),
+            score: 2.5,
+            last_seen_ms: 3,
+        }],
+        scores_at_ms: 3,
+        recent_items: vec!["shoe-42".into()],
+        first_seen_ms: 1,
+        last_seen_ms: 3,
+        events: 2,
+        sessions: 1,
+        last_campaign: "spring".into(),
+        device: "mobile".into(),
+        raw_partition: 1,
+        raw_offset: 9,
+        updated_at_ms: 4,
+        begun_at_ms: 2,
+    });
+    round_trip(&ItemList {
+        site_id: "demo".into(),
+        kind: ItemListKind::Related.into(),
+        subject: "shoe-42".into(),
+        items: vec![ItemCount {
+            item: "shoe-7".into(),
+            visitors: 12,
+        }],
+        computed_at_ms: 5,
+        min_visitors: 10,
     });
 }
 

@@ -4,11 +4,10 @@
 //! site rules), consent enforcement, [`url`] and [`scrub`] (URLs, title and
 //! properties lose what is personal), [`referrer`] and campaign, [`ip`] and
 //! [`geo`] (precision by consent), [`user_agent`] and [`bots`], [`time`],
-//! [`category`]. Sessions ([`session`]) need per-visitor state and are
+//! [`category`](fiducia_runtime::service::sites::category). Sessions ([`session`]) need per-visitor state and are
 //! applied by the batch processor on top of the [`Draft`] made here.
 
 pub mod bots;
-pub mod category;
 pub mod geo;
 pub mod ip;
 pub mod referrer;
@@ -220,6 +219,10 @@ impl Engine {
                 user_id,
                 url: page.url,
                 page_categories: site.categories.of(&page.path),
+                item_id: site
+                    .items
+                    .of(&page.path, &item_property(&props_json))
+                    .to_owned(),
                 path: page.path,
                 referrer: referrer.url,
                 referrer_class: source.class.as_str().to_owned(),
@@ -264,3 +267,21 @@ impl Engine {
 
 #[cfg(test)]
 mod tests;
+
+/// The `item_id` property of scrubbed properties, if it is a string or a
+/// number (an object or list is no id).
+fn item_property(props_json: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Props {
+        #[serde(default)]
+        item_id: Option<serde_json::Value>,
+    }
+    match serde_json::from_str::<Props>(props_json)
+        .ok()
+        .and_then(|p| p.item_id)
+    {
+        Some(serde_json::Value::String(id)) => id,
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}

@@ -217,8 +217,16 @@ pub fn topics_from_env() -> Result<fiducia_proto::topics::Topics, ConfigError> {
             ))
         }
     };
-    let [raw, enriched, consent, privacy, deadletter, sessions] =
-        topic_vars(&d).map(|(var, default)| pick(var, default));
+    let [
+        raw,
+        enriched,
+        consent,
+        privacy,
+        deadletter,
+        sessions,
+        profiles,
+        items,
+    ] = topic_vars(&d).map(|(var, default)| pick(var, default));
     Ok(fiducia_proto::topics::Topics {
         raw: raw?,
         enriched: enriched?,
@@ -226,6 +234,8 @@ pub fn topics_from_env() -> Result<fiducia_proto::topics::Topics, ConfigError> {
         privacy: privacy?,
         deadletter: deadletter?,
         sessions: sessions?,
+        profiles: profiles?,
+        items: items?,
     })
 }
 
@@ -234,7 +244,7 @@ pub fn topics_from_env() -> Result<fiducia_proto::topics::Topics, ConfigError> {
 /// what a process must be given to use `topics` (how tests run pipelines
 /// side by side).
 #[must_use]
-pub fn topic_vars(topics: &fiducia_proto::topics::Topics) -> [(&'static str, String); 6] {
+pub fn topic_vars(topics: &fiducia_proto::topics::Topics) -> [(&'static str, String); 8] {
     [
         ("FIDUCIA_TOPIC_RAW", topics.raw.clone()),
         ("FIDUCIA_TOPIC_ENRICHED", topics.enriched.clone()),
@@ -242,6 +252,8 @@ pub fn topic_vars(topics: &fiducia_proto::topics::Topics) -> [(&'static str, Str
         ("FIDUCIA_TOPIC_PRIVACY", topics.privacy.clone()),
         ("FIDUCIA_TOPIC_DEADLETTER", topics.deadletter.clone()),
         ("FIDUCIA_TOPIC_SESSIONS", topics.sessions.clone()),
+        ("FIDUCIA_TOPIC_PROFILES", topics.profiles.clone()),
+        ("FIDUCIA_TOPIC_ITEMS", topics.items.clone()),
     ]
 }
 

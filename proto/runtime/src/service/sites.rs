@@ -26,10 +26,14 @@
 //! site lacks it: no service knows a site another does not. Every other
 //! section is optional, and leaving it out means exactly what writing it
 //! empty means: each key takes its documented default
-//! (`deploy/CONFIGURATION.md`). The names `privacy` and `personalization`
-//! are reserved for sections to come; any other name is an error. The
+//! (`deploy/CONFIGURATION.md`). The name `privacy`
+//! is reserved for a section to come; any other name is an error. The
 //! file's shape (ids, section names, required sections) is checked by every
 //! service alike; the keys of a section by the service that reads it.
+
+pub mod category;
+pub mod items;
+pub mod personalization;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,15 +56,24 @@ pub enum Section {
     Enrich,
     /// The sink's: how long each data type is kept.
     Retention,
+    /// The collector's and the sink's: segments, the k threshold of item
+    /// lists ([`personalization`]).
+    Personalization,
 }
 
 impl Section {
     /// Every section, in the file's order.
-    pub const ALL: [Self; 4] = [Self::Collect, Self::Consent, Self::Enrich, Self::Retention];
+    pub const ALL: [Self; 5] = [
+        Self::Collect,
+        Self::Consent,
+        Self::Enrich,
+        Self::Retention,
+        Self::Personalization,
+    ];
 
-    /// Names kept for sections to come (privacy requests, personalization):
-    /// refused today, so a file written for a later release fails loudly.
-    pub const RESERVED: [&str; 2] = ["privacy", "personalization"];
+    /// Names kept for sections to come (privacy requests): refused today,
+    /// so a file written for a later release fails loudly.
+    pub const RESERVED: [&str; 1] = ["privacy"];
 
     /// The section's name in the file.
     #[must_use]
@@ -70,6 +83,7 @@ impl Section {
             Self::Consent => "consent",
             Self::Enrich => "enrich",
             Self::Retention => "retention",
+            Self::Personalization => "personalization",
         }
     }
 
@@ -80,6 +94,7 @@ impl Section {
             Self::Collect | Self::Consent => "collector",
             Self::Enrich => "enricher",
             Self::Retention => "sink",
+            Self::Personalization => "collector and sink",
         }
     }
 

@@ -133,6 +133,7 @@ mod tests {
             event_type: "page_view".into(),
             event_time_ms: day() + 123,
             received_at_ms: day() + 456,
+            item_id: String::new(),
             seq: 3,
             visitor_id: "v1".into(),
             session_id: "s1".into(),

@@ -1,7 +1,9 @@
 //! Page categories from the site's path rules (`/p/` → `product`, a regex
 //! for `/blog/` and `/news/` → `editorial`), for contextual answers that need
 //! no identifier and for the interests of visitor profiles. Every rule that
-//! matches adds its category, in rule order, once.
+//! matches adds its category, in rule order, once. The rules are the
+//! `enrich.categories` of the sites file: the enricher categorises events
+//! with them, the collector the page of a contextual profile request.
 
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
