@@ -268,7 +268,7 @@ path_regex = "^/(blog|news)/"
         SessionStore::new(500_000),
         std::sync::Arc::default(),
     );
-    processor.install(0, Vec::new());
+    processor.install(0, Vec::new(), Vec::new());
     processor
 }
 

@@ -24,7 +24,7 @@ use crate::enrich::geo::GeoDb;
 use crate::metrics;
 use crate::pipeline::Enricher;
 use crate::publish::kafka::KafkaPublisher;
-use crate::sessions::restore::{Restorer, check_partitions};
+use crate::restore::{Restorer, check_partitions};
 use crate::sessions::store::SessionStore;
 
 /// A built enricher, connected, not yet consuming.
@@ -54,13 +54,22 @@ impl Application {
         let brokers = config.kafka.brokers.clone();
         config.kafka.ensure_topics().await?;
         if config.kafka.create_topics {
-            ensure_compacted_topics(&brokers, &[&topics.sessions], config.kafka.partitions).await?;
+            ensure_compacted_topics(
+                &brokers,
+                &[&topics.sessions, &topics.profiles],
+                config.kafka.partitions,
+            )
+            .await?;
         }
         {
-            let (brokers, raw, sessions) =
-                (brokers.clone(), topics.raw.clone(), topics.sessions.clone());
+            let (brokers, raw, kept) = (
+                brokers.clone(),
+                topics.raw.clone(),
+                [topics.sessions.clone(), topics.profiles.clone()],
+            );
             tokio::task::spawn_blocking(move || {
-                check_partitions(&brokers, &raw, &sessions, Duration::from_secs(10))
+                let kept = kept.each_ref().map(String::as_str);
+                check_partitions(&brokers, &raw, &kept, Duration::from_secs(10))
             })
             .await??;
         }
@@ -123,8 +132,9 @@ impl Application {
             erased,
         );
         let restorer = Restorer::new(&brokers, &topics.sessions, config.session_restore_timeout);
+        let profiles = Restorer::new(&brokers, &topics.profiles, config.session_restore_timeout);
         let publisher = KafkaPublisher::new(Arc::clone(&producer), topics);
-        let enricher = Enricher::new(processor, restorer, publisher);
+        let enricher = Enricher::new(processor, restorer, profiles, publisher);
         Ok(Self {
             admin,
             admin_addr,

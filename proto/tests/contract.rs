@@ -153,6 +153,7 @@ fn profile_and_item_list_round_trip() {
         raw_offset: 9,
         updated_at_ms: 4,
         begun_at_ms: 2,
+        retention_months: 6,
     });
     round_trip(&ItemList {
         site_id: "demo".into(),
