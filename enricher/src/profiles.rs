@@ -14,13 +14,18 @@
 //!   collector's consent decision, ledger included, says the visitor
 //!   withdrew or never agreed): what was learnt under a consent no longer
 //!   standing is not kept;
+//! * an event says personalization was turned on after the profile began
+//!   (`RawEvent.personalization_since_ms`): the visitor withdrew and agreed
+//!   again without an event in between, so the profile starts again from
+//!   this event;
 //! * the subject is erased (the privacy topic's deny-list);
 //! * the visitor was quiet for longer than the profile retention: their
 //!   own chosen retention, or [`DEFAULT_RETENTION_MONTHS`].
 //!
 //! A withdrawal the visitor makes without sending another event is enforced
-//! by the collectors at once (they answer contextually and drop the
-//! profile); this store learns it with the visitor's next event.
+//! by the collectors at once (they answer contextually, drop the profile,
+//! and never serve a profile begun before the latest grant); this store
+//! learns it with the visitor's next event.
 
 use std::collections::{HashMap, HashSet};
 
@@ -36,11 +41,24 @@ const MONTH_MS: i64 = 30 * DAY_MS + DAY_MS * 44 / 100;
 /// How often a partition is swept for expired profiles (collector time).
 const SWEEP_EVERY_MS: i64 = 60 * 60 * 1000;
 
+/// What an event says about the visitor's personalization consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consent {
+    /// Granted for this event (the collector's decision).
+    pub granted: bool,
+    /// When the ledger last saw it turned on (server ms; 0: unknown).
+    pub since_ms: i64,
+}
+
 /// What happened to a visitor's profile with one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     /// The event moved the profile.
     Updated,
+    /// The profile was begun before personalization was last turned on
+    /// (a withdrawal this store did not see): it was started again with
+    /// this event.
+    Restarted,
     /// The profile was forgotten: the event came without personalization
     /// consent.
     Withdrawn,
@@ -53,7 +71,8 @@ pub enum Change {
 pub struct ProfileTally {
     /// Profile updates (events applied).
     pub updated: u64,
-    /// Profiles forgotten because an event came without personalization.
+    /// Profiles forgotten because an event came without personalization,
+    /// or started again because it was turned on again since they began.
     pub withdrawn: u64,
     /// Profiles forgotten because the subject was erased.
     pub erased: u64,
@@ -151,20 +170,21 @@ impl ProfileStore {
 
     /// One event of `key` (`site/visitor`) read from `partition`, that the
     /// session store did not know as applied: moves the profile when
-    /// `personalization` is granted and the event is no bot's, forgets it
-    /// when personalization is not granted.
+    /// personalization is granted and the event is no bot's, forgets it
+    /// when personalization is not granted, and starts it again when it
+    /// began before personalization was last turned on.
     pub fn event(
         &mut self,
         partition: i32,
         key: &str,
-        personalization: bool,
+        consent: Consent,
         is_bot: bool,
         retention_months: u32,
         signal: &Signal<'_>,
     ) -> Change {
         let part = self.partitions.entry(partition).or_default();
         part.watermark_ms = part.watermark_ms.max(signal.received_at_ms);
-        if !personalization {
+        if !consent.granted {
             if part.profiles.remove(key).is_none() {
                 return Change::None;
             }
@@ -173,8 +193,22 @@ impl ProfileStore {
             self.tally.withdrawn += 1;
             return Change::Withdrawn;
         }
+        let stale = part
+            .profiles
+            .get(key)
+            .is_some_and(|p| p.begun_at_ms < consent.since_ms);
+        if stale {
+            part.profiles.remove(key);
+            part.dirty.remove(key);
+            self.tombstones.push((partition, key.to_owned()));
+            self.tally.withdrawn += 1;
+        }
         if is_bot {
-            return Change::None;
+            return if stale {
+                Change::Withdrawn
+            } else {
+                Change::None
+            };
         }
         if !part.profiles.contains_key(key) {
             // A profile forgotten earlier in this batch: the new one
@@ -196,7 +230,11 @@ impl ProfileStore {
             part.dirty.insert(key.to_owned());
         }
         self.tally.updated += 1;
-        Change::Updated
+        if stale {
+            Change::Restarted
+        } else {
+            Change::Updated
+        }
     }
 
     /// Ends a batch: sweeps the batch's partitions for expired profiles

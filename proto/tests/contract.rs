@@ -73,6 +73,7 @@ fn raw_event_round_trips() {
         decision: Decision::Keep.into(),
         device_class: String::new(),
         retention_months: 6,
+        personalization_since_ms: 7,
     });
 }
 

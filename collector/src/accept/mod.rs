@@ -168,6 +168,9 @@ pub fn accept(
                     meta.user_agent.clone()
                 },
                 decision: decision.into(),
+                // Not known to the ledger yet (it gains a per-purpose
+                // "since" with the profile API, in this same change).
+                personalization_since_ms: 0,
                 device_class: if strip {
                     (*device_class.get_or_insert_with(|| strip::device_class(&meta.user_agent)))
                         .to_owned()

@@ -20,7 +20,7 @@ use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use crate::enrich::session::Visit;
 use crate::enrich::validate::{Invalid, validate};
 use crate::enrich::{Engine, Tally, bots};
-use crate::profiles::{Change, ProfileStore, ProfileTally};
+use crate::profiles::{Change, Consent, ProfileStore, ProfileTally};
 use crate::publish::{Destination, Record};
 use crate::sessions::store::{Outcome, SessionStore, StoreTally};
 
@@ -218,6 +218,7 @@ impl Processor {
             tally.erased += 1;
             return Ok(None);
         }
+        let personalization_since_ms = raw.personalization_since_ms;
         let mut draft = self.engine.enrich(raw, &mut tally.enrich)?;
         let mut session_started = false;
         if !draft.event.visitor_id.is_empty() {
@@ -268,7 +269,11 @@ impl Processor {
             tally.bots_flagged += 1;
         }
         if !event.visitor_id.is_empty() {
-            self.profile(message, &event, session_started);
+            let consent = Consent {
+                granted: event.consent_personalization,
+                since_ms: personalization_since_ms,
+            };
+            self.profile(message, &event, consent, session_started);
         }
         if drop {
             tally.bots_dropped += 1;
@@ -294,7 +299,13 @@ impl Processor {
 impl Processor {
     /// Moves or forgets the profile of `event`'s visitor (an event the
     /// session store had not applied before).
-    fn profile(&mut self, message: &OwnedMessage, event: &EnrichedEvent, session_started: bool) {
+    fn profile(
+        &mut self,
+        message: &OwnedMessage,
+        event: &EnrichedEvent,
+        consent: Consent,
+        session_started: bool,
+    ) {
         let signal = Signal {
             event_type: &event.event_type,
             event_time_ms: event.event_time_ms,
@@ -311,13 +322,19 @@ impl Processor {
         let change = self.profiles.event(
             message.partition(),
             &key,
-            event.consent_personalization,
+            consent,
             event.is_bot,
             event.retention_months,
             &signal,
         );
-        if change == Change::Withdrawn {
-            tracing::debug!(site = %event.site_id, "profile forgotten: an event came without personalization consent");
+        match change {
+            Change::Withdrawn => {
+                tracing::debug!(site = %event.site_id, "profile forgotten: an event came without personalization consent");
+            }
+            Change::Restarted => {
+                tracing::debug!(site = %event.site_id, "profile started again: personalization was turned on again since it began");
+            }
+            Change::Updated | Change::None => {}
         }
     }
 }

@@ -7,6 +7,14 @@ use fiducia_proto::profile::interests_at;
 use super::*;
 
 const T0: i64 = 1_780_000_000_000;
+const ON: Consent = Consent {
+    granted: true,
+    since_ms: 0,
+};
+const OFF: Consent = Consent {
+    granted: false,
+    since_ms: 0,
+};
 
 fn signal<'a>(at: i64, categories: &'a [String], offset: i64) -> Signal<'a> {
     Signal {
@@ -34,7 +42,7 @@ fn consented_events_move_a_profile_written_once_per_batch() {
     let mut store = ProfileStore::default();
     store.begin_batch();
     for n in 0..3 {
-        let change = store.event(0, "demo/v1", true, false, 0, &signal(T0 + n, &shoes, n));
+        let change = store.event(0, "demo/v1", ON, false, 0, &signal(T0 + n, &shoes, n));
         assert_eq!(change, Change::Updated);
     }
     let (records, tally) = store.finish_batch(&[0]);
@@ -53,22 +61,22 @@ fn consented_events_move_a_profile_written_once_per_batch() {
 fn an_event_without_personalization_forgets_the_profile_and_a_bot_changes_nothing() {
     let mut store = ProfileStore::default();
     store.begin_batch();
-    store.event(0, "demo/v1", true, false, 0, &signal(T0, &[], 0));
+    store.event(0, "demo/v1", ON, false, 0, &signal(T0, &[], 0));
     assert_eq!(
-        store.event(0, "demo/v1", true, true, 0, &signal(T0 + 1, &[], 1)),
+        store.event(0, "demo/v1", ON, true, 0, &signal(T0 + 1, &[], 1)),
         Change::None
     );
     assert_eq!(store.finish_batch(&[0]).0.len(), 1);
     store.begin_batch();
     // Changed and forgotten in one batch: only the tombstone is written.
-    store.event(0, "demo/v1", true, false, 0, &signal(T0 + 2, &[], 2));
+    store.event(0, "demo/v1", ON, false, 0, &signal(T0 + 2, &[], 2));
     assert_eq!(
-        store.event(0, "demo/v1", false, false, 0, &signal(T0 + 3, &[], 3)),
+        store.event(0, "demo/v1", OFF, false, 0, &signal(T0 + 3, &[], 3)),
         Change::Withdrawn
     );
     // A visitor without a profile and without consent: nothing at all.
     assert_eq!(
-        store.event(0, "demo/v2", false, false, 0, &signal(T0 + 3, &[], 4)),
+        store.event(0, "demo/v2", OFF, false, 0, &signal(T0 + 3, &[], 4)),
         Change::None
     );
     let (records, tally) = store.finish_batch(&[0]);
@@ -77,7 +85,7 @@ fn an_event_without_personalization_forgets_the_profile_and_a_bot_changes_nothin
     assert!(store.is_empty());
     // Consent given again: a new profile, nothing of the old one.
     store.begin_batch();
-    store.event(0, "demo/v1", true, false, 0, &signal(T0 + 4, &[], 5));
+    store.event(0, "demo/v1", ON, false, 0, &signal(T0 + 4, &[], 5));
     let (records, _) = store.finish_batch(&[0]);
     let profile = records[0].profile.as_ref().unwrap();
     assert_eq!(
@@ -90,8 +98,8 @@ fn an_event_without_personalization_forgets_the_profile_and_a_bot_changes_nothin
 fn an_erasure_forgets_the_subject_in_every_partition() {
     let mut store = ProfileStore::default();
     store.begin_batch();
-    store.event(3, "demo/v1", true, false, 0, &signal(T0, &[], 0));
-    store.event(3, "demo/v2", true, false, 0, &signal(T0, &[], 1));
+    store.event(3, "demo/v1", ON, false, 0, &signal(T0, &[], 0));
+    store.event(3, "demo/v2", ON, false, 0, &signal(T0, &[], 1));
     store.finish_batch(&[3]);
     store.begin_batch();
     store.erase("demo", "v1");
@@ -106,13 +114,13 @@ fn an_erasure_forgets_the_subject_in_every_partition() {
 fn quiet_profiles_expire_after_their_retention() {
     let mut store = ProfileStore::default();
     store.begin_batch();
-    store.event(0, "demo/default", true, false, 0, &signal(T0, &[], 0));
-    store.event(0, "demo/chose-1", true, false, 1, &signal(T0, &[], 1));
+    store.event(0, "demo/default", ON, false, 0, &signal(T0, &[], 0));
+    store.event(0, "demo/chose-1", ON, false, 1, &signal(T0, &[], 1));
     store.finish_batch(&[0]);
     // Two months later another visitor's event moves the clock on.
     store.begin_batch();
     let later = T0 + 62 * DAY_MS;
-    store.event(0, "demo/active", true, false, 0, &signal(later, &[], 2));
+    store.event(0, "demo/active", ON, false, 0, &signal(later, &[], 2));
     let (records, tally) = store.finish_batch(&[0]);
     assert_eq!(
         written(&records),
@@ -124,7 +132,7 @@ fn quiet_profiles_expire_after_their_retention() {
     store.event(
         0,
         "demo/active",
-        true,
+        ON,
         false,
         0,
         &signal(T0 + 400 * DAY_MS, &[], 3),
@@ -148,7 +156,7 @@ fn a_partition_read_back_is_installed_and_forgotten_on_hand_over() {
     };
     store.install(1, vec![("demo/v1".into(), held)]);
     store.begin_batch();
-    store.event(1, "demo/v1", true, false, 0, &signal(T0 + 1, &[], 9));
+    store.event(1, "demo/v1", ON, false, 0, &signal(T0 + 1, &[], 9));
     let (records, _) = store.finish_batch(&[1]);
     assert_eq!(written(&records), [("demo/v1", Some(5))]);
     store.forget(1);
@@ -161,12 +169,37 @@ fn a_profile_forgotten_and_begun_again_in_one_batch_is_written_once_without_a_to
     // after the new profile, so the topic forgot a visitor who had agreed.
     let mut store = ProfileStore::default();
     store.begin_batch();
-    store.event(0, "demo/v1", true, false, 0, &signal(T0, &[], 0));
+    store.event(0, "demo/v1", ON, false, 0, &signal(T0, &[], 0));
     store.finish_batch(&[0]);
     store.begin_batch();
-    store.event(0, "demo/v1", false, false, 0, &signal(T0 + 1, &[], 1));
-    store.event(0, "demo/v1", true, false, 0, &signal(T0 + 2, &[], 2));
+    store.event(0, "demo/v1", OFF, false, 0, &signal(T0 + 1, &[], 1));
+    store.event(0, "demo/v1", ON, false, 0, &signal(T0 + 2, &[], 2));
     let (records, _) = store.finish_batch(&[0]);
     assert_eq!(written(&records), [("demo/v1", Some(1))]);
     assert_eq!(records[0].profile.as_ref().unwrap().first_seen_ms, T0 + 2);
+}
+
+#[test]
+fn a_profile_begun_before_personalization_was_turned_on_again_starts_again() {
+    // Withdrawn and granted again in the privacy center, with no event in
+    // between: this store never saw the withdrawal, the event says when.
+    let mut store = ProfileStore::default();
+    store.begin_batch();
+    store.event(0, "demo/v1", ON, false, 0, &signal(T0, &[], 0));
+    store.event(0, "demo/v1", ON, false, 0, &signal(T0 + 1, &[], 1));
+    store.finish_batch(&[0]);
+    store.begin_batch();
+    let again = Consent {
+        granted: true,
+        since_ms: T0 + 50,
+    };
+    let change = store.event(0, "demo/v1", again, false, 0, &signal(T0 + 100, &[], 2));
+    assert_eq!(change, Change::Restarted);
+    // Its next events continue it: it began after the grant.
+    let change = store.event(0, "demo/v1", again, false, 0, &signal(T0 + 101, &[], 3));
+    assert_eq!(change, Change::Updated);
+    let (records, tally) = store.finish_batch(&[0]);
+    assert_eq!(written(&records), [("demo/v1", Some(2))]);
+    assert_eq!(records[0].profile.as_ref().unwrap().begun_at_ms, T0 + 100);
+    assert_eq!(tally.withdrawn, 1);
 }

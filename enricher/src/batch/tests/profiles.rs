@@ -177,13 +177,15 @@ fn an_event_without_personalization_or_an_erasure_tombstones_the_profile_and_bot
 }
 
 /// One generated event: visitor 0-2, personalization, bot, an erasure of
-/// the visitor just before it.
+/// the visitor just before it, personalization withdrawn and granted again
+/// (in the privacy center, no event in between) just before it.
 #[derive(Debug, Clone)]
 struct Step {
     visitor: u8,
     personalization: bool,
     bot: bool,
     erase_before: bool,
+    regrant_before: bool,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -192,13 +194,17 @@ fn step() -> impl Strategy<Value = Step> {
         any::<bool>(),
         prop::bool::weighted(0.2),
         prop::bool::weighted(0.05),
+        prop::bool::weighted(0.1),
     )
-        .prop_map(|(visitor, personalization, bot, erase_before)| Step {
-            visitor,
-            personalization,
-            bot,
-            erase_before,
-        })
+        .prop_map(
+            |(visitor, personalization, bot, erase_before, regrant_before)| Step {
+                visitor,
+                personalization,
+                bot,
+                erase_before,
+                regrant_before,
+            },
+        )
 }
 
 proptest! {
@@ -206,9 +212,9 @@ proptest! {
 
     /// The oracle, from the rules only: a visitor's profile counts exactly
     /// the non-bot events with personalization granted since their latest
-    /// event without it, and nothing of an erased visitor; a visitor with
-    /// no such event has no profile; whatever is written last for a visitor
-    /// is what they hold.
+    /// event without it and since personalization was last turned on, and
+    /// nothing of an erased visitor; a visitor with no such event has no
+    /// profile; whatever is written last for a visitor is what they hold.
     #[test]
     fn a_profile_holds_only_what_the_standing_consent_allows(steps in prop::collection::vec(step(), 1..40), cut in 1usize..8) {
         let erased = Arc::new(Erased::default());
@@ -217,6 +223,7 @@ proptest! {
         let mut expected: HashMap<String, u32> = HashMap::new();
         let mut gone: Vec<String> = Vec::new();
         let mut last_written: HashMap<String, Option<u32>> = HashMap::new();
+        let mut since: HashMap<String, i64> = HashMap::new();
         let mut offset = 0i64;
         for chunk in steps.chunks(cut) {
             // Erasures land between batches, as the deny-list is read.
@@ -231,7 +238,12 @@ proptest! {
                 .enumerate()
                 .map(|(i, s)| {
                     let n = u16::try_from(offset).unwrap() + u16::try_from(i).unwrap();
-                    let e = event(n, &format!("v{}", s.visitor), i64::from(n), "/p/shoes/x", s.personalization);
+                    let mut e = event(n, &format!("v{}", s.visitor), i64::from(n), "/p/shoes/x", s.personalization);
+                    let key = format!("demo/v{}", s.visitor);
+                    if s.regrant_before {
+                        since.insert(key.clone(), e.received_at_ms - 1);
+                    }
+                    e.personalization_since_ms = since.get(&key).copied().unwrap_or(0);
                     if s.bot { bot(e) } else { e }
                 })
                 .collect();
@@ -239,6 +251,9 @@ proptest! {
                 let key = format!("demo/v{}", s.visitor);
                 if gone.contains(&key) {
                     continue;
+                }
+                if s.regrant_before {
+                    expected.remove(&key);
                 }
                 if !s.personalization {
                     expected.remove(&key);
