@@ -5,7 +5,8 @@
 //! ([`pipeline`]), and can be fed again after a fix ([`replay`]). Session
 //! state lives per raw partition and is kept in `fiducia.sessions.v1`
 //! ([`sessions`]); visitor profiles, for personalization, in
-//! `fiducia.profiles.v1` ([`profiles`]), both read back by [`restore`].
+//! `fiducia.profiles.v1` ([`profiles`]), both read back by [`restore`];
+//! withdrawals of personalization are followed live ([`withdrawals`]).
 //! Records go out through [`publish`]; offsets are stored only after every
 //! produce is acknowledged.
 
@@ -21,6 +22,7 @@ pub mod restore;
 pub mod sessions;
 pub mod sites;
 pub mod startup;
+pub mod withdrawals;
 
 pub use config::Config;
 pub use startup::Application;

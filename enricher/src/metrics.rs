@@ -23,6 +23,8 @@ pub const BOTS_DROPPED: &str = "fiducia_enricher_bots_dropped_total";
 pub const EVENTS_ALREADY_APPLIED: &str = "fiducia_enricher_events_already_applied_total";
 /// Events of erased subjects (the privacy topic's deny-list), dropped.
 pub const EVENTS_ERASED: &str = "fiducia_enricher_events_erased_total";
+/// Consent records not yet read by the live follower of withdrawals.
+pub const WITHDRAWALS_LAG: &str = "fiducia_enricher_withdrawals_lag_messages";
 /// Erasure requests on the privacy topic not yet read into the deny-list.
 pub const ERASURES_LAG: &str = "fiducia_enricher_erasures_lag_messages";
 /// Sessions started, by `reason` (first, idle, midnight, campaign, late).
@@ -77,6 +79,10 @@ pub fn describe() {
     describe_gauge!(
         ERASURES_LAG,
         "Privacy requests not yet read into the deny-list."
+    );
+    describe_gauge!(
+        WITHDRAWALS_LAG,
+        "Consent records not yet read by the live follower of personalization withdrawals."
     );
     describe_counter!(SESSIONS_STARTED, "Sessions started, by reason.");
     describe_counter!(

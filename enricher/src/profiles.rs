@@ -18,14 +18,17 @@
 //!   (`RawEvent.personalization_since_ms`): the visitor withdrew and agreed
 //!   again without an event in between, so the profile starts again from
 //!   this event;
-//! * the subject is erased (the privacy topic's deny-list);
+//! * a consent record leaves personalization off for the visitor (read live
+//!   from the consent topic, [`crate::withdrawals`]), or the subject is
+//!   erased (the privacy topic's deny-list): at the next batch, whatever
+//!   partition it is of;
 //! * the visitor was quiet for longer than the profile retention: their
 //!   own chosen retention, or [`DEFAULT_RETENTION_MONTHS`].
 //!
-//! A withdrawal the visitor makes without sending another event is enforced
-//! by the collectors at once (they answer contextually, drop the profile,
-//! and never serve a profile begun before the latest grant); this store
-//! learns it with the visitor's next event.
+//! The collectors enforce a withdrawal at once on their own (they answer
+//! contextually, drop the profile, and never serve a profile begun before
+//! the latest grant); one made while no enricher ran reaches this store
+//! with the visitor's next event.
 
 use std::collections::{HashMap, HashSet};
 
@@ -164,6 +167,26 @@ impl ProfileStore {
                 part.dirty.remove(&key);
                 self.tombstones.push((partition, key.clone()));
                 self.tally.erased += 1;
+            }
+        }
+    }
+
+    /// Forgets `site/visitor` wherever it is held, if its profile began no
+    /// later than `at_ms` (server time of a record that left
+    /// personalization off): a profile begun after it belongs to a later
+    /// grant.
+    pub fn withdraw(&mut self, site: &str, visitor: &str, at_ms: i64) {
+        let key = format!("{site}/{visitor}");
+        for (&partition, part) in &mut self.partitions {
+            if part
+                .profiles
+                .get(&key)
+                .is_some_and(|p| p.begun_at_ms <= at_ms)
+            {
+                part.profiles.remove(&key);
+                part.dirty.remove(&key);
+                self.tombstones.push((partition, key.clone()));
+                self.tally.withdrawn += 1;
             }
         }
     }

@@ -26,6 +26,7 @@ use crate::pipeline::Enricher;
 use crate::publish::kafka::KafkaPublisher;
 use crate::restore::{Restorer, check_partitions};
 use crate::sessions::store::SessionStore;
+use crate::withdrawals::{self, Withdrawals};
 
 /// A built enricher, connected, not yet consuming.
 pub struct Application {
@@ -126,11 +127,22 @@ impl Application {
             Arc::new(move || health.is_up() && ready.is_caught_up()),
         )?;
         tracing::info!(%admin_addr, from = %topics.raw, to = %topics.enriched, sessions = %topics.sessions, group = %config.group_id, "enricher started");
+        // Withdrawals of personalization from now on: profiles are forgotten
+        // at the next batch, not at the visitor's next event.
+        let withdrawals = Arc::new(Withdrawals::default());
+        let _followed = withdrawals::spawn(
+            Arc::clone(&withdrawals),
+            &brokers,
+            &topics.consent,
+            metrics::WITHDRAWALS_LAG,
+            shutdown.clone(),
+        );
         let processor = Processor::new(
             Engine::new(config.sites, config.agent_cache_entries, geo),
             SessionStore::new(config.session_max_entries),
             erased,
-        );
+        )
+        .with_withdrawals(withdrawals);
         let restorer = Restorer::new(&brokers, &topics.sessions, config.session_restore_timeout);
         let profiles = Restorer::new(&brokers, &topics.profiles, config.session_restore_timeout);
         let publisher = KafkaPublisher::new(Arc::clone(&producer), topics);

@@ -23,6 +23,7 @@ use crate::enrich::{Engine, Tally, bots};
 use crate::profiles::{Change, Consent, ProfileStore, ProfileTally};
 use crate::publish::{Destination, Record};
 use crate::sessions::store::{Outcome, SessionStore, StoreTally};
+use crate::withdrawals::Withdrawals;
 
 /// Stage name written into dead letters.
 pub const STAGE: &str = "enricher";
@@ -75,6 +76,7 @@ pub struct Processor {
     erased: Arc<Erased>,
     /// Position in the erased visitors' log up to which states were forgotten.
     erased_seen: usize,
+    withdrawals: Arc<Withdrawals>,
 }
 
 impl Processor {
@@ -88,7 +90,16 @@ impl Processor {
             profiles: ProfileStore::default(),
             erased,
             erased_seen: 0,
+            withdrawals: Arc::default(),
         }
+    }
+
+    /// The same processor, forgetting the profiles of the subjects queued in
+    /// `withdrawals` at the start of each batch.
+    #[must_use]
+    pub fn with_withdrawals(mut self, withdrawals: Arc<Withdrawals>) -> Self {
+        self.withdrawals = withdrawals;
+        self
     }
 
     /// The raw partitions of `batch` whose session state must be read back first.
@@ -146,6 +157,10 @@ impl Processor {
         for (site, visitor) in newly_erased {
             self.store.erase(&site, &visitor);
             self.profiles.erase(&site, &visitor);
+        }
+        for withdrawal in self.withdrawals.take() {
+            self.profiles
+                .withdraw(&withdrawal.site, &withdrawal.visitor, withdrawal.at_ms);
         }
         for message in batch {
             match self.event(message, &mut out.tally) {

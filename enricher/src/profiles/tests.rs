@@ -203,3 +203,21 @@ fn a_profile_begun_before_personalization_was_turned_on_again_starts_again() {
     assert_eq!(records[0].profile.as_ref().unwrap().begun_at_ms, T0 + 100);
     assert_eq!(tally.withdrawn, 1);
 }
+
+#[test]
+fn a_withdrawal_read_from_the_consent_topic_forgets_profiles_begun_before_it_only() {
+    let mut store = ProfileStore::default();
+    store.begin_batch();
+    store.event(0, "demo/old", ON, false, 0, &signal(T0, &[], 0));
+    store.event(2, "demo/new", ON, false, 0, &signal(T0 + 100, &[], 1));
+    store.finish_batch(&[0, 2]);
+    store.begin_batch();
+    store.withdraw("demo", "old", T0 + 50);
+    // Granted again after that withdrawal, and begun since: kept.
+    store.withdraw("demo", "new", T0 + 50);
+    store.withdraw("demo", "unknown", T0 + 50);
+    let (records, tally) = store.finish_batch(&[]);
+    assert_eq!(written(&records), [("demo/old", None)]);
+    assert_eq!(tally.withdrawn, 1);
+    assert_eq!(store.len(), 1);
+}
