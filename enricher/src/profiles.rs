@@ -5,9 +5,11 @@
 //! enricher ([`crate::restore`]).
 //!
 //! Only events of visitors with personalization consent that are not bots
-//! move a profile ([`fiducia_proto::profile::apply`]); the events the
-//! session store recognises as already applied never reach it, so a
-//! redelivered event is not counted twice. A profile is forgotten, and
+//! move a profile ([`fiducia_proto::profile::apply`]). A profile records
+//! the raw position it has seen, as a session state does, so an event
+//! re-read after a crash is applied once: not twice when the profile was
+//! written, and still once when the session state was written but the
+//! profile was not (the two records of a batch are not atomic). A profile is forgotten, and
 //! tombstoned in the topic, when:
 //!
 //! * an event of the visitor arrives without personalization consent (the
@@ -207,6 +209,13 @@ impl ProfileStore {
     ) -> Change {
         let part = self.partitions.entry(partition).or_default();
         part.watermark_ms = part.watermark_ms.max(signal.received_at_ms);
+        // Re-read after a crash and already in the profile (which records
+        // the raw position it has seen, as a session state does).
+        if part.profiles.get(key).is_some_and(|p| {
+            p.raw_partition == signal.raw_partition && p.raw_offset >= signal.raw_offset
+        }) {
+            return Change::None;
+        }
         if !consent.granted {
             if part.profiles.remove(key).is_none() {
                 return Change::None;

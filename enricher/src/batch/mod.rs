@@ -236,6 +236,7 @@ impl Processor {
         let personalization_since_ms = raw.personalization_since_ms;
         let mut draft = self.engine.enrich(raw, &mut tally.enrich)?;
         let mut session_started = false;
+        let mut already_applied = false;
         if !draft.event.visitor_id.is_empty() {
             let page_view = draft.is_page_view();
             let event = &draft.event;
@@ -259,9 +260,12 @@ impl Processor {
                 page_view,
             );
             match outcome {
+                // Enriched and acknowledged before a restart: nothing is
+                // produced, but the profile may not have been written with
+                // it (its own raw offset says), so it still sees the event.
                 Outcome::AlreadyApplied => {
                     tally.already_applied += 1;
-                    return Ok(None);
+                    already_applied = true;
                 }
                 Outcome::Session {
                     assigned,
@@ -280,15 +284,18 @@ impl Processor {
             }
         }
         let (event, drop) = draft.finish();
-        if event.is_bot {
-            tally.bots_flagged += 1;
-        }
         if !event.visitor_id.is_empty() {
             let consent = Consent {
                 granted: event.consent_personalization,
                 since_ms: personalization_since_ms,
             };
             self.profile(message, &event, consent, session_started);
+        }
+        if already_applied {
+            return Ok(None);
+        }
+        if event.is_bot {
+            tally.bots_flagged += 1;
         }
         if drop {
             tally.bots_dropped += 1;
