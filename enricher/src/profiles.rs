@@ -24,8 +24,9 @@
 //!   from the consent topic, [`crate::withdrawals`]), or the subject is
 //!   erased (the privacy topic's deny-list): at the next batch, whatever
 //!   partition it is of;
-//! * the visitor was quiet for longer than the profile retention: their
-//!   own chosen retention, or [`DEFAULT_RETENTION_MONTHS`].
+//! * the visitor was quiet for longer than the profile retention: the
+//!   site's (`retention.profiles_months`, 13 by default), or the visitor's
+//!   own shorter choice.
 //!
 //! The collectors enforce a withdrawal at once on their own (they answer
 //! contextually, drop the profile, and never serve a profile begun before
@@ -38,8 +39,8 @@ use fiducia_proto::profile::{self, Signal};
 use fiducia_proto::time::DAY_MS;
 use fiducia_proto::v1::Profile;
 
-/// Months a profile is kept after the visitor's last activity when they
-/// chose no shorter retention (SPEC section 7).
+/// Months a profile is kept after the visitor's last activity when nothing
+/// shorter applies (SPEC section 7).
 pub const DEFAULT_RETENTION_MONTHS: u32 = 13;
 /// Days in a month, for retention periods.
 const MONTH_MS: i64 = 30 * DAY_MS + DAY_MS * 44 / 100;
@@ -319,11 +320,11 @@ impl ProfileStore {
 }
 
 /// Whether `profile` was quiet at `now_ms` (collector time) for longer than
-/// its retention.
+/// its retention (0: [`DEFAULT_RETENTION_MONTHS`]).
 fn expired(profile: &Profile, now_ms: i64) -> bool {
     let months = match profile.retention_months {
         0 => DEFAULT_RETENTION_MONTHS,
-        chosen => chosen.min(DEFAULT_RETENTION_MONTHS),
+        months => months,
     };
     now_ms - profile.updated_at_ms > i64::from(months) * MONTH_MS
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use fiducia_proto::headers;
 use fiducia_proto::keys::event_key;
+use fiducia_proto::privacy::effective_retention_months;
 use fiducia_proto::profile::Signal;
 use fiducia_proto::v1::{EnrichedEvent, Profile, SessionState};
 use fiducia_runtime::erased::Erased;
@@ -346,7 +347,13 @@ impl Processor {
             &key,
             consent,
             event.is_bot,
-            event.retention_months,
+            effective_retention_months(
+                event.retention_months,
+                self.engine
+                    .sites()
+                    .rules(&event.site_id)
+                    .profile_retention_months,
+            ),
             &signal,
         );
         match change {

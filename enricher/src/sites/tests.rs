@@ -137,3 +137,40 @@ fn the_unknown_sites_policy_parses_from_its_two_names() {
     assert_eq!("dead_letter".parse(), Ok(UnknownSites::DeadLetter));
     assert!("ignore".parse::<UnknownSites>().is_err());
 }
+
+#[test]
+fn items_and_the_profile_retention_are_read_with_their_defaults() {
+    let sites = Sites::parse(
+        r#"
+[sites.demo.collect]
+allowed_origins = []
+[[sites.demo.enrich.items]]
+path_regex = "^/p/([^/]+)"
+[sites.demo.retention]
+profiles_months = 6
+identified_events_months = 13
+[sites.blog.collect]
+allowed_origins = []
+"#,
+        "t.toml",
+    )
+    .unwrap();
+    let demo = sites.get("demo").unwrap();
+    assert_eq!(demo.items.of("/p/shoe-42", ""), "shoe-42");
+    assert_eq!(demo.profile_retention_months, 6);
+    let blog = sites.get("blog").unwrap();
+    assert_eq!(blog.items.of("/p/shoe-42", ""), "");
+    assert_eq!(
+        blog.profile_retention_months,
+        DEFAULT_PROFILE_RETENTION_MONTHS
+    );
+    let error = Sites::parse(&demo_with_items("^/p/"), "t.toml").unwrap_err();
+    assert_eq!(error.key, "sites.demo.enrich.items");
+    assert!(error.reason.contains("capture group"), "{error}");
+}
+
+fn demo_with_items(regex: &str) -> String {
+    demo(&format!(
+        "[[sites.demo.enrich.items]]\npath_regex = \"{regex}\""
+    ))
+}
