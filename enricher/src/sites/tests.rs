@@ -49,10 +49,10 @@ fn the_repositorys_sites_file_is_valid_for_the_enricher() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
     let file = SitesFile::load(std::path::Path::new(path)).unwrap();
     let sites = Sites::from_file(&file).unwrap();
-    assert_eq!(
-        sites.get("demo").unwrap().categories.of("/p/42"),
-        ["product"]
-    );
+    let demo = sites.get("demo").unwrap();
+    assert_eq!(demo.categories.of("/p/42"), ["product"]);
+    assert_eq!(demo.categories.of("/p/shoes/runner-2"), ["shoes"]);
+    assert_eq!(demo.items.of("/p/shoes/runner-2", ""), "runner-2");
 }
 
 #[test]
