@@ -21,7 +21,8 @@ pub struct Config {
     /// `FIDUCIA_SINK_ADMIN_ADDR`: `/metrics`, `/healthz`, `/readyz` (port 0 picks one).
     pub admin_addr: SocketAddr,
     /// Broker and topic names; the sink reads `topics.enriched`,
-    /// `topics.consent` and `topics.deadletter`, and writes `topics.deadletter`.
+    /// `topics.consent` and `topics.deadletter`, and writes `topics.deadletter`
+    /// and `topics.items` (the item lists, created compacted with the others).
     pub kafka: KafkaConfig,
     /// `FIDUCIA_SINK_GROUP_ID`: the consumer group every sink instance shares.
     pub group_id: String,
