@@ -244,3 +244,24 @@ impl ItemListsJob {
 fn label(kind: ItemListKind) -> &'static str {
     kind_name(kind).unwrap_or("unspecified")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_labels_are_the_declared_ones() {
+        let labels: Vec<&str> = KINDS.into_iter().map(label).collect();
+        assert_eq!(labels, metrics::ITEM_LIST_KINDS);
+    }
+
+    #[test]
+    fn a_query_failure_and_a_broker_failure_are_told_apart() {
+        let unacknowledged = RefreshError::NotAcknowledged { failed: 1, sent: 2 };
+        assert_eq!(unacknowledged.reason(), "kafka");
+        assert!(metrics::ITEM_LIST_FAILURE_REASONS.contains(&unacknowledged.reason()));
+        let query = RefreshError::ClickHouse(clickhouse::error::Error::Custom("down".into()));
+        assert_eq!(query.reason(), "clickhouse");
+        assert!(metrics::ITEM_LIST_FAILURE_REASONS.contains(&query.reason()));
+    }
+}
