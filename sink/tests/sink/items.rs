@@ -73,6 +73,11 @@ impl Items {
 
     /// A job as a freshly started sink has it: site `demo` with `k`.
     fn job(&self, k: u32) -> ItemListsJob {
+        self.job_on(&self.setup.database, &self.setup.topics.items, k)
+    }
+
+    /// A job reading `database` and writing `topic`.
+    fn job_on(&self, database: &str, topic: &str, k: u32) -> ItemListsJob {
         let brokers = &self.setup.infra.brokers;
         let producer = ResilientProducer::new(
             brokers,
@@ -84,9 +89,9 @@ impl Items {
         .unwrap();
         ItemListsJob::new(
             self.setup.clickhouse(),
-            &self.setup.database,
+            database,
             sites(k),
-            ItemListTopic::new(brokers, &self.setup.topics.items, producer),
+            ItemListTopic::new(brokers, topic, producer),
         )
     }
 
@@ -391,6 +396,32 @@ async fn popular_lists_per_category_and_for_the_whole_site_count_the_last_seven_
         counts(&computed["demo/related/old"]),
         [("s1", 3), ("b1", 2), ("s2", 2)]
     );
+    items.setup.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_refresh_publishes_nothing_and_says_why() {
+    let items = Items::new().await;
+    items.store(views(&["v1", "v2"], &["a", "b"])).await;
+    // ClickHouse refuses the queries (no such database): nothing published.
+    let mut broken = items.job_on("no_such_database", &items.setup.topics.items, 2);
+    let error = broken.refresh(now_ms()).await.unwrap_err();
+    assert_eq!(error.reason(), "clickhouse", "{error}");
+    // The topic does not exist: the lists cannot be read back.
+    let missing = format!("{}.missing", items.setup.topics.items);
+    let error = items
+        .job_on(&items.setup.database, &missing, 2)
+        .refresh(now_ms())
+        .await
+        .unwrap_err();
+    assert_eq!(error.reason(), "kafka", "{error}");
+    assert_eq!(
+        fiducia_testkit::count_messages(&items.setup.infra.brokers, &items.setup.topics.items),
+        0
+    );
+    // With ClickHouse answering, a refresh publishes them.
+    let refreshed = items.job(2).refresh(now_ms()).await.unwrap();
+    assert_eq!(count(&refreshed.published, "related"), 2, "{refreshed:?}");
     items.setup.drop_database().await;
 }
 
