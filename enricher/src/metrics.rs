@@ -21,6 +21,8 @@ pub const BOTS_FLAGGED: &str = "fiducia_enricher_bots_flagged_total";
 pub const BOTS_DROPPED: &str = "fiducia_enricher_bots_dropped_total";
 /// Events re-read after a restart that were already enriched, skipped.
 pub const EVENTS_ALREADY_APPLIED: &str = "fiducia_enricher_events_already_applied_total";
+/// Copies of a visitor's recent events (sent again by the tag), dropped.
+pub const EVENTS_DUPLICATE: &str = "fiducia_enricher_events_duplicate_total";
 /// Events of erased subjects (the privacy topic's deny-list), dropped.
 pub const EVENTS_ERASED: &str = "fiducia_enricher_events_erased_total";
 /// Consent records not yet read by the live follower of withdrawals.
@@ -71,6 +73,10 @@ pub fn describe() {
     describe_counter!(
         EVENTS_ALREADY_APPLIED,
         "Events re-read after a restart that were already enriched (skipped)."
+    );
+    describe_counter!(
+        EVENTS_DUPLICATE,
+        "Copies of a visitor's recent events (sent again by the tag), dropped before counting."
     );
     describe_counter!(
         EVENTS_ERASED,
@@ -135,6 +141,7 @@ pub fn record(
     counter!(BOTS_DROPPED).increment(tally.bots_dropped);
     counter!(EVENTS_ALREADY_APPLIED).increment(tally.already_applied);
     counter!(EVENTS_ERASED).increment(tally.erased);
+    counter!(EVENTS_DUPLICATE).increment(tally.duplicates);
     for (reason, n) in &tally.sessions_started {
         counter!(SESSIONS_STARTED, "reason" => *reason).increment(*n);
     }

@@ -230,6 +230,7 @@ fn session_state_round_trips() {
         rate_window_start_ms: 5,
         rate_window_events: 6,
         rate_window_page_views: 7,
+        recent_events: vec![7, 9],
     });
 }
 

@@ -44,6 +44,8 @@ pub struct BatchTally {
     pub already_applied: u64,
     /// Events of erased subjects, dropped.
     pub erased: u64,
+    /// Copies of a visitor's recent events (sent again by the tag), dropped.
+    pub duplicates: u64,
     /// Sessions started, by reason label.
     pub sessions_started: BTreeMap<&'static str, u64>,
     /// Enrichment counts.
@@ -267,6 +269,12 @@ impl Processor {
                 Outcome::AlreadyApplied => {
                     tally.already_applied += 1;
                     already_applied = true;
+                }
+                // Its first copy was enriched and moved the profile; the
+                // sink would collapse this one on its id anyway.
+                Outcome::Duplicate => {
+                    tally.duplicates += 1;
+                    return Ok(None);
                 }
                 Outcome::Session {
                     assigned,

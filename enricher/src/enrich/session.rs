@@ -79,6 +79,9 @@ impl Start {
 pub enum Decision {
     /// Already applied before a restart (its output was acknowledged): skip it.
     AlreadyApplied,
+    /// Another copy of an event of the visitor's latest ones (the tag sent
+    /// it again): skip it.
+    Duplicate,
     /// Part of the current session.
     Continue,
     /// Starts a new session that replaces the current one.
@@ -95,6 +98,9 @@ pub fn decide(state: Option<&SessionState>, visit: &Visit<'_>) -> Decision {
     };
     if s.raw_partition == visit.raw_partition && visit.raw_offset <= s.raw_offset {
         return Decision::AlreadyApplied;
+    }
+    if s.recent_events.contains(&event_tail(visit.event_id)) {
+        return Decision::Duplicate;
     }
     if visit.received_at_ms.saturating_sub(s.updated_at_ms) > RETAIN_MS {
         return Decision::Start(Start::First);
@@ -146,7 +152,28 @@ pub fn begin(visit: &Visit<'_>) -> SessionState {
         rate_window_start_ms: 0,
         rate_window_events: 0,
         rate_window_page_views: 0,
+        recent_events: vec![event_tail(visit.event_id)],
     }
+}
+
+/// Events remembered per visitor to recognise copies.
+pub const RECENT_EVENTS: usize = 32;
+
+/// The part of an event id a state remembers: its last 8 bytes (the random
+/// ones of a UUIDv7).
+#[must_use]
+pub fn event_tail(event_id: &[u8]) -> u64 {
+    let mut tail = [0u8; 8];
+    let n = event_id.len().min(8);
+    tail[8 - n..].copy_from_slice(&event_id[event_id.len() - n..]);
+    u64::from_le_bytes(tail)
+}
+
+fn remember(state: &mut SessionState, event_id: &[u8]) {
+    if state.recent_events.len() >= RECENT_EVENTS {
+        state.recent_events.remove(0);
+    }
+    state.recent_events.push(event_tail(event_id));
 }
 
 /// Applies `decision` (from [`decide`]) to the state; the state then
@@ -154,7 +181,7 @@ pub fn begin(visit: &Visit<'_>) -> SessionState {
 /// caller uses [`begin`] for the event alone.
 pub fn apply(state: &mut SessionState, decision: Decision, visit: &Visit<'_>) {
     match decision {
-        Decision::AlreadyApplied => {}
+        Decision::AlreadyApplied | Decision::Duplicate => return,
         Decision::Continue => {
             state.events = state.events.saturating_add(1);
             state.last_event_ms = state.last_event_ms.max(visit.event_time_ms);
@@ -165,12 +192,14 @@ pub fn apply(state: &mut SessionState, decision: Decision, visit: &Visit<'_>) {
                 rate_window_start_ms: state.rate_window_start_ms,
                 rate_window_events: state.rate_window_events,
                 rate_window_page_views: state.rate_window_page_views,
+                recent_events: std::mem::take(&mut state.recent_events),
                 ..begin(visit)
             };
             *state = fresh;
         }
         Decision::Stray => {}
     }
+    remember(state, visit.event_id);
     state.raw_partition = visit.raw_partition;
     state.raw_offset = state.raw_offset.max(visit.raw_offset);
     state.updated_at_ms = state.updated_at_ms.max(visit.received_at_ms);
@@ -188,9 +217,13 @@ mod tests {
         midnight_days_ago_ms(1) + 16 * 60 * MIN
     }
 
+    /// A visit with an id of its own per offset (a copy of an event is a
+    /// visit with the same id at another offset).
     fn visit(offset: i64, minutes: i64) -> Visit<'static> {
+        let mut id = [7u8; 16];
+        id[8..].copy_from_slice(&offset.to_le_bytes());
         Visit {
-            event_id: &[7; 16],
+            event_id: Box::leak(Box::new(id)),
             event_time_ms: t0() + minutes * MIN,
             received_at_ms: t0() + minutes * MIN,
             local_day: (t0() + minutes * MIN) / (24 * 60 * MIN),
@@ -309,7 +342,39 @@ mod tests {
             ),
             ("https://www.google.com/", "search")
         );
-        assert_eq!(state.session_id, "07070707-0707-0707-0707-070707070707");
+        // The first event's id (offset 0).
+        assert_eq!(state.session_id, "07070707-0707-0707-0000-000000000000");
+    }
+
+    #[test]
+    fn a_copy_of_a_recent_event_is_a_duplicate_and_changes_nothing() {
+        let (state, _) = state_after(&[visit(5, 0), visit(6, 1)]);
+        let mut state = state.unwrap();
+        let copy = Visit {
+            raw_offset: 9,
+            ..visit(5, 0)
+        };
+        assert_eq!(decide(Some(&state), &copy), Decision::Duplicate);
+        let before = state.clone();
+        apply(&mut state, Decision::Duplicate, &copy);
+        assert_eq!(state, before);
+        // Only the latest RECENT_EVENTS are remembered.
+        let many: Vec<Visit<'_>> = (10..10 + i64::try_from(RECENT_EVENTS).unwrap() + 1)
+            .map(|n| visit(n, 2))
+            .collect();
+        let (state, _) = state_after(&many);
+        let state = state.unwrap();
+        assert_eq!(state.recent_events.len(), RECENT_EVENTS);
+        let oldest = Visit {
+            raw_offset: 99,
+            ..visit(10, 2)
+        };
+        assert_eq!(decide(Some(&state), &oldest), Decision::Continue);
+        let newest = Visit {
+            raw_offset: 99,
+            ..visit(10 + i64::try_from(RECENT_EVENTS).unwrap(), 2)
+        };
+        assert_eq!(decide(Some(&state), &newest), Decision::Duplicate);
     }
 
     #[test]

@@ -60,6 +60,9 @@ impl Assigned {
 pub enum Outcome {
     /// Already enriched and acknowledged before a restart: produce nothing.
     AlreadyApplied,
+    /// A copy of one of the visitor's latest events (the tag sent it
+    /// again): produce nothing, count nothing.
+    Duplicate,
     /// The event's session.
     Session {
         /// Its fields.
@@ -240,8 +243,10 @@ impl SessionStore {
         let known = part.entries.peek(self.key.as_str()).map(|e| &e.state);
         let existed = known.is_some();
         let decision = session::decide(known, visit);
-        if decision == Decision::AlreadyApplied {
-            return Outcome::AlreadyApplied;
+        match decision {
+            Decision::AlreadyApplied => return Outcome::AlreadyApplied,
+            Decision::Duplicate => return Outcome::Duplicate,
+            Decision::Continue | Decision::Start(_) | Decision::Stray => {}
         }
         let entry = part
             .entries
@@ -261,7 +266,9 @@ impl SessionStore {
         let (assigned, started) = match decision {
             Decision::Stray => (Assigned::of(&session::begin(visit)), Some(Start::Late)),
             Decision::Start(why) => (Assigned::of(&entry.state), Some(why)),
-            Decision::Continue | Decision::AlreadyApplied => (Assigned::of(&entry.state), None),
+            Decision::Continue | Decision::AlreadyApplied | Decision::Duplicate => {
+                (Assigned::of(&entry.state), None)
+            }
         };
         Outcome::Session {
             assigned,

@@ -283,3 +283,35 @@ proptest! {
         prop_assert_eq!(processor.profiles_held(), expected.len());
     }
 }
+
+#[test]
+fn copies_the_tag_sends_again_count_once_and_do_not_make_a_fast_reader_a_bot() {
+    // Eight pages in eight seconds; each page's events are beaconed on
+    // unload and sent again by the next two pages (at least once).
+    let mut processor = processor(SITES);
+    processor.install(0, Vec::new(), Vec::new());
+    let pages: Vec<RawEvent> = (0..8)
+        .map(|n| {
+            let mut e = event(n, "v1", 0, &format!("/p/shoes/item-{n}"), true);
+            e.client_ts_ms += i64::from(n) * 1_000;
+            e.received_at_ms += i64::from(n) * 1_000;
+            e
+        })
+        .collect();
+    let mut sent = Vec::new();
+    for (n, page) in pages.iter().enumerate() {
+        sent.push(page.clone());
+        sent.extend(pages[..n].iter().rev().take(2).cloned());
+    }
+    assert!(sent.len() > 20);
+    let prepared = processor.prepare(&batch(&sent, 0), t0());
+    let events = enriched(&prepared);
+    assert_eq!(events.len(), 8, "each event enriched once");
+    assert!(events.iter().all(|e| !e.is_bot), "a fast reader, not a bot");
+    assert_eq!(
+        prepared.tally.duplicates,
+        u64::try_from(sent.len() - 8).unwrap()
+    );
+    let written = profiles(&prepared);
+    assert_eq!(written[0].1.as_ref().unwrap().events, 8);
+}

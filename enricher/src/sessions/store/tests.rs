@@ -29,7 +29,7 @@ fn visit(id: u8, offset: i64, minutes: i64) -> Visit<'static> {
 fn session_of(outcome: &Outcome) -> (String, u32) {
     match outcome {
         Outcome::Session { assigned, .. } => (assigned.session_id.clone(), assigned.seq),
-        Outcome::AlreadyApplied => panic!("not applied"),
+        Outcome::AlreadyApplied | Outcome::Duplicate => panic!("not applied"),
     }
 }
 
