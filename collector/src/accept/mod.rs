@@ -6,7 +6,7 @@
 //! fragments never leave: they carry tokens); `consent` events become
 //! consent records; drops are tallied by reason.
 
-mod strip;
+pub(crate) mod strip;
 #[cfg(test)]
 mod tests;
 

@@ -6,6 +6,7 @@ pub mod events;
 pub mod explain;
 pub mod gpc;
 pub mod privacy;
+pub mod profile;
 pub mod tag;
 
 use std::net::IpAddr;
@@ -57,6 +58,8 @@ pub struct AppState<P> {
     pub warehouse: Option<Warehouse>,
     /// The admin API's bearer secret; `None`: the admin API is off.
     pub admin_secret: Option<Secret>,
+    /// Profiles and item lists, for `GET /v1/profile`.
+    pub stores: crate::profile::Stores,
 }
 
 /// Mounts the public routes.
@@ -74,6 +77,7 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
             .default_service(method_not_allowed("POST, OPTIONS")),
     );
     privacy::configure::<P>(config);
+    profile::configure::<P>(config);
     admin::configure::<P>(config);
     config.service(tag::service());
     config.service(gpc::service());
@@ -326,6 +330,7 @@ pub(crate) mod testing {
             privacy: keys(),
             warehouse: None,
             admin_secret: Some(crate::config::Secret(ADMIN_SECRET.to_owned())),
+            stores: crate::profile::Stores::default(),
         });
         let app = test::init_service(
             App::new()
