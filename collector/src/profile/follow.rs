@@ -89,60 +89,72 @@ pub fn spawn(
     topics: &fiducia_proto::topics::Topics,
     shutdown: &CancellationToken,
 ) -> (Arc<FollowState>, Arc<FollowState>) {
-    let profiles_state = Arc::new(FollowState::default());
-    let items_state = Arc::new(FollowState::default());
-    let settings = FollowSettings::whole_topic(
-        brokers,
-        &topics.profiles,
-        "fiducia-collector-profiles",
-        metrics::PROFILES_LAG,
-    );
     let profiles = Arc::clone(&stores.profiles);
     let held = ::metrics::gauge!(metrics::PROFILES_HELD);
-    let outcome = |o: &'static str| ::metrics::counter!(metrics::PROFILE_RECORDS, "store" => "profiles", "outcome" => o);
-    let (applied, invalid) = (outcome("applied"), outcome("invalid"));
-    let apply = move |key: Option<&[u8]>, payload: Option<&[u8]>| {
-        let now = fiducia_proto::time::now_ms();
-        match apply_profile(&profiles, &ledger, key, payload, now) {
-            Ok(_) => applied.increment(1),
-            Err(Unusable) => invalid.increment(1),
-        }
-        #[allow(clippy::cast_precision_loss)] // a gauge
-        held.set(profiles.len() as f64);
-    };
-    tokio::spawn(follow_keyed(
-        settings,
-        apply,
-        Arc::clone(&profiles_state),
-        shutdown.clone(),
-    ));
-    let settings = FollowSettings::whole_topic(
-        brokers,
-        &topics.items,
-        "fiducia-collector-items",
-        metrics::ITEM_LISTS_LAG,
+    let profiles_state = start(
+        FollowSettings::whole_topic(
+            brokers,
+            &topics.profiles,
+            "fiducia-collector-profiles",
+            metrics::PROFILES_LAG,
+        ),
+        "profiles",
+        move |key, payload| {
+            let now = fiducia_proto::time::now_ms();
+            let usable = apply_profile(&profiles, &ledger, key, payload, now).is_ok();
+            #[allow(clippy::cast_precision_loss)] // a gauge
+            held.set(profiles.len() as f64);
+            usable
+        },
+        shutdown,
     );
     let items = Arc::clone(&stores.items);
     let lists = ::metrics::gauge!(metrics::ITEM_LISTS_HELD);
-    let outcome = |o: &'static str| ::metrics::counter!(metrics::PROFILE_RECORDS, "store" => "items", "outcome" => o);
+    let items_state = start(
+        FollowSettings::whole_topic(
+            brokers,
+            &topics.items,
+            "fiducia-collector-items",
+            metrics::ITEM_LISTS_LAG,
+        ),
+        "items",
+        move |key, payload| {
+            let usable = apply_items(&items, key, payload);
+            #[allow(clippy::cast_precision_loss)] // a gauge
+            lists.set(items.len() as f64);
+            usable
+        },
+        shutdown,
+    );
+    spawn_caught_up_gauge(&profiles_state, &items_state, shutdown);
+    (profiles_state, items_state)
+}
+
+/// Follows one topic into `store` with `apply` (whether a message was
+/// usable), counting messages by outcome.
+fn start(
+    settings: FollowSettings,
+    store: &'static str,
+    mut apply: impl FnMut(Option<&[u8]>, Option<&[u8]>) -> bool + Send + 'static,
+    shutdown: &CancellationToken,
+) -> Arc<FollowState> {
+    let state = Arc::new(FollowState::default());
+    let outcome = |o: &'static str| ::metrics::counter!(metrics::PROFILE_RECORDS, "store" => store, "outcome" => o);
     let (applied, invalid) = (outcome("applied"), outcome("invalid"));
-    let apply = move |key: Option<&[u8]>, payload: Option<&[u8]>| {
-        if apply_items(&items, key, payload) {
+    let counted = move |key: Option<&[u8]>, payload: Option<&[u8]>| {
+        if apply(key, payload) {
             applied.increment(1);
         } else {
             invalid.increment(1);
         }
-        #[allow(clippy::cast_precision_loss)] // a gauge
-        lists.set(items.len() as f64);
     };
     tokio::spawn(follow_keyed(
         settings,
-        apply,
-        Arc::clone(&items_state),
+        counted,
+        Arc::clone(&state),
         shutdown.clone(),
     ));
-    spawn_caught_up_gauge(&profiles_state, &items_state, shutdown);
-    (profiles_state, items_state)
+    state
 }
 
 /// Applies one items topic message; whether it was usable.

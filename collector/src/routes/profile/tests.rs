@@ -1,23 +1,19 @@
 //! The route over in-memory stores: who gets a personal answer, what a
 //! contextual one reads, caching and CORS.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
-use actix_web::{App, test, web};
+use actix_web::{App, test};
 use fiducia_proto::consent::Purpose;
 use fiducia_proto::v1::{ConsentAction, Interest, ItemCount, ItemList, Profile};
 
-use crate::config::Limits;
 use crate::consent::ledger::Ledger;
 use crate::privacy::token;
 use crate::profile::Stores;
 use crate::publish::memory::MemoryPublisher;
-use crate::rate_limit::IpRateLimiter;
-use crate::routes::AppState;
-use crate::routes::testing::{keys, now};
+use crate::routes::testing::{keys, now, state};
 use crate::sites::Sites;
 
 const ORIGIN: &str = "http://localhost:8000";
@@ -104,21 +100,8 @@ impl Fixture {
              [sites.other.collect]\nallowed_origins = [\"http://localhost:8001\"]\n",
         )
         .unwrap();
-        let limit = NonZeroU32::new(1000).unwrap();
-        let state = web::Data::new(AppState {
-            publisher: Arc::new(MemoryPublisher::default()),
-            ledger: Arc::clone(&self.ledger),
-            ledger_caught_up: Arc::new(|| true),
-            sites,
-            limits: Limits::default(),
-            trusted_proxies: Vec::new(),
-            retry_after_seconds: 7,
-            limiter: IpRateLimiter::new(limit, limit),
-            privacy: keys(),
-            warehouse: None,
-            admin_secret: None,
-            stores: self.stores.clone(),
-        });
+        let publisher = Arc::new(MemoryPublisher::default());
+        let state = state(&publisher, &self.ledger, true, sites, self.stores.clone());
         let app = test::init_service(
             App::new()
                 .app_data(state)
