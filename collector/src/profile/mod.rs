@@ -9,6 +9,7 @@
 //!   which the consent ledger drops a profile the moment personalization is
 //!   withdrawn or the visitor erased;
 //! * [`consent`]: the rule, pure;
+//! * [`tokens`]: visitor tokens verified once;
 //! * [`page`]: the request's context (category, referrer, device, time);
 //! * [`segments`], [`items`], [`answer`]: what is answered, and why.
 
@@ -19,6 +20,7 @@ pub mod items;
 pub mod page;
 pub mod segments;
 pub mod store;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -37,6 +39,8 @@ pub struct Stores {
     /// Whether the profiles store holds every record its topic held at
     /// start-up: until then, answers are contextual.
     pub profiles_caught_up: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Visitor tokens already verified.
+    pub tokens: Arc<tokens::TokenCache>,
 }
 
 impl Default for Stores {
@@ -45,6 +49,7 @@ impl Default for Stores {
             profiles: Arc::default(),
             items: Arc::default(),
             profiles_caught_up: Arc::new(|| true),
+            tokens: Arc::default(),
         }
     }
 }

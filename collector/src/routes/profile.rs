@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::{AppState, cors, method_not_allowed, rate_limit};
 use crate::error::ApiError;
 use crate::metrics;
-use crate::privacy::token::{self, TokenError};
+use crate::privacy::token::TokenError;
 use crate::profile::answer;
 use crate::profile::consent::{self, Contextual, Facts};
 use crate::profile::items::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -149,7 +149,10 @@ fn decide<P>(
     let claims = if state.privacy.keys.signer().is_none() {
         Err(TokenError::UnknownKey)
     } else {
-        token::verify_site(&state.privacy.keys, token, site_id, now_ms)
+        state
+            .stores
+            .tokens
+            .verify_site(&state.privacy.keys, token, site_id, now_ms)
     }
     .map_err(|error| {
         ::metrics::counter!(metrics::TOKEN_FAILURES, "reason" => error.reason()).increment(1);
