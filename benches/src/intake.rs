@@ -1,6 +1,7 @@
 //! The load generator's side of `POST /v1/events`: keep-alive HTTP/1.1
 //! connections, one corpus request sent as the tag sends it, and the count
-//! of events the collector says it dropped (`Fiducia-Dropped`).
+//! of events the collector says it dropped (`Fiducia-Dropped`); and of
+//! `GET /v1/profile` ([`get`]).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -54,27 +55,57 @@ pub async fn send(
         .header(header::ORIGIN, corpus::ORIGIN)
         .body(Full::new(body))
         .map_err(|e| format!("request: {e}"))?;
+    exchange(sender, http, |headers| {
+        headers
+            .get("fiducia-dropped")
+            .and_then(|v| v.to_str().ok())
+            .map_or(0, dropped_count)
+    })
+    .await
+}
+
+/// Sends `http` and reads the whole answer; `read` takes what is wanted
+/// from its headers on a 2xx, else the error kind.
+async fn exchange(
+    sender: &mut Sender,
+    http: hyper::Request<Full<Bytes>>,
+    read: impl FnOnce(&header::HeaderMap) -> u64,
+) -> Result<u64, String> {
     sender.ready().await.map_err(|_| "connection".to_owned())?;
     let response = sender
         .send_request(http)
         .await
         .map_err(|_| "connection".to_owned())?;
     let status = response.status();
-    let dropped = response
-        .headers()
-        .get("fiducia-dropped")
-        .and_then(|v| v.to_str().ok())
-        .map_or(0, dropped_count);
+    let value = read(response.headers());
     response
         .into_body()
         .collect()
         .await
         .map_err(|_| "connection".to_owned())?;
     if status.is_success() {
-        Ok(dropped)
+        Ok(value)
     } else {
         Err(format!("http_{}", status.as_u16()))
     }
+}
+
+/// Asks for a profile as the tag does, with `token` as the visitor's proof
+/// (none when empty); `Ok(0)` on a 2xx (the body read in full).
+///
+/// # Errors
+/// The error kind, as for [`send`].
+pub async fn get(sender: &mut Sender, target: &Target, token: &str) -> Result<u64, String> {
+    let mut http = hyper::Request::get(&target.path)
+        .header(header::HOST, &target.host)
+        .header(header::ORIGIN, corpus::ORIGIN);
+    if !token.is_empty() {
+        http = http.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let http = http
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| format!("request: {e}"))?;
+    exchange(sender, http, |_| 0).await
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! fragments never leave: they carry tokens); `consent` events become
 //! consent records; drops are tallied by reason.
 
-mod strip;
+pub(crate) mod strip;
 #[cfg(test)]
 mod tests;
 
@@ -110,6 +110,12 @@ pub fn accept(
     let consent = snapshot(resolution, &signals);
     // The visitor's retention choice goes with their identified events.
     let retention_months = resolution.ledger.map_or(0, |e| e.retention_months);
+    // Since when the ledger has personalization on: a profile the enricher
+    // began before it (a withdrawal and a new grant since) starts again.
+    let personalization_since_ms = resolution
+        .ledger
+        .and_then(|e| e.granted_since(Purpose::Personalization))
+        .unwrap_or(0);
     let mut contexts = ContextCache::default();
     // Parsed once per envelope, and only when an event is stripped.
     let mut device_class = None;
@@ -168,9 +174,7 @@ pub fn accept(
                     meta.user_agent.clone()
                 },
                 decision: decision.into(),
-                // Not known to the ledger yet (it gains a per-purpose
-                // "since" with the profile API, in this same change).
-                personalization_since_ms: 0,
+                personalization_since_ms,
                 device_class: if strip {
                     (*device_class.get_or_insert_with(|| strip::device_class(&meta.user_agent)))
                         .to_owned()

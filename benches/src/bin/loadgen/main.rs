@@ -30,7 +30,7 @@ use clap::{Parser, ValueEnum};
 use fiducia_benches::arrivals::{self, Poller, Tracker};
 use fiducia_benches::corpus::{self, Request, Rng};
 use fiducia_benches::http::Target;
-use fiducia_benches::intake::{Sender, connect, send};
+use fiducia_benches::intake::{Sender, connect, get, send};
 use fiducia_benches::{procfs, stamp};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -105,6 +105,11 @@ struct Args {
     /// filling topics with events that are all distinct, like real traffic.
     #[arg(long)]
     fresh_ids: bool,
+    /// `GET` the URL instead of posting the corpus, with one visitor token
+    /// per line of this file as `Authorization: Bearer` (round-robin; an
+    /// empty line sends none): the `GET /v1/profile` scenario.
+    #[arg(long)]
+    get_tokens: Option<std::path::PathBuf>,
 }
 
 /// One worker's tally over the measured window.
@@ -163,6 +168,7 @@ async fn worker(
     target: Arc<Target>,
     requests: Arc<Vec<Request>>,
     tracker: Option<Arc<Mutex<Tracker>>>,
+    tokens: Option<Arc<Vec<String>>>,
 ) -> anyhow::Result<Tally> {
     let mut tally = Tally::new()?;
     let mut ids_random = Rng::new(index as u64);
@@ -205,9 +211,10 @@ async fn worker(
         } else {
             (request.body.clone(), Vec::new())
         };
-        let outcome = match sent {
-            Ok(s) => send(s, &target, request, body).await,
-            Err(_) => Err("connect".to_owned()),
+        let outcome = match (sent, &tokens) {
+            (Ok(s), Some(tokens)) => get(s, &target, &tokens[next % tokens.len()]).await,
+            (Ok(s), None) => send(s, &target, request, body).await,
+            (Err(_), _) => Err("connect".to_owned()),
         };
         if let Some(tracker) = &tracker
             && measured
@@ -264,6 +271,15 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let requests = Arc::new(requests);
+    let tokens = match &args.get_tokens {
+        Some(path) => Some(Arc::new(
+            std::fs::read_to_string(path)?
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        )),
+        None => None,
+    };
     let ticks = procfs::clock_ticks_per_second() as f64;
 
     let start = Instant::now() + Duration::from_millis(50);
@@ -281,7 +297,15 @@ async fn main() -> anyhow::Result<()> {
     let workers: Vec<_> = (0..args.connections)
         .map(|i| {
             let tracker = tracker.clone();
-            tokio::spawn(worker(i, plan, target.clone(), requests.clone(), tracker))
+            let tokens = tokens.clone();
+            tokio::spawn(worker(
+                i,
+                plan,
+                target.clone(),
+                requests.clone(),
+                tracker,
+                tokens,
+            ))
         })
         .collect();
     let sending_done = Arc::new(AtomicBool::new(false));

@@ -104,3 +104,24 @@ fn a_consent_event_sent_twice_is_recorded_once_and_a_repeat_choice_is_an_update(
     repeat.ledger = case.ledger;
     assert_eq!(repeat.run().0.records[0].1.action(), ConsentAction::Update);
 }
+
+#[test]
+fn events_carry_since_when_the_ledger_has_personalization_on() {
+    let both = [Purpose::Measurement, Purpose::Personalization];
+    let case = Case::new(&tag(&["measurement", "personalization"], 2), &["page_view"]);
+    // No record of personalization: nothing to say.
+    let (accepted, _) = case.run();
+    assert_eq!(accepted.events[0].1.personalization_since_ms, 0);
+    case.ledger
+        .apply(&ledger_record(ConsentAction::Grant, &both, NOW - 3 * DAY));
+    case.ledger.apply(&ledger_record(
+        ConsentAction::Withdraw,
+        &[Purpose::Measurement],
+        NOW - 2 * DAY,
+    ));
+    case.ledger
+        .apply(&ledger_record(ConsentAction::Grant, &both, NOW - DAY));
+    let (accepted, _) = case.run();
+    // Turned on again a day ago: what the enricher must not go back before.
+    assert_eq!(accepted.events[0].1.personalization_since_ms, NOW - DAY);
+}

@@ -138,6 +138,24 @@ pub async fn follow<F>(
 ) where
     F: FnMut(&[u8]) + Send,
 {
+    let payloads = move |_: Option<&[u8]>, payload: Option<&[u8]>| {
+        if let Some(payload) = payload {
+            apply(payload);
+        }
+    };
+    follow_keyed(settings, payloads, state, shutdown).await;
+}
+
+/// Like [`follow`], for a compacted topic whose tombstones matter: `apply`
+/// gets every message's key and payload (`None`: a tombstone).
+pub async fn follow_keyed<F>(
+    settings: FollowSettings,
+    mut apply: F,
+    state: Arc<FollowState>,
+    shutdown: CancellationToken,
+) where
+    F: FnMut(Option<&[u8]>, Option<&[u8]>) + Send,
+{
     let lag = metrics::gauge!(settings.lag_metric);
     loop {
         let consumer = match scan::consumer::<StreamConsumer>(
@@ -177,7 +195,7 @@ async fn read<F>(
     shutdown: &CancellationToken,
 ) -> bool
 where
-    F: FnMut(&[u8]) + Send,
+    F: FnMut(Option<&[u8]>, Option<&[u8]>) + Send,
 {
     let mut positions = Positions::default();
     let mut check = tokio::time::interval(settings.check_interval);
@@ -188,9 +206,7 @@ where
         tokio::select! {
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    if let Some(payload) = message.payload() {
-                        apply(payload);
-                    }
+                    apply(message.key(), message.payload());
                     positions.next.insert(message.partition(), message.offset() + 1);
                 }
                 Err(KafkaError::PartitionEOF(partition)) => {

@@ -1,0 +1,216 @@
+//! `fiducia-profile-server`: the `GET /v1/profile` scenario's two servers in
+//! one process, each with one worker: the collector's public API over
+//! in-memory stores holding N profiles (and N ledger entries granting
+//! personalization), and a bare actix-web handler answering `204` to the
+//! same route. Prints the memory each profile costs (RSS before and after
+//! the store is filled, over N) and writes visitor tokens for the load
+//! generator (`--get-tokens`); runs until killed.
+//!
+//! Usage: `fiducia-profile-server <collector addr> <bare addr> <profiles> <tokens file>`.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use fiducia_benches::procfs;
+use fiducia_collector::config::{Config, Connections, Limits, Privacy};
+use fiducia_collector::consent::ledger::Ledger;
+use fiducia_collector::privacy::keys::Keys;
+use fiducia_collector::privacy::token;
+use fiducia_collector::profile::Stores;
+use fiducia_collector::publish::memory::MemoryPublisher;
+use fiducia_collector::sites::Sites;
+use fiducia_proto::consent::Purpose;
+use fiducia_proto::v1::{
+    ConsentAction, ConsentRecord, ConsentSnapshot, Interest, ItemCount, ItemList, Profile,
+};
+use fiducia_runtime::service::config::KafkaConfig;
+use tokio_util::sync::CancellationToken;
+
+#[global_allocator]
+static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service::ALLOCATOR;
+
+/// A bench-only signing key (`<kid>:<base64url seed>`).
+const KEY: &str = "bench:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+/// Tokens written for the load generator.
+const TOKENS: usize = 20_000;
+const CATEGORIES: [&str; 6] = ["shoes", "hats", "bags", "socks", "coats", "belts"];
+
+fn rss_bytes() -> u64 {
+    procfs::memory(std::process::id()).map_or(0, |m| m.rss_bytes)
+}
+
+/// A typical profile: three interests, eight recent items, a campaign.
+fn profile(i: usize, now: i64) -> Profile {
+    Profile {
+        interests: (0..3)
+            .map(|k| Interest {
+                category: CATEGORIES[(i + k) % CATEGORIES.len()].into(),
+                score: 1.0 + (k as f64) * 0.75,
+                last_seen_ms: now - 3_600_000,
+            })
+            .collect(),
+        scores_at_ms: now - 3_600_000,
+        recent_items: (0..8)
+            .map(|k| format!("item-{}", (i * 7 + k) % 5_000))
+            .collect(),
+        first_seen_ms: now - 86_400_000,
+        last_seen_ms: now - 3_600_000,
+        events: 12,
+        sessions: 2,
+        last_campaign: "winter-sale".into(),
+        device: "mobile".into(),
+        raw_partition: 1,
+        raw_offset: 123_456_789,
+        updated_at_ms: now - 3_600_000,
+        begun_at_ms: now - 86_400_000,
+        ..Profile::default()
+    }
+}
+
+fn grant(visitor: &str, at: i64) -> ConsentRecord {
+    let mut state = ConsentSnapshot::default();
+    for p in [Purpose::Measurement, Purpose::Personalization] {
+        p.set_in(&mut state, true);
+    }
+    ConsentRecord {
+        record_id: uuid::Uuid::now_v7().into_bytes().to_vec(),
+        site_id: "demo".into(),
+        subject: visitor.into(),
+        action: ConsentAction::Grant.into(),
+        state: Some(state),
+        source: "tag:api".into(),
+        client_ts_ms: at,
+        server_ts_ms: at,
+        ..ConsentRecord::default()
+    }
+}
+
+fn items(stores: &Stores) {
+    let list = |k: usize| ItemList {
+        items: (0..20)
+            .map(|j| ItemCount {
+                item: format!("item-{}", (k * 13 + j) % 5_000),
+                visitors: 100 - u32::try_from(j).unwrap_or(0),
+            })
+            .collect(),
+        ..ItemList::default()
+    };
+    for k in 0..5_000 {
+        stores
+            .items
+            .apply(&format!("demo/related/item-{k}"), Some(&list(k)));
+    }
+    for (k, c) in CATEGORIES.iter().enumerate() {
+        stores
+            .items
+            .apply(&format!("demo/popular/{c}"), Some(&list(k)));
+    }
+    stores.items.apply("demo/popular/", Some(&list(99)));
+}
+
+async fn bare() -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, collector_addr, bare_addr, count, tokens_file] = &args[..] else {
+        anyhow::bail!(
+            "usage: fiducia-profile-server <collector addr> <bare addr> <profiles> <tokens file>"
+        );
+    };
+    let count: usize = count.parse()?;
+    let now = fiducia_proto::time::now_ms();
+    let keys = Keys::parse(Some(KEY), None)?;
+
+    let stores = Stores::default();
+    items(&stores);
+    let sample = Profile {
+        site_id: "demo".into(),
+        visitor_id: "v-00000000".into(),
+        ..profile(0, now)
+    };
+    let before = rss_bytes();
+    for i in 0..count {
+        let visitor = format!("v-{i:08}");
+        stores
+            .profiles
+            .insert(&format!("demo/{visitor}"), profile(i, now));
+    }
+    let after_profiles = rss_bytes();
+    let ledger = Arc::new(Ledger::default());
+    for i in 0..count {
+        ledger.apply(&grant(&format!("v-{i:08}"), now - 2 * 86_400_000));
+    }
+    let after_ledger = rss_bytes();
+    #[allow(clippy::cast_precision_loss)]
+    let per = |bytes: u64| bytes as f64 / count.max(1) as f64;
+    println!(
+        "profiles={count} encoded_profile_bytes={} store_rss_bytes_per_profile={:.0} ledger_rss_bytes_per_subject={:.0}",
+        prost::Message::encoded_len(&sample),
+        per(after_profiles.saturating_sub(before)),
+        per(after_ledger.saturating_sub(after_profiles)),
+    );
+
+    let mut out = std::io::BufWriter::new(std::fs::File::create(tokens_file)?);
+    for i in (0..count).step_by((count / TOKENS).max(1)).take(TOKENS) {
+        let token = token::issue(&keys, "demo", &format!("v-{i:08}"), now, 86_400_000)
+            .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+        writeln!(out, "{token}")?;
+    }
+    out.flush()?;
+
+    let sites = Sites::from_toml(
+        "[sites.demo.collect]\nallowed_origins = [\"http://127.0.0.1:8000\"]\n\
+         [sites.demo.enrich]\ntime_zone = \"Europe/Rome\"\n\
+         [[sites.demo.enrich.categories]]\nname = \"shoes\"\npath_prefix = \"/p/shoes/\"\n\
+         [[sites.demo.enrich.items]]\npath_regex = \"^/p/[^/]+/([^/]+)\"\n\
+         [[sites.demo.personalization.segments]]\nname = \"shoe lover\"\ninterest = \"shoes\"\n\
+         [[sites.demo.personalization.segments]]\nname = \"returning visitor\"\nmin_sessions = 2\n",
+    )?;
+    let config = Config {
+        listen_addr: collector_addr.parse()?,
+        admin_addr: "127.0.0.1:0".parse()?,
+        workers: 1,
+        kafka: KafkaConfig::new("127.0.0.1:9", fiducia_proto::topics::Topics::default()),
+        sites,
+        trusted_proxies: Vec::new(),
+        limits: Limits {
+            rate_per_ip_per_second: 10_000_000,
+            rate_burst: 10_000_000,
+            ..Limits::default()
+        },
+        connections: Connections::default(),
+        kafka_linger: Duration::from_millis(5),
+        kafka_message_timeout: Duration::from_secs(5),
+        retry_after_seconds: 1,
+        shutdown_timeout: Duration::from_secs(1),
+        privacy: Privacy {
+            keys,
+            ..Privacy::default()
+        },
+        warehouse: None,
+        admin_secret: None,
+    };
+    let shutdown = CancellationToken::new();
+    let (collector, _) = fiducia_collector::startup::public_server(
+        &config,
+        Arc::new(MemoryPublisher::default()),
+        ledger,
+        Arc::new(|| true),
+        stores,
+        &shutdown,
+    )?;
+    let bare = HttpServer::new(|| App::new().route("/v1/profile/{site}", web::get().to(bare)))
+        .workers(1)
+        .bind(bare_addr.as_str())?
+        .run();
+    println!("ready");
+    let (a, b) = tokio::join!(collector, bare);
+    a?;
+    b?;
+    Ok(())
+}
