@@ -64,12 +64,7 @@ impl TokenCache {
                 claims
             }
         };
-        if now_ms.div_euclid(1000) >= claims.exp {
-            return Err(TokenError::Expired);
-        }
-        if claims.site != site {
-            return Err(TokenError::WrongSite);
-        }
+        claims.check(site, now_ms)?;
         Ok(claims)
     }
 }

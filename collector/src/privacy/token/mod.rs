@@ -147,13 +147,24 @@ pub fn verify_site(
     if claims.aud != AUDIENCE {
         return Err(TokenError::Malformed);
     }
-    if now_ms.div_euclid(1000) >= claims.exp {
-        return Err(TokenError::Expired);
-    }
-    if claims.site != site {
-        return Err(TokenError::WrongSite);
-    }
+    claims.check(site, now_ms)?;
     Ok(claims)
+}
+
+impl Claims {
+    /// Whether these (signed) claims stand at `now_ms` for `site`.
+    ///
+    /// # Errors
+    /// Expired, or for another site.
+    pub fn check(&self, site: &str, now_ms: i64) -> Result<(), TokenError> {
+        if now_ms.div_euclid(1000) >= self.exp {
+            return Err(TokenError::Expired);
+        }
+        if self.site != site {
+            return Err(TokenError::WrongSite);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
