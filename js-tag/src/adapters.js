@@ -21,8 +21,8 @@ export const tcf = (api) =>
 // keep their global default, or are denied if any default scoped to regions
 // denies them (the tag cannot know the visitor's region: a regional denial
 // may be the visitor's, a regional grant counts for nothing).
-export const gcm = (dl) => {
-  if (!dl) return
+// Without a dataLayer the tag watches an array of its own, which nobody fills.
+export const gcm = (dl = []) => {
   const s = [{}, {}, {}] // global defaults, regional denials, updates
   const read = (a) => {
     const o = a?.[0] == 'consent' && a[2]

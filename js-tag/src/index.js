@@ -10,42 +10,39 @@
 import { gcm, tcf } from './adapters.js'
 import { capture } from './capture.js'
 import { hide, start } from './send.js'
-import { GRANTED, MEASUREMENT, PURPOSES, V, decide, emit, identify, reset, setup } from './tracker.js'
+import { GRANTED, PURPOSES, V, decide, emit, identify, reset, setup } from './tracker.js'
 
 const script = document.currentScript
 const data = script.dataset
-const on = (v) => v === true || v == GRANTED
 
 const origin = data.endpoint || new URL(script.src).origin
 
-setup(data.site, (data.purposes || MEASUREMENT).match(/\w+/g), data.notice)
+setup(data)
 start(origin)
 tcf(window.__tcfapi)
 gcm(window.dataLayer)
-const engaged = capture(data.disable || '', data.spa)
+const engaged = capture(data.disable, data.spa)
 
 const api = {
   track: (name, props) => emit('custom', { ...props, name: '' + name }),
   identify,
   consent: (c, o) =>
-    decide(...PURPOSES.map((p) => on(c[p])), 'api', o?.notice_version && { notice_version: '' + o.notice_version }),
+    decide(...PURPOSES.map((p) => c[p] === true || c[p] == GRANTED), 'api', o?.notice_version && { notice_version: '' + o.notice_version }),
   reset,
   // The privacy center in the site's language, with the visitor's token in
   // the fragment (never sent to a server, nor in a Referer).
   privacy: () => open(`${origin}/privacy?lang=${document.documentElement.lang}#${V?.t}`),
 }
 const run = (command, ...args) => api[command]?.(...args)
-const queued = window.fiducia?.q || []
+const queued = window.fiducia?.q
 window.fiducia = run
-for (const args of queued) run(...args)
+queued?.map((a) => run(...a))
 
 // The reminder (data-reminder="<days>"), for a visitor the collector issued
 // an id: a module of the collector's, which decides whether one is due.
 data.reminder && V && import(origin + '/privacy/reminder.js')
 
-const leave = (unload) => {
-  engaged()
-  hide(unload)
-}
+// Leaving: the engaged time first, then the queue.
+const leave = (unload) => hide(unload, engaged())
 addEventListener('pagehide', () => leave(1))
 document.addEventListener('visibilitychange', () => document.hidden && leave())

@@ -27,10 +27,11 @@ let pending // [event, context]: the current page's view, captured before the de
 export const granted = (p) => C?.[p] == GRANTED
 const allowed = () => need.every(granted)
 
-export const setup = (s, n, nv) => {
-  site = s
-  need = n
-  notice = nv
+// The script's data attributes: site, purposes (default measurement), notice.
+export const setup = (data) => {
+  site = data.site
+  need = (data.purposes || MEASUREMENT).match(/\w+/g)
+  notice = data.notice
   ref = document.referrer
   const stored = store('c')
   // An expired choice is no decision: it is deleted with what it allowed to
@@ -118,24 +119,16 @@ export const identify = (id) => {
 
 // reset: forget the user id and the visitor id (a new one is issued when needed).
 export const reset = () => {
-  uid = V = null
-  store('v', 0)
+  store('v', (uid = V = 0))
 }
 
 // A decision from the API or an adapter: `m`, `p`, `f` say whether
 // measurement, personalization and functional are granted.
 export const decide = (m, p, f, source, extra) => {
-  const value = (b) => (b ? GRANTED : 'denied')
-  const next = {
-    measurement: value(m),
-    // GPC denies personalization unless the visitor grants it explicitly.
-    personalization: value(p && (source == 'api' || !navigator.globalPrivacyControl)),
-    functional: value(f),
-    source,
-    notice_version: notice,
-    updated_at: Date.now(),
-    ...extra,
-  }
+  const next = { source, notice_version: notice, updated_at: Date.now(), ...extra }
+  // Each purpose granted or denied; GPC denies personalization unless the
+  // visitor grants it explicitly.
+  ;[m, p && (source == 'api' || !navigator.globalPrivacyControl), f].map((b, i) => (next[PURPOSES[i]] = b ? GRANTED : 'denied'))
   const key = (c) => c && '' + [PURPOSES.map((k) => c[k]), c.tcf, c.notice_version]
   if (key(next) == key(C)) return
   const was = PURPOSES.some(granted)
@@ -143,13 +136,13 @@ export const decide = (m, p, f, source, extra) => {
   const any = PURPOSES.some(granted)
   // Without personalization no user id is kept, not even in the queue.
   if (!granted(PURPOSES[1])) forget((uid = null))
-  if (!granted(PURPOSES[0])) clearQueue()
+  if (!granted(MEASUREMENT)) clearQueue()
   // Sent when the new state grants something, or when the one before did
   // (what the new one does not grant is withdrawn); a withdrawal carries
   // the visitor id the tag had, before it is deleted.
   if (any || was) stamp(make('consent'), context())
   store('c', any && next)
-  if (!granted(PURPOSES[0])) V = store('v', 0)
+  if (!granted(MEASUREMENT)) V = store('v', 0)
   pending && admit(...pending)
   pending = 0
   persist()
