@@ -9,9 +9,10 @@ const IDLE_MS = 1e4
 // `tag#id.class` (the first class): enough to tell elements apart, nothing typed by the visitor.
 export const describe = (el, c = el.classList[0]) => el.localName + (el.id ? '#' + el.id : '') + (c ? '.' + c : '')
 
+export const listen = (type, fn) => addEventListener(type, fn, true)
+
 export const capture = (off, spa) => {
   const on = (type, props, ctx) => off?.includes(type) || emit(type, props, ctx)
-  const listen = (type, fn) => addEventListener(type, fn, true)
   let page // the current page's URL without the fragment, and its hash route
   let pageCtx // its context, for the engagement reported when an SPA leaves it
   let depth // the quarters of the page seen
@@ -83,8 +84,7 @@ export const capture = (off, spa) => {
 
   listen('submit', (e) => {
     const f = e.target
-    const a = (n) => f.getAttribute(n) || ''
-    on('form_submit', { id: a('id'), name: a('name'), action: a('action') })
+    on('form_submit', Object.fromEntries(['id', 'name', 'action'].map((n) => [n, f.getAttribute(n) || ''])))
   })
 
   return engaged

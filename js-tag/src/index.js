@@ -8,16 +8,12 @@
 // data-reminder (days between reminders of the visitor's choice; none: off).
 // Calls made before it loads wait in `fiducia.q` and are replayed.
 import { gcm, tcf } from './adapters.js'
-import { capture } from './capture.js'
+import { capture, listen } from './capture.js'
 import { hide, start } from './send.js'
-import { GRANTED, PURPOSES, V, decide, emit, identify, reset, setup } from './tracker.js'
-
-const script = document.currentScript
-const data = script.dataset
+import { GRANTED, PURPOSES, V, data, decide, emit, identify, reset, script } from './tracker.js'
 
 const origin = data.endpoint || new URL(script.src).origin
 
-setup(data)
 start(origin)
 tcf(window.__tcfapi)
 gcm(window.dataLayer)
@@ -44,5 +40,5 @@ data.reminder && V && import(origin + '/privacy/reminder.js')
 
 // Leaving: the engaged time first, then the queue.
 const leave = (unload) => hide(unload, engaged())
-addEventListener('pagehide', () => leave(1))
-document.addEventListener('visibilitychange', () => document.hidden && leave())
+listen('pagehide', () => leave(1))
+listen('visibilitychange', () => document.hidden && leave())

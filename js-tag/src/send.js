@@ -5,6 +5,7 @@
 // sooner than Retry-After; the queue is kept in localStorage while
 // measurement is granted, so it survives a reload or a collector outage.
 // The collector dedups on event id, so a retry resends the same ids.
+import { backoff } from './backoff.js'
 import { store } from './store.js'
 import { MAX_EVENTS, MEASUREMENT, V, adopt, granted } from './tracker.js'
 
@@ -17,12 +18,6 @@ let timer = 0
 let tries = 0 // failed attempts in a row; > 0 means backing off
 let busy
 
-// The wait before retry `n` (0-based): 1 s doubling up to 5 min, the upper
-// half of it at random (jitter), and never less than Retry-After (seconds).
-export const backoff = (n, retryAfter, random = Math.random()) => {
-  const d = Math.min(3e5, 1e3 * 2 ** n)
-  return Math.max((d * (1 + random)) / 2, retryAfter * 1e3 || 0)
-}
 
 export const persist = () => store('q', granted(MEASUREMENT) && queue.length && queue)
 
