@@ -10,7 +10,7 @@
 import { gcm, tcf } from './adapters.js'
 import { capture, listen } from './capture.js'
 import { hide, start } from './send.js'
-import { GRANTED, PURPOSES, V, data, decide, emit, identify, reset, script } from './tracker.js'
+import { GRANTED, PURPOSES, V, cut, data, decide, emit, granted, identify, reset, script } from './tracker.js'
 
 const origin = data.endpoint || new URL(script.src).origin
 
@@ -28,6 +28,19 @@ const api = {
   // The privacy center in the site's language, with the visitor's token in
   // the fragment (never sent to a server, nor in a Referer).
   privacy: () => open(`${origin}/privacy?lang=${document.documentElement.lang}#${V?.t}`),
+  // What the site may show this visitor (`GET /v1/profile`): personal, with
+  // the token in Authorization, only while personalization is granted and
+  // the tag holds the id the collector issued (V always has its token);
+  // otherwise contextual, from this page only: no identifier, no cookie.
+  // A promise of the answer (rejected with the collector's {reason} or a
+  // network error), or `cb(answer)` / `cb(null, error)`.
+  profile: (
+    cb,
+    p = fetch(
+      `${origin}/v1/profile/${data.site}?` + new URLSearchParams({ path: location.pathname, referrer: cut(document.referrer) }),
+      { credentials: 'omit', headers: granted(PURPOSES[1]) && V ? { authorization: 'Bearer ' + V.t } : {} },
+    ).then((r) => r.json().then((a) => (r.ok ? a : Promise.reject(a)))),
+  ) => (cb ? p.then(cb, (e) => cb(null, e)) : p),
 }
 const run = (command, ...args) => api[command]?.(...args)
 const queued = window.fiducia?.q
