@@ -53,8 +53,12 @@ export interface FiduciaItem extends FiduciaReasoned {
 export interface FiduciaPersonalProfile {
   site: string
   kind: 'personal'
-  /** The consent that allows it: purpose, when it was granted (ISO 8601), the consent record. */
-  consent: { purpose: 'personalization'; granted_at: string; record_id: string }
+  /**
+   * The consent that allows it: purpose, when the record that allows it now
+   * was received (ISO 8601), that record's id, and (when the collector says)
+   * since when personalization stands granted without a break.
+   */
+  consent: { purpose: 'personalization'; granted_at: string; record_id: string; granted_since?: string }
   segments: FiduciaSegment[]
   /** Strongest first. */
   interests: FiduciaInterest[]
@@ -71,6 +75,8 @@ export interface FiduciaContextualProfile {
   items: FiduciaItem[]
   /** Why, for the visitor: nothing about them was used. */
   explanation: string
+  /** Why the answer is not personal, when the collector says (e.g. `no_token`, `not_granted`). */
+  basis?: string
 }
 
 /** The answer of `fiducia('profile')`: tell the two apart by `kind`. */
