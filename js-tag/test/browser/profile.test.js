@@ -1,11 +1,12 @@
 // Personalization in Debian's Chromium, on the demo shop (its own origin)
 // against the real collector, broker, enricher, sink and ClickHouse: a
-// visitor who accepts everything and browses shoes sees the "For you" block
-// turn to shoes within seconds, with the reasons and the consent that allows
-// it; a visitor without consent (no choice, or a refusal) sees the "Popular
-// here" block, and no request the page makes to the collector carries
-// anything that identifies them: no Authorization header, no visitor id in
-// the URL or a body, no cookie. Both blocks pass axe-core.
+// visitor who accepts everything and browses shoes pages sees the "For
+// you" block turn to shoes within seconds, with the reasons and the
+// consent that allows it; a visitor without consent (no choice, or a
+// refusal) sees the "Popular here" block, and no request the page makes to
+// the collector carries anything that identifies them: no Authorization
+// header, no visitor id in the URL or a body, no cookie. Both blocks pass
+// axe-core.
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -47,15 +48,19 @@ const forYou = (page) =>
 /** The profile requests the collector received since `since`. */
 const profileRequests = (since) => stack.received(since).filter((r) => r.path.startsWith('/v1/profile/'))
 
-run('a visitor who accepts everything and browses shoes sees shoes first in "For you", with the reasons and the consent', async (b, since) => {
+run('a visitor who accepts everything and browses shoes pages sees shoes as the top interest in "For you", with the reasons and the consent', async (b, since) => {
   const { page } = b
   await page.goto(`${stack.demo}/`)
   await page.click('#accept-all')
   const visitor = await issued(page)
-  // Four shoes, one hat; each page's view leaves with the next navigation.
-  for (const path of ['/p/shoes/runner-2', '/p/shoes/trail-5', '/p/hats/cap-1', '/p/shoes/racer-9', '/p/shoes/runner-7']) {
+  // Four shoes pages, at a person's pace: each page's view is delivered
+  // (the tag's stored queue empties) before the next page. Five pages in
+  // three seconds made the enricher flag every view after the first as an
+  // impossible pace (bot score 80), and a bot gets no profile.
+  for (const path of ['/p/shoes/runner-2', '/p/shoes/trail-5', '/p/shoes/racer-9', '/p/shoes/runner-7']) {
     await page.goto(`${stack.demo}${path}`)
     await page.waitForFunction(() => typeof window.fiducia == 'function' && !window.fiducia.q)
+    await page.waitForFunction(() => !localStorage.getItem('fiducia:q'), null, { timeout: 10_000 })
   }
   const browsed = Date.now()
   // The page asks again, as it does after a choice (no new page view, so
@@ -71,14 +76,13 @@ run('a visitor who accepts everything and browses shoes sees shoes first in "For
   const waited = Date.now() - browsed
 
   // Shoes lead the visitor's interests. Every product page is also in the
-  // sites file's generic `product` category, which therefore scores the
-  // same; no other category scores more, and the hat scores less.
+  // sites file's generic `product` category (deploy/sites.toml), which
+  // therefore scores the same and, tied, is listed first by name; no other
+  // category scores as much.
   const shoes = shown.interests.find((i) => i.category == 'shoes')
   const top = Math.max(...shown.interests.map((i) => i.score))
   assert.equal(shoes.score, top, `shoes is the top interest: ${JSON.stringify(shown.interests)}`)
-  assert.ok(shown.interests.filter((i) => i.score == top).every((i) => ['shoes', 'product'].includes(i.category)), JSON.stringify(shown.interests))
-  const hats = shown.interests.find((i) => i.category == 'hats')
-  assert.ok(!hats || hats.score < shoes.score, 'one hat counts less than four shoes')
+  assert.deepEqual(shown.interests.filter((i) => i.score == top).map((i) => i.category).sort(), ['product', 'shoes'])
   assert.match(shoes.reason, /shoes/, 'the interest says why')
   const lover = shown.segments.find((s) => s.name == 'shoe lover')
   assert.match(lover.reason, /\S/, 'the segment says why')
