@@ -13,6 +13,7 @@ topics_env() {
     FIDUCIA_TOPIC_RAW="$p.raw.v1" FIDUCIA_TOPIC_CONSENT="$p.consent.v1"
     FIDUCIA_TOPIC_ENRICHED="$p.enriched.v1" FIDUCIA_TOPIC_SESSIONS="$p.sessions.v1"
     FIDUCIA_TOPIC_DEADLETTER="$p.deadletter.v1" FIDUCIA_TOPIC_PRIVACY="$p.privacy.v1"
+    FIDUCIA_TOPIC_PROFILES="$p.profiles.v1" FIDUCIA_TOPIC_ITEMS="$p.items.v1"
     FIDUCIA_KAFKA_CREATE_TOPICS=true
   )
 }

@@ -237,8 +237,11 @@ fn one(rng: &mut Rng, events: usize, now_ms: i64) -> (Request, bool) {
     let sent_at = now_ms - i64::try_from(rng.below(2_000)).unwrap_or(0);
     // Granted up to 30 days ago: well inside the 13-month maximum age.
     let updated_at = now_ms - i64::try_from(rng.below(30 * 86_400_000)).unwrap_or(0);
+    // Half the consenting visitors agreed to personalization too: their
+    // events move a profile (the enricher's work, the freshness scenario).
+    let personalization = if rng.percent(50) { "granted" } else { "denied" };
     let consent = if consented {
-        json!({"measurement": "granted", "personalization": "denied", "functional": "granted",
+        json!({"measurement": "granted", "personalization": personalization, "functional": "granted",
                "source": "cmp", "notice_version": "2026-01", "updated_at": updated_at})
     } else {
         json!({"measurement": "denied", "personalization": "denied", "functional": "denied",

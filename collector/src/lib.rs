@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod error;
 pub mod metrics;
 pub mod privacy;
+pub mod profile;
 pub mod publish;
 pub mod rate_limit;
 pub mod routes;

@@ -61,6 +61,29 @@ pub const EXPORT_DURATION: &str = "fiducia_collector_export_duration_seconds";
 pub const ADMIN_CALLS: &str = "fiducia_collector_admin_calls_total";
 /// Request body size as received.
 pub const REQUEST_BODY_SIZE: &str = "fiducia_collector_request_body_size_bytes";
+/// `GET /v1/profile` answers by `answer` (`personal`, `contextual`).
+pub const PROFILE_REQUESTS: &str = "fiducia_collector_profile_requests_total";
+/// Time to build a `GET /v1/profile` answer (from the checks to the JSON).
+pub const PROFILE_REQUEST_DURATION: &str = "fiducia_collector_profile_request_duration_seconds";
+/// Visitor profiles held in memory.
+pub const PROFILES_HELD: &str = "fiducia_collector_profiles_held";
+/// Item lists (related and popular) held in memory.
+pub const ITEM_LISTS_HELD: &str = "fiducia_collector_item_lists_held";
+/// Time from the event that last updated a profile (its `updated_at_ms`,
+/// collector receive time) to this collector holding the update.
+pub const PROFILE_FRESHNESS: &str = "fiducia_collector_profile_freshness_seconds";
+/// Messages read from the profiles and items topics, by `store`
+/// (`profiles`, `items`) and `outcome` (`applied`, `invalid`,
+/// `dropped_by_consent`).
+pub const PROFILE_RECORDS: &str = "fiducia_collector_profile_records_total";
+/// Records in the profiles topic the store has not applied yet.
+pub const PROFILES_LAG: &str = "fiducia_collector_profiles_lag_messages";
+/// Records in the items topic the store has not applied yet.
+pub const ITEM_LISTS_LAG: &str = "fiducia_collector_item_lists_lag_messages";
+/// 1 once a store's follower, by `store` (`profiles`, `items`), has read
+/// everything its topic held at start-up; until the profiles store has,
+/// every answer is contextual.
+pub const PROFILE_FOLLOWERS_CAUGHT_UP: &str = "fiducia_collector_profile_followers_caught_up";
 
 /// Registers descriptions so `/metrics` explains every series.
 pub fn describe() {
@@ -141,5 +164,37 @@ pub fn describe() {
         REQUEST_BODY_SIZE,
         Unit::Bytes,
         "Request body size as received."
+    );
+    describe_counter!(
+        PROFILE_REQUESTS,
+        "GET /v1/profile answers by kind (personal, contextual)."
+    );
+    describe_histogram!(
+        PROFILE_REQUEST_DURATION,
+        Unit::Seconds,
+        "Time to build a GET /v1/profile answer."
+    );
+    describe_gauge!(PROFILES_HELD, "Visitor profiles held in memory.");
+    describe_gauge!(ITEM_LISTS_HELD, "Item lists held in memory.");
+    describe_histogram!(
+        PROFILE_FRESHNESS,
+        Unit::Seconds,
+        "Time from the event that updated a profile to this collector holding it."
+    );
+    describe_counter!(
+        PROFILE_RECORDS,
+        "Profiles and item lists topic messages read, by store and outcome."
+    );
+    describe_gauge!(
+        PROFILES_LAG,
+        "Profiles topic records not yet applied to the store."
+    );
+    describe_gauge!(
+        ITEM_LISTS_LAG,
+        "Items topic records not yet applied to the store."
+    );
+    describe_gauge!(
+        PROFILE_FOLLOWERS_CAUGHT_UP,
+        "1 once a store's follower read everything its topic held at start-up."
     );
 }

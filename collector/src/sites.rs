@@ -9,17 +9,23 @@
 //! max_age_days = 395
 //! ```
 //!
+//! For `GET /v1/profile` it also reads the site's `personalization` section
+//! (segments, shared with the sink) and, leniently, the `enrich` keys a
+//! contextual answer needs ([`crate::profile::page`]).
+//!
 //! A request for a site not listed is refused (`403 unknown_site`), and a
 //! browser request from an origin the site does not list is refused
 //! (`403 origin_not_allowed`).
 
 use std::collections::{BTreeMap, HashSet};
 
+use fiducia_runtime::service::sites::personalization::{Personalization, PersonalizationSection};
 use fiducia_runtime::service::sites::{Section, SitesError, SitesFile, is_valid_site_id};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::consent::policy::{Policy, PolicyFile};
+use crate::profile::page::{EnrichView, PageRules};
 
 /// One site's settings.
 #[derive(Debug, Clone)]
@@ -33,6 +39,10 @@ pub struct Site {
     /// section, read here for that key alone; 13 when not written): the
     /// privacy center offers only shorter retention choices.
     pub identified_retention_months: u32,
+    /// Page categories, items, time zone (contextual answers).
+    pub page: PageRules,
+    /// Segments and k (personal answers).
+    pub personalization: Personalization,
 }
 
 /// The default of `identified_events_months` (SPEC section 7: 13 months).
@@ -60,6 +70,8 @@ impl Default for Site {
             allowed_origins: Vec::new(),
             consent: Policy::default(),
             identified_retention_months: DEFAULT_IDENTIFIED_RETENTION_MONTHS,
+            page: PageRules::default(),
+            personalization: Personalization::default(),
         }
     }
 }
@@ -93,6 +105,9 @@ impl Sites {
         let collect: BTreeMap<String, CollectSection> = file.section(Section::Collect)?;
         let mut consent: BTreeMap<String, PolicyFile> = file.section(Section::Consent)?;
         let mut retention: BTreeMap<String, RetentionView> = file.section(Section::Retention)?;
+        let mut enrich: BTreeMap<String, EnrichView> = file.section(Section::Enrich)?;
+        let mut personalization: BTreeMap<String, PersonalizationSection> =
+            file.section(Section::Personalization)?;
         let mut by_id = BTreeMap::new();
         for (id, collect) in collect {
             let policy =
@@ -107,6 +122,12 @@ impl Sites {
                     .remove(&id)
                     .and_then(|r| r.identified_events_months)
                     .unwrap_or(DEFAULT_IDENTIFIED_RETENTION_MONTHS),
+                page: PageRules::compile(&enrich.remove(&id).unwrap_or_default())
+                    .map_err(|e| file.invalid(&id, Section::Enrich, &e))?,
+                personalization: Personalization::check(
+                    personalization.remove(&id).unwrap_or_default(),
+                )
+                .map_err(|e| file.invalid(&id, Section::Personalization, &e))?,
             };
             check_origins(&site).map_err(|e| file.invalid(&id, Section::Collect, &e))?;
             by_id.insert(id, site);
@@ -266,6 +287,9 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
         let file = SitesFile::load(std::path::Path::new(path)).unwrap();
         let sites = Sites::from_file(&file).unwrap();
-        assert!(sites.get("demo").unwrap().allows("http://localhost:8000"));
+        let demo = sites.get("demo").unwrap();
+        assert!(demo.allows("http://localhost:8000"));
+        assert_eq!(demo.page.categories.of("/p/shoes/x"), ["product", "shoes"]);
+        assert_eq!(demo.personalization.segments.len(), 2);
     }
 }

@@ -3,7 +3,9 @@
 //! all stopped by one token. Ready only once the broker answers and the
 //! ledger holds every consent record the topic had at start-up; until the
 //! ledger has, `/v1/events` answers `503` (nothing is decided on a partial
-//! ledger).
+//! ledger). The profile and item followers do not hold readiness back:
+//! until the profiles store has read its topic, `GET /v1/profile` answers
+//! contextual (`fiducia_collector_profile_followers_caught_up` says when).
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -14,6 +16,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 use fiducia_runtime::kafka::ProducerSettings;
+use fiducia_runtime::kafka::admin::ensure_compacted_topics;
 use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use fiducia_runtime::service::admin;
@@ -22,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::consent::follow;
 use crate::consent::ledger::Ledger;
+use crate::profile::{self, Stores};
 use crate::publish::EventPublisher;
 use crate::publish::kafka::KafkaPublisher;
 use crate::rate_limit::IpRateLimiter;
@@ -45,6 +49,16 @@ impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         crate::metrics::describe();
         config.kafka.ensure_topics().await?;
+        if config.kafka.create_topics {
+            // Compacted: one profile per visitor, one list per subject.
+            let topics = &config.kafka.topics;
+            ensure_compacted_topics(
+                &config.kafka.brokers,
+                &[&topics.profiles, &topics.items],
+                config.kafka.partitions,
+            )
+            .await?;
+        }
         follow::check_retention(&config.kafka.brokers, &config.kafka.topics.consent).await?;
         let settings = ProducerSettings {
             linger: config.kafka_linger,
@@ -73,6 +87,15 @@ impl Application {
             &config.kafka.topics.consent,
             shutdown.clone(),
         );
+        let mut stores = Stores::default();
+        let (profiles_state, _items_state) = profile::follow::spawn(
+            &stores,
+            Arc::clone(&ledger),
+            &config.kafka.brokers,
+            &config.kafka.topics,
+            &shutdown,
+        );
+        stores.profiles_caught_up = Arc::new(move || profiles_state.is_caught_up());
         let ready_publisher = Arc::clone(&publisher);
         let caught_up = Arc::clone(&following);
         let (admin, admin_addr) = admin::serve(
@@ -84,6 +107,7 @@ impl Application {
             Arc::clone(&publisher),
             ledger,
             Arc::new(move || following.is_caught_up()),
+            stores,
             &shutdown,
         )?;
         tracing::info!(%public_addr, %admin_addr, topic = %config.kafka.topics.raw, "collector listening");
@@ -130,7 +154,9 @@ impl Application {
     }
 }
 
-/// The public API server over any publisher (tests use the in-memory one).
+/// The public API server over any publisher (tests use the in-memory one)
+/// and stores (filled by their followers, or by the test). The ledger is
+/// told to drop a profile from `stores` when personalization ends.
 ///
 /// # Errors
 /// When the listen address cannot be bound or a limit is zero.
@@ -139,8 +165,10 @@ pub fn public_server<P: EventPublisher>(
     publisher: Arc<P>,
     ledger: Arc<Ledger>,
     ledger_caught_up: Arc<dyn Fn() -> bool + Send + Sync>,
+    stores: Stores,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Server, SocketAddr)> {
+    profile::follow::drop_on_withdrawal(&ledger, Arc::clone(&stores.profiles));
     let limits = &config.limits;
     let limiter = IpRateLimiter::new(
         NonZeroU32::new(limits.rate_per_ip_per_second)
@@ -164,6 +192,7 @@ pub fn public_server<P: EventPublisher>(
             .as_ref()
             .map(crate::warehouse::Warehouse::new),
         admin_secret: config.admin_secret.clone(),
+        stores,
     });
     let (server, addr) = crate::server::serve(config, move || {
         App::new()

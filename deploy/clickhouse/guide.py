@@ -32,8 +32,19 @@ def sql_blocks(path=os.path.join(HERE, "README.md"), titles=False):
 
 def schema_statements(version, database):
     """What the sink runs on an empty database of a server of `version`."""
+    return _example("print_schema", version, database)
+
+
+def item_lists_statements(database, site, k, window_days):
+    """The two queries of one item lists refresh of `site` (related pairs,
+    popular items), as the sink runs them (its `print_item_lists_sql` example)."""
+    return _example("print_item_lists_sql", database, site, str(k), str(window_days))
+
+
+def _example(name, *args):
+    """The statements a sink example prints, separated by lines holding only `;`."""
     out = subprocess.run(
-        ["cargo", "run", "-q", "-p", "fiducia-sink", "--example", "print_schema", "--", version, database],
+        ["cargo", "run", "-q", "-p", "fiducia-sink", "--example", name, "--", *args],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout
     return [s.strip() for s in out.split("\n;\n") if s.strip()]

@@ -1,6 +1,6 @@
 """The modern path on a current ClickHouse engine, in process (chDB): the
 sink's migrations and retention TTLs as it runs them on a server of chDB's
-version, every example query of the analyst guide on generated traffic, and
+version, the item lists queries, every example query of the analyst guide on generated traffic, and
 TTL retention deleting expired rows and only them, and a retried insert
 dropped by its deduplication token.
 
@@ -57,6 +57,25 @@ class ModernSchema(unittest.TestCase):
             with self.subTest(query=query.splitlines()[0:3]):
                 rows = int(self.scalar(f"SELECT count() FROM ({query})"))
                 self.assertGreater(rows, 0, query)
+
+    def test_item_lists_count_distinct_consenting_visitors_from_k_on(self):
+        # il1, il2 and il3 view x and y (il1 twice); il4 only x, without
+        # personalization consent; k = 3.
+        views = [("il1", 1), ("il2", 1), ("il3", 1), ("il1", 1), ("il4", 0)]
+        for visitor, consent in views:
+            for item in ["x", "y"] if visitor != "il4" else ["x"]:
+                self.db.query(
+                    f"INSERT INTO {DB}.events (event_id, site_id, event_type, event_time, received_at, visitor_id, "
+                    "consent_personalization, decision, page_categories, item_id) "
+                    f"SELECT generateUUIDv4(), 'items', 'page_view', now() - 60, now(), '{visitor}', {consent}, 'keep', "
+                    f"['shoes'], '{item}'"
+                )
+        rows = lambda sql: self.db.query(sql, "TSVRaw").bytes().decode().splitlines()  # noqa: E731
+        related, popular = guide.item_lists_statements(DB, "items", 3, 90)
+        self.assertEqual(rows(related), ["x\ty\t3", "y\tx\t3"])
+        self.assertEqual(rows(popular), ["\tx\t3", "\ty\t3", "shoes\tx\t3", "shoes\ty\t3"])
+        four = guide.item_lists_statements(DB, "items", 4, 90)
+        self.assertEqual([rows(sql) for sql in four], [[], []])
 
     def test_ttl_deletes_expired_rows_and_only_them(self):
         # (visitor, months old, expired?): identified 13 months, anonymous 25.

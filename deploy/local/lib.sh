@@ -72,17 +72,19 @@ use_admin_secret() {
   export FIDUCIA_COLLECTOR_ADMIN_SECRET
 }
 
-# fiducia.sessions.v1 is the enricher's session state: as many partitions as the raw topic.
-FIDUCIA_TOPICS=(fiducia.raw.v1 fiducia.enriched.v1 fiducia.consent.v1 fiducia.privacy.v1 fiducia.deadletter.v1 fiducia.sessions.v1)
+# fiducia.sessions.v1 and fiducia.profiles.v1 are the enricher's per-visitor
+# state: as many partitions as the raw topic. fiducia.items.v1 holds the
+# sink's item lists.
+FIDUCIA_TOPICS=(fiducia.raw.v1 fiducia.enriched.v1 fiducia.consent.v1 fiducia.privacy.v1 fiducia.deadletter.v1 fiducia.sessions.v1 fiducia.profiles.v1 fiducia.items.v1)
 
 # The settings a topic is created with, as `--config k=v` words: the consent
 # and privacy topics never expire (proof of consent and the ledgers' only
 # source; the deny-list of erased subjects: proto's topics::NEVER_EXPIRES),
-# the session state is compacted.
+# the session state, the profiles and the item lists are compacted.
 topic_config() {
   case $1 in
     fiducia.consent.v1 | fiducia.privacy.v1) echo "--config retention.ms=-1 --config retention.bytes=-1" ;;
-    fiducia.sessions.v1) echo "--config cleanup.policy=compact" ;;
+    fiducia.sessions.v1 | fiducia.profiles.v1 | fiducia.items.v1) echo "--config cleanup.policy=compact" ;;
   esac
 }
 

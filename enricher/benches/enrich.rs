@@ -174,7 +174,14 @@ fn batch(round: i64) -> Vec<OwnedMessage> {
                 props_json: rng.pick(PROPS).into(),
                 consent: Some(ConsentSnapshot {
                     measurement: ConsentState::Granted.into(),
-                    personalization: ConsentState::Denied.into(),
+                    // Half the visitors agreed to personalization: their
+                    // events move a profile too.
+                    personalization: if visitor.is_multiple_of(2) {
+                        ConsentState::Granted
+                    } else {
+                        ConsentState::Denied
+                    }
+                    .into(),
                     ..ConsentSnapshot::default()
                 }),
                 context: Some(PageContext {
@@ -213,6 +220,7 @@ fn batch(round: i64) -> Vec<OwnedMessage> {
                 } else {
                     String::new()
                 },
+                personalization_since_ms: 0,
                 retention_months: 0,
             };
             OwnedMessage::new(
@@ -268,7 +276,7 @@ path_regex = "^/(blog|news)/"
         SessionStore::new(500_000),
         std::sync::Arc::default(),
     );
-    processor.install(0, Vec::new());
+    processor.install(0, Vec::new(), Vec::new());
     processor
 }
 

@@ -2,7 +2,8 @@
 //! `fiducia_enricher_kafka_messages_consumed_total`,
 //! `fiducia_enricher_batch_retries_total` and
 //! `fiducia_enricher_batch_duration_seconds` under [`PREFIX`]. Labels come
-//! from bounded sets only: dead-letter reasons, session start reasons.
+//! from bounded sets only: dead-letter reasons, session start reasons,
+//! reasons a profile is forgotten.
 
 use crate::batch::BatchTally;
 
@@ -22,6 +23,8 @@ pub const BOTS_DROPPED: &str = "fiducia_enricher_bots_dropped_total";
 pub const EVENTS_ALREADY_APPLIED: &str = "fiducia_enricher_events_already_applied_total";
 /// Events of erased subjects (the privacy topic's deny-list), dropped.
 pub const EVENTS_ERASED: &str = "fiducia_enricher_events_erased_total";
+/// Consent records not yet read by the live follower of withdrawals.
+pub const WITHDRAWALS_LAG: &str = "fiducia_enricher_withdrawals_lag_messages";
 /// Erasure requests on the privacy topic not yet read into the deny-list.
 pub const ERASURES_LAG: &str = "fiducia_enricher_erasures_lag_messages";
 /// Sessions started, by `reason` (first, idle, midnight, campaign, late).
@@ -32,12 +35,21 @@ pub const SESSIONS_DROPPED: &str = "fiducia_enricher_sessions_dropped_total";
 pub const SESSIONS_HELD: &str = "fiducia_enricher_sessions_held";
 /// Session state records written to the sessions topic.
 pub const SESSION_RECORDS: &str = "fiducia_enricher_session_records_written_total";
-/// Partitions whose session state was read back.
+/// Partitions whose session state and profiles were read back.
 pub const SESSION_RESTORES: &str = "fiducia_enricher_session_restores_total";
 /// How long reading back session state took.
 pub const SESSION_RESTORE_SECONDS: &str = "fiducia_enricher_session_restore_duration_seconds";
 /// Session state records that could not be decoded when read back.
 pub const SESSION_RECORDS_UNDECODABLE: &str = "fiducia_enricher_session_records_undecodable_total";
+/// Profiles held in memory (visitors with personalization consent of this
+/// instance's partitions).
+pub const PROFILES_HELD: &str = "fiducia_enricher_profiles_held";
+/// Events applied to a profile.
+pub const PROFILE_UPDATES: &str = "fiducia_enricher_profile_updates_total";
+/// Profiles forgotten, by `reason` (withdrawn, erased, expired).
+pub const PROFILES_FORGOTTEN: &str = "fiducia_enricher_profiles_forgotten_total";
+/// Profile records (profiles and tombstones) written to the profiles topic.
+pub const PROFILE_RECORDS: &str = "fiducia_enricher_profile_records_written_total";
 /// Geo lookups that failed on the database.
 pub const GEO_ERRORS: &str = "fiducia_enricher_geo_lookup_errors_total";
 /// IP prefixes finer than /24 or /48 that had to be cut back.
@@ -68,6 +80,10 @@ pub fn describe() {
         ERASURES_LAG,
         "Privacy requests not yet read into the deny-list."
     );
+    describe_gauge!(
+        WITHDRAWALS_LAG,
+        "Consent records not yet read by the live follower of personalization withdrawals."
+    );
     describe_counter!(SESSIONS_STARTED, "Sessions started, by reason.");
     describe_counter!(
         SESSIONS_DROPPED,
@@ -77,17 +93,24 @@ pub fn describe() {
     describe_counter!(SESSION_RECORDS, "Session state records written.");
     describe_counter!(
         SESSION_RESTORES,
-        "Partitions whose session state was read back."
+        "Partitions whose session state and profiles were read back."
     );
     describe_histogram!(
         SESSION_RESTORE_SECONDS,
         Unit::Seconds,
-        "Time to read back session state."
+        "Time to read back the session state and profiles of partitions."
     );
     describe_counter!(
         SESSION_RECORDS_UNDECODABLE,
-        "Session state records skipped because they did not decode."
+        "Session state and profile records skipped because they did not decode."
     );
+    describe_gauge!(PROFILES_HELD, "Visitor profiles held in memory.");
+    describe_counter!(PROFILE_UPDATES, "Events applied to a visitor profile.");
+    describe_counter!(
+        PROFILES_FORGOTTEN,
+        "Profiles forgotten, by reason (withdrawn, erased, expired)."
+    );
+    describe_counter!(PROFILE_RECORDS, "Profile records (and tombstones) written.");
     describe_counter!(GEO_ERRORS, "Geo lookups that failed on the database.");
     describe_counter!(IP_COARSENED, "IP prefixes finer than /24 or /48, cut back.");
     describe_counter!(
@@ -97,7 +120,12 @@ pub fn describe() {
 }
 
 /// Counts an acknowledged batch.
-pub fn record(tally: &BatchTally, session_records: usize, sessions_held: usize) {
+pub fn record(
+    tally: &BatchTally,
+    state_records: usize,
+    sessions_held: usize,
+    profiles_held: usize,
+) {
     use metrics::{counter, gauge};
     counter!(EVENTS_ENRICHED).increment(tally.enriched);
     for (reason, n) in &tally.dead_letters {
@@ -113,7 +141,15 @@ pub fn record(tally: &BatchTally, session_records: usize, sessions_held: usize) 
     counter!(SESSIONS_DROPPED, "reason" => "expired").increment(tally.store.expired);
     counter!(SESSIONS_DROPPED, "reason" => "capacity").increment(tally.store.evicted_live);
     counter!(SESSIONS_DROPPED, "reason" => "erased").increment(tally.store.erased);
-    counter!(SESSION_RECORDS).increment(session_records as u64);
+    let profiles = &tally.profiles;
+    counter!(SESSION_RECORDS).increment((state_records as u64).saturating_sub(profiles.written));
+    counter!(PROFILE_RECORDS).increment(profiles.written);
+    counter!(PROFILE_UPDATES).increment(profiles.updated);
+    counter!(PROFILES_FORGOTTEN, "reason" => "withdrawn").increment(profiles.withdrawn);
+    counter!(PROFILES_FORGOTTEN, "reason" => "erased").increment(profiles.erased);
+    counter!(PROFILES_FORGOTTEN, "reason" => "expired").increment(profiles.expired);
+    #[allow(clippy::cast_precision_loss)] // a count of visitors, far below 2^52
+    gauge!(PROFILES_HELD).set(profiles_held as f64);
     #[allow(clippy::cast_precision_loss)] // a count of visitors, far below 2^52
     gauge!(SESSIONS_HELD).set(sessions_held as f64);
     counter!(GEO_ERRORS).increment(tally.enrich.geo_errors);
@@ -138,7 +174,9 @@ mod tests {
         };
         tally.dead_letters.insert("bad_event_id", 2);
         tally.sessions_started.insert("idle", 3);
-        metrics::with_local_recorder(&recorder, || record(&tally, 4, 9));
+        tally.profiles.updated = 5;
+        tally.profiles.written = 1;
+        metrics::with_local_recorder(&recorder, || record(&tally, 4, 9, 2));
         let values: Vec<(String, Vec<String>, DebugValue)> = snapshotter
             .snapshot()
             .into_vec()
@@ -170,7 +208,13 @@ mod tests {
             Some(&DebugValue::Counter(3))
         );
         assert_eq!(find(BOTS_DROPPED, None), Some(&DebugValue::Counter(1)));
-        assert_eq!(find(SESSION_RECORDS, None), Some(&DebugValue::Counter(4)));
+        assert_eq!(find(SESSION_RECORDS, None), Some(&DebugValue::Counter(3)));
+        assert_eq!(find(PROFILE_RECORDS, None), Some(&DebugValue::Counter(1)));
+        assert_eq!(find(PROFILE_UPDATES, None), Some(&DebugValue::Counter(5)));
+        assert!(matches!(
+            find(PROFILES_HELD, None),
+            Some(DebugValue::Gauge(_))
+        ));
         assert!(matches!(
             find(SESSIONS_HELD, None),
             Some(DebugValue::Gauge(_))

@@ -1,7 +1,7 @@
-//! The enricher's batch handler: read back session state for partitions
-//! that just came to this instance, enrich the batch ([`Processor`]), then
-//! produce in two steps: enriched events and dead letters first, session
-//! states once those are acknowledged. The batch succeeds only when both
+//! The enricher's batch handler: read back session state and profiles for
+//! partitions that just came to this instance, enrich the batch
+//! ([`Processor`]), then produce in two steps: enriched events and dead
+//! letters first, session states and profiles once those are acknowledged. The batch succeeds only when both
 //! steps are, so the shared loop stores offsets only then (at-least-once;
 //! the sink collapses duplicates by `event_id`, and session states record
 //! what they have seen so a crash never counts an event twice).
@@ -21,7 +21,8 @@ use rdkafka::message::OwnedMessage;
 use crate::batch::{Prepared, Processor};
 use crate::metrics;
 use crate::publish::{RecordPublisher, SendError};
-use crate::sessions::restore::Restorer;
+use crate::restore::Restorer;
+use fiducia_proto::v1::{Profile, SessionState};
 
 /// Identifies a batch, to recognise the loop's retry of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +53,8 @@ struct Pending {
 /// Enriches batches from the raw topic.
 pub struct Enricher<P> {
     processor: Processor,
-    restorer: Restorer,
+    restorer: Restorer<SessionState>,
+    profiles: Restorer<Profile>,
     publisher: P,
     pending: Option<Pending>,
 }
@@ -60,31 +62,45 @@ pub struct Enricher<P> {
 impl<P: RecordPublisher> Enricher<P> {
     /// An enricher producing through `publisher`.
     #[must_use]
-    pub fn new(processor: Processor, restorer: Restorer, publisher: P) -> Self {
+    pub fn new(
+        processor: Processor,
+        restorer: Restorer<SessionState>,
+        profiles: Restorer<Profile>,
+        publisher: P,
+    ) -> Self {
         Self {
             processor,
             restorer,
+            profiles,
             publisher,
             pending: None,
         }
     }
 
-    /// Reads back and installs the session state of `partitions`.
+    /// Reads back and installs the session state and profiles of `partitions`.
     async fn restore(&mut self, partitions: Vec<i32>) -> Result<(), BatchError> {
         let started = Instant::now();
-        let restored = self.restorer.read(partitions).await?;
+        let (states, profiles) = tokio::try_join!(
+            self.restorer.read(partitions.clone()),
+            self.profiles.read(partitions)
+        )?;
+        let mut profiles = profiles;
         ::metrics::histogram!(metrics::SESSION_RESTORE_SECONDS)
             .record(started.elapsed().as_secs_f64());
-        for (partition, restored) in restored {
+        for (partition, restored) in states {
+            let profiles = profiles.remove(&partition);
+            let (profiles, undecodable_profiles) =
+                profiles.map_or((Vec::new(), 0), |r| (r.states, r.undecodable));
             tracing::info!(
                 partition,
                 visitors = restored.states.len(),
-                "session state read back"
+                profiles = profiles.len(),
+                "session state and profiles read back"
             );
             ::metrics::counter!(metrics::SESSION_RESTORES).increment(1);
             ::metrics::counter!(metrics::SESSION_RECORDS_UNDECODABLE)
-                .increment(restored.undecodable);
-            self.processor.install(partition, restored.states);
+                .increment(restored.undecodable + undecodable_profiles);
+            self.processor.install(partition, restored.states, profiles);
         }
         Ok(())
     }
@@ -141,6 +157,7 @@ impl<P: RecordPublisher> BatchHandler for Enricher<P> {
                 &done.prepared.tally,
                 done.prepared.states.len(),
                 self.processor.sessions_held(),
+                self.processor.profiles_held(),
             );
         }
         Ok(())
@@ -167,10 +184,11 @@ mod tests {
     /// broker does not exist).
     fn enricher() -> Enricher<MemoryPublisher> {
         let mut processor = processor("");
-        processor.install(0, Vec::new());
+        processor.install(0, Vec::new(), Vec::new());
         processor.prepare(&[message(0, 0, raw(0, "v0", 0).encode_to_vec())], t0());
         let restorer = Restorer::new("127.0.0.1:1", "sessions", Duration::from_millis(1));
-        Enricher::new(processor, restorer, MemoryPublisher::default())
+        let profiles = Restorer::new("127.0.0.1:1", "profiles", Duration::from_millis(1));
+        Enricher::new(processor, restorer, profiles, MemoryPublisher::default())
     }
 
     /// Two page views of one visitor and a poison message.

@@ -87,6 +87,21 @@ pub struct Site {
     pub categories: Categories,
     /// Item rules.
     pub items: Items,
+    /// Months a profile is kept after the visitor's last activity
+    /// (`[sites.<id>.retention] profiles_months`, the sink's section, read
+    /// here for that key alone; 13 when not written), so a profile served
+    /// lives no longer than the signals the warehouse keeps.
+    pub profile_retention_months: u32,
+}
+
+/// The default of `profiles_months` (SPEC section 7: 13 months).
+pub const DEFAULT_PROFILE_RETENTION_MONTHS: u32 = 13;
+
+/// The one key of the sink's `retention` section the enricher reads; the
+/// sink checks the section's keys.
+#[derive(Debug, Default, Deserialize)]
+struct RetentionView {
+    profiles_months: Option<u32>,
 }
 
 impl Default for Site {
@@ -102,6 +117,7 @@ impl Default for Site {
             anonymous_geo_precision: Precision::Country,
             categories: Categories::default(),
             items: Items::default(),
+            profile_retention_months: DEFAULT_PROFILE_RETENTION_MONTHS,
         }
     }
 }
@@ -189,10 +205,15 @@ impl Sites {
     pub fn from_file(file: &SitesFile) -> Result<Self, SitesError> {
         let sections: std::collections::BTreeMap<String, EnrichSection> =
             file.section(Section::Enrich)?;
+        let mut retention: std::collections::BTreeMap<String, RetentionView> =
+            file.section(Section::Retention)?;
         let mut sites = HashMap::with_capacity(sections.len());
         for (id, section) in sections {
-            let checked =
+            let mut checked =
                 check(section).map_err(|message| file.invalid(&id, Section::Enrich, &message))?;
+            if let Some(months) = retention.remove(&id).and_then(|r| r.profiles_months) {
+                checked.profile_retention_months = months.max(1);
+            }
             sites.insert(id, checked);
         }
         Ok(Self {
@@ -311,6 +332,7 @@ fn check(file: EnrichSection) -> Result<Site, String> {
         anonymous_geo_precision: file.geo.anonymous_precision,
         categories,
         items,
+        profile_retention_months: DEFAULT_PROFILE_RETENTION_MONTHS,
     })
 }
 

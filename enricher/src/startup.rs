@@ -24,8 +24,9 @@ use crate::enrich::geo::GeoDb;
 use crate::metrics;
 use crate::pipeline::Enricher;
 use crate::publish::kafka::KafkaPublisher;
-use crate::sessions::restore::{Restorer, check_partitions};
+use crate::restore::{Restorer, check_partitions};
 use crate::sessions::store::SessionStore;
+use crate::withdrawals::{self, Withdrawals};
 
 /// A built enricher, connected, not yet consuming.
 pub struct Application {
@@ -54,13 +55,22 @@ impl Application {
         let brokers = config.kafka.brokers.clone();
         config.kafka.ensure_topics().await?;
         if config.kafka.create_topics {
-            ensure_compacted_topics(&brokers, &[&topics.sessions], config.kafka.partitions).await?;
+            ensure_compacted_topics(
+                &brokers,
+                &[&topics.sessions, &topics.profiles],
+                config.kafka.partitions,
+            )
+            .await?;
         }
         {
-            let (brokers, raw, sessions) =
-                (brokers.clone(), topics.raw.clone(), topics.sessions.clone());
+            let (brokers, raw, kept) = (
+                brokers.clone(),
+                topics.raw.clone(),
+                [topics.sessions.clone(), topics.profiles.clone()],
+            );
             tokio::task::spawn_blocking(move || {
-                check_partitions(&brokers, &raw, &sessions, Duration::from_secs(10))
+                let kept = kept.each_ref().map(String::as_str);
+                check_partitions(&brokers, &raw, &kept, Duration::from_secs(10))
             })
             .await??;
         }
@@ -117,14 +127,26 @@ impl Application {
             Arc::new(move || health.is_up() && ready.is_caught_up()),
         )?;
         tracing::info!(%admin_addr, from = %topics.raw, to = %topics.enriched, sessions = %topics.sessions, group = %config.group_id, "enricher started");
+        // Withdrawals of personalization from now on: profiles are forgotten
+        // at the next batch, not at the visitor's next event.
+        let withdrawals = Arc::new(Withdrawals::default());
+        let _followed = withdrawals::spawn(
+            Arc::clone(&withdrawals),
+            &brokers,
+            &topics.consent,
+            metrics::WITHDRAWALS_LAG,
+            shutdown.clone(),
+        );
         let processor = Processor::new(
             Engine::new(config.sites, config.agent_cache_entries, geo),
             SessionStore::new(config.session_max_entries),
             erased,
-        );
+        )
+        .with_withdrawals(withdrawals);
         let restorer = Restorer::new(&brokers, &topics.sessions, config.session_restore_timeout);
+        let profiles = Restorer::new(&brokers, &topics.profiles, config.session_restore_timeout);
         let publisher = KafkaPublisher::new(Arc::clone(&producer), topics);
-        let enricher = Enricher::new(processor, restorer, publisher);
+        let enricher = Enricher::new(processor, restorer, profiles, publisher);
         Ok(Self {
             admin,
             admin_addr,

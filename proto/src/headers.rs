@@ -22,4 +22,8 @@ pub mod schema {
     pub const PRIVACY_REQUEST: &str = "fiducia.v1.PrivacyRequest";
     /// `fiducia.sessions.v1` payloads.
     pub const SESSION_STATE: &str = "fiducia.v1.SessionState";
+    /// `fiducia.profiles.v1` payloads.
+    pub const PROFILE: &str = "fiducia.v1.Profile";
+    /// `fiducia.items.v1` payloads.
+    pub const ITEM_LIST: &str = "fiducia.v1.ItemList";
 }

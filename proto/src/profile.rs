@@ -255,10 +255,10 @@ mod tests {
     #[test]
     fn recent_items_are_distinct_newest_first_and_bounded() {
         let mut profile = Profile::default();
-        for (n, item) in ["x", "y", "x"].into_iter().enumerate() {
+        for (n, item) in (0..).zip(["x", "y", "x"]) {
             let s = Signal {
                 item,
-                ..signal("page_view", T0 + n as i64, &[])
+                ..signal("page_view", T0 + n, &[])
             };
             apply(&mut profile, &s);
         }
@@ -280,13 +280,10 @@ mod tests {
     #[test]
     fn past_the_limit_the_weakest_interest_goes() {
         let mut profile = Profile::default();
-        for n in 0..=MAX_INTERESTS {
+        for n in 0..=i64::try_from(MAX_INTERESTS).unwrap() {
             let c = vec![format!("c{n}")];
             // Later categories are fresher, so stronger.
-            apply(
-                &mut profile,
-                &signal("page_view", T0 + n as i64 * DAY_MS, &c),
-            );
+            apply(&mut profile, &signal("page_view", T0 + n * DAY_MS, &c));
         }
         assert_eq!(profile.interests.len(), MAX_INTERESTS);
         assert!(profile.interests.iter().all(|i| i.category != "c0"));

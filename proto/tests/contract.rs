@@ -73,6 +73,7 @@ fn raw_event_round_trips() {
         decision: Decision::Keep.into(),
         device_class: String::new(),
         retention_months: 6,
+        personalization_since_ms: 7,
     });
 }
 
@@ -153,6 +154,7 @@ fn profile_and_item_list_round_trip() {
         raw_offset: 9,
         updated_at_ms: 4,
         begun_at_ms: 2,
+        retention_months: 6,
     });
     round_trip(&ItemList {
         site_id: "demo".into(),

@@ -1,5 +1,5 @@
 //! The sink's configuration, read once at start-up from the environment and
-//! the `retention` sections of the sites file (`FIDUCIA_SITES_FILE`). A bad
+//! the `retention` and `personalization` sections of the sites file (`FIDUCIA_SITES_FILE`). A bad
 //! value stops start-up with an error that names the variable (and the key). Tests
 //! build a [`Config`] directly with [`Config::new`] and adjust its fields.
 
@@ -11,6 +11,7 @@ use fiducia_runtime::service::config::{
 };
 use fiducia_runtime::service::sites::SitesFile;
 
+use crate::jobs::items::ItemListsConfig;
 use crate::jobs::privacy::workflow::Timing;
 use crate::jobs::retention::RetentionConfig;
 
@@ -20,7 +21,8 @@ pub struct Config {
     /// `FIDUCIA_SINK_ADMIN_ADDR`: `/metrics`, `/healthz`, `/readyz` (port 0 picks one).
     pub admin_addr: SocketAddr,
     /// Broker and topic names; the sink reads `topics.enriched`,
-    /// `topics.consent` and `topics.deadletter`, and writes `topics.deadletter`.
+    /// `topics.consent` and `topics.deadletter`, and writes `topics.deadletter`
+    /// and `topics.items` (the item lists, created compacted with the others).
     pub kafka: KafkaConfig,
     /// `FIDUCIA_SINK_GROUP_ID`: the consumer group every sink instance shares.
     pub group_id: String,
@@ -38,6 +40,9 @@ pub struct Config {
     /// deletes to show (defaults, not read from the environment: 60 s and
     /// 10 minutes; a request not through by then is retried).
     pub erasure: Timing,
+    /// When the item lists are refreshed, and every site's k and window
+    /// (the sites file's `personalization` sections).
+    pub items: ItemListsConfig,
 }
 
 /// Bounds of one batch (and so of one ClickHouse insert): whichever is hit
@@ -127,6 +132,7 @@ impl Config {
             clickhouse,
             retention: RetentionConfig::default(),
             erasure: Timing::default(),
+            items: ItemListsConfig::default(),
         }
     }
 
@@ -168,6 +174,7 @@ impl Config {
             dead_letters_table: env_or("FIDUCIA_SINK_DEAD_LETTERS_TABLE", d.dead_letters_table)?,
             clickhouse,
             retention: RetentionConfig::from_env(&sites)?,
+            items: ItemListsConfig::from_env(&sites)?,
             erasure: d.erasure,
             kafka: d.kafka,
         })
@@ -215,6 +222,9 @@ mod tests {
     fn the_configuration_reference_lists_every_key_and_variable_of_the_sink() {
         use fiducia_testkit::config_doc::{assert_env_documented, assert_section_documented};
         assert_section_documented::<crate::jobs::retention::RetentionSection>("retention");
+        assert_section_documented::<
+            fiducia_runtime::service::sites::personalization::PersonalizationSection,
+        >("personalization");
         assert_env_documented("sink/src", "### Sink");
     }
 

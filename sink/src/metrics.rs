@@ -63,6 +63,25 @@ pub const PRIVACY_INVALID: &str = "fiducia_sink_privacy_requests_invalid_total";
 /// still there once every mutation had finished.
 pub const ERASURE_REDELETES: &str = "fiducia_sink_erasure_redeletes_total";
 
+/// Time one item lists refresh took (reading the topic back the first
+/// time, the queries, publishing), successful or not.
+pub const ITEM_LISTS_REFRESH_DURATION: &str = "fiducia_sink_item_lists_refresh_duration_seconds";
+/// Item lists published because they were new or changed, by `kind` ([`ITEM_LIST_KINDS`]).
+pub const ITEM_LISTS_PUBLISHED: &str = "fiducia_sink_item_lists_published_total";
+/// Tombstones published for item lists that are gone (below k, out of the
+/// window), by `kind`.
+pub const ITEM_LISTS_TOMBSTONED: &str = "fiducia_sink_item_lists_tombstoned_total";
+/// Item lists refreshes that failed, by `reason` ([`ITEM_LIST_FAILURE_REASONS`]).
+pub const ITEM_LISTS_FAILURES: &str = "fiducia_sink_item_lists_refresh_failures_total";
+/// Item lists the topic holds as this sink knows it, by `kind`.
+pub const ITEM_LISTS_HELD: &str = "fiducia_sink_item_lists_held";
+/// Unix time of the last item lists refresh that succeeded.
+pub const ITEM_LISTS_LAST_SUCCESS: &str = "fiducia_sink_item_lists_last_success_timestamp_seconds";
+/// The `kind` label values of the item list metrics.
+pub const ITEM_LIST_KINDS: [&str; 2] = ["related", "popular"];
+/// The `reason` label values of [`ITEM_LISTS_FAILURES`].
+pub const ITEM_LIST_FAILURE_REASONS: [&str; 2] = ["clickhouse", "kafka"];
+
 /// The `kind` label values of the privacy metrics.
 pub const PRIVACY_KINDS: [&str; 2] = ["access", "erasure"];
 /// The `state` label values of the privacy metrics.
@@ -174,6 +193,36 @@ pub fn describe() {
         ERASURE_REDELETES,
         "Erasure deletes issued again because rows were still there after every mutation finished."
     );
+    describe_histogram!(
+        ITEM_LISTS_REFRESH_DURATION,
+        Unit::Seconds,
+        "Duration of one item lists refresh: the queries of every site and publishing what changed."
+    );
+    describe_counter!(
+        ITEM_LISTS_PUBLISHED,
+        "Item lists published because they were new or changed, by kind."
+    );
+    describe_counter!(
+        ITEM_LISTS_TOMBSTONED,
+        "Tombstones published for item lists that fell below k or out of the window, by kind."
+    );
+    describe_counter!(
+        ITEM_LISTS_FAILURES,
+        "Item lists refreshes that failed, by reason; the next one tries again."
+    );
+    describe_gauge!(ITEM_LISTS_HELD, "Item lists the topic holds, by kind.");
+    describe_gauge!(
+        ITEM_LISTS_LAST_SUCCESS,
+        Unit::Seconds,
+        "Unix time of the last item lists refresh that succeeded."
+    );
+    for kind in ITEM_LIST_KINDS {
+        metrics::counter!(ITEM_LISTS_PUBLISHED, "kind" => kind).increment(0);
+        metrics::counter!(ITEM_LISTS_TOMBSTONED, "kind" => kind).increment(0);
+    }
+    for reason in ITEM_LIST_FAILURE_REASONS {
+        metrics::counter!(ITEM_LISTS_FAILURES, "reason" => reason).increment(0);
+    }
     for kind in PRIVACY_KINDS {
         for state in PRIVACY_STATES {
             metrics::counter!(PRIVACY_REQUESTS, "kind" => kind, "state" => state).increment(0);

@@ -7,7 +7,7 @@
 //! (its own group on the privacy topic), the deny-list followed from the
 //! privacy topic that the `events` and `consent_log` writers check
 //! ([`crate::deny`]) and that `/readyz` and every loop wait for, the
-//! retention job, the
+//! retention job, the item lists job ([`crate::jobs::items`]), the
 //! dead-letter producer the loops share, the health probes behind `/readyz`
 //! and the admin endpoints, all stopped by one token.
 
@@ -19,6 +19,7 @@ use actix_web::dev::Server;
 use anyhow::Context as _;
 use fiducia_runtime::erased::{self, Erased};
 use fiducia_runtime::kafka::ProducerSettings;
+use fiducia_runtime::kafka::admin::ensure_compacted_topics;
 use fiducia_runtime::kafka::consume::{self, BatchHandler, ConsumerSettings, Stuck};
 use fiducia_runtime::kafka::follow::FollowState;
 use fiducia_runtime::kafka::health::BrokerHealth;
@@ -32,6 +33,8 @@ use crate::deadletter::KafkaDeadLetters;
 use crate::deny::{Barrier, Deny};
 use crate::handler::SinkHandler;
 use crate::jobs::erase_on_withdrawal::{ClickHouseEraser, ErasingWriter};
+use crate::jobs::items::ItemListsJob;
+use crate::jobs::items::topic::ItemListTopic;
 use crate::jobs::privacy::PrivacyHandler;
 use crate::jobs::privacy::workflow::Workflow;
 use crate::jobs::retention::RetentionJob;
@@ -103,6 +106,7 @@ pub struct Application {
     /// (after running, or without).
     _follower: DropGuard,
     retention: RetentionJob,
+    items: ItemListsJob,
     dead_letters: Arc<KafkaDeadLetters>,
     features: ServerFeatures,
     applied_migrations: Vec<u32>,
@@ -129,6 +133,15 @@ impl Application {
 
         let topics = &config.kafka.topics;
         config.kafka.ensure_topics().await?;
+        if config.kafka.create_topics {
+            // The sink writes the item lists: it creates their topic.
+            ensure_compacted_topics(
+                &config.kafka.brokers,
+                &[&topics.items],
+                config.kafka.partitions,
+            )
+            .await?;
+        }
         // Reading ahead overlaps the next batch's fetch, decoding and
         // encoding with this batch's insert; rows a revoked partition's
         // batch inserts twice collapse.
@@ -169,6 +182,19 @@ impl Application {
             broker.clone(),
             metrics::PREFIX,
         )?;
+        let items_producer = ResilientProducer::new(
+            &config.kafka.brokers,
+            "fiducia-sink-item-lists",
+            ProducerSettings::default(),
+            broker.clone(),
+            metrics::PREFIX,
+        )?;
+        let items = ItemListsJob::new(
+            client.clone(),
+            database,
+            config.items.clone(),
+            ItemListTopic::new(&config.kafka.brokers, &topics.items, items_producer),
+        );
         let clickhouse = ClickHouseHealth::new(CLICKHOUSE_MAX_SILENCE);
         clickhouse.record_ok(); // it just answered the migrations
         clickhouse.spawn_probe(client.clone(), PROBE_INTERVAL, shutdown.clone());
@@ -260,6 +286,7 @@ impl Application {
             erased,
             _follower: follower.drop_guard(),
             retention,
+            items,
             dead_letters,
             features,
             applied_migrations,
@@ -285,7 +312,7 @@ impl Application {
         &self.applied_migrations
     }
 
-    /// Consumes (and runs the retention job) until the shutdown token is cancelled, then finishes the
+    /// Consumes (and runs the retention and item lists jobs) until the shutdown token is cancelled, then finishes the
     /// batch in hand, commits the stored offsets, flushes dead letters and
     /// stops the admin server.
     ///
@@ -296,7 +323,7 @@ impl Application {
         let admin_handle = self.admin.handle();
         let admin = tokio::spawn(self.admin);
         let deny_list = &self.deny_list;
-        let (events, consent, dead_letters, privacy, (), ()) = tokio::join!(
+        let (events, consent, dead_letters, privacy, (), (), ()) = tokio::join!(
             self.events
                 .run(Arc::clone(deny_list), self.shutdown.clone()),
             self.consent
@@ -315,6 +342,7 @@ impl Application {
                 .run(Arc::clone(deny_list), self.shutdown.clone()),
             deny_list_gauge(&self.erased, &self.shutdown),
             self.retention.run_until_stopped(self.shutdown.clone()),
+            self.items.run_until_stopped(self.shutdown.clone()),
         );
         self.dead_letters.flush(FLUSH_TIMEOUT);
         admin_handle.stop(true).await;

@@ -6,7 +6,7 @@
 //! fragments never leave: they carry tokens); `consent` events become
 //! consent records; drops are tallied by reason.
 
-mod strip;
+pub(crate) mod strip;
 #[cfg(test)]
 mod tests;
 
@@ -168,6 +168,9 @@ pub fn accept(
                     meta.user_agent.clone()
                 },
                 decision: decision.into(),
+                // Not known to the ledger yet (it gains a per-purpose
+                // "since" with the profile API, in this same change).
+                personalization_since_ms: 0,
                 device_class: if strip {
                     (*device_class.get_or_insert_with(|| strip::device_class(&meta.user_agent)))
                         .to_owned()

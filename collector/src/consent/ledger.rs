@@ -28,7 +28,7 @@
 //! changes nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use fiducia_proto::consent::{Purpose, PurposeSet};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord};
@@ -48,6 +48,10 @@ pub struct Entry {
     /// When a collector received the latest record applied (server clock).
     pub server_ts_ms: i64,
     withdrawn_at: [Option<i64>; Purpose::ALL.len()],
+    /// When each granted purpose was last turned on (server clock; 0 when
+    /// not granted): what was gathered under an earlier grant, before a
+    /// withdrawal, is not served under this one.
+    granted_since: [i64; Purpose::ALL.len()],
     /// Erased: every purpose denied for good (a returning visitor gets a new id).
     pub erased: bool,
     /// Personalization was granted through the site's own consent API while
@@ -63,6 +67,14 @@ impl Entry {
     #[must_use]
     pub fn withdrawn_at(&self, purpose: Purpose) -> Option<i64> {
         self.withdrawn_at[purpose as usize]
+    }
+
+    /// Since when `purpose` stands granted without a break (server clock,
+    /// the record that last turned it on), if it is granted.
+    #[must_use]
+    pub fn granted_since(&self, purpose: Purpose) -> Option<i64> {
+        Some(self.granted_since[purpose as usize])
+            .filter(|_| !self.erased && self.granted.contains(purpose))
     }
 
     /// This entry as it stands for an envelope whose user id was erased:
@@ -126,6 +138,12 @@ impl Entry {
             } else if was_granted.contains(purpose) || withdrawal {
                 *slot = Some(slot.unwrap_or(received));
             }
+            let since = &mut self.granted_since[purpose as usize];
+            if !after.contains(purpose) {
+                *since = 0;
+            } else if !self.granted.contains(purpose) || *since == 0 {
+                *since = received;
+            }
         }
         self.explicit_under_objection = explicit && after.contains(Purpose::Personalization);
         // Same millisecond: the shorter of two choices stands.
@@ -140,16 +158,40 @@ impl Entry {
     }
 }
 
+/// Told of every subject's entry as a record leaves it: `(site, subject, entry)`.
+pub type Observer = Arc<dyn Fn(&str, &str, &Entry) + Send + Sync>;
+
 /// Every subject's standing, by site then subject, and every record.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Ledger {
     sites: RwLock<HashMap<String, HashMap<String, Entry>>>,
     /// Erased user keys by site.
     erased_users: RwLock<HashMap<String, HashSet<String>>>,
     history: History,
+    /// Told of every applied record, whoever applied it (the follower, or
+    /// the route that recorded it): how the profile store forgets a
+    /// visitor at once when personalization is withdrawn or erased.
+    observer: OnceLock<Observer>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("subjects", &self.subjects())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ledger {
+    /// Sets the one observer told of every record applied from now on
+    /// ([`Observer`]); a second is refused (returned).
+    ///
+    /// # Errors
+    /// The observer given, when one is set already.
+    pub fn observe(&self, observer: Observer) -> Result<(), Observer> {
+        self.observer.set(observer)
+    }
+
     /// The subject's standing, if any record names it.
     #[must_use]
     pub fn get(&self, site: &str, subject: &str) -> Option<Entry> {
@@ -218,13 +260,21 @@ impl Ledger {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let subjects = sites.entry(record.site_id.clone()).or_default();
-        match subjects.get_mut(&record.subject) {
-            Some(entry) => entry.apply(record),
+        let after = match subjects.get_mut(&record.subject) {
+            Some(entry) => {
+                entry.apply(record);
+                *entry
+            }
             None => {
                 let mut entry = Entry::default();
                 entry.apply(record);
                 subjects.insert(record.subject.clone(), entry);
+                entry
             }
+        };
+        drop(sites);
+        if let Some(observer) = self.observer.get() {
+            observer(&record.site_id, &record.subject, &after);
         }
     }
 
@@ -337,6 +387,51 @@ mod tests {
         let entry = ledger.get("demo", "v1").unwrap();
         assert_eq!(entry.withdrawn_at(P), Some(100));
         assert_eq!(entry.withdrawn_at(M), None);
+    }
+
+    #[test]
+    fn granted_since_is_the_record_that_last_turned_a_purpose_on() {
+        let ledger = Ledger::default();
+        ledger.apply(&record(ConsentAction::Grant, &[M, P], 100));
+        ledger.apply(&record(ConsentAction::Update, &[M, P], 150));
+        assert_eq!(
+            ledger.get("demo", "v1").unwrap().granted_since(P),
+            Some(100)
+        );
+        ledger.apply(&record(ConsentAction::Withdraw, &[M], 200));
+        let entry = ledger.get("demo", "v1").unwrap();
+        assert_eq!(entry.granted_since(P), None);
+        assert_eq!(entry.granted_since(M), Some(100));
+        ledger.apply(&record(ConsentAction::Grant, &[M, P], 300));
+        assert_eq!(
+            ledger.get("demo", "v1").unwrap().granted_since(P),
+            Some(300)
+        );
+        // Same millisecond as a withdrawal: denied, so not granted since.
+        ledger.apply(&record(ConsentAction::Withdraw, &[M], 300));
+        assert_eq!(ledger.get("demo", "v1").unwrap().granted_since(P), None);
+        ledger.apply(&record(ConsentAction::Erase, &[], 400));
+        assert_eq!(ledger.get("demo", "v1").unwrap().granted_since(M), None);
+    }
+
+    #[test]
+    fn the_observer_sees_every_applied_entry() {
+        let ledger = Ledger::default();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        ledger
+            .observe(Arc::new(move |site: &str, subject: &str, entry: &Entry| {
+                log.lock()
+                    .unwrap()
+                    .push((site.to_owned(), subject.to_owned(), entry.granted));
+            }))
+            .map_err(|_| ())
+            .unwrap();
+        ledger.apply(&record(ConsentAction::Grant, &[M, P], 100));
+        ledger.apply(&record(ConsentAction::Withdraw, &[M], 200));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[1], ("demo".into(), "v1".into(), PurposeSet::of(&[M])));
     }
 
     #[test]

@@ -81,15 +81,11 @@ pub fn resolve(
     if gpc || dnt {
         grants.objected = true;
         let personalization = Purpose::Personalization;
-        let explicit = (has_consent_event && explicit_grant(consent, &choice, personalization))
-            || ledger.is_some_and(|e| e.explicit_under_objection);
-        if grants.get(personalization).is_granted() && !explicit {
-            let (source, reason) = if gpc {
-                (Source::Gpc, DenyReason::Gpc)
-            } else {
-                (Source::Dnt, DenyReason::Dnt)
-            };
-            grants.set(personalization, Grant::denied(source, reason));
+        let explicit = has_consent_event && explicit_grant(consent, &choice, personalization);
+        if grants.get(personalization).is_granted()
+            && let Some(denial) = objection(gpc, dnt, explicit, ledger.as_ref())
+        {
+            grants.set(personalization, denial);
         }
     }
     let act = grants.clone();
@@ -123,6 +119,27 @@ pub fn resolve(
         gpc,
         dnt,
         ledger,
+    }
+}
+
+/// The objection that denies personalization: GPC (first) or DNT (already
+/// filtered by whether the site honours it), unless the visitor granted
+/// personalization explicitly while it stood, in this very act
+/// (`explicit_now`) or in a record the ledger holds. `None`: nothing
+/// objects. Shared by `/v1/events` and `GET /v1/profile`.
+#[must_use]
+pub fn objection(
+    gpc: bool,
+    dnt: bool,
+    explicit_now: bool,
+    ledger: Option<&Entry>,
+) -> Option<Grant> {
+    let explicit = explicit_now || ledger.is_some_and(|e| e.explicit_under_objection);
+    match () {
+        () if explicit => None,
+        () if gpc => Some(Grant::denied(Source::Gpc, DenyReason::Gpc)),
+        () if dnt => Some(Grant::denied(Source::Dnt, DenyReason::Dnt)),
+        () => None,
     }
 }
 

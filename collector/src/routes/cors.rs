@@ -88,7 +88,8 @@ pub async fn allow_origin<P: EventPublisher>(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static(EXPOSED),
         );
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        // Appended: a route may vary on more (`GET /v1/profile`: Authorization).
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     Ok(response)
 }

@@ -6,6 +6,7 @@ pub mod events;
 pub mod explain;
 pub mod gpc;
 pub mod privacy;
+pub mod profile;
 pub mod tag;
 
 use std::net::IpAddr;
@@ -57,6 +58,8 @@ pub struct AppState<P> {
     pub warehouse: Option<Warehouse>,
     /// The admin API's bearer secret; `None`: the admin API is off.
     pub admin_secret: Option<Secret>,
+    /// Profiles and item lists, for `GET /v1/profile`.
+    pub stores: crate::profile::Stores,
 }
 
 /// Mounts the public routes.
@@ -74,6 +77,7 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
             .default_service(method_not_allowed("POST, OPTIONS")),
     );
     privacy::configure::<P>(config);
+    profile::configure::<P>(config);
     admin::configure::<P>(config);
     config.service(tag::service());
     config.service(gpc::service());
@@ -221,6 +225,7 @@ pub(crate) mod testing {
     use super::AppState;
     use crate::config::Limits;
     use crate::consent::ledger::Ledger;
+    use crate::profile::Stores;
     use crate::publish::memory::MemoryPublisher;
     use crate::rate_limit::IpRateLimiter;
     use crate::sites::Sites;
@@ -300,6 +305,32 @@ pub(crate) mod testing {
         send(publisher, ledger, caught_up, request).await
     }
 
+    /// The shared state of route tests over `publisher`, `ledger`, `sites`
+    /// and `stores`, with [`keys`] and [`ADMIN_SECRET`].
+    pub fn state(
+        publisher: &Arc<MemoryPublisher>,
+        ledger: &Arc<Ledger>,
+        caught_up: bool,
+        sites: Sites,
+        stores: Stores,
+    ) -> web::Data<AppState<MemoryPublisher>> {
+        let limit = NonZeroU32::new(1000).unwrap();
+        web::Data::new(AppState {
+            publisher: Arc::clone(publisher),
+            ledger: Arc::clone(ledger),
+            ledger_caught_up: Arc::new(move || caught_up),
+            sites,
+            limits: Limits::default(),
+            trusted_proxies: Vec::new(),
+            retry_after_seconds: 7,
+            limiter: IpRateLimiter::new(limit, limit),
+            privacy: keys(),
+            warehouse: None,
+            admin_secret: Some(crate::config::Secret(ADMIN_SECRET.to_owned())),
+            stores,
+        })
+    }
+
     /// Sends `request` (from 198.51.100.23) to a fresh app over
     /// `publisher` and `ledger`, with [`keys`].
     pub async fn send(
@@ -313,20 +344,7 @@ pub(crate) mod testing {
              [sites.other.collect]\nallowed_origins = [\"http://localhost:8001\"]\n",
         )
         .unwrap();
-        let limit = NonZeroU32::new(1000).unwrap();
-        let state = web::Data::new(AppState {
-            publisher: Arc::clone(publisher),
-            ledger: Arc::clone(ledger),
-            ledger_caught_up: Arc::new(move || caught_up),
-            sites,
-            limits: Limits::default(),
-            trusted_proxies: Vec::new(),
-            retry_after_seconds: 7,
-            limiter: IpRateLimiter::new(limit, limit),
-            privacy: keys(),
-            warehouse: None,
-            admin_secret: Some(crate::config::Secret(ADMIN_SECRET.to_owned())),
-        });
+        let state = state(publisher, ledger, caught_up, sites, Stores::default());
         let app = test::init_service(
             App::new()
                 .app_data(state)

@@ -206,6 +206,7 @@ impl MemoryCollector {
             Arc::clone(&publisher),
             Arc::new(Ledger::default()),
             Arc::new(|| true),
+            fiducia_collector::profile::Stores::default(),
             &shutdown,
         )
         .expect("the public API binds");

@@ -8,6 +8,7 @@ mod helpers;
 mod hostile;
 mod outage;
 mod privacy;
+mod profile;
 mod rights;
 mod rights_bench;
 mod startup;

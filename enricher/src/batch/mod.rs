@@ -1,5 +1,5 @@
 //! One batch of raw messages → every record it produces: enriched events,
-//! dead letters and session states. CPU only, no I/O, so the benchmark
+//! dead letters, session states and profiles. CPU only, no I/O, so the benchmark
 //! measures exactly what the service runs; [`crate::pipeline`] reads back
 //! state when needed and produces what this returns.
 
@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use fiducia_proto::headers;
 use fiducia_proto::keys::event_key;
-use fiducia_proto::v1::SessionState;
+use fiducia_proto::privacy::effective_retention_months;
+use fiducia_proto::profile::Signal;
+use fiducia_proto::v1::{EnrichedEvent, Profile, SessionState};
 use fiducia_runtime::erased::Erased;
 use fiducia_runtime::kafka::deadletter::{dead_letter, dead_letter_headers, reason_label};
 use fiducia_runtime::kafka::routing::{header, routing_headers};
@@ -19,8 +21,10 @@ use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use crate::enrich::session::Visit;
 use crate::enrich::validate::{Invalid, validate};
 use crate::enrich::{Engine, Tally, bots};
+use crate::profiles::{Change, Consent, ProfileStore, ProfileTally};
 use crate::publish::{Destination, Record};
 use crate::sessions::store::{Outcome, SessionStore, StoreTally};
+use crate::withdrawals::Withdrawals;
 
 /// Stage name written into dead letters.
 pub const STAGE: &str = "enricher";
@@ -46,6 +50,8 @@ pub struct BatchTally {
     pub enrich: Tally,
     /// Session store counts.
     pub store: StoreTally,
+    /// Profile counts.
+    pub profiles: ProfileTally,
 }
 
 /// A batch ready to produce.
@@ -53,21 +59,25 @@ pub struct BatchTally {
 pub struct Prepared {
     /// Enriched events and dead letters: produced first.
     pub outputs: Vec<Record>,
-    /// Session states and tombstones: produced once the outputs are acknowledged.
+    /// Session states, profiles and their tombstones: produced once the
+    /// outputs are acknowledged.
     pub states: Vec<Record>,
     /// Counts.
     pub tally: BatchTally,
 }
 
-/// Enriches batches: the rules ([`Engine`]) and the sessions
-/// ([`SessionStore`]), minus the subjects erased ([`Erased`]).
+/// Enriches batches: the rules ([`Engine`]), the sessions
+/// ([`SessionStore`]) and the profiles ([`ProfileStore`]), minus the
+/// subjects erased ([`Erased`]).
 #[derive(Debug)]
 pub struct Processor {
     engine: Engine,
     store: SessionStore,
+    profiles: ProfileStore,
     erased: Arc<Erased>,
     /// Position in the erased visitors' log up to which states were forgotten.
     erased_seen: usize,
+    withdrawals: Arc<Withdrawals>,
 }
 
 impl Processor {
@@ -78,9 +88,19 @@ impl Processor {
         Self {
             engine,
             store,
+            profiles: ProfileStore::default(),
             erased,
             erased_seen: 0,
+            withdrawals: Arc::default(),
         }
+    }
+
+    /// The same processor, forgetting the profiles of the subjects queued in
+    /// `withdrawals` at the start of each batch.
+    #[must_use]
+    pub fn with_withdrawals(mut self, withdrawals: Arc<Withdrawals>) -> Self {
+        self.withdrawals = withdrawals;
+        self
     }
 
     /// The raw partitions of `batch` whose session state must be read back first.
@@ -93,9 +113,15 @@ impl Processor {
             .collect()
     }
 
-    /// Installs state read back for `partition`.
-    pub fn install(&mut self, partition: i32, states: Vec<(String, SessionState)>) {
+    /// Installs the session states and profiles read back for `partition`.
+    pub fn install(
+        &mut self,
+        partition: i32,
+        states: Vec<(String, SessionState)>,
+        profiles: Vec<(String, Profile)>,
+    ) {
         self.store.install(partition, states);
+        self.profiles.install(partition, profiles);
     }
 
     /// Visitors whose session state is held in memory.
@@ -104,10 +130,17 @@ impl Processor {
         self.store.len()
     }
 
+    /// Profiles held in memory.
+    #[must_use]
+    pub fn profiles_held(&self) -> usize {
+        self.profiles.len()
+    }
+
     /// Forgets the state of `partitions` (read back before their next batch).
     pub fn forget(&mut self, partitions: impl IntoIterator<Item = i32>) {
         for partition in partitions {
             self.store.forget(partition);
+            self.profiles.forget(partition);
         }
     }
 
@@ -119,10 +152,16 @@ impl Processor {
             ..Prepared::default()
         };
         self.store.begin_batch();
+        self.profiles.begin_batch();
         let (newly_erased, seen) = self.erased.visitors_since(self.erased_seen);
         self.erased_seen = seen;
         for (site, visitor) in newly_erased {
             self.store.erase(&site, &visitor);
+            self.profiles.erase(&site, &visitor);
+        }
+        for withdrawal in self.withdrawals.take() {
+            self.profiles
+                .withdraw(&withdrawal.site, &withdrawal.visitor, withdrawal.at_ms);
         }
         for message in batch {
             match self.event(message, &mut out.tally) {
@@ -133,20 +172,45 @@ impl Processor {
                     .push(dead(message, invalid, now_ms, &mut out.tally)),
             }
         }
-        let (states, store_tally) = self.store.finish_batch(&last_offsets(batch));
+        let last_offsets = last_offsets(batch);
+        let (states, store_tally) = self.store.finish_batch(&last_offsets);
         out.tally.store = store_tally;
-        out.states = states
-            .into_iter()
-            .map(|record| Record {
-                destination: Destination::Sessions,
-                partition: Some(record.partition),
-                key: record.key.into_bytes(),
-                payload: record.state.map(|s| s.encode_to_vec()),
+        let partitions: Vec<i32> = last_offsets.iter().map(|&(p, _)| p).collect();
+        let (profiles, profile_tally) = self.profiles.finish_batch(&partitions);
+        out.tally.profiles = profile_tally;
+        let state =
+            |destination, partition, key: String, payload: Option<Vec<u8>>, schema| Record {
+                destination,
+                partition: Some(partition),
+                key: key.into_bytes(),
+                payload,
                 headers: OwnedHeaders::new_with_capacity(1).insert(Header {
                     key: headers::SCHEMA,
-                    value: Some(headers::schema::SESSION_STATE),
+                    value: Some(schema),
                 }),
+            };
+        out.states = states
+            .into_iter()
+            .map(|r| {
+                let payload = r.state.map(|s| s.encode_to_vec());
+                state(
+                    Destination::Sessions,
+                    r.partition,
+                    r.key,
+                    payload,
+                    headers::schema::SESSION_STATE,
+                )
             })
+            .chain(profiles.into_iter().map(|r| {
+                let payload = r.profile.map(|p| p.encode_to_vec());
+                state(
+                    Destination::Profiles,
+                    r.partition,
+                    r.key,
+                    payload,
+                    headers::schema::PROFILE,
+                )
+            }))
             .collect();
         out
     }
@@ -170,7 +234,10 @@ impl Processor {
             tally.erased += 1;
             return Ok(None);
         }
+        let personalization_since_ms = raw.personalization_since_ms;
         let mut draft = self.engine.enrich(raw, &mut tally.enrich)?;
+        let mut session_started = false;
+        let mut already_applied = false;
         if !draft.event.visitor_id.is_empty() {
             let page_view = draft.is_page_view();
             let event = &draft.event;
@@ -194,9 +261,12 @@ impl Processor {
                 page_view,
             );
             match outcome {
+                // Enriched and acknowledged before a restart: nothing is
+                // produced, but the profile may not have been written with
+                // it (its own raw offset says), so it still sees the event.
                 Outcome::AlreadyApplied => {
                     tally.already_applied += 1;
-                    return Ok(None);
+                    already_applied = true;
                 }
                 Outcome::Session {
                     assigned,
@@ -205,6 +275,7 @@ impl Processor {
                 } => {
                     if let Some(start) = started {
                         *tally.sessions_started.entry(start.as_str()).or_default() += 1;
+                        session_started = true;
                     }
                     if impossible_rate {
                         draft.signals.push(bots::Signal::ImpossibleRate);
@@ -214,6 +285,16 @@ impl Processor {
             }
         }
         let (event, drop) = draft.finish();
+        if !event.visitor_id.is_empty() {
+            let consent = Consent {
+                granted: event.consent_personalization,
+                since_ms: personalization_since_ms,
+            };
+            self.profile(message, &event, consent, session_started);
+        }
+        if already_applied {
+            return Ok(None);
+        }
         if event.is_bot {
             tally.bots_flagged += 1;
         }
@@ -235,6 +316,55 @@ impl Processor {
             payload: Some(event.encode_to_vec()),
             headers,
         }))
+    }
+}
+
+impl Processor {
+    /// Moves or forgets the profile of `event`'s visitor (an event the
+    /// session store had not applied before).
+    fn profile(
+        &mut self,
+        message: &OwnedMessage,
+        event: &EnrichedEvent,
+        consent: Consent,
+        session_started: bool,
+    ) {
+        let signal = Signal {
+            event_type: &event.event_type,
+            event_time_ms: event.event_time_ms,
+            received_at_ms: event.received_at_ms,
+            categories: &event.page_categories,
+            item: &event.item_id,
+            campaign: &event.utm_campaign,
+            device: &event.device,
+            session_started,
+            raw_partition: message.partition(),
+            raw_offset: message.offset(),
+        };
+        let key = format!("{}/{}", event.site_id, event.visitor_id);
+        let change = self.profiles.event(
+            message.partition(),
+            &key,
+            consent,
+            event.is_bot,
+            effective_retention_months(
+                event.retention_months,
+                self.engine
+                    .sites()
+                    .rules(&event.site_id)
+                    .profile_retention_months,
+            ),
+            &signal,
+        );
+        match change {
+            Change::Withdrawn => {
+                tracing::debug!(site = %event.site_id, "profile forgotten: an event came without personalization consent");
+            }
+            Change::Restarted => {
+                tracing::debug!(site = %event.site_id, "profile started again: personalization was turned on again since it began");
+            }
+            Change::Updated | Change::None => {}
+        }
     }
 }
 

@@ -105,7 +105,7 @@ fn a_batch_yields_events_dead_letters_and_session_states() {
         message(0, 14, bot.encode_to_vec()),
     ];
     assert_eq!(processor.partitions_to_restore(&batch), [0]);
-    processor.install(0, Vec::new());
+    processor.install(0, Vec::new(), Vec::new());
     let prepared = processor.prepare(&batch, t0());
     let events = enriched(&prepared);
     assert_eq!(
@@ -144,7 +144,7 @@ fn a_batch_yields_events_dead_letters_and_session_states() {
 #[test]
 fn another_processor_continues_from_the_written_states_and_skips_what_was_applied() {
     let mut first = processor("");
-    first.install(0, Vec::new());
+    first.install(0, Vec::new(), Vec::new());
     let batch = vec![
         message(0, 0, raw(1, "v1", 0).encode_to_vec()),
         message(0, 1, raw(2, "v1", 1).encode_to_vec()),
@@ -154,6 +154,7 @@ fn another_processor_continues_from_the_written_states_and_skips_what_was_applie
     let states: Vec<(String, SessionState)> = prepared
         .states
         .iter()
+        .filter(|r| r.destination == Destination::Sessions)
         .map(|r| {
             (
                 String::from_utf8(r.key.clone()).unwrap(),
@@ -163,7 +164,7 @@ fn another_processor_continues_from_the_written_states_and_skips_what_was_applie
         .collect();
     // The offsets were never committed: the next owner reads 0.. again.
     let mut second = processor("");
-    second.install(0, states);
+    second.install(0, states, Vec::new());
     let mut again = batch.clone();
     again.push(message(0, 2, raw(3, "v1", 2).encode_to_vec()));
     let prepared = second.prepare(&again, t0());
@@ -179,7 +180,7 @@ fn another_processor_continues_from_the_written_states_and_skips_what_was_applie
 #[test]
 fn a_visitor_too_fast_for_a_person_is_flagged() {
     let mut processor = processor("");
-    processor.install(0, Vec::new());
+    processor.install(0, Vec::new(), Vec::new());
     let batch: Vec<OwnedMessage> = (0..12)
         .map(|i| {
             let mut event = raw(i, "fast", 0);
@@ -265,7 +266,7 @@ fn events_of_erased_visitors_and_users_still_in_kafka_are_dropped_others_pass() 
         message(0, 4, kept_user.encode_to_vec()),
         message(0, 5, other_site.encode_to_vec()),
     ];
-    processor.install(0, Vec::new());
+    processor.install(0, Vec::new(), Vec::new());
     let prepared = processor.prepare(&batch, t0());
     let visitors: Vec<String> = enriched(&prepared)
         .into_iter()
@@ -287,7 +288,7 @@ fn events_of_erased_visitors_and_users_still_in_kafka_are_dropped_others_pass() 
 fn an_erasure_forgets_the_visitors_session_state_with_a_tombstone() {
     let erased = Arc::new(Erased::default());
     let mut processor = processor_erasing("", Arc::clone(&erased));
-    processor.install(0, Vec::new());
+    processor.install(0, Vec::new(), Vec::new());
     let first = processor.prepare(
         &[
             message(0, 1, raw(1, "v1", 0).encode_to_vec()),
@@ -312,3 +313,5 @@ fn an_erasure_forgets_the_visitors_session_state_with_a_tombstone() {
     let later = processor.prepare(&[message(0, 4, raw(4, "v2", 2).encode_to_vec())], t0());
     assert!(later.states.iter().all(|r| r.payload.is_some()));
 }
+
+mod profiles;

@@ -29,6 +29,7 @@ impl KafkaPublisher {
             Destination::Enriched => &self.topics.enriched,
             Destination::DeadLetter => &self.topics.deadletter,
             Destination::Sessions => &self.topics.sessions,
+            Destination::Profiles => &self.topics.profiles,
         };
         let mut out = FutureRecord::to(topic)
             .key(record.key.as_slice())

@@ -1,5 +1,5 @@
 //! Producing what a batch made: enriched events and dead letters, then
-//! session states. The pipeline talks to [`RecordPublisher`], a small trait
+//! session states and profiles. The pipeline talks to [`RecordPublisher`], a small trait
 //! we own: [`kafka::KafkaPublisher`] in production,
 //! [`memory::MemoryPublisher`] in unit tests, so what the pipeline does when
 //! a produce fails is tested without a broker.
@@ -21,6 +21,8 @@ pub enum Destination {
     DeadLetter,
     /// The sessions topic, partition given.
     Sessions,
+    /// The profiles topic, partition given.
+    Profiles,
 }
 
 /// One message to produce.

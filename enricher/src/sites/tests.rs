@@ -49,10 +49,10 @@ fn the_repositorys_sites_file_is_valid_for_the_enricher() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
     let file = SitesFile::load(std::path::Path::new(path)).unwrap();
     let sites = Sites::from_file(&file).unwrap();
-    assert_eq!(
-        sites.get("demo").unwrap().categories.of("/p/42"),
-        ["product"]
-    );
+    let demo = sites.get("demo").unwrap();
+    assert_eq!(demo.categories.of("/p/42"), ["product"]);
+    assert_eq!(demo.categories.of("/p/shoes/runner-2"), ["shoes"]);
+    assert_eq!(demo.items.of("/p/shoes/runner-2", ""), "runner-2");
 }
 
 #[test]
@@ -136,4 +136,41 @@ fn the_unknown_sites_policy_parses_from_its_two_names() {
     assert_eq!("enrich".parse(), Ok(UnknownSites::Enrich));
     assert_eq!("dead_letter".parse(), Ok(UnknownSites::DeadLetter));
     assert!("ignore".parse::<UnknownSites>().is_err());
+}
+
+#[test]
+fn items_and_the_profile_retention_are_read_with_their_defaults() {
+    let sites = Sites::parse(
+        r#"
+[sites.demo.collect]
+allowed_origins = []
+[[sites.demo.enrich.items]]
+path_regex = "^/p/([^/]+)"
+[sites.demo.retention]
+profiles_months = 6
+identified_events_months = 13
+[sites.blog.collect]
+allowed_origins = []
+"#,
+        "t.toml",
+    )
+    .unwrap();
+    let demo = sites.get("demo").unwrap();
+    assert_eq!(demo.items.of("/p/shoe-42", ""), "shoe-42");
+    assert_eq!(demo.profile_retention_months, 6);
+    let blog = sites.get("blog").unwrap();
+    assert_eq!(blog.items.of("/p/shoe-42", ""), "");
+    assert_eq!(
+        blog.profile_retention_months,
+        DEFAULT_PROFILE_RETENTION_MONTHS
+    );
+    let error = Sites::parse(&demo_with_items("^/p/"), "t.toml").unwrap_err();
+    assert_eq!(error.key, "sites.demo.enrich.items");
+    assert!(error.reason.contains("capture group"), "{error}");
+}
+
+fn demo_with_items(regex: &str) -> String {
+    demo(&format!(
+        "[[sites.demo.enrich.items]]\npath_regex = \"{regex}\""
+    ))
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use fiducia_enricher::{Application, Config};
 use fiducia_proto::time::midnight_days_ago_ms;
 use fiducia_proto::topics::Topics;
-use fiducia_proto::v1::{EnrichedEvent, RawEvent};
+use fiducia_proto::v1::{EnrichedEvent, Profile, RawEvent};
 use fiducia_runtime::kafka::admin::ensure_compacted_topics;
 use fiducia_runtime::service::config::{KafkaConfig, topic_vars};
 use fiducia_testkit::{
@@ -46,9 +46,13 @@ impl Setup {
         let infra = fiducia_testkit::infra();
         let topics = Topics::with_suffix(&unique("t"));
         create_topics(&infra.brokers, &topics, PARTITIONS).await;
-        ensure_compacted_topics(&infra.brokers, &[&topics.sessions], PARTITIONS)
-            .await
-            .expect("create the sessions topic");
+        ensure_compacted_topics(
+            &infra.brokers,
+            &[&topics.sessions, &topics.profiles],
+            PARTITIONS,
+        )
+        .await
+        .expect("create the sessions and profiles topics");
         Self { infra, topics }
     }
 
@@ -166,6 +170,32 @@ fn decode_enriched(message: &OwnedMessage) -> EnrichedEvent {
 /// A consented page view of `visitor` on site `demo`, `minutes` after [`t0`].
 pub fn raw_event(visitor: &str, minutes: i64) -> RawEvent {
     fiducia_testkit::raw::page_view(visitor, t0() + minutes * MIN)
+}
+
+/// The latest profile of every visitor in the profiles topic, read until
+/// `done` holds for them (a tombstone removes the visitor).
+pub async fn profiles_by_visitor(
+    setup: &Setup,
+    mut done: impl FnMut(&HashMap<String, Profile>) -> bool,
+) -> HashMap<String, Profile> {
+    let latest = |messages: &[OwnedMessage]| {
+        let mut out = HashMap::new();
+        for m in messages {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            let visitor = key
+                .split_once('/')
+                .map_or(key.clone(), |(_, v)| v.to_owned());
+            match m.payload().filter(|p| !p.is_empty()) {
+                Some(p) => out.insert(visitor, Profile::decode(p).expect("a profile")),
+                None => out.remove(&visitor),
+            };
+        }
+        out
+    };
+    let messages = setup
+        .read(&setup.topics.profiles, |messages| done(&latest(messages)))
+        .await;
+    latest(&messages)
 }
 
 /// Every visitor's sessions: session id → the `session_seq`s of its distinct

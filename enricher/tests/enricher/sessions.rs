@@ -1,16 +1,17 @@
-//! Sessions across restarts and rebalances, with the enricher as a process
-//! of its own: a `kill -9` mid-stream and a second instance joining then
-//! the first leaving lose no event, and every visitor's session goes on
-//! without being split or merged (at-least-once copies agree on it).
+//! Sessions and profiles across restarts and rebalances, with the enricher
+//! as a process of its own: a `kill -9` mid-stream and a second instance
+//! joining then the first leaving lose no event, every visitor's session
+//! goes on without being split or merged (at-least-once copies agree on
+//! it), and every visitor's profile counts each event exactly once.
 
 use std::ops::Range;
 use std::time::Duration;
 
-use fiducia_proto::v1::RawEvent;
+use fiducia_proto::v1::{ConsentState, RawEvent};
 use fiducia_testkit::{eventually, unique};
 use rdkafka::producer::FutureProducer;
 
-use crate::helpers::{Process, Setup, raw_event, sessions_by_visitor};
+use crate::helpers::{Process, Setup, profiles_by_visitor, raw_event, sessions_by_visitor};
 
 const VISITORS: usize = 12;
 const ROUNDS: usize = 30;
@@ -29,7 +30,12 @@ fn plan() -> Vec<Vec<RawEvent>> {
                     } else {
                         0
                     };
-                    raw_event(&format!("v{v}"), minute + gap)
+                    let mut raw = raw_event(&format!("v{v}"), minute + gap);
+                    // Every visitor agreed to personalization: a profile each.
+                    if let Some(consent) = raw.consent.as_mut() {
+                        consent.personalization = ConsentState::Granted.into();
+                    }
+                    raw
                 })
                 .collect()
         })
@@ -50,6 +56,26 @@ fn assert_sessions_continuous(setup_events: &[fiducia_proto::v1::EnrichedEvent])
             vec![numbered(ROUNDS)]
         };
         assert_eq!(lengths, want, "sessions of {visitor}");
+    }
+}
+
+/// Every visitor's profile counts its `ROUNDS` events, each once.
+async fn assert_profiles_complete(setup: &Setup) {
+    let profiles = profiles_by_visitor(setup, |profiles| {
+        profiles.len() == VISITORS
+            && profiles
+                .values()
+                .all(|p| p.events >= u32::try_from(ROUNDS).unwrap())
+    })
+    .await;
+    for (visitor, profile) in &profiles {
+        assert_eq!(
+            profile.events,
+            u32::try_from(ROUNDS).unwrap(),
+            "events of {visitor}"
+        );
+        let sessions = if visitor == "v0" { 2 } else { 1 };
+        assert_eq!(profile.sessions, sessions, "sessions of {visitor}");
     }
 }
 
@@ -102,6 +128,7 @@ async fn a_kill_9_mid_stream_loses_nothing_and_splits_no_session() {
     stage.produce(12..ROUNDS, Duration::from_millis(50)).await;
     let events = stage.setup.enriched(VISITORS * ROUNDS).await;
     assert_sessions_continuous(&events);
+    assert_profiles_complete(&stage.setup).await;
     let enriched = second.counter("fiducia_enricher_events_enriched_total");
     assert!(enriched.await > 0.0);
     let restores = second.counter("fiducia_enricher_session_restores_total");
@@ -142,6 +169,7 @@ async fn a_rebalance_between_two_enrichers_keeps_sessions() {
     stage.produce(20..ROUNDS, Duration::from_millis(50)).await;
     let events = stage.setup.enriched(VISITORS * ROUNDS).await;
     assert_sessions_continuous(&events);
+    assert_profiles_complete(&stage.setup).await;
     let restores = second.counter("fiducia_enricher_session_restores_total");
     assert!(
         restores.await >= 2.0,

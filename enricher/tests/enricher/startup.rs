@@ -56,8 +56,8 @@ fn the_enricher_binary_stops_on_a_bad_sites_file_or_a_removed_variable() {
         ),
         (
             "reserved-section",
-            format!("{site}[sites.demo.personalization]\n"),
-            "sites.demo.personalization",
+            format!("{site}[sites.demo.privacy]\n"),
+            "sites.demo.privacy",
             "a section name reserved",
         ),
     ] {

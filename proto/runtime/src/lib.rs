@@ -7,10 +7,14 @@
 //!   letters.
 //! * [`erased`]: the deny-list of erased subjects, followed from the
 //!   privacy topic by every enricher and sink.
+//! * [`referrer`]: referrer classes (direct, internal, search, social, …),
+//!   for the enricher's acquisition columns and the collector's contextual
+//!   answers.
 //! * [`service`]: JSON logs, the Prometheus recorder and admin endpoints
 //!   (`/metrics`, `/healthz`, `/readyz`), the environment config reader, one
 //!   shutdown token and one memory allocator.
 
 pub mod erased;
 pub mod kafka;
+pub mod referrer;
 pub mod service;

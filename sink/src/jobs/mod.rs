@@ -5,13 +5,16 @@
 //! way then, [`retention`] deletes rows whose retention period ended,
 //! per data type and site (and the visitor's own choice), on a schedule
 //! (and runs the sweep after), and [`privacy`] carries out erasure requests
-//! and records every privacy request.
+//! and records every privacy request. [`items`] computes the item lists of
+//! personalization (related and popular items, each shared by at least k
+//! consenting visitors) and publishes them to the items topic.
 //!
 //! All delete with the best statement the server has: lightweight
 //! `DELETE FROM` on current servers, an `ALTER TABLE ... DELETE` mutation on
 //! ClickHouse 18.16 (see [`delete_statement`]).
 
 pub mod erase_on_withdrawal;
+pub mod items;
 pub mod privacy;
 pub mod profile_sweep;
 pub mod retention;

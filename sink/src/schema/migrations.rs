@@ -168,6 +168,23 @@ pub const MIGRATIONS: &[Migration] = &[
             consent_log::RIGHTS_COLUMNS[1],
         ],
     },
+    Migration {
+        version: 12,
+        name: "items: item_id on events and profile_events, carried by a new profile_events_mv",
+        steps: &[
+            events::ITEM_COLUMN,
+            profile_events::ITEM_COLUMN,
+            // A materialized view cannot be altered on 18.16: it is dropped
+            // and created again. Migrations run at sink start-up before the
+            // first insert, so no event of this sink passes between the two
+            // statements without reaching profile_events (a sink of the
+            // previous release still running at that moment could insert
+            // such an event: upgrade sinks by stopping them all first).
+            // Idempotent: a re-run drops the new view and creates it again.
+            Step::Sql(profile_events::DROP_MV),
+            Step::Sql(profile_events::CREATE_MV_WITH_ITEMS),
+        ],
+    },
 ];
 
 /// The database itself.

@@ -12,7 +12,9 @@ use fiducia_proto::v1::{Decision, EnrichedEvent};
 use fiducia_runtime::service::config::KafkaConfig;
 use fiducia_sink::config::ClickHouseConfig;
 use fiducia_sink::schema::render;
-use fiducia_sink::writer::clickhouse::client;
+use fiducia_sink::tables::TableRow;
+use fiducia_sink::writer::RowWriter;
+use fiducia_sink::writer::clickhouse::{ClickHouseWriter, client};
 use fiducia_sink::{Application, Config};
 use fiducia_testkit::{Infra, create_topics, eventually, unique};
 use prost::Message as _;
@@ -233,4 +235,13 @@ pub async fn produce_events(producer: &FutureProducer, topic: &str, events: &[En
         async move { produce(producer, topic, &key, &payload, None).await }
     });
     futures::future::join_all(sends).await;
+}
+
+/// Inserts `rows` as the sink would, in one batch.
+pub async fn insert<R: TableRow + 'static>(
+    writer: &ClickHouseWriter,
+    rows: impl IntoIterator<Item = R>,
+) {
+    let rows = ClickHouseWriter::prepare(rows.into_iter());
+    writer.write(&rows, R::TABLE).await.unwrap();
 }

@@ -11,17 +11,15 @@ use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, EnrichedE
 use fiducia_sink::jobs::profile_sweep::sweep;
 use fiducia_sink::jobs::retention::{DataType, Periods, RetentionConfig, RetentionJob};
 use fiducia_sink::schema::{ServerFeatures, migrate};
-use fiducia_sink::tables::TableRow;
 use fiducia_sink::tables::dead_letters::DeadLetterRow;
 use fiducia_sink::tables::events::EventRow;
-use fiducia_sink::writer::RowWriter;
 use fiducia_sink::writer::clickhouse::{ClickHouseHealth, ClickHouseWriter};
 use prost::Message as _;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use uuid::Uuid;
 
-use crate::helpers::{RunningSink, Setup, event, produce_events};
+use crate::helpers::{RunningSink, Setup, event, insert, produce_events};
 
 fn personal(i: u32, visitor: &str, categories: &[&str]) -> EnrichedEvent {
     EnrichedEvent {
@@ -301,13 +299,4 @@ async fn retention_deletes_expired_rows_and_only_them() {
         "a second run finds nothing left"
     );
     setup.drop_database().await;
-}
-
-/// Inserts `rows` as the sink would, in one batch.
-async fn insert<R: TableRow + 'static>(
-    writer: &ClickHouseWriter,
-    rows: impl IntoIterator<Item = R>,
-) {
-    let rows = ClickHouseWriter::prepare(rows.into_iter());
-    writer.write(&rows, R::TABLE).await.unwrap();
 }

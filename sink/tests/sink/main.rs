@@ -9,6 +9,7 @@ mod dead_letters;
 mod delivery;
 mod docs;
 mod helpers;
+mod items;
 mod jobs;
 mod migrations;
 mod rights;

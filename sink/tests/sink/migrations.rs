@@ -107,5 +107,22 @@ async fn migrations_upgrade_a_database_of_the_previous_version() {
             .unwrap()
             .is_empty()
     );
+    // The view made again by migration 12 carries an event's item into
+    // profile_events (its columns matched by name, the new one last).
+    client
+        .query_raw(&fiducia_sink::schema::render(
+            "INSERT INTO {db}.events (event_id, site_id, event_time, received_at, visitor_id, consent_personalization, page_categories, item_id) \
+             SELECT generateUUIDv4(), 'demo', now(), now(), 'v1', 1, ['shoes', 'sale'], 'sku-1'",
+            &setup.database,
+        ))
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(
+        setup
+            .count("SELECT count() FROM {db}.profile_events WHERE item_id = 'sku-1' AND visitor_id = 'v1' AND category IN ('shoes', 'sale')")
+            .await,
+        2
+    );
     setup.drop_database().await;
 }

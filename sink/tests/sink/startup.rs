@@ -1,5 +1,5 @@
-//! The built sink refuses a sites file whose `retention` sections it cannot
-//! use, and the retired per-site variable, before it reaches the broker or
+//! The built sink refuses a sites file whose `retention` or
+//! `personalization` sections it cannot use, and the retired per-site variable, before it reaches the broker or
 //! ClickHouse: a failing exit status and a message naming the key.
 
 use fiducia_testkit::{assert_sites_file_refused, start_up_failure};
@@ -28,6 +28,13 @@ fn the_sink_binary_stops_on_a_bad_retention_section_or_the_removed_variable() {
             reason,
         );
     }
+    // The personalization section: k below 2 would let a list point at one person.
+    assert_sites_file_refused(
+        env!("CARGO_BIN_EXE_fiducia-sink"),
+        "[sites.shop.collect]\nallowed_origins = []\n[sites.shop.personalization]\nmin_visitors = 1\n",
+        "sites.shop.personalization.min_visitors",
+        "at least 2",
+    );
     let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
     let (status, stderr) = start_up_failure(
         env!("CARGO_BIN_EXE_fiducia-sink"),

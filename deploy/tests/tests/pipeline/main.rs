@@ -11,4 +11,5 @@ mod erasure;
 mod exactly_once;
 mod faults;
 mod privacy;
+mod profiles;
 mod stack;

@@ -72,6 +72,10 @@ pub struct FollowSettings {
     pub discover_interval: Duration,
     /// Gauge the lag (messages) is published to.
     pub lag_metric: &'static str,
+    /// Read only what arrives from now on: the partitions known at start
+    /// are assigned at their end (partitions added later, from their
+    /// beginning). For a stage that reacts to changes and needs no history.
+    pub from_end: bool,
 }
 
 impl FollowSettings {
@@ -91,6 +95,17 @@ impl FollowSettings {
             check_interval: Duration::from_secs(5),
             discover_interval: Duration::from_secs(60),
             lag_metric,
+            from_end: false,
+        }
+    }
+
+    /// Following what arrives in `topic` from now on ([`Self::from_end`]),
+    /// otherwise as [`Self::whole_topic`].
+    #[must_use]
+    pub fn live(brokers: &str, topic: &str, client_id: &str, lag_metric: &'static str) -> Self {
+        Self {
+            from_end: true,
+            ..Self::whole_topic(brokers, topic, client_id, lag_metric)
         }
     }
 }
@@ -122,6 +137,24 @@ pub async fn follow<F>(
     shutdown: CancellationToken,
 ) where
     F: FnMut(&[u8]) + Send,
+{
+    let payloads = move |_: Option<&[u8]>, payload: Option<&[u8]>| {
+        if let Some(payload) = payload {
+            apply(payload);
+        }
+    };
+    follow_keyed(settings, payloads, state, shutdown).await;
+}
+
+/// Like [`follow`], for a compacted topic whose tombstones matter: `apply`
+/// gets every message's key and payload (`None`: a tombstone).
+pub async fn follow_keyed<F>(
+    settings: FollowSettings,
+    mut apply: F,
+    state: Arc<FollowState>,
+    shutdown: CancellationToken,
+) where
+    F: FnMut(Option<&[u8]>, Option<&[u8]>) + Send,
 {
     let lag = metrics::gauge!(settings.lag_metric);
     loop {
@@ -162,7 +195,7 @@ async fn read<F>(
     shutdown: &CancellationToken,
 ) -> bool
 where
-    F: FnMut(&[u8]) + Send,
+    F: FnMut(Option<&[u8]>, Option<&[u8]>) + Send,
 {
     let mut positions = Positions::default();
     let mut check = tokio::time::interval(settings.check_interval);
@@ -173,9 +206,7 @@ where
         tokio::select! {
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    if let Some(payload) = message.payload() {
-                        apply(payload);
-                    }
+                    apply(message.key(), message.payload());
                     positions.next.insert(message.partition(), message.offset() + 1);
                 }
                 Err(KafkaError::PartitionEOF(partition)) => {
@@ -191,11 +222,11 @@ where
                 Err(error) if is_unreachable(&error) => tracing::debug!(%error, topic = %settings.topic, "follower error"),
                 Err(error) => tracing::warn!(%error, topic = %settings.topic, "follower error"),
             },
-            _ = discover.tick() => assign_new(consumer, &settings.topic, &mut positions).await,
+            _ = discover.tick() => assign_new(consumer, settings, &mut positions).await,
             _ = check.tick() => {
                 // Until the first lookup succeeds, look again at every check.
                 if positions.ends.is_empty() {
-                    assign_new(consumer, &settings.topic, &mut positions).await;
+                    assign_new(consumer, settings, &mut positions).await;
                 }
                 if let Some(behind) = lag_of(consumer, &settings.topic, &mut positions).await {
                     #[allow(clippy::cast_precision_loss)] // a gauge
@@ -207,17 +238,28 @@ where
     }
 }
 
-/// Assigns the topic's partitions not assigned yet, from the beginning.
-async fn assign_new(consumer: &Arc<StreamConsumer>, topic: &str, positions: &mut Positions) {
+/// Assigns the topic's partitions not assigned yet, from the beginning (at
+/// the first lookup of a [`FollowSettings::from_end`] follower, from the end).
+async fn assign_new(
+    consumer: &Arc<StreamConsumer>,
+    settings: &FollowSettings,
+    positions: &mut Positions,
+) {
+    let topic = settings.topic.as_str();
     let c = Arc::clone(consumer);
     let name = topic.to_owned();
     let known: Vec<i32> = positions.ends.partitions().collect();
+    let start = if settings.from_end && known.is_empty() {
+        Offset::End
+    } else {
+        Offset::Beginning
+    };
     let added = tokio::task::spawn_blocking(move || -> KafkaResult<Vec<i32>> {
         let mut added = partition_ids(&*c, &name, Duration::from_secs(3))?;
         added.retain(|p| !known.contains(p));
         let mut list = TopicPartitionList::new();
         for &p in &added {
-            list.add_partition_offset(&name, p, Offset::Beginning)?;
+            list.add_partition_offset(&name, p, start)?;
         }
         if list.count() > 0 {
             c.incremental_assign(&list)?;

@@ -2,7 +2,8 @@
 //! migrations that run them: created by migration 1 with the core fields,
 //! widened by migration 3 with the enrichment of issue 5 (one
 //! [`Step::AddColumn`] each, as 18.16 has no `ADD COLUMN IF NOT EXISTS`),
-//! given modern storage by migration 7 where the server has it.
+//! given modern storage by migration 7 where the server has it, given the
+//! retention the subject chose by migration 11 and the item by migration 12.
 
 use super::NAME;
 use crate::schema::migrations::Step;
@@ -103,6 +104,13 @@ pub const RETENTION_COLUMN: Step = add_event_column(
     "UInt8 DEFAULT 0 COMMENT 'retention of identified data the subject chose when the event was sent, months; 0 = site default'",
 );
 
+/// The item the event is about (migration 12), as the enricher found it
+/// (`EnrichedEvent.item_id`): what the item lists count.
+pub const ITEM_COLUMN: Step = add_event_column(
+    "item_id",
+    "String DEFAULT '' COMMENT 'the item the event is about, from the site item rules or the item_id property; empty when none'",
+);
+
 /// An [`Step::AddColumn`] on `events`.
 const fn add_event_column(column: &'static str, definition: &'static str) -> Step {
     Step::AddColumn {
@@ -201,6 +209,7 @@ mod tests {
             "entry_referrer_class",
             "page_categories",
             "retention_months",
+            "item_id",
         ];
         let fields = EventRow::COLUMNS;
         assert_eq!(fields, columns);

@@ -109,6 +109,7 @@ impl TryFrom<EnrichedEvent> for EventRow {
             entry_referrer_class: event.entry_referrer_class,
             page_categories: event.page_categories,
             retention_months: u8::try_from(event.retention_months).unwrap_or(u8::MAX),
+            item_id: event.item_id,
         })
     }
 }
@@ -133,7 +134,7 @@ mod tests {
             event_type: "page_view".into(),
             event_time_ms: day() + 123,
             received_at_ms: day() + 456,
-            item_id: String::new(),
+            item_id: "sku-42".into(),
             seq: 3,
             visitor_id: "v1".into(),
             session_id: "s1".into(),
@@ -265,6 +266,7 @@ mod tests {
             ["/", "https://www.google.com/", "search"]
         );
         assert_eq!(row.page_categories, ["product"]);
+        assert_eq!(row.item_id, "sku-42");
     }
 
     #[test]

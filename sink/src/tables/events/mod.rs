@@ -10,7 +10,9 @@ use fiducia_proto::headers::schema;
 use fiducia_proto::v1::EnrichedEvent;
 use uuid::Uuid;
 
-pub use self::ddl::{CODECS, CREATE, ENRICHMENT_COLUMNS, LOW_CARDINALITY, RETENTION_COLUMN};
+pub use self::ddl::{
+    CODECS, CREATE, ENRICHMENT_COLUMNS, ITEM_COLUMN, LOW_CARDINALITY, RETENTION_COLUMN,
+};
 pub use self::from_enriched::InvalidEvent;
 use super::TableRow;
 use crate::handler::Rejection;
@@ -120,6 +122,9 @@ pub struct EventRow {
     /// The retention of identified data the subject chose, in months, as
     /// the event carried it; 0 = the site's default (`UInt8`).
     pub retention_months: u8,
+    /// The item the event is about (the site's item rules or the `item_id`
+    /// property); empty when none.
+    pub item_id: String,
 }
 
 crate::columns!(EventRow {
@@ -172,6 +177,7 @@ crate::columns!(EventRow {
     entry_referrer_class,
     page_categories,
     retention_months,
+    item_id,
 });
 
 impl TableRow for EventRow {

@@ -1,51 +1,86 @@
-//! Reading session state back from the sessions topic when this enricher
-//! takes over a partition, and checking at start-up that the topic can hold
-//! every raw partition's state.
+//! Reading per-visitor state back when this enricher takes over a raw
+//! partition: session states from the sessions topic, profiles from the
+//! profiles topic ([`Kept`]); and checking at start-up that each topic can
+//! hold every raw partition's state.
 //!
-//! The state of raw partition `p` is in sessions partition `p`. It is read
-//! from the start to the end offset seen when reading begins; the previous
-//! owner wrote its last states before it let go of the partition (states
-//! are acknowledged before offsets are stored, and a consumer rejoins a
-//! rebalance only between batches), so they are all there.
+//! The state of raw partition `p` is in partition `p` of its topic. It is
+//! read from the start to the end offset seen when reading begins; the
+//! previous owner wrote its last states before it let go of the partition
+//! (states are acknowledged before offsets are stored, and a consumer
+//! rejoins a rebalance only between batches), so they are all there.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use fiducia_proto::v1::SessionState;
-use prost::Message as _;
+use fiducia_proto::v1::{Profile, SessionState};
 use rdkafka::Message;
 
 use fiducia_runtime::kafka::scan::{ScanError, partitions, scan};
+
+/// State kept per visitor in a compacted topic, partitioned like the raw
+/// topic, that records the raw position it has seen.
+pub trait Kept: prost::Message + Default + Send + 'static {
+    /// What it is, in logs.
+    const WHAT: &'static str;
+    /// Raw partition and offset of the latest event applied.
+    fn raw_position(&self) -> (i32, i64);
+}
+
+impl Kept for SessionState {
+    const WHAT: &'static str = "session state";
+    fn raw_position(&self) -> (i32, i64) {
+        (self.raw_partition, self.raw_offset)
+    }
+}
+
+impl Kept for Profile {
+    const WHAT: &'static str = "profile";
+    fn raw_position(&self) -> (i32, i64) {
+        (self.raw_partition, self.raw_offset)
+    }
+}
 
 /// Why state could not be read back; the batch is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     /// The topic could not be read to its end.
-    #[error("reading session state: {0}")]
+    #[error("reading state back: {0}")]
     Scan(#[from] ScanError),
     /// The blocking reader task failed.
-    #[error("session state reader: {0}")]
+    #[error("state reader: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Reads session state of given partitions.
-#[derive(Debug, Clone)]
-pub struct Restorer {
+/// Reads the state `S` of given partitions.
+#[derive(Debug)]
+pub struct Restorer<S> {
     brokers: String,
     topic: String,
     timeout: Duration,
+    kept: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for Restorer<S> {
+    fn clone(&self) -> Self {
+        Self {
+            brokers: self.brokers.clone(),
+            topic: self.topic.clone(),
+            timeout: self.timeout,
+            kept: std::marker::PhantomData,
+        }
+    }
 }
 
 /// The states of a partition, with how many records could not be decoded.
-#[derive(Debug, Default)]
-pub struct Restored {
+#[derive(Debug)]
+pub struct Restored<S> {
     /// `site/visitor` and its latest state.
-    pub states: Vec<(String, SessionState)>,
+    pub states: Vec<(String, S)>,
     /// Records that did not decode (skipped).
     pub undecodable: u64,
 }
 
-impl Restorer {
+impl<S: Kept> Restorer<S> {
     /// A reader of `topic` on `brokers`, giving up after `timeout` per call.
     #[must_use]
     pub fn new(brokers: &str, topic: &str, timeout: Duration) -> Self {
@@ -53,6 +88,7 @@ impl Restorer {
             brokers: brokers.to_owned(),
             topic: topic.to_owned(),
             timeout,
+            kept: std::marker::PhantomData,
         }
     }
 
@@ -60,13 +96,16 @@ impl Restorer {
     ///
     /// # Errors
     /// When the broker fails or the end is not reached within the timeout.
-    pub async fn read(&self, partitions: Vec<i32>) -> Result<HashMap<i32, Restored>, RestoreError> {
+    pub async fn read(
+        &self,
+        partitions: Vec<i32>,
+    ) -> Result<HashMap<i32, Restored<S>>, RestoreError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.read_blocking(&partitions)).await?
     }
 
-    fn read_blocking(&self, partitions: &[i32]) -> Result<HashMap<i32, Restored>, RestoreError> {
-        let mut latest: HashMap<i32, HashMap<String, SessionState>> =
+    fn read_blocking(&self, partitions: &[i32]) -> Result<HashMap<i32, Restored<S>>, RestoreError> {
+        let mut latest: HashMap<i32, HashMap<String, S>> =
             partitions.iter().map(|&p| (p, HashMap::new())).collect();
         let mut undecodable: HashMap<i32, u64> = HashMap::new();
         scan(
@@ -80,7 +119,7 @@ impl Restorer {
                 let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
                 let states = latest.entry(partition).or_default();
                 if let Err(error) = fold(states, key, message.payload()) {
-                    tracing::warn!(%error, partition, offset = message.offset(), "undecodable session state skipped");
+                    tracing::warn!(%error, partition, offset = message.offset(), what = S::WHAT, "undecodable state skipped");
                     *undecodable.entry(partition).or_default() += 1;
                 }
             },
@@ -98,7 +137,7 @@ impl Restorer {
     }
 }
 
-/// Applies one record of the sessions topic to the states read so far: a
+/// Applies one record of a state topic to the states read so far: a
 /// tombstone forgets the visitor; a state replaces the one held unless that
 /// one has seen a later raw offset. An instance that lost a partition in the
 /// middle of a batch may still write that batch's states after the new owner
@@ -106,8 +145,8 @@ impl Restorer {
 ///
 /// # Errors
 /// When the record does not decode (it is skipped).
-fn fold(
-    states: &mut HashMap<String, SessionState>,
+fn fold<S: Kept>(
+    states: &mut HashMap<String, S>,
     key: String,
     payload: Option<&[u8]>,
 ) -> Result<(), prost::DecodeError> {
@@ -115,9 +154,11 @@ fn fold(
         states.remove(&key);
         return Ok(());
     };
-    let state = SessionState::decode(payload)?;
+    let state = S::decode(payload)?;
+    let (partition, offset) = state.raw_position();
     let newer_held = states.get(&key).is_some_and(|held| {
-        held.raw_partition == state.raw_partition && held.raw_offset > state.raw_offset
+        let (held_partition, held_offset) = held.raw_position();
+        held_partition == partition && held_offset > offset
     });
     if !newer_held {
         states.insert(key, state);
@@ -128,28 +169,32 @@ fn fold(
 /// Client id of the metadata lookups, in broker logs.
 const METADATA_CLIENT: &str = "fiducia-enricher-metadata";
 
-/// Checks that `sessions` has at least as many partitions as `raw`, so every
-/// raw partition's state has a home.
+/// Checks that each of `kept` has at least as many partitions as `raw`, so
+/// every raw partition's state has a home.
 ///
 /// # Errors
-/// When the metadata cannot be read or the sessions topic is too small.
+/// When the metadata cannot be read or a state topic is too small.
 pub fn check_partitions(
     brokers: &str,
     raw: &str,
-    sessions: &str,
+    kept: &[&str],
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let raw_count = partitions(brokers, METADATA_CLIENT, raw, timeout)?.len();
-    let sessions_count = partitions(brokers, METADATA_CLIENT, sessions, timeout)?.len();
-    anyhow::ensure!(
-        sessions_count >= raw_count,
-        "topic {sessions} has {sessions_count} partitions but {raw} has {raw_count}: the session state of every raw partition needs a partition of the same number"
-    );
+    for topic in kept {
+        let count = partitions(brokers, METADATA_CLIENT, topic, timeout)?.len();
+        anyhow::ensure!(
+            count >= raw_count,
+            "topic {topic} has {count} partitions but {raw} has {raw_count}: the state of every raw partition needs a partition of the same number"
+        );
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use prost::Message as _;
+
     use super::*;
 
     fn state(offset: i64, events: u32) -> Vec<u8> {
@@ -163,7 +208,7 @@ mod tests {
 
     #[test]
     fn the_state_that_saw_the_most_wins_and_tombstones_forget() {
-        let mut states = HashMap::new();
+        let mut states: HashMap<String, SessionState> = HashMap::new();
         for (key, payload, held) in [
             ("a", Some(state(5, 1)), Some(1)),
             ("a", Some(state(9, 3)), Some(3)),

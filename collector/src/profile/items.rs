@@ -1,0 +1,244 @@
+//! Which items an answer recommends, and why. Pure: the item lists come in
+//! through a lookup, so ranking and exclusion are tested without a store.
+//!
+//! Personal: the related lists of the visitor's recent items, merged (an
+//! item related to several sums their visitors), minus what the visitor
+//! viewed, each "because you viewed X" (the most recent X that led to it);
+//! then, while fewer than the limit, the popular items of the visitor's top
+//! interest, then the site's. Contextual: the popular items of the page's
+//! category, then the site's, minus the page's own item.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use fiducia_proto::v1::ItemCount;
+
+/// One recommended item.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Pick {
+    /// The item id.
+    pub item: String,
+    /// Why, in plain words.
+    pub reason: String,
+    /// Distinct visitors behind it (never below the site's k).
+    pub visitors: u32,
+}
+
+/// Default number of items in an answer.
+pub const DEFAULT_LIMIT: usize = 6;
+/// Most items an answer may ask for.
+pub const MAX_LIMIT: usize = 20;
+
+/// Item lists by subject.
+pub trait Lists {
+    /// Items related to `item`, best first.
+    fn related(&self, item: &str) -> Option<Arc<[ItemCount]>>;
+    /// Items popular in `category` (`""`: site-wide), best first.
+    fn popular(&self, category: &str) -> Option<Arc<[ItemCount]>>;
+}
+
+/// The personal picks for a visitor who viewed `recent` (most recent
+/// first) and whose strongest interest is `top_interest`.
+#[must_use]
+pub fn personal(
+    lists: &impl Lists,
+    recent: &[String],
+    top_interest: Option<&str>,
+    limit: usize,
+) -> Vec<Pick> {
+    let viewed = |item: &str| recent.iter().any(|r| r == item);
+    // item → (visitors, index of the recent item that first led to it)
+    let mut merged: HashMap<&str, (u32, usize)> = HashMap::new();
+    let related: Vec<Option<Arc<[ItemCount]>>> = recent.iter().map(|r| lists.related(r)).collect();
+    for (from, list) in related.iter().enumerate() {
+        for count in list.iter().flat_map(|l| l.iter()) {
+            if viewed(&count.item) {
+                continue;
+            }
+            let slot = merged.entry(count.item.as_str()).or_insert((0, from));
+            slot.0 = slot.0.saturating_add(count.visitors);
+        }
+    }
+    let mut ranked: Vec<(&str, u32, usize)> = merged
+        .into_iter()
+        .map(|(item, (v, from))| (item, v, from))
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut picks: Vec<Pick> = ranked
+        .into_iter()
+        .take(limit)
+        .map(|(item, visitors, from)| Pick {
+            item: item.to_owned(),
+            reason: format!("because you viewed {}", recent[from]),
+            visitors,
+        })
+        .collect();
+    if let Some(interest) = top_interest {
+        fill(
+            &mut picks,
+            lists.popular(interest).as_deref(),
+            limit,
+            &viewed,
+            &format!("in your interest: {interest}"),
+        );
+    }
+    fill(
+        &mut picks,
+        lists.popular("").as_deref(),
+        limit,
+        &viewed,
+        SITE_POPULAR,
+    );
+    picks
+}
+
+/// The contextual picks on a page of `category` about `item` (either may
+/// be empty).
+#[must_use]
+pub fn contextual(lists: &impl Lists, category: &str, item: &str, limit: usize) -> Vec<Pick> {
+    let mut picks = Vec::new();
+    let this_page = |candidate: &str| candidate == item;
+    if !category.is_empty() {
+        fill(
+            &mut picks,
+            lists.popular(category).as_deref(),
+            limit,
+            &this_page,
+            &format!("popular in {category} now"),
+        );
+    }
+    fill(
+        &mut picks,
+        lists.popular("").as_deref(),
+        limit,
+        &this_page,
+        SITE_POPULAR,
+    );
+    picks
+}
+
+/// The reason of a site-wide popular item.
+const SITE_POPULAR: &str = "popular on this site now";
+
+/// Adds the items of `list` not excluded nor picked yet, up to `limit`.
+fn fill(
+    picks: &mut Vec<Pick>,
+    list: Option<&[ItemCount]>,
+    limit: usize,
+    excluded: &dyn Fn(&str) -> bool,
+    reason: &str,
+) {
+    for count in list.into_iter().flatten() {
+        if picks.len() >= limit {
+            return;
+        }
+        if excluded(&count.item) || picks.iter().any(|p| p.item == count.item) {
+            continue;
+        }
+        picks.push(Pick {
+            item: count.item.clone(),
+            reason: reason.to_owned(),
+            visitors: count.visitors,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Fixed {
+        related: HashMap<String, Arc<[ItemCount]>>,
+        popular: HashMap<String, Arc<[ItemCount]>>,
+    }
+
+    fn list(items: &[(&str, u32)]) -> Arc<[ItemCount]> {
+        items
+            .iter()
+            .map(|&(item, visitors)| ItemCount {
+                item: item.into(),
+                visitors,
+            })
+            .collect()
+    }
+
+    impl Lists for Fixed {
+        fn related(&self, item: &str) -> Option<Arc<[ItemCount]>> {
+            self.related.get(item).cloned()
+        }
+        fn popular(&self, category: &str) -> Option<Arc<[ItemCount]>> {
+            self.popular.get(category).cloned()
+        }
+    }
+
+    fn lists() -> Fixed {
+        let mut lists = Fixed::default();
+        lists
+            .related
+            .insert("r2".into(), list(&[("r7", 12), ("r3", 11), ("r1", 30)]));
+        lists
+            .related
+            .insert("r1".into(), list(&[("r3", 5), ("r9", 10)]));
+        lists
+            .popular
+            .insert("shoes".into(), list(&[("r2", 40), ("r8", 31), ("r7", 20)]));
+        lists
+            .popular
+            .insert(String::new(), list(&[("h1", 50), ("r8", 9)]));
+        lists
+    }
+
+    fn items(picks: &[Pick]) -> Vec<(&str, &str, u32)> {
+        picks
+            .iter()
+            .map(|p| (p.item.as_str(), p.reason.as_str(), p.visitors))
+            .collect()
+    }
+
+    #[test]
+    fn related_lists_merge_minus_what_was_viewed_then_popular_fills() {
+        let recent = ["r2".to_owned(), "r1".to_owned()];
+        let picks = personal(&lists(), &recent, Some("shoes"), 6);
+        assert_eq!(
+            items(&picks),
+            [
+                ("r3", "because you viewed r2", 16),
+                ("r7", "because you viewed r2", 12),
+                ("r9", "because you viewed r1", 10),
+                ("r8", "in your interest: shoes", 31),
+                ("h1", "popular on this site now", 50),
+            ]
+        );
+        let two = personal(&lists(), &recent, Some("shoes"), 2);
+        assert_eq!(two.len(), 2);
+    }
+
+    #[test]
+    fn a_visitor_without_items_gets_the_popular_ones_of_their_interest() {
+        let picks = personal(&lists(), &[], Some("shoes"), 3);
+        assert_eq!(
+            items(&picks),
+            [
+                ("r2", "in your interest: shoes", 40),
+                ("r8", "in your interest: shoes", 31),
+                ("r7", "in your interest: shoes", 20),
+            ]
+        );
+    }
+
+    #[test]
+    fn contextual_picks_exclude_the_page_itself() {
+        let picks = contextual(&lists(), "shoes", "r2", 6);
+        assert_eq!(
+            items(&picks),
+            [
+                ("r8", "popular in shoes now", 31),
+                ("r7", "popular in shoes now", 20),
+                ("h1", "popular on this site now", 50),
+            ]
+        );
+        let home = contextual(&lists(), "", "", 1);
+        assert_eq!(items(&home), [("h1", "popular on this site now", 50)]);
+    }
+}

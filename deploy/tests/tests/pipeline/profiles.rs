@@ -1,0 +1,238 @@
+//! Personalization through the whole pipeline (issue 18): a visitor with
+//! personalization browses shoes pages; their profile reaches the profiles
+//! topic within seconds of being accepted, with the numbers the analysts'
+//! `profiles` view in ClickHouse computes; a visitor without
+//! personalization has no profile anywhere; a withdrawal in the privacy
+//! center forgets the profile in the topic (the enricher follows
+//! withdrawals live) and in ClickHouse.
+
+use std::time::{Duration, Instant};
+
+use fiducia_proto::profile::{interests_at, recency_days};
+use fiducia_proto::topics::Topics;
+use fiducia_proto::v1::Profile;
+use fiducia_testkit::envelopes::ORIGIN;
+use fiducia_testkit::{infra, read_topic, unique};
+use prost::Message as _;
+use rdkafka::Message as _;
+use rdkafka::message::OwnedMessage;
+use serde_json::Value;
+
+use crate::stack::{Running, Stack};
+
+/// A person's browser: bots get no profile.
+const BROWSER: &[(&str, &str)] = &[("user-agent", fiducia_testkit::raw::CHROME)];
+
+/// One page view per path, from `visitor` (`None`: ask for an id), with
+/// personalization granted or denied a minute ago.
+fn views(visitor: Option<&str>, personalization: bool, paths: &[&str]) -> Vec<String> {
+    let now = fiducia_proto::time::now_ms();
+    let visitor = visitor.map_or_else(
+        || r#"{"issue":true}"#.to_owned(),
+        |id| format!(r#"{{"id":"{id}"}}"#),
+    );
+    let state = if personalization { "granted" } else { "denied" };
+    paths
+        .iter()
+        .map(|path| {
+            format!(
+                r#"{{"site":"demo","sent_at":{now},
+                    "consent":{{"measurement":"granted","personalization":"{state}","functional":"denied",
+                                "source":"api","notice_version":"2026-01","updated_at":{}}},
+                    "visitor":{visitor},
+                    "context":{{"url":"https://shop.example{path}","title":"Shop"}},
+                    "events":[{{"id":"{}","type":"page_view","ts":{now},"seq":0,"props":{{}}}}]}}"#,
+                now - 60_000,
+                uuid::Uuid::now_v7()
+            )
+        })
+        .collect()
+}
+
+/// Posts the envelopes; the id and token the collector issued, if asked.
+async fn post(collector: &Running, envelopes: Vec<String>) -> Option<(String, String)> {
+    let mut issued = None;
+    for body in envelopes {
+        let response = collector.post(body, BROWSER).await;
+        assert_eq!(response.status(), 204);
+        if let Some(header) = response.headers().get("fiducia-visitor") {
+            let value: Value = serde_json::from_str(header.to_str().unwrap()).unwrap();
+            if let (Some(id), Some(token)) = (value["id"].as_str(), value["t"].as_str()) {
+                issued = Some((id.to_owned(), token.to_owned()));
+            }
+        }
+    }
+    issued
+}
+
+/// The latest record of `key` among `messages`: `Some(None)` for a tombstone.
+fn latest(messages: &[OwnedMessage], key: &str) -> Option<Option<Profile>> {
+    messages
+        .iter()
+        .rev()
+        .find(|m| m.key() == Some(key.as_bytes()))
+        .map(|m| {
+            m.payload()
+                .filter(|p| !p.is_empty())
+                .map(|p| Profile::decode(p).expect("a Profile"))
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_follows_consent_and_agrees_with_the_analysts_view() {
+    let infra = infra();
+    let stack = Stack::new(infra, Topics::with_suffix(&unique("profiles")));
+    let collector = stack.collector().await;
+    let _enricher = stack.enricher().await;
+    let _sink = stack.sink().await;
+    let db = stack.database.clone();
+    let within = Duration::from_secs(90);
+
+    // A visitor who agreed: an id first, then four shoes pages and a hat.
+    let (fan, token) = post(&collector, views(None, true, &["/"]))
+        .await
+        .expect("an id");
+    let key = format!("demo/{fan}");
+    let topic = stack.topics.profiles.clone();
+    let brokers = stack.brokers.clone();
+    let watched = key.clone();
+    let seen = tokio::spawn(async move {
+        let mut at = None;
+        read_topic(&brokers, &topic, within, |messages| {
+            let done = latest(messages, &watched)
+                .flatten()
+                .is_some_and(|p| p.events == 6);
+            if done && at.is_none() {
+                at = Some(Instant::now());
+            }
+            done
+        })
+        .await;
+        at
+    });
+    let pages = [
+        "/p/shoes/runner-2",
+        "/p/shoes/trail-5",
+        "/p/hats/cap-1",
+        "/p/shoes/runner-2",
+        "/p/shoes/racer-9",
+    ];
+    let posted = Instant::now();
+    post(&collector, views(Some(&fan), true, &pages)).await;
+    let at = seen
+        .await
+        .unwrap()
+        .expect("the profile of six events reaches the topic");
+    let after = at.duration_since(posted);
+
+    // A visitor who did not agree to personalization: no profile anywhere.
+    let (other, _) = post(&collector, views(None, false, &["/p/shoes/runner-2"]))
+        .await
+        .expect("an id");
+    post(
+        &collector,
+        views(Some(&other), false, &["/p/shoes/trail-5"]),
+    )
+    .await;
+
+    // The analysts' view holds the same numbers as the served profile.
+    let events =
+        format!("SELECT count() FROM `{db}`.events WHERE visitor_id IN ('{fan}', '{other}')");
+    stack.clickhouse.wait_for_count(&events, 8, within).await;
+    let messages = read_topic(&stack.brokers, &stack.topics.profiles, within, |m| {
+        latest(m, &key).flatten().is_some_and(|p| p.events == 6)
+    })
+    .await;
+    let profile = latest(&messages, &key).flatten().unwrap();
+    assert!(
+        latest(&messages, &format!("demo/{other}")).is_none(),
+        "no record of the other visitor"
+    );
+    assert_eq!(
+        profile.recent_items,
+        ["racer-9", "runner-2", "cap-1", "trail-5"]
+    );
+    let row = stack
+        .clickhouse
+        .query(&format!(
+            "SELECT interests, frequency, recency_days, toUInt64(now()) AS now \
+             FROM `{db}`.profiles WHERE visitor_id = '{fan}' FORMAT JSONEachRow"
+        ))
+        .await;
+    let row: Value = serde_json::from_str(row.trim()).expect("one profiles row");
+    let now_ms = i64::try_from(
+        row["now"]
+            .as_u64()
+            .unwrap_or_else(|| row["now"].as_str().unwrap().parse().unwrap()),
+    )
+    .unwrap()
+        * 1000;
+    let served: Vec<(String, f64)> = interests_at(&profile, now_ms)
+        .into_iter()
+        .map(|(c, s)| (c.to_owned(), s))
+        .collect();
+    let viewed: Vec<(String, f64)> = row["interests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| {
+            (
+                pair[0].as_str().unwrap().to_owned(),
+                pair[1].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(served.len(), viewed.len(), "{served:?} vs {viewed:?}");
+    for ((c1, s1), (c2, s2)) in served.iter().zip(&viewed) {
+        assert_eq!(c1, c2, "{served:?} vs {viewed:?}");
+        assert!((s1 - s2).abs() <= 0.001, "{served:?} vs {viewed:?}");
+    }
+    let ranked: Vec<&str> = served.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(ranked, ["shoes", "hats"]);
+    assert_eq!(
+        row["frequency"]
+            .as_u64()
+            .or_else(|| row["frequency"].as_str()?.parse().ok()),
+        Some(6)
+    );
+    let recency = row["recency_days"]
+        .as_u64()
+        .or_else(|| row["recency_days"].as_str()?.parse().ok());
+    assert_eq!(recency, Some(u64::from(recency_days(&profile, now_ms))));
+    let other_rows =
+        format!("SELECT count() FROM `{db}`.profile_events WHERE visitor_id = '{other}'");
+    assert_eq!(stack.clickhouse.query_u64(&other_rows).await, 0);
+
+    // Withdrawn in the privacy center: the profile is forgotten in the
+    // topic at the enricher's next batch (here another visitor's page; the
+    // visitor who withdrew sends nothing more), and in ClickHouse.
+    let withdrawn = reqwest::Client::new()
+        .post(format!("{}/v1/privacy/demo/{fan}/consent", collector.url))
+        .bearer_auth(&token)
+        .header("origin", ORIGIN)
+        .header("content-type", "application/json")
+        .body(r#"{"personalization":"denied"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status(), 200);
+    post(&collector, views(Some(&other), false, &["/p/hats/cap-1"])).await;
+    let messages = read_topic(&stack.brokers, &stack.topics.profiles, within, |m| {
+        latest(m, &key) == Some(None)
+    })
+    .await;
+    assert_eq!(
+        latest(&messages, &key),
+        Some(None),
+        "a tombstone forgets the profile"
+    );
+    let left = format!("SELECT count() FROM `{db}`.profile_events WHERE visitor_id = '{fan}'");
+    stack.clickhouse.wait_for_count(&left, 0, within).await;
+    let rows = format!("SELECT count() FROM `{db}`.profiles WHERE visitor_id = '{fan}'");
+    assert_eq!(stack.clickhouse.query_u64(&rows).await, 0);
+    println!(
+        "profiles: six events accepted → profile on the topic in {} ms",
+        after.as_millis()
+    );
+    stack.drop_database().await;
+}
