@@ -75,14 +75,11 @@ run('a visitor who accepts everything and browses shoes pages sees shoes as the 
   )
   const waited = Date.now() - browsed
 
-  // Shoes lead the visitor's interests. Every product page is also in the
-  // sites file's generic `product` category (deploy/sites.toml), which
-  // therefore scores the same and, tied, is listed first by name; no other
-  // category scores as much.
-  const shoes = shown.interests.find((i) => i.category == 'shoes')
-  const top = Math.max(...shown.interests.map((i) => i.score))
-  assert.equal(shoes.score, top, `shoes is the top interest: ${JSON.stringify(shown.interests)}`)
-  assert.deepEqual(shown.interests.filter((i) => i.score == top).map((i) => i.category).sort(), ['product', 'shoes'])
+  // Shoes lead the visitor's interests (the shop's pages are in their own
+  // category only, deploy/sites.toml): listed first, and nothing else scores as much.
+  const [shoes, ...rest] = shown.interests
+  assert.equal(shoes.category, 'shoes', `shoes is the top interest: ${JSON.stringify(shown.interests)}`)
+  assert.ok(rest.every((i) => i.score < shoes.score), JSON.stringify(shown.interests))
   assert.match(shoes.reason, /shoes/, 'the interest says why')
   const lover = shown.segments.find((s) => s.name == 'shoe lover')
   assert.match(lover.reason, /\S/, 'the segment says why')
