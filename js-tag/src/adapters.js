@@ -2,13 +2,14 @@
 import { GRANTED, decide } from './tracker.js'
 
 // IAB TCF v2.2 (`__tcfapi`): the publisher segment's purposes: measurement
-// = 1 and 8, personalization = 1, 5 and 6, functional = 1. Only `tcloaded`
-// and `useractioncomplete` carry a decision; `cmpuishown` never grants. The
+// = 1 and 8, personalization = 1, 5 and 6, functional = 1. Of the API's
+// three event statuses only `tcloaded` and `useractioncomplete` (those that
+// start with t or u) carry a decision; `cmpuishown` never grants. The
 // decision's time is when the tag saw it: the collector reads the string's
 // own LastUpdated (its age decides, and it is the record's client time).
 export const tcf = (api) =>
   api?.('addEventListener', 2, (d, ok) => {
-    if (ok && d.gdprApplies !== false && /^(tcloaded|useractioncomplete)$/.test(d.eventStatus)) {
+    if (ok && d.gdprApplies != false && /^[tu]/.test(d.eventStatus)) {
       const has = (...ids) => ids.every((i) => d.publisher?.consents?.[i])
       decide(has(1, 8), has(1, 5, 6), has(1), 'tcf', { tcf: d.tcString })
     }
@@ -21,8 +22,8 @@ export const tcf = (api) =>
 // keep their global default, or are denied if any default scoped to regions
 // denies them (the tag cannot know the visitor's region: a regional denial
 // may be the visitor's, a regional grant counts for nothing).
-export const gcm = (dl) => {
-  if (!dl) return
+// Without a dataLayer the tag watches an array of its own, which nobody fills.
+export const gcm = (dl = []) => {
   const s = [{}, {}, {}] // global defaults, regional denials, updates
   const read = (a) => {
     const o = a?.[0] == 'consent' && a[2]
@@ -33,10 +34,7 @@ export const gcm = (dl) => {
       decide(...['analytics', 'personalization', 'functionality'].map((k) => m[k + '_storage'] == GRANTED), 'gcm')
     }
   }
-  dl.forEach(read)
+  dl.map(read)
   const push = dl.push
-  dl.push = function (...a) {
-    a.forEach(read)
-    return push.apply(this, a)
-  }
+  dl.push = (...a) => (a.map(read), push.apply(dl, a))
 }

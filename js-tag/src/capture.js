@@ -9,12 +9,13 @@ const IDLE_MS = 1e4
 // `tag#id.class` (the first class): enough to tell elements apart, nothing typed by the visitor.
 export const describe = (el, c = el.classList[0]) => el.localName + (el.id ? '#' + el.id : '') + (c ? '.' + c : '')
 
+export const listen = (type, fn) => addEventListener(type, fn, true)
+
 export const capture = (off, spa) => {
-  const on = (type, props, ctx) => off.includes(type) || emit(type, props, ctx)
-  const listen = (type, fn) => addEventListener(type, fn, true)
+  const on = (type, props, ctx) => off?.includes(type) || emit(type, props, ctx)
   let page // the current page's URL without the fragment, and its hash route
   let pageCtx // its context, for the engagement reported when an SPA leaves it
-  let depth
+  let depth // the quarters of the page seen
   let active = 0
   let last
 
@@ -61,8 +62,9 @@ export const capture = (off, spa) => {
   }
 
   listen('scroll', () => {
-    const pct = ((scrollY + innerHeight + 1) / document.documentElement.scrollHeight) * 100
-    while (depth < 100 && pct >= depth + 25) on('scroll', { depth: (depth += 25) })
+    // In quarters of the page: depth 1 is 25%.
+    const seen = ((scrollY + innerHeight + 1) / document.documentElement.scrollHeight) * 4
+    while (depth < 4 && seen >= depth + 1) on('scroll', { depth: ++depth * 25 })
   })
 
   listen('click', (e) => {
@@ -71,18 +73,18 @@ export const capture = (off, spa) => {
     const props = { el: describe(el), text: el.textContent.trim().replace(/\s+/g, ' ').slice(0, 64) }
     let type = 'click'
     // http(s) links only: a mailto: or tel: address is personal data.
+    // (Only a link has an http href, and a link has its URL's parts.)
     if (/^http/.test(el.href)) {
-      const u = new URL((props.url = el.href))
-      if (el.hasAttribute('download') || DOWNLOAD.test(u.pathname)) type = 'download'
-      else if (u.host != location.host) type = 'outbound_link'
+      props.url = el.href
+      if (el.hasAttribute('download') || DOWNLOAD.test(el.pathname)) type = 'download'
+      else if (el.host != location.host) type = 'outbound_link'
     }
     on(type, props)
   })
 
   listen('submit', (e) => {
     const f = e.target
-    const a = (n) => f.getAttribute(n) || ''
-    on('form_submit', { id: a('id'), name: a('name'), action: a('action') })
+    on('form_submit', Object.fromEntries(['id', 'name', 'action'].map((n) => [n, f.getAttribute(n) || ''])))
   })
 
   return engaged

@@ -8,44 +8,50 @@
 // data-reminder (days between reminders of the visitor's choice; none: off).
 // Calls made before it loads wait in `fiducia.q` and are replayed.
 import { gcm, tcf } from './adapters.js'
-import { capture } from './capture.js'
+import { capture, listen } from './capture.js'
 import { hide, start } from './send.js'
-import { GRANTED, MEASUREMENT, PURPOSES, V, decide, emit, identify, reset, setup } from './tracker.js'
-
-const script = document.currentScript
-const data = script.dataset
-const on = (v) => v === true || v == GRANTED
+import { GRANTED, PURPOSES, V, cut, data, decide, emit, granted, identify, reset, script } from './tracker.js'
 
 const origin = data.endpoint || new URL(script.src).origin
 
-setup(data.site, (data.purposes || MEASUREMENT).match(/\w+/g), data.notice)
 start(origin)
 tcf(window.__tcfapi)
 gcm(window.dataLayer)
-const engaged = capture(data.disable || '', data.spa)
+const engaged = capture(data.disable, data.spa)
 
 const api = {
   track: (name, props) => emit('custom', { ...props, name: '' + name }),
   identify,
   consent: (c, o) =>
-    decide(...PURPOSES.map((p) => on(c[p])), 'api', o?.notice_version && { notice_version: '' + o.notice_version }),
+    decide(...PURPOSES.map((p) => c[p] === true || c[p] == GRANTED), 'api', o?.notice_version && { notice_version: '' + o.notice_version }),
   reset,
   // The privacy center in the site's language, with the visitor's token in
   // the fragment (never sent to a server, nor in a Referer).
   privacy: () => open(`${origin}/privacy?lang=${document.documentElement.lang}#${V?.t}`),
+  // What the site may show this visitor (`GET /v1/profile`): personal, with
+  // the token in Authorization, only while personalization is granted and
+  // the tag holds the id the collector issued (V always has its token);
+  // otherwise contextual, from this page only: no identifier, no cookie.
+  // A promise of the answer (rejected with the collector's {reason} or a
+  // network error), or `cb(answer)` / `cb(null, error)`.
+  profile: (
+    cb,
+    p = fetch(
+      `${origin}/v1/profile/${data.site}?` + new URLSearchParams({ path: location.pathname, referrer: cut(document.referrer) }),
+      { credentials: 'omit', headers: granted(PURPOSES[1]) && V ? { authorization: 'Bearer ' + V.t } : {} },
+    ).then((r) => r.json().then((a) => (r.ok ? a : Promise.reject(a)))),
+  ) => (cb ? p.then(cb, (e) => cb(null, e)) : p),
 }
 const run = (command, ...args) => api[command]?.(...args)
-const queued = window.fiducia?.q || []
+const queued = window.fiducia?.q
 window.fiducia = run
-for (const args of queued) run(...args)
+queued?.map((a) => run(...a))
 
 // The reminder (data-reminder="<days>"), for a visitor the collector issued
 // an id: a module of the collector's, which decides whether one is due.
 data.reminder && V && import(origin + '/privacy/reminder.js')
 
-const leave = (unload) => {
-  engaged()
-  hide(unload)
-}
-addEventListener('pagehide', () => leave(1))
-document.addEventListener('visibilitychange', () => document.hidden && leave())
+// Leaving: the engaged time first, then the queue.
+const leave = (unload) => hide(unload, engaged())
+listen('pagehide', () => leave(1))
+listen('visibilitychange', () => document.hidden && leave())

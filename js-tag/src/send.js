@@ -5,6 +5,7 @@
 // sooner than Retry-After; the queue is kept in localStorage while
 // measurement is granted, so it survives a reload or a collector outage.
 // The collector dedups on event id, so a retry resends the same ids.
+import { backoff } from './backoff.js'
 import { store } from './store.js'
 import { MAX_EVENTS, MEASUREMENT, V, adopt, granted } from './tracker.js'
 
@@ -17,12 +18,6 @@ let timer = 0
 let tries = 0 // failed attempts in a row; > 0 means backing off
 let busy
 
-// The wait before retry `n` (0-based): 1 s doubling up to 5 min, the upper
-// half of it at random (jitter), and never less than Retry-After (seconds).
-export const backoff = (n, retryAfter, random = Math.random()) => {
-  const d = Math.min(3e5, 1e3 * 2 ** n)
-  return Math.max((d * (1 + random)) / 2, retryAfter * 1e3 || 0)
-}
 
 export const persist = () => store('q', granted(MEASUREMENT) && queue.length && queue)
 
@@ -32,10 +27,9 @@ export const start = (origin) => {
   schedule()
 }
 
-export const reset = () => {
-  queue = []
-  store('q', 0)
-}
+// Measurement is not granted: the queue is dropped (and its stored copy with
+// the next persist(), which keeps it only with measurement).
+export const reset = () => (queue = [])
 
 // Personalization is not granted: no queued envelope may keep a user id,
 // so those that have one are dropped (identify events with them). In the
@@ -45,8 +39,7 @@ export const forget = () => (queue = queue.filter((i) => !/"user_id":"/.test(i[0
 const schedule = () => queue.length && (timer ||= setTimeout(flush, BATCH_DELAY_MS))
 
 export const push = (item) => {
-  queue.push(item)
-  if (queue.length > MAX_EVENTS) queue.shift()
+  queue = [...queue, item].slice(-MAX_EVENTS)
   persist()
   schedule()
 }
@@ -57,14 +50,11 @@ const next = (items = queue) => {
   const head = JSON.parse(batch[0][0])
   // A batch stamped before the visitor id was issued gets it now (the batch
   // before it was answered): one visitor, one id.
-  head.visitor.id ||= V?.id
+  head.visitor.id = head.visitor.id || V?.id
   return [batch, JSON.stringify({ ...head, sent_at: Date.now(), events: batch.map((i) => i[1]) })]
 }
 
-const remove = (batch) => {
-  queue = queue.filter((i) => !batch.includes(i))
-  persist()
-}
+const without = (items, batch) => items.filter((i) => !batch.includes(i))
 
 const flush = () => {
   clearTimeout(timer)
@@ -77,14 +67,16 @@ const flush = () => {
     // 2xx is delivered; other 4xx (bad batch, unknown site) can never succeed.
     if (status && status != 408 && status != 429 && status < 500) {
       tries = 0
-      remove(batch)
+      queue = without(queue, batch)
+      persist()
       flush()
     } else timer = setTimeout(flush, backoff(tries++, retryAfter))
   }
   // Browsers refuse keepalive bodies over 64 KB.
   fetch(url, { method: 'POST', body, keepalive: body.length < 6e4 }).then(
-    (r) => done(r.status, r.headers.get('Retry-After'), adopt(r.headers.get('fiducia-visitor'))),
-    () => done(0),
+    (r) => done(r.status, r.headers.get('retry-after'), adopt(r.headers.get('fiducia-visitor'))),
+    // A network error: its TypeError is no status (not < 500), so it is retried.
+    done,
   )
 }
 
@@ -98,6 +90,6 @@ export const hide = (unload) => {
   for (let rest = queue; rest.length; ) {
     const [batch, body] = next(rest)
     navigator.sendBeacon(url, body)
-    rest = rest.filter((i) => !batch.includes(i))
+    rest = without(rest, batch)
   }
 }

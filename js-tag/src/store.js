@@ -5,9 +5,9 @@ export const store = (key, value) => {
   try {
     key = 'fiducia:' + key
     return value === undefined
-      ? JSON.parse(localStorage.getItem(key))
+      ? JSON.parse(localStorage[key])
       : value
-        ? localStorage.setItem(key, JSON.stringify(value))
-        : localStorage.removeItem(key)
+        ? (localStorage[key] = JSON.stringify(value))
+        : delete localStorage[key]
   } catch (e) {}
 }

@@ -16,34 +16,34 @@ export const MAX_AGE_MS = 390 * 864e5
 // Events held in the send queue.
 export const MAX_EVENTS = 200
 
-let site, need, notice
+// The tag's script element (current while the tag runs) and its data
+// attributes: site, purposes (default measurement), notice, endpoint, ….
+export const script = document.currentScript
+export const data = script.dataset
+// The purposes that must all be granted before events are sent.
+const need = (data.purposes || MEASUREMENT).match(/\w+/g)
 let C // the current decision (purposes, source, notice_version, updated_at, tcf), or undefined
 export let V // the visitor id record {id, t, exp}, loaded or issued
 let uid // the user id from identify (memory only)
 let seq = 0
-let ref
+let ref = document.referrer // the page's referrer; an SPA's previous page after it changes
 let pending // [event, context]: the current page's view, captured before the decision
+
+// The stored choice, read once as the tag loads. An expired choice is no
+// decision: it is deleted with what it allowed to be kept, the visitor id
+// and the stored queue (whose envelopes may carry a user id); a no-op when
+// nothing is stored.
+const stored = store('c')
+stored?.updated_at > Date.now() - MAX_AGE_MS ? (C = stored) : [...'cvq'].map((k) => store(k, 0))
+// The visitor id and its token ({id, t, exp}), issued by the collector: the
+// tag takes one (`issue`) while it holds none, and keeps it until the
+// token expires (13 months), never renewed. An id the tag minted itself
+// (before the collector issued them) has no token: it is dropped.
+V = store('v')
+if (!(V?.exp > Date.now() && V.t)) store('v', (V = 0))
 
 export const granted = (p) => C?.[p] == GRANTED
 const allowed = () => need.every(granted)
-
-export const setup = (s, n, nv) => {
-  site = s
-  need = n
-  notice = nv
-  ref = document.referrer
-  const stored = store('c')
-  // An expired choice is no decision: it is deleted with what it allowed to
-  // be kept, the visitor id and the stored queue (whose envelopes may carry
-  // a user id); a no-op when nothing is stored.
-  stored?.updated_at > Date.now() - MAX_AGE_MS ? (C = stored) : [...'cvq'].map((k) => store(k, 0))
-  // The visitor id and its token ({id, t, exp}), issued by the collector: the
-  // tag takes one (`issue`) while it holds none, and keeps it until the
-  // token expires (13 months), never renewed. An id the tag minted itself
-  // (before the collector issued them) has no token: it is dropped.
-  V = store('v')
-  if (!(V?.exp > Date.now() && V.t)) store('v', (V = 0))
-}
 
 // The collector's answer, `{"id", "t", "exp"}`, kept while measurement is
 // granted. It only comes while the tag holds no id: one batch is in flight
@@ -71,9 +71,9 @@ export const context = (from) => ({
 const stamp = (event, ctx) =>
   push([
     JSON.stringify({
-      site,
+      site: data.site,
       // GPC and DNT as the browser reports them now.
-      consent: { ...C, gpc: !!navigator.globalPrivacyControl, dnt: navigator.doNotTrack == '1' },
+      consent: { ...C, gpc: !!navigator.globalPrivacyControl, dnt: navigator.doNotTrack == 1 },
       // uid is only ever set while personalization is granted (or undecided).
       // `issue`: the tag takes a visitor id from the collector while it has none.
       visitor: { id: V?.id, issue: true, user_id: uid || null },
@@ -118,38 +118,30 @@ export const identify = (id) => {
 
 // reset: forget the user id and the visitor id (a new one is issued when needed).
 export const reset = () => {
-  uid = V = null
-  store('v', 0)
+  store('v', (uid = V = 0))
 }
 
 // A decision from the API or an adapter: `m`, `p`, `f` say whether
 // measurement, personalization and functional are granted.
 export const decide = (m, p, f, source, extra) => {
-  const value = (b) => (b ? GRANTED : 'denied')
-  const next = {
-    measurement: value(m),
-    // GPC denies personalization unless the visitor grants it explicitly.
-    personalization: value(p && (source == 'api' || !navigator.globalPrivacyControl)),
-    functional: value(f),
-    source,
-    notice_version: notice,
-    updated_at: Date.now(),
-    ...extra,
-  }
+  const next = { source, notice_version: data.notice, updated_at: Date.now(), ...extra }
+  // Each purpose granted or denied; GPC denies personalization unless the
+  // visitor grants it explicitly.
+  ;[m, p && (source == 'api' || !navigator.globalPrivacyControl), f].map((b, i) => (next[PURPOSES[i]] = b ? GRANTED : 'denied'))
   const key = (c) => c && '' + [PURPOSES.map((k) => c[k]), c.tcf, c.notice_version]
   if (key(next) == key(C)) return
   const was = PURPOSES.some(granted)
   C = next
   const any = PURPOSES.some(granted)
   // Without personalization no user id is kept, not even in the queue.
-  if (!granted(PURPOSES[1])) forget((uid = null))
-  if (!granted(PURPOSES[0])) clearQueue()
+  if (!granted(PURPOSES[1])) forget((uid = 0))
+  if (!granted(MEASUREMENT)) clearQueue()
   // Sent when the new state grants something, or when the one before did
   // (what the new one does not grant is withdrawn); a withdrawal carries
   // the visitor id the tag had, before it is deleted.
   if (any || was) stamp(make('consent'), context())
   store('c', any && next)
-  if (!granted(PURPOSES[0])) V = store('v', 0)
+  if (!granted(MEASUREMENT)) store('v', (V = 0))
   pending && admit(...pending)
   pending = 0
   persist()

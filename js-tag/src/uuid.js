@@ -4,8 +4,6 @@ export const uuid7 = (t = Date.now(), b = crypto.getRandomValues(new Uint8Array(
   for (let i = 6; i--; t /= 256) b[i] = t
   b[6] = (b[6] & 15) | 112
   b[8] = (b[8] & 63) | 128
-  return [...b]
-    .map((x) => (x | 256).toString(16).slice(1))
-    .join('')
-    .replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')
+  // A dash before bytes 4, 6, 8 and 10 (the bits of 1360).
+  return [...b].map((x, i) => ((1360 >> i) & 1 ? '-' : '') + (x | 256).toString(16).slice(1)).join('')
 }

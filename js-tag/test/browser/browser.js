@@ -18,13 +18,15 @@ const ARGS = [
   '--disable-sync',
 ]
 
-export async function openBrowser() {
+/** A browser; `userAgent`: another than headless Chromium's own (which the enricher takes for a bot). */
+export async function openBrowser({ userAgent } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'fiducia-chromium-'))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.FIDUCIA_CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ARGS,
     acceptDownloads: true,
+    userAgent,
   })
   const requests = []
   context.on('request', (r) => requests.push({ method: r.method(), url: r.url(), body: r.postData(), type: r.resourceType() }))

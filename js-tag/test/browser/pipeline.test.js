@@ -150,7 +150,7 @@ run('before the decision only the page view waits, and no fragment leaves the pa
   assert.deepEqual(b.errors, [])
 })
 
-run('without consent no request leaves the page and nothing is stored', async (b, since) => {
+run('without consent no event and nothing identifying leaves the page, and nothing is stored', async (b, since) => {
   const { page, context } = b
   const nothingStored = async () => {
     assert.deepEqual(await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie]), [0, 0, ''])
@@ -175,10 +175,19 @@ run('without consent no request leaves the page and nothing is stored', async (b
   await page.goto('about:blank') // the last unload
   await page.waitForTimeout(1000)
 
-  const leaving = b.requests.filter((r) => !r.url.startsWith(stack.demo) && r.url != `${stack.collector}/tag.js`)
-  assert.deepEqual(leaving, [], 'the browser fetched only the demo pages and the tag')
-  const received = stack.received(since).map((r) => `${r.method} ${r.path}`)
-  assert.ok(received.length > 0 && received.every((r) => r == 'GET /tag.js'), `the collector got ${received}`)
+  // The home page asks for its contextual suggestions ("Popular here"): the
+  // page's path and referrer, nothing about the visitor.
+  const suggestions = '/v1/profile/demo?path=%2F&referrer='
+  const collector = [`${stack.collector}/tag.js`, `${stack.collector}${suggestions}`]
+  const leaving = b.requests.filter((r) => !r.url.startsWith(stack.demo) && !collector.includes(r.url))
+  assert.deepEqual(leaving, [], 'the browser fetched only the demo pages, the tag and the contextual suggestions')
+  const received = stack.received(since)
+  const what = received.map((r) => `${r.method} ${r.path}`)
+  assert.ok(what.includes('GET /tag.js') && what.every((r) => r == 'GET /tag.js' || r == `GET ${suggestions}`), `the collector got ${what}`)
+  for (const r of received) {
+    assert.equal(r.headers.authorization, undefined, `${r.path}: no token`)
+    assert.equal(r.headers.cookie, undefined, `${r.path}: no cookie`)
+  }
   assert.deepEqual(b.errors, [])
 })
 

@@ -29,14 +29,14 @@ const freePort = () =>
     })
   })
 
-// Forwards to 127.0.0.1:`port`, recording {at, method, path, body, status}.
+// Forwards to 127.0.0.1:`port`, recording {at, method, path, headers, body, status}.
 function recordingProxy(port, log) {
   return createHttpServer((req, res) => {
     const chunks = []
     req.on('data', (c) => chunks.push(c))
     req.on('end', () => {
       const body = Buffer.concat(chunks)
-      const entry = { at: Date.now(), method: req.method, path: req.url, body: body.toString(), status: 0 }
+      const entry = { at: Date.now(), method: req.method, path: req.url, headers: req.headers, body: body.toString(), status: 0 }
       log.push(entry)
       const upstream = httpRequest(
         { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: false },

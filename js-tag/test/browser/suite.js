@@ -1,8 +1,8 @@
 // What every browser test file shares: the whole pipeline, started once
 // per file by `suite()` (before its first test, stopped after its last;
 // kept for a post-mortem when a test failed), and `run`, a test in a
-// browser of its own, closed even when it fails, given the time it started
-// (for the proxy's log).
+// browser of its own (`browser`: openBrowser's options), closed even when
+// it fails, given the time it started (for the proxy's log).
 import { after, before, test } from 'node:test'
 import { openBrowser } from './browser.js'
 import { startStack } from './stack.js'
@@ -19,11 +19,11 @@ export function suite() {
   after(() => stack?.stop(failed))
 }
 
-export const run = (name, fn) =>
+export const run = (name, fn, browser = {}) =>
   test(name, { timeout: 180_000 }, async () => {
     const wasFailed = failed
     failed = true
-    const b = await openBrowser()
+    const b = await openBrowser(browser)
     try {
       await fn(b, Date.now())
     } finally {

@@ -47,6 +47,8 @@ class Page {
     this.requests = [] // {via: 'fetch'|'beacon', url, body (parsed), init}
     this.answers = [] // queued answers for fetch: {status, retryAfter, visitor} or 'network'
     this.issued = [] // visitor ids the fake collector issued: {id, t, exp}
+    this.profiles = [] // profile requests (GET /v1/profile/…): {url, init}
+    this.profileAnswers = [] // queued answers to them: {status, body} or 'network'; default 200 CONTEXTUAL
     const page = this
     const RealDate = w.Date
     w.Date = class extends RealDate {
@@ -64,6 +66,7 @@ class Page {
     }
     w.clearTimeout = (id) => (page.timers = page.timers.filter((t) => t.id != id))
     w.fetch = (url, init) => {
+      if (url.includes('/v1/profile/')) return page.profile(url, init)
       const body = JSON.parse(init.body)
       page.requests.push({ via: 'fetch', url, body, raw: init.body, init })
       const answer = page.answers.shift() || { status: 204 }
@@ -83,6 +86,15 @@ class Page {
         return true
       },
     })
+  }
+
+  /** As the collector's `GET /v1/profile`: records the request, answers the next queued answer. */
+  profile(url, init) {
+    this.profiles.push({ url, init })
+    const answer = this.profileAnswers.shift() || { status: 200, body: CONTEXTUAL }
+    if (answer == 'network') return Promise.reject(new TypeError('Failed to fetch'))
+    const { status, body } = answer
+    return Promise.resolve({ status, ok: status < 300, json: async () => JSON.parse(JSON.stringify(body)) })
   }
 
   /** A visitor id and token as the collector issues them (valid 395 days). */
@@ -182,3 +194,21 @@ export const granted = (o = {}) =>
 
 /** The consent API's all-granted call. */
 export const ALL = { measurement: true, personalization: true, functional: true }
+
+/** The collector's answers to `GET /v1/profile`, as its contract shows them. */
+export const CONTEXTUAL = {
+  site: 'demo',
+  kind: 'contextual',
+  context: { category: 'shoes', referrer_class: 'search', device: 'mobile', time_of_day: 'evening' },
+  items: [{ item: 'runner-7', reason: 'popular in shoes now', visitors: 31 }],
+  explanation: 'Chosen from this page only: nothing about you was used.',
+}
+export const PERSONAL = {
+  site: 'demo',
+  kind: 'personal',
+  consent: { purpose: 'personalization', granted_at: '2026-01-15T12:00:00.000Z', record_id: 'r1' },
+  segments: [{ name: 'shoe lover', reason: 'shoes is among your top interests' }],
+  interests: [{ category: 'shoes', score: 3.5, reason: 'you viewed 4 pages about shoes' }],
+  items: [{ item: 'runner-7', reason: 'because you viewed runner-2', visitors: 12 }],
+  explanation: 'Personalized because you allowed personalization on 15 January 2026. Change it in the privacy center.',
+}

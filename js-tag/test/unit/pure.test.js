@@ -1,7 +1,7 @@
 // The tag's pure functions, imported from src/: ids and backoff.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { backoff } from '../../src/send.js'
+import { backoff } from '../../src/backoff.js'
 import { uuid7 } from '../../src/uuid.js'
 
 test('uuid7 carries the time, version 7 and the RFC variant', () => {
