@@ -1,9 +1,11 @@
 //! Personalization through the whole pipeline (issue 18): a visitor with
-//! personalization browses shoes pages; their profile reaches the profiles
-//! topic within seconds of being accepted, with the numbers the analysts'
-//! `profiles` view in ClickHouse computes; a visitor without
-//! personalization has no profile anywhere; a withdrawal in the privacy
-//! center forgets the profile in the topic (the enricher follows
+//! personalization browses shoes pages; within seconds of being accepted
+//! `GET /v1/profile` answers personally, shoes first, with the numbers the
+//! analysts' `profiles` view in ClickHouse computes, each with its reason,
+//! the site's segment and the consent that allows it; a visitor without
+//! personalization gets a contextual answer and has no profile anywhere; a
+//! withdrawal in the privacy center makes the next answer contextual at
+//! once and forgets the profile in the topic (the enricher follows
 //! withdrawals live) and in ClickHouse.
 
 use std::time::{Duration, Instant};
@@ -78,6 +80,40 @@ fn latest(messages: &[OwnedMessage], key: &str) -> Option<Option<Profile>> {
         })
 }
 
+/// `GET /v1/profile/demo` for `path`, with the visitor's token or without.
+async fn answer(collector: &Running, token: Option<&str>, path: &str) -> Value {
+    let mut request = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/profile/demo?path={path}&referrer=",
+            collector.url
+        ))
+        .header("origin", ORIGIN)
+        .header("user-agent", fiducia_testkit::raw::CHROME);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// The answer's interests as (category, score).
+fn interests(answer: &Value) -> Vec<(String, f64)> {
+    answer["interests"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|i| {
+                    (
+                        i["category"].as_str().unwrap().to_owned(),
+                        i["score"].as_f64().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_profile_follows_consent_and_agrees_with_the_analysts_view() {
     let infra = infra();
@@ -93,23 +129,6 @@ async fn a_profile_follows_consent_and_agrees_with_the_analysts_view() {
         .await
         .expect("an id");
     let key = format!("demo/{fan}");
-    let topic = stack.topics.profiles.clone();
-    let brokers = stack.brokers.clone();
-    let watched = key.clone();
-    let seen = tokio::spawn(async move {
-        let mut at = None;
-        read_topic(&brokers, &topic, within, |messages| {
-            let done = latest(messages, &watched)
-                .flatten()
-                .is_some_and(|p| p.events == 6);
-            if done && at.is_none() {
-                at = Some(Instant::now());
-            }
-            done
-        })
-        .await;
-        at
-    });
     let pages = [
         "/p/shoes/runner-2",
         "/p/shoes/trail-5",
@@ -119,14 +138,20 @@ async fn a_profile_follows_consent_and_agrees_with_the_analysts_view() {
     ];
     let posted = Instant::now();
     post(&collector, views(Some(&fan), true, &pages)).await;
-    let at = seen
-        .await
-        .unwrap()
-        .expect("the profile of six events reaches the topic");
-    let after = at.duration_since(posted);
-
+    // The API answers personally, shoes first, once the enricher's profile
+    // of all six events reached the collector.
+    let personal = loop {
+        let personal = answer(&collector, Some(&token), "/p/shoes/runner-2").await;
+        let ranked = interests(&personal);
+        if personal["kind"] == "personal" && ranked.len() == 2 && ranked[0].1 > 2.99 {
+            break personal;
+        }
+        assert!(posted.elapsed() < within, "never personal: {personal}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let after = posted.elapsed();
     // A visitor who did not agree to personalization: no profile anywhere.
-    let (other, _) = post(&collector, views(None, false, &["/p/shoes/runner-2"]))
+    let (other, other_token) = post(&collector, views(None, false, &["/p/shoes/runner-2"]))
         .await
         .expect("an id");
     post(
@@ -189,6 +214,35 @@ async fn a_profile_follows_consent_and_agrees_with_the_analysts_view() {
     }
     let ranked: Vec<&str> = served.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(ranked, ["shoes", "hats"]);
+    // The API's answer: the same interests and scores, each with a reason,
+    // the segment the site defines, and the consent that allows it.
+    let api = interests(&personal);
+    assert_eq!(api.len(), viewed.len(), "{personal}");
+    for ((c1, s1), (c2, s2)) in api.iter().zip(&viewed) {
+        assert_eq!(c1, c2, "{personal}");
+        assert!((s1 - s2).abs() <= 0.01, "{api:?} vs {viewed:?}");
+    }
+    assert!(
+        personal["interests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| !i["reason"].as_str().unwrap_or_default().is_empty())
+    );
+    let segments: Vec<&str> = personal["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(segments.contains(&"shoe lover"), "{personal}");
+    assert_eq!(personal["consent"]["purpose"], "personalization");
+    // Without a token, or for a visitor who did not agree: contextual.
+    let anonymous = answer(&collector, None, "/p/shoes/runner-2").await;
+    assert_eq!(anonymous["kind"], "contextual", "{anonymous}");
+    assert_eq!(anonymous["context"]["category"], "shoes");
+    let refused = answer(&collector, Some(&other_token), "/p/shoes/runner-2").await;
+    assert_eq!(refused["kind"], "contextual", "{refused}");
     assert_eq!(
         row["frequency"]
             .as_u64()
@@ -216,6 +270,11 @@ async fn a_profile_follows_consent_and_agrees_with_the_analysts_view() {
         .await
         .unwrap();
     assert_eq!(withdrawn.status(), 200);
+    let after_withdrawal = answer(&collector, Some(&token), "/p/shoes/runner-2").await;
+    assert_eq!(
+        after_withdrawal["kind"], "contextual",
+        "at once: {after_withdrawal}"
+    );
     post(&collector, views(Some(&other), false, &["/p/hats/cap-1"])).await;
     let messages = read_topic(&stack.brokers, &stack.topics.profiles, within, |m| {
         latest(m, &key) == Some(None)
@@ -231,7 +290,7 @@ async fn a_profile_follows_consent_and_agrees_with_the_analysts_view() {
     let rows = format!("SELECT count() FROM `{db}`.profiles WHERE visitor_id = '{fan}'");
     assert_eq!(stack.clickhouse.query_u64(&rows).await, 0);
     println!(
-        "profiles: six events accepted → profile on the topic in {} ms",
+        "profiles: six events accepted → a personal answer with all six in {} ms",
         after.as_millis()
     );
     stack.drop_database().await;
