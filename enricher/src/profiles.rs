@@ -9,8 +9,10 @@
 //! the raw position it has seen, as a session state does, so an event
 //! re-read after a crash is applied once: not twice when the profile was
 //! written, and still once when the session state was written but the
-//! profile was not (the two records of a batch are not atomic). A profile is forgotten, and
-//! tombstoned in the topic, when:
+//! profile was not (the two records of a batch are not atomic). Copies the
+//! tag sends again never get here (the session store drops them).
+//!
+//! A profile is forgotten, and tombstoned in the topic, when:
 //!
 //! * an event of the visitor arrives without personalization consent (the
 //!   collector's consent decision, ledger included, says the visitor
@@ -42,7 +44,7 @@ use fiducia_proto::v1::Profile;
 /// Months a profile is kept after the visitor's last activity when nothing
 /// shorter applies (SPEC section 7).
 pub const DEFAULT_RETENTION_MONTHS: u32 = 13;
-/// Days in a month, for retention periods.
+/// A month (30.44 days), for retention periods.
 const MONTH_MS: i64 = 30 * DAY_MS + DAY_MS * 44 / 100;
 /// How often a partition is swept for expired profiles (collector time).
 const SWEEP_EVERY_MS: i64 = 60 * 60 * 1000;

@@ -328,8 +328,8 @@ impl Processor {
 }
 
 impl Processor {
-    /// Moves or forgets the profile of `event`'s visitor (an event the
-    /// session store had not applied before).
+    /// Moves or forgets the profile of `event`'s visitor: any event but a
+    /// copy, re-read ones too (the profile's own raw position decides).
     fn profile(
         &mut self,
         message: &OwnedMessage,
