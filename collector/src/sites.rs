@@ -289,7 +289,7 @@ mod tests {
         let sites = Sites::from_file(&file).unwrap();
         let demo = sites.get("demo").unwrap();
         assert!(demo.allows("http://localhost:8000"));
-        assert_eq!(demo.page.categories.of("/p/shoes/x"), ["product", "shoes"]);
+        assert_eq!(demo.page.categories.of("/p/shoes/x"), ["shoes"]);
         assert_eq!(demo.personalization.segments.len(), 2);
     }
 }
