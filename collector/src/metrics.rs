@@ -61,7 +61,8 @@ pub const EXPORT_DURATION: &str = "fiducia_collector_export_duration_seconds";
 pub const ADMIN_CALLS: &str = "fiducia_collector_admin_calls_total";
 /// Request body size as received.
 pub const REQUEST_BODY_SIZE: &str = "fiducia_collector_request_body_size_bytes";
-/// `GET /v1/profile` answers by `answer` (`personal`, `contextual`).
+/// `GET /v1/profile` answers by `answer` (`personal`, `contextual`, and
+/// `none` for a refusal: rate limit, unknown site, origin, bad query).
 pub const PROFILE_REQUESTS: &str = "fiducia_collector_profile_requests_total";
 /// Time to build a `GET /v1/profile` answer (from the checks to the JSON).
 pub const PROFILE_REQUEST_DURATION: &str = "fiducia_collector_profile_request_duration_seconds";
@@ -167,7 +168,7 @@ pub fn describe() {
     );
     describe_counter!(
         PROFILE_REQUESTS,
-        "GET /v1/profile answers by kind (personal, contextual)."
+        "GET /v1/profile answers by kind (personal, contextual; none: refused)."
     );
     describe_histogram!(
         PROFILE_REQUEST_DURATION,

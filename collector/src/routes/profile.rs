@@ -69,10 +69,24 @@ pub async fn get<P: EventPublisher>(
     state: web::Data<AppState<P>>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    rate_limit(&request, &state)?;
-    let site_id = site.into_inner();
-    let site = state.sites.get(&site_id).ok_or(ApiError::UnknownSite)?;
-    let origin = cors::origin(&request);
+    let answered = respond(&request, &site, &state);
+    // A refusal is an answer too: `none`.
+    let kind = answered.as_ref().map_or("none", |(_, kind)| *kind);
+    ::metrics::counter!(metrics::PROFILE_REQUESTS, "answer" => kind).increment(1);
+    ::metrics::histogram!(metrics::PROFILE_REQUEST_DURATION)
+        .record(started.elapsed().as_secs_f64());
+    answered.map(|(response, _)| response)
+}
+
+/// The answer and its kind (`personal`, `contextual`), or the refusal.
+fn respond<P: EventPublisher>(
+    request: &HttpRequest,
+    site_id: &str,
+    state: &AppState<P>,
+) -> Result<(HttpResponse, &'static str), ApiError> {
+    rate_limit(request, state)?;
+    let site = state.sites.get(site_id).ok_or(ApiError::UnknownSite)?;
+    let origin = cors::origin(request);
     if origin.is_some_and(|o| !site.allows(o)) {
         return Err(ApiError::OriginNotAllowed);
     }
@@ -95,23 +109,23 @@ pub async fn get<P: EventPublisher>(
     let now = fiducia_proto::time::now_ms();
     let lists = SiteLists {
         store: &state.stores.items,
-        site: &site_id,
+        site: site_id,
     };
-    let token = super::privacy::bearer(&request);
-    let personal = token.map(|token| decide(&request, &state, site, &site_id, token, now));
+    let token = super::privacy::bearer(request);
+    let personal = token.map(|token| decide(request, state, site, site_id, token, now));
     let (body, cache, answer) = match personal {
         Some(Ok((basis, profile))) => {
-            let body = answer::personal(&site_id, site, &basis, &profile, &lists, limit, now);
+            let body = answer::personal(site_id, site, &basis, &profile, &lists, limit, now);
             (serde_json::to_vec(&body), "no-store", "personal")
         }
         Some(Err(why)) => {
-            let context = context(&request, site, &query, origin, now);
-            let body = answer::contextual(&site_id, &context, &lists, limit, why);
+            let context = context(request, site, &query, origin, now);
+            let body = answer::contextual(site_id, &context, &lists, limit, why);
             (serde_json::to_vec(&body), "no-store", "contextual")
         }
         None => {
-            let context = context(&request, site, &query, origin, now);
-            let body = answer::contextual(&site_id, &context, &lists, limit, Contextual::NoToken);
+            let context = context(request, site, &query, origin, now);
+            let body = answer::contextual(site_id, &context, &lists, limit, Contextual::NoToken);
             (
                 serde_json::to_vec(&body),
                 "private, max-age=60",
@@ -123,9 +137,6 @@ pub async fn get<P: EventPublisher>(
         field: "answer".into(),
         message: e.to_string(),
     })?;
-    ::metrics::counter!(metrics::PROFILE_REQUESTS, "answer" => answer).increment(1);
-    ::metrics::histogram!(metrics::PROFILE_REQUEST_DURATION)
-        .record(started.elapsed().as_secs_f64());
     let mut response = HttpResponse::Ok();
     response
         .content_type("application/json")
@@ -133,7 +144,7 @@ pub async fn get<P: EventPublisher>(
     if token.is_none() {
         response.append_header((VARY, HeaderValue::from_static("Authorization")));
     }
-    Ok(response.body(body))
+    Ok((response.body(body), answer))
 }
 
 /// The rule for the visitor `token` proves, with their profile when it

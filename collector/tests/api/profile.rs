@@ -138,8 +138,16 @@ async fn a_profile_is_served_within_two_seconds_and_forgotten_on_tombstone_or_wi
         (answer["kind"].as_str(), answer["basis"].as_str()),
         (Some("contextual"), Some("not_granted"))
     );
+    // A refusal (an unknown site) is counted as an answer of kind `none`.
+    let refused = reqwest::Client::new()
+        .get(format!("{}/v1/profile/nowhere?path=/", collector.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
     let metrics = collector.metrics().await;
     assert_eq!(held(&metrics), 0.0, "the profile is gone from the store");
     assert!(metrics.contains("fiducia_collector_profile_requests_total{answer=\"personal\"}"));
+    assert!(metrics.contains("fiducia_collector_profile_requests_total{answer=\"none\"} 1"));
     assert!(metrics.contains("fiducia_collector_profile_freshness_seconds"));
 }
