@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use fiducia_runtime::service::sites::personalization::{Personalization, PersonalizationSection};
+use fiducia_runtime::service::sites::retention::{self, RetentionView};
 use fiducia_runtime::service::sites::{Section, SitesError, SitesFile, is_valid_site_id};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -45,16 +46,6 @@ pub struct Site {
     pub personalization: Personalization,
 }
 
-/// The default of `identified_events_months` (SPEC section 7: 13 months).
-pub const DEFAULT_IDENTIFIED_RETENTION_MONTHS: u32 = 13;
-
-/// The one key of the sink's `retention` section the collector reads; the
-/// sink checks the section's keys.
-#[derive(Debug, Default, Deserialize)]
-struct RetentionView {
-    identified_events_months: Option<u32>,
-}
-
 /// A site's `collect` section as written.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -69,7 +60,7 @@ impl Default for Site {
         Self {
             allowed_origins: Vec::new(),
             consent: Policy::default(),
-            identified_retention_months: DEFAULT_IDENTIFIED_RETENTION_MONTHS,
+            identified_retention_months: retention::DEFAULT_MONTHS,
             page: PageRules::default(),
             personalization: Personalization::default(),
         }
@@ -120,8 +111,8 @@ impl Sites {
                 consent: policy,
                 identified_retention_months: retention
                     .remove(&id)
-                    .and_then(|r| r.identified_events_months)
-                    .unwrap_or(DEFAULT_IDENTIFIED_RETENTION_MONTHS),
+                    .unwrap_or_default()
+                    .identified_events_months(),
                 page: PageRules::compile(&enrich.remove(&id).unwrap_or_default())
                     .map_err(|e| file.invalid(&id, Section::Enrich, &e))?,
                 personalization: Personalization::check(

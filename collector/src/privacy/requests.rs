@@ -102,7 +102,8 @@ pub fn erase_record(request: &PrivacyRequest, ip: Option<&IpPrefix>) -> ConsentR
     }
 }
 
-/// A request id as text (UUID).
+/// A 16-byte id (a request's, a record's) as a UUID string; empty when
+/// it is not 16 bytes.
 #[must_use]
 pub fn id_text(id: &[u8]) -> String {
     uuid::Uuid::from_slice(id).map_or_else(|_| String::new(), |u| u.to_string())

@@ -122,7 +122,7 @@ pub fn current(
 /// A record's id as a UUID string.
 #[must_use]
 pub fn record_id(record: &ConsentRecord) -> String {
-    uuid::Uuid::from_slice(&record.record_id).map_or_else(|_| String::new(), |id| id.to_string())
+    super::requests::id_text(&record.record_id)
 }
 
 #[cfg(test)]

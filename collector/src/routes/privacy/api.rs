@@ -192,21 +192,24 @@ pub async fn history<P: EventPublisher>(
     let (site, visitor) = path.into_inner();
     observed("history", async {
         authorize(&request, &state, &site, &visitor)?;
-        let records = state.ledger.history(&site, &visitor);
-        let items: Vec<Value> = records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let before = i.checked_sub(1).map(|j| &records[j]);
-                history_item(&site, &visitor, before, r)
-            })
-            .collect();
+        let items = history_items(&state, &site, &visitor);
         Ok(HttpResponse::Ok().json(json!({"site": site, "visitor": visitor, "records": items})))
     })
     .await
 }
 
-pub(super) fn history_item(
+/// Every record of `visitor`, oldest first, each with what it changed and
+/// where its receipt is (the history answer, and the export's).
+pub(super) fn history_items<P>(state: &AppState<P>, site: &str, visitor: &str) -> Vec<Value> {
+    let records = state.ledger.history(site, visitor);
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| history_item(site, visitor, i.checked_sub(1).map(|j| &records[j]), r))
+        .collect()
+}
+
+fn history_item(
     site: &str,
     visitor: &str,
     before: Option<&ConsentRecord>,

@@ -20,13 +20,14 @@ use fiducia_proto::privacy::{channel, effective_retention_months};
 use fiducia_proto::v1::{ConsentAction, IpPrefix, PrivacyRequestKind};
 use serde_json::{Value, json};
 
-use super::api::{center_record, history_item, state_of};
+use super::api::{center_record, history_items, state_of};
 use super::{AppState, Proven, authorize, observed};
 use crate::client_ip::{client_ip, truncate};
 use crate::error::ApiError;
 use crate::metrics;
 use crate::privacy::export::{Export, Subject};
 use crate::privacy::requests::{self, Named, id_text};
+use crate::privacy::state::record_id;
 use crate::publish::{Batch, EventPublisher};
 use crate::warehouse::Warehouse;
 
@@ -115,7 +116,7 @@ fn erased<P>(state: &AppState<P>, site: &str, named: &Named) -> Option<Value> {
                 .rev()
                 .find(|r| r.action() == ConsentAction::Erase);
             Some(json!({
-                "request_id": record.map(|r| id_text(&r.record_id)),
+                "request_id": record.as_ref().map(record_id),
                 "kind": "erasure",
                 "status": "erased",
                 "site": site,
@@ -173,7 +174,7 @@ pub async fn retention<P: EventPublisher>(
         let record =
             center_record(&request, &state, &site, &visitor, config, &[], Some(months)).await?;
         let mut answer = state_of(&state, &site, &visitor);
-        answer["record_id"] = id_text(&record.record_id).into();
+        answer["record_id"] = record_id(&record).into();
         answer["retention"] = retention_state(months, config.identified_retention_months, &choices);
         Ok(HttpResponse::Ok().json(answer))
     })
@@ -243,17 +244,11 @@ pub async fn export<P: EventPublisher>(
 /// retention choice and every record with its receipt's path.
 #[must_use]
 pub fn consent_of<P>(state: &AppState<P>, site: &str, visitor: &str) -> Value {
-    let records = state.ledger.history(site, visitor);
-    let history: Vec<Value> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| history_item(site, visitor, i.checked_sub(1).map(|j| &records[j]), r))
-        .collect();
     let now = state_of(state, site, visitor);
     json!({
         "purposes": now["purposes"],
         "retention_months": state.ledger.get(site, visitor).map_or(0, |e| e.retention_months),
-        "history": history,
+        "history": history_items(state, site, visitor),
     })
 }
 
