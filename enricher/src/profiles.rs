@@ -40,10 +40,8 @@ use std::collections::{HashMap, HashSet};
 use fiducia_proto::profile::{self, Signal};
 use fiducia_proto::time::DAY_MS;
 use fiducia_proto::v1::Profile;
+use fiducia_runtime::service::sites::retention;
 
-/// Months a profile is kept after the visitor's last activity when nothing
-/// shorter applies (SPEC section 7).
-pub const DEFAULT_RETENTION_MONTHS: u32 = 13;
 /// A month (30.44 days), for retention periods.
 const MONTH_MS: i64 = 30 * DAY_MS + DAY_MS * 44 / 100;
 /// How often a partition is swept for expired profiles (collector time).
@@ -322,10 +320,11 @@ impl ProfileStore {
 }
 
 /// Whether `profile` was quiet at `now_ms` (collector time) for longer than
-/// its retention (0: [`DEFAULT_RETENTION_MONTHS`]).
+/// its retention (0, a profile written before retention was recorded: the
+/// default).
 fn expired(profile: &Profile, now_ms: i64) -> bool {
     let months = match profile.retention_months {
-        0 => DEFAULT_RETENTION_MONTHS,
+        0 => retention::DEFAULT_MONTHS,
         months => months,
     };
     now_ms - profile.updated_at_ms > i64::from(months) * MONTH_MS

@@ -40,6 +40,7 @@ use crate::enrich::geo::Precision;
 use crate::enrich::scrub::Scrubber;
 use fiducia_runtime::service::sites::category::{Categories, CategoryRule};
 use fiducia_runtime::service::sites::items::{ItemRule, Items};
+use fiducia_runtime::service::sites::retention::{self, RetentionView};
 
 /// What to do with events of a site the sites file does not list
 /// (`FIDUCIA_ENRICHER_UNKNOWN_SITES`).
@@ -94,16 +95,6 @@ pub struct Site {
     pub profile_retention_months: u32,
 }
 
-/// The default of `profiles_months` (SPEC section 7: 13 months).
-pub const DEFAULT_PROFILE_RETENTION_MONTHS: u32 = 13;
-
-/// The one key of the sink's `retention` section the enricher reads; the
-/// sink checks the section's keys.
-#[derive(Debug, Default, Deserialize)]
-struct RetentionView {
-    profiles_months: Option<u32>,
-}
-
 impl Default for Site {
     fn default() -> Self {
         Self {
@@ -117,7 +108,7 @@ impl Default for Site {
             anonymous_geo_precision: Precision::Country,
             categories: Categories::default(),
             items: Items::default(),
-            profile_retention_months: DEFAULT_PROFILE_RETENTION_MONTHS,
+            profile_retention_months: retention::DEFAULT_MONTHS,
         }
     }
 }
@@ -205,15 +196,14 @@ impl Sites {
     pub fn from_file(file: &SitesFile) -> Result<Self, SitesError> {
         let sections: std::collections::BTreeMap<String, EnrichSection> =
             file.section(Section::Enrich)?;
-        let mut retention: std::collections::BTreeMap<String, RetentionView> =
+        let mut kept: std::collections::BTreeMap<String, RetentionView> =
             file.section(Section::Retention)?;
         let mut sites = HashMap::with_capacity(sections.len());
         for (id, section) in sections {
             let mut checked =
                 check(section).map_err(|message| file.invalid(&id, Section::Enrich, &message))?;
-            if let Some(months) = retention.remove(&id).and_then(|r| r.profiles_months) {
-                checked.profile_retention_months = months.max(1);
-            }
+            checked.profile_retention_months =
+                kept.remove(&id).unwrap_or_default().profiles_months();
             sites.insert(id, checked);
         }
         Ok(Self {
@@ -332,7 +322,7 @@ fn check(file: EnrichSection) -> Result<Site, String> {
         anonymous_geo_precision: file.geo.anonymous_precision,
         categories,
         items,
-        profile_retention_months: DEFAULT_PROFILE_RETENTION_MONTHS,
+        profile_retention_months: retention::DEFAULT_MONTHS,
     })
 }
 

@@ -160,10 +160,7 @@ allowed_origins = []
     assert_eq!(demo.profile_retention_months, 6);
     let blog = sites.get("blog").unwrap();
     assert_eq!(blog.items.of("/p/shoe-42", ""), "");
-    assert_eq!(
-        blog.profile_retention_months,
-        DEFAULT_PROFILE_RETENTION_MONTHS
-    );
+    assert_eq!(blog.profile_retention_months, retention::DEFAULT_MONTHS);
     let error = Sites::parse(&demo_with_items("^/p/"), "t.toml").unwrap_err();
     assert_eq!(error.key, "sites.demo.enrich.items");
     assert!(error.reason.contains("capture group"), "{error}");

@@ -34,6 +34,7 @@
 pub mod category;
 pub mod items;
 pub mod personalization;
+pub mod retention;
 
 use std::collections::BTreeMap;
 use std::path::Path;
