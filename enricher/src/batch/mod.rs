@@ -325,9 +325,7 @@ impl Processor {
             headers,
         }))
     }
-}
 
-impl Processor {
     /// Moves or forgets the profile of `event`'s visitor: any event but a
     /// copy, re-read ones too (the profile's own raw position decides).
     fn profile(
