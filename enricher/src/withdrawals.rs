@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use fiducia_proto::consent::Purpose;
 use fiducia_proto::v1::ConsentRecord;
-use fiducia_runtime::kafka::follow::{FollowSettings, FollowState, follow};
+use fiducia_runtime::kafka::follow::{self, FollowSettings, FollowState};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
@@ -78,14 +78,12 @@ pub fn spawn(
     lag_metric: &'static str,
     shutdown: CancellationToken,
 ) -> Arc<FollowState> {
-    let state = Arc::new(FollowState::default());
     let settings = FollowSettings::live(brokers, topic, "fiducia-enricher-withdrawals", lag_metric);
     let apply = move |payload: &[u8]| match ConsentRecord::decode(payload) {
         Ok(record) => withdrawals.apply(&record),
         Err(error) => tracing::warn!(%error, "undecodable consent record skipped"),
     };
-    tokio::spawn(follow(settings, apply, Arc::clone(&state), shutdown));
-    state
+    follow::spawn(settings, apply, shutdown)
 }
 
 #[cfg(test)]

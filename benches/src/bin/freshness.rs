@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use fiducia_proto::time::now_ms;
 use fiducia_proto::v1::Profile;
-use fiducia_runtime::kafka::follow::{FollowSettings, FollowState, follow};
+use fiducia_runtime::kafka::follow::{self, FollowSettings};
 use hdrhistogram::Histogram;
 use prost::Message as _;
 use serde::Serialize;
@@ -74,15 +74,9 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let shutdown = CancellationToken::new();
-    let follower = tokio::spawn(follow(
-        settings,
-        apply,
-        Arc::new(FollowState::default()),
-        shutdown.clone(),
-    ));
+    let _caught_up = follow::spawn(settings, apply, shutdown.clone());
     tokio::time::sleep(Duration::from_secs_f64(args.duration_s)).await;
     shutdown.cancel();
-    follower.await.context("follower")?;
     let h = histogram.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
     let report = Report {
         label: args.label,

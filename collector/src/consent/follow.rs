@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use fiducia_proto::v1::ConsentRecord;
 use fiducia_runtime::kafka::admin::retention_ms;
-use fiducia_runtime::kafka::follow::{FollowSettings, FollowState, follow};
+use fiducia_runtime::kafka::follow::{self, FollowSettings, FollowState};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -47,7 +47,6 @@ pub fn spawn(
     topic: &str,
     shutdown: CancellationToken,
 ) -> Arc<FollowState> {
-    let state = Arc::new(FollowState::default());
     let settings = FollowSettings::whole_topic(
         brokers,
         topic,
@@ -73,6 +72,5 @@ pub fn spawn(
             tracing::warn!(%error, "undecodable consent record skipped");
         }
     };
-    tokio::spawn(follow(settings, apply, Arc::clone(&state), shutdown));
-    state
+    follow::spawn(settings, apply, shutdown)
 }

@@ -19,7 +19,7 @@ use fiducia_proto::v1::{PrivacyRequest, PrivacyRequestKind};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::follow::{FollowSettings, FollowState, follow};
+use crate::kafka::follow::{self, FollowSettings, FollowState};
 
 /// Erased subjects by site.
 #[derive(Debug, Default)]
@@ -150,14 +150,12 @@ pub fn spawn(
     lag_metric: &'static str,
     shutdown: CancellationToken,
 ) -> Arc<FollowState> {
-    let state = Arc::new(FollowState::default());
     let settings = FollowSettings::whole_topic(brokers, topic, client_id, lag_metric);
     let apply = move |payload: &[u8]| match PrivacyRequest::decode(payload) {
         Ok(request) => erased.apply(&request),
         Err(error) => tracing::warn!(%error, "undecodable privacy request skipped"),
     };
-    tokio::spawn(follow(settings, apply, Arc::clone(&state), shutdown));
-    state
+    follow::spawn(settings, apply, shutdown)
 }
 
 #[cfg(test)]

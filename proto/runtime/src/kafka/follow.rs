@@ -146,6 +146,18 @@ pub async fn follow<F>(
     follow_keyed(settings, payloads, state, shutdown).await;
 }
 
+/// Starts [`follow`] on its own task; the returned state says when the
+/// follower has read everything the topic held when it started.
+#[must_use]
+pub fn spawn<F>(settings: FollowSettings, apply: F, shutdown: CancellationToken) -> Arc<FollowState>
+where
+    F: FnMut(&[u8]) + Send + 'static,
+{
+    let state = Arc::new(FollowState::default());
+    tokio::spawn(follow(settings, apply, Arc::clone(&state), shutdown));
+    state
+}
+
 /// Like [`follow`], for a compacted topic whose tombstones matter: `apply`
 /// gets every message's key and payload (`None`: a tombstone).
 pub async fn follow_keyed<F>(
