@@ -194,23 +194,19 @@ pub fn long_date(ms: i64, zone: &TimeZone) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use fiducia_proto::v1::{Interest, ItemCount};
     use fiducia_runtime::service::sites::personalization::SegmentRule;
 
     use super::*;
 
-    struct NoLists;
-    impl Lists for NoLists {
-        fn related(&self, _: &str) -> Option<Arc<[ItemCount]>> {
+    /// No related lists; one popular item everywhere.
+    struct PopularOnly(Vec<ItemCount>);
+    impl Lists for PopularOnly {
+        fn related(&self, _: &str) -> Option<&[ItemCount]> {
             None
         }
-        fn popular(&self, _: &str) -> Option<Arc<[ItemCount]>> {
-            Some(Arc::from(vec![ItemCount {
-                item: "runner-7".into(),
-                visitors: 31,
-            }]))
+        fn popular(&self, _: &str) -> Option<&[ItemCount]> {
+            Some(&self.0)
         }
     }
 
@@ -240,7 +236,11 @@ mod tests {
             record_at_ms: GRANTED,
             granted_since_ms: GRANTED,
         };
-        let answer = personal("demo", &site, &basis, &profile, &NoLists, 6, GRANTED);
+        let lists = PopularOnly(vec![ItemCount {
+            item: "runner-7".into(),
+            visitors: 31,
+        }]);
+        let answer = personal("demo", &site, &basis, &profile, &lists, 6, GRANTED);
         let json = serde_json::to_value(&answer).unwrap();
         assert_eq!(json["kind"], "personal");
         assert_eq!(json["consent"]["purpose"], "personalization");

@@ -9,9 +9,9 @@
 //! category, then the site's, minus the page's own item.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use fiducia_proto::v1::ItemCount;
+use foldhash::fast::RandomState;
 
 /// One recommended item.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -29,16 +29,20 @@ pub const DEFAULT_LIMIT: usize = 6;
 /// Most items an answer may ask for.
 pub const MAX_LIMIT: usize = 20;
 
-/// Item lists by subject.
+/// Item lists by subject, borrowed for one answer.
 pub trait Lists {
     /// Items related to `item`, best first.
-    fn related(&self, item: &str) -> Option<Arc<[ItemCount]>>;
+    fn related(&self, item: &str) -> Option<&[ItemCount]>;
     /// Items popular in `category` (`""`: site-wide), best first.
-    fn popular(&self, category: &str) -> Option<Arc<[ItemCount]>>;
+    fn popular(&self, category: &str) -> Option<&[ItemCount]>;
 }
 
 /// The personal picks for a visitor who viewed `recent` (most recent
 /// first) and whose strongest interest is `top_interest`.
+///
+/// Asked on every page view, so it does no more than it must: the related
+/// lists are merged in a map with a fast hash, what was viewed is removed
+/// once per distinct item, and only the best `limit` are sorted.
 #[must_use]
 pub fn personal(
     lists: &impl Lists,
@@ -48,25 +52,29 @@ pub fn personal(
 ) -> Vec<Pick> {
     let viewed = |item: &str| recent.iter().any(|r| r == item);
     // item → (visitors, index of the recent item that first led to it)
-    let mut merged: HashMap<&str, (u32, usize)> = HashMap::new();
-    let related: Vec<Option<Arc<[ItemCount]>>> = recent.iter().map(|r| lists.related(r)).collect();
-    for (from, list) in related.iter().enumerate() {
-        for count in list.iter().flat_map(|l| l.iter()) {
-            if viewed(&count.item) {
-                continue;
-            }
+    let mut merged: HashMap<&str, (u32, usize), RandomState> =
+        HashMap::with_capacity_and_hasher(MERGE_CAPACITY, RandomState::default());
+    for (from, item) in recent.iter().enumerate() {
+        for count in lists.related(item).unwrap_or_default() {
             let slot = merged.entry(count.item.as_str()).or_insert((0, from));
             slot.0 = slot.0.saturating_add(count.visitors);
         }
     }
     let mut ranked: Vec<(&str, u32, usize)> = merged
         .into_iter()
+        .filter(|(item, _)| !viewed(item))
         .map(|(item, (v, from))| (item, v, from))
         .collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    // Most visitors first; ties by item, so the answer is the same every time.
+    let best_first =
+        |a: &(&str, u32, usize), b: &(&str, u32, usize)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+    if ranked.len() > limit {
+        ranked.select_nth_unstable_by(limit, best_first);
+        ranked.truncate(limit);
+    }
+    ranked.sort_unstable_by(best_first);
     let mut picks: Vec<Pick> = ranked
         .into_iter()
-        .take(limit)
         .map(|(item, visitors, from)| Pick {
             item: item.to_owned(),
             reason: format!("because you viewed {}", recent[from]),
@@ -76,21 +84,19 @@ pub fn personal(
     if let Some(interest) = top_interest {
         fill(
             &mut picks,
-            lists.popular(interest).as_deref(),
+            lists.popular(interest),
             limit,
             &viewed,
             &format!("in your interest: {interest}"),
         );
     }
-    fill(
-        &mut picks,
-        lists.popular("").as_deref(),
-        limit,
-        &viewed,
-        SITE_POPULAR,
-    );
+    fill(&mut picks, lists.popular(""), limit, &viewed, SITE_POPULAR);
     picks
 }
+
+/// Distinct related items a typical answer merges (eight recent items of
+/// twenty related each, with overlaps).
+const MERGE_CAPACITY: usize = 128;
 
 /// The contextual picks on a page of `category` about `item` (either may
 /// be empty).
@@ -101,7 +107,7 @@ pub fn contextual(lists: &impl Lists, category: &str, item: &str, limit: usize) 
     if !category.is_empty() {
         fill(
             &mut picks,
-            lists.popular(category).as_deref(),
+            lists.popular(category),
             limit,
             &this_page,
             &format!("popular in {category} now"),
@@ -109,7 +115,7 @@ pub fn contextual(lists: &impl Lists, category: &str, item: &str, limit: usize) 
     }
     fill(
         &mut picks,
-        lists.popular("").as_deref(),
+        lists.popular(""),
         limit,
         &this_page,
         SITE_POPULAR,
@@ -145,6 +151,8 @@ fn fill(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[derive(Default)]
@@ -164,11 +172,11 @@ mod tests {
     }
 
     impl Lists for Fixed {
-        fn related(&self, item: &str) -> Option<Arc<[ItemCount]>> {
-            self.related.get(item).cloned()
+        fn related(&self, item: &str) -> Option<&[ItemCount]> {
+            self.related.get(item).map(|l| &**l)
         }
-        fn popular(&self, category: &str) -> Option<Arc<[ItemCount]>> {
-            self.popular.get(category).cloned()
+        fn popular(&self, category: &str) -> Option<&[ItemCount]> {
+            self.popular.get(category).map(|l| &**l)
         }
     }
 
@@ -212,6 +220,33 @@ mod tests {
         );
         let two = personal(&lists(), &recent, Some("shoes"), 2);
         assert_eq!(two.len(), 2);
+    }
+
+    proptest::proptest! {
+        /// Only the best `limit` related items are sorted: asking for fewer
+        /// gives exactly the beginning of a longer answer, whatever the
+        /// lists, overlaps and ties.
+        #[test]
+        fn a_shorter_answer_is_the_beginning_of_a_longer_one(
+            related in proptest::collection::vec(
+                proptest::collection::vec((0u8..24, 1u32..5), 0..20), 0..8),
+            limit in 1..MAX_LIMIT,
+        ) {
+            let mut lists = lists();
+            let recent: Vec<String> = (0..related.len()).map(|i| format!("x{i}")).collect();
+            for (from, list_items) in recent.iter().zip(&related) {
+                let named: Vec<(String, u32)> =
+                    list_items.iter().map(|&(i, v)| (format!("x{i}"), v)).collect();
+                let borrowed: Vec<(&str, u32)> = named.iter().map(|(i, v)| (i.as_str(), *v)).collect();
+                lists.related.insert(from.clone(), list(&borrowed));
+            }
+            let long = personal(&lists, &recent, Some("shoes"), MAX_LIMIT);
+            let short = personal(&lists, &recent, Some("shoes"), limit);
+            proptest::prop_assert_eq!(&short[..], &long[..limit.min(long.len())]);
+            for pick in &long {
+                proptest::prop_assert!(!recent.contains(&pick.item), "a viewed item was recommended");
+            }
+        }
     }
 
     #[test]

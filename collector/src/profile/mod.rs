@@ -24,8 +24,6 @@ pub mod tokens;
 
 use std::sync::Arc;
 
-use fiducia_proto::v1::ItemCount;
-
 use store::{ItemStore, ProfileStore};
 
 /// The stores an answer is read from, and whether each has read its
@@ -60,23 +58,5 @@ impl std::fmt::Debug for Stores {
             .field("profiles", &self.profiles.len())
             .field("items", &self.items.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// One site's item lists, as the ranking reads them.
-pub struct SiteLists<'a> {
-    /// The store.
-    pub store: &'a ItemStore,
-    /// The site.
-    pub site: &'a str,
-}
-
-impl items::Lists for SiteLists<'_> {
-    fn related(&self, item: &str) -> Option<Arc<[ItemCount]>> {
-        self.store.related(self.site, item)
-    }
-
-    fn popular(&self, category: &str) -> Option<Arc<[ItemCount]>> {
-        self.store.popular(self.site, category)
     }
 }

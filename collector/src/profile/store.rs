@@ -6,15 +6,19 @@
 //! ids (they are the key), and decoded per request: about 130 bytes for a
 //! typical profile against about 1 KB decoded (`benches/README.md`, memory
 //! per profile). The map is split in shards so readers of one visitor never
-//! wait for a writer of another.
+//! wait for a writer of another. Keys are hashed with foldhash, seeded per
+//! map: they are ids the pipeline wrote, and SipHash was a tenth of an answer.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use fiducia_proto::v1::{ItemCount, ItemList, ItemListKind, Profile};
+use foldhash::fast::RandomState;
 use prost::Message;
+
+use super::items::Lists;
 
 /// Shards of the profile map (a power of two).
 const SHARDS: usize = 64;
@@ -29,7 +33,7 @@ pub fn profile_key(site: &str, visitor: &str) -> String {
     key
 }
 
-type Shard = RwLock<HashMap<Box<str>, Box<[u8]>>>;
+type Shard = RwLock<HashMap<Box<str>, Box<[u8]>, RandomState>>;
 
 /// Every visitor's profile, by `<site>/<visitor>`.
 #[derive(Debug)]
@@ -43,7 +47,7 @@ impl Default for ProfileStore {
     fn default() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             held: AtomicUsize::new(0),
         }
     }
@@ -111,15 +115,35 @@ impl ProfileStore {
 /// One site's item lists.
 #[derive(Debug, Default)]
 struct SiteLists {
-    related: HashMap<String, Arc<[ItemCount]>>,
-    popular: HashMap<String, Arc<[ItemCount]>>,
+    related: HashMap<String, Box<[ItemCount]>, RandomState>,
+    popular: HashMap<String, Box<[ItemCount]>, RandomState>,
 }
 
 /// Every site's item lists: related items by item, popular items by
 /// category (`""`: the whole site).
 #[derive(Debug, Default)]
 pub struct ItemStore {
-    sites: RwLock<HashMap<String, SiteLists>>,
+    sites: RwLock<HashMap<String, SiteLists, RandomState>>,
+}
+
+/// One site's item lists as an answer reads them ([`ItemStore::site`]).
+pub struct SiteView<'a> {
+    sites: RwLockReadGuard<'a, HashMap<String, SiteLists, RandomState>>,
+    site: &'a str,
+}
+
+impl Lists for SiteView<'_> {
+    fn related(&self, item: &str) -> Option<&[ItemCount]> {
+        self.sites.get(self.site)?.related.get(item).map(|l| &**l)
+    }
+
+    fn popular(&self, category: &str) -> Option<&[ItemCount]> {
+        self.sites
+            .get(self.site)?
+            .popular
+            .get(category)
+            .map(|l| &**l)
+    }
 }
 
 /// What an items topic key names: `<site>/related/<item>` or
@@ -163,24 +187,17 @@ impl ItemStore {
         true
     }
 
-    /// Items related to `item` on `site`, best first.
+    /// `site`'s lists, read under one lock for one answer: the follower's
+    /// updates wait for the answer, and the answer never waits twice.
     #[must_use]
-    pub fn related(&self, site: &str, item: &str) -> Option<Arc<[ItemCount]>> {
-        self.read(site, |lists| lists.related.get(item).cloned())
-    }
-
-    /// Items popular in `category` on `site` (`""`: site-wide), best first.
-    #[must_use]
-    pub fn popular(&self, site: &str, category: &str) -> Option<Arc<[ItemCount]>> {
-        self.read(site, |lists| lists.popular.get(category).cloned())
-    }
-
-    fn read<T>(&self, site: &str, f: impl FnOnce(&SiteLists) -> Option<T>) -> Option<T> {
-        let sites = self
-            .sites
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(sites.get(site)?)
+    pub fn site<'a>(&'a self, site: &'a str) -> SiteView<'a> {
+        SiteView {
+            sites: self
+                .sites
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            site,
+        }
     }
 
     /// Lists held, over all sites.
@@ -261,10 +278,10 @@ mod tests {
         };
         assert!(store.apply("demo/popular/shoes", Some(&list(10))));
         assert!(store.apply("demo/popular/shoes", Some(&list(12))));
-        assert_eq!(store.popular("demo", "shoes").unwrap()[0].visitors, 12);
+        assert_eq!(store.site("demo").popular("shoes").unwrap()[0].visitors, 12);
         assert_eq!(store.len(), 1);
         assert!(store.apply("demo/popular/shoes", None));
-        assert!(store.popular("demo", "shoes").is_none());
-        assert!(store.related("other", "x").is_none());
+        assert!(store.site("demo").popular("shoes").is_none());
+        assert!(store.site("other").related("x").is_none());
     }
 }

@@ -76,8 +76,10 @@ pub fn configure<P: EventPublisher>(config: &mut web::ServiceConfig) {
             .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight::<P>))
             .default_service(method_not_allowed("POST, OPTIONS")),
     );
-    privacy::configure::<P>(config);
+    // The profile route before the privacy ones: it is asked on every page
+    // view, and each dynamic route tried before it costs a regex match.
     profile::configure::<P>(config);
+    privacy::configure::<P>(config);
     admin::configure::<P>(config);
     config.service(tag::service());
     config.service(gpc::service());

@@ -28,10 +28,10 @@ use crate::metrics;
 use crate::privacy::token::TokenError;
 use crate::profile::answer;
 use crate::profile::consent::{self, Contextual, Facts};
+use crate::profile::follow::forgets;
 use crate::profile::items::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::profile::page::{self, Context};
 use crate::profile::store::profile_key;
-use crate::profile::{SiteLists, follow::forgets};
 use crate::publish::EventPublisher;
 use crate::sites::Site;
 
@@ -107,10 +107,7 @@ fn respond<P: EventPublisher>(
         }
     };
     let now = fiducia_proto::time::now_ms();
-    let lists = SiteLists {
-        store: &state.stores.items,
-        site: site_id,
-    };
+    let lists = state.stores.items.site(site_id);
     let token = super::privacy::bearer(request);
     let personal = token.map(|token| decide(request, state, site, site_id, token, now));
     let (body, cache, answer) = match personal {
