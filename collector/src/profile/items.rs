@@ -42,7 +42,7 @@ pub trait Lists {
 ///
 /// Asked on every page view, so it does no more than it must: the related
 /// lists are merged in a map with a fast hash, what was viewed is removed
-/// once per distinct item, and only the best `limit` are sorted.
+/// from it by key, and only the best `limit` are sorted.
 #[must_use]
 pub fn personal(
     lists: &impl Lists,
@@ -60,9 +60,11 @@ pub fn personal(
             slot.0 = slot.0.saturating_add(count.visitors);
         }
     }
+    for item in recent {
+        merged.remove(item.as_str());
+    }
     let mut ranked: Vec<(&str, u32, usize)> = merged
         .into_iter()
-        .filter(|(item, _)| !viewed(item))
         .map(|(item, (v, from))| (item, v, from))
         .collect();
     // Most visitors first; ties by item, so the answer is the same every time.
