@@ -47,6 +47,7 @@ def strict(node):
 
 
 def convert(crd_path: Path, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for crd in yaml.safe_load_all(crd_path.read_text()):
         if not crd or crd.get("kind") != "CustomResourceDefinition":
@@ -68,7 +69,5 @@ def convert(crd_path: Path, out_dir: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[2])
-    out.mkdir(parents=True, exist_ok=True)
-    for written in convert(Path(sys.argv[1]), out):
+    for written in convert(Path(sys.argv[1]), Path(sys.argv[2])):
         print(written)
