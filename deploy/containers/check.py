@@ -243,8 +243,10 @@ def compose_bin():
 
 
 def compose_config(*args, env_extra=None, ok=True, file=COMPOSE):
-    env = dict(os.environ, FIDUCIA_CLICKHOUSE_PASSWORD="check-only", **(env_extra or {}))
-    env.pop("COMPOSE_FILE", None)
+    # The file's own defaults, whatever this shell exports (.env is not read:
+    # --env-file names example.env).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIDUCIA_", "COMPOSE_"))}
+    env.update(FIDUCIA_CLICKHOUSE_PASSWORD="check-only", **(env_extra or {}))
     return run(compose_bin(), "-f", file, "--env-file", COMPOSE_DIR / "example.env", "--profile", "demo",
                "config", *args, env=env, ok=ok)
 
@@ -282,7 +284,7 @@ def compose_spec_schema():
 @case
 def compose_needs_the_password():
     """Compose refuses to start without the ClickHouse password (no default secret)."""
-    env = {k: v for k, v in os.environ.items() if k != "FIDUCIA_CLICKHOUSE_PASSWORD"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIDUCIA_", "COMPOSE_"))}
     proc = run(compose_bin(), "-f", COMPOSE, "--env-file", COMPOSE_DIR / "example.env", "config", "--quiet", env=env, ok=False)
     assert proc.returncode != 0 and "FIDUCIA_CLICKHOUSE_PASSWORD" in proc.stderr, proc.stderr
 
