@@ -379,6 +379,18 @@ def compose_prometheus_scrapes_every_service():
     assert (str(REPO / "deploy/grafana/dashboards"), "/var/lib/grafana/dashboards") in mounts("grafana")
 
 
+@case
+def compose_prometheus_config_loads():
+    """promtool (Debian's prometheus package, which deploy/local/install brings) checks compose's prometheus.yml, with the rules it mounts."""
+    promtool = need("promtool")
+    config = yaml.safe_load(read(COMPOSE_DIR / "prometheus.yml"))
+    # The rules where compose mounts them from, so promtool loads them too.
+    config["rule_files"] = [str(REPO / "deploy/prometheus/rules/*.yml")]
+    copy = WORK / "prometheus.yml"
+    copy.write_text(yaml.safe_dump(config))
+    run(promtool, "check", "config", copy)
+
+
 # ---------------------------------------------------------------- Kubernetes
 
 
