@@ -56,7 +56,9 @@ pub enum Layout {
     GeoIp2,
     /// ip-location-db's flat layout: `country_code`, and `city` in its city
     /// databases (their `state1` is a name, not an ISO 3166-2 code, so the
-    /// region stays empty). Database types `country` and `city`.
+    /// region stays empty). Database types `country` and `city`, followed
+    /// by the address family the file covers: `country ipv4`,
+    /// `country ipv6`, `country ipvAll`, `city ipv4`, ...
     Flat,
 }
 
@@ -65,7 +67,11 @@ impl Layout {
     /// other kind of database (ASN, anonymous IP, ...).
     #[must_use]
     pub fn of(database_type: &str) -> Option<Self> {
-        match database_type {
+        let kind = match database_type.split_once(' ') {
+            Some((kind, family)) if family.starts_with("ipv") => kind,
+            _ => database_type,
+        };
+        match kind {
             "country" | "city" => Some(Self::Flat),
             other
                 if other
@@ -181,7 +187,7 @@ pub enum GeoError {
     /// A valid database of a kind the enricher cannot read places from.
     #[error(
         "geo database {path}: database_type {database_type:?} is not a location database the enricher reads \
-         (GeoIP2/GeoLite2 City or Country layout, or ip-location-db's `country`/`city`)"
+         (GeoIP2/GeoLite2 City or Country layout, or ip-location-db's `country ipv4`, `city ipv6`, ...)"
     )]
     Layout {
         /// The file.
@@ -268,7 +274,7 @@ impl GeoDb {
         })
     }
 
-    /// `database_type` of each file, e.g. `GeoLite2-City` or `country`.
+    /// `database_type` of each file, e.g. `GeoLite2-City` or `country ipv4`.
     #[must_use]
     pub fn database_types(&self) -> Vec<&str> {
         self.sources
@@ -460,7 +466,7 @@ mod tests {
     /// ip-location-db's two files: IPv4 and IPv6 in flat records.
     fn flat_files() -> [tempfile::NamedTempFile; 2] {
         let v4 = fiducia_testkit::mmdb::write_flat(
-            "country",
+            "country ipv4",
             &[
                 ["203.0.113.0/24", "IT"],
                 // Records finer than the /24 the enricher looks up.
@@ -471,7 +477,7 @@ mod tests {
             ],
         );
         let v6 = fiducia_testkit::mmdb::write_flat(
-            "country",
+            "country ipv6",
             &[
                 ["2001:db8:1::/48", "DE"],
                 ["2001:db8:2::/56", "ES"],
@@ -490,7 +496,7 @@ mod tests {
             NonZeroUsize::new(16).unwrap(),
         )
         .unwrap();
-        assert_eq!(db.database_types(), ["country", "country"]);
+        assert_eq!(db.database_types(), ["country ipv6", "country ipv4"]);
         for (network, want) in [
             (net(vec![203, 0, 113, 0], 24), "IT"),
             (net(vec![198, 51, 100, 0], 24), "FR"),
@@ -540,8 +546,13 @@ mod tests {
             ("GeoIP2-Enterprise", Some(Layout::GeoIp2)),
             ("DBIP-City-Lite", Some(Layout::GeoIp2)),
             ("DBIP-Country-Lite", Some(Layout::GeoIp2)),
+            ("country ipv4", Some(Layout::Flat)),
+            ("country ipv6", Some(Layout::Flat)),
+            ("country ipvAll", Some(Layout::Flat)),
+            ("city ipv4", Some(Layout::Flat)),
             ("country", Some(Layout::Flat)),
-            ("city", Some(Layout::Flat)),
+            ("country codes", None),
+            ("asn ipv4", None),
             ("GeoLite2-ASN", None),
             ("GeoIP2-Anonymous-IP", None),
             ("asn", None),

@@ -46,7 +46,7 @@ async fn a_file_that_is_not_a_geo_database_is_refused() {
 fn the_enricher_binary_stops_on_a_geo_database_without_locations() {
     // A valid database of another kind (here an ASN one): refused before any
     // connection, naming the variable and the type.
-    let location = fiducia_testkit::mmdb::write_flat("country", &[["203.0.113.0/24", "IT"]]);
+    let location = fiducia_testkit::mmdb::write_flat("country ipv4", &[["203.0.113.0/24", "IT"]]);
     let asn = fiducia_testkit::mmdb::write_flat("GeoLite2-ASN", &[["203.0.113.0/24", "IT"]]);
     let both = format!("{},{}", location.path().display(), asn.path().display());
     let sites = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");

@@ -40,7 +40,7 @@ pub fn write<S: AsRef<str>>(rows: &[[S; 4]]) -> tempfile::NamedTempFile {
 }
 
 /// A database in ip-location-db's flat layout (`{"country_code": ...}`), of
-/// type `database_type` (theirs is `country`), where each `[network,
+/// type `database_type` (theirs: `country ipv4`, `country ipv6`), where each `[network,
 /// country]` row is one record. IPv4-only (like their `*-ipv4.mmdb` files)
 /// when every network is IPv4, IPv6 otherwise (IPv4 then lives only where
 /// a row puts it, as in their `*-ipv6.mmdb` files). Like theirs, the
