@@ -111,10 +111,14 @@ impl Config {
 
 /// `FIDUCIA_ENRICHER_GEOIP_DB`: comma-separated files, each of which must exist.
 fn geoip_dbs() -> Result<Vec<PathBuf>, ConfigError> {
-    let var = "FIDUCIA_ENRICHER_GEOIP_DB";
-    let Some(value) = env_opt::<String>(var)? else {
-        return Ok(Vec::new());
-    };
+    env_opt::<String>(GEOIP_DB_VAR)?.map_or_else(|| Ok(Vec::new()), |value| geoip_dbs_in(&value))
+}
+
+const GEOIP_DB_VAR: &str = "FIDUCIA_ENRICHER_GEOIP_DB";
+
+/// The files `value` lists, separated by commas (blanks around them and
+/// empty entries ignored).
+fn geoip_dbs_in(value: &str) -> Result<Vec<PathBuf>, ConfigError> {
     value
         .split(',')
         .map(str::trim)
@@ -124,8 +128,8 @@ fn geoip_dbs() -> Result<Vec<PathBuf>, ConfigError> {
                 Ok(PathBuf::from(path))
             } else {
                 Err(ConfigError::new(
-                    var,
-                    &value,
+                    GEOIP_DB_VAR,
+                    value,
                     format!("no such file: {path}"),
                 ))
             }
@@ -137,7 +141,28 @@ fn geoip_dbs() -> Result<Vec<PathBuf>, ConfigError> {
 mod tests {
     use fiducia_testkit::config_doc::{assert_env_documented, assert_section_documented};
 
+    use super::*;
     use crate::sites::EnrichSection;
+
+    #[test]
+    fn the_geo_database_variable_lists_files_separated_by_commas() {
+        let (v4, v6) = (
+            tempfile::NamedTempFile::new().unwrap(),
+            tempfile::NamedTempFile::new().unwrap(),
+        );
+        let (v4, v6) = (v4.path(), v6.path());
+        let listed = format!("{}, {},", v4.display(), v6.display());
+        assert_eq!(geoip_dbs_in(&listed).unwrap(), [v4, v6]);
+        assert_eq!(geoip_dbs_in(" ").unwrap(), Vec::<PathBuf>::new());
+        let error = geoip_dbs_in(&format!("{},/no/such.mmdb", v4.display()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("FIDUCIA_ENRICHER_GEOIP_DB=")
+                && error.contains("no such file: /no/such.mmdb"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn the_configuration_reference_lists_every_key_and_variable_of_the_enricher() {
