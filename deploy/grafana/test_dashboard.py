@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""The Grafana dashboard against the live Prometheus of the local stack.
+
+1. Structure: deploy/grafana/dashboards/*.json and the provisioning files
+   are what Grafana loads (ids unique, panels on the 24-column grid, every
+   query on the `datasource` variable, refIds unique, the variable's default
+   the provisioned data source's uid).
+2. Names: every `fiducia_*` metric a panel uses is declared in a service's
+   metrics module, every `fiducia:*` series is a recording rule of
+   deploy/prometheus/rules.
+3. Live: starts the local stack (deploy/local/up, Prometheus included) unless
+   its Prometheus already answers, sends events through the collector (kept,
+   stripped, dropped and refused ones, with current times), waits until they
+   are in ClickHouse and Prometheus has scraped that, then runs every
+   panel's every query on Prometheus' HTTP API (/api/v1/query, Grafana's
+   $__rate_interval as 1m). Fails on a query error, or on an empty result
+   for a panel not listed in MAY_BE_EMPTY (with why).
+
+A stack this test started is stopped at the end (--keep leaves it running);
+one it found running is left alone. Ports and the state directory come from
+the same environment variables as deploy/local/up. --static runs 1 and 2
+only. Standard library and PyYAML only.
+"""
+
+import argparse
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "deploy" / "prometheus"))
+import metric_names  # noqa: E402
+
+DASHBOARDS = sorted((HERE / "dashboards").glob("*.json"))
+RULES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
+
+# Panels (by title) whose queries may rightly return nothing on a healthy
+# stack after half a minute of traffic, and why. Every other panel must
+# show data.
+MAY_BE_EMPTY = {
+    "Alerts firing": "no alert fires on a healthy stack",
+    "Events dropped by reason": "the enricher drops only bots of sites that ask for it, erased subjects' and duplicate events",
+    "Kafka produce errors": "counted only when a produce fails",
+    "Retention: time since the last good run": "the first retention run may not have finished yet",
+    "Privacy requests by state": "no privacy request is made by this test",
+}
+
+PANEL_TYPES = {"row", "timeseries", "stat", "table", "bargauge", "gauge", "heatmap", "text"}
+
+
+def env(name, default):
+    return os.environ.get(name) or default
+
+
+PROMETHEUS = f"http://127.0.0.1:{env('FIDUCIA_PROMETHEUS_PORT', '19090')}"
+COLLECTOR = f"http://{env('FIDUCIA_COLLECTOR_LISTEN_ADDR', '127.0.0.1:8080')}"
+
+
+def static_checks(dashboards):
+    """Structure and names; returns failures."""
+    failures = []
+    declared = metric_names.declared_names()
+    records = set()
+    for path in RULES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            records |= {r["record"] for r in group["rules"] if "record" in r}
+    prov = HERE / "provisioning"
+    ds = yaml.safe_load((prov / "datasources" / "prometheus.yml").read_text())["datasources"]
+    ds_uids = {d["uid"] for d in ds if d.get("type") == "prometheus"}
+    providers = yaml.safe_load((prov / "dashboards" / "fiducia.yml").read_text())["providers"]
+    if not any(p.get("type") == "file" and p.get("options", {}).get("path") for p in providers):
+        failures.append("provisioning/dashboards/fiducia.yml: no file provider with a path")
+    for dash in dashboards:
+        uid = dash.get("uid")
+        where = f"dashboard {uid}"
+        for key, kind in (("uid", str), ("title", str), ("schemaVersion", int), ("panels", list)):
+            if not isinstance(dash.get(key), kind):
+                failures.append(f"{where}: {key} missing or not a {kind.__name__}")
+        variables = {v["name"]: v for v in dash.get("templating", {}).get("list", [])}
+        var = variables.get("datasource", {})
+        if var.get("type") != "datasource" or var.get("query") != "prometheus":
+            failures.append(f"{where}: no `datasource` variable of type datasource (prometheus)")
+        elif var.get("current", {}).get("value") not in ds_uids:
+            failures.append(f"{where}: the datasource variable's default is not a provisioned uid {sorted(ds_uids)}")
+        ids, used = set(), set()
+        for panel in dash["panels"]:
+            title = panel.get("title", "?")
+            pw = f"{where}, panel {title!r}"
+            if panel.get("type") not in PANEL_TYPES:
+                failures.append(f"{pw}: unknown type {panel.get('type')!r}")
+            if panel.get("id") in ids or not isinstance(panel.get("id"), int):
+                failures.append(f"{pw}: id missing or not unique")
+            ids.add(panel.get("id"))
+            g = panel.get("gridPos", {})
+            if not all(isinstance(g.get(k), int) for k in "hwxy") or g["x"] + g["w"] > 24 or g["w"] < 1:
+                failures.append(f"{pw}: gridPos {g} is not on the 24-column grid")
+            if panel.get("type") in ("row", "text"):
+                continue
+            if panel.get("datasource", {}).get("uid") != "${datasource}":
+                failures.append(f"{pw}: datasource is not the ${{datasource}} variable")
+            targets = panel.get("targets") or []
+            if not targets:
+                failures.append(f"{pw}: no query")
+            refs = [t.get("refId") for t in targets]
+            if len(set(refs)) != len(refs) or None in refs:
+                failures.append(f"{pw}: refIds missing or repeated")
+            for t in targets:
+                if not t.get("expr", "").strip():
+                    failures.append(f"{pw}: empty expr")
+                used |= metric_names.used_names(t.get("expr", ""))
+                for rec in re.findall(r"fiducia:[a-z0-9_:]+", t.get("expr", "")):
+                    if rec not in records:
+                        failures.append(f"{pw}: {rec} is no recording rule of deploy/prometheus/rules")
+        for name in metric_names.undeclared(used, declared):
+            failures.append(f"{where}: metric {name} is declared in no service's metrics module")
+        print(f"{where}: {len(dash['panels'])} panels, {len(used)} metric names, all checked")
+    return failures
+
+
+def get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def prometheus_ready():
+    try:
+        return get(f"{PROMETHEUS}/-/ready", 2)[0] == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def query(expr):
+    """(result list, error string or None) of an instant query now."""
+    url = f"{PROMETHEUS}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    try:
+        body = json.loads(get(url, 10)[1])
+    except urllib.error.HTTPError as e:
+        body = json.loads(e.read() or b"{}")
+    if body.get("status") != "success":
+        return [], f"{body.get('errorType')}: {body.get('error')}"
+    return body["data"]["result"], None
+
+
+def scalar(expr):
+    result, error = query(expr)
+    if error or not result:
+        return None
+    return float(result[0]["value"][1])
+
+
+def uuid7():
+    ms = int(time.time() * 1000)
+    r = bytearray(secrets.token_bytes(10))
+    h = ms.to_bytes(6, "big") + bytes([0x70 | (r[0] & 0x0F), r[1], 0x80 | (r[2] & 0x3F)]) + bytes(r[3:10])
+    s = h.hex()
+    return f"{s[:8]}-{s[8:12]}-{s[12:16]}-{s[16:20]}-{s[20:]}"
+
+
+def envelope(measurement, n):
+    """The README's example envelope, with current times and fresh ids."""
+    now = int(time.time() * 1000)
+    demo = env("FIDUCIA_DEMO_ADDR", "127.0.0.1:8000")
+    return {
+        "site": "demo",
+        "sent_at": now,
+        "consent": {"measurement": measurement, "personalization": "denied", "functional": "denied",
+                    "source": "api", "notice_version": "2026-01", "updated_at": now, "gpc": False},
+        "visitor": {"user_id": None},
+        "context": {"url": f"http://{demo}/p/42?utm_source=news", "referrer": "https://www.google.com/",
+                    "title": "Red shoes", "lang": "it-IT", "tz": "Europe/Rome",
+                    "screen": [1920, 1080], "viewport": [1280, 800]},
+        "events": [{"id": uuid7(), "type": "page_view", "ts": now, "seq": i + 1, "props": {}} for i in range(n)],
+    }
+
+
+def post(body):
+    origin = f"http://{env('FIDUCIA_DEMO_ADDR', '127.0.0.1:8000')}"
+    req = urllib.request.Request(f"{COLLECTOR}/v1/events", data=body, method="POST",
+                                 headers={"Content-Type": "text/plain", "Origin": origin,
+                                          "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def send_traffic(seconds):
+    """Kept (granted), stripped/dropped (denied) and refused requests; returns counts by status."""
+    statuses = {}
+    deadline = time.time() + seconds
+    i = 0
+    while time.time() < deadline:
+        i += 1
+        if i % 25 == 0:
+            body = b"{not json"
+        else:
+            body = json.dumps(envelope("denied" if i % 5 == 0 else "granted", 1 + i % 3)).encode()
+        status = post(body)
+        statuses[status] = statuses.get(status, 0) + 1
+        time.sleep(0.05)
+    return statuses
+
+
+def wait_for(what, probe, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(1)
+    raise SystemExit(f"FAIL: {what} not within {timeout} s")
+
+
+def live(dashboards, seconds):
+    """Runs every panel query on the live Prometheus; returns failures."""
+    statuses = send_traffic(seconds)
+    print(f"traffic for {seconds} s: answers by status {dict(sorted(statuses.items()))}")
+    if not statuses.get(204):
+        return [f"the collector accepted nothing: {statuses}"]
+    # Everything acknowledged is in ClickHouse, and Prometheus has scraped
+    # the sink saying so (its counter stops moving), then two more scrapes.
+    def settled():
+        a = scalar('sum(fiducia_sink_rows_inserted_total{table="events"})')
+        time.sleep(6)
+        b = scalar('sum(fiducia_sink_rows_inserted_total{table="events"})')
+        return a is not None and a > 0 and a == b and b
+    inserted = wait_for("rows inserted by the sink, scraped", settled, 120)
+    time.sleep(11)
+    print(f"the sink inserted {inserted:.0f} event rows (as Prometheus last scraped it)")
+    for expr, label in (
+        ("sum(fiducia_collector_events_published_total)", "published by the collector"),
+        ('sum(fiducia_sink_rows_inserted_total{table="events"})', "inserted by the sink"),
+        ("fiducia:ledger_imbalance_events:increase15m", "ledger imbalance over 15 min (recording rule)"),
+    ):
+        v = scalar(expr)
+        print(f"  {label}: {'absent' if v is None else f'{v:.0f}'}")
+
+    failures, ran, empty_ok = [], 0, 0
+    for dash in dashboards:
+        for panel in dash["panels"]:
+            if panel.get("type") in ("row", "text"):
+                continue
+            title = panel["title"]
+            series = 0
+            for t in panel["targets"]:
+                expr = t["expr"].replace("$__rate_interval", "1m").replace("$__interval", "15s").replace("$__range", "1h")
+                result, error = query(expr)
+                ran += 1
+                if error:
+                    failures.append(f"panel {title!r} query {t['refId']}: {error}\n    {expr}")
+                series += len(result)
+            if series == 0:
+                if title in MAY_BE_EMPTY:
+                    empty_ok += 1
+                    print(f"  empty, allowed: {title!r} ({MAY_BE_EMPTY[title]})")
+                else:
+                    failures.append(f"panel {title!r}: no data after traffic (queries: "
+                                    + "; ".join(t["expr"] for t in panel["targets"]) + ")")
+    print(f"{ran} queries run on {PROMETHEUS}; {empty_ok} panels empty as allowed")
+    return failures
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--static", action="store_true", help="structure and names only, no stack")
+    ap.add_argument("--keep", action="store_true", help="leave a stack this test started running")
+    ap.add_argument("--seconds", type=int, default=30, help="seconds of traffic (default 30)")
+    args = ap.parse_args()
+
+    dashboards = [json.loads(p.read_text()) for p in DASHBOARDS]
+    failures = static_checks(dashboards)
+    started = False
+    if not args.static and not failures:
+        if not prometheus_ready():
+            print("starting the local stack (deploy/local/up)", flush=True)
+            subprocess.run([str(REPO / "deploy/local/up")], check=True, stdout=subprocess.DEVNULL)
+            started = True
+        try:
+            # The three services scraped at least once.
+            wait_for("Prometheus scraping the three services",
+                     lambda: (scalar('count(up{job=~"fiducia-(collector|enricher|sink)"} == 1)') or 0) >= 3, 60)
+            failures += live(dashboards, args.seconds)
+        finally:
+            if started and not args.keep:
+                subprocess.run([str(REPO / "deploy/local/down")], stderr=subprocess.DEVNULL)
+    for f in failures:
+        print("FAIL:", f, file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
