@@ -52,9 +52,11 @@ RULES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
 MAY_BE_EMPTY = {
     "Alerts firing": "no alert fires on a healthy stack",
     "Events dropped by reason": "the enricher drops only bots of sites that ask for it, erased subjects' and duplicate events",
+    "Dead letters by reason (enricher)": "the test sends no message the enricher must dead-letter",
     "Kafka produce errors": "counted only when a produce fails",
     "Retention: time since the last good run": "the first retention run may not have finished yet",
     "Privacy requests by state": "no privacy request is made by this test",
+    "Consent records published": "published when a visitor's consent changes (the tag's banner), which this test's envelopes do not",
 }
 
 PANEL_TYPES = {"row", "timeseries", "stat", "table", "bargauge", "gauge", "heatmap", "text"}
@@ -94,10 +96,13 @@ def static_checks(dashboards):
             failures.append(f"{where}: no `datasource` variable of type datasource (prometheus)")
         elif var.get("current", {}).get("value") not in ds_uids:
             failures.append(f"{where}: the datasource variable's default is not a provisioned uid {sorted(ds_uids)}")
-        ids, used = set(), set()
+        ids, used, titles = set(), set(), set()
         for panel in dash["panels"]:
             title = panel.get("title", "?")
             pw = f"{where}, panel {title!r}"
+            if title in titles:
+                failures.append(f"{pw}: title not unique (MAY_BE_EMPTY names panels by title)")
+            titles.add(title)
             if panel.get("type") not in PANEL_TYPES:
                 failures.append(f"{pw}: unknown type {panel.get('type')!r}")
             if panel.get("id") in ids or not isinstance(panel.get("id"), int):
@@ -255,6 +260,11 @@ def live(dashboards, seconds):
         print(f"  {label}: {'absent' if v is None else f'{v:.0f}'}")
 
     failures, ran, empty_ok = [], 0, 0
+    # The latency SLO's rules read the bucket at the SLO's threshold.
+    buckets, _ = query("count by (le) (fiducia_sink_end_to_end_latency_seconds_bucket)")
+    if buckets and not any(float(b["metric"]["le"]) == 2.0 for b in buckets):
+        failures.append("fiducia_sink_end_to_end_latency_seconds has no le=\"2\" bucket, the SLO's threshold "
+                        f"(buckets: {sorted(float(b['metric']['le']) for b in buckets)})")
     for dash in dashboards:
         for panel in dash["panels"]:
             if panel.get("type") in ("row", "text"):
