@@ -77,7 +77,7 @@ impl Application {
             "fiducia-collector",
             settings,
             health.clone(),
-            crate::metrics::PREFIX,
+            &crate::metrics::PRODUCER,
         )?;
         let publisher = Arc::new(KafkaPublisher::new(producer, &config.kafka.topics, health));
         let ledger = Arc::new(Ledger::default());
@@ -101,6 +101,7 @@ impl Application {
         let (admin, admin_addr) = admin::serve(
             config.admin_addr,
             Arc::new(move || ready_publisher.is_ready() && caught_up.is_caught_up()),
+            crate::metrics::BUCKETS,
         )?;
         let (public, public_addr) = public_server(
             &config,

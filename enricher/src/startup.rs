@@ -108,7 +108,7 @@ impl Application {
             "fiducia-enricher",
             ProducerSettings::default(),
             health.clone(),
-            metrics::PREFIX,
+            &metrics::PRODUCER,
         )?);
         // The deny-list of erased subjects, read whole from the privacy
         // topic: nothing is consumed before it holds every erasure.
@@ -125,6 +125,7 @@ impl Application {
         let (admin, admin_addr) = admin::serve(
             config.admin_addr,
             Arc::new(move || health.is_up() && ready.is_caught_up()),
+            metrics::BUCKETS,
         )?;
         tracing::info!(%admin_addr, from = %topics.raw, to = %topics.enriched, sessions = %topics.sessions, group = %config.group_id, "enricher started");
         // Withdrawals of personalization from now on: profiles are forgotten
@@ -185,7 +186,7 @@ impl Application {
             &self.consumer,
             &self.settings,
             &mut self.enricher,
-            metrics::PREFIX,
+            &metrics::CONSUMER,
             &self.shutdown,
         )
         .await;
