@@ -10,7 +10,7 @@
    deploy/prometheus/rules.
 3. Live: starts the local stack (deploy/local/up, Prometheus included) unless
    its Prometheus already answers, sends events through the collector (kept,
-   stripped, dropped and refused ones, with current times), waits until they
+   dropped for lack of consent and refused ones, with current times), waits until they
    are in ClickHouse and Prometheus has scraped that; requires every
    consumer's lag to return to 0 and the loss ledger to balance exactly
    over the test (published = inserted + dead-lettered + dropped + change
