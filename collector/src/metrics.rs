@@ -106,7 +106,9 @@ pub const PROFILE_FOLLOWERS_CAUGHT_UP: &str = "fiducia_collector_profile_followe
 /// to 1 MiB).
 pub const BUCKETS: &[HistogramBuckets] = &[(EXPORT_DURATION, EXPORT_BUCKETS)];
 /// An export document streamed: 10 ms to 10 min.
-const EXPORT_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0];
+const EXPORT_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0,
+];
 
 /// Registers descriptions so `/metrics` explains every series.
 pub fn describe() {

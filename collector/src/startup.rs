@@ -47,6 +47,8 @@ impl Application {
     /// # Errors
     /// When the producer cannot be created, topics cannot be created, or a port cannot be bound.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        // The recorder first: descriptions given before it are lost.
+        admin::install(crate::metrics::BUCKETS);
         crate::metrics::describe();
         config.kafka.ensure_topics().await?;
         if config.kafka.create_topics {

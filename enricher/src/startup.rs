@@ -50,6 +50,8 @@ impl Application {
     /// partitions than the raw topic, Kafka clients cannot be created, or
     /// the admin port cannot be bound.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        // The recorder first: descriptions given before it are lost.
+        admin::install(metrics::BUCKETS);
         metrics::describe();
         let topics = config.kafka.topics.clone();
         let brokers = config.kafka.brokers.clone();

@@ -54,9 +54,10 @@ pub const PRODUCER: ProducerMetrics = ProducerMetrics {
 
 /// Enriched events of the enriched topic handled: counted once their batch
 /// is durable (rows acknowledged by ClickHouse, dead letters by Kafka), so
-/// that it equals `rows_inserted{table="events"}` + `dead_letters{table="events"}`
-/// + `events_dropped` at every scrape. A batch redelivered after a crash
-/// or a rebalance is counted again, on every side of that identity.
+/// that it equals the sum of `rows_inserted{table="events"}`,
+/// `dead_letters{table="events"}` and `events_dropped` at every scrape. A
+/// batch redelivered after a crash or a rebalance is counted again, on
+/// every side of that identity.
 pub const EVENTS_CONSUMED: &str = "fiducia_sink_events_consumed_total";
 /// Enriched events not inserted on purpose, by `reason` ([`DROP_REASONS`]):
 /// `erased` (the subject's erasure is in the deny-list). The sink keeps no

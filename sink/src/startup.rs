@@ -121,6 +121,8 @@ impl Application {
     /// When ClickHouse does not answer in time, a migration fails, Kafka
     /// rejects the configuration or the admin port cannot be bound.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        // The recorder first: descriptions given before it are lost.
+        admin::install(metrics::BUCKETS);
         metrics::describe();
         let database = config.clickhouse.database.as_str();
         let client = ch::client(&config.clickhouse);

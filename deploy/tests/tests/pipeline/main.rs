@@ -10,6 +10,8 @@ mod consent_log;
 mod erasure;
 mod exactly_once;
 mod faults;
+mod ledger;
+mod metrics_text;
 mod privacy;
 mod profiles;
 mod stack;

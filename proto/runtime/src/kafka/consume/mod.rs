@@ -209,7 +209,18 @@ pub async fn run<H: BatchHandler>(
         let mut next = reader.read::<H>().await;
         while let Some(ready) = next {
             consumed.increment(ready.messages as u64);
-            let handled = retry.until_handled(handler, &ready.prepared, ready.messages, shutdown);
+            // Offsets are stored as soon as the batch is acknowledged, not
+            // once the batch read ahead is in: an idle consumer would hold
+            // its last batch's offsets (and its lag) until the next message.
+            let handled = async {
+                let handled = retry
+                    .until_handled(handler, &ready.prepared, ready.messages, shutdown)
+                    .await;
+                if handled {
+                    acknowledged(consumer, &ready.ranges, &progress);
+                }
+                handled
+            };
             let (handled, read_ahead) = if settings.read_ahead {
                 let (handled, read_ahead) = tokio::join!(handled, reader.read::<H>());
                 (handled, Some(read_ahead))
@@ -220,15 +231,6 @@ pub async fn run<H: BatchHandler>(
                 // Not acknowledged: offsets stay unstored, the batch is redelivered.
                 break;
             }
-            if let Err(error) = store_offsets(consumer, &ready.ranges) {
-                // Partitions revoked mid-batch: the new owner re-reads them; the
-                // downstream dedups, so this costs duplicates, never loss.
-                tracing::warn!(%error, "could not store offsets");
-            }
-            progress
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .acknowledged(&ready.ranges);
             next = match read_ahead {
                 Some(read_ahead) => read_ahead,
                 None => reader.read::<H>().await,
@@ -243,6 +245,19 @@ pub async fn run<H: BatchHandler>(
         Err(error) => tracing::warn!(%error, "final offset commit failed"),
     }
     log_end.stuck().cloned().map_or(Ok(()), Err)
+}
+
+/// Stores the offsets of a batch acknowledged downstream, and tells the lag.
+fn acknowledged(consumer: &StreamConsumer, ranges: &[OffsetRange], progress: &Mutex<Processed>) {
+    if let Err(error) = store_offsets(consumer, ranges) {
+        // Partitions revoked mid-batch: the new owner re-reads them; the
+        // downstream dedups, so this costs duplicates, never loss.
+        tracing::warn!(%error, "could not store offsets");
+    }
+    progress
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .acknowledged(ranges);
 }
 
 /// The most librdkafka prefetches per assigned partition, in KiB.
