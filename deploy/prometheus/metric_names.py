@@ -7,6 +7,7 @@ module (`<crate>/src/metrics.rs` or `<crate>/src/**/metrics/*.rs`), the one
 place names live (STYLE.md rule 8). Standard library only.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -23,14 +24,18 @@ _SKIP_DIRS = {"target", "node_modules", ".git", ".local"}
 
 
 def metrics_modules(repo=REPO):
-    """The metrics modules of every crate under `repo`."""
+    """The metrics modules of every crate under `repo` (build output, the
+    local stack's state and dependencies are not walked)."""
     found = []
-    for path in repo.rglob("*.rs"):
-        parts = path.relative_to(repo).parts
-        if _SKIP_DIRS.intersection(parts) or "src" not in parts:
+    for root, dirs, files in os.walk(repo):
+        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+        parts = Path(root).relative_to(repo).parts
+        if "src" not in parts:
             continue
-        if path.name == "metrics.rs" or "metrics" in parts[parts.index("src") + 1 : -1]:
-            found.append(path)
+        below_src = parts[parts.index("src") + 1 :]
+        for name in files:
+            if name.endswith(".rs") and (name == "metrics.rs" or "metrics" in below_src):
+                found.append(Path(root) / name)
     return sorted(found)
 
 
