@@ -10,6 +10,7 @@ mod consent_log;
 mod erasure;
 mod exactly_once;
 mod faults;
+mod lag;
 mod ledger;
 mod metrics_text;
 mod privacy;
