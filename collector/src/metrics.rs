@@ -2,9 +2,24 @@
 //! `fiducia_collector_*`, base units, counters end in `_total`, labels from
 //! bounded sets only: route templates, status codes, reason enums).
 
-/// Prefix of the metrics shared plumbing records for the collector
-/// (e.g. `fiducia_collector_kafka_producer_rebuilds_total`).
-pub const PREFIX: &str = "fiducia_collector";
+use fiducia_runtime::kafka::resilient::ProducerMetrics;
+use fiducia_runtime::service::admin::HistogramBuckets;
+
+/// Producers replaced because deliveries kept failing while the broker answered.
+pub const KAFKA_PRODUCER_REBUILDS: &str = "fiducia_collector_kafka_producer_rebuilds_total";
+/// The names the shared producer records under.
+pub const PRODUCER: ProducerMetrics = ProducerMetrics {
+    rebuilds: KAFKA_PRODUCER_REBUILDS,
+};
+/// Events acknowledged by Kafka on the raw topic: the loss ledger's first
+/// hand-off. Counted per event once the broker acknowledged it, also when
+/// another message of the same request failed (the request is then
+/// answered 503 and the client's retry is dropped downstream as a
+/// duplicate); in steady state, the events answered 2xx and kept or
+/// stripped (`fiducia_collector_events_total{decision!="drop"}`). Events
+/// enqueued before the producer refused one (queue full) are not awaited
+/// and not counted, though Kafka may still store them.
+pub const EVENTS_PUBLISHED: &str = "fiducia_collector_events_published_total";
 /// Requests by `route` and `status`.
 pub const HTTP_REQUESTS: &str = "fiducia_collector_http_requests_total";
 /// Request latency by `route`.
@@ -86,9 +101,28 @@ pub const ITEM_LISTS_LAG: &str = "fiducia_collector_item_lists_lag_messages";
 /// every answer is contextual.
 pub const PROFILE_FOLLOWERS_CAUGHT_UP: &str = "fiducia_collector_profile_followers_caught_up";
 
+/// Buckets of the histograms whose range is not their unit's default
+/// (`fiducia_runtime::service::admin`: seconds 100 µs to 10 s, bytes 64 B
+/// to 1 MiB).
+pub const BUCKETS: &[HistogramBuckets] = &[(EXPORT_DURATION, EXPORT_BUCKETS)];
+/// An export document streamed: 10 ms to 10 min.
+const EXPORT_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0,
+];
+
 /// Registers descriptions so `/metrics` explains every series.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        KAFKA_PRODUCER_REBUILDS,
+        "Producers replaced because deliveries kept failing while the broker answered."
+    );
+    describe_counter!(
+        EVENTS_PUBLISHED,
+        "Events acknowledged by Kafka on the raw topic."
+    );
+    metrics::counter!(EVENTS_PUBLISHED).increment(0);
+    metrics::counter!(KAFKA_PRODUCER_REBUILDS).increment(0);
     describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status.");
     describe_histogram!(
         HTTP_REQUEST_DURATION,

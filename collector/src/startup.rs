@@ -47,6 +47,8 @@ impl Application {
     /// # Errors
     /// When the producer cannot be created, topics cannot be created, or a port cannot be bound.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        // The recorder first: descriptions given before it are lost.
+        admin::install(crate::metrics::BUCKETS);
         crate::metrics::describe();
         config.kafka.ensure_topics().await?;
         if config.kafka.create_topics {
@@ -77,7 +79,7 @@ impl Application {
             "fiducia-collector",
             settings,
             health.clone(),
-            crate::metrics::PREFIX,
+            &crate::metrics::PRODUCER,
         )?;
         let publisher = Arc::new(KafkaPublisher::new(producer, &config.kafka.topics, health));
         let ledger = Arc::new(Ledger::default());
@@ -101,6 +103,7 @@ impl Application {
         let (admin, admin_addr) = admin::serve(
             config.admin_addr,
             Arc::new(move || ready_publisher.is_ready() && caught_up.is_caught_up()),
+            crate::metrics::BUCKETS,
         )?;
         let (public, public_addr) = public_server(
             &config,

@@ -23,6 +23,11 @@ FIDUCIA_CLICKHOUSE_HTTP_PORT=${FIDUCIA_CLICKHOUSE_HTTP_PORT:-18123}
 FIDUCIA_CLICKHOUSE_TCP_PORT=${FIDUCIA_CLICKHOUSE_TCP_PORT:-19000}
 FIDUCIA_CLICKHOUSE_INTERSERVER_PORT=${FIDUCIA_CLICKHOUSE_INTERSERVER_PORT:-19009}
 FIDUCIA_POSTGRES_PORT=${FIDUCIA_POSTGRES_PORT:-15432}
+# Prometheus (component "prometheus"): scrapes the three admin ports every
+# FIDUCIA_PROMETHEUS_SCRAPE_INTERVAL and evaluates deploy/prometheus/rules.
+FIDUCIA_PROMETHEUS_PORT=${FIDUCIA_PROMETHEUS_PORT:-19090}
+FIDUCIA_PROMETHEUS_SCRAPE_INTERVAL=${FIDUCIA_PROMETHEUS_SCRAPE_INTERVAL:-5s}
+PROMETHEUS_URL=http://127.0.0.1:$FIDUCIA_PROMETHEUS_PORT
 export FIDUCIA_COLLECTOR_LISTEN_ADDR=${FIDUCIA_COLLECTOR_LISTEN_ADDR:-127.0.0.1:8080}
 export FIDUCIA_COLLECTOR_ADMIN_ADDR=${FIDUCIA_COLLECTOR_ADMIN_ADDR:-127.0.0.1:18080}
 export FIDUCIA_ENRICHER_ADMIN_ADDR=${FIDUCIA_ENRICHER_ADMIN_ADDR:-127.0.0.1:18082}
@@ -106,6 +111,8 @@ TANSU_BIN=$TANSU_ROOT/bin/tansu
 
 # /usr/sbin is not on every user's PATH.
 CLICKHOUSE_SERVER=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
+# Debian's prometheus package (its own system service is never used).
+PROMETHEUS_BIN=$(command -v prometheus || echo /usr/bin/prometheus)
 
 # Where the broker keeps its data (deploy/README.md, "The local broker"):
 # postgres (the default: Tansu's postgres engine on a private PostgreSQL
@@ -130,8 +137,9 @@ POSTGRES_AS=()
 if ((EUID == 0)); then POSTGRES_AS=(setpriv --reuid="$POSTGRES_OS_USER" --regid="$POSTGRES_OS_USER" --init-groups --); fi
 
 # Stop order; `up` starts in the reverse order (storage first, edge last,
-# then the supervisor, which `down` stops first so it repairs nothing).
-COMPONENTS=(supervise demo collector enricher sink kafka postgres clickhouse)
+# then Prometheus and the supervisor, which `down` stops first so it
+# repairs nothing).
+COMPONENTS=(supervise prometheus demo collector enricher sink kafka postgres clickhouse)
 
 # Tansu CLI against our broker. RUST_LOG pinned (an inherited debug level
 # floods the output), run from / because Tansu loads ./.env if present, and

@@ -1,18 +1,79 @@
-//! Metric names of the enricher, in one place. The shared consume loop adds
-//! `fiducia_enricher_kafka_messages_consumed_total`,
-//! `fiducia_enricher_batch_retries_total` and
-//! `fiducia_enricher_batch_duration_seconds` under [`PREFIX`]. Labels come
-//! from bounded sets only: dead-letter reasons, session start reasons,
-//! reasons a profile is forgotten.
+//! Metric names of the enricher, in one place. The shared consume loop and
+//! producer record under the names handed to them here ([`CONSUMER`],
+//! [`PRODUCER`]). Labels come from bounded sets only: dead-letter reasons,
+//! drop reasons, session start reasons, reasons a profile is forgotten,
+//! the raw topic's partitions.
+//!
+//! The loss ledger: every raw message read is counted in
+//! [`EVENTS_CONSUMED`] and in exactly one of [`EVENTS_ENRICHED`],
+//! [`DEAD_LETTERS`] and [`EVENTS_DROPPED`], all when its batch is
+//! acknowledged, so consumed = enriched + dead-lettered + dropped at every
+//! scrape.
+
+use fiducia_runtime::kafka::consume::ConsumerMetrics;
+use fiducia_runtime::kafka::resilient::ProducerMetrics;
+use fiducia_runtime::service::admin::HistogramBuckets;
 
 use crate::batch::BatchTally;
 
-/// Prefix handed to the shared consume loop.
-pub const PREFIX: &str = "fiducia_enricher";
+/// Messages read from the raw topic, counted when a batch is read (before
+/// it is handled).
+pub const KAFKA_MESSAGES_CONSUMED: &str = "fiducia_enricher_kafka_messages_consumed_total";
+/// Failed attempts at making a batch durable (each one retried).
+pub const BATCH_RETRIES: &str = "fiducia_enricher_batch_retries_total";
+/// Time to make a batch durable, retries included.
+pub const BATCH_DURATION: &str = "fiducia_enricher_batch_duration_seconds";
+/// Partitions re-read from their beginning because the log no longer held
+/// the consumer's position, by `topic`.
+pub const KAFKA_OFFSET_RESETS: &str = "fiducia_enricher_kafka_offset_resets_total";
+/// Rejoins of the group after being left without partitions.
+pub const KAFKA_GROUP_REJOINS: &str = "fiducia_enricher_kafka_group_rejoins_total";
+/// Consumer lag in messages, by `topic` and `partition` of the raw topic
+/// assigned to this instance: the log end minus the next message to
+/// process (the one after the last whose outputs Kafka acknowledged). 0
+/// for a partition revoked since.
+pub const CONSUMER_LAG_MESSAGES: &str = "fiducia_enricher_consumer_lag_messages";
+/// Consumer lag in seconds, by `topic` and `partition`: the age of the
+/// oldest unprocessed raw message, now minus its Kafka timestamp when the
+/// enricher holds it (a batch read, not yet acknowledged), else the time
+/// since the lag was first seen above 0 at the same position; 0 when the
+/// lag in messages is 0.
+pub const CONSUMER_LAG_SECONDS: &str = "fiducia_enricher_consumer_lag_seconds";
+/// Producers replaced because deliveries kept failing while the broker answered.
+pub const KAFKA_PRODUCER_REBUILDS: &str = "fiducia_enricher_kafka_producer_rebuilds_total";
+
+/// The names the shared consume loop records under.
+pub const CONSUMER: ConsumerMetrics = ConsumerMetrics {
+    consumed: KAFKA_MESSAGES_CONSUMED,
+    batch_retries: BATCH_RETRIES,
+    batch_seconds: BATCH_DURATION,
+    offset_resets: KAFKA_OFFSET_RESETS,
+    group_rejoins: KAFKA_GROUP_REJOINS,
+    lag_messages: CONSUMER_LAG_MESSAGES,
+    lag_seconds: CONSUMER_LAG_SECONDS,
+};
+/// The names the shared producer records under.
+pub const PRODUCER: ProducerMetrics = ProducerMetrics {
+    rebuilds: KAFKA_PRODUCER_REBUILDS,
+};
+
+/// Raw events read from the raw topic, one per message, counted when their
+/// batch is acknowledged (a batch retried is counted once; one redelivered
+/// after a crash or a rebalance again, and then mostly dropped as
+/// `already_applied`).
+pub const EVENTS_CONSUMED: &str = "fiducia_enricher_events_consumed_total";
 /// Events enriched and acknowledged on the enriched topic.
 pub const EVENTS_ENRICHED: &str = "fiducia_enricher_events_enriched_total";
 /// Messages sent to the dead-letter topic, by `reason`.
 pub const DEAD_LETTERS: &str = "fiducia_enricher_dead_letters_total";
+/// Raw events not passed on, on purpose, by `reason` ([`DROP_REASONS`]):
+/// `bot` (a bot on a site that drops them), `erased` (the subject's
+/// erasure is in the deny-list), `duplicate` (a copy of a visitor's recent
+/// event sent again by the tag), `already_applied` (re-read after a restart,
+/// enriched before). The per-reason counters below stay, with the same counts.
+pub const EVENTS_DROPPED: &str = "fiducia_enricher_events_dropped_total";
+/// The `reason` label values of [`EVENTS_DROPPED`].
+pub const DROP_REASONS: [&str; 4] = ["bot", "erased", "duplicate", "already_applied"];
 /// Produce failures that made a batch retry.
 pub const PRODUCE_ERRORS: &str = "fiducia_enricher_kafka_produce_errors_total";
 /// Events flagged as bots.
@@ -59,9 +120,77 @@ pub const IP_COARSENED: &str = "fiducia_enricher_ip_prefixes_coarsened_total";
 /// Stripped events that still carried an identifier, removed.
 pub const IDENTIFIERS_REMOVED: &str = "fiducia_enricher_identifiers_removed_total";
 
-/// Registers descriptions so `/metrics` explains every series.
+/// Buckets of the histograms whose range is not their unit's default
+/// (`fiducia_runtime::service::admin`: seconds 100 µs to 10 s).
+pub const BUCKETS: &[HistogramBuckets] = &[
+    (BATCH_DURATION, SLOW_BUCKETS),
+    (SESSION_RESTORE_SECONDS, SLOW_BUCKETS),
+];
+/// A batch retried, or a read back of partitions: 1 ms to 5 min.
+const SLOW_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// Registers descriptions so `/metrics` explains every series, and creates
+/// the loss ledger's counters so they read 0 (not absent) before the first
+/// event.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        KAFKA_MESSAGES_CONSUMED,
+        "Messages read from the raw topic, counted when a batch is read."
+    );
+    describe_counter!(
+        BATCH_RETRIES,
+        "Failed attempts at making a batch durable; each is retried."
+    );
+    describe_histogram!(
+        BATCH_DURATION,
+        Unit::Seconds,
+        "Time to make a batch durable, retries included."
+    );
+    describe_counter!(
+        KAFKA_OFFSET_RESETS,
+        "Partitions re-read from their beginning because the log no longer held the position, by topic."
+    );
+    describe_counter!(
+        KAFKA_GROUP_REJOINS,
+        "Group rejoins after being left without partitions."
+    );
+    describe_gauge!(
+        CONSUMER_LAG_MESSAGES,
+        "Raw messages of an assigned partition not yet processed: log end minus the next message to process, by topic and partition (0 once revoked)."
+    );
+    describe_gauge!(
+        CONSUMER_LAG_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest unprocessed raw message of an assigned partition (its Kafka timestamp when held, else since the lag was first seen), 0 when the lag is 0, by topic and partition."
+    );
+    describe_counter!(
+        KAFKA_PRODUCER_REBUILDS,
+        "Producers replaced because deliveries kept failing while the broker answered."
+    );
+    describe_counter!(
+        EVENTS_CONSUMED,
+        "Raw events read, counted when their batch is acknowledged: enriched + dead-lettered + dropped."
+    );
+    describe_counter!(
+        EVENTS_DROPPED,
+        "Raw events not passed on, on purpose, by reason (bot, erased, duplicate, already_applied)."
+    );
+    for reason in DROP_REASONS {
+        metrics::counter!(EVENTS_DROPPED, "reason" => reason).increment(0);
+    }
+    for name in [
+        EVENTS_CONSUMED,
+        EVENTS_ENRICHED,
+        KAFKA_MESSAGES_CONSUMED,
+        BATCH_RETRIES,
+        KAFKA_GROUP_REJOINS,
+        KAFKA_PRODUCER_REBUILDS,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
     describe_counter!(
         EVENTS_ENRICHED,
         "Events enriched and acknowledged downstream."
@@ -133,6 +262,7 @@ pub fn record(
     profiles_held: usize,
 ) {
     use metrics::{counter, gauge};
+    counter!(EVENTS_CONSUMED).increment(tally.consumed);
     counter!(EVENTS_ENRICHED).increment(tally.enriched);
     for (reason, n) in &tally.dead_letters {
         counter!(DEAD_LETTERS, "reason" => *reason).increment(*n);
@@ -142,6 +272,14 @@ pub fn record(
     counter!(EVENTS_ALREADY_APPLIED).increment(tally.already_applied);
     counter!(EVENTS_ERASED).increment(tally.erased);
     counter!(EVENTS_DUPLICATE).increment(tally.duplicates);
+    for (reason, n) in [
+        ("bot", tally.bots_dropped),
+        ("erased", tally.erased),
+        ("duplicate", tally.duplicates),
+        ("already_applied", tally.already_applied),
+    ] {
+        counter!(EVENTS_DROPPED, "reason" => reason).increment(n);
+    }
     for (reason, n) in &tally.sessions_started {
         counter!(SESSIONS_STARTED, "reason" => *reason).increment(*n);
     }
@@ -175,6 +313,7 @@ mod tests {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
         let mut tally = BatchTally {
+            consumed: 10,
             enriched: 7,
             bots_dropped: 1,
             ..BatchTally::default()
@@ -215,6 +354,11 @@ mod tests {
             Some(&DebugValue::Counter(3))
         );
         assert_eq!(find(BOTS_DROPPED, None), Some(&DebugValue::Counter(1)));
+        assert_eq!(find(EVENTS_CONSUMED, None), Some(&DebugValue::Counter(10)));
+        assert_eq!(
+            find(EVENTS_DROPPED, Some("reason=bot")),
+            Some(&DebugValue::Counter(1))
+        );
         assert_eq!(find(SESSION_RECORDS, None), Some(&DebugValue::Counter(3)));
         assert_eq!(find(PROFILE_RECORDS, None), Some(&DebugValue::Counter(1)));
         assert_eq!(find(PROFILE_UPDATES, None), Some(&DebugValue::Counter(5)));

@@ -269,7 +269,7 @@ mod tests {
             enricher.publisher.fail_next(0);
         }
         let started = tokio::time::Instant::now();
-        let handled = Retry::new("test")
+        let handled = Retry::new(&metrics::CONSUMER)
             .until_handled(&mut enricher, &batch(), 3, &CancellationToken::new())
             .await;
         assert!(handled);
@@ -289,7 +289,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(30)).await;
             shutdown.cancel();
         };
-        let (retry, batch) = (Retry::new("test"), batch());
+        let (retry, batch) = (Retry::new(&metrics::CONSUMER), batch());
         let (handled, ()) = tokio::join!(
             retry.until_handled(&mut enricher, &batch, 3, &shutdown),
             stop

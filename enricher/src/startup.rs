@@ -53,6 +53,8 @@ impl Application {
     /// partitions than the raw topic, Kafka clients cannot be created, or
     /// the admin port cannot be bound.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        // The recorder first: descriptions given before it are lost.
+        admin::install(metrics::BUCKETS);
         metrics::describe();
         // Before any connection: a wrong file is a configuration error.
         let geo = open_geo(&config.geoip_dbs, config.geo_cache_entries)?;
@@ -100,7 +102,7 @@ impl Application {
             "fiducia-enricher",
             ProducerSettings::default(),
             health.clone(),
-            metrics::PREFIX,
+            &metrics::PRODUCER,
         )?);
         // The deny-list of erased subjects, read whole from the privacy
         // topic: nothing is consumed before it holds every erasure.
@@ -117,6 +119,7 @@ impl Application {
         let (admin, admin_addr) = admin::serve(
             config.admin_addr,
             Arc::new(move || health.is_up() && ready.is_caught_up()),
+            metrics::BUCKETS,
         )?;
         tracing::info!(%admin_addr, from = %topics.raw, to = %topics.enriched, sessions = %topics.sessions, group = %config.group_id, "enricher started");
         // Withdrawals of personalization from now on: profiles are forgotten
@@ -177,7 +180,7 @@ impl Application {
             &self.consumer,
             &self.settings,
             &mut self.enricher,
-            metrics::PREFIX,
+            &metrics::CONSUMER,
             &self.shutdown,
         )
         .await;

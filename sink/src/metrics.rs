@@ -1,14 +1,77 @@
 //! Metric names of the sink, in one place (`README.md`, Operations: `fiducia_sink_*`,
 //! base units, counters end in `_total`, labels from bounded sets only).
 //!
-//! The shared consume loop adds `fiducia_sink_kafka_messages_consumed_total`,
-//! `fiducia_sink_batch_retries_total` and `fiducia_sink_batch_duration_seconds`
-//! under [`PREFIX`].
+//! The shared consume loop and the shared producer record under the names
+//! handed to them here ([`CONSUMER`], [`PRODUCER`]); the sink runs one
+//! loop per topic it reads (enriched, consent, privacy, dead letters), all
+//! under the same names, the lag gauges told apart by `topic`.
+
+use fiducia_runtime::kafka::consume::ConsumerMetrics;
+use fiducia_runtime::kafka::resilient::ProducerMetrics;
+use fiducia_runtime::service::admin::HistogramBuckets;
 
 use crate::tables;
 
-/// The prefix handed to the shared consume loop for its own metrics.
-pub const PREFIX: &str = "fiducia_sink";
+/// Messages read by the consume loops (every topic), counted when a batch is read.
+pub const KAFKA_MESSAGES_CONSUMED: &str = "fiducia_sink_kafka_messages_consumed_total";
+/// Failed attempts at making a batch durable (each one retried).
+pub const BATCH_RETRIES: &str = "fiducia_sink_batch_retries_total";
+/// Time to make a batch durable, retries included.
+pub const BATCH_DURATION: &str = "fiducia_sink_batch_duration_seconds";
+/// Partitions re-read from their beginning because the log no longer held
+/// the consumer's position, by `topic`.
+pub const KAFKA_OFFSET_RESETS: &str = "fiducia_sink_kafka_offset_resets_total";
+/// Rejoins of a group after being left without partitions.
+pub const KAFKA_GROUP_REJOINS: &str = "fiducia_sink_kafka_group_rejoins_total";
+/// Consumer lag in messages, by `topic` and `partition` assigned to this
+/// instance: the log end minus the next message to process (the one after
+/// the last acknowledged by ClickHouse). 0 for a partition revoked since.
+pub const CONSUMER_LAG_MESSAGES: &str = "fiducia_sink_consumer_lag_messages";
+/// Consumer lag in seconds, by `topic` and `partition`: the age of the
+/// oldest unprocessed message, now minus its Kafka timestamp when the sink
+/// holds it (a batch read, not yet acknowledged), else the time since the
+/// lag was first seen above 0 at the same position; 0 when the lag in
+/// messages is 0.
+pub const CONSUMER_LAG_SECONDS: &str = "fiducia_sink_consumer_lag_seconds";
+/// Producers (dead letters, item lists) replaced because deliveries kept
+/// failing while the broker answered.
+pub const KAFKA_PRODUCER_REBUILDS: &str = "fiducia_sink_kafka_producer_rebuilds_total";
+
+/// The names the shared consume loops record under.
+pub const CONSUMER: ConsumerMetrics = ConsumerMetrics {
+    consumed: KAFKA_MESSAGES_CONSUMED,
+    batch_retries: BATCH_RETRIES,
+    batch_seconds: BATCH_DURATION,
+    offset_resets: KAFKA_OFFSET_RESETS,
+    group_rejoins: KAFKA_GROUP_REJOINS,
+    lag_messages: CONSUMER_LAG_MESSAGES,
+    lag_seconds: CONSUMER_LAG_SECONDS,
+};
+/// The names the shared producers record under.
+pub const PRODUCER: ProducerMetrics = ProducerMetrics {
+    rebuilds: KAFKA_PRODUCER_REBUILDS,
+};
+
+/// Enriched events of the enriched topic handled: counted once their batch
+/// is durable (rows acknowledged by ClickHouse, dead letters by Kafka), so
+/// that it equals the sum of `rows_inserted{table="events"}`,
+/// `dead_letters{table="events"}` and `events_dropped` at every scrape. A
+/// batch redelivered after a crash or a rebalance is counted again, on
+/// every side of that identity.
+pub const EVENTS_CONSUMED: &str = "fiducia_sink_events_consumed_total";
+/// Enriched events not inserted on purpose, by `reason` ([`DROP_REASONS`]):
+/// `erased` (the subject's erasure is in the deny-list). The sink keeps no
+/// dedup state of its own: copies collapse in ClickHouse on `event_id`.
+pub const EVENTS_DROPPED: &str = "fiducia_sink_events_dropped_total";
+/// The `reason` label values of [`EVENTS_DROPPED`].
+pub const DROP_REASONS: [&str; 1] = ["erased"];
+/// From the collector receiving an event (`received_at_ms`) to ClickHouse
+/// acknowledging the insert of its `events` row; once per row of a batch,
+/// at its first acknowledged insert (a retried insert is not observed
+/// again). Rows redelivered after a crash or a rebalance are observed
+/// again, with their larger latency: the sink cannot tell them apart
+/// without a query per row.
+pub const END_TO_END_LATENCY: &str = "fiducia_sink_end_to_end_latency_seconds";
 
 /// Rows ClickHouse acknowledged, by `table` ([`TABLES`]).
 pub const ROWS_INSERTED: &str = "fiducia_sink_rows_inserted_total";
@@ -16,7 +79,8 @@ pub const ROWS_INSERTED: &str = "fiducia_sink_rows_inserted_total";
 pub const INSERT_DURATION: &str = "fiducia_sink_insert_duration_seconds";
 /// Inserts that failed (the batch is then retried), by `table`.
 pub const INSERT_ERRORS: &str = "fiducia_sink_insert_errors_total";
-/// Messages sent to the dead-letter topic, by `reason` (`undecodable`, `invalid`, `empty`).
+/// Messages sent to the dead-letter topic, by `table` whose topic they came
+/// from ([`TABLES`]) and `reason` (`undecodable`, `invalid`, `empty`).
 pub const DEAD_LETTERS: &str = "fiducia_sink_dead_letters_total";
 /// Dead-letter produce attempts that failed (the batch is then retried).
 pub const DEAD_LETTER_ERRORS: &str = "fiducia_sink_dead_letter_errors_total";
@@ -107,6 +171,28 @@ pub const TABLES: [&str; 3] = [
     tables::consent_log::NAME,
     tables::dead_letters::NAME,
 ];
+/// Buckets of the histograms whose range is not their unit's default
+/// (`fiducia_runtime::service::admin`: seconds 100 µs to 10 s).
+pub const BUCKETS: &[HistogramBuckets] = &[
+    (END_TO_END_LATENCY, LATENCY_BUCKETS),
+    (BATCH_DURATION, BATCH_BUCKETS),
+    (INSERT_DURATION, BATCH_BUCKETS),
+    (ITEM_LISTS_REFRESH_DURATION, BATCH_BUCKETS),
+    (PRIVACY_STATE_SECONDS, PRIVACY_BUCKETS),
+];
+/// End-to-end latency: 50 ms to 2 min.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
+];
+/// A batch, an insert or a refresh, retries included: 1 ms to 5 min.
+const BATCH_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+/// A privacy request reaching a state: 100 ms to 3 days.
+const PRIVACY_BUCKETS: &[f64] = &[
+    0.1, 1.0, 10.0, 60.0, 300.0, 1_800.0, 3_600.0, 21_600.0, 86_400.0, 259_200.0,
+];
+
 /// The `reason` label values of [`DEAD_LETTERS`].
 pub const DEAD_LETTER_REASONS: [&str; 3] = ["undecodable", "invalid", "empty"];
 
@@ -124,7 +210,57 @@ pub fn describe() {
         INSERT_ERRORS,
         "ClickHouse inserts that failed; the batch is retried."
     );
-    describe_counter!(DEAD_LETTERS, "Messages dead-lettered, by reason.");
+    describe_counter!(
+        DEAD_LETTERS,
+        "Messages dead-lettered, by table (whose topic they came from) and reason."
+    );
+    describe_counter!(
+        KAFKA_MESSAGES_CONSUMED,
+        "Messages read by the consume loops of every topic."
+    );
+    describe_counter!(
+        BATCH_RETRIES,
+        "Failed attempts at making a batch durable; each is retried."
+    );
+    describe_histogram!(
+        BATCH_DURATION,
+        Unit::Seconds,
+        "Time to make a batch durable, retries included."
+    );
+    describe_counter!(
+        KAFKA_OFFSET_RESETS,
+        "Partitions re-read from their beginning because the log no longer held the position, by topic."
+    );
+    describe_counter!(
+        KAFKA_GROUP_REJOINS,
+        "Group rejoins after being left without partitions."
+    );
+    describe_gauge!(
+        CONSUMER_LAG_MESSAGES,
+        "Messages of an assigned partition not yet processed: log end minus the next message to process, by topic and partition (0 once revoked)."
+    );
+    describe_gauge!(
+        CONSUMER_LAG_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest unprocessed message of an assigned partition (its Kafka timestamp when held, else since the lag was first seen), 0 when the lag is 0, by topic and partition."
+    );
+    describe_counter!(
+        KAFKA_PRODUCER_REBUILDS,
+        "Producers replaced because deliveries kept failing while the broker answered."
+    );
+    describe_counter!(
+        EVENTS_CONSUMED,
+        "Enriched events handled, counted once their batch is durable: inserted + dead-lettered + dropped."
+    );
+    describe_counter!(
+        EVENTS_DROPPED,
+        "Enriched events not inserted on purpose, by reason (erased)."
+    );
+    describe_histogram!(
+        END_TO_END_LATENCY,
+        Unit::Seconds,
+        "Time from the collector receiving an event to ClickHouse acknowledging its events row."
+    );
     describe_counter!(
         DEAD_LETTER_ERRORS,
         "Dead-letter produce failures; the batch is retried."
@@ -257,7 +393,21 @@ pub fn describe() {
     for data_type in RETENTION_DATA_TYPES {
         metrics::counter!(RETENTION_ROWS_DELETED, "data_type" => data_type).increment(0);
     }
-    for reason in DEAD_LETTER_REASONS {
-        metrics::counter!(DEAD_LETTERS, "reason" => reason).increment(0);
+    for table in TABLES {
+        for reason in DEAD_LETTER_REASONS {
+            metrics::counter!(DEAD_LETTERS, "table" => table, "reason" => reason).increment(0);
+        }
+    }
+    for reason in DROP_REASONS {
+        metrics::counter!(EVENTS_DROPPED, "reason" => reason).increment(0);
+    }
+    for name in [
+        EVENTS_CONSUMED,
+        KAFKA_MESSAGES_CONSUMED,
+        BATCH_RETRIES,
+        KAFKA_GROUP_REJOINS,
+        KAFKA_PRODUCER_REBUILDS,
+    ] {
+        metrics::counter!(name).increment(0);
     }
 }

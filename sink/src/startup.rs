@@ -84,7 +84,7 @@ impl<H: BatchHandler> TableLoop<H> {
             &self.consumer,
             &self.settings,
             &mut self.handler,
-            metrics::PREFIX,
+            &metrics::CONSUMER,
             &shutdown,
         )
         .await
@@ -121,6 +121,8 @@ impl Application {
     /// When ClickHouse does not answer in time, a migration fails, Kafka
     /// rejects the configuration or the admin port cannot be bound.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        // The recorder first: descriptions given before it are lost.
+        admin::install(metrics::BUCKETS);
         metrics::describe();
         let database = config.clickhouse.database.as_str();
         let client = ch::client(&config.clickhouse);
@@ -180,14 +182,14 @@ impl Application {
             "fiducia-sink",
             ProducerSettings::default(),
             broker.clone(),
-            metrics::PREFIX,
+            &metrics::PRODUCER,
         )?;
         let items_producer = ResilientProducer::new(
             &config.kafka.brokers,
             "fiducia-sink-item-lists",
             ProducerSettings::default(),
             broker.clone(),
-            metrics::PREFIX,
+            &metrics::PRODUCER,
         )?;
         let items = ItemListsJob::new(
             client.clone(),
@@ -241,7 +243,7 @@ impl Application {
             let deny_list = Arc::clone(&deny_list);
             Arc::new(move || broker.is_up() && clickhouse.is_up() && deny_list.is_caught_up())
         };
-        let (admin, admin_addr) = admin::serve(config.admin_addr, ready)?;
+        let (admin, admin_addr) = admin::serve(config.admin_addr, ready, metrics::BUCKETS)?;
         let writer = ClickHouseWriter::new(&config.clickhouse, clickhouse)
             .with_dedup_tokens(features.insert_dedup_token());
         let dead_letters = Arc::new(KafkaDeadLetters::new(producer, topics.deadletter.clone()));

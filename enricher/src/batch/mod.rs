@@ -32,6 +32,9 @@ pub const STAGE: &str = "enricher";
 /// What a batch counted, reported once it is acknowledged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchTally {
+    /// Raw messages of the batch: each is enriched, dead-lettered or
+    /// dropped (bot, erased, duplicate, already applied), exactly one of them.
+    pub consumed: u64,
     /// Events produced to the enriched topic.
     pub enriched: u64,
     /// Dead letters, by reason label.
@@ -153,6 +156,7 @@ impl Processor {
             outputs: Vec::with_capacity(batch.len()),
             ..Prepared::default()
         };
+        out.tally.consumed = batch.len() as u64;
         self.store.begin_batch();
         self.profiles.begin_batch();
         let (newly_erased, seen) = self.erased.visitors_since(self.erased_seen);

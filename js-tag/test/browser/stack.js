@@ -54,8 +54,8 @@ function recordingProxy(port, log) {
 
 export async function startStack() {
   const state = mkdtempSync(join(tmpdir(), 'fiducia-browser-'))
-  const [kafka, chHttp, chTcp, chInter, collector, collectorAdmin, enricherAdmin, sinkAdmin, demo, proxyPort] =
-    await Promise.all(Array.from({ length: 10 }, freePort))
+  const [kafka, chHttp, chTcp, chInter, collector, collectorAdmin, enricherAdmin, sinkAdmin, demo, proxyPort, prometheus] =
+    await Promise.all(Array.from({ length: 11 }, freePort))
   const log = []
   const proxy = recordingProxy(collector, log)
   await new Promise((r) => proxy.listen(proxyPort, '127.0.0.1', r))
@@ -81,6 +81,7 @@ export async function startStack() {
     FIDUCIA_ENRICHER_ADMIN_ADDR: `127.0.0.1:${enricherAdmin}`,
     FIDUCIA_SINK_ADMIN_ADDR: `127.0.0.1:${sinkAdmin}`,
     FIDUCIA_DEMO_ADDR: `127.0.0.1:${demo}`,
+    FIDUCIA_PROMETHEUS_PORT: String(prometheus),
     FIDUCIA_DEMO_COLLECTOR_URL: `http://127.0.0.1:${proxyPort}`,
     FIDUCIA_SITES_FILE: sites,
     FIDUCIA_KAFKA_STORAGE: 'memory',

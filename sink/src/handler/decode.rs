@@ -64,6 +64,15 @@ impl Rejection {
 /// # Errors
 /// A [`Rejection`] naming the dead-letter reason.
 pub fn decode<R: TableRow>(message: &OwnedMessage) -> Result<R, Rejection> {
+    decode_timed(message).map(|(row, _)| row)
+}
+
+/// [`decode`], with when the collector received the event the row is made
+/// of ([`TableRow::received_at_ms`]; `None` for other tables).
+///
+/// # Errors
+/// A [`Rejection`] naming the dead-letter reason.
+pub fn decode_timed<R: TableRow>(message: &OwnedMessage) -> Result<(R, Option<i64>), Rejection> {
     let payload = message.payload().unwrap_or_default();
     if payload.is_empty() {
         return Err(Rejection::Empty);
@@ -76,7 +85,9 @@ pub fn decode<R: TableRow>(message: &OwnedMessage) -> Result<R, Rejection> {
             want: R::SCHEMA,
         });
     }
-    R::from_message(R::Message::decode(payload)?)
+    let decoded = R::Message::decode(payload)?;
+    let received_at_ms = R::received_at_ms(&decoded);
+    Ok((R::from_message(decoded)?, received_at_ms))
 }
 
 #[cfg(test)]

@@ -8,10 +8,18 @@
 //! the batch's offsets. A failure of either returns `Err`, so the loop
 //! retries the whole batch; rows inserted twice collapse on `event_id`, and
 //! a ClickHouse outage re-sends no dead letters (none were sent yet).
+//!
+//! The loss ledger's counters (rows inserted, dead letters, events consumed
+//! and dropped) are counted once the whole batch is durable, once per
+//! batch however often it was retried, so that in the `events` table's
+//! loop consumed = inserted + dead-lettered + dropped at every scrape. The
+//! end-to-end latency of each row is observed when its insert is first
+//! acknowledged ([`metrics::END_TO_END_LATENCY`]).
 
 mod batch_token;
 mod decode;
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::time::Instant;
 
@@ -22,7 +30,7 @@ use rdkafka::Message as _;
 use rdkafka::message::OwnedMessage;
 
 pub use self::batch_token::batch_token;
-pub use self::decode::{Rejection, decode};
+pub use self::decode::{Rejection, decode, decode_timed};
 use crate::deadletter::{DeadLetterSink, Letter};
 use crate::deny::{Deny, Subjects};
 use crate::metrics;
@@ -43,6 +51,20 @@ pub struct Prepared<P> {
     token: String,
     kept: Vec<OwnedMessage>,
     subjects: Subjects,
+    /// How many messages the batch held.
+    messages: usize,
+    /// When the collector received each row's event, in row order (Unix
+    /// ms; empty for tables of something else).
+    received: Vec<i64>,
+}
+
+/// A batch's rows without those of erased subjects.
+struct Denied<P> {
+    rows: P,
+    /// How many rows were left out (or pseudonymised, for `consent_log`).
+    erased: u64,
+    /// [`Prepared::received`] of the rows kept.
+    received: Vec<i64>,
 }
 
 /// Decodes, inserts and dead-letters the batches of the consume loop, for
@@ -51,6 +73,9 @@ pub struct SinkHandler<W, D, R> {
     writer: W,
     dead_letters: D,
     deny: Option<Deny>,
+    /// The token of the last batch whose latencies were observed: a retry
+    /// of it is not observed again.
+    observed: Option<String>,
     table: PhantomData<fn() -> R>,
 }
 
@@ -61,6 +86,7 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
             writer,
             dead_letters,
             deny: None,
+            observed: None,
             table: PhantomData,
         }
     }
@@ -75,7 +101,7 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
 
     /// The batch's rows without those of erased subjects (pseudonymised
     /// where the table keeps them), when it holds any; `None` otherwise.
-    fn denied(&self, prepared: &Prepared<W::Prepared>) -> Option<W::Prepared> {
+    fn denied(&self, prepared: &Prepared<W::Prepared>) -> Option<Denied<W::Prepared>> {
         let deny = self.deny.as_ref()?;
         if !R::DENIED || deny.erased.is_empty() || prepared.subjects.is_empty() {
             return None;
@@ -86,26 +112,61 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
             return None;
         }
         // Decoded again: these messages became rows once, so they do again.
+        let mut received = Vec::new();
         let rows = prepared
             .kept
             .iter()
             .zip(covered)
             .filter_map(|(message, covered)| {
-                let row = decode::<R>(message).ok()?;
-                if covered { row.erase() } else { Some(row) }
+                let (row, at) = decode_timed::<R>(message).ok()?;
+                let row = if covered { row.erase() } else { Some(row) }?;
+                received.extend(at);
+                Some(row)
             });
         let rows = W::prepare(rows);
+        Some(Denied {
+            rows,
+            erased: erased as u64,
+            received,
+        })
+    }
+
+    /// Counts the rows of erased subjects of a batch made durable.
+    fn count_erased(erased: u64) {
+        if erased == 0 {
+            return;
+        }
         let (metric, what) = if R::TABLE == crate::tables::consent_log::NAME {
             (
                 metrics::CONSENT_PSEUDONYMISED,
                 "consent records of erased subjects pseudonymised",
             )
         } else {
+            ::metrics::counter!(metrics::EVENTS_DROPPED, "reason" => "erased").increment(erased);
             (metrics::EVENTS_ERASED, "events of erased subjects dropped")
         };
-        ::metrics::counter!(metric).increment(erased as u64);
+        ::metrics::counter!(metric).increment(erased);
         tracing::info!(table = R::TABLE, rows = erased, "{what}");
-        Some(rows)
+    }
+
+    /// Observes the end-to-end latency of the rows of the batch `token`
+    /// just acknowledged, unless a try of the same batch was observed.
+    /// Rows received at the same millisecond (one request's events) are
+    /// observed together.
+    fn observe_latency(observed: &mut Option<String>, token: &str, received: &[i64]) {
+        if received.is_empty() || observed.as_deref() == Some(token) {
+            return;
+        }
+        *observed = Some(token.to_owned());
+        let latency = ::metrics::histogram!(metrics::END_TO_END_LATENCY);
+        let now = now_ms();
+        let mut rest = received;
+        while let Some(&at) = rest.first() {
+            let run = rest.iter().take_while(|&&r| r == at).count();
+            #[allow(clippy::cast_precision_loss)] // milliseconds, far below 2^52
+            latency.record_many((now - at).max(0) as f64 / 1000.0, run);
+            rest = &rest[run..];
+        }
     }
 
     /// The row writer (tests inspect the in-memory one).
@@ -127,10 +188,7 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
                 .record(started.elapsed().as_secs_f64());
         }
         match result {
-            Ok(written) => {
-                ::metrics::counter!(metrics::ROWS_INSERTED, "table" => R::TABLE).increment(written);
-                Ok(written)
-            }
+            Ok(written) => Ok(written),
             Err(error) => {
                 ::metrics::counter!(metrics::INSERT_ERRORS, "table" => R::TABLE).increment(1);
                 Err(error.into())
@@ -169,7 +227,8 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
             return Err(error.into());
         }
         for label in labels {
-            ::metrics::counter!(metrics::DEAD_LETTERS, "reason" => label).increment(1);
+            ::metrics::counter!(metrics::DEAD_LETTERS, "table" => R::TABLE, "reason" => label)
+                .increment(1);
         }
         Ok(())
     }
@@ -182,15 +241,18 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
     /// sink's CPU work, done while the batch before is being inserted.
     fn prepare(batch: Vec<OwnedMessage>, ranges: &[OffsetRange]) -> Self::Prepared {
         let token = batch_token(ranges);
+        let messages = batch.len();
         let mut failed = Vec::new();
         let mut subjects = Subjects::default();
+        let mut received = Vec::new();
         let rows = W::prepare(batch.iter().enumerate().filter_map(|(index, message)| {
-            let row = decode::<R>(message)
+            let (row, at) = decode_timed::<R>(message)
                 .map_err(|rejection| failed.push((index, rejection)))
                 .ok()?;
             if R::DENIED {
                 subjects.push(row.subject());
             }
+            received.extend(at);
             Some(row)
         }));
         // Keep the messages to dead-letter (`failed` is in batch order),
@@ -211,6 +273,8 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
             token,
             kept,
             subjects,
+            messages,
+            received,
         }
     }
 
@@ -220,18 +284,33 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
             Some(deny) => Some(deny.barrier.insert().await),
             None => None,
         };
-        let stored = match self.denied(prepared) {
-            None => self.insert(&prepared.rows, &prepared.token).await?,
+        let (stored, erased, received) = match self.denied(prepared) {
+            None => (
+                self.insert(&prepared.rows, &prepared.token).await?,
+                0,
+                Cow::Borrowed(&prepared.received),
+            ),
             // A batch that changed is another insert: its own token, so a
             // server that saw the whole one does not drop it.
-            Some(rows) => {
+            Some(denied) => {
                 let token = format!("{}/denied", prepared.token);
-                self.insert(&rows, &token).await?
+                (
+                    self.insert(&denied.rows, &token).await?,
+                    denied.erased,
+                    Cow::Owned(denied.received),
+                )
             }
         };
+        Self::observe_latency(&mut self.observed, &prepared.token, &received);
         let dead = prepared.rejected.len();
         if dead > 0 {
             self.dead_letter(&prepared.rejected).await?;
+        }
+        // Durable: the ledger counts the batch, once.
+        ::metrics::counter!(metrics::ROWS_INSERTED, "table" => R::TABLE).increment(stored);
+        Self::count_erased(erased);
+        if R::TABLE == crate::tables::events::NAME {
+            ::metrics::counter!(metrics::EVENTS_CONSUMED).increment(prepared.messages as u64);
         }
         tracing::debug!(rows = stored, dead_letters = dead, "batch stored");
         Ok(())
@@ -485,8 +564,21 @@ pub(crate) mod tests {
         assert_eq!(counter(crate::metrics::ROWS_INSERTED, events), Some(2));
         assert_eq!(counter(crate::metrics::INSERT_ERRORS, events), Some(1));
         assert_eq!(
-            counter(crate::metrics::DEAD_LETTERS, Some(("reason", "empty"))),
-            Some(1)
+            counter(crate::metrics::EVENTS_CONSUMED, None),
+            Some(3),
+            "the batch made durable, not the one that failed"
+        );
+        let dead = snapshot.iter().find_map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels: Vec<_> = key.labels().map(|l| (l.key(), l.value())).collect();
+            (key.name() == crate::metrics::DEAD_LETTERS
+                && labels == [("table", "events"), ("reason", "empty")])
+            .then_some(value)
+        });
+        assert_eq!(dead, Some(&DebugValue::Counter(1)));
+        assert!(
+            matches!(value(crate::metrics::END_TO_END_LATENCY, None), Some(DebugValue::Histogram(h)) if h.len() == 2),
+            "one latency per row inserted"
         );
         assert!(
             matches!(value(crate::metrics::INSERT_DURATION, events), Some(DebugValue::Histogram(h)) if h.len() == 2),

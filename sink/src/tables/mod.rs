@@ -58,6 +58,13 @@ pub trait TableRow: Columns + Clone + std::fmt::Debug + Send + Sync {
         ("", "", "")
     }
 
+    /// When the collector received the event `message` carries (Unix ms),
+    /// for the end-to-end latency; `None` for a table of something else.
+    fn received_at_ms(message: &Self::Message) -> Option<i64> {
+        let _ = message;
+        None
+    }
+
     /// What is stored of a row of an erased subject: nothing, or a
     /// pseudonymised copy.
     #[must_use]

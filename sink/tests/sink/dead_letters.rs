@@ -87,7 +87,7 @@ async fn garbage_is_dead_lettered_and_does_not_block_the_rest() {
 
     let (_, metrics) = sink.get("/metrics").await;
     assert!(
-        metrics.contains(r#"fiducia_sink_dead_letters_total{reason="undecodable"}"#),
+        metrics.contains(r#"fiducia_sink_dead_letters_total{table="events",reason="undecodable"}"#),
         "{metrics}"
     );
     // The sink also stores the dead letter for analysts, without its payload.

@@ -84,7 +84,7 @@ impl Items {
             "items-test",
             ProducerSettings::default(),
             BrokerHealth::default(),
-            "items_test",
+            &fiducia_sink::metrics::PRODUCER,
         )
         .unwrap();
         ItemListsJob::new(

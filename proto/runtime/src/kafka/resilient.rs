@@ -26,6 +26,15 @@ use super::send::{SendError, Sent, enqueue};
 use super::{ProducerSettings, producer};
 use fiducia_proto::time::now_ms;
 
+/// The names of the metrics a [`ResilientProducer`] records, each a
+/// constant declared and described in the service's metrics module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerMetrics {
+    /// Counter: producers replaced because deliveries kept failing while
+    /// the broker answered, e.g. `fiducia_sink_kafka_producer_rebuilds_total`.
+    pub rebuilds: &'static str,
+}
+
 /// See the module docs.
 pub struct ResilientProducer {
     current: RwLock<Arc<FutureProducer>>,
@@ -40,7 +49,7 @@ pub struct ResilientProducer {
 
 impl ResilientProducer {
     /// A durable producer (see [`producer`]); replacements are counted in
-    /// `<metric_prefix>_kafka_producer_rebuilds_total`.
+    /// [`ProducerMetrics::rebuilds`].
     ///
     /// # Errors
     /// When the first producer cannot be created.
@@ -49,7 +58,7 @@ impl ResilientProducer {
         client_id: &str,
         settings: ProducerSettings,
         health: BrokerHealth,
-        metric_prefix: &str,
+        names: &ProducerMetrics,
     ) -> KafkaResult<Self> {
         Ok(Self {
             current: RwLock::new(Arc::new(producer(brokers, client_id, &settings)?)),
@@ -58,7 +67,7 @@ impl ResilientProducer {
             settings,
             health,
             failing_since_ms: AtomicI64::new(0),
-            rebuilds: metrics::counter!(format!("{metric_prefix}_kafka_producer_rebuilds_total")),
+            rebuilds: metrics::counter!(names.rebuilds),
         })
     }
 

@@ -11,28 +11,65 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Buckets for every `*_seconds` histogram: 100 µs to 10 s.
-const SECONDS_BUCKETS: &[f64] = &[
+/// Buckets for every `*_seconds` histogram a service does not give its own
+/// ([`HistogramBuckets`]): 100 µs to 10 s.
+pub const SECONDS_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
 
+/// Buckets for every `*_bytes` histogram a service does not give its own:
+/// 64 B to 1 MiB, powers of 4.
+pub const BYTES_BUCKETS: &[f64] = &[
+    64.0,
+    256.0,
+    1_024.0,
+    4_096.0,
+    16_384.0,
+    65_536.0,
+    262_144.0,
+    1_048_576.0,
+];
+
+/// A histogram whose buckets are not its unit's default: its full name (a
+/// constant of the service's metrics module) and its upper bounds.
+pub type HistogramBuckets = (&'static str, &'static [f64]);
+
 /// Answers whether the service's dependencies are reachable.
 pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
 
-/// The process-wide Prometheus recorder, installed on first use. Every
-/// `Application` in one process (tests start several) shares it.
+/// The process-wide Prometheus recorder, installed on first use with the
+/// default buckets. Every `Application` in one process (tests start
+/// several) shares it.
+pub fn prometheus() -> PrometheusHandle {
+    install(&[])
+}
+
+/// The process-wide Prometheus recorder, installed on first use: histograms
+/// named in `buckets` get theirs, other `*_seconds` ones
+/// [`SECONDS_BUCKETS`], `*_bytes` ones [`BYTES_BUCKETS`]. Only the first
+/// call's `buckets` count (one service per process in production).
 ///
 /// # Panics
-/// Never in practice: the builder only fails on invalid bucket lists.
-pub fn prometheus() -> PrometheusHandle {
+/// When a bucket list is empty: the lists are constants, so a test of the
+/// service's metrics module catches it.
+pub fn install(buckets: &[HistogramBuckets]) -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
+            let mut builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
-                .expect("static, non-empty buckets")
-                .build_recorder();
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_bytes".into()), BYTES_BUCKETS)
+                })
+                .expect("static, non-empty buckets");
+            // A full name is matched before a suffix.
+            for (name, bounds) in buckets {
+                builder = builder
+                    .set_buckets_for_metric(Matcher::Full((*name).to_owned()), bounds)
+                    .expect("non-empty buckets");
+            }
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (tests): ours still renders.
             let _ = metrics::set_global_recorder(recorder);
@@ -48,13 +85,18 @@ pub fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
-/// Binds the admin endpoints on `addr` (port 0 picks a free port).
-/// Returns the server to run and the address it listens on.
+/// Binds the admin endpoints on `addr` (port 0 picks a free port), with the
+/// service's own histogram `buckets` ([`install`]). Returns the server to
+/// run and the address it listens on.
 ///
 /// # Errors
 /// When the address cannot be bound.
-pub fn serve(addr: SocketAddr, ready: Readiness) -> std::io::Result<(Server, SocketAddr)> {
-    let handle = prometheus();
+pub fn serve(
+    addr: SocketAddr,
+    ready: Readiness,
+    buckets: &[HistogramBuckets],
+) -> std::io::Result<(Server, SocketAddr)> {
+    let handle = install(buckets);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(handle.clone()))

@@ -193,4 +193,8 @@ impl TableRow for EventRow {
     fn subject(&self) -> (&str, &str, &str) {
         (&self.site_id, &self.visitor_id, &self.user_id)
     }
+
+    fn received_at_ms(message: &EnrichedEvent) -> Option<i64> {
+        Some(message.received_at_ms)
+    }
 }

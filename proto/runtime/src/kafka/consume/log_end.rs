@@ -15,7 +15,10 @@
 //! position lies beyond the log's true end. Re-reading the new log from its
 //! start costs duplicates, which every stage downstream drops by event id;
 //! it never loses an acknowledged event. Each reset is logged as an error
-//! and counted in `<prefix>_kafka_offset_resets_total{topic}`.
+//! and counted in [`ConsumerMetrics::offset_resets`] by `topic`.
+//!
+//! What each look reads (log start, high watermark or true end, committed
+//! offset) is kept for the consumer lag gauges (`lag.rs`): one client for both.
 //!
 //! A reset must show: a partition whose log holds messages but whose
 //! consumer still received none of them [`RESEEK_AFTER`] after the reset is
@@ -33,7 +36,7 @@
 //! the messages that arrive together end at the true log end.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -42,6 +45,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::lag::{Processed, Watermarks};
+use super::names::ConsumerMetrics;
 use crate::kafka::client_config;
 
 /// How long a reset partition may receive nothing, while its log holds
@@ -89,6 +94,8 @@ fn progress(waited: Duration, sought_again: bool) -> Progress {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Look {
     partition: i32,
+    /// The low watermark: the log start.
+    low: i64,
     /// The high watermark as the broker reports it.
     high: i64,
     /// The consumer's position when the look began, or the group's
@@ -147,6 +154,8 @@ pub(super) struct LogEndWatch {
     reset_at: HashMap<i32, (Instant, bool)>,
     stuck: Option<Stuck>,
     resets: metrics::Counter,
+    /// What the last look read of each partition, for the lag gauges.
+    watermarks: HashMap<i32, Watermarks>,
 }
 
 impl LogEndWatch {
@@ -156,7 +165,7 @@ impl LogEndWatch {
         group: &str,
         topic: &str,
         interval: Duration,
-        metric_prefix: &str,
+        names: &ConsumerMetrics,
     ) -> KafkaResult<Self> {
         // The group's id lets it read the group's committed offsets; it never
         // joins the group (no subscription) nor commits (no offsets stored).
@@ -177,18 +186,16 @@ impl LogEndWatch {
             reset: HashSet::new(),
             reset_at: HashMap::new(),
             stuck: None,
-            resets: metrics::counter!(
-                format!("{metric_prefix}_kafka_offset_resets_total"),
-                "topic" => topic.to_owned()
-            ),
+            resets: metrics::counter!(names.offset_resets, "topic" => topic.to_owned()),
+            watermarks: HashMap::new(),
         })
     }
 
     /// Acts on a finished look, and starts the next one when it is due.
-    pub(super) async fn poll(&mut self, consumer: &StreamConsumer) {
+    pub(super) async fn poll(&mut self, consumer: &StreamConsumer, progress: &Mutex<Processed>) {
         if let Some(handle) = self.looking.take_if(|h| h.is_finished()) {
             match handle.await {
-                Ok(looks) => self.act(consumer, &looks),
+                Ok(looks) => self.act(consumer, &looks, progress),
                 Err(error) => {
                     if let Ok(panic) = error.try_into_panic() {
                         std::panic::resume_unwind(panic);
@@ -225,9 +232,22 @@ impl LogEndWatch {
         self.stuck.as_ref()
     }
 
-    fn act(&mut self, consumer: &StreamConsumer, looks: &[Look]) {
+    /// What the last look read of each partition it looked at.
+    pub(super) fn watermarks(&self) -> &HashMap<i32, Watermarks> {
+        &self.watermarks
+    }
+
+    fn act(&mut self, consumer: &StreamConsumer, looks: &[Look], progress: &Mutex<Processed>) {
         tracing::debug!(topic = %self.topic, ?looks, "log end looked at");
         for look in looks {
+            self.watermarks.insert(
+                look.partition,
+                Watermarks {
+                    low: look.low,
+                    high: look.end.unwrap_or(look.high).max(look.high),
+                    committed: look.position.filter(|_| look.committed),
+                },
+            );
             let verdict = judge(look, self.seen.get(&look.partition).copied());
             self.seen.insert(look.partition, look.high);
             if !look.committed {
@@ -255,6 +275,10 @@ impl LogEndWatch {
                  data or the topic was recreated); re-reading it from its beginning"
             );
             self.resets.increment(1);
+            progress
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .restart(look.partition, Some(0));
             self.seek_to_beginning(consumer, look.partition);
         }
     }
@@ -348,6 +372,7 @@ fn look(
     };
     Ok(Look {
         partition,
+        low,
         high,
         position,
         end,
@@ -410,6 +435,7 @@ mod tests {
     fn look(high: i64, position: Option<i64>, end: Option<i64>) -> Look {
         Look {
             partition: 0,
+            low: 0,
             high,
             position,
             end,

@@ -8,17 +8,23 @@
 //! shuts down (then it is redelivered after the restart; [`retry`]). Poison
 //! messages are the handler's to dead-letter; they never fail a batch.
 //! Reading a batch is in `next.rs`, its offsets in `offsets.rs`, noticing a
-//! position beyond the log (a broker that lost data) in `log_end.rs`.
+//! position beyond the log (a broker that lost data) in `log_end.rs`, the
+//! consumer lag per assigned partition in `lag.rs`, the names of the
+//! metrics (the service's own) in `names.rs`.
 
+mod lag;
 mod log_end;
+mod names;
 mod next;
 mod offsets;
 pub mod retry;
 
 pub use log_end::Stuck;
+pub use names::ConsumerMetrics;
 pub use offsets::{OffsetRange, offset_ranges};
 
 use std::future::Future;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -26,6 +32,7 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
 use tokio_util::sync::CancellationToken;
 
+use self::lag::{LagGauges, Processed, TICK};
 use self::log_end::LogEndWatch;
 use self::next::{AssignmentWatch, next_batch};
 use self::offsets::store_offsets;
@@ -140,7 +147,10 @@ pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<Str
 }
 
 /// Runs until `shutdown`: read a batch, handle it (retrying with backoff),
-/// store its offsets. On shutdown the stored offsets are committed.
+/// store its offsets. On shutdown the stored offsets are committed. Beside
+/// the loop, a watch of the log end (`log_end.rs`) sets the consumer lag
+/// gauges (`lag.rs`) every [`TICK`], also while a batch is being retried.
+/// Metrics are recorded under the service's `names`.
 ///
 /// # Errors
 /// [`Stuck`]: the consumer stopped receiving a partition it re-reads after
@@ -151,58 +161,103 @@ pub async fn run<H: BatchHandler>(
     consumer: &StreamConsumer,
     settings: &ConsumerSettings,
     handler: &mut H,
-    metric_prefix: &str,
+    names: &ConsumerMetrics,
     shutdown: &CancellationToken,
 ) -> Result<(), Stuck> {
-    let consumed = metrics::counter!(format!("{metric_prefix}_kafka_messages_consumed_total"));
-    let retry = Retry::new(metric_prefix);
-    let mut watch = Watches {
-        assignment: AssignmentWatch::new(settings, metric_prefix),
-        log_end: match LogEndWatch::new(
-            &settings.brokers,
-            &settings.group_id,
-            &settings.topic,
-            LOG_END_INTERVAL,
-            metric_prefix,
-        ) {
-            Ok(watch) => watch,
-            Err(error) => {
-                tracing::error!(%error, "cannot create the log end watch's client");
-                return Ok(());
-            }
-        },
+    let consumed = metrics::counter!(names.consumed);
+    let retry = Retry::new(names);
+    let mut log_end = match LogEndWatch::new(
+        &settings.brokers,
+        &settings.group_id,
+        &settings.topic,
+        LOG_END_INTERVAL,
+        names,
+    ) {
+        Ok(watch) => watch,
+        Err(error) => {
+            tracing::error!(%error, "cannot create the log end watch's client");
+            return Ok(());
+        }
     };
-    let mut next = read::<H>(consumer, settings, shutdown, &mut watch).await;
-    while let Some(ready) = next {
-        consumed.increment(ready.messages as u64);
-        let handled = retry.until_handled(handler, &ready.prepared, ready.messages, shutdown);
-        let (handled, read_ahead) = if settings.read_ahead {
-            let (handled, read_ahead) =
-                tokio::join!(handled, read::<H>(consumer, settings, shutdown, &mut watch));
-            (handled, Some(read_ahead))
-        } else {
-            (handled.await, None)
-        };
-        if !handled {
-            // Not acknowledged: offsets stay unstored, the batch is redelivered.
-            break;
+    let mut gauges = LagGauges::new(&settings.topic, *names);
+    let progress = Mutex::new(Processed::default());
+    // Cancelled on shutdown, or by the watch when the consumer is stuck:
+    // no more batches are read; the one in hand is still handled.
+    let reading = shutdown.child_token();
+    let looped = CancellationToken::new();
+    let watching = async {
+        loop {
+            log_end.poll(consumer, &progress).await;
+            if log_end.stuck().is_some() {
+                reading.cancel();
+            }
+            gauges.update(consumer, &progress, log_end.watermarks());
+            tokio::select! {
+                () = tokio::time::sleep(TICK) => {}
+                () = looped.cancelled() => return,
+            }
         }
-        if let Err(error) = store_offsets(consumer, &ready.ranges) {
-            // Partitions revoked mid-batch: the new owner re-reads them; the
-            // downstream dedups, so this costs duplicates, never loss.
-            tracing::warn!(%error, "could not store offsets");
-        }
-        next = match read_ahead {
-            Some(read_ahead) => read_ahead,
-            None => read::<H>(consumer, settings, shutdown, &mut watch).await,
+    };
+    let looping = async {
+        let mut reader = Reader {
+            consumer,
+            settings,
+            reading: &reading,
+            assignment: AssignmentWatch::new(settings, names),
+            progress: &progress,
         };
-    }
+        let mut next = reader.read::<H>().await;
+        while let Some(ready) = next {
+            consumed.increment(ready.messages as u64);
+            // Offsets are stored as soon as the batch is acknowledged, not
+            // once the batch read ahead is in: an idle consumer would hold
+            // its last batch's offsets (and its lag) until the next message.
+            let handled = async {
+                let handled = retry
+                    .until_handled(handler, &ready.prepared, ready.messages, shutdown)
+                    .await;
+                if handled {
+                    acknowledged(consumer, &ready.ranges, &progress);
+                }
+                handled
+            };
+            let (handled, read_ahead) = if settings.read_ahead {
+                let (handled, read_ahead) = tokio::join!(handled, reader.read::<H>());
+                (handled, Some(read_ahead))
+            } else {
+                (handled.await, None)
+            };
+            if !handled {
+                // Not acknowledged: offsets stay unstored, the batch is redelivered.
+                break;
+            }
+            next = match read_ahead {
+                Some(read_ahead) => read_ahead,
+                None => reader.read::<H>().await,
+            };
+        }
+        looped.cancel();
+    };
+    tokio::join!(looping, watching);
     match consumer.commit_consumer_state(CommitMode::Sync) {
         // Nothing stored since the last automatic commit: nothing to do.
         Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
         Err(error) => tracing::warn!(%error, "final offset commit failed"),
     }
-    watch.log_end.stuck().cloned().map_or(Ok(()), Err)
+    log_end.stuck().cloned().map_or(Ok(()), Err)
+}
+
+/// Stores the offsets of a batch acknowledged downstream, and tells the lag.
+fn acknowledged(consumer: &StreamConsumer, ranges: &[OffsetRange], progress: &Mutex<Processed>) {
+    if let Err(error) = store_offsets(consumer, ranges) {
+        // Partitions revoked mid-batch: the new owner re-reads them; the
+        // downstream dedups, so this costs duplicates, never loss.
+        tracing::warn!(%error, "could not store offsets");
+    }
+    progress
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .acknowledged(ranges);
 }
 
 /// The most librdkafka prefetches per assigned partition, in KiB.
@@ -211,10 +266,13 @@ pub const PREFETCH_MAX_KBYTES: usize = 16 * 1024;
 /// How often a consumer checks that its positions lie inside the log.
 const LOG_END_INTERVAL: Duration = Duration::from_secs(2);
 
-/// What the loop keeps an eye on besides messages.
-struct Watches {
+/// Reads batches for the loop, and tells the lag what it read.
+struct Reader<'a> {
+    consumer: &'a StreamConsumer,
+    settings: &'a ConsumerSettings,
+    reading: &'a CancellationToken,
     assignment: AssignmentWatch,
-    log_end: LogEndWatch,
+    progress: &'a Mutex<Processed>,
 }
 
 /// A batch as the loop keeps it once [`BatchHandler::prepare`] has it.
@@ -226,44 +284,50 @@ struct Ready<P> {
     ranges: Vec<OffsetRange>,
 }
 
-/// The next batch, prepared, or `None` on shutdown. With read-ahead,
-/// `prepare` runs on a blocking thread: the batch before is being handled
-/// on this one.
-async fn read<H: BatchHandler>(
-    consumer: &StreamConsumer,
-    settings: &ConsumerSettings,
-    shutdown: &CancellationToken,
-    watch: &mut Watches,
-) -> Option<Ready<H::Prepared>> {
-    watch.log_end.poll(consumer).await;
-    if watch.log_end.stuck().is_some() {
-        return None;
-    }
-    let batch = next_batch(consumer, settings, shutdown, watch).await;
-    if batch.is_empty() {
-        return None;
-    }
-    let messages = batch.len();
-    let prepare = move || {
-        let ranges = offset_ranges(&batch);
-        let prepared = H::prepare(batch, &ranges);
-        (ranges, prepared)
-    };
-    let (ranges, prepared) = if settings.read_ahead {
-        match tokio::task::spawn_blocking(prepare).await {
-            Ok(prepared) => prepared,
-            Err(error) => match error.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                // The runtime is shutting down: so is the loop.
-                Err(_cancelled) => return None,
-            },
+impl Reader<'_> {
+    /// The next batch, prepared, or `None` on shutdown (or a stuck
+    /// consumer). With read-ahead, `prepare` runs on a blocking thread:
+    /// the batch before is being handled on this one.
+    async fn read<H: BatchHandler>(&mut self) -> Option<Ready<H::Prepared>> {
+        if self.reading.is_cancelled() {
+            return None;
         }
-    } else {
-        prepare()
-    };
-    Some(Ready {
-        prepared,
-        messages,
-        ranges,
-    })
+        let batch = next_batch(
+            self.consumer,
+            self.settings,
+            self.reading,
+            &mut self.assignment,
+        )
+        .await;
+        if batch.is_empty() {
+            return None;
+        }
+        let messages = batch.len();
+        let prepare = move || {
+            let ranges = offset_ranges(&batch);
+            let prepared = H::prepare(batch, &ranges);
+            (ranges, prepared)
+        };
+        let (ranges, prepared) = if self.settings.read_ahead {
+            match tokio::task::spawn_blocking(prepare).await {
+                Ok(prepared) => prepared,
+                Err(error) => match error.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // The runtime is shutting down: so is the loop.
+                    Err(_cancelled) => return None,
+                },
+            }
+        } else {
+            prepare()
+        };
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .read(&ranges);
+        Some(Ready {
+            prepared,
+            messages,
+            ranges,
+        })
+    }
 }

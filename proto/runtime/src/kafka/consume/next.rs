@@ -8,27 +8,28 @@ use rdkafka::message::OwnedMessage;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{ConsumerSettings, Watches};
+use super::ConsumerSettings;
+use super::names::ConsumerMetrics;
 use crate::kafka::health::is_unreachable;
 
 /// How often a consumer waiting for its first message looks at its
-/// assignment and its log end.
+/// assignment.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
-/// Waits for a first message (or shutdown, or a stuck consumer: empty
-/// batch), then fills the batch
+/// Waits for a first message (or `reading` cancelled: shutdown, or a stuck
+/// consumer; empty batch), then fills the batch
 /// until a bound is hit. The timer and the shutdown signal are made once per
 /// batch, not once per message: a batch can hold 100,000 messages.
 pub(super) async fn next_batch(
     consumer: &StreamConsumer,
     settings: &ConsumerSettings,
-    shutdown: &CancellationToken,
-    watch: &mut Watches,
+    reading: &CancellationToken,
+    assignment: &mut AssignmentWatch,
 ) -> Vec<OwnedMessage> {
     let mut batch = Vec::new();
     let mut bytes = 0;
     let mut started = false;
-    let cancelled = shutdown.cancelled();
+    let cancelled = reading.cancelled();
     let timer = tokio::time::sleep(IDLE_CHECK);
     tokio::pin!(cancelled, timer);
     while batch.len() < settings.batch_max_messages && bytes < settings.batch_max_bytes {
@@ -40,11 +41,7 @@ pub(super) async fn next_batch(
                 if started {
                     break;
                 }
-                watch.assignment.check(consumer, &settings.topic);
-                watch.log_end.poll(consumer).await;
-                if watch.log_end.stuck().is_some() {
-                    return Vec::new();
-                }
+                assignment.check(consumer, &settings.topic);
                 timer.as_mut().reset(Instant::now() + IDLE_CHECK);
                 continue;
             }
@@ -78,11 +75,11 @@ pub(super) struct AssignmentWatch {
 }
 
 impl AssignmentWatch {
-    pub(super) fn new(settings: &ConsumerSettings, metric_prefix: &str) -> Self {
+    pub(super) fn new(settings: &ConsumerSettings, names: &ConsumerMetrics) -> Self {
         Self {
             limit: settings.rejoin_when_unassigned,
             unassigned_since: None,
-            rejoins: metrics::counter!(format!("{metric_prefix}_kafka_group_rejoins_total")),
+            rejoins: metrics::counter!(names.group_rejoins),
         }
     }
 

@@ -18,7 +18,8 @@ pub(super) fn store_offsets(consumer: &StreamConsumer, ranges: &[OffsetRange]) -
     consumer.store_offsets(&list)
 }
 
-/// The first and last offset of each topic partition in `batch`, in the
+/// The first and last offset of each topic partition in `batch` (and the
+/// first one's timestamp), in the
 /// order the partitions first appear. A batch holds a few partitions and
 /// up to 100,000 messages, in runs per partition: a short list searched
 /// from its most recent entry beats hashing the topic name of every
@@ -34,7 +35,10 @@ pub fn offset_ranges(batch: &[OwnedMessage]) -> Vec<OffsetRange> {
             .find(|r| r.partition == partition && r.topic == topic)
         {
             Some(range) => {
-                range.first = range.first.min(offset);
+                if offset < range.first {
+                    range.first = offset;
+                    range.first_timestamp_ms = message.timestamp().to_millis();
+                }
                 range.last = range.last.max(offset);
             }
             None => ranges.push(OffsetRange {
@@ -42,6 +46,7 @@ pub fn offset_ranges(batch: &[OwnedMessage]) -> Vec<OffsetRange> {
                 partition,
                 first: offset,
                 last: offset,
+                first_timestamp_ms: message.timestamp().to_millis(),
             }),
         }
     }
@@ -59,6 +64,9 @@ pub struct OffsetRange {
     pub first: i64,
     /// The highest offset.
     pub last: i64,
+    /// The Kafka timestamp (Unix ms) of the message at `first`, if it has
+    /// one: how old the oldest message of the range is (consumer lag).
+    pub first_timestamp_ms: Option<i64>,
 }
 
 #[cfg(test)]
@@ -72,7 +80,7 @@ mod tests {
             None,
             None,
             "t".into(),
-            Timestamp::NotAvailable,
+            Timestamp::CreateTime(1_000 + offset),
             partition,
             offset,
             None,
@@ -94,6 +102,11 @@ mod tests {
             .map(|r| (r.topic.as_str(), r.partition, r.first, r.last))
             .collect();
         assert_eq!(ranges, [("t", 0, 5, 6), ("t", 1, 7, 9), ("t", 2, 1, 1)]);
+        let stamps: Vec<_> = offset_ranges(&batch)
+            .iter()
+            .map(|r| r.first_timestamp_ms)
+            .collect();
+        assert_eq!(stamps, [Some(1_005), Some(1_007), Some(1_001)]);
         assert!(offset_ranges(&[]).is_empty());
     }
 }

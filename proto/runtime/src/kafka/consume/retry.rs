@@ -11,14 +11,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::BatchHandler;
+use super::names::ConsumerMetrics;
 
 /// The first wait after a failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Retries batches, counting them in `<prefix>_batch_retries_total` and
-/// timing them in `<prefix>_batch_duration_seconds`.
+/// Retries batches, counting them in [`ConsumerMetrics::batch_retries`] and
+/// timing them in [`ConsumerMetrics::batch_seconds`].
 #[derive(Debug, Clone)]
 pub struct Retry {
     retries: metrics::Counter,
@@ -26,12 +27,12 @@ pub struct Retry {
 }
 
 impl Retry {
-    /// Registers the metrics under `metric_prefix`.
+    /// Registers the metrics under the service's `names`.
     #[must_use]
-    pub fn new(metric_prefix: &str) -> Self {
+    pub fn new(names: &ConsumerMetrics) -> Self {
         Self {
-            retries: metrics::counter!(format!("{metric_prefix}_batch_retries_total")),
-            seconds: metrics::histogram!(format!("{metric_prefix}_batch_duration_seconds")),
+            retries: metrics::counter!(names.batch_retries),
+            seconds: metrics::histogram!(names.batch_seconds),
         }
     }
 
