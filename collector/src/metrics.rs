@@ -113,16 +113,12 @@ const EXPORT_BUCKETS: &[f64] = &[
 /// Registers descriptions so `/metrics` explains every series.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        KAFKA_PRODUCER_REBUILDS,
-        "Producers replaced because deliveries kept failing while the broker answered."
-    );
+    PRODUCER.describe();
     describe_counter!(
         EVENTS_PUBLISHED,
         "Events acknowledged by Kafka on the raw topic."
     );
     metrics::counter!(EVENTS_PUBLISHED).increment(0);
-    metrics::counter!(KAFKA_PRODUCER_REBUILDS).increment(0);
     describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status.");
     describe_histogram!(
         HTTP_REQUEST_DURATION,

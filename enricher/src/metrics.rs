@@ -136,40 +136,8 @@ const SLOW_BUCKETS: &[f64] = &[
 /// event.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        KAFKA_MESSAGES_CONSUMED,
-        "Messages read from the raw topic, counted when a batch is read."
-    );
-    describe_counter!(
-        BATCH_RETRIES,
-        "Failed attempts at making a batch durable; each is retried."
-    );
-    describe_histogram!(
-        BATCH_DURATION,
-        Unit::Seconds,
-        "Time to make a batch durable, retries included."
-    );
-    describe_counter!(
-        KAFKA_OFFSET_RESETS,
-        "Partitions re-read from their beginning because the log no longer held the position, by topic."
-    );
-    describe_counter!(
-        KAFKA_GROUP_REJOINS,
-        "Group rejoins after being left without partitions."
-    );
-    describe_gauge!(
-        CONSUMER_LAG_MESSAGES,
-        "Raw messages of an assigned partition not yet processed: log end minus the next message to process, by topic and partition (0 once revoked)."
-    );
-    describe_gauge!(
-        CONSUMER_LAG_SECONDS,
-        Unit::Seconds,
-        "Age of the oldest unprocessed raw message of an assigned partition (its Kafka timestamp when held, else since the lag was first seen), 0 when the lag is 0, by topic and partition."
-    );
-    describe_counter!(
-        KAFKA_PRODUCER_REBUILDS,
-        "Producers replaced because deliveries kept failing while the broker answered."
-    );
+    CONSUMER.describe();
+    PRODUCER.describe();
     describe_counter!(
         EVENTS_CONSUMED,
         "Raw events read, counted when their batch is acknowledged: enriched + dead-lettered + dropped."
@@ -181,14 +149,7 @@ pub fn describe() {
     for reason in DROP_REASONS {
         metrics::counter!(EVENTS_DROPPED, "reason" => reason).increment(0);
     }
-    for name in [
-        EVENTS_CONSUMED,
-        EVENTS_ENRICHED,
-        KAFKA_MESSAGES_CONSUMED,
-        BATCH_RETRIES,
-        KAFKA_GROUP_REJOINS,
-        KAFKA_PRODUCER_REBUILDS,
-    ] {
+    for name in [EVENTS_CONSUMED, EVENTS_ENRICHED] {
         metrics::counter!(name).increment(0);
     }
     describe_counter!(

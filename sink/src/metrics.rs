@@ -214,40 +214,8 @@ pub fn describe() {
         DEAD_LETTERS,
         "Messages dead-lettered, by table (whose topic they came from) and reason."
     );
-    describe_counter!(
-        KAFKA_MESSAGES_CONSUMED,
-        "Messages read by the consume loops of every topic."
-    );
-    describe_counter!(
-        BATCH_RETRIES,
-        "Failed attempts at making a batch durable; each is retried."
-    );
-    describe_histogram!(
-        BATCH_DURATION,
-        Unit::Seconds,
-        "Time to make a batch durable, retries included."
-    );
-    describe_counter!(
-        KAFKA_OFFSET_RESETS,
-        "Partitions re-read from their beginning because the log no longer held the position, by topic."
-    );
-    describe_counter!(
-        KAFKA_GROUP_REJOINS,
-        "Group rejoins after being left without partitions."
-    );
-    describe_gauge!(
-        CONSUMER_LAG_MESSAGES,
-        "Messages of an assigned partition not yet processed: log end minus the next message to process, by topic and partition (0 once revoked)."
-    );
-    describe_gauge!(
-        CONSUMER_LAG_SECONDS,
-        Unit::Seconds,
-        "Age of the oldest unprocessed message of an assigned partition (its Kafka timestamp when held, else since the lag was first seen), 0 when the lag is 0, by topic and partition."
-    );
-    describe_counter!(
-        KAFKA_PRODUCER_REBUILDS,
-        "Producers replaced because deliveries kept failing while the broker answered."
-    );
+    CONSUMER.describe();
+    PRODUCER.describe();
     describe_counter!(
         EVENTS_CONSUMED,
         "Enriched events handled, counted once their batch is durable: inserted + dead-lettered + dropped."
@@ -401,13 +369,5 @@ pub fn describe() {
     for reason in DROP_REASONS {
         metrics::counter!(EVENTS_DROPPED, "reason" => reason).increment(0);
     }
-    for name in [
-        EVENTS_CONSUMED,
-        KAFKA_MESSAGES_CONSUMED,
-        BATCH_RETRIES,
-        KAFKA_GROUP_REJOINS,
-        KAFKA_PRODUCER_REBUILDS,
-    ] {
-        metrics::counter!(name).increment(0);
-    }
+    metrics::counter!(EVENTS_CONSUMED).increment(0);
 }

@@ -266,6 +266,20 @@ async fn the_loss_ledger_reconciles_exactly_and_the_lag_returns_to_zero() {
         );
     }
 
+    // Byte histograms have byte buckets, the latency its own.
+    for (text, bucket) in [
+        (
+            ledger.collector.text(),
+            r#"fiducia_collector_request_body_size_bytes_bucket{le="1048576"}"#,
+        ),
+        (
+            ledger.sink.text(),
+            r#"fiducia_sink_end_to_end_latency_seconds_bucket{le="120"}"#,
+        ),
+    ] {
+        assert!(text.contains(bucket), "{bucket}");
+    }
+
     // What Prometheus would scrape passes its own linter.
     for (service, text) in [
         ("collector", ledger.collector.text()),

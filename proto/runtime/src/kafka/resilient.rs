@@ -35,6 +35,18 @@ pub struct ProducerMetrics {
     pub rebuilds: &'static str,
 }
 
+impl ProducerMetrics {
+    /// Describes the producer's metrics under these names and creates its
+    /// counter at 0; from the service's metrics module's `describe`.
+    pub fn describe(&self) {
+        metrics::describe_counter!(
+            self.rebuilds,
+            "Producers replaced because deliveries kept failing while the broker answered."
+        );
+        metrics::counter!(self.rebuilds).increment(0);
+    }
+}
+
 /// See the module docs.
 pub struct ResilientProducer {
     current: RwLock<Arc<FutureProducer>>,

@@ -32,3 +32,46 @@ pub struct ConsumerMetrics {
     /// `fiducia_sink_consumer_lag_seconds`.
     pub lag_seconds: &'static str,
 }
+
+impl ConsumerMetrics {
+    /// Describes every metric of the loop under these names, and creates
+    /// its counters so they read 0 (not absent) before the first batch. A
+    /// service calls it from its metrics module's `describe`, after the
+    /// recorder is installed.
+    pub fn describe(&self) {
+        use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+        describe_counter!(
+            self.consumed,
+            "Messages read by the consume loop, counted when a batch is read."
+        );
+        describe_counter!(
+            self.batch_retries,
+            "Failed attempts at making a batch durable; each is retried."
+        );
+        describe_histogram!(
+            self.batch_seconds,
+            Unit::Seconds,
+            "Time to make a batch durable downstream, retries included."
+        );
+        describe_counter!(
+            self.offset_resets,
+            "Partitions re-read from their beginning because the log no longer held the position, by topic."
+        );
+        describe_counter!(
+            self.group_rejoins,
+            "Group rejoins after being left without partitions."
+        );
+        describe_gauge!(
+            self.lag_messages,
+            "Messages of an assigned partition not yet processed: log end minus the next message to process, by topic and partition (0 once revoked)."
+        );
+        describe_gauge!(
+            self.lag_seconds,
+            Unit::Seconds,
+            "Age of the oldest unprocessed message of an assigned partition (its Kafka timestamp when held, else since the lag was first seen), 0 when the lag is 0, by topic and partition."
+        );
+        for name in [self.consumed, self.batch_retries, self.group_rejoins] {
+            metrics::counter!(name).increment(0);
+        }
+    }
+}
