@@ -266,7 +266,8 @@ async fn the_loss_ledger_reconciles_exactly_and_the_lag_returns_to_zero() {
         );
     }
 
-    // Byte histograms have byte buckets, the latency its own.
+    // Byte histograms have byte buckets, the latency its own, with the
+    // bound the latency SLO's alert rules read (`le="2"`).
     for (text, bucket) in [
         (
             ledger.collector.text(),
@@ -275,6 +276,10 @@ async fn the_loss_ledger_reconciles_exactly_and_the_lag_returns_to_zero() {
         (
             ledger.sink.text(),
             r#"fiducia_sink_end_to_end_latency_seconds_bucket{le="120"}"#,
+        ),
+        (
+            ledger.sink.text(),
+            r#"fiducia_sink_end_to_end_latency_seconds_bucket{le="2"}"#,
         ),
     ] {
         assert!(text.contains(bucket), "{bucket}");
