@@ -21,6 +21,8 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// `FIDUCIA_COLLECTOR_ADMIN_ADDR`: `/metrics`, `/healthz`, `/readyz`.
     pub admin_addr: SocketAddr,
+    /// `FIDUCIA_METRICS_LINGER_MS` ([`fiducia_runtime::service::admin::linger_from_env`]).
+    pub metrics_linger: Duration,
     /// `FIDUCIA_COLLECTOR_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: usize,
     /// Broker and topics.
@@ -40,6 +42,10 @@ pub struct Config {
     /// `FIDUCIA_COLLECTOR_KAFKA_MESSAGE_TIMEOUT_MS`: how long a request may
     /// wait for the broker's acknowledgement before it is answered `503`.
     pub kafka_message_timeout: Duration,
+    /// `FIDUCIA_COLLECTOR_DOWNSTREAM_GROUP`: the enrichers' consumer group,
+    /// whose lag on the raw topic the collector reports so it shows while
+    /// the enrichers are down; empty: not watched.
+    pub downstream_group: String,
     /// `FIDUCIA_COLLECTOR_RETRY_AFTER_SECONDS`: the `Retry-After` of `503`s.
     pub retry_after_seconds: u32,
     /// `FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS`: how long in-flight requests
@@ -332,6 +338,9 @@ impl Config {
                 "FIDUCIA_COLLECTOR_KAFKA_MESSAGE_TIMEOUT_MS",
                 Duration::from_secs(5),
             )?,
+            metrics_linger: fiducia_runtime::service::admin::linger_from_env()?,
+            downstream_group: std::env::var("FIDUCIA_COLLECTOR_DOWNSTREAM_GROUP")
+                .unwrap_or_else(|_| "fiducia-enricher".to_owned()),
             retry_after_seconds: env_positive("FIDUCIA_COLLECTOR_RETRY_AFTER_SECONDS", 5)?,
             shutdown_timeout: env_ms(
                 "FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS",

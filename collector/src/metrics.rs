@@ -2,6 +2,7 @@
 //! `fiducia_collector_*`, base units, counters end in `_total`, labels from
 //! bounded sets only: route templates, status codes, reason enums).
 
+use fiducia_runtime::kafka::group_lag::GroupLagMetrics;
 use fiducia_runtime::kafka::resilient::ProducerMetrics;
 use fiducia_runtime::service::admin::HistogramBuckets;
 
@@ -10,6 +11,17 @@ pub const KAFKA_PRODUCER_REBUILDS: &str = "fiducia_collector_kafka_producer_rebu
 /// The names the shared producer records under.
 pub const PRODUCER: ProducerMetrics = ProducerMetrics {
     rebuilds: KAFKA_PRODUCER_REBUILDS,
+};
+/// Messages of the raw topic the enricher's group has not committed, by
+/// `group`, `topic`, `partition`: the next stage's lag seen from here, so it
+/// shows while the enrichers are down (`fiducia_runtime::kafka::group_lag`).
+pub const DOWNSTREAM_LAG_MESSAGES: &str = "fiducia_collector_downstream_lag_messages";
+/// Age of the oldest of them, in seconds.
+pub const DOWNSTREAM_LAG_SECONDS: &str = "fiducia_collector_downstream_lag_seconds";
+/// The names the downstream lag watch records under.
+pub const DOWNSTREAM_LAG: GroupLagMetrics = GroupLagMetrics {
+    messages: DOWNSTREAM_LAG_MESSAGES,
+    seconds: DOWNSTREAM_LAG_SECONDS,
 };
 /// Events acknowledged by Kafka on the raw topic: the loss ledger's first
 /// hand-off. Counted per event once the broker acknowledged it, also when
@@ -114,6 +126,7 @@ const EXPORT_BUCKETS: &[f64] = &[
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     PRODUCER.describe();
+    DOWNSTREAM_LAG.describe();
     describe_counter!(
         EVENTS_PUBLISHED,
         "Events acknowledged by Kafka on the raw topic."

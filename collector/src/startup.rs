@@ -17,6 +17,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 use fiducia_runtime::kafka::ProducerSettings;
 use fiducia_runtime::kafka::admin::ensure_compacted_topics;
+use fiducia_runtime::kafka::group_lag::{self, GroupLag};
 use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use fiducia_runtime::service::admin;
@@ -39,6 +40,8 @@ pub struct Application {
     admin_addr: SocketAddr,
     publisher: Arc<KafkaPublisher>,
     shutdown: CancellationToken,
+    /// How long `/metrics` answers after the work ended.
+    metrics_linger: Duration,
 }
 
 impl Application {
@@ -82,6 +85,18 @@ impl Application {
             &crate::metrics::PRODUCER,
         )?;
         let publisher = Arc::new(KafkaPublisher::new(producer, &config.kafka.topics, health));
+        // The enrichers' lag, seen from here: it shows while they are down.
+        if !config.downstream_group.is_empty() {
+            let _watched = group_lag::spawn(
+                GroupLag {
+                    brokers: config.kafka.brokers.clone(),
+                    group: config.downstream_group.clone(),
+                    topic: config.kafka.topics.raw.clone(),
+                },
+                crate::metrics::DOWNSTREAM_LAG,
+                shutdown.clone(),
+            );
+        }
         let ledger = Arc::new(Ledger::default());
         let following = follow::spawn(
             Arc::clone(&ledger),
@@ -121,6 +136,7 @@ impl Application {
             admin_addr,
             publisher,
             shutdown,
+            metrics_linger: config.metrics_linger,
         })
     }
 
@@ -145,10 +161,11 @@ impl Application {
         let public = self.public.handle();
         let admin = self.admin.handle();
         let shutdown = self.shutdown.clone();
+        let linger = self.metrics_linger;
         tokio::spawn(async move {
             shutdown.cancelled().await;
             public.stop(true).await;
-            admin.stop(true).await;
+            admin::stop(&admin, linger).await;
         });
         let (public, admin) = tokio::join!(self.public, self.admin);
         self.publisher.flush(Duration::from_secs(10));

@@ -22,10 +22,16 @@ const CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
 pub struct Config {
     /// `FIDUCIA_ENRICHER_ADMIN_ADDR`: `/metrics`, `/healthz`, `/readyz`.
     pub admin_addr: SocketAddr,
+    /// `FIDUCIA_METRICS_LINGER_MS` ([`fiducia_runtime::service::admin::linger_from_env`]).
+    pub metrics_linger: Duration,
     /// Broker and topics (`FIDUCIA_TOPIC_SESSIONS` names the session state topic).
     pub kafka: KafkaConfig,
     /// `FIDUCIA_ENRICHER_GROUP_ID`: consumer group shared by all enrichers.
     pub group_id: String,
+    /// `FIDUCIA_ENRICHER_DOWNSTREAM_GROUP`: the sink's consumer group, whose
+    /// lag on the enriched topic the enricher reports so it shows while the
+    /// sink is down; empty: not watched.
+    pub downstream_group: String,
     /// `FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES`: messages per batch at most.
     pub batch_max_messages: usize,
     /// `FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS`: how long a batch may wait to fill.
@@ -57,8 +63,10 @@ impl Config {
     pub fn new(kafka: KafkaConfig) -> Self {
         Self {
             admin_addr: ([127, 0, 0, 1], 18082).into(),
+            metrics_linger: Duration::ZERO,
             kafka,
             group_id: "fiducia-enricher".to_owned(),
+            downstream_group: "fiducia-sink".to_owned(),
             batch_max_messages: 2000,
             batch_max_wait: Duration::from_millis(50),
             sites: Sites::default(),
@@ -83,7 +91,10 @@ impl Config {
         let entries = |var: &str, default: NonZeroUsize| env_or(var, default);
         Ok(Self {
             admin_addr: env_or("FIDUCIA_ENRICHER_ADMIN_ADDR", d.admin_addr)?,
+            metrics_linger: fiducia_runtime::service::admin::linger_from_env()?,
             group_id: env_or("FIDUCIA_ENRICHER_GROUP_ID", d.group_id)?,
+            downstream_group: std::env::var("FIDUCIA_ENRICHER_DOWNSTREAM_GROUP")
+                .unwrap_or(d.downstream_group),
             batch_max_messages: env_positive(
                 "FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES",
                 d.batch_max_messages,

@@ -11,6 +11,7 @@
 //! scrape.
 
 use fiducia_runtime::kafka::consume::ConsumerMetrics;
+use fiducia_runtime::kafka::group_lag::GroupLagMetrics;
 use fiducia_runtime::kafka::resilient::ProducerMetrics;
 use fiducia_runtime::service::admin::HistogramBuckets;
 
@@ -51,6 +52,17 @@ pub const CONSUMER: ConsumerMetrics = ConsumerMetrics {
     group_rejoins: KAFKA_GROUP_REJOINS,
     lag_messages: CONSUMER_LAG_MESSAGES,
     lag_seconds: CONSUMER_LAG_SECONDS,
+};
+/// Messages of the enriched topic the sink's group has not committed, by
+/// `group`, `topic`, `partition`: the next stage's lag seen from here, so it
+/// shows while the sink is down (`fiducia_runtime::kafka::group_lag`).
+pub const DOWNSTREAM_LAG_MESSAGES: &str = "fiducia_enricher_downstream_lag_messages";
+/// Age of the oldest of them, in seconds.
+pub const DOWNSTREAM_LAG_SECONDS: &str = "fiducia_enricher_downstream_lag_seconds";
+/// The names the downstream lag watch records under.
+pub const DOWNSTREAM_LAG: GroupLagMetrics = GroupLagMetrics {
+    messages: DOWNSTREAM_LAG_MESSAGES,
+    seconds: DOWNSTREAM_LAG_SECONDS,
 };
 /// The names the shared producer records under.
 pub const PRODUCER: ProducerMetrics = ProducerMetrics {
@@ -172,6 +184,7 @@ pub fn describe() {
         EVENTS_ERASED,
         "Events of erased subjects dropped (the privacy topic's deny-list)."
     );
+    DOWNSTREAM_LAG.describe();
     describe_gauge!(
         ERASURES_LAG,
         "Privacy requests not yet read into the deny-list."

@@ -13,6 +13,7 @@ use fiducia_runtime::kafka::ProducerSettings;
 use fiducia_runtime::kafka::admin::ensure_compacted_topics;
 use fiducia_runtime::kafka::consume::{self, ConsumerSettings};
 use fiducia_runtime::kafka::follow::FollowState;
+use fiducia_runtime::kafka::group_lag::{self, GroupLag};
 use fiducia_runtime::kafka::health::BrokerHealth;
 use fiducia_runtime::kafka::resilient::ResilientProducer;
 use fiducia_runtime::service::admin;
@@ -41,6 +42,8 @@ pub struct Application {
     enricher: Enricher<KafkaPublisher>,
     erasures: Arc<FollowState>,
     shutdown: CancellationToken,
+    /// How long `/metrics` answers after the work ended.
+    metrics_linger: Duration,
 }
 
 impl Application {
@@ -132,6 +135,18 @@ impl Application {
             metrics::WITHDRAWALS_LAG,
             shutdown.clone(),
         );
+        // The sink's lag, seen from here: it shows while the sink is down.
+        if !config.downstream_group.is_empty() {
+            let _watched = group_lag::spawn(
+                GroupLag {
+                    brokers: brokers.clone(),
+                    group: config.downstream_group.clone(),
+                    topic: topics.enriched.clone(),
+                },
+                metrics::DOWNSTREAM_LAG,
+                shutdown.clone(),
+            );
+        }
         let processor = Processor::new(
             Engine::new(config.sites, config.agent_cache_entries, geo),
             SessionStore::new(config.session_max_entries),
@@ -151,6 +166,7 @@ impl Application {
             enricher,
             erasures,
             shutdown,
+            metrics_linger: config.metrics_linger,
         })
     }
 
@@ -185,7 +201,7 @@ impl Application {
         )
         .await;
         self.producer.flush(Duration::from_secs(10));
-        admin.stop(true).await;
+        admin::stop(&admin, self.metrics_linger).await;
         admin_task.await.map_err(std::io::Error::other)??;
         tracing::info!("enricher stopped");
         // A stuck consumer: exit non-zero, for the supervisor to start a fresh one.

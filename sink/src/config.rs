@@ -20,6 +20,8 @@ use crate::jobs::retention::RetentionConfig;
 pub struct Config {
     /// `FIDUCIA_SINK_ADMIN_ADDR`: `/metrics`, `/healthz`, `/readyz` (port 0 picks one).
     pub admin_addr: SocketAddr,
+    /// `FIDUCIA_METRICS_LINGER_MS` ([`fiducia_runtime::service::admin::linger_from_env`]).
+    pub metrics_linger: Duration,
     /// Broker and topic names; the sink reads `topics.enriched`,
     /// `topics.consent` and `topics.deadletter`, and writes `topics.deadletter`
     /// and `topics.items` (the item lists, created compacted with the others).
@@ -125,6 +127,7 @@ impl Config {
     pub fn new(kafka: KafkaConfig, clickhouse: ClickHouseConfig) -> Self {
         Self {
             admin_addr: ([127, 0, 0, 1], 18083).into(),
+            metrics_linger: Duration::ZERO,
             kafka,
             group_id: "fiducia-sink".into(),
             batch: BatchConfig::default(),
@@ -169,6 +172,7 @@ impl Config {
         }
         Ok(Self {
             admin_addr: env_or("FIDUCIA_SINK_ADMIN_ADDR", d.admin_addr)?,
+            metrics_linger: fiducia_runtime::service::admin::linger_from_env()?,
             group_id: env_or("FIDUCIA_SINK_GROUP_ID", d.group_id)?,
             batch,
             dead_letters_table: env_or("FIDUCIA_SINK_DEAD_LETTERS_TABLE", d.dead_letters_table)?,

@@ -111,6 +111,8 @@ pub struct Application {
     features: ServerFeatures,
     applied_migrations: Vec<u32>,
     shutdown: CancellationToken,
+    /// How long `/metrics` answers after the work ended.
+    metrics_linger: Duration,
 }
 
 impl Application {
@@ -293,6 +295,7 @@ impl Application {
             features,
             applied_migrations,
             shutdown,
+            metrics_linger: config.metrics_linger,
         })
     }
 
@@ -347,7 +350,7 @@ impl Application {
             self.items.run_until_stopped(self.shutdown.clone()),
         );
         self.dead_letters.flush(FLUSH_TIMEOUT);
-        admin_handle.stop(true).await;
+        admin::stop(&admin_handle, self.metrics_linger).await;
         let result = admin
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));

@@ -87,6 +87,8 @@ export async function startStack() {
     FIDUCIA_KAFKA_STORAGE: 'memory',
     FIDUCIA_KAFKA_PARTITIONS: '2',
     FIDUCIA_STOP_TIMEOUT: '5',
+    // No ledger is read across a stop here: services stop at once.
+    FIDUCIA_METRICS_LINGER_MS: '0',
     FIDUCIA_BIN_DIR: bin,
     // A quick flush to ClickHouse keeps the tests short.
     FIDUCIA_SINK_BATCH_MAX_WAIT_MS: '200',

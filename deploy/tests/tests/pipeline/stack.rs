@@ -93,6 +93,11 @@ impl Stack {
             ),
             ("FIDUCIA_ENRICHER_GROUP_ID", unique("enricher")),
             ("FIDUCIA_SINK_GROUP_ID", unique("sink")),
+            // Every start has a group of its own, so no next stage's group
+            // to watch from upstream (deploy/prometheus/test_lag_alert.py
+            // shows that watch on the local stack's groups).
+            ("FIDUCIA_COLLECTOR_DOWNSTREAM_GROUP", String::new()),
+            ("FIDUCIA_ENRICHER_DOWNSTREAM_GROUP", String::new()),
             ("FIDUCIA_SINK_BATCH_MAX_WAIT_MS", "200".into()),
         ]
         .into_iter()

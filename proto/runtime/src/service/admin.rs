@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -34,6 +34,36 @@ pub const BYTES_BUCKETS: &[f64] = &[
 /// A histogram whose buckets are not its unit's default: its full name (a
 /// constant of the service's metrics module) and its upper bounds.
 pub type HistogramBuckets = (&'static str, &'static [f64]);
+
+/// `FIDUCIA_METRICS_LINGER_MS`: how long a stopping service keeps
+/// answering `/metrics` after its work ended (default 0). Prometheus pulls,
+/// so without it what a service counted after its last scrape (the batch it
+/// finished on SIGTERM) is never seen, and the loss ledger of a stopped and
+/// restarted stage is short by it. Set it above the scrape interval where
+/// the ledger must balance exactly (the local runner does), and keep the
+/// orchestrator's grace period above flush plus linger.
+///
+/// # Errors
+/// A value that is not a number of milliseconds.
+pub fn linger_from_env() -> Result<Duration, crate::service::config::ConfigError> {
+    Ok(
+        crate::service::config::env_opt::<u64>("FIDUCIA_METRICS_LINGER_MS")?
+            .map_or(Duration::ZERO, Duration::from_millis),
+    )
+}
+
+/// Stops the admin server once its final counts could be scraped: after
+/// `linger` ([`linger_from_env`]).
+pub async fn stop(admin: &ServerHandle, linger: Duration) {
+    if !linger.is_zero() {
+        tracing::info!(
+            linger_ms = linger.as_millis(),
+            "work stopped; /metrics answers a last time"
+        );
+        tokio::time::sleep(linger).await;
+    }
+    admin.stop(true).await;
+}
 
 /// Answers whether the service's dependencies are reachable.
 pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
