@@ -8,6 +8,9 @@ use fiducia_runtime::service::admin::HistogramBuckets;
 
 /// Producers replaced because deliveries kept failing while the broker answered.
 pub const KAFKA_PRODUCER_REBUILDS: &str = "fiducia_collector_kafka_producer_rebuilds_total";
+/// 1 when `/readyz` answers 200, 0 when not, set at each scrape
+/// (`fiducia_runtime::service::admin::serve` describes it).
+pub const READY: &str = "fiducia_collector_ready";
 /// The names the shared producer records under.
 pub const PRODUCER: ProducerMetrics = ProducerMetrics {
     rebuilds: KAFKA_PRODUCER_REBUILDS,

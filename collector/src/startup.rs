@@ -118,6 +118,7 @@ impl Application {
         let (admin, admin_addr) = admin::serve(
             config.admin_addr,
             Arc::new(move || ready_publisher.is_ready() && caught_up.is_caught_up()),
+            crate::metrics::READY,
             crate::metrics::BUCKETS,
         )?;
         let (public, public_addr) = public_server(

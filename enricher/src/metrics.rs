@@ -43,6 +43,9 @@ pub const CONSUMER_LAG_SECONDS: &str = "fiducia_enricher_consumer_lag_seconds";
 /// Producers replaced because deliveries kept failing while the broker answered.
 pub const KAFKA_PRODUCER_REBUILDS: &str = "fiducia_enricher_kafka_producer_rebuilds_total";
 
+/// 1 when `/readyz` answers 200, 0 when not, set at each scrape
+/// (`fiducia_runtime::service::admin::serve` describes it).
+pub const READY: &str = "fiducia_enricher_ready";
 /// The names the shared consume loop records under.
 pub const CONSUMER: ConsumerMetrics = ConsumerMetrics {
     consumed: KAFKA_MESSAGES_CONSUMED,

@@ -122,6 +122,7 @@ impl Application {
         let (admin, admin_addr) = admin::serve(
             config.admin_addr,
             Arc::new(move || health.is_up() && ready.is_caught_up()),
+            metrics::READY,
             metrics::BUCKETS,
         )?;
         tracing::info!(%admin_addr, from = %topics.raw, to = %topics.enriched, sessions = %topics.sessions, group = %config.group_id, "enricher started");

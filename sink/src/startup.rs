@@ -245,7 +245,8 @@ impl Application {
             let deny_list = Arc::clone(&deny_list);
             Arc::new(move || broker.is_up() && clickhouse.is_up() && deny_list.is_caught_up())
         };
-        let (admin, admin_addr) = admin::serve(config.admin_addr, ready, metrics::BUCKETS)?;
+        let (admin, admin_addr) =
+            admin::serve(config.admin_addr, ready, metrics::READY, metrics::BUCKETS)?;
         let writer = ClickHouseWriter::new(&config.clickhouse, clickhouse)
             .with_dedup_tokens(features.insert_dedup_token());
         let dead_letters = Arc::new(KafkaDeadLetters::new(producer, topics.deadletter.clone()));

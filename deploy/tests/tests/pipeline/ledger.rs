@@ -285,6 +285,15 @@ async fn the_loss_ledger_reconciles_exactly_and_the_lag_returns_to_zero() {
         assert!(text.contains(bucket), "{bucket}");
     }
 
+    // Every service says at each scrape that it is ready, as /readyz would.
+    for (text, ready) in [
+        (ledger.collector.text(), "fiducia_collector_ready 1"),
+        (ledger.enricher.text(), "fiducia_enricher_ready 1"),
+        (ledger.sink.text(), "fiducia_sink_ready 1"),
+    ] {
+        assert!(text.lines().any(|l| l == ready), "{ready}");
+    }
+
     // What Prometheus would scrape passes its own linter.
     for (service, text) in [
         ("collector", ledger.collector.text()),

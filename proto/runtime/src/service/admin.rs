@@ -116,21 +116,30 @@ pub fn install(buckets: &[HistogramBuckets]) -> PrometheusHandle {
 }
 
 /// Binds the admin endpoints on `addr` (port 0 picks a free port), with the
-/// service's own histogram `buckets` ([`install`]). Returns the server to
-/// run and the address it listens on.
+/// service's own histogram `buckets` ([`install`]). `ready_gauge` (a
+/// constant of the service's metrics module) is set at every scrape of
+/// `/metrics` to what `/readyz` would answer then (1 ready, 0 not), so
+/// Prometheus sees readiness without a prober. Returns the server to run
+/// and the address it listens on.
 ///
 /// # Errors
 /// When the address cannot be bound.
 pub fn serve(
     addr: SocketAddr,
     ready: Readiness,
+    ready_gauge: &'static str,
     buckets: &[HistogramBuckets],
 ) -> std::io::Result<(Server, SocketAddr)> {
     let handle = install(buckets);
+    metrics::describe_gauge!(
+        ready_gauge,
+        "1 when /readyz answers 200 (dependencies reachable, followers caught up), 0 when not; set at each scrape."
+    );
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(handle.clone()))
             .app_data(web::Data::new(Arc::clone(&ready)))
+            .app_data(web::Data::new(ReadyGauge(ready_gauge)))
             .route("/metrics", web::get().to(metrics_text))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
@@ -142,7 +151,15 @@ pub fn serve(
     Ok((server.run(), bound))
 }
 
-async fn metrics_text(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+/// The name of the readiness gauge ([`serve`]).
+struct ReadyGauge(&'static str);
+
+async fn metrics_text(
+    handle: web::Data<PrometheusHandle>,
+    ready: web::Data<Readiness>,
+    gauge: web::Data<ReadyGauge>,
+) -> HttpResponse {
+    metrics::gauge!(gauge.0).set(if (ready.get_ref())() { 1.0 } else { 0.0 });
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(handle.render())
