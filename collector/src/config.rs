@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use fiducia_runtime::kafka::group_lag;
 use fiducia_runtime::service::config::{
     ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive, env_raw,
 };
@@ -44,8 +45,8 @@ pub struct Config {
     pub kafka_message_timeout: Duration,
     /// `FIDUCIA_COLLECTOR_DOWNSTREAM_GROUP`: the enrichers' consumer group,
     /// whose lag on the raw topic the collector reports so it shows while
-    /// the enrichers are down; empty: not watched.
-    pub downstream_group: String,
+    /// the enrichers are down; `off`: not watched.
+    pub downstream_group: Option<String>,
     /// `FIDUCIA_COLLECTOR_RETRY_AFTER_SECONDS`: the `Retry-After` of `503`s.
     pub retry_after_seconds: u32,
     /// `FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS`: how long in-flight requests
@@ -339,8 +340,10 @@ impl Config {
                 Duration::from_secs(5),
             )?,
             metrics_linger: fiducia_runtime::service::admin::linger_from_env()?,
-            downstream_group: std::env::var("FIDUCIA_COLLECTOR_DOWNSTREAM_GROUP")
-                .unwrap_or_else(|_| "fiducia-enricher".to_owned()),
+            downstream_group: group_lag::group_from_env(
+                "FIDUCIA_COLLECTOR_DOWNSTREAM_GROUP",
+                "fiducia-enricher",
+            )?,
             retry_after_seconds: env_positive("FIDUCIA_COLLECTOR_RETRY_AFTER_SECONDS", 5)?,
             shutdown_timeout: env_ms(
                 "FIDUCIA_COLLECTOR_SHUTDOWN_TIMEOUT_MS",

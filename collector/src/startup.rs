@@ -86,11 +86,11 @@ impl Application {
         )?;
         let publisher = Arc::new(KafkaPublisher::new(producer, &config.kafka.topics, health));
         // The enrichers' lag, seen from here: it shows while they are down.
-        if !config.downstream_group.is_empty() {
+        if let Some(group) = &config.downstream_group {
             let _watched = group_lag::spawn(
                 GroupLag {
                     brokers: config.kafka.brokers.clone(),
-                    group: config.downstream_group.clone(),
+                    group: group.clone(),
                     topic: config.kafka.topics.raw.clone(),
                 },
                 crate::metrics::DOWNSTREAM_LAG,

@@ -116,7 +116,8 @@ def main():
             subprocess.run([str(REPO / "deploy" / "local" / "down")], stderr=subprocess.DEVNULL)
     for f in failures:
         print("FAIL:", f, file=sys.stderr)
-    print(f"{0 if failures else 1} passed, {len(failures) and 1} failed")
+    passed = not failures
+    print(f"{int(passed)} passed, {int(not passed)} failed")
     return 1 if failures else 0
 
 

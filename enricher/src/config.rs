@@ -7,6 +7,7 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fiducia_runtime::kafka::group_lag;
 use fiducia_runtime::service::config::{
     ConfigError, KafkaConfig, env_ms, env_opt, env_or, env_positive,
 };
@@ -30,8 +31,8 @@ pub struct Config {
     pub group_id: String,
     /// `FIDUCIA_ENRICHER_DOWNSTREAM_GROUP`: the sink's consumer group, whose
     /// lag on the enriched topic the enricher reports so it shows while the
-    /// sink is down; empty: not watched.
-    pub downstream_group: String,
+    /// sink is down; `off`: not watched.
+    pub downstream_group: Option<String>,
     /// `FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES`: messages per batch at most.
     pub batch_max_messages: usize,
     /// `FIDUCIA_ENRICHER_BATCH_MAX_WAIT_MS`: how long a batch may wait to fill.
@@ -66,7 +67,7 @@ impl Config {
             metrics_linger: Duration::ZERO,
             kafka,
             group_id: "fiducia-enricher".to_owned(),
-            downstream_group: "fiducia-sink".to_owned(),
+            downstream_group: Some("fiducia-sink".to_owned()),
             batch_max_messages: 2000,
             batch_max_wait: Duration::from_millis(50),
             sites: Sites::default(),
@@ -93,8 +94,10 @@ impl Config {
             admin_addr: env_or("FIDUCIA_ENRICHER_ADMIN_ADDR", d.admin_addr)?,
             metrics_linger: fiducia_runtime::service::admin::linger_from_env()?,
             group_id: env_or("FIDUCIA_ENRICHER_GROUP_ID", d.group_id)?,
-            downstream_group: std::env::var("FIDUCIA_ENRICHER_DOWNSTREAM_GROUP")
-                .unwrap_or(d.downstream_group),
+            downstream_group: group_lag::group_from_env(
+                "FIDUCIA_ENRICHER_DOWNSTREAM_GROUP",
+                "fiducia-sink",
+            )?,
             batch_max_messages: env_positive(
                 "FIDUCIA_ENRICHER_BATCH_MAX_MESSAGES",
                 d.batch_max_messages,

@@ -137,11 +137,11 @@ impl Application {
             shutdown.clone(),
         );
         // The sink's lag, seen from here: it shows while the sink is down.
-        if !config.downstream_group.is_empty() {
+        if let Some(group) = &config.downstream_group {
             let _watched = group_lag::spawn(
                 GroupLag {
                     brokers: brokers.clone(),
-                    group: config.downstream_group.clone(),
+                    group: group.clone(),
                     topic: topics.enriched.clone(),
                 },
                 metrics::DOWNSTREAM_LAG,

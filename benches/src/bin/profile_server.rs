@@ -186,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
         connections: Connections::default(),
         kafka_linger: Duration::from_millis(5),
         kafka_message_timeout: Duration::from_secs(5),
-        downstream_group: String::new(),
+        downstream_group: None,
         metrics_linger: Duration::ZERO,
         retry_after_seconds: 1,
         shutdown_timeout: Duration::from_secs(1),

@@ -60,7 +60,7 @@ pub fn config(brokers: &str, topics: Topics) -> Config {
         connections: Connections::default(),
         kafka_linger: Duration::from_millis(1),
         kafka_message_timeout: Duration::from_secs(5),
-        downstream_group: String::new(),
+        downstream_group: None,
         metrics_linger: Duration::ZERO,
         retry_after_seconds: 3,
         shutdown_timeout: Duration::from_secs(2),

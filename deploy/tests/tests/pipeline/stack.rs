@@ -96,8 +96,8 @@ impl Stack {
             // Every start has a group of its own, so no next stage's group
             // to watch from upstream (deploy/prometheus/test_lag_alert.py
             // shows that watch on the local stack's groups).
-            ("FIDUCIA_COLLECTOR_DOWNSTREAM_GROUP", String::new()),
-            ("FIDUCIA_ENRICHER_DOWNSTREAM_GROUP", String::new()),
+            ("FIDUCIA_COLLECTOR_DOWNSTREAM_GROUP", "off".into()),
+            ("FIDUCIA_ENRICHER_DOWNSTREAM_GROUP", "off".into()),
             ("FIDUCIA_SINK_BATCH_MAX_WAIT_MS", "200".into()),
         ]
         .into_iter()

@@ -20,6 +20,19 @@ pub fn client_config(brokers: &str, client_id: &str) -> ClientConfig {
     config
 }
 
+/// A client that reads `group`'s committed offsets without being one of
+/// its members: it never subscribes (so never joins) and never commits.
+/// The log-end watch and the next stage's lag watch use it.
+#[must_use]
+pub fn group_reader(brokers: &str, client_id: &str, group: &str) -> ClientConfig {
+    let mut config = client_config(brokers, client_id);
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
+    config
+}
+
 /// Producer tuning; the durability settings are not optional.
 #[derive(Debug, Clone)]
 pub struct ProducerSettings {

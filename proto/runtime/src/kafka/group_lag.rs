@@ -27,7 +27,8 @@ use rdkafka::metadata::MetadataPartition;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::client_config;
+use crate::kafka::client::group_reader;
+use crate::service::config::{ConfigError, env_or};
 
 /// Watermark samples kept per partition: a day at one look every 5 s.
 const HISTORY: usize = 17_280;
@@ -41,6 +42,20 @@ pub struct GroupLag {
     pub group: String,
     /// The topic it consumes.
     pub topic: String,
+}
+
+/// What turns the watch off in a `*_DOWNSTREAM_GROUP` variable (unset or
+/// empty is the default group, as for every variable).
+pub const OFF: &str = "off";
+
+/// The watched group a `*_DOWNSTREAM_GROUP` variable names: `default` when
+/// unset or empty, `None` for [`OFF`].
+///
+/// # Errors
+/// Never for a string; the signature is the configuration's.
+pub fn group_from_env(var: &str, default: &str) -> Result<Option<String>, ConfigError> {
+    let group: String = env_or(var, default.to_owned())?;
+    Ok((group != OFF).then_some(group))
 }
 
 /// Time between looks: the resolution of the age.
@@ -117,10 +132,7 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match client_config(&settings.brokers, "fiducia-group-lag")
-            .set("group.id", &settings.group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
+        let client = match group_reader(&settings.brokers, "fiducia-group-lag", &settings.group)
             .create::<BaseConsumer>()
         {
             Ok(client) => Arc::new(client),

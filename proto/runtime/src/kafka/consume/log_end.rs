@@ -47,7 +47,7 @@ use tokio::time::Instant;
 
 use super::lag::{Processed, Watermarks};
 use super::names::ConsumerMetrics;
-use crate::kafka::client_config;
+use crate::kafka::client::group_reader;
 
 /// How long a reset partition may receive nothing, while its log holds
 /// messages, before it is sought to its beginning again.
@@ -167,12 +167,7 @@ impl LogEndWatch {
         interval: Duration,
         names: &ConsumerMetrics,
     ) -> KafkaResult<Self> {
-        // The group's id lets it read the group's committed offsets; it never
-        // joins the group (no subscription) nor commits (no offsets stored).
-        let client = client_config(brokers, "fiducia-log-end")
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
+        let client = group_reader(brokers, "fiducia-log-end", group)
             .set("enable.partition.eof", "true")
             .set("fetch.wait.max.ms", "100")
             .create()?;
