@@ -33,7 +33,7 @@ use crate::service::config::{ConfigError, env_or};
 /// Watermark samples kept per partition: a day at one look every 5 s.
 const HISTORY: usize = 17_280;
 
-/// Which group, on which topic, how often.
+/// Which group, on which topic.
 #[derive(Debug, Clone)]
 pub struct GroupLag {
     /// Bootstrap brokers.
