@@ -189,12 +189,14 @@ impl Running {
     /// # Panics
     /// When the admin endpoint does not answer.
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.admin))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text")
+        self.try_metrics().await.expect("metrics")
+    }
+
+    /// The `/metrics` text, or `None` when the admin endpoint does not
+    /// answer (the service ended).
+    pub async fn try_metrics(&self) -> Option<String> {
+        let response = reqwest::get(format!("{}/metrics", self.admin)).await.ok()?;
+        response.text().await.ok()
     }
 
     /// Restarts it if it has ended, as a supervisor would (systemd's
