@@ -117,6 +117,7 @@ pub fn accept(
         .and_then(|e| e.granted_since(Purpose::Personalization))
         .unwrap_or(0);
     let mut contexts = ContextCache::default();
+    let mut context_slots = Vec::with_capacity(events.len());
     // Parsed once per envelope, and only when an event is stripped.
     let mut device_class = None;
     for (event, check) in events.into_iter().zip(checked) {
@@ -146,6 +147,7 @@ pub fn accept(
         let strip = verdict == Verdict::Strip;
         let visitor_id = keep_unless(removed, Field::VisitorId, &subject);
         let key = partition_key(&site, visitor_id, &event.id);
+        context_slots.push(contexts.slot(&page, removed, strip));
         accepted.events.push((
             key,
             RawEvent {
@@ -163,8 +165,10 @@ pub fn accept(
                 } else {
                     event.props_json()
                 },
-                consent: Some(consent.clone()),
-                context: Some(contexts.get(&page, removed, strip)),
+                // Set once every event is decided: moved into the last
+                // event that uses them, cloned for the others.
+                consent: None,
+                context: None,
                 visitor_id: visitor_id.to_owned(),
                 user_id: keep_unless(removed, Field::UserId, &user_id).to_owned(),
                 ip: meta.ip.clone(),
@@ -189,6 +193,7 @@ pub fn accept(
             },
         ));
     }
+    contexts.hand_out(&mut accepted.events, &context_slots, consent);
     let has_consent_event = checked.iter().any(|c| c.kind == EventType::Consent);
     if !has_consent_event
         && let Some(record) = record::derived(&signals, resolution, policy, &origin)
@@ -252,19 +257,49 @@ fn snapshot(resolution: &Resolution, signals: &Consent) -> ConsentSnapshot {
 }
 
 /// The page context per distinct set of removed fields (at most one kept
-/// and one stripped variant per envelope in practice).
+/// and one stripped variant per envelope in practice), built once and
+/// handed to the events that use it.
 #[derive(Default)]
 struct ContextCache(Vec<(FieldSet, bool, PageContext)>);
 
 impl ContextCache {
-    fn get(&mut self, page: &Context, removed: FieldSet, strip: bool) -> PageContext {
-        if let Some((_, _, context)) = self.0.iter().find(|(r, s, _)| *r == removed && *s == strip)
-        {
-            return context.clone();
+    /// The context for `removed` and `strip`, built on first use: its slot.
+    fn slot(&mut self, page: &Context, removed: FieldSet, strip: bool) -> usize {
+        if let Some(slot) = self.0.iter().position(|(r, s, _)| *r == removed && *s == strip) {
+            return slot;
         }
-        let context = context(page, removed, strip);
-        self.0.push((removed, strip, context.clone()));
-        context
+        self.0.push((removed, strip, context(page, removed, strip)));
+        self.0.len() - 1
+    }
+
+    /// Gives each event its context (`slots`, in event order) and the
+    /// consent snapshot, moving each into the last event that uses it and
+    /// cloning it for the others: a single-event request copies nothing.
+    fn hand_out(
+        mut self,
+        events: &mut [(String, RawEvent)],
+        slots: &[usize],
+        consent: ConsentSnapshot,
+    ) {
+        let mut uses = vec![0_usize; self.0.len()];
+        for &slot in slots {
+            uses[slot] += 1;
+        }
+        let mut consent = Some(consent);
+        let last = events.len().saturating_sub(1);
+        for (index, ((_, event), &slot)) in events.iter_mut().zip(slots).enumerate() {
+            uses[slot] -= 1;
+            event.context = Some(if uses[slot] == 0 {
+                std::mem::take(&mut self.0[slot].2)
+            } else {
+                self.0[slot].2.clone()
+            });
+            event.consent = if index == last {
+                consent.take()
+            } else {
+                consent.clone()
+            };
+        }
     }
 }
 

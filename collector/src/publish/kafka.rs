@@ -120,13 +120,14 @@ impl EventPublisher for KafkaPublisher {
             self.count("error", total - sent.enqueued);
             return Err(PublishError::Delivery(refused.to_string()));
         }
-        self.count("ok", total - sent.failed.len());
+        let hot = metrics::hot();
+        hot.produce_ok.increment((total - sent.failed.len()) as u64);
         // Events come first in the batch: those not failed are on the raw topic.
         let events = batch.events.len();
         let failed_events = sent.failed.iter().filter(|(i, _)| *i < events).count();
-        ::metrics::counter!(metrics::EVENTS_PUBLISHED).increment((events - failed_events) as u64);
-        ::metrics::histogram!(metrics::KAFKA_PRODUCE_DURATION)
-            .record(started.elapsed().as_secs_f64());
+        hot.events_published
+            .increment((events - failed_events) as u64);
+        hot.produce_duration.record(started.elapsed().as_secs_f64());
         match sent.failed.last() {
             None => Ok(()),
             Some((_, error)) => {

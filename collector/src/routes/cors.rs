@@ -73,13 +73,18 @@ pub async fn allow_origin<P: EventPublisher>(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let grant = origin(request.request())
-        .filter(|o| {
-            request
-                .app_data::<web::Data<AppState<P>>>()
-                .is_some_and(|state| state.sites.any_allows(o))
+    // The request's own value, shared (no copy): echoed as it came.
+    let grant = request
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|value| {
+            value.to_str().is_ok_and(|o| {
+                request
+                    .app_data::<web::Data<AppState<P>>>()
+                    .is_some_and(|state| state.sites.any_allows(o))
+            })
         })
-        .and_then(|o| HeaderValue::from_str(o).ok());
+        .cloned();
     let mut response = next.call(request).await?;
     if let Some(origin) = grant {
         let headers = response.headers_mut();

@@ -123,18 +123,16 @@ async fn handle<P: EventPublisher>(
                 .increment(1);
         }
     }
-    for (decision, purpose, reason, count) in [
-        ("keep", "all", "granted", kept),
-        ("strip", "measurement", "anonymous", stripped),
-    ] {
-        if count > 0 {
-            ::metrics::counter!(metrics::EVENTS, "decision" => decision, "purpose" => purpose, "reason" => reason)
-                .increment(count as u64);
-        }
+    let hot = metrics::hot();
+    if kept > 0 {
+        hot.events_kept.increment(kept as u64);
+    }
+    if stripped > 0 {
+        hot.events_stripped.increment(stripped as u64);
     }
     let mut response = HttpResponse::NoContent();
     if let Some(visitor) = issued {
-        ::metrics::counter!(metrics::VISITOR_IDS_ISSUED).increment(1);
+        hot.visitor_ids_issued.increment(1);
         response.insert_header((visitor::VISITOR_HEADER, visitor));
     } else if forget_visitor {
         // `Fiducia-Visitor: 0`: the tag stores what this header says as its

@@ -127,7 +127,7 @@ pub async fn intake<'s, P>(
         });
     }
     let body = body::read(request, payload, &state.limits).await?;
-    ::metrics::histogram!(metrics::REQUEST_BODY_SIZE).record(body.len() as f64);
+    metrics::hot().body_size.record(body.len() as f64);
     let envelope = envelope::parse(&body)?;
     *events_in_request = envelope.events.len();
     let site = state
@@ -142,13 +142,14 @@ pub async fn intake<'s, P>(
     let is_one = |name: &str| headers.get_all(name).any(|v| v.as_bytes() == b"1");
     let meta = RequestMeta {
         ip: ip.map(truncate),
-        user_agent: headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .chars()
-            .take(512)
-            .collect(),
+        user_agent: first_chars(
+            headers
+                .get(USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+            512,
+        )
+        .to_owned(),
         received_at_ms: fiducia_proto::time::now_ms(),
         // GPC: "1" exactly, one such line is enough (consent.md section 3.1).
         signals: HeaderSignals {
@@ -162,6 +163,11 @@ pub async fn intake<'s, P>(
         meta,
         site,
     })
+}
+
+/// The first `n` characters of `s` (all of it when shorter), borrowed.
+fn first_chars(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(end, _)| &s[..end])
 }
 
 /// The per-IP rate limit, the first check of the tag's and the privacy
@@ -196,15 +202,15 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".into());
     let response = next.call(request).await?;
-    let status = response.status().as_u16().to_string();
-    ::metrics::counter!(metrics::HTTP_REQUESTS, "route" => route.clone(), "status" => status)
-        .increment(1);
-    ::metrics::histogram!(metrics::HTTP_REQUEST_DURATION, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    // Asked after routing, which recorded the matched resource: no second
+    // walk of the route table.
+    let route = response.request().match_pattern();
+    metrics::http_request(
+        route.as_deref().unwrap_or("unmatched"),
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     if let Some(refusal) = response
         .response()
         .error()
@@ -355,5 +361,16 @@ pub(crate) mod testing {
         .await;
         let request = request.peer_addr("198.51.100.23:5000".parse().unwrap());
         test::call_service(&app, request.to_request()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn first_chars_counts_characters_not_bytes() {
+        assert_eq!(super::first_chars("abc", 5), "abc");
+        assert_eq!(super::first_chars("abc", 2), "ab");
+        assert_eq!(super::first_chars("ééé", 2), "éé");
+        assert_eq!(super::first_chars("", 0), "");
     }
 }
