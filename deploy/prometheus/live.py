@@ -153,11 +153,12 @@ def demo_origin():
     return tomllib.loads(sites.read_text())["sites"]["demo"]["collect"]["allowed_origins"][0]
 
 
-def post(body):
-    origin = demo_origin()
-    req = urllib.request.Request(f"{COLLECTOR}/v1/events", data=body, method="POST",
-                                 headers={"Content-Type": "text/plain", "Origin": origin,
-                                          "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"})
+def post(body, origin=None, headers=()):
+    """POSTs `body` to /v1/events from `origin` (default: the demo's), as
+    Firefox unless `headers` says otherwise; returns the HTTP status."""
+    headers = {"Content-Type": "text/plain", "Origin": origin or demo_origin(),
+               "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", **dict(headers)}
+    req = urllib.request.Request(f"{COLLECTOR}/v1/events", data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status
