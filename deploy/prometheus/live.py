@@ -8,7 +8,9 @@ deploy/prometheus/test_lag_alert.py. Standard library only.
 import json
 import os
 import secrets
+import subprocess
 import time
+from contextlib import contextmanager
 import tomllib
 import urllib.error
 import urllib.parse
@@ -184,6 +186,22 @@ def send_traffic(seconds):
             kept += n
         time.sleep(0.05)
     return statuses, kept
+
+
+@contextmanager
+def local_stack(running, keep=False):
+    """The local stack for a test: started (deploy/local/up) unless
+    `running()` says it is already; one this started is stopped at the end
+    (deploy/local/down) unless `keep`, one it found is left alone."""
+    started = not running()
+    if started:
+        print("starting the local stack (deploy/local/up)", flush=True)
+        subprocess.run([str(REPO / "deploy" / "local" / "up")], check=True, stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        if started and not keep:
+            subprocess.run([str(REPO / "deploy" / "local" / "down")], stderr=subprocess.DEVNULL)
 
 
 def wait_for(what, probe, timeout):

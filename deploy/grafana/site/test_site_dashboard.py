@@ -272,13 +272,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="leave a stack this test started running")
     args = ap.parse_args()
     failures = static_checks()
-    started = False
     if not args.static:
-        try:
-            if not (ch.ready() and collector_ready()):
-                print("starting the local stack (deploy/local/up)", flush=True)
-                started = True
-                subprocess.run([str(REPO / "deploy/local/up")], check=True, stdout=subprocess.DEVNULL)
+        with live.local_stack(lambda: ch.ready() and collector_ready(), args.keep):
             corpus = corpus_mod.build()
             erased = corpus_mod.erasable(corpus)
             answers = corpus_mod.answers(corpus, INTERVAL_S, erased={erased})
@@ -286,9 +281,6 @@ def main():
                   f"{answers['page_views']} page views, top page {answers['top_pages'][0]}")
             failures += live_checks(corpus, dict(answers), erased)
             failures += chdb_checks(corpus, answers)
-        finally:
-            if started and not args.keep:
-                subprocess.run([str(REPO / "deploy/local/down")], stderr=subprocess.DEVNULL)
     for f in failures:
         print("FAIL:", f, file=sys.stderr)
     print("site dashboard: " + ("FAILED" if failures else "every query as the corpus says"))

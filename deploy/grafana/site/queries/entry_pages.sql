@@ -1,4 +1,5 @@
--- The first page of each session, with its sessions' bounce rate.
+-- The first page of each session (`landing_page`, stamped by the enricher
+-- on every event of the session), with its sessions' bounce rate.
 SELECT
     entry_page,
     count() AS sessions,
@@ -7,7 +8,7 @@ FROM
 (
     SELECT
         session_id,
-        argMin(path, (event_time, event_ms, seq)) AS entry_page,
+        any(landing_page) AS entry_page,
         countIf(event_type = 'page_view') AS page_views
     FROM fiducia.events FINAL
     WHERE site_id = ${site:sqlstring} AND is_bot = 0 AND session_id != '' AND $__timeFilter(event_time)
