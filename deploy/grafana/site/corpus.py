@@ -33,14 +33,19 @@ ORIGIN = "https://corpus.example"
 SEED = 21
 PATHS = ["/", "/pricing", "/blog/consent", "/p/shoes/red", "/p/shoes/blue", "/signup"]
 PATH_WEIGHTS = [8, 4, 3, 3, 2, 1]
-REFERRERS = ["", "https://www.google.com/", "https://www.facebook.com/", "https://news.example.org/post/7"]
+# Referrers of a session's first page, with the class the enricher gives
+# them (SPEC 6); a campaign's medium `email` makes the session's class
+# `email` whatever the referrer.
+REFERRERS = {"": "direct", "https://www.google.com/": "search", "https://www.facebook.com/": "social",
+             "https://news.example.org/post/7": "other"}
 CAMPAIGN = "utm_source=newsletter&utm_medium=email&utm_campaign=spring"
-USER_AGENTS = [
-    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
-]
+# User agents, with their device class.
+USER_AGENTS = {
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0": "desktop",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36": "desktop",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1": "mobile",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36": "mobile",
+}
 # Public addresses of a few countries; the collector believes them only
 # from a trusted proxy (FIDUCIA_COLLECTOR_TRUSTED_PROXIES), else every
 # visitor is 127.0.0.1 and has no country.
@@ -87,7 +92,7 @@ def build(now=None, prefix=None, seed=SEED):
     for v in range(40):
         visitor = f"{prefix}-v{v}"
         personalization = v % 4 == 0
-        ua, address = USER_AGENTS[v % len(USER_AGENTS)], ADDRESSES[v % len(ADDRESSES)]
+        ua, address = list(USER_AGENTS)[v % len(USER_AGENTS)], ADDRESSES[v % len(ADDRESSES)]
         t = start + rng.randrange(0, 2 * HOUR)
         first = True
         for _ in range(rng.choice([1, 1, 2, 2, 3])):
@@ -96,7 +101,7 @@ def build(now=None, prefix=None, seed=SEED):
                 t = (int(t + n * 130) // 86400) * 86400 + 60
             if t + n * 130 > corpus.end:
                 break
-            referrer, campaign = rng.choice(REFERRERS), rng.random() < 0.3
+            referrer, campaign = rng.choice(list(REFERRERS)), rng.random() < 0.3
             prev = None
             for i in range(n):
                 path = rng.choices(PATHS, PATH_WEIGHTS)[0]
@@ -129,8 +134,8 @@ def build(now=None, prefix=None, seed=SEED):
             corpus.profiles.add(visitor)
     for r in range(10):  # refusals: dropped by the collector
         t = start + rng.randrange(0, 4 * HOUR)
-        corpus.pages.append(Page("", t, rng.choices(PATHS, PATH_WEIGHTS)[0], rng.choice(REFERRERS), False,
-                                 (False, False), False, 0, "", USER_AGENTS[r % len(USER_AGENTS)], ADDRESSES[r % 5]))
+        corpus.pages.append(Page("", t, rng.choices(PATHS, PATH_WEIGHTS)[0], rng.choice(list(REFERRERS)), False,
+                                 (False, False), False, 0, "", list(USER_AGENTS)[r % len(USER_AGENTS)], ADDRESSES[r % 5]))
     return corpus
 
 
@@ -212,7 +217,7 @@ def answers(corpus, interval_s=HOUR, erased=frozenset()):
         s = sessions.setdefault(session, {"views": 0, "first": page, "last": page, "visitor": visitor})
         s["views"] += kind == "page_view"
         s["last"] = page
-    by_path, entries, exits, hosts = {}, {}, {}, {}
+    by_path, entries, exits, hosts, classes, devices = {}, {}, {}, {}, {}, {}
     for r in views:
         by_path[r[4].path] = by_path.get(r[4].path, 0) + 1
     for s in sessions.values():
@@ -221,6 +226,10 @@ def answers(corpus, interval_s=HOUR, erased=frozenset()):
         host = s["first"].referrer.split("/")[2] if s["first"].referrer else ""
         if host:
             hosts[host] = hosts.get(host, 0) + 1
+        kind = "email" if s["first"].campaign else REFERRERS[s["first"].referrer]
+        classes[kind] = classes.get(kind, 0) + 1
+    for visitor, device in {(r[0], USER_AGENTS[r[4].ua]) for r in rows}:
+        devices[device] = devices.get(device, 0) + 1
     buckets = {}
     for visitor, _, ts, kind, _ in rows:
         b = buckets.setdefault(ts // interval_s * interval_s, [set(), 0])
@@ -242,6 +251,8 @@ def answers(corpus, interval_s=HOUR, erased=frozenset()):
         "entry_pages": top(entries),
         "exit_pages": top(exits),
         "referrer_hosts": top(hosts),
+        "referrer_classes": top(classes),
+        "devices": top(devices),
         "campaign_sessions": sum(1 for s in sessions.values() if s["first"].campaign),
         "custom_events": top(customs),
         "traffic": sorted((t, len(v), n) for t, (v, n) in buckets.items()),
