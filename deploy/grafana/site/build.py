@@ -30,6 +30,23 @@ def target(name, panel_type):
             "queryType": "timeseries" if fmt == 0 else "table", "rawSql": panels.text(name)}
 
 
+def options(name, panel_type):
+    """A pie chart or bar gauge of a table shows one slice or bar per row
+    (Grafana's default reduces each column to one value)."""
+    if panel_type in ("piechart", "bargauge") and not panels.is_prometheus(name):
+        return {"reduceOptions": {"values": True, "calcs": [], "fields": ""}}
+    return {}
+
+
+def override(field, unit, panel_type):
+    """Another unit for one column (a count beside shares); in a time
+    series on an axis of its own, on the right."""
+    properties = [{"id": "unit", "value": unit}]
+    if panel_type == "timeseries":
+        properties.append({"id": "custom.axisPlacement", "value": "right"})
+    return {"matcher": {"id": "byName", "options": field}, "properties": properties}
+
+
 def datasource_variable(name, kind, label, default):
     return {"name": name, "label": label, "type": "datasource", "query": kind, "hide": 0,
             "current": {"text": label, "value": default}, "options": [], "refresh": 1, "regex": ""}
@@ -54,8 +71,9 @@ def dashboard():
                  "datasource": PROMETHEUS if panels.is_prometheus(name) else CLICKHOUSE,
                  "gridPos": {"h": h, "w": w, "x": x, "y": y},
                  "targets": [target(name, entry["type"])],
-                 "fieldConfig": {"defaults": {"unit": entry.get("unit", "short")}, "overrides": []},
-                 "options": {}}
+                 "fieldConfig": {"defaults": {"unit": entry.get("unit", "short")},
+                                 "overrides": [override(field, unit, entry["type"]) for field, unit in entry.get("units", {}).items()]},
+                 "options": options(name, entry["type"])}
         out.append(panel)
         x, row_h, next_id = x + w, max(row_h, h), next_id + 1
     site = {"name": "site", "label": "Site", "type": "query", "datasource": CLICKHOUSE,
