@@ -141,7 +141,8 @@ def clear_site():
     for table in TABLES:
         ch.execute(f"ALTER TABLE fiducia.{table} DELETE WHERE site_id = '{corpus_mod.SITE}'")
     live.wait_for("the corpus site's old rows deleted (mutations done)",
-                  lambda: n(ch.rows("SELECT count() AS c FROM system.mutations WHERE database = 'fiducia' AND is_done = 0")[0]["c"]) == 0, 120)
+                  lambda: count("SELECT count() AS c FROM system.mutations WHERE database = 'fiducia' AND is_done = 0 "
+                                f"AND position(command, '{corpus_mod.SITE}') > 0") == 0, 120)
 
 
 def send(corpus):
