@@ -380,6 +380,14 @@ def compose_prometheus_scrapes_every_service():
 
 
 @case
+def grafana_dashboards_schema():
+    """check-jsonschema: every dashboard of deploy/grafana/dashboards against deploy/grafana/dashboard.schema.json."""
+    dashboards = sorted((REPO / "deploy/grafana/dashboards").glob("*.json"))
+    assert dashboards, "no dashboard"
+    run(need("check-jsonschema"), "--schemafile", REPO / "deploy/grafana/dashboard.schema.json", *dashboards)
+
+
+@case
 def compose_prometheus_config_loads():
     """promtool (Debian's prometheus package, which deploy/local/install brings) checks compose's prometheus.yml, with the rules it mounts."""
     promtool = need("promtool")

@@ -28,7 +28,6 @@ only. Standard library and PyYAML only.
 import argparse
 import json
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,9 +38,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "prometheus"))
 import metric_names  # noqa: E402
-from live import PROMETHEUS, ledger, prometheus_ready, query, quiet, scalar, send_traffic, wait_for  # noqa: E402
+from live import PROMETHEUS, ledger, local_stack, prometheus_ready, query, quiet, scalar, send_traffic, wait_for  # noqa: E402
 
-DASHBOARDS = sorted((HERE / "dashboards").glob("*.json"))
+# The Prometheus dashboards; the site dashboard reads ClickHouse and has its
+# own test (site/test_site_dashboard.py).
+DASHBOARDS = sorted(p for p in (HERE / "dashboards").glob("*.json") if p.name != "fiducia-site.json")
 RULES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
 
 # Panels (by title) whose queries may rightly return nothing on a healthy
@@ -204,20 +205,12 @@ def main():
 
     dashboards = [json.loads(p.read_text()) for p in DASHBOARDS]
     failures = static_checks(dashboards)
-    started = False
     if not args.static:
-        try:
-            if not prometheus_ready():
-                print("starting the local stack (deploy/local/up)", flush=True)
-                started = True
-                subprocess.run([str(REPO / "deploy/local/up")], check=True, stdout=subprocess.DEVNULL)
+        with local_stack(prometheus_ready, args.keep):
             # The three services scraped at least once.
             wait_for("Prometheus scraping the three services",
                      lambda: (scalar('count(up{job=~"fiducia-(collector|enricher|sink)"} == 1)') or 0) >= 3, 60)
             failures += live(dashboards, args.seconds)
-        finally:
-            if started and not args.keep:
-                subprocess.run([str(REPO / "deploy/local/down")], stderr=subprocess.DEVNULL)
     for f in failures:
         print("FAIL:", f, file=sys.stderr)
     return 1 if failures else 0

@@ -8,7 +8,9 @@ deploy/prometheus/test_lag_alert.py. Standard library only.
 import json
 import os
 import secrets
+import subprocess
 import time
+from contextlib import contextmanager
 import tomllib
 import urllib.error
 import urllib.parse
@@ -153,11 +155,12 @@ def demo_origin():
     return tomllib.loads(sites.read_text())["sites"]["demo"]["collect"]["allowed_origins"][0]
 
 
-def post(body):
-    origin = demo_origin()
-    req = urllib.request.Request(f"{COLLECTOR}/v1/events", data=body, method="POST",
-                                 headers={"Content-Type": "text/plain", "Origin": origin,
-                                          "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"})
+def post(body, origin=None, headers=()):
+    """POSTs `body` to /v1/events from `origin` (default: the demo's), as
+    Firefox unless `headers` says otherwise; returns the HTTP status."""
+    headers = {"Content-Type": "text/plain", "Origin": origin or demo_origin(),
+               "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", **dict(headers)}
+    req = urllib.request.Request(f"{COLLECTOR}/v1/events", data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status
@@ -183,6 +186,22 @@ def send_traffic(seconds):
             kept += n
         time.sleep(0.05)
     return statuses, kept
+
+
+@contextmanager
+def local_stack(running, keep=False):
+    """The local stack for a test: started (deploy/local/up) unless
+    `running()` says it is already; one this started is stopped at the end
+    (deploy/local/down) unless `keep`, one it found is left alone."""
+    started = not running()
+    if started:
+        print("starting the local stack (deploy/local/up)", flush=True)
+        subprocess.run([str(REPO / "deploy" / "local" / "up")], check=True, stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        if started and not keep:
+            subprocess.run([str(REPO / "deploy" / "local" / "down")], stderr=subprocess.DEVNULL)
 
 
 def wait_for(what, probe, timeout):

@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from live import ledger, prometheus_ready, query, quiet, scalar, send_traffic, wait_for  # noqa: E402
+from live import ledger, local_stack, prometheus_ready, query, quiet, scalar, send_traffic, wait_for  # noqa: E402
 
 # FiduciaConsumerLagHigh's expression (rules/fiducia.rules.yml), for the sink.
 LAG_HIGH = 'fiducia:consumer_lag_seconds:max{job="fiducia-sink"} > 60'
@@ -102,18 +102,10 @@ def main():
     ap.add_argument("--outage", type=int, default=120, help="seconds the sink is down (default 120)")
     ap.add_argument("--keep", action="store_true", help="leave a stack this test started running")
     args = ap.parse_args()
-    started = False
-    try:
-        if not prometheus_ready():
-            print("starting the local stack (deploy/local/up)", flush=True)
-            started = True
-            local("up")
+    with local_stack(prometheus_ready, args.keep):
         wait_for("Prometheus scraping the three services",
                  lambda: (scalar('count(up{job=~"fiducia-(collector|enricher|sink)"} == 1)') or 0) >= 3, 60)
         failures = run(args.outage)
-    finally:
-        if started and not args.keep:
-            subprocess.run([str(REPO / "deploy" / "local" / "down")], stderr=subprocess.DEVNULL)
     for f in failures:
         print("FAIL:", f, file=sys.stderr)
     passed = not failures
