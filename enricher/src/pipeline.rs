@@ -115,6 +115,13 @@ impl<P: RecordPublisher> BatchHandler for Enricher<P> {
         batch
     }
 
+    fn assigned(&mut self, partitions: &[i32]) {
+        let gone = self.processor.keep_only(partitions);
+        if !gone.is_empty() {
+            tracing::info!(?gone, "state of revoked partitions dropped");
+        }
+    }
+
     async fn handle(&mut self, batch: &Vec<OwnedMessage>) -> Result<(), BatchError> {
         let id = BatchId::of(batch);
         if self.pending.as_ref().is_none_or(|p| p.id != id) {
@@ -214,6 +221,39 @@ mod tests {
             .map(|r| EnrichedEvent::decode(r.payload.as_deref().unwrap()).unwrap())
             .map(|e| (e.event_id, e.session_seq))
             .collect()
+    }
+
+    #[test]
+    fn the_state_of_a_revoked_partition_is_dropped_and_read_back_if_it_comes_back() {
+        let mut enricher = enricher();
+        enricher.processor.install(1, Vec::new(), Vec::new());
+        enricher
+            .processor
+            .prepare(&[message(1, 0, raw(100, "w0", 0).encode_to_vec())], t0());
+        assert_eq!(enricher.processor.sessions_held(), 2);
+        let next_of_1 = [message(1, 1, raw(101, "w0", 1).encode_to_vec())];
+        assert!(
+            enricher
+                .processor
+                .partitions_to_restore(&next_of_1)
+                .is_empty()
+        );
+
+        // Partition 1 went to another instance in a rebalance.
+        enricher.assigned(&[0, 2]);
+        assert_eq!(enricher.processor.sessions_held(), 1);
+        // Partition 0 goes on from memory; partition 1, should it come back
+        // (even at the very offset this instance left it), is read back:
+        // its owner meanwhile may have moved its sessions on.
+        assert!(
+            enricher
+                .processor
+                .partitions_to_restore(&batch())
+                .is_empty()
+        );
+        assert_eq!(enricher.processor.partitions_to_restore(&next_of_1), [1]);
+        enricher.assigned(&[0, 1]);
+        assert_eq!(enricher.processor.sessions_held(), 1);
     }
 
     #[tokio::test]

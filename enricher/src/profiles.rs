@@ -148,6 +148,11 @@ impl ProfileStore {
         );
     }
 
+    /// The partitions whose profiles are held.
+    pub fn partitions(&self) -> impl Iterator<Item = i32> + '_ {
+        self.partitions.keys().copied()
+    }
+
     /// Forgets what is held of `partition` (read back before its next batch).
     pub fn forget(&mut self, partition: i32) {
         self.partitions.remove(&partition);

@@ -149,6 +149,25 @@ impl Processor {
         }
     }
 
+    /// Forgets the state of every partition not in `assigned` (the consumer's
+    /// assignment: the others went to another instance in a rebalance);
+    /// returns them. Their state lives on in the sessions and profiles
+    /// topics, where the new owner reads it; kept here it would take room
+    /// from the partitions this instance owns, and an erasure or withdrawal
+    /// would write tombstones into partitions another instance writes.
+    pub fn keep_only(&mut self, assigned: &[i32]) -> Vec<i32> {
+        let mut gone: Vec<i32> = self
+            .store
+            .partitions()
+            .chain(self.profiles.partitions())
+            .filter(|p| !assigned.contains(p))
+            .collect();
+        gone.sort_unstable();
+        gone.dedup();
+        self.forget(gone.iter().copied());
+        gone
+    }
+
     /// Enriches a batch. Session state changes at once, so a batch is
     /// prepared once and its records kept until they are acknowledged.
     pub fn prepare(&mut self, batch: &[OwnedMessage], now_ms: i64) -> Prepared {

@@ -7,7 +7,10 @@
 //!   this process restarted): its state is read back from the sessions
 //!   topic first ([`SessionStore::needs_restore`], [`SessionStore::install`]).
 //!   A gap in offsets (only transactional producers leave them) costs an
-//!   extra read-back, never a wrong session.
+//!   extra read-back, never a wrong session. A partition revoked in a
+//!   rebalance is forgotten at once ([`SessionStore::forget`], told by the
+//!   consume loop's assignment): its new owner writes it from then on, and
+//!   should it come back, it is read back whatever offset it comes back at.
 //! * Every state a batch changed is written back once the batch's events are
 //!   acknowledged ([`SessionStore::finish_batch`]); states of visitors quiet
 //!   for longer than [`RETAIN_MS`] are dropped and tombstoned.
@@ -190,6 +193,11 @@ impl SessionStore {
             fresh.entries.put(key, Entry { state, dirty_in: 0 });
         }
         self.partitions.insert(partition, fresh);
+    }
+
+    /// The partitions whose state is held.
+    pub fn partitions(&self) -> impl Iterator<Item = i32> + '_ {
+        self.partitions.keys().copied()
     }
 
     /// Forgets what is known of `partition`, so it is read back before its

@@ -99,6 +99,13 @@ pub trait BatchHandler: Send {
         &mut self,
         prepared: &Self::Prepared,
     ) -> impl Future<Output = Result<(), BatchError>> + Send;
+
+    /// The partitions of the topic this consumer holds now, told before
+    /// each batch is handled (never empty: a rebalance in progress is not
+    /// told). A handler that keeps state per partition drops the state of
+    /// the others, revoked in a rebalance: their new owner reads it back,
+    /// and so does this one if they come back. Default: nothing.
+    fn assigned(&mut self, _partitions: &[i32]) {}
 }
 
 /// Creates a group consumer with auto offset storing off: offsets are stored
@@ -209,6 +216,7 @@ pub async fn run<H: BatchHandler>(
         let mut next = reader.read::<H>().await;
         while let Some(ready) = next {
             consumed.increment(ready.messages as u64);
+            tell_assignment(consumer, &settings.topic, handler);
             // Offsets are stored as soon as the batch is acknowledged, not
             // once the batch read ahead is in: an idle consumer would hold
             // its last batch's offsets (and its lag) until the next message.
@@ -245,6 +253,22 @@ pub async fn run<H: BatchHandler>(
         Err(error) => tracing::warn!(%error, "final offset commit failed"),
     }
     log_end.stuck().cloned().map_or(Ok(()), Err)
+}
+
+/// Tells the handler the partitions of `topic` the consumer holds now
+/// ([`BatchHandler::assigned`]), unless it holds none (mid-rebalance).
+fn tell_assignment<H: BatchHandler>(consumer: &StreamConsumer, topic: &str, handler: &mut H) {
+    let Ok(assignment) = consumer.assignment() else {
+        return;
+    };
+    let partitions: Vec<i32> = assignment
+        .elements_for_topic(topic)
+        .iter()
+        .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition)
+        .collect();
+    if !partitions.is_empty() {
+        handler.assigned(&partitions);
+    }
 }
 
 /// Stores the offsets of a batch acknowledged downstream, and tells the lag.
