@@ -155,14 +155,17 @@ tansu_cli() {
 log() { printf 'fiducia-local: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Admin address of a service (the collector's public listener is separate).
+# Admin address of a service instance (collector, collector-2, ...: see
+# instances.sh); the collector's public listener is separate.
 admin_addr() {
-  case $1 in
-    collector) echo "$FIDUCIA_COLLECTOR_ADMIN_ADDR" ;;
-    enricher) echo "$FIDUCIA_ENRICHER_ADMIN_ADDR" ;;
-    sink) echo "$FIDUCIA_SINK_ADMIN_ADDR" ;;
+  local base
+  case ${1%-[0-9]} in
+    collector) base=$FIDUCIA_COLLECTOR_ADMIN_ADDR ;;
+    enricher) base=$FIDUCIA_ENRICHER_ADMIN_ADDR ;;
+    sink) base=$FIDUCIA_SINK_ADMIN_ADDR ;;
     *) return 1 ;;
   esac
+  shift_port "$base" $(($(instance_number "$1") - 1))
 }
 
 # Process start time (clock ticks since boot) from /proc, stored next to the
@@ -296,3 +299,7 @@ resolve_bin_dir() {
   (cd "$REPO" && cargo build "${flags[@]}" --bins) || die "cargo build failed"
   FIDUCIA_BIN_DIR=$target/$profile
 }
+
+# Several instances of every service (FIDUCIA_INSTANCES, `up --scale N`).
+# shellcheck source=instances.sh
+. "$LOCAL_DIR/instances.sh"
