@@ -6,8 +6,9 @@ and nothing lost, doubled or split.
 1. Starts the local stack with two instances of every service
    (`FIDUCIA_INSTANCES=2 deploy/local/up`: two collectors behind nginx, two
    enrichers and two sinks in their consumer groups) in a state directory
-   of its own (wiped first), the broker in memory, no supervisor: the test
-   restarts what it kills.
+   of its own (FIDUCIA_SCALE_STATE_DIR, default .local/scale-test, wiped
+   first), the broker in memory, no supervisor: the test restarts what it
+   kills.
 2. Sends a seeded corpus (deploy/grafana/site/corpus.py, several copies
    with their own seeds and visitor ids) through nginx at a steady pace
    for DURATION seconds: each visitor's pages in order, each page sent
@@ -250,8 +251,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     args = parser.parse_args()
-    state = Path(os.environ.setdefault("FIDUCIA_STATE_DIR", str(REPO / ".local" / "scale-test")))
-    os.environ.update(FIDUCIA_INSTANCES="2", FIDUCIA_KAFKA_STORAGE="memory", FIDUCIA_SUPERVISE="0")
+    # Its own state directory, always: it is wiped (never a stack's own
+    # FIDUCIA_STATE_DIR). The ports are the stack's: stop a running one first.
+    state = Path(env("FIDUCIA_SCALE_STATE_DIR", str(REPO / ".local" / "scale-test"))).resolve()
+    os.environ.update(FIDUCIA_STATE_DIR=str(state), FIDUCIA_INSTANCES="2", FIDUCIA_KAFKA_STORAGE="memory",
+                      FIDUCIA_SUPERVISE="0")
     local("down")
     shutil.rmtree(state, ignore_errors=True)
     began = time.time()
