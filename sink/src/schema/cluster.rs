@@ -73,11 +73,11 @@ pub const SHARDED: &[Sharded] = &[
     },
     Sharded {
         name: privacy_requests::NAME,
-        key: Some("cityHash64(site_id, request_id)"),
+        key: Some("cityHash64(site_id, toString(request_id))"),
     },
     Sharded {
         name: admin_audit::NAME,
-        key: Some("cityHash64(site_id, call_id)"),
+        key: Some("cityHash64(site_id, toString(call_id))"),
     },
     Sharded {
         name: sessions::NAME,
@@ -145,7 +145,7 @@ impl Cluster {
         match (head, shard) {
             ("CREATE TABLE IF NOT EXISTS", _) if name == EVERYWHERE => vec![format!(
                 "{head} {{db}}.{name}{on}{}",
-                self.replicated(
+                replicated(
                     &rest,
                     &format!("/clickhouse/tables/all/{}/{name}", self.database),
                     "{shard}-{replica}"
@@ -154,7 +154,7 @@ impl Cluster {
             ("CREATE TABLE IF NOT EXISTS", Some(shard)) => vec![
                 format!(
                     "{head} {{db}}.{local}{on}{}",
-                    self.replicated(
+                    replicated(
                         &rest,
                         &format!("/clickhouse/tables/{{shard}}/{}/{local}", self.database),
                         "{replica}"
@@ -181,7 +181,8 @@ impl Cluster {
                 format!("{head} {{db}}.{name}{on}{rest}"),
                 format!("{head} {{db}}.{local}{on}{rest}"),
             ],
-            ("DELETE FROM", _) => vec![format!("{head} {{db}}.{local}{on}{rest}")],
+            // `DELETE FROM` a table, statements about the materialized
+            // view, and anything about an object that is not sharded.
             _ => vec![format!("{head} {{db}}.{local}{on}{rest}")],
         }
     }
@@ -209,32 +210,31 @@ impl Cluster {
             database = self.database,
         )
     }
+}
 
-    /// `body` (a `CREATE TABLE` after its name) with the `Replicated` form
-    /// of its engine at `path` for `replica`.
-    #[allow(clippy::unused_self)]
-    fn replicated(&self, body: &str, path: &str, replica: &str) -> String {
-        let Some(at) = body.find("ENGINE = ") else {
-            return body.to_owned();
-        };
-        let engine_at = at + "ENGINE = ".len();
-        let tail = &body[engine_at..];
-        let name_len = tail
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .unwrap_or(tail.len());
-        let (engine, after) = tail.split_at(name_len);
-        let (args, after) = match after.strip_prefix('(') {
-            Some(inner) => {
-                let close = inner.find(')').unwrap_or(inner.len());
-                (format!(", {}", &inner[..close]), &inner[close + 1..])
-            }
-            None => (String::new(), after),
-        };
-        format!(
-            "{}Replicated{engine}('{path}', '{replica}'{args}){after}",
-            &body[..engine_at]
-        )
-    }
+/// `body` (a `CREATE TABLE` after its name) with the `Replicated` form of
+/// its engine at `path` for `replica`.
+fn replicated(body: &str, path: &str, replica: &str) -> String {
+    let Some(at) = body.find("ENGINE = ") else {
+        return body.to_owned();
+    };
+    let engine_at = at + "ENGINE = ".len();
+    let tail = &body[engine_at..];
+    let name_len = tail
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(tail.len());
+    let (engine, after) = tail.split_at(name_len);
+    let (args, after) = match after.strip_prefix('(') {
+        Some(inner) => {
+            let close = inner.find(')').unwrap_or(inner.len());
+            (format!(", {}", &inner[..close]), &inner[close + 1..])
+        }
+        None => (String::new(), after),
+    };
+    format!(
+        "{}Replicated{engine}('{path}', '{replica}'{args}){after}",
+        &body[..engine_at]
+    )
 }
 
 /// The [`SHARDED`] entry of `name`.
@@ -292,39 +292,41 @@ pub fn without_comments(sql: &str) -> String {
     out
 }
 
-/// `{db}.`name`` written as `{db}.name` (names are plain identifiers).
-fn unquote_names(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    while let Some(at) = rest.find("{db}.`") {
-        out.push_str(&rest[..at]);
-        out.push_str("{db}.");
-        let name = &rest[at + "{db}.`".len()..];
-        let end = name.find('`').unwrap_or(name.len());
-        out.push_str(&name[..end]);
-        rest = name.get(end + 1..).unwrap_or("");
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `sql` reading and writing the local tables: every `{db}.T` of a
-/// [`SHARDED`] `T` becomes `{db}.T_local`.
-fn localize(sql: &str) -> String {
+/// `sql` with the name `n` of every `{db}.n` or `` {db}.`n` `` written as
+/// `{db}.<to(n)>`, unquoted (names are plain identifiers).
+fn map_names(sql: &str, to: impl Fn(&str) -> String) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
     while let Some(at) = rest.find("{db}.") {
         let name_at = at + "{db}.".len();
         out.push_str(&rest[..name_at]);
         let tail = &rest[name_at..];
+        let (quoted, tail) = match tail.strip_prefix('`') {
+            Some(inner) => (true, inner),
+            None => (false, tail),
+        };
         let end = tail
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(tail.len());
-        out.push_str(&Cluster::local(&tail[..end]));
+        out.push_str(&to(&tail[..end]));
         rest = &tail[end..];
+        if quoted {
+            rest = rest.strip_prefix('`').unwrap_or(rest);
+        }
     }
     out.push_str(rest);
     out
+}
+
+/// `{db}.`name`` written as `{db}.name`.
+fn unquote_names(sql: &str) -> String {
+    map_names(sql, str::to_owned)
+}
+
+/// `sql` reading and writing the local tables: every `{db}.T` of a
+/// [`SHARDED`] `T` becomes `{db}.T_local`.
+fn localize(sql: &str) -> String {
+    map_names(sql, Cluster::local)
 }
 
 #[cfg(test)]
