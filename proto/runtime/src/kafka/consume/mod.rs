@@ -24,12 +24,13 @@ pub use names::ConsumerMetrics;
 pub use offsets::{OffsetRange, offset_ranges};
 
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use self::lag::{LagGauges, Processed, TICK};
@@ -99,6 +100,15 @@ pub trait BatchHandler: Send {
         &mut self,
         prepared: &Self::Prepared,
     ) -> impl Future<Output = Result<(), BatchError>> + Send;
+
+    /// Work that waits outside the topic (the enricher's withdrawals, read
+    /// from the consent topic): once notified, an idle loop hands the
+    /// handler an empty batch at once (no offsets to store) instead of
+    /// waiting for the next message. Asked once, when the loop starts;
+    /// `None` (the default): every batch holds messages.
+    fn wake(&self) -> Option<Arc<Notify>> {
+        None
+    }
 }
 
 /// Creates a group consumer with auto offset storing off: offsets are stored
@@ -205,6 +215,7 @@ pub async fn run<H: BatchHandler>(
             reading: &reading,
             assignment: AssignmentWatch::new(settings, names),
             progress: &progress,
+            wake: handler.wake(),
         };
         let mut next = reader.read::<H>().await;
         while let Some(ready) = next {
@@ -249,6 +260,9 @@ pub async fn run<H: BatchHandler>(
 
 /// Stores the offsets of a batch acknowledged downstream, and tells the lag.
 fn acknowledged(consumer: &StreamConsumer, ranges: &[OffsetRange], progress: &Mutex<Processed>) {
+    if ranges.is_empty() {
+        return; // a woken, empty batch
+    }
     if let Err(error) = store_offsets(consumer, ranges) {
         // Partitions revoked mid-batch: the new owner re-reads them; the
         // downstream dedups, so this costs duplicates, never loss.
@@ -306,6 +320,7 @@ struct Reader<'a> {
     reading: &'a CancellationToken,
     assignment: AssignmentWatch,
     progress: &'a Mutex<Processed>,
+    wake: Option<Arc<Notify>>,
 }
 
 /// A batch as the loop keeps it once [`BatchHandler::prepare`] has it.
@@ -330,11 +345,9 @@ impl Reader<'_> {
             self.settings,
             self.reading,
             &mut self.assignment,
+            self.wake.as_deref(),
         )
-        .await;
-        if batch.is_empty() {
-            return None;
-        }
+        .await?;
         let messages = batch.len();
         let prepare = move || {
             let ranges = offset_ranges(&batch);
