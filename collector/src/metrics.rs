@@ -47,8 +47,10 @@ pub const HTTP_REQUEST_DURATION: &str = "fiducia_collector_http_request_duration
 /// codec or the connection deadline refused (`header_too_large`,
 /// `malformed_request`, `stalled_connection`; `crate::server`).
 pub const REQUESTS_REJECTED: &str = "fiducia_collector_requests_rejected_total";
-/// Events by `decision` (`keep`, `strip`, `drop`), and for drops the
-/// denied `purpose` and the `reason` (a `DenyReason`).
+/// Events by `site` (a configured site's id), `decision` (`keep`, `strip`,
+/// `drop`), and for drops the denied `purpose` and the `reason` (a
+/// `DenyReason`): what each site's banner and notice produce (the site
+/// dashboard, `deploy/grafana/README.md`).
 pub const EVENTS: &str = "fiducia_collector_events_total";
 /// TC strings received, by validation `outcome` (`valid`, or why not).
 pub const TCF_STRINGS: &str = "fiducia_collector_tcf_strings_total";
@@ -258,10 +260,6 @@ pub fn describe() {
 /// about 0.7 µs of its ~20 (`benches/README.md`, the collector's profile).
 /// Rare outcomes (refusals, drops by reason) still use the macros.
 pub struct Hot {
-    /// `EVENTS{decision="keep", purpose="all", reason="granted"}`.
-    pub events_kept: metrics::Counter,
-    /// `EVENTS{decision="strip", purpose="measurement", reason="anonymous"}`.
-    pub events_stripped: metrics::Counter,
     /// [`EVENTS_PUBLISHED`].
     pub events_published: metrics::Counter,
     /// `KAFKA_PRODUCE{outcome="ok"}`.
@@ -280,14 +278,37 @@ pub struct Hot {
 pub fn hot() -> &'static Hot {
     static HOT: OnceLock<Hot> = OnceLock::new();
     HOT.get_or_init(|| Hot {
-        events_kept: metrics::counter!(EVENTS, "decision" => "keep", "purpose" => "all", "reason" => "granted"),
-        events_stripped: metrics::counter!(EVENTS, "decision" => "strip", "purpose" => "measurement", "reason" => "anonymous"),
         events_published: metrics::counter!(EVENTS_PUBLISHED),
         produce_ok: metrics::counter!(KAFKA_PRODUCE, "outcome" => "ok"),
         produce_duration: metrics::histogram!(KAFKA_PRODUCE_DURATION),
         body_size: metrics::histogram!(REQUEST_BODY_SIZE),
         visitor_ids_issued: metrics::counter!(VISITOR_IDS_ISSUED),
     })
+}
+
+/// Counts a request's events kept and stripped for `site` under
+/// [`EVENTS`]; the handles are resolved on a site's first request and kept
+/// per worker thread (sites are the configured ones).
+pub fn events_decided(site: &str, kept: usize, stripped: usize) {
+    thread_local! {
+        static SITES: RefCell<HashMap<String, [metrics::Counter; 2]>> = RefCell::default();
+    }
+    if kept == 0 && stripped == 0 {
+        return;
+    }
+    SITES.with_borrow_mut(|sites| {
+        if !sites.contains_key(site) {
+            let handles = [
+                metrics::counter!(EVENTS, "site" => site.to_owned(), "decision" => "keep", "purpose" => "all", "reason" => "granted"),
+                metrics::counter!(EVENTS, "site" => site.to_owned(), "decision" => "strip", "purpose" => "measurement", "reason" => "anonymous"),
+            ];
+            sites.insert(site.to_owned(), handles);
+        }
+        if let Some([kept_counter, stripped_counter]) = sites.get(site) {
+            kept_counter.increment(kept as u64);
+            stripped_counter.increment(stripped as u64);
+        }
+    });
 }
 
 /// One route's [`HTTP_REQUESTS`] and [`HTTP_REQUEST_DURATION`] handles.

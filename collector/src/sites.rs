@@ -173,6 +173,15 @@ impl Sites {
         self.by_id.get(id)
     }
 
+    /// The site `id` names, with its id as this map holds it (borrowed for
+    /// as long as the map, e.g. a metric label of the request).
+    #[must_use]
+    pub fn entry(&self, id: &str) -> Option<(&str, &Site)> {
+        self.by_id
+            .get_key_value(id)
+            .map(|(id, site)| (id.as_str(), site))
+    }
+
     /// Whether any site allows this origin (CORS preflights name no site).
     #[must_use]
     pub fn any_allows(&self, origin: &str) -> bool {

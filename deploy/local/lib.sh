@@ -152,6 +152,24 @@ tansu_cli() {
   (cd / && RUST_LOG=error timeout 15 "$TANSU_BIN" "$@" --broker "tcp://$KAFKA_FIRST")
 }
 
+# render TEMPLATE OUT KEY=VALUE...: replaces every @KEY@ in TEMPLATE.
+render() {
+  local tmpl=$1 out=$2 kv v args=()
+  shift 2
+  for kv; do
+    v=${kv#*=}
+    v=${v//\\/\\\\} v=${v//&/\\&} v=${v//|/\\|}   # escape for sed's replacement
+    args+=(-e "s|@${kv%%=*}@|$v|g")
+  done
+  sed "${args[@]}" "$tmpl" >"$out"
+}
+
+# A listener we did not start on one of our ports (often a stack from another
+# FIDUCIA_STATE_DIR) would otherwise answer our readiness checks.
+port_free() {
+  ! tcp_open 127.0.0.1 "$2" || die "port $2 for $1 is already in use by another process"
+}
+
 log() { printf 'fiducia-local: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -299,6 +317,10 @@ resolve_bin_dir() {
   (cd "$REPO" && cargo build "${flags[@]}" --bins) || die "cargo build failed"
   FIDUCIA_BIN_DIR=$target/$profile
 }
+
+# The local ClickHouse cluster, started only on request.
+# shellcheck source=cluster.sh
+. "$LOCAL_DIR/cluster.sh"
 
 # Several instances of every service (FIDUCIA_INSTANCES, `up --scale N`).
 # shellcheck source=instances.sh

@@ -11,6 +11,7 @@
 //! session state already moved on. Records go out through a
 //! [`RecordPublisher`], so this is unit-tested without a broker.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use fiducia_proto::time::now_ms;
@@ -113,6 +114,12 @@ impl<P: RecordPublisher> BatchHandler for Enricher<P> {
 
     fn prepare(batch: Vec<OwnedMessage>, _ranges: &[OffsetRange]) -> Vec<OwnedMessage> {
         batch
+    }
+
+    /// A withdrawal read from the consent topic: its profile's tombstone
+    /// goes out in an empty batch at once, not with the next raw event.
+    fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.processor.wake())
     }
 
     fn assigned(&mut self, partitions: &[i32]) {

@@ -7,6 +7,9 @@
 //! tombstones it in the profiles topic, without waiting for the visitor's
 //! next event.
 //!
+//! An idle enricher does not wait for a raw event to apply it: queuing
+//! wakes its consume loop, which runs an empty batch.
+//!
 //! No history is read: a withdrawal made while no enricher ran is caught by
 //! the visitor's next event instead (it comes without personalization, or
 //! says when personalization was turned on again), and the collectors never
@@ -18,6 +21,7 @@ use fiducia_proto::consent::Purpose;
 use fiducia_proto::v1::ConsentRecord;
 use fiducia_runtime::kafka::follow::{self, FollowSettings, FollowState};
 use prost::Message as _;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// A subject whose personalization stood off from `at_ms` (server time).
@@ -35,6 +39,10 @@ pub struct Withdrawal {
 #[derive(Debug, Default)]
 pub struct Withdrawals {
     queued: Mutex<Vec<Withdrawal>>,
+    /// Notified for each withdrawal queued: an idle consume loop then runs
+    /// an empty batch, so the profile's tombstone does not wait for the
+    /// next raw event (`fiducia_runtime::kafka::consume::BatchHandler::wake`).
+    wake: Arc<Notify>,
 }
 
 impl Withdrawals {
@@ -55,6 +63,13 @@ impl Withdrawals {
             visitor: record.subject.clone(),
             at_ms: record.server_ts_ms,
         });
+        self.wake.notify_one();
+    }
+
+    /// What [`Self::apply`] notifies when it queues a withdrawal.
+    #[must_use]
+    pub fn wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
     }
 
     /// Everything queued since the last call.

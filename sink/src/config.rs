@@ -93,6 +93,11 @@ pub struct ClickHouseConfig {
     /// `FIDUCIA_CLICKHOUSE_COMPRESSION`: `lz4` compresses inserts (worth it
     /// when bandwidth to ClickHouse is scarce), `none` (the default) does not.
     pub compress: bool,
+    /// `FIDUCIA_SINK_CLICKHOUSE_CLUSTER`: the cluster (as the servers'
+    /// `remote_servers` name it) the tables span, in cluster mode
+    /// (`sink/src/schema/cluster.rs`); unset or empty: a single server.
+    /// Chosen before the first start (deploy/OPERATIONS.md).
+    pub cluster: Option<String>,
 }
 
 impl std::fmt::Debug for ClickHouseConfig {
@@ -104,6 +109,7 @@ impl std::fmt::Debug for ClickHouseConfig {
             .field("password", &"<redacted>")
             .field("insert_timeout", &self.insert_timeout)
             .field("compress", &self.compress)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -117,6 +123,7 @@ impl Default for ClickHouseConfig {
             password: String::new(),
             insert_timeout: Duration::from_secs(30),
             compress: false,
+            cluster: None,
         }
     }
 }
@@ -162,6 +169,7 @@ impl Config {
             password: password("FIDUCIA_CLICKHOUSE_PASSWORD")?,
             insert_timeout: env_ms("FIDUCIA_CLICKHOUSE_INSERT_TIMEOUT_MS", c.insert_timeout)?,
             compress: compression("FIDUCIA_CLICKHOUSE_COMPRESSION")?,
+            cluster: cluster("FIDUCIA_SINK_CLICKHOUSE_CLUSTER")?,
         };
         if !(clickhouse.url.starts_with("http://") || clickhouse.url.starts_with("https://")) {
             return Err(ConfigError::new(
@@ -201,6 +209,15 @@ pub fn database_name(var: &str, value: String) -> Result<String, ConfigError> {
             value,
             "must be ASCII letters, digits and '_', not starting with a digit",
         ))
+    }
+}
+
+/// A cluster name (an identifier like a database name), or `None` when
+/// unset or empty.
+fn cluster(var: &str) -> Result<Option<String>, ConfigError> {
+    match env_or(var, String::new())? {
+        name if name.is_empty() => Ok(None),
+        name => database_name(var, name).map(Some),
     }
 }
 

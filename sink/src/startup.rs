@@ -128,9 +128,13 @@ impl Application {
         metrics::describe();
         let database = config.clickhouse.database.as_str();
         let client = ch::client(&config.clickhouse);
-        let features = connect(&client, &shutdown).await?;
-        tracing::info!(server = %features, url = %config.clickhouse.url, database, "clickhouse connected");
-        let applied_migrations = schema::migrate(&client, database)
+        let cluster = (config.clickhouse.cluster.as_deref())
+            .map(|name| schema::cluster::Cluster::new(name, database));
+        let features = connect(&client, &shutdown)
+            .await?
+            .in_cluster(cluster.clone());
+        tracing::info!(server = %features, url = %config.clickhouse.url, database, cluster = config.clickhouse.cluster.as_deref().unwrap_or(""), "clickhouse connected");
+        let applied_migrations = schema::migrate_in(&client, database, cluster.as_ref())
             .await
             .with_context(|| format!("migrating clickhouse database {database}"))?;
         ::metrics::counter!(metrics::MIGRATIONS_APPLIED).increment(applied_migrations.len() as u64);

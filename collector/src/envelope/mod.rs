@@ -48,8 +48,7 @@ pub struct Envelope {
 }
 
 /// A purpose's consent value on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(from = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentValue {
     /// `"granted"`
     Granted,
@@ -60,13 +59,33 @@ pub enum ConsentValue {
     Unknown,
 }
 
-impl From<String> for ConsentValue {
-    fn from(value: String) -> Self {
-        match value.as_str() {
+impl ConsentValue {
+    /// What a wire value means: `granted`, `denied`, anything else unknown.
+    #[must_use]
+    pub fn from_wire(value: &str) -> Self {
+        match value {
             "granted" => Self::Granted,
             "denied" => Self::Denied,
             _ => Self::Unknown,
         }
+    }
+}
+
+/// Read from the string in place (no copy of it), whatever it says; a
+/// value that is not a string is malformed.
+impl<'de> Deserialize<'de> for ConsentValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Wire;
+        impl serde::de::Visitor<'_> for Wire {
+            type Value = ConsentValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<ConsentValue, E> {
+                Ok(ConsentValue::from_wire(value))
+            }
+        }
+        deserializer.deserialize_str(Wire)
     }
 }
 

@@ -58,6 +58,7 @@ async fn handle<P: EventPublisher>(
         checked,
         meta,
         site,
+        site_id,
     } = intake(request, payload, state, events_in_request).await?;
     let resolution = gate(
         &envelope,
@@ -123,16 +124,10 @@ async fn handle<P: EventPublisher>(
                 .increment(1);
         }
     }
-    let hot = metrics::hot();
-    if kept > 0 {
-        hot.events_kept.increment(kept as u64);
-    }
-    if stripped > 0 {
-        hot.events_stripped.increment(stripped as u64);
-    }
+    metrics::events_decided(site_id, kept, stripped);
     let mut response = HttpResponse::NoContent();
     if let Some(visitor) = issued {
-        hot.visitor_ids_issued.increment(1);
+        metrics::hot().visitor_ids_issued.increment(1);
         response.insert_header((visitor::VISITOR_HEADER, visitor));
     } else if forget_visitor {
         // `Fiducia-Visitor: 0`: the tag stores what this header says as its
@@ -145,6 +140,7 @@ async fn handle<P: EventPublisher>(
         for (drop, count) in &dropped {
             ::metrics::counter!(
                 metrics::EVENTS,
+                "site" => site_id.to_owned(),
                 "decision" => "drop",
                 "purpose" => drop.purpose.as_str(),
                 "reason" => drop.reason.as_str()

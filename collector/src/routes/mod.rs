@@ -105,6 +105,8 @@ pub struct Intake<'s> {
     pub meta: RequestMeta,
     /// The envelope's site.
     pub site: &'s Site,
+    /// Its id, as configured.
+    pub site_id: &'s str,
 }
 
 /// The steps `/v1/events` and `/v1/consent/explain` share: rate limit →
@@ -130,9 +132,9 @@ pub async fn intake<'s, P>(
     metrics::hot().body_size.record(body.len() as f64);
     let envelope = envelope::parse(&body)?;
     *events_in_request = envelope.events.len();
-    let site = state
+    let (site_id, site) = state
         .sites
-        .get(&envelope.site)
+        .entry(&envelope.site)
         .ok_or(ApiError::UnknownSite)?;
     if cors::origin(request).is_some_and(|o| !site.allows(o)) {
         return Err(ApiError::OriginNotAllowed);
@@ -162,6 +164,7 @@ pub async fn intake<'s, P>(
         checked,
         meta,
         site,
+        site_id,
     })
 }
 

@@ -97,6 +97,7 @@ async fn events_without_consent_are_dropped_counted_and_never_published() {
         metrics
             .lines()
             .any(|l| l.starts_with("fiducia_collector_events_total{")
+                && l.contains(r#"site="demo""#)
                 && l.contains(r#"decision="drop""#)
                 && l.contains(r#"purpose="measurement""#)
                 && l.contains(r#"reason="denied""#)),

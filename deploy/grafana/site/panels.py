@@ -56,7 +56,8 @@ def expand(query, site, start, end, interval_s=3600):
               .replace("$__toTime", f"toDateTime({int(end)})")
               .replace("$__interval_s", str(int(interval_s)))
               .replace("$__range", f"{int(end - start)}s")
-              .replace("${site:sqlstring}", sqlstring(site)))
+              .replace("${site:sqlstring}", sqlstring(site))
+              .replace("${site}", site))  # PromQL: a configured site id, as it is
     left = re.findall(r"\$\{?__?\w+", out)
     if left:
         raise ValueError(f"unexpanded Grafana variables {left}: add them to panels.expand")

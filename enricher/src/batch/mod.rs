@@ -108,6 +108,12 @@ impl Processor {
         self
     }
 
+    /// What queuing a withdrawal notifies ([`Withdrawals::wake`]).
+    #[must_use]
+    pub fn wake(&self) -> Arc<tokio::sync::Notify> {
+        self.withdrawals.wake()
+    }
+
     /// The raw partitions of `batch` whose session state must be read back first.
     #[must_use]
     pub fn partitions_to_restore(&self, batch: &[OwnedMessage]) -> Vec<i32> {

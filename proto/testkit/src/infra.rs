@@ -109,18 +109,29 @@ impl PrivateInfra {
 
 impl Drop for PrivateInfra {
     fn drop(&mut self) {
-        let _ = Command::new(repo_root().join("deploy/local/down"))
-            .envs(&self.env)
-            .status();
-        // A failed test keeps the servers' logs and data for a post-mortem.
-        if std::thread::panicking()
-            && let Some(state) = self.state.take()
-        {
-            eprintln!(
-                "test failed: broker and ClickHouse state kept in {}",
-                state.keep().display()
-            );
-        }
+        stop(&[], &self.env, &mut self.state, "broker and ClickHouse");
+    }
+}
+
+/// `deploy/local/down <args>` with `env`; a failed test keeps the servers'
+/// logs and data (`state`, the servers called `what`) for a post-mortem.
+pub(crate) fn stop(
+    args: &[&str],
+    env: &HashMap<String, String>,
+    state: &mut Option<tempfile::TempDir>,
+    what: &str,
+) {
+    let _ = Command::new(repo_root().join("deploy/local/down"))
+        .args(args)
+        .envs(env)
+        .status();
+    if std::thread::panicking()
+        && let Some(state) = state.take()
+    {
+        eprintln!(
+            "test failed: {what} state kept in {}",
+            state.keep().display()
+        );
     }
 }
 
@@ -133,6 +144,16 @@ struct Component {
 
 fn start(env: &HashMap<String, String>) -> Infra {
     run_script("up", &["--infra"], env);
+    let url_of = urls(env);
+    Infra {
+        brokers: url_of("kafka").trim_start_matches("tcp://").to_owned(),
+        clickhouse_url: url_of("clickhouse"),
+    }
+}
+
+/// The URL of each component `deploy/local/status --json` reports up;
+/// the returned function panics for one that is not.
+pub(crate) fn urls(env: &HashMap<String, String>) -> impl Fn(&str) -> String + use<> {
     let output = Command::new(repo_root().join("deploy/local/status"))
         .arg("--json")
         .envs(env)
@@ -140,17 +161,13 @@ fn start(env: &HashMap<String, String>) -> Infra {
         .expect("run deploy/local/status --json");
     let status: HashMap<String, Component> = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("deploy/local/status --json: {e}"));
-    let url_of = |name: &str| match status.get(name) {
+    move |name: &str| match status.get(name) {
         Some(c) if c.state == "up" => c.url.clone(),
-        _ => panic!("{name} is not up after deploy/local/up --infra"),
-    };
-    Infra {
-        brokers: url_of("kafka").trim_start_matches("tcp://").to_owned(),
-        clickhouse_url: url_of("clickhouse"),
+        _ => panic!("{name} is not up after deploy/local/up"),
     }
 }
 
-fn run_script(script: &str, args: &[&str], env: &HashMap<String, String>) {
+pub(crate) fn run_script(script: &str, args: &[&str], env: &HashMap<String, String>) {
     let root = repo_root();
     let state = env
         .get("FIDUCIA_STATE_DIR")

@@ -32,7 +32,9 @@ pub fn producer(brokers: &str, client_id: &str) -> rdkafka::producer::FutureProd
         message_timeout: std::time::Duration::from_secs(30),
         ..fiducia_runtime::kafka::ProducerSettings::default()
     };
-    fiducia_runtime::kafka::producer(brokers, client_id, &settings).expect("a test producer")
+    fiducia_runtime::kafka::producer_config(brokers, client_id, &settings)
+        .create()
+        .expect("a test producer")
 }
 
 /// Reads `topic` on `brokers` from its start, in a consumer group of its own,

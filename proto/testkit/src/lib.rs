@@ -1,7 +1,8 @@
 //! Real servers and helpers for Fiducia's integration tests, one of each:
 //!
 //! * [`infra`] / [`PrivateInfra`]: the broker and ClickHouse, started by the
-//!   project's own scripts (nothing is assumed to be running).
+//!   project's own scripts (nothing is assumed to be running);
+//!   [`PrivateCluster`]: a ClickHouse cluster of four servers, the same way.
 //! * [`Service`]: a service process, killed on drop, its log kept for a
 //!   failed test.
 //! * [`eventually`] and [`wait_status`]: the one way to wait for something.
@@ -19,6 +20,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 mod clickhouse;
+mod cluster;
 pub mod config_doc;
 pub mod envelopes;
 mod infra;
@@ -30,6 +32,7 @@ pub mod raw;
 mod wait;
 
 pub use clickhouse::ClickHouse;
+pub use cluster::{NODES as CLUSTER_NODES, PrivateCluster};
 pub use infra::{Infra, PrivateInfra, infra};
 pub use kafka::{count_messages, create_topics, producer, read_topic};
 pub use process::{Service, assert_sites_file_refused, start_up_failure};

@@ -24,13 +24,19 @@ use crate::schema::ServerFeatures;
 /// The statement deleting the rows of `{db}.<table>` that match `predicate`:
 /// a lightweight delete where the server has it, else a mutation. Both
 /// return once the server accepted the deletion; a mutation finishes in the
-/// background, and readers never see a row half deleted.
+/// background, and readers never see a row half deleted. In a cluster, it
+/// deletes from the local tables on every server (`ON CLUSTER`; a mutation
+/// of a replicated table reaches every replica through ZooKeeper).
 #[must_use]
 pub fn delete_statement(features: &ServerFeatures, table: &str, predicate: &str) -> String {
-    if features.lightweight_delete() {
+    let sql = if features.lightweight_delete() {
         format!("DELETE FROM {{db}}.`{table}` WHERE {predicate}")
     } else {
         format!("ALTER TABLE {{db}}.`{table}` DELETE WHERE {predicate}")
+    };
+    match &features.cluster {
+        None => sql,
+        Some(cluster) => cluster.statements(&sql).swap_remove(0),
     }
 }
 

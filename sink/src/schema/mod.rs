@@ -7,6 +7,7 @@
 //! run that loses a race (e.g. two `CREATE TABLE IF NOT EXISTS` at the same
 //! instant on an old server) is simply repeated.
 
+pub mod cluster;
 pub mod migrations;
 
 use std::collections::BTreeSet;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use clickhouse::Client;
 
+use self::cluster::Cluster;
 use self::migrations::{Migration, Step};
 
 /// Why the schema could not be brought up to date.
@@ -31,6 +33,8 @@ pub enum SchemaError {
 /// are written for the oldest supported server (18.16); these flags are
 /// where newer servers get modern DDL (LowCardinality, TTL, codecs,
 /// lightweight deletes, insert dedup tokens) when a migration needs it.
+/// With a [`Cluster`], the server is one of a cluster's, and the
+/// statements that change tables run across it ([`Self::statements`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerFeatures {
     /// The version string as reported, e.g. `18.16.1`.
@@ -39,6 +43,8 @@ pub struct ServerFeatures {
     pub major: u32,
     /// Its second component.
     pub minor: u32,
+    /// The cluster the sink's tables span; `None` on a single server.
+    pub cluster: Option<Cluster>,
 }
 
 impl ServerFeatures {
@@ -61,7 +67,47 @@ impl ServerFeatures {
             version: version.trim().to_owned(),
             major,
             minor,
+            cluster: None,
         })
+    }
+
+    /// The same server as one of `cluster`'s (or a single one for `None`).
+    #[must_use]
+    pub fn in_cluster(self, cluster: Option<Cluster>) -> Self {
+        Self { cluster, ..self }
+    }
+
+    /// `sql` (`{db}` unrendered) as it runs here: itself on a single
+    /// server, rewritten by [`Cluster::statements`] in a cluster.
+    #[must_use]
+    pub fn statements(&self, sql: &str) -> Vec<String> {
+        match &self.cluster {
+            None => vec![sql.to_owned()],
+            Some(cluster) if self.replicated_comments() => cluster.statements(sql),
+            Some(cluster) => cluster
+                .statements(sql)
+                .iter()
+                .map(|sql| cluster::without_comments(sql))
+                .collect(),
+        }
+    }
+
+    /// Column comments on `Replicated*` tables: 18.16 refuses its own
+    /// table ("Table structure in ZooKeeper is too different from local
+    /// table structure", seen here), so cluster mode leaves them out there.
+    #[must_use]
+    pub fn replicated_comments(&self) -> bool {
+        self.at_least(19, 1)
+    }
+
+    /// Where `table`'s rows are stored on this server (for
+    /// `system.mutations` and `system.columns`).
+    #[must_use]
+    pub fn local_table(&self, table: &str) -> String {
+        match &self.cluster {
+            None => table.to_owned(),
+            Some(_) => Cluster::local(table),
+        }
     }
 
     /// Whether the server is `major.minor` or newer.
@@ -161,14 +207,15 @@ impl ServerFeatures {
 /// current engine. Columns are added with `ADD COLUMN IF NOT EXISTS` where
 /// the server has it, else with a plain `ADD COLUMN` (the database is empty;
 /// [`migrate`] checks `system.columns` first instead).
+/// In a cluster, each step is rewritten by [`Cluster::statements`].
 #[must_use]
 pub fn plan(history: &[Migration], features: &ServerFeatures, database: &str) -> Vec<String> {
     history
         .iter()
         .flat_map(|m| m.steps)
         .filter_map(|step| match *step {
-            Step::Sql(sql) => Some(render(sql, database)),
-            Step::If { feature, sql } => features.has(feature).then(|| render(sql, database)),
+            Step::Sql(sql) => Some(sql.to_owned()),
+            Step::If { feature, sql } => features.has(feature).then(|| sql.to_owned()),
             Step::AddColumn {
                 table,
                 column,
@@ -179,14 +226,13 @@ pub fn plan(history: &[Migration], features: &ServerFeatures, database: &str) ->
                 } else {
                     ""
                 };
-                Some(render(
-                    &format!(
-                        "ALTER TABLE {{db}}.`{table}` ADD COLUMN {guard}`{column}` {definition}"
-                    ),
-                    database,
+                Some(format!(
+                    "ALTER TABLE {{db}}.`{table}` ADD COLUMN {guard}`{column}` {definition}"
                 ))
             }
         })
+        .flat_map(|sql| features.statements(&sql))
+        .map(|sql| render(&sql, database))
         .collect()
 }
 
@@ -201,6 +247,19 @@ pub async fn migrate(client: &Client, database: &str) -> Result<Vec<u32>, Schema
     migrate_with(client, database, migrations::MIGRATIONS).await
 }
 
+/// Applies [`migrations::MIGRATIONS`] to `database` on a single server
+/// (`cluster` `None`) or across `cluster`; see [`migrate_with`].
+///
+/// # Errors
+/// When a statement keeps failing.
+pub async fn migrate_in(
+    client: &Client,
+    database: &str,
+    cluster: Option<&Cluster>,
+) -> Result<Vec<u32>, SchemaError> {
+    migrate_history(client, database, cluster, migrations::MIGRATIONS).await
+}
+
 /// Applies the migrations of `history` not yet recorded in
 /// `<database>.schema_migrations`, in order, and returns the versions this
 /// call applied. `client` must not select a database (it may not exist yet).
@@ -212,9 +271,20 @@ pub async fn migrate_with(
     database: &str,
     history: &[Migration],
 ) -> Result<Vec<u32>, SchemaError> {
+    migrate_history(client, database, None, history).await
+}
+
+/// [`migrate_with`], across `cluster` when there is one
+/// ([`Cluster::statements`]).
+async fn migrate_history(
+    client: &Client,
+    database: &str,
+    cluster: Option<&Cluster>,
+    history: &[Migration],
+) -> Result<Vec<u32>, SchemaError> {
     let mut attempt = 1;
     loop {
-        match migrate_once(client, database, history).await {
+        match migrate_once(client, database, cluster, history).await {
             Ok(applied) => return Ok(applied),
             Err(error) if attempt < ATTEMPTS => {
                 tracing::warn!(%error, attempt, database, "schema migration failed; retrying");
@@ -229,9 +299,12 @@ pub async fn migrate_with(
 async fn migrate_once(
     client: &Client,
     database: &str,
+    cluster: Option<&Cluster>,
     history: &[Migration],
 ) -> Result<Vec<u32>, SchemaError> {
-    let features = ServerFeatures::probe(client).await?;
+    let features = ServerFeatures::probe(client)
+        .await?
+        .in_cluster(cluster.cloned());
     let done = applied_versions(client, database).await?;
     let mut applied = Vec::new();
     for migration in history.iter().filter(|m| !done.contains(&m.version)) {
@@ -287,10 +360,10 @@ async fn run_step(
     step: &Step,
 ) -> Result<(), SchemaError> {
     match *step {
-        Step::Sql(sql) => client.query_raw(&render(sql, database)).execute().await?,
+        Step::Sql(sql) => execute(client, database, &features.statements(sql)).await?,
         Step::If { feature, sql } => {
             if features.has(feature) {
-                client.query_raw(&render(sql, database)).execute().await?;
+                execute(client, database, &features.statements(sql)).await?;
             }
         }
         Step::AddColumn {
@@ -298,21 +371,49 @@ async fn run_step(
             column,
             definition,
         } => {
-            let exists: u64 = client
-                .query("SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?")
-                .bind(database)
-                .bind(table)
-                .bind(column)
-                .fetch_one()
-                .await?;
-            if exists == 0 {
-                let sql =
-                    format!("ALTER TABLE {{db}}.`{table}` ADD COLUMN `{column}` {definition}");
-                client.query_raw(&render(&sql, database)).execute().await?;
+            // In a cluster: the local table's `ALTER ... ON CLUSTER`, then
+            // its `Distributed` table made again, each unless done already.
+            let sql = format!("ALTER TABLE {{db}}.`{table}` ADD COLUMN `{column}` {definition}");
+            let statements = features.statements(&sql);
+            let (alter, redistribute) = statements.split_at(1);
+            if !has_column(client, database, &features.local_table(table), column).await? {
+                execute(client, database, alter).await?;
+            }
+            if !redistribute.is_empty() && !has_column(client, database, table, column).await? {
+                execute(client, database, redistribute).await?;
             }
         }
     }
     Ok(())
+}
+
+/// Runs `statements` (`{db}` unrendered) in order.
+async fn execute(
+    client: &Client,
+    database: &str,
+    statements: &[String],
+) -> Result<(), SchemaError> {
+    for sql in statements {
+        client.query_raw(&render(sql, database)).execute().await?;
+    }
+    Ok(())
+}
+
+/// Whether `database.table` has `column` on the server `client` talks to.
+async fn has_column(
+    client: &Client,
+    database: &str,
+    table: &str,
+    column: &str,
+) -> Result<bool, SchemaError> {
+    let exists: u64 = client
+        .query("SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?")
+        .bind(database)
+        .bind(table)
+        .bind(column)
+        .fetch_one()
+        .await?;
+    Ok(exists > 0)
 }
 
 /// `sql` with `{db}` replaced by the back-quoted database name (validated by

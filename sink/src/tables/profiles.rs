@@ -3,6 +3,9 @@
 //! queried, so a profile needs no storage of its own and no job to keep it
 //! up to date.
 
+/// The view's name, in the configured database.
+pub const NAME: &str = "profiles";
+
 /// The visitors whose latest consent record (by server time) leaves
 /// personalization off: `(site_id, subject)` pairs. A macro so the
 /// statements that use it stay `&'static str`.

@@ -1,5 +1,8 @@
 //! `sessions`, a view: the sessions of `events`, computed when queried.
 
+/// The view's name, in the configured database.
+pub const NAME: &str = "sessions";
+
 /// One row per session, computed from `events` at query time (a plain view,
 /// so it needs no storage, no retention of its own and no erasure: it shows
 /// exactly what `events` holds). Events without a session id are left out.

@@ -30,10 +30,25 @@ use crate::metrics;
 use crate::tables::TableRow;
 
 /// A client for `config`'s server, selecting no database (migrations create
-/// it). Use `.with_database(..)` for queries inside it.
+/// it). Use `.with_database(..)` for queries inside it. In cluster mode an
+/// insert into a `Distributed` table returns once every shard stored its
+/// rows (`insert_distributed_sync`), not once they are queued on the server
+/// the sink talks to: an acknowledged batch is in its shards' replicated
+/// tables; and a subquery of a `Distributed` table inside a query of one
+/// (`... IN (SELECT ... FROM {db}.privacy_requests)`) runs once and is sent
+/// to every shard (`distributed_product_mode = global`; 18.16 refuses such
+/// a query by default).
 #[must_use]
 pub fn client(config: &ClickHouseConfig) -> Client {
-    Client::default()
+    let client = Client::default();
+    let client = if config.cluster.is_some() {
+        client
+            .with_setting("insert_distributed_sync", "1")
+            .with_setting("distributed_product_mode", "global")
+    } else {
+        client
+    };
+    client
         .with_url(&config.url)
         .with_user(&config.user)
         .with_password(&config.password)

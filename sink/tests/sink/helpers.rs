@@ -27,11 +27,15 @@ use uuid::Uuid;
 pub const PARTITIONS: i32 = 2;
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// One test's own topics and database on the shared servers.
+/// One test's own topics and database on the shared servers (or on a
+/// cluster of its own, [`Setup::on_cluster`]).
 pub struct Setup {
     pub infra: &'static Infra,
     pub topics: Topics,
     pub database: String,
+    /// The ClickHouse the sink and the test talk to, and its cluster if any.
+    pub clickhouse_url: String,
+    pub cluster: Option<String>,
 }
 
 impl Setup {
@@ -43,6 +47,17 @@ impl Setup {
             infra,
             topics,
             database: unique("fiducia_test"),
+            clickhouse_url: infra.clickhouse_url.clone(),
+            cluster: None,
+        }
+    }
+
+    /// The same, its database on `cluster` through the server at `url`.
+    pub async fn on_cluster(url: &str, cluster: &str) -> Self {
+        Self {
+            clickhouse_url: url.to_owned(),
+            cluster: Some(cluster.to_owned()),
+            ..Self::new().await
         }
     }
 
@@ -53,8 +68,9 @@ impl Setup {
             ..KafkaConfig::new(&self.infra.brokers, self.topics.clone())
         };
         let clickhouse = ClickHouseConfig {
-            url: self.infra.clickhouse_url.clone(),
+            url: self.clickhouse_url.clone(),
             database: self.database.clone(),
+            cluster: self.cluster.clone(),
             ..ClickHouseConfig::default()
         };
         let mut config = Config::new(kafka, clickhouse);

@@ -3,8 +3,10 @@
 //! topics, consumer group and database. [`jobs`] covers profiles, their
 //! erasure and retention; [`rights`] erasure requests and retention
 //! choices; [`docs`] runs every query of the analyst guide;
-//! [`startup`] runs the binary with configurations it must refuse.
+//! [`startup`] runs the binary with configurations it must refuse;
+//! [`cluster`] the sink against a ClickHouse cluster of its own.
 
+mod cluster;
 mod dead_letters;
 mod delivery;
 mod docs;

@@ -30,7 +30,7 @@ use crate::helpers::{
 };
 
 /// Events of `visitor` (personalization consent, so profile signals too).
-fn events_of(visitor: &str, user: &str, count: u32) -> Vec<EnrichedEvent> {
+pub(crate) fn events_of(visitor: &str, user: &str, count: u32) -> Vec<EnrichedEvent> {
     (0..count)
         .map(|i| EnrichedEvent {
             visitor_id: visitor.into(),
@@ -44,7 +44,7 @@ fn events_of(visitor: &str, user: &str, count: u32) -> Vec<EnrichedEvent> {
         .collect()
 }
 
-fn consent(
+pub(crate) fn consent(
     visitor: &str,
     action: ConsentAction,
     retention_months: u32,
@@ -87,7 +87,7 @@ async fn send(producer: &FutureProducer, topic: &str, key: &str, schema: &str, p
         .unwrap();
 }
 
-async fn send_consent(setup: &Setup, producer: &FutureProducer, record: &ConsentRecord) {
+pub(crate) async fn send_consent(setup: &Setup, producer: &FutureProducer, record: &ConsentRecord) {
     let key = format!("demo/{}", record.subject);
     send(
         producer,
@@ -100,7 +100,12 @@ async fn send_consent(setup: &Setup, producer: &FutureProducer, record: &Consent
 }
 
 /// Publishes an erasure of `visitor` (or of `user_key`) as the collector does.
-async fn erase(setup: &Setup, producer: &FutureProducer, visitor: &str, user_key: &str) -> Uuid {
+pub(crate) async fn erase(
+    setup: &Setup,
+    producer: &FutureProducer,
+    visitor: &str,
+    user_key: &str,
+) -> Uuid {
     let id = Uuid::now_v7();
     let request = PrivacyRequest {
         request_id: id.as_bytes().to_vec(),
@@ -148,7 +153,7 @@ async fn states(setup: &Setup, id: Uuid) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn wait_verified(setup: &Setup, id: Uuid) {
+pub(crate) async fn wait_verified(setup: &Setup, id: Uuid) {
     eventually("the erasure is verified", WAIT * 3, || async {
         let states = states(setup, id).await;
         if states.iter().any(|s| s == "verified") {

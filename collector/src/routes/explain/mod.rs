@@ -62,6 +62,7 @@ pub async fn post<P: EventPublisher>(
         checked,
         meta,
         site,
+        ..
     } = intake(&request, payload, &state, &mut events).await?;
     let policy = &site.consent;
     // The ledger's part only for the visitor's own token (as the privacy routes).

@@ -170,7 +170,7 @@ fn parse_changes(body: &[u8]) -> Result<Vec<(Purpose, bool)>, ApiError> {
                 .into_iter()
                 .find(|p| p.as_str() == name)
                 .ok_or_else(|| invalid(name, "not a purpose that takes consent"))?;
-            match value.as_str().map(|v| ConsentValue::from(v.to_owned())) {
+            match value.as_str().map(ConsentValue::from_wire) {
                 Some(ConsentValue::Granted) => Ok((purpose, true)),
                 Some(ConsentValue::Denied) => Ok((purpose, false)),
                 _ => Err(invalid(name, "must be \"granted\" or \"denied\"")),

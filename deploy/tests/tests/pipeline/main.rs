@@ -6,6 +6,7 @@
 //! tests build and run only that service.
 
 mod broker_restart;
+mod cluster;
 mod consent_log;
 mod erasure;
 mod exactly_once;

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaResult;
-use rdkafka::producer::FutureProducer;
+
+use super::ack::{AckContext, AckProducer};
 
 /// The base configuration: brokers and a client id for broker-side logs.
 #[must_use]
@@ -56,7 +57,9 @@ impl Default for ProducerSettings {
     }
 }
 
-/// An idempotent producer with `acks=all` and lz4 compression.
+/// An idempotent producer with `acks=all` and lz4 compression
+/// ([`producer_config`]), whose deliveries complete one waiter per batch
+/// (`super::ack`).
 ///
 /// # Errors
 /// When librdkafka rejects the configuration.
@@ -64,8 +67,20 @@ pub fn producer(
     brokers: &str,
     client_id: &str,
     settings: &ProducerSettings,
-) -> KafkaResult<FutureProducer> {
-    client_config(brokers, client_id)
+) -> KafkaResult<AckProducer> {
+    producer_config(brokers, client_id, settings).create_with_context(AckContext)
+}
+
+/// The configuration of every producer: idempotent, `acks=all`, lz4, and
+/// `settings`' linger, timeout and queue bound.
+#[must_use]
+pub fn producer_config(
+    brokers: &str,
+    client_id: &str,
+    settings: &ProducerSettings,
+) -> ClientConfig {
+    let mut config = client_config(brokers, client_id);
+    config
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", "lz4")
@@ -77,6 +92,6 @@ pub fn producer(
         .set(
             "queue.buffering.max.messages",
             settings.queue_max_messages.to_string(),
-        )
-        .create()
+        );
+    config
 }

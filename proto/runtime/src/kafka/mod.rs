@@ -8,6 +8,7 @@
 //! state on every instance ([`follow`]) and the next stage's lag watched
 //! from upstream ([`group_lag`]).
 
+pub mod ack;
 pub mod admin;
 pub mod client;
 pub mod consume;
@@ -20,4 +21,4 @@ pub mod routing;
 pub mod scan;
 pub mod send;
 
-pub use client::{ProducerSettings, client_config, producer};
+pub use client::{ProducerSettings, client_config, producer, producer_config};

@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaResult;
 use rdkafka::message::ToBytes;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer};
 
+use super::ack::AckProducer;
 use super::health::BrokerHealth;
 use super::send::{SendError, Sent, enqueue};
 use super::{ProducerSettings, producer};
@@ -49,7 +50,7 @@ impl ProducerMetrics {
 
 /// See the module docs.
 pub struct ResilientProducer {
-    current: RwLock<Arc<FutureProducer>>,
+    current: RwLock<Arc<AckProducer>>,
     brokers: String,
     client_id: String,
     settings: ProducerSettings,
@@ -85,7 +86,7 @@ impl ResilientProducer {
 
     /// The producer to send with now.
     #[must_use]
-    pub fn current(&self) -> Arc<FutureProducer> {
+    pub fn current(&self) -> Arc<AckProducer> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 

@@ -13,9 +13,13 @@
 //! which adds the producer's health bookkeeping; [`enqueue`] is the step
 //! under it, for a plain producer.
 
+use std::sync::Arc;
+
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::ToBytes;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{BaseRecord, FutureRecord};
+
+use super::ack::{AckProducer, Pending};
 
 /// Why a record was not acknowledged.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -90,30 +94,42 @@ impl Sent {
 /// Hands `records` to `producer` in order, stopping at the first it
 /// refuses. Records are built lazily, so each is encoded just before it is
 /// enqueued; they are all enqueued before this returns, so what waits for
-/// the acknowledgements holds no borrow of them.
+/// the acknowledgements holds no borrow of them. Each carries a token of
+/// the batch's one [`Pending`] (`super::ack`).
 pub fn enqueue<'a, K, P>(
-    producer: &FutureProducer,
+    producer: &AckProducer,
     records: impl IntoIterator<Item = FutureRecord<'a, K, P>>,
 ) -> Enqueued
 where
     K: ToBytes + ?Sized + 'a,
     P: ToBytes + ?Sized + 'a,
 {
-    let records = records.into_iter();
-    let mut deliveries = Vec::with_capacity(records.size_hint().0);
+    let pending = Pending::new();
+    let mut enqueued = 0;
     for record in records {
-        match producer.send_result(record) {
-            Ok(delivery) => deliveries.push(delivery),
-            Err((error, _)) => {
-                return Enqueued {
-                    deliveries,
-                    refused: Some(SendError::Refused(error)),
-                };
-            }
+        let record = BaseRecord {
+            topic: record.topic,
+            partition: record.partition,
+            payload: record.payload,
+            key: record.key,
+            timestamp: record.timestamp,
+            headers: record.headers,
+            delivery_opaque: pending.token(enqueued),
+        };
+        // A refused record's token comes back with it and is dropped: the
+        // batch has failed and is not awaited.
+        if let Err((error, _)) = producer.send(record) {
+            return Enqueued {
+                pending,
+                enqueued,
+                refused: Some(SendError::Refused(error)),
+            };
         }
+        enqueued += 1;
     }
     Enqueued {
-        deliveries,
+        pending,
+        enqueued,
         refused: None,
     }
 }
@@ -121,7 +137,8 @@ where
 /// A batch in the producer's hands; [`Self::acknowledged`] waits for it.
 #[must_use = "a batch is sent once its acknowledgements are awaited"]
 pub struct Enqueued {
-    deliveries: Vec<DeliveryFuture>,
+    pending: Arc<Pending>,
+    enqueued: usize,
     refused: Option<SendError>,
 }
 
@@ -129,28 +146,17 @@ impl Enqueued {
     /// Waits for every acknowledgement; at once when the producer refused a
     /// record (the batch has failed already).
     pub async fn acknowledged(self) -> Sent {
-        let enqueued = self.deliveries.len();
         if self.refused.is_some() {
             return Sent {
-                enqueued,
+                enqueued: self.enqueued,
                 refused: self.refused,
                 failed: Vec::new(),
             };
         }
-        let failed = futures::future::join_all(self.deliveries)
-            .await
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, outcome)| match outcome {
-                Ok(Ok(_)) => None,
-                Ok(Err((error, _))) => Some((index, SendError::NotAcknowledged(error))),
-                Err(_canceled) => Some((index, SendError::Dropped)),
-            })
-            .collect();
         Sent {
-            enqueued,
+            enqueued: self.enqueued,
             refused: None,
-            failed,
+            failed: self.pending.settled().await,
         }
     }
 }

@@ -147,7 +147,7 @@ impl Statements {
                 "SELECT count() FROM system.mutations WHERE database = ? AND table = ? AND is_done = 0",
             )
             .bind(self.database.as_str())
-            .bind(table)
+            .bind(self.features.local_table(table))
             .fetch_one()
             .await?)
     }

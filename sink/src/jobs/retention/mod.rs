@@ -331,7 +331,10 @@ impl RetentionJob {
         if !self.features.ttl() {
             return Ok(false);
         }
-        for sql in ttl_statements(&self.config) {
+        for sql in ttl_statements(&self.config)
+            .iter()
+            .flat_map(|sql| self.features.statements(sql))
+        {
             self.client
                 .query_raw(&render(&sql, &self.database))
                 .with_setting("materialize_ttl_after_modify", "0")

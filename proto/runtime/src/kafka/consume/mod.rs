@@ -24,12 +24,13 @@ pub use names::ConsumerMetrics;
 pub use offsets::{OffsetRange, offset_ranges};
 
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use self::lag::{LagGauges, Processed, TICK};
@@ -100,6 +101,15 @@ pub trait BatchHandler: Send {
         prepared: &Self::Prepared,
     ) -> impl Future<Output = Result<(), BatchError>> + Send;
 
+    /// Work that waits outside the topic (the enricher's withdrawals, read
+    /// from the consent topic): once notified, an idle loop hands the
+    /// handler an empty batch at once (no offsets to store) instead of
+    /// waiting for the next message. Asked once, when the loop starts;
+    /// `None` (the default): every batch holds messages.
+    fn wake(&self) -> Option<Arc<Notify>> {
+        None
+    }
+
     /// The partitions of the topic this consumer holds now, told before
     /// each batch is handled (never empty: a rebalance in progress is not
     /// told). A handler that keeps state per partition drops the state of
@@ -114,6 +124,7 @@ pub trait BatchHandler: Send {
 /// # Errors
 /// When librdkafka rejects the configuration or the subscription.
 pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<StreamConsumer> {
+    let prefetch = Prefetch::for_batch(settings.batch_max_messages, settings.batch_max_bytes);
     let consumer: StreamConsumer = client_config(&settings.brokers, client_id)
         .set("group.id", &settings.group_id)
         .set("enable.auto.commit", "true")
@@ -129,15 +140,14 @@ pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<Str
         // the queue then ran dry every few batches and the next read waited
         // for fresh fetches: the sink's drain stalled for up to 0.5 s.
         .set("fetch.queue.backoff.ms", "20")
-        // What librdkafka prefetches is capped per partition (64 MB by
-        // default): while the handler cannot make a batch durable (the sink
-        // with ClickHouse down) the loop reads nothing more, so a consumer's
+        // What librdkafka prefetches, sized from the batch ([`Prefetch`]):
+        // while the handler cannot make a batch durable (the sink with
+        // ClickHouse down) the loop reads nothing more, so a consumer's
         // memory stays under two batches (the one retried and the one read
-        // ahead) plus this much per assigned partition.
-        .set(
-            "queued.max.messages.kbytes",
-            PREFETCH_MAX_KBYTES.to_string(),
-        )
+        // ahead) plus the prefetch.
+        .set("queued.min.messages", prefetch.messages.to_string())
+        .set("queued.max.messages.kbytes", prefetch.kbytes.to_string())
+        .set("fetch.max.bytes", prefetch.fetch_bytes.to_string())
         .set(
             "session.timeout.ms",
             settings.session_timeout.as_millis().to_string(),
@@ -212,6 +222,7 @@ pub async fn run<H: BatchHandler>(
             reading: &reading,
             assignment: AssignmentWatch::new(settings, names),
             progress: &progress,
+            wake: handler.wake(),
         };
         let mut next = reader.read::<H>().await;
         while let Some(ready) = next {
@@ -273,6 +284,9 @@ fn tell_assignment<H: BatchHandler>(consumer: &StreamConsumer, topic: &str, hand
 
 /// Stores the offsets of a batch acknowledged downstream, and tells the lag.
 fn acknowledged(consumer: &StreamConsumer, ranges: &[OffsetRange], progress: &Mutex<Processed>) {
+    if ranges.is_empty() {
+        return; // a woken, empty batch
+    }
     if let Err(error) = store_offsets(consumer, ranges) {
         // Partitions revoked mid-batch: the new owner re-reads them; the
         // downstream dedups, so this costs duplicates, never loss.
@@ -287,6 +301,39 @@ fn acknowledged(consumer: &StreamConsumer, ranges: &[OffsetRange], progress: &Mu
 /// The most librdkafka prefetches per assigned partition, in KiB.
 pub const PREFETCH_MAX_KBYTES: usize = 16 * 1024;
 
+/// How much librdkafka reads ahead of the loop, per assigned partition:
+/// one batch (its messages, its bytes up to [`PREFETCH_MAX_KBYTES`]), so the
+/// next batch is at hand when the handler is done, and no more. librdkafka's
+/// defaults (100,000 messages and 64 MiB per partition, 50 MiB per fetch)
+/// made a sink at 10,000-row batches hold ~200 MB within a second of
+/// starting, whatever its batch size (`benches/README.md`, sink memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefetch {
+    /// `queued.min.messages`: messages per partition librdkafka keeps queued.
+    pub messages: usize,
+    /// `queued.max.messages.kbytes`: their bytes per partition, at most.
+    pub kbytes: usize,
+    /// `fetch.max.bytes`: one fetch response, at most.
+    pub fetch_bytes: usize,
+}
+
+impl Prefetch {
+    /// The prefetch of a consumer whose batches hold up to `messages`
+    /// messages and `bytes` payload bytes.
+    #[must_use]
+    pub fn for_batch(messages: usize, bytes: usize) -> Self {
+        let kbytes = (bytes / 1024).clamp(1024, PREFETCH_MAX_KBYTES);
+        Self {
+            messages: messages.clamp(1000, 100_000),
+            kbytes,
+            // A fetch fills the queues of every partition it covers; librdkafka
+            // needs it at least as large as one message (it grows a fetch
+            // that cannot hold the next message, `max.partition.fetch.bytes`).
+            fetch_bytes: kbytes * 1024,
+        }
+    }
+}
+
 /// How often a consumer checks that its positions lie inside the log.
 const LOG_END_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -297,6 +344,7 @@ struct Reader<'a> {
     reading: &'a CancellationToken,
     assignment: AssignmentWatch,
     progress: &'a Mutex<Processed>,
+    wake: Option<Arc<Notify>>,
 }
 
 /// A batch as the loop keeps it once [`BatchHandler::prepare`] has it.
@@ -321,11 +369,9 @@ impl Reader<'_> {
             self.settings,
             self.reading,
             &mut self.assignment,
+            self.wake.as_deref(),
         )
-        .await;
-        if batch.is_empty() {
-            return None;
-        }
+        .await?;
         let messages = batch.len();
         let prepare = move || {
             let ranges = offset_ranges(&batch);
@@ -353,5 +399,23 @@ impl Reader<'_> {
             messages,
             ranges,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Prefetch;
+
+    #[test]
+    fn the_prefetch_is_one_batch_per_partition_within_bounds() {
+        let sink = Prefetch::for_batch(10_000, 64 << 20);
+        assert_eq!((sink.messages, sink.kbytes), (10_000, 16 * 1024));
+        let small = Prefetch::for_batch(10, 10);
+        assert_eq!((small.messages, small.kbytes), (1000, 1024));
+        assert!(
+            small.fetch_bytes >= 1_000_000,
+            "one message of the default maximum size fits"
+        );
+        assert_eq!(Prefetch::for_batch(1 << 30, 1 << 30).messages, 100_000);
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -16,27 +17,37 @@ use crate::kafka::health::is_unreachable;
 /// assignment.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
-/// Waits for a first message (or `reading` cancelled: shutdown, or a stuck
-/// consumer; empty batch), then fills the batch
-/// until a bound is hit. The timer and the shutdown signal are made once per
-/// batch, not once per message: a batch can hold 100,000 messages.
+/// Waits for a first message (`None` when `reading` is cancelled: shutdown,
+/// or a stuck consumer), then fills the batch until a bound is hit. While
+/// it waits for the first, `wake` being notified ends the wait with an
+/// empty batch ([`super::BatchHandler::wake`]). The timer and the shutdown
+/// signal are made once per batch, not once per message: a batch can hold
+/// 100,000 messages.
 pub(super) async fn next_batch(
     consumer: &StreamConsumer,
     settings: &ConsumerSettings,
     reading: &CancellationToken,
     assignment: &mut AssignmentWatch,
-) -> Vec<OwnedMessage> {
+    wake: Option<&Notify>,
+) -> Option<Vec<OwnedMessage>> {
     let mut batch = Vec::new();
     let mut bytes = 0;
     let mut started = false;
     let cancelled = reading.cancelled();
     let timer = tokio::time::sleep(IDLE_CHECK);
-    tokio::pin!(cancelled, timer);
+    let woken = async {
+        match wake {
+            Some(wake) => wake.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(cancelled, timer, woken);
     while batch.len() < settings.batch_max_messages && bytes < settings.batch_max_bytes {
         let received = tokio::select! {
             biased;
-            () = &mut cancelled => return Vec::new(),
+            () = &mut cancelled => return None,
             received = consumer.recv() => received,
+            () = &mut woken, if !started => return Some(batch),
             () = &mut timer => {
                 if started {
                     break;
@@ -62,7 +73,7 @@ pub(super) async fn next_batch(
             Err(error) => tracing::warn!(%error, "consumer error"),
         }
     }
-    batch
+    Some(batch)
 }
 
 /// Notices a consumer left without partitions and makes it rejoin
