@@ -49,8 +49,12 @@ struct Report {
     part: String,
     subjects: u64,
     records: u64,
-    /// Subjects the ledger holds entries for afterwards.
-    held: usize,
+    /// Subjects the ledger holds afterwards.
+    ledger_subjects: usize,
+    /// Of which held in full (what wins over the tag); the rest packed.
+    held_in_full: usize,
+    /// The ledger's own estimate of its entries' bytes (its gauge).
+    ledger_bytes_estimate: usize,
     rss_grown_bytes: u64,
     bytes_per_subject: f64,
     apply_seconds: f64,
@@ -180,12 +184,15 @@ fn main() -> anyhow::Result<()> {
     let apply_seconds = started.elapsed().as_secs_f64();
     let after = procfs::memory(std::process::id()).map_or(0, |m| m.rss_bytes);
     let grown = after.saturating_sub(before);
+    let size = ledger.size();
     #[allow(clippy::cast_precision_loss)] // a report
     let report = Report {
         part: args.part,
         subjects: args.subjects,
         records,
-        held: ledger.subjects(),
+        ledger_subjects: size.subjects,
+        held_in_full: size.held,
+        ledger_bytes_estimate: size.bytes,
         rss_grown_bytes: grown,
         bytes_per_subject: grown as f64 / args.subjects as f64,
         apply_seconds,

@@ -26,6 +26,41 @@
 //! collector that records a change applies it once Kafka acknowledged it,
 //! before the request that carried it is answered. Applying a record twice
 //! changes nothing.
+//!
+//! # At scale
+//!
+//! Every collector holds every subject that ever had a record (tens of
+//! millions on a large site), so entries are held in two tiers:
+//!
+//! * **held**: the full [`Entry`] under the exact site and subject ids,
+//!   for every subject whose standing wins over what the tag says: erased,
+//!   a purpose withdrawn (or objected to), an objection lifted by an
+//!   explicit grant, a retention choice;
+//! * **plain** ([`plain`]): every other subject, packed into 56 bytes
+//!   under a keyed 128-bit hash of its ids, with exactly what decisions
+//!   read of it (latest grants, record id and time, since when
+//!   personalization stands granted).
+//!
+//! Why a plain subject still costs 56 bytes rather than nothing, although
+//! dropping it would never let more through `/v1/events`: [`resolve`]
+//! reads of an entry only `erased`, `withdrawn_at` and
+//! `explicit_under_objection`, which are at their defaults in a plain
+//! entry, so for every envelope a plain entry resolves exactly as no entry
+//! (the property test `a_plain_entry_resolves_as_no_entry` checks it). But
+//! other decisions do read it: `GET /v1/profile` answers personally only
+//! on the latest record's grant, time and id, so a dropped subject would
+//! never get a personal answer again; a TC string first seen for a subject
+//! makes a record, so a dropped subject would record every request's TC
+//! string again; a `consent` event sent twice is recognised by the latest
+//! record id; and a record received before the latest (another
+//! collector's, late) is superseded only if the latest's time is known.
+//! Keeping those fields exactly keeps every decision exactly as the full
+//! ledger makes it (the property test `the_tiers_decide_as_the_full_ledger`
+//! replays random records into both); the one field not kept, since when
+//! a purpose other than personalization stands granted, nothing reads,
+//! and it reads back no earlier than the truth.
+//!
+//! [`resolve`]: super::resolve
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -34,6 +69,10 @@ use fiducia_proto::consent::{Purpose, PurposeSet};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord};
 
 use super::history::History;
+
+mod plain;
+#[cfg(test)]
+mod properties;
 
 /// One subject's standing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,6 +102,17 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Holds nothing that wins over the tag's own state: not erased, no
+    /// purpose withdrawn, no objection lifted, no retention choice. Such an
+    /// entry is held packed ([`plain`]).
+    #[must_use]
+    pub fn is_plain(&self) -> bool {
+        !self.erased
+            && self.withdrawn_at.iter().all(Option::is_none)
+            && !self.explicit_under_objection
+            && self.retention_months == 0
+    }
+
     /// When `purpose` was withdrawn (server clock), if it still is.
     #[must_use]
     pub fn withdrawn_at(&self, purpose: Purpose) -> Option<i64> {
@@ -70,7 +120,10 @@ impl Entry {
     }
 
     /// Since when `purpose` stands granted without a break (server clock,
-    /// the record that last turned it on), if it is granted.
+    /// the record that last turned it on), if it is granted. Exact for
+    /// personalization, the one purpose decisions ask this of; for another
+    /// purpose of an entry once held packed ([`plain`]), the time of the
+    /// record it was packed after: never earlier than the truth.
     #[must_use]
     pub fn granted_since(&self, purpose: Purpose) -> Option<i64> {
         Some(self.granted_since[purpose as usize])
@@ -161,10 +214,92 @@ impl Entry {
 /// Told of every subject's entry as a record leaves it: `(site, subject, entry)`.
 pub type Observer = Arc<dyn Fn(&str, &str, &Entry) + Send + Sync>;
 
+/// The two tiers (module docs, "At scale").
+#[derive(Default)]
+struct Tiers {
+    /// Subjects whose standing wins over the tag, by site then subject.
+    held: HashMap<String, HashMap<String, Entry>>,
+    /// Bytes of the held subjects' ids.
+    held_id_bytes: usize,
+    /// Every other subject.
+    plain: plain::Table,
+}
+
+impl Tiers {
+    fn held_mut(&mut self, site: &str, subject: &str) -> Option<&mut Entry> {
+        self.held.get_mut(site)?.get_mut(subject)
+    }
+
+    /// Applies `record` to its subject's entry, moving it to the tier
+    /// its standing needs afterwards; the entry after.
+    fn apply(&mut self, record: &ConsentRecord) -> Entry {
+        let (site, subject) = (record.site_id.as_str(), record.subject.as_str());
+        if let Some(entry) = self.held_mut(site, subject) {
+            entry.apply(record);
+            let after = *entry;
+            if after.is_plain() {
+                // A new grant after a withdrawal: nothing wins over the tag
+                // any more (since when personalization stands granted is
+                // kept in the plain tier too).
+                if let Some(subjects) = self.held.get_mut(site) {
+                    subjects.remove(subject);
+                }
+                self.held_id_bytes -= subject.len();
+                self.plain.put(site, subject, &after);
+            }
+            return after;
+        }
+        let mut entry = self.plain.take(site, subject).unwrap_or_default();
+        entry.apply(record);
+        if entry.is_plain() {
+            self.plain.put(site, subject, &entry);
+        } else {
+            self.held
+                .entry(record.site_id.clone())
+                .or_default()
+                .insert(record.subject.clone(), entry);
+            self.held_id_bytes += subject.len();
+        }
+        entry
+    }
+
+    fn get(&self, site: &str, subject: &str) -> Option<Entry> {
+        self.held
+            .get(site)
+            .and_then(|subjects| subjects.get(subject))
+            .copied()
+            .or_else(|| self.plain.get(site, subject))
+    }
+
+    fn held(&self) -> usize {
+        self.held.values().map(HashMap::len).sum()
+    }
+
+    /// About the bytes the tiers take: their tables' slots and the held
+    /// subjects' ids (not the allocator's rounding).
+    fn bytes(&self) -> usize {
+        let slot = size_of::<(String, Entry)>() + 1;
+        let held: usize = self.held.values().map(|s| s.capacity() * slot).sum();
+        held + self.held_id_bytes + self.plain.bytes()
+    }
+}
+
+/// How much the ledger holds ([`Ledger::size`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Subjects, over all sites and both tiers.
+    pub subjects: usize,
+    /// Subjects held in full: those whose standing wins over the tag.
+    pub held: usize,
+    /// About the bytes the entries take: the tables' slots and the held
+    /// subjects' ids (not the allocator's rounding, not the history).
+    pub bytes: usize,
+}
+
 /// Every subject's standing, by site then subject, and every record.
 #[derive(Default)]
 pub struct Ledger {
-    sites: RwLock<HashMap<String, HashMap<String, Entry>>>,
+    tiers: RwLock<Tiers>,
     /// Erased user keys by site.
     erased_users: RwLock<HashMap<String, HashSet<String>>>,
     history: History,
@@ -198,11 +333,10 @@ impl Ledger {
         if subject.is_empty() {
             return None;
         }
-        let sites = self
-            .sites
+        self.tiers
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        sites.get(site)?.get(subject).copied()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(site, subject)
     }
 
     /// Every record of the subject, oldest first.
@@ -255,37 +389,39 @@ impl Ledger {
             return;
         }
         self.history.add(record);
-        let mut sites = self
-            .sites
+        let after = self
+            .tiers
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let subjects = sites.entry(record.site_id.clone()).or_default();
-        let after = match subjects.get_mut(&record.subject) {
-            Some(entry) => {
-                entry.apply(record);
-                *entry
-            }
-            None => {
-                let mut entry = Entry::default();
-                entry.apply(record);
-                subjects.insert(record.subject.clone(), entry);
-                entry
-            }
-        };
-        drop(sites);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .apply(record);
         if let Some(observer) = self.observer.get() {
             observer(&record.site_id, &record.subject, &after);
         }
     }
 
-    /// Subjects held, over all sites.
+    /// Subjects held, over all sites and both tiers.
     #[must_use]
     pub fn subjects(&self) -> usize {
-        let sites = self
-            .sites
+        let tiers = self
+            .tiers
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        sites.values().map(HashMap::len).sum()
+        tiers.held() + tiers.plain.len()
+    }
+
+    /// How much the ledger holds, for its gauges.
+    #[must_use]
+    pub fn size(&self) -> Size {
+        let tiers = self
+            .tiers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = tiers.held();
+        Size {
+            subjects: held + tiers.plain.len(),
+            held,
+            bytes: tiers.bytes(),
+        }
     }
 }
 
@@ -401,7 +537,13 @@ mod tests {
         ledger.apply(&record(ConsentAction::Withdraw, &[M], 200));
         let entry = ledger.get("demo", "v1").unwrap();
         assert_eq!(entry.granted_since(P), None);
-        assert_eq!(entry.granted_since(M), Some(100));
+        // Exact for personalization; for another purpose an entry that was
+        // held packed reads back its latest record's time, never earlier.
+        assert!(
+            entry
+                .granted_since(M)
+                .is_some_and(|since| (100..=150).contains(&since))
+        );
         ledger.apply(&record(ConsentAction::Grant, &[M, P], 300));
         assert_eq!(
             ledger.get("demo", "v1").unwrap().granted_since(P),
@@ -503,6 +645,39 @@ mod tests {
         // Superseded: received before the latest.
         ledger.apply(&with(6, 250));
         assert_eq!(ledger.get("demo", "v1").unwrap().retention_months, 0);
+    }
+
+    #[test]
+    fn only_what_wins_over_the_tag_is_held_in_full() {
+        let ledger = Ledger::default();
+        let subject = |v: &str, action, granted: &[Purpose], at| ConsentRecord {
+            subject: v.into(),
+            ..record(action, granted, at)
+        };
+        ledger.apply(&subject("v1", ConsentAction::Grant, &[M, P], 100));
+        ledger.apply(&subject("v2", ConsentAction::Grant, &[M], 100));
+        ledger.apply(&subject("v3", ConsentAction::Grant, &[M, P], 100));
+        ledger.apply(&subject("v3", ConsentAction::Withdraw, &[M], 200));
+        let size = ledger.size();
+        assert_eq!((size.subjects, size.held), (3, 1));
+        assert!(size.bytes > 0);
+        let packed = ledger.get("demo", "v1").unwrap();
+        assert_eq!(packed.granted, PurposeSet::of(&[M, P]));
+        assert_eq!(packed.granted_since(P), Some(100));
+        assert_eq!(ledger.get("demo", "v3").unwrap().withdrawn_at(P), Some(200));
+        // Granted again, every purpose the withdrawal denied: nothing wins
+        // over the tag any more, packed again, personalization granted
+        // since the new grant.
+        let all = Purpose::CONSENTABLE;
+        ledger.apply(&subject("v3", ConsentAction::Grant, &all[..1], 250));
+        assert_eq!(ledger.size().held, 1, "still withdrawn: personalization");
+        ledger.apply(&subject("v3", ConsentAction::Grant, &all, 300));
+        assert_eq!(ledger.size().held, 0);
+        assert_eq!(
+            ledger.get("demo", "v3").unwrap().granted_since(P),
+            Some(300)
+        );
+        assert_eq!(ledger.get("other", "v1"), None);
     }
 
     #[test]
