@@ -265,7 +265,11 @@ struct ContextCache(Vec<(FieldSet, bool, PageContext)>);
 impl ContextCache {
     /// The context for `removed` and `strip`, built on first use: its slot.
     fn slot(&mut self, page: &Context, removed: FieldSet, strip: bool) -> usize {
-        if let Some(slot) = self.0.iter().position(|(r, s, _)| *r == removed && *s == strip) {
+        if let Some(slot) = self
+            .0
+            .iter()
+            .position(|(r, s, _)| *r == removed && *s == strip)
+        {
             return slot;
         }
         self.0.push((removed, strip, context(page, removed, strip)));
