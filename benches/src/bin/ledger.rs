@@ -11,6 +11,10 @@
 //! `--part ledger` measures the whole `Ledger` as the collector holds it
 //! (decisions and the privacy center's history); `--part history` the
 //! history alone, so the decision entries are the difference.
+//!
+//! `--produce BROKERS --topic T` writes the same records to a consent
+//! topic instead (keyed `site/subject`), for the end-to-end catch-up of a
+//! real collector (`benches/README.md`, "Consent ledger").
 
 use std::time::Instant;
 
@@ -42,6 +46,52 @@ struct Args {
     /// Seed of the mix.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Kafka bootstrap servers: produce the records to `--topic` instead.
+    #[arg(long)]
+    produce: Option<String>,
+    /// The consent topic to produce to.
+    #[arg(long, default_value = "bench.ledger.consent.v1")]
+    topic: String,
+}
+
+/// Writes `records` (with their keys) to `topic`, waiting for every ack.
+fn produce(brokers: &str, topic: &str, records: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "500000")
+        .create()?;
+    let started = Instant::now();
+    for (key, payload) in records {
+        let mut record = BaseRecord::to(topic)
+            .key(key.as_str())
+            .payload(payload.as_slice());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    record = back;
+                    producer.poll(std::time::Duration::from_millis(50));
+                }
+                Err((error, _)) => return Err(error.into()),
+            }
+        }
+    }
+    producer.flush(std::time::Duration::from_secs(300))?;
+    eprintln!(
+        "{} records produced to {topic} in {:.1} s",
+        records.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -154,13 +204,13 @@ fn main() -> anyhow::Result<()> {
     let mut rng = Rng(args.seed | 1);
     let sites: Vec<String> = (0..args.sites).map(|i| format!("site-{i}")).collect();
     let mut at = 1_764_000_000_000_i64;
-    let mut encoded: Vec<Vec<u8>> = Vec::new();
+    let mut encoded: Vec<(String, Vec<u8>)> = Vec::new();
     for n in 0..args.subjects {
         let site = &sites[usize::try_from(rng.next() % args.sites)?];
         // A visitor id as the collector issues them: 32 hex digits.
         let subject = format!("{:016x}{n:016x}", rng.next());
         for record in subject_records(&mut rng, site, &subject, &mut at) {
-            encoded.push(record.encode_to_vec());
+            encoded.push((format!("{site}/{subject}"), record.encode_to_vec()));
         }
     }
     // Records of different subjects interleave on the topic.
@@ -169,11 +219,14 @@ fn main() -> anyhow::Result<()> {
         encoded.swap(i, j);
     }
     let records = encoded.len() as u64;
+    if let Some(brokers) = &args.produce {
+        return produce(brokers, &args.topic, &encoded);
+    }
     let ledger = Ledger::default();
     let history = History::default();
     let before = procfs::memory(std::process::id()).map_or(0, |m| m.rss_bytes);
     let started = Instant::now();
-    for payload in &encoded {
+    for (_, payload) in &encoded {
         let record = ConsentRecord::decode(payload.as_slice())?;
         if args.part == "ledger" {
             ledger.apply(&record);
