@@ -8,6 +8,7 @@
 # deploy/local/up (FIDUCIA_* variables). Needs the release binaries:
 #   cargo build --release -p fiducia-collector -p fiducia-benches --bin fiducia-collector --bin fiducia-ledger
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../deploy/local/lib.sh"
 
 SUBJECTS=${1:-1000000}
