@@ -6,10 +6,13 @@
 //! (so each one holds every record, whichever collector made it, and holds
 //! them again after a restart), and from this collector's own records once
 //! Kafka acknowledged them (so a visitor sees a change they just made on
-//! the collector that answered it). Records are held encoded, as on the
-//! topic (about 200 bytes each with a notice hash, 240 with their
-//! bookkeeping), in server receipt order; a record applied twice is held
-//! once.
+//! the collector that answered it). A subject's records are held in one
+//! allocation, encoded as on the topic but without their site and subject
+//! (the keys say them), length-delimited, in server receipt order (about
+//! 160 bytes a record with a notice hash); a record applied twice is held
+//! once. No consent decision reads the history: it is most of what a
+//! collector holds per subject (`deploy/OPERATIONS.md`, "Consent ledger
+//! sizing").
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -17,18 +20,10 @@ use std::sync::RwLock;
 use fiducia_proto::v1::ConsentRecord;
 use prost::Message;
 
-/// One record: its order and identity, and its bytes (16 + 8 + 16 bytes
-/// besides them).
-struct Held {
-    server_ts_ms: i64,
-    record_id: [u8; 16],
-    encoded: Box<[u8]>,
-}
-
 /// Every subject's records, by site then subject.
 #[derive(Default)]
 pub struct History {
-    sites: RwLock<HashMap<String, HashMap<String, Vec<Held>>>>,
+    sites: RwLock<HashMap<String, HashMap<Box<str>, Box<[u8]>>>>,
 }
 
 impl std::fmt::Debug for History {
@@ -37,36 +32,55 @@ impl std::fmt::Debug for History {
     }
 }
 
+/// Record ids are UUIDs (16 bytes) by the contract.
+fn id_of(record: &ConsentRecord) -> [u8; 16] {
+    <[u8; 16]>::try_from(record.record_id.as_slice()).unwrap_or_default()
+}
+
 impl History {
     /// Holds `record`, in order, unless it is held already or names nobody.
     pub fn add(&self, record: &ConsentRecord) {
         if record.subject.is_empty() || record.site_id.is_empty() {
             return;
         }
+        let record_id = id_of(record);
         let mut sites = self
             .sites
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let records = sites
+        let held = sites
             .entry(record.site_id.clone())
             .or_default()
-            .entry(record.subject.clone())
+            .entry(Box::from(record.subject.as_str()))
             .or_default();
-        // Record ids are UUIDs (16 bytes) by the contract.
-        let record_id = <[u8; 16]>::try_from(record.record_id.as_slice()).unwrap_or_default();
-        if records.iter().any(|h| h.record_id == record_id) {
-            return;
+        // After every record received no later (same time: by id).
+        let mut at = held.len();
+        let mut rest: &[u8] = held;
+        while !rest.is_empty() {
+            let start = held.len() - rest.len();
+            let Ok(other) = ConsentRecord::decode_length_delimited(&mut rest) else {
+                break;
+            };
+            let other_id = id_of(&other);
+            if other_id == record_id {
+                return;
+            }
+            if at == held.len() && (other.server_ts_ms, other_id) > (record.server_ts_ms, record_id)
+            {
+                at = start;
+            }
         }
-        let at = records
-            .partition_point(|h| (h.server_ts_ms, h.record_id) <= (record.server_ts_ms, record_id));
-        records.insert(
-            at,
-            Held {
-                server_ts_ms: record.server_ts_ms,
-                record_id,
-                encoded: record.encode_to_vec().into_boxed_slice(),
-            },
-        );
+        let stripped = ConsentRecord {
+            site_id: String::new(),
+            subject: String::new(),
+            ..record.clone()
+        };
+        let mut bytes = Vec::with_capacity(held.len() + stripped.encoded_len() + 2);
+        bytes.extend_from_slice(&held[..at]);
+        // Writing to a Vec cannot fail.
+        let _ = stripped.encode_length_delimited(&mut bytes);
+        bytes.extend_from_slice(&held[at..]);
+        *held = bytes.into_boxed_slice();
     }
 
     /// The subject's records, oldest first (by the time a collector received them).
@@ -76,15 +90,20 @@ impl History {
             .sites
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        sites
-            .get(site)
-            .and_then(|subjects| subjects.get(subject))
-            .map(|held| {
-                held.iter()
-                    .filter_map(|h| ConsentRecord::decode(&*h.encoded).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Some(held) = sites.get(site).and_then(|subjects| subjects.get(subject)) else {
+            return Vec::new();
+        };
+        let mut records = Vec::new();
+        let mut rest: &[u8] = held;
+        while let Ok(mut record) = ConsentRecord::decode_length_delimited(&mut rest) {
+            record.site_id = site.to_owned();
+            record.subject = subject.to_owned();
+            records.push(record);
+            if rest.is_empty() {
+                break;
+            }
+        }
+        records
     }
 }
 
@@ -126,6 +145,13 @@ mod tests {
         let bytes = typical.encode_to_vec().len();
         println!("a typical consent record is {bytes} bytes encoded");
         assert!((180..=230).contains(&bytes), "{bytes}");
+        // Held without its site and subject, which come back on reading.
+        let history = History::default();
+        history.add(&typical);
+        let held = history.sites.read().unwrap()["demo"][typical.subject.as_str()].len();
+        println!("and held in {held} bytes");
+        assert!((140..=180).contains(&held), "{held}");
+        assert_eq!(history.records("demo", &typical.subject), [typical]);
     }
 
     #[test]
