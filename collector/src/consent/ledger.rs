@@ -62,7 +62,7 @@
 //!
 //! Measured (`benches/README.md`, "Consent ledger"): 124 bytes of entries
 //! per subject instead of 266 on the benchmark's mix (18% held in full);
-//! the [`History`] beside them, 254 bytes per subject, is now most of the
+//! the [`History`] beside them, 291 bytes per subject, is now most of the
 //! memory and no decision reads it. Not built yet, and the next steps: the
 //! history out of memory, and a snapshot of the tiers with the consent
 //! topic's offsets they cover, read at start-up so only the tail is
