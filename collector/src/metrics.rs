@@ -64,6 +64,11 @@ pub const LEDGER_LAG: &str = "fiducia_collector_consent_ledger_lag_messages";
 pub const LEDGER_DELAY: &str = "fiducia_collector_consent_ledger_delay_seconds";
 /// Subjects the ledger holds.
 pub const LEDGER_SUBJECTS: &str = "fiducia_collector_consent_ledger_subjects";
+/// Subjects the ledger holds in full (erased, withdrawn, objection lifted,
+/// retention chosen); the others are packed.
+pub const LEDGER_HELD_SUBJECTS: &str = "fiducia_collector_consent_ledger_held_subjects";
+/// About the bytes the ledger's entries take (not the privacy center's history).
+pub const LEDGER_BYTES: &str = "fiducia_collector_consent_ledger_bytes";
 /// Events that arrived in a request that was refused as a whole, by `reason`.
 pub const EVENTS_REJECTED: &str = "fiducia_collector_events_rejected_total";
 /// Kafka produce attempts (events and consent records) by `outcome` (`ok`, `error`, `queue_full`).
@@ -174,6 +179,15 @@ pub fn describe() {
         "Time from a consent record's creation to this collector's ledger applying it."
     );
     describe_gauge!(LEDGER_SUBJECTS, "Subjects held by the consent ledger.");
+    describe_gauge!(
+        LEDGER_HELD_SUBJECTS,
+        "Subjects the consent ledger holds in full (what wins over the tag); the others are packed."
+    );
+    describe_gauge!(
+        LEDGER_BYTES,
+        Unit::Bytes,
+        "About the bytes the consent ledger's entries take, history of records excluded."
+    );
     describe_counter!(
         EVENTS_REJECTED,
         "Events in requests refused as a whole, by reason."

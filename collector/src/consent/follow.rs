@@ -57,6 +57,8 @@ pub fn spawn(
     let invalid = ::metrics::counter!(metrics::LEDGER_RECORDS, "outcome" => "invalid");
     let delay = ::metrics::histogram!(metrics::LEDGER_DELAY);
     let subjects = ::metrics::gauge!(metrics::LEDGER_SUBJECTS);
+    let held = ::metrics::gauge!(metrics::LEDGER_HELD_SUBJECTS);
+    let bytes = ::metrics::gauge!(metrics::LEDGER_BYTES);
     let apply = move |payload: &[u8]| match ConsentRecord::decode(payload) {
         Ok(record) => {
             ledger.apply(&record);
@@ -64,8 +66,13 @@ pub fn spawn(
             let now = fiducia_proto::time::now_ms();
             #[allow(clippy::cast_precision_loss)] // seconds of delay
             delay.record((now - record.server_ts_ms).max(0) as f64 / 1000.0);
-            #[allow(clippy::cast_precision_loss)] // a gauge
-            subjects.set(ledger.subjects() as f64);
+            let size = ledger.size();
+            #[allow(clippy::cast_precision_loss)] // gauges
+            {
+                subjects.set(size.subjects as f64);
+                held.set(size.held as f64);
+                bytes.set(size.bytes as f64);
+            }
         }
         Err(error) => {
             invalid.increment(1);

@@ -6,10 +6,13 @@
 //! (so each one holds every record, whichever collector made it, and holds
 //! them again after a restart), and from this collector's own records once
 //! Kafka acknowledged them (so a visitor sees a change they just made on
-//! the collector that answered it). Records are held encoded, as on the
-//! topic (about 200 bytes each with a notice hash, 240 with their
-//! bookkeeping), in server receipt order; a record applied twice is held
-//! once.
+//! the collector that answered it). A subject's records are held in one
+//! allocation, in server receipt order, each as its receipt time and id
+//! (so adding one never decodes the others) and its bytes as on the topic
+//! but without its site and subject (the keys say them): about 185 bytes
+//! a record with a notice hash. A record applied twice is held once. No consent decision reads the history: it is most of what a
+//! collector holds per subject (`deploy/OPERATIONS.md`, "Consent ledger
+//! sizing").
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -17,18 +20,13 @@ use std::sync::RwLock;
 use fiducia_proto::v1::ConsentRecord;
 use prost::Message;
 
-/// One record: its order and identity, and its bytes (16 + 8 + 16 bytes
-/// besides them).
-struct Held {
-    server_ts_ms: i64,
-    record_id: [u8; 16],
-    encoded: Box<[u8]>,
-}
+/// A site's subjects, each with its records held in one allocation.
+type Subjects = HashMap<Box<str>, Box<[u8]>>;
 
 /// Every subject's records, by site then subject.
 #[derive(Default)]
 pub struct History {
-    sites: RwLock<HashMap<String, HashMap<String, Vec<Held>>>>,
+    sites: RwLock<HashMap<String, Subjects>>,
 }
 
 impl std::fmt::Debug for History {
@@ -37,36 +35,67 @@ impl std::fmt::Debug for History {
     }
 }
 
+/// Record ids are UUIDs (16 bytes) by the contract.
+fn id_of(record: &ConsentRecord) -> [u8; 16] {
+    <[u8; 16]>::try_from(record.record_id.as_slice()).unwrap_or_default()
+}
+
+/// The next held record of `rest`: receipt time (8 bytes, little-endian),
+/// id (16 bytes), then its length (varint) and bytes.
+fn next<'a>(rest: &mut &'a [u8]) -> Option<(i64, [u8; 16], &'a [u8])> {
+    let server_ts_ms = i64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    let record_id: [u8; 16] = rest.get(8..24)?.try_into().ok()?;
+    let mut after = &rest[24..];
+    let len = usize::try_from(prost::encoding::decode_varint(&mut after).ok()?).ok()?;
+    let bytes = after.get(..len)?;
+    *rest = &after[len..];
+    Some((server_ts_ms, record_id, bytes))
+}
+
 impl History {
     /// Holds `record`, in order, unless it is held already or names nobody.
     pub fn add(&self, record: &ConsentRecord) {
         if record.subject.is_empty() || record.site_id.is_empty() {
             return;
         }
+        let record_id = id_of(record);
         let mut sites = self
             .sites
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let records = sites
+        let held = sites
             .entry(record.site_id.clone())
             .or_default()
-            .entry(record.subject.clone())
+            .entry(Box::from(record.subject.as_str()))
             .or_default();
-        // Record ids are UUIDs (16 bytes) by the contract.
-        let record_id = <[u8; 16]>::try_from(record.record_id.as_slice()).unwrap_or_default();
-        if records.iter().any(|h| h.record_id == record_id) {
-            return;
+        // After every record received no later (same time: by id).
+        let mut at = held.len();
+        let mut rest: &[u8] = held;
+        loop {
+            let start = held.len() - rest.len();
+            let Some((server_ts_ms, other_id, _)) = next(&mut rest) else {
+                break;
+            };
+            if other_id == record_id {
+                return;
+            }
+            if at == held.len() && (server_ts_ms, other_id) > (record.server_ts_ms, record_id) {
+                at = start;
+            }
         }
-        let at = records
-            .partition_point(|h| (h.server_ts_ms, h.record_id) <= (record.server_ts_ms, record_id));
-        records.insert(
-            at,
-            Held {
-                server_ts_ms: record.server_ts_ms,
-                record_id,
-                encoded: record.encode_to_vec().into_boxed_slice(),
-            },
-        );
+        let stripped = ConsentRecord {
+            site_id: String::new(),
+            subject: String::new(),
+            ..record.clone()
+        };
+        let mut bytes = Vec::with_capacity(held.len() + 24 + stripped.encoded_len() + 2);
+        bytes.extend_from_slice(&held[..at]);
+        bytes.extend_from_slice(&record.server_ts_ms.to_le_bytes());
+        bytes.extend_from_slice(&record_id);
+        // Writing to a Vec cannot fail.
+        let _ = stripped.encode_length_delimited(&mut bytes);
+        bytes.extend_from_slice(&held[at..]);
+        *held = bytes.into_boxed_slice();
     }
 
     /// The subject's records, oldest first (by the time a collector received them).
@@ -76,15 +105,19 @@ impl History {
             .sites
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        sites
-            .get(site)
-            .and_then(|subjects| subjects.get(subject))
-            .map(|held| {
-                held.iter()
-                    .filter_map(|h| ConsentRecord::decode(&*h.encoded).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Some(held) = sites.get(site).and_then(|subjects| subjects.get(subject)) else {
+            return Vec::new();
+        };
+        let mut records = Vec::new();
+        let mut rest: &[u8] = held;
+        while let Some((_, _, bytes)) = next(&mut rest) {
+            if let Ok(mut record) = ConsentRecord::decode(bytes) {
+                record.site_id = site.to_owned();
+                record.subject = subject.to_owned();
+                records.push(record);
+            }
+        }
+        records
     }
 }
 
@@ -126,6 +159,13 @@ mod tests {
         let bytes = typical.encode_to_vec().len();
         println!("a typical consent record is {bytes} bytes encoded");
         assert!((180..=230).contains(&bytes), "{bytes}");
+        // Held without its site and subject, which come back on reading.
+        let history = History::default();
+        history.add(&typical);
+        let held = history.sites.read().unwrap()["demo"][typical.subject.as_str()].len();
+        println!("and held in {held} bytes");
+        assert!((165..=205).contains(&held), "{held}");
+        assert_eq!(history.records("demo", &typical.subject), [typical]);
     }
 
     #[test]

@@ -26,6 +26,51 @@
 //! collector that records a change applies it once Kafka acknowledged it,
 //! before the request that carried it is answered. Applying a record twice
 //! changes nothing.
+//!
+//! # At scale
+//!
+//! Every collector holds every subject that ever had a record (tens of
+//! millions on a large site), so entries are held in two tiers:
+//!
+//! * **held**: the full [`Entry`] under the exact site and subject ids,
+//!   for every subject whose standing wins over what the tag says: erased,
+//!   a purpose withdrawn (or objected to), an objection lifted by an
+//!   explicit grant, a retention choice;
+//! * **plain** (`ledger/plain.rs`): every other subject, packed into 56 bytes
+//!   under a keyed 128-bit hash of its ids, with exactly what decisions
+//!   read of it (latest grants, record id and time, since when
+//!   personalization stands granted).
+//!
+//! Why a plain subject still costs 56 bytes rather than nothing, although
+//! dropping it would never let more through `/v1/events`: [`resolve`]
+//! reads of an entry only `erased`, `withdrawn_at` and
+//! `explicit_under_objection`, which are at their defaults in a plain
+//! entry, so for every envelope a plain entry resolves exactly as no entry
+//! (the property test `a_plain_entry_resolves_as_no_entry` checks it). But
+//! other decisions do read it: `GET /v1/profile` answers personally only
+//! on the latest record's grant, time and id, so a dropped subject would
+//! never get a personal answer again; a TC string first seen for a subject
+//! makes a record, so a dropped subject would record every request's TC
+//! string again; a `consent` event sent twice is recognised by the latest
+//! record id; and a record received before the latest (another
+//! collector's, late) is superseded only if the latest's time is known.
+//! Keeping those fields exactly keeps every decision exactly as the full
+//! ledger makes it (the property test `the_tiers_decide_as_the_full_ledger`
+//! replays random records into both); the one field not kept, since when
+//! a purpose other than personalization stands granted, nothing reads,
+//! and it reads back no earlier than the truth.
+//!
+//! Measured (`benches/README.md`, "Consent ledger"): 124 bytes of entries
+//! per subject instead of 266 on the benchmark's mix (18% held in full);
+//! the [`History`] beside them, 291 bytes per subject, is now most of the
+//! memory and no decision reads it. Not built yet, and the next steps: the
+//! history out of memory, and a snapshot of the tiers with the consent
+//! topic's offsets they cover, read at start-up so only the tail is
+//! replayed, falling back to the full replay whenever the snapshot is
+//! missing, corrupt or does not match the topic (`deploy/OPERATIONS.md`,
+//! "Consent ledger sizing").
+//!
+//! [`resolve`]: super::resolve
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -34,6 +79,10 @@ use fiducia_proto::consent::{Purpose, PurposeSet};
 use fiducia_proto::v1::{ConsentAction, ConsentRecord};
 
 use super::history::History;
+
+mod plain;
+#[cfg(test)]
+mod properties;
 
 /// One subject's standing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,6 +112,17 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Holds nothing that wins over the tag's own state: not erased, no
+    /// purpose withdrawn, no objection lifted, no retention choice. Such an
+    /// entry is held packed (`ledger/plain.rs`).
+    #[must_use]
+    pub fn is_plain(&self) -> bool {
+        !self.erased
+            && self.withdrawn_at.iter().all(Option::is_none)
+            && !self.explicit_under_objection
+            && self.retention_months == 0
+    }
+
     /// When `purpose` was withdrawn (server clock), if it still is.
     #[must_use]
     pub fn withdrawn_at(&self, purpose: Purpose) -> Option<i64> {
@@ -70,7 +130,10 @@ impl Entry {
     }
 
     /// Since when `purpose` stands granted without a break (server clock,
-    /// the record that last turned it on), if it is granted.
+    /// the record that last turned it on), if it is granted. Exact for
+    /// personalization, the one purpose decisions ask this of; for another
+    /// purpose of an entry once held packed (`ledger/plain.rs`), the time of the
+    /// record it was packed after: never earlier than the truth.
     #[must_use]
     pub fn granted_since(&self, purpose: Purpose) -> Option<i64> {
         Some(self.granted_since[purpose as usize])
@@ -161,10 +224,92 @@ impl Entry {
 /// Told of every subject's entry as a record leaves it: `(site, subject, entry)`.
 pub type Observer = Arc<dyn Fn(&str, &str, &Entry) + Send + Sync>;
 
+/// The two tiers (module docs, "At scale").
+#[derive(Default)]
+struct Tiers {
+    /// Subjects whose standing wins over the tag, by site then subject.
+    held: HashMap<String, HashMap<String, Entry>>,
+    /// Bytes of the held subjects' ids.
+    held_id_bytes: usize,
+    /// Every other subject.
+    plain: plain::Table,
+}
+
+impl Tiers {
+    fn held_mut(&mut self, site: &str, subject: &str) -> Option<&mut Entry> {
+        self.held.get_mut(site)?.get_mut(subject)
+    }
+
+    /// Applies `record` to its subject's entry, moving it to the tier
+    /// its standing needs afterwards; the entry after.
+    fn apply(&mut self, record: &ConsentRecord) -> Entry {
+        let (site, subject) = (record.site_id.as_str(), record.subject.as_str());
+        if let Some(entry) = self.held_mut(site, subject) {
+            entry.apply(record);
+            let after = *entry;
+            if after.is_plain() {
+                // A new grant after a withdrawal: nothing wins over the tag
+                // any more (since when personalization stands granted is
+                // kept in the plain tier too).
+                if let Some(subjects) = self.held.get_mut(site) {
+                    subjects.remove(subject);
+                }
+                self.held_id_bytes -= subject.len();
+                self.plain.put(site, subject, &after);
+            }
+            return after;
+        }
+        let mut entry = self.plain.take(site, subject).unwrap_or_default();
+        entry.apply(record);
+        if entry.is_plain() {
+            self.plain.put(site, subject, &entry);
+        } else {
+            self.held
+                .entry(record.site_id.clone())
+                .or_default()
+                .insert(record.subject.clone(), entry);
+            self.held_id_bytes += subject.len();
+        }
+        entry
+    }
+
+    fn get(&self, site: &str, subject: &str) -> Option<Entry> {
+        self.held
+            .get(site)
+            .and_then(|subjects| subjects.get(subject))
+            .copied()
+            .or_else(|| self.plain.get(site, subject))
+    }
+
+    fn held(&self) -> usize {
+        self.held.values().map(HashMap::len).sum()
+    }
+
+    /// About the bytes the tiers take: their tables' slots and the held
+    /// subjects' ids (not the allocator's rounding).
+    fn bytes(&self) -> usize {
+        let slot = size_of::<(String, Entry)>() + 1;
+        let held: usize = self.held.values().map(|s| s.capacity() * slot).sum();
+        held + self.held_id_bytes + self.plain.bytes()
+    }
+}
+
+/// How much the ledger holds ([`Ledger::size`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Subjects, over all sites and both tiers.
+    pub subjects: usize,
+    /// Subjects held in full: those whose standing wins over the tag.
+    pub held: usize,
+    /// About the bytes the entries take: the tables' slots and the held
+    /// subjects' ids (not the allocator's rounding, not the history).
+    pub bytes: usize,
+}
+
 /// Every subject's standing, by site then subject, and every record.
 #[derive(Default)]
 pub struct Ledger {
-    sites: RwLock<HashMap<String, HashMap<String, Entry>>>,
+    tiers: RwLock<Tiers>,
     /// Erased user keys by site.
     erased_users: RwLock<HashMap<String, HashSet<String>>>,
     history: History,
@@ -198,11 +343,10 @@ impl Ledger {
         if subject.is_empty() {
             return None;
         }
-        let sites = self
-            .sites
+        self.tiers
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        sites.get(site)?.get(subject).copied()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(site, subject)
     }
 
     /// Every record of the subject, oldest first.
@@ -255,264 +399,41 @@ impl Ledger {
             return;
         }
         self.history.add(record);
-        let mut sites = self
-            .sites
+        let after = self
+            .tiers
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let subjects = sites.entry(record.site_id.clone()).or_default();
-        let after = match subjects.get_mut(&record.subject) {
-            Some(entry) => {
-                entry.apply(record);
-                *entry
-            }
-            None => {
-                let mut entry = Entry::default();
-                entry.apply(record);
-                subjects.insert(record.subject.clone(), entry);
-                entry
-            }
-        };
-        drop(sites);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .apply(record);
         if let Some(observer) = self.observer.get() {
             observer(&record.site_id, &record.subject, &after);
         }
     }
 
-    /// Subjects held, over all sites.
+    /// Subjects held, over all sites and both tiers.
     #[must_use]
     pub fn subjects(&self) -> usize {
-        let sites = self
-            .sites
+        let tiers = self
+            .tiers
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        sites.values().map(HashMap::len).sum()
+        tiers.held() + tiers.plain.len()
+    }
+
+    /// How much the ledger holds, for its gauges.
+    #[must_use]
+    pub fn size(&self) -> Size {
+        let tiers = self
+            .tiers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = tiers.held();
+        Size {
+            subjects: held + tiers.plain.len(),
+            held,
+            bytes: tiers.bytes(),
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A record received at `server_ts_ms`; its client time is a forgery
-    /// far in the future, which must never matter.
-    fn record(action: ConsentAction, granted: &[Purpose], server_ts_ms: i64) -> ConsentRecord {
-        ConsentRecord {
-            client_ts_ms: i64::MAX,
-            ..crate::consent::testing::record("v1", action, granted, server_ts_ms)
-        }
-    }
-
-    const M: Purpose = Purpose::Measurement;
-    const P: Purpose = Purpose::Personalization;
-
-    #[test]
-    fn a_withdrawal_is_remembered_with_its_time_until_a_grant_received_later() {
-        let ledger = Ledger::default();
-        ledger.apply(&record(ConsentAction::Grant, &[M, P], 100));
-        let entry = ledger.get("demo", "v1").unwrap();
-        assert_eq!(
-            entry.granted,
-            PurposeSet::of(&[M, P]),
-            "necessary is no grant"
-        );
-        assert_eq!(entry.withdrawn_at(P), None);
-
-        ledger.apply(&record(ConsentAction::Withdraw, &[M], 200));
-        let entry = ledger.get("demo", "v1").unwrap();
-        assert_eq!(entry.withdrawn_at(P), Some(200));
-        assert_eq!(entry.withdrawn_at(M), None);
-
-        // A grant received before the withdrawal, applied late (a replay,
-        // another collector's record) changes nothing.
-        ledger.apply(&record(ConsentAction::Grant, &[M, P], 150));
-        assert_eq!(ledger.get("demo", "v1").unwrap().withdrawn_at(P), Some(200));
-
-        ledger.apply(&record(ConsentAction::Grant, &[M, P], 300));
-        assert_eq!(ledger.get("demo", "v1").unwrap().withdrawn_at(P), None);
-    }
-
-    #[test]
-    fn a_forged_client_time_cannot_hide_a_later_withdrawal() {
-        let ledger = Ledger::default();
-        let mut forged = record(ConsentAction::Grant, &[M, P], 100);
-        forged.client_ts_ms = i64::MAX;
-        ledger.apply(&forged);
-        let mut withdrawal = record(ConsentAction::Withdraw, &[], 200);
-        withdrawal.client_ts_ms = 1;
-        ledger.apply(&withdrawal);
-        let entry = ledger.get("demo", "v1").unwrap();
-        assert!(entry.granted.is_empty());
-        assert_eq!(entry.withdrawn_at(M), Some(200));
-        assert_eq!(entry.withdrawn_at(P), Some(200));
-    }
-
-    #[test]
-    fn records_received_in_the_same_millisecond_merge_towards_denial() {
-        for order in [[0, 1], [1, 0]] {
-            let ledger = Ledger::default();
-            ledger.apply(&record(ConsentAction::Grant, &[M, P], 100));
-            let pair = [
-                record(ConsentAction::Grant, &[M, P], 200),
-                record(ConsentAction::Withdraw, &[M], 200),
-            ];
-            for i in order {
-                ledger.apply(&pair[i]);
-            }
-            let entry = ledger.get("demo", "v1").unwrap();
-            assert_eq!(entry.granted, PurposeSet::of(&[M]), "{order:?}");
-            assert_eq!(entry.withdrawn_at(P), Some(200), "{order:?}");
-        }
-    }
-
-    #[test]
-    fn applying_a_record_twice_changes_nothing() {
-        let ledger = Ledger::default();
-        let grant = record(ConsentAction::Grant, &[M], 100);
-        let withdraw = record(ConsentAction::Withdraw, &[], 200);
-        for r in [&grant, &withdraw] {
-            ledger.apply(r);
-        }
-        let once = ledger.get("demo", "v1");
-        for r in [&grant, &withdraw, &withdraw] {
-            ledger.apply(r);
-        }
-        assert_eq!(ledger.get("demo", "v1"), once);
-        assert_eq!(ledger.subjects(), 1);
-    }
-
-    #[test]
-    fn a_first_record_that_withdraws_marks_its_denied_purposes() {
-        let ledger = Ledger::default();
-        ledger.apply(&record(ConsentAction::Object, &[M], 100));
-        let entry = ledger.get("demo", "v1").unwrap();
-        assert_eq!(entry.withdrawn_at(P), Some(100));
-        assert_eq!(entry.withdrawn_at(M), None);
-    }
-
-    #[test]
-    fn granted_since_is_the_record_that_last_turned_a_purpose_on() {
-        let ledger = Ledger::default();
-        ledger.apply(&record(ConsentAction::Grant, &[M, P], 100));
-        ledger.apply(&record(ConsentAction::Update, &[M, P], 150));
-        assert_eq!(
-            ledger.get("demo", "v1").unwrap().granted_since(P),
-            Some(100)
-        );
-        ledger.apply(&record(ConsentAction::Withdraw, &[M], 200));
-        let entry = ledger.get("demo", "v1").unwrap();
-        assert_eq!(entry.granted_since(P), None);
-        assert_eq!(entry.granted_since(M), Some(100));
-        ledger.apply(&record(ConsentAction::Grant, &[M, P], 300));
-        assert_eq!(
-            ledger.get("demo", "v1").unwrap().granted_since(P),
-            Some(300)
-        );
-        // Same millisecond as a withdrawal: denied, so not granted since.
-        ledger.apply(&record(ConsentAction::Withdraw, &[M], 300));
-        assert_eq!(ledger.get("demo", "v1").unwrap().granted_since(P), None);
-        ledger.apply(&record(ConsentAction::Erase, &[], 400));
-        assert_eq!(ledger.get("demo", "v1").unwrap().granted_since(M), None);
-    }
-
-    #[test]
-    fn the_observer_sees_every_applied_entry() {
-        let ledger = Ledger::default();
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
-        ledger
-            .observe(Arc::new(move |site: &str, subject: &str, entry: &Entry| {
-                log.lock()
-                    .unwrap()
-                    .push((site.to_owned(), subject.to_owned(), entry.granted));
-            }))
-            .map_err(|_| ())
-            .unwrap();
-        ledger.apply(&record(ConsentAction::Grant, &[M, P], 100));
-        ledger.apply(&record(ConsentAction::Withdraw, &[M], 200));
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), 2);
-        assert_eq!(seen[1], ("demo".into(), "v1".into(), PurposeSet::of(&[M])));
-    }
-
-    #[test]
-    fn erasure_wins_for_good() {
-        let ledger = Ledger::default();
-        ledger.apply(&record(ConsentAction::Grant, &[M, P], 100));
-        ledger.apply(&record(ConsentAction::Erase, &[], 200));
-        ledger.apply(&record(ConsentAction::Grant, &[M, P], 300));
-        let entry = ledger.get("demo", "v1").unwrap();
-        assert!(entry.erased);
-        assert!(entry.granted.is_empty());
-    }
-
-    #[test]
-    fn only_a_grant_through_the_sites_api_lifts_an_objection() {
-        let ledger = Ledger::default();
-        let mut grant = record(ConsentAction::Grant, &[M, P], 100);
-        grant.state.as_mut().unwrap().gpc = true;
-        ledger.apply(&grant);
-        assert!(ledger.get("demo", "v1").unwrap().explicit_under_objection);
-        for (source, at) in [("tcf:300", 200), ("tag:tcf", 300), ("tag:gcm", 400)] {
-            let mut other = grant.clone();
-            other.source = source.into();
-            other.server_ts_ms = at;
-            ledger.apply(&other);
-            assert!(
-                !ledger.get("demo", "v1").unwrap().explicit_under_objection,
-                "{source}"
-            );
-        }
-    }
-
-    #[test]
-    fn an_erasure_by_user_key_covers_that_user_id_on_its_site_only() {
-        let ledger = Ledger::default();
-        assert!(!ledger.user_erased("demo", "u-42"));
-        let mut erase = record(ConsentAction::Erase, &[], 100);
-        erase.subject.clear();
-        erase.user_key = fiducia_proto::privacy::user_key("demo", "u-42");
-        ledger.apply(&erase);
-        assert!(ledger.user_erased("demo", "u-42"));
-        assert!(ledger.user_key_erased("demo", &erase.user_key));
-        assert!(!ledger.user_erased("demo", "u-43"));
-        assert!(!ledger.user_erased("demo", ""));
-        assert!(!ledger.user_erased("other", "u-42"));
-        assert_eq!(ledger.subjects(), 0, "no visitor is named");
-        // A grant by user key is no erasure.
-        let mut grant = record(ConsentAction::Grant, &[M], 200);
-        grant.subject.clear();
-        grant.user_key = fiducia_proto::privacy::user_key("demo", "u-44");
-        ledger.apply(&grant);
-        assert!(!ledger.user_erased("demo", "u-44"));
-    }
-
-    #[test]
-    fn the_latest_retention_choice_stands_and_the_shorter_wins_a_tie() {
-        let ledger = Ledger::default();
-        let with = |months, at| ConsentRecord {
-            retention_months: months,
-            ..record(ConsentAction::Update, &[M], at)
-        };
-        ledger.apply(&with(6, 100));
-        assert_eq!(ledger.get("demo", "v1").unwrap().retention_months, 6);
-        ledger.apply(&with(1, 200));
-        ledger.apply(&with(13, 200));
-        assert_eq!(ledger.get("demo", "v1").unwrap().retention_months, 1);
-        ledger.apply(&with(0, 300));
-        assert_eq!(ledger.get("demo", "v1").unwrap().retention_months, 0);
-        // Superseded: received before the latest.
-        ledger.apply(&with(6, 250));
-        assert_eq!(ledger.get("demo", "v1").unwrap().retention_months, 0);
-    }
-
-    #[test]
-    fn records_without_a_subject_and_unknown_subjects_are_nobody() {
-        let ledger = Ledger::default();
-        let mut anonymous = record(ConsentAction::Grant, &[M], 100);
-        anonymous.subject.clear();
-        ledger.apply(&anonymous);
-        assert_eq!(ledger.subjects(), 0);
-        assert_eq!(ledger.get("demo", ""), None);
-        assert_eq!(ledger.get("demo", "v2"), None);
-    }
-}
+mod tests;
