@@ -24,13 +24,20 @@ pub fn client_config(brokers: &str, client_id: &str) -> ClientConfig {
 /// A client that reads `group`'s committed offsets without being one of
 /// its members: it never subscribes (so never joins) and never commits.
 /// The log-end watch and the next stage's lag watch use it.
+///
+/// Its topic metadata is refreshed every 2 s, not librdkafka's 5 minutes:
+/// a look made while a restarted broker had not yet recreated the topic
+/// cached it without partitions, and every look after failed with
+/// `UnknownPartition` for those 5 minutes, so a consumer left beyond the
+/// new log end was never noticed (seen in CI: `broker_restart`).
 #[must_use]
 pub fn group_reader(brokers: &str, client_id: &str, group: &str) -> ClientConfig {
     let mut config = client_config(brokers, client_id);
     config
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false");
+        .set("enable.auto.offset.store", "false")
+        .set("topic.metadata.refresh.interval.ms", "2000");
     config
 }
 
