@@ -6,11 +6,14 @@
 //! requests re-stamped at send time ([`stamp`]) and their arrival in
 //! ClickHouse ([`arrivals`]). The binaries are the load generator
 //! (`fiducia-loadgen`), the bare actix-web baseline (`fiducia-bare`) and
-//! the drain meter (`fiducia-drain`); `benches/run` drives them.
+//! the drain meter (`fiducia-drain`); `benches/run` drives them. The
+//! `GET /v1/profile` scenario's profiles, item lists and site are in
+//! [`profiles`].
 
 pub mod arrivals;
 pub mod corpus;
 pub mod http;
 pub mod intake;
 pub mod procfs;
+pub mod profiles;
 pub mod stamp;

@@ -268,7 +268,8 @@ pub fn describe() {
     hot();
 }
 
-/// Handles of the series every `POST /v1/events` records, resolved once:
+/// Handles of the series every `POST /v1/events` and `GET /v1/profile`
+/// records, resolved once:
 /// `counter!` looks its series up in the registry on every call (hashing
 /// the name and labels, cloning the labels), which cost the request path
 /// about 0.7 µs of its ~20 (`benches/README.md`, the collector's profile).
@@ -284,6 +285,30 @@ pub struct Hot {
     pub body_size: metrics::Histogram,
     /// [`VISITOR_IDS_ISSUED`].
     pub visitor_ids_issued: metrics::Counter,
+    /// [`PROFILE_REQUESTS`] by [`ProfileAnswer`].
+    pub profile_requests: [metrics::Counter; 3],
+    /// [`PROFILE_REQUEST_DURATION`].
+    pub profile_duration: metrics::Histogram,
+}
+
+/// The `answer` label of [`PROFILE_REQUESTS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileAnswer {
+    /// From the visitor's profile.
+    Personal = 0,
+    /// From the request alone.
+    Contextual = 1,
+    /// Refused (rate limit, site, origin, query).
+    None = 2,
+}
+
+impl ProfileAnswer {
+    const LABELS: [&str; 3] = ["personal", "contextual", "none"];
+
+    /// Counts one answer of this kind.
+    pub fn count(self) {
+        hot().profile_requests[self as usize].increment(1);
+    }
 }
 
 /// The request path's handles ([`Hot`]), resolved against the recorder
@@ -297,6 +322,9 @@ pub fn hot() -> &'static Hot {
         produce_duration: metrics::histogram!(KAFKA_PRODUCE_DURATION),
         body_size: metrics::histogram!(REQUEST_BODY_SIZE),
         visitor_ids_issued: metrics::counter!(VISITOR_IDS_ISSUED),
+        profile_requests: ProfileAnswer::LABELS
+            .map(|answer| metrics::counter!(PROFILE_REQUESTS, "answer" => answer)),
+        profile_duration: metrics::histogram!(PROFILE_REQUEST_DURATION),
     })
 }
 

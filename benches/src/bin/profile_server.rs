@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use fiducia_benches::procfs;
+use fiducia_benches::{procfs, profiles};
 use fiducia_collector::config::{Config, Connections, Limits, Privacy};
 use fiducia_collector::consent::ledger::Ledger;
 use fiducia_collector::privacy::keys::Keys;
@@ -22,9 +22,7 @@ use fiducia_collector::profile::Stores;
 use fiducia_collector::publish::memory::MemoryPublisher;
 use fiducia_collector::sites::Sites;
 use fiducia_proto::consent::Purpose;
-use fiducia_proto::v1::{
-    ConsentAction, ConsentRecord, ConsentSnapshot, Interest, ItemCount, ItemList, Profile,
-};
+use fiducia_proto::v1::{ConsentAction, ConsentRecord, ConsentSnapshot, Profile};
 use fiducia_runtime::service::config::KafkaConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -35,38 +33,8 @@ static ALLOCATOR: fiducia_runtime::service::Allocator = fiducia_runtime::service
 const KEY: &str = "bench:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 /// Tokens written for the load generator.
 const TOKENS: usize = 20_000;
-const CATEGORIES: [&str; 6] = ["shoes", "hats", "bags", "socks", "coats", "belts"];
-
 fn rss_bytes() -> u64 {
     procfs::memory(std::process::id()).map_or(0, |m| m.rss_bytes)
-}
-
-/// A typical profile: three interests, eight recent items, a campaign.
-fn profile(i: usize, now: i64) -> Profile {
-    Profile {
-        interests: (0..3)
-            .map(|k| Interest {
-                category: CATEGORIES[(i + k) % CATEGORIES.len()].into(),
-                score: 1.0 + (k as f64) * 0.75,
-                last_seen_ms: now - 3_600_000,
-            })
-            .collect(),
-        scores_at_ms: now - 3_600_000,
-        recent_items: (0..8)
-            .map(|k| format!("item-{}", (i * 7 + k) % 5_000))
-            .collect(),
-        first_seen_ms: now - 86_400_000,
-        last_seen_ms: now - 3_600_000,
-        events: 12,
-        sessions: 2,
-        last_campaign: "winter-sale".into(),
-        device: "mobile".into(),
-        raw_partition: 1,
-        raw_offset: 123_456_789,
-        updated_at_ms: now - 3_600_000,
-        begun_at_ms: now - 86_400_000,
-        ..Profile::default()
-    }
 }
 
 fn grant(visitor: &str, at: i64) -> ConsentRecord {
@@ -87,29 +55,6 @@ fn grant(visitor: &str, at: i64) -> ConsentRecord {
     }
 }
 
-fn items(stores: &Stores) {
-    let list = |k: usize| ItemList {
-        items: (0..20)
-            .map(|j| ItemCount {
-                item: format!("item-{}", (k * 13 + j) % 5_000),
-                visitors: 100 - u32::try_from(j).unwrap_or(0),
-            })
-            .collect(),
-        ..ItemList::default()
-    };
-    for k in 0..5_000 {
-        stores
-            .items
-            .apply(&format!("demo/related/item-{k}"), Some(&list(k)));
-    }
-    for (k, c) in CATEGORIES.iter().enumerate() {
-        stores
-            .items
-            .apply(&format!("demo/popular/{c}"), Some(&list(k)));
-    }
-    stores.items.apply("demo/popular/", Some(&list(99)));
-}
-
 async fn bare() -> HttpResponse {
     HttpResponse::NoContent().finish()
 }
@@ -127,18 +72,18 @@ async fn main() -> anyhow::Result<()> {
     let keys = Keys::parse(Some(KEY), None)?;
 
     let stores = Stores::default();
-    items(&stores);
+    profiles::item_lists(&stores);
     let sample = Profile {
         site_id: "demo".into(),
         visitor_id: "v-00000000".into(),
-        ..profile(0, now)
+        ..profiles::profile(0, now)
     };
     let before = rss_bytes();
     for i in 0..count {
         let visitor = format!("v-{i:08}");
         stores
             .profiles
-            .insert(&format!("demo/{visitor}"), profile(i, now));
+            .insert(&format!("demo/{visitor}"), profiles::profile(i, now));
     }
     let after_profiles = rss_bytes();
     let ledger = Arc::new(Ledger::default());
@@ -163,14 +108,7 @@ async fn main() -> anyhow::Result<()> {
     }
     out.flush()?;
 
-    let sites = Sites::from_toml(
-        "[sites.demo.collect]\nallowed_origins = [\"http://127.0.0.1:8000\"]\n\
-         [sites.demo.enrich]\ntime_zone = \"Europe/Rome\"\n\
-         [[sites.demo.enrich.categories]]\nname = \"shoes\"\npath_prefix = \"/p/shoes/\"\n\
-         [[sites.demo.enrich.items]]\npath_regex = \"^/p/[^/]+/([^/]+)\"\n\
-         [[sites.demo.personalization.segments]]\nname = \"shoe lover\"\ninterest = \"shoes\"\n\
-         [[sites.demo.personalization.segments]]\nname = \"returning visitor\"\nmin_sessions = 2\n",
-    )?;
+    let sites = Sites::from_toml(profiles::SITES_TOML)?;
     let config = Config {
         listen_addr: collector_addr.parse()?,
         admin_addr: "127.0.0.1:0".parse()?,

@@ -3,6 +3,8 @@
 //! sentence that says why the answer is what it is. The tag codes against
 //! these field names: add, never rename.
 
+use std::fmt;
+
 use fiducia_proto::profile::interests_at;
 use fiducia_proto::v1::Profile;
 use jiff::tz::TimeZone;
@@ -17,7 +19,8 @@ use crate::sites::Site;
 /// Interests an answer lists.
 pub const TOP_INTERESTS: usize = 5;
 
-/// A personal answer.
+/// A personal answer, borrowed from the profile and item lists it was
+/// built from; its sentences are written while it is serialised.
 #[derive(Debug, Serialize)]
 pub struct Personal<'a> {
     /// The site id.
@@ -29,11 +32,11 @@ pub struct Personal<'a> {
     /// Segments the visitor is in.
     pub segments: Vec<SegmentHit>,
     /// Strongest interests first.
-    pub interests: Vec<InterestOut>,
+    pub interests: Vec<InterestOut<'a>>,
     /// Recommended items.
-    pub items: Vec<Pick>,
+    pub items: Vec<Pick<'a>>,
     /// Why this answer is personal, and where to change it.
-    pub explanation: String,
+    pub explanation: Explanation<'a>,
 }
 
 /// The consent behind a personal answer.
@@ -43,22 +46,22 @@ pub struct ConsentBasis {
     pub purpose: &'static str,
     /// When the ledger's latest record (the one that allows it now) was
     /// received, RFC 3339 UTC.
-    pub granted_at: String,
+    pub granted_at: Rfc3339,
     /// That record's id (UUID).
-    pub record_id: String,
+    pub record_id: uuid::Uuid,
     /// Since when personalization stands granted without a break.
-    pub granted_since: String,
+    pub granted_since: Rfc3339,
 }
 
 /// One interest.
 #[derive(Debug, Serialize)]
-pub struct InterestOut {
+pub struct InterestOut<'a> {
     /// The page category.
-    pub category: String,
+    pub category: &'a str,
     /// Its score now (the analysts' `profiles` view's number).
     pub score: f64,
     /// Why, in plain words.
-    pub reason: String,
+    pub reason: InterestReason<'a>,
 }
 
 /// A contextual answer.
@@ -71,7 +74,7 @@ pub struct ContextualAnswer<'a> {
     /// What the answer was chosen from.
     pub context: &'a Context,
     /// Recommended items.
-    pub items: Vec<Pick>,
+    pub items: Vec<Pick<'a>>,
     /// Why nothing personal was used.
     pub explanation: &'static str,
     /// Why the answer is not personal (`no_token`, `not_granted`, …).
@@ -85,10 +88,10 @@ pub const CONTEXTUAL_EXPLANATION: &str = "Chosen from this page only: nothing ab
 #[must_use]
 pub fn personal<'a>(
     site_id: &'a str,
-    site: &Site,
+    site: &'a Site,
     basis: &Basis,
-    profile: &Profile,
-    lists: &impl Lists,
+    profile: &'a Profile,
+    lists: &'a impl Lists,
     limit: usize,
     now_ms: i64,
 ) -> Personal<'a> {
@@ -98,9 +101,15 @@ pub fn personal<'a>(
         .iter()
         .take(TOP_INTERESTS)
         .map(|&(category, score)| InterestOut {
-            category: category.to_owned(),
+            category,
             score,
-            reason: interest_reason(profile, category, zone),
+            reason: InterestReason {
+                category,
+                last_seen: LongDate {
+                    ms: last_seen(profile, category),
+                    zone,
+                },
+            },
         })
         .collect();
     Personal {
@@ -108,9 +117,9 @@ pub fn personal<'a>(
         kind: "personal",
         consent: ConsentBasis {
             purpose: "personalization",
-            granted_at: rfc3339(basis.record_at_ms),
-            record_id: uuid::Uuid::from_bytes(basis.record_id).to_string(),
-            granted_since: rfc3339(basis.granted_since_ms),
+            granted_at: Rfc3339(basis.record_at_ms),
+            record_id: uuid::Uuid::from_bytes(basis.record_id),
+            granted_since: Rfc3339(basis.granted_since_ms),
         },
         segments: segments(&site.personalization.segments, profile, &ranked, now_ms),
         items: items::personal(
@@ -120,10 +129,12 @@ pub fn personal<'a>(
             limit,
         ),
         interests,
-        explanation: format!(
-            "Personalized because you allowed personalization on {}. Change it in the privacy center.",
-            long_date(basis.granted_since_ms, zone)
-        ),
+        explanation: Explanation {
+            granted_since: LongDate {
+                ms: basis.granted_since_ms,
+                zone,
+            },
+        },
     }
 }
 
@@ -132,7 +143,7 @@ pub fn personal<'a>(
 pub fn contextual<'a>(
     site_id: &'a str,
     context: &'a Context,
-    lists: &impl Lists,
+    lists: &'a impl Lists,
     limit: usize,
     why: Contextual,
 ) -> ContextualAnswer<'a> {
@@ -146,50 +157,119 @@ pub fn contextual<'a>(
     }
 }
 
-fn interest_reason(profile: &Profile, category: &str, zone: &TimeZone) -> String {
-    let last = profile
+/// When the visitor last viewed a page of `category` (0: never said).
+fn last_seen(profile: &Profile, category: &str) -> i64 {
+    profile
         .interests
         .iter()
         .find(|i| i.category == category)
-        .map_or(0, |i| i.last_seen_ms);
-    format!(
-        "you viewed pages about {category}, most recently on {}",
-        long_date(last, zone)
-    )
+        .map_or(0, |i| i.last_seen_ms)
 }
 
-/// `2026-12-07T14:20:00.000Z`.
-#[must_use]
-pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
+/// Implements `Serialize` as the type's `Display`: the sentence is written
+/// straight into the answer, with no string of its own.
+macro_rules! serialize_as_text {
+    ($($t:ty),*) => {$(
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+    )*};
+}
+serialize_as_text!(Explanation<'_>, InterestReason<'_>, Rfc3339, LongDate<'_>);
+
+/// Why a personal answer is personal.
+#[derive(Debug)]
+pub struct Explanation<'a> {
+    granted_since: LongDate<'a>,
 }
 
-/// `7 December 2026`, in the site's time zone.
-#[must_use]
-pub fn long_date(ms: i64, zone: &TimeZone) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| {
-            let day = zone.to_datetime(t);
-            let month = MONTHS[usize::try_from(day.month() - 1).unwrap_or(0)];
-            format!("{} {month} {}", day.day(), day.year())
-        })
-        .unwrap_or_default()
+impl fmt::Display for Explanation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Personalized because you allowed personalization on {}. Change it in the privacy center.",
+            self.granted_since
+        )
+    }
+}
+
+/// Why an interest is listed.
+#[derive(Debug)]
+pub struct InterestReason<'a> {
+    category: &'a str,
+    last_seen: LongDate<'a>,
+}
+
+impl fmt::Display for InterestReason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "you viewed pages about {}, most recently on {}",
+            self.category, self.last_seen
+        )
+    }
+}
+
+/// Unix milliseconds as `2026-12-07T14:20:00.000Z` (nothing when out of
+/// range).
+#[derive(Debug, Clone, Copy)]
+pub struct Rfc3339(pub i64);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Ok(time) = jiff::Timestamp::from_millisecond(self.0) else {
+            return Ok(());
+        };
+        let t = TimeZone::UTC.to_datetime(time);
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.subsec_nanosecond() / 1_000_000
+        )
+    }
+}
+
+/// Unix milliseconds as `7 December 2026` in the site's time zone
+/// (nothing when out of range).
+#[derive(Debug, Clone, Copy)]
+pub struct LongDate<'a> {
+    /// The time.
+    pub ms: i64,
+    /// The site's time zone.
+    pub zone: &'a TimeZone,
+}
+
+impl fmt::Display for LongDate<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let Ok(time) = jiff::Timestamp::from_millisecond(self.ms) else {
+            return Ok(());
+        };
+        let day = self.zone.to_datetime(time);
+        let month = MONTHS[usize::try_from(day.month() - 1).unwrap_or(0)];
+        write!(f, "{} {month} {}", day.day(), day.year())
+    }
 }
 
 #[cfg(test)]
@@ -267,12 +347,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Written by hand for speed, so checked against jiff's own
+        /// formatter over the whole range of years.
+        #[test]
+        fn rfc3339_is_jiffs_format(ms in -62_135_596_800_000_i64..253_402_300_799_999) {
+            let jiff = jiff::Timestamp::from_millisecond(ms)
+                .unwrap()
+                .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            proptest::prop_assert_eq!(Rfc3339(ms).to_string(), jiff);
+        }
+    }
+
     #[test]
     fn dates_are_said_in_the_sites_time_zone() {
         let tokyo = TimeZone::get("Asia/Tokyo").unwrap();
         // 2026-12-07 20:00 UTC is already the 8th in Tokyo.
         let evening = GRANTED + 5 * 3_600_000 + 40 * 60_000;
-        assert_eq!(long_date(evening, &TimeZone::UTC), "7 December 2026");
-        assert_eq!(long_date(evening, &tokyo), "8 December 2026");
+        let utc = TimeZone::UTC;
+        let said = |zone| LongDate { ms: evening, zone }.to_string();
+        assert_eq!(said(&utc), "7 December 2026");
+        assert_eq!(said(&tokyo), "8 December 2026");
     }
 }

@@ -13,15 +13,47 @@ use std::collections::HashMap;
 use fiducia_proto::v1::ItemCount;
 use foldhash::fast::RandomState;
 
-/// One recommended item.
+/// One recommended item, borrowed from the lists and the profile it was
+/// picked from (an answer is serialised while both are held).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Pick {
+pub struct Pick<'a> {
     /// The item id.
-    pub item: String,
+    pub item: &'a str,
     /// Why, in plain words.
-    pub reason: String,
+    pub reason: Reason<'a>,
     /// Distinct visitors behind it (never below the site's k).
     pub visitors: u32,
+}
+
+/// Why an item is recommended; serialised as its sentence, written
+/// straight into the answer (no string per item).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason<'a> {
+    /// Related to an item the visitor viewed.
+    Viewed(&'a str),
+    /// Popular in the visitor's strongest interest.
+    Interest(&'a str),
+    /// Popular in the page's category.
+    PopularIn(&'a str),
+    /// Popular on the whole site.
+    SitePopular,
+}
+
+impl std::fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Viewed(item) => write!(f, "because you viewed {item}"),
+            Self::Interest(category) => write!(f, "in your interest: {category}"),
+            Self::PopularIn(category) => write!(f, "popular in {category} now"),
+            Self::SitePopular => f.write_str("popular on this site now"),
+        }
+    }
+}
+
+impl serde::Serialize for Reason<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// Default number of items in an answer.
@@ -44,15 +76,15 @@ pub trait Lists {
 /// lists are merged in a map with a fast hash, what was viewed is removed
 /// from it by key, and only the best `limit` are sorted.
 #[must_use]
-pub fn personal(
-    lists: &impl Lists,
-    recent: &[String],
-    top_interest: Option<&str>,
+pub fn personal<'a>(
+    lists: &'a impl Lists,
+    recent: &'a [String],
+    top_interest: Option<&'a str>,
     limit: usize,
-) -> Vec<Pick> {
+) -> Vec<Pick<'a>> {
     let viewed = |item: &str| recent.iter().any(|r| r == item);
     // item → (visitors, index of the recent item that first led to it)
-    let mut merged: HashMap<&str, (u32, usize), RandomState> =
+    let mut merged: HashMap<&'a str, (u32, usize), RandomState> =
         HashMap::with_capacity_and_hasher(MERGE_CAPACITY, RandomState::default());
     for (from, item) in recent.iter().enumerate() {
         for count in lists.related(item).unwrap_or_default() {
@@ -63,7 +95,7 @@ pub fn personal(
     for item in recent {
         merged.remove(item.as_str());
     }
-    let mut ranked: Vec<(&str, u32, usize)> = merged
+    let mut ranked: Vec<(&'a str, u32, usize)> = merged
         .into_iter()
         .map(|(item, (v, from))| (item, v, from))
         .collect();
@@ -78,8 +110,8 @@ pub fn personal(
     let mut picks: Vec<Pick> = ranked
         .into_iter()
         .map(|(item, visitors, from)| Pick {
-            item: item.to_owned(),
-            reason: format!("because you viewed {}", recent[from]),
+            item,
+            reason: Reason::Viewed(&recent[from]),
             visitors,
         })
         .collect();
@@ -89,10 +121,16 @@ pub fn personal(
             lists.popular(interest),
             limit,
             &viewed,
-            &format!("in your interest: {interest}"),
+            Reason::Interest(interest),
         );
     }
-    fill(&mut picks, lists.popular(""), limit, &viewed, SITE_POPULAR);
+    fill(
+        &mut picks,
+        lists.popular(""),
+        limit,
+        &viewed,
+        Reason::SitePopular,
+    );
     picks
 }
 
@@ -103,7 +141,12 @@ const MERGE_CAPACITY: usize = 128;
 /// The contextual picks on a page of `category` about `item` (either may
 /// be empty).
 #[must_use]
-pub fn contextual(lists: &impl Lists, category: &str, item: &str, limit: usize) -> Vec<Pick> {
+pub fn contextual<'a>(
+    lists: &'a impl Lists,
+    category: &'a str,
+    item: &str,
+    limit: usize,
+) -> Vec<Pick<'a>> {
     let mut picks = Vec::new();
     let this_page = |candidate: &str| candidate == item;
     if !category.is_empty() {
@@ -112,7 +155,7 @@ pub fn contextual(lists: &impl Lists, category: &str, item: &str, limit: usize) 
             lists.popular(category),
             limit,
             &this_page,
-            &format!("popular in {category} now"),
+            Reason::PopularIn(category),
         );
     }
     fill(
@@ -120,21 +163,18 @@ pub fn contextual(lists: &impl Lists, category: &str, item: &str, limit: usize) 
         lists.popular(""),
         limit,
         &this_page,
-        SITE_POPULAR,
+        Reason::SitePopular,
     );
     picks
 }
 
-/// The reason of a site-wide popular item.
-const SITE_POPULAR: &str = "popular on this site now";
-
 /// Adds the items of `list` not excluded nor picked yet, up to `limit`.
-fn fill(
-    picks: &mut Vec<Pick>,
-    list: Option<&[ItemCount]>,
+fn fill<'a>(
+    picks: &mut Vec<Pick<'a>>,
+    list: Option<&'a [ItemCount]>,
     limit: usize,
     excluded: &dyn Fn(&str) -> bool,
-    reason: &str,
+    reason: Reason<'a>,
 ) {
     for count in list.into_iter().flatten() {
         if picks.len() >= limit {
@@ -144,8 +184,8 @@ fn fill(
             continue;
         }
         picks.push(Pick {
-            item: count.item.clone(),
-            reason: reason.to_owned(),
+            item: &count.item,
+            reason,
             visitors: count.visitors,
         });
     }
@@ -199,28 +239,37 @@ mod tests {
         lists
     }
 
-    fn items(picks: &[Pick]) -> Vec<(&str, &str, u32)> {
+    /// Each pick as (item, its reason's sentence, visitors).
+    fn items<'a>(picks: &[Pick<'a>]) -> Vec<(&'a str, String, u32)> {
         picks
             .iter()
-            .map(|p| (p.item.as_str(), p.reason.as_str(), p.visitors))
+            .map(|p| (p.item, p.reason.to_string(), p.visitors))
+            .collect()
+    }
+
+    fn expected<'a>(picks: &[(&'a str, &str, u32)]) -> Vec<(&'a str, String, u32)> {
+        picks
+            .iter()
+            .map(|&(item, reason, visitors)| (item, reason.to_owned(), visitors))
             .collect()
     }
 
     #[test]
     fn related_lists_merge_minus_what_was_viewed_then_popular_fills() {
         let recent = ["r2".to_owned(), "r1".to_owned()];
-        let picks = personal(&lists(), &recent, Some("shoes"), 6);
+        let lists = lists();
+        let picks = personal(&lists, &recent, Some("shoes"), 6);
         assert_eq!(
             items(&picks),
-            [
+            expected(&[
                 ("r3", "because you viewed r2", 16),
                 ("r7", "because you viewed r2", 12),
                 ("r9", "because you viewed r1", 10),
                 ("r8", "in your interest: shoes", 31),
                 ("h1", "popular on this site now", 50),
-            ]
+            ])
         );
-        let two = personal(&lists(), &recent, Some("shoes"), 2);
+        let two = personal(&lists, &recent, Some("shoes"), 2);
         assert_eq!(two.len(), 2);
     }
 
@@ -246,36 +295,41 @@ mod tests {
             let short = personal(&lists, &recent, Some("shoes"), limit);
             proptest::prop_assert_eq!(&short[..], &long[..limit.min(long.len())]);
             for pick in &long {
-                proptest::prop_assert!(!recent.contains(&pick.item), "a viewed item was recommended");
+                proptest::prop_assert!(!recent.iter().any(|r| r == pick.item), "a viewed item was recommended");
             }
         }
     }
 
     #[test]
     fn a_visitor_without_items_gets_the_popular_ones_of_their_interest() {
-        let picks = personal(&lists(), &[], Some("shoes"), 3);
+        let lists = lists();
+        let picks = personal(&lists, &[], Some("shoes"), 3);
         assert_eq!(
             items(&picks),
-            [
+            expected(&[
                 ("r2", "in your interest: shoes", 40),
                 ("r8", "in your interest: shoes", 31),
                 ("r7", "in your interest: shoes", 20),
-            ]
+            ])
         );
     }
 
     #[test]
     fn contextual_picks_exclude_the_page_itself() {
-        let picks = contextual(&lists(), "shoes", "r2", 6);
+        let lists = lists();
+        let picks = contextual(&lists, "shoes", "r2", 6);
         assert_eq!(
             items(&picks),
-            [
+            expected(&[
                 ("r8", "popular in shoes now", 31),
                 ("r7", "popular in shoes now", 20),
                 ("h1", "popular on this site now", 50),
-            ]
+            ])
         );
-        let home = contextual(&lists(), "", "", 1);
-        assert_eq!(items(&home), [("h1", "popular on this site now", 50)]);
+        let home = contextual(&lists, "", "", 1);
+        assert_eq!(
+            items(&home),
+            expected(&[("h1", "popular on this site now", 50)])
+        );
     }
 }

@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use super::{AppState, cors, method_not_allowed, rate_limit};
 use crate::error::ApiError;
-use crate::metrics;
+use crate::metrics::{self, ProfileAnswer};
 use crate::privacy::token::TokenError;
 use crate::profile::answer;
 use crate::profile::consent::{self, Contextual, Facts};
@@ -71,19 +71,22 @@ pub async fn get<P: EventPublisher>(
     let started = Instant::now();
     let answered = respond(&request, &site, &state);
     // A refusal is an answer too: `none`.
-    let kind = answered.as_ref().map_or("none", |(_, kind)| *kind);
-    ::metrics::counter!(metrics::PROFILE_REQUESTS, "answer" => kind).increment(1);
-    ::metrics::histogram!(metrics::PROFILE_REQUEST_DURATION)
+    answered
+        .as_ref()
+        .map_or(ProfileAnswer::None, |(_, kind)| *kind)
+        .count();
+    metrics::hot()
+        .profile_duration
         .record(started.elapsed().as_secs_f64());
     answered.map(|(response, _)| response)
 }
 
-/// The answer and its kind (`personal`, `contextual`), or the refusal.
+/// The answer and its kind, or the refusal.
 fn respond<P: EventPublisher>(
     request: &HttpRequest,
     site_id: &str,
     state: &AppState<P>,
-) -> Result<(HttpResponse, &'static str), ApiError> {
+) -> Result<(HttpResponse, ProfileAnswer), ApiError> {
     rate_limit(request, state)?;
     let site = state.sites.get(site_id).ok_or(ApiError::UnknownSite)?;
     let origin = cors::origin(request);
@@ -113,12 +116,20 @@ fn respond<P: EventPublisher>(
     let (body, cache, answer) = match personal {
         Some(Ok((basis, profile))) => {
             let body = answer::personal(site_id, site, &basis, &profile, &lists, limit, now);
-            (serde_json::to_vec(&body), "no-store", "personal")
+            (
+                serde_json::to_vec(&body),
+                "no-store",
+                ProfileAnswer::Personal,
+            )
         }
         Some(Err(why)) => {
             let context = context(request, site, &query, origin, now);
             let body = answer::contextual(site_id, &context, &lists, limit, why);
-            (serde_json::to_vec(&body), "no-store", "contextual")
+            (
+                serde_json::to_vec(&body),
+                "no-store",
+                ProfileAnswer::Contextual,
+            )
         }
         None => {
             let context = context(request, site, &query, origin, now);
@@ -126,7 +137,7 @@ fn respond<P: EventPublisher>(
             (
                 serde_json::to_vec(&body),
                 "private, max-age=60",
-                "contextual",
+                ProfileAnswer::Contextual,
             )
         }
     };
