@@ -3,7 +3,11 @@
 //! device class instead of the user agent. Also [`without_fragment`], for
 //! every event's URLs.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use fiducia_proto::device::Device;
+use foldhash::fast::RandomState;
 
 /// The URL up to its fragment (`#…` can carry tokens, e.g.
 /// `#access_token=…`, and never reaches Kafka).
@@ -12,10 +16,36 @@ pub fn without_fragment(raw: &str) -> &str {
     raw.split_once('#').map_or(raw, |(url, _)| url)
 }
 
-/// The coarse device class of an anonymous event, by the rule the enricher
-/// applies to full user agents ([`Device::classify`]).
+/// The coarse device class of an anonymous event or a contextual answer,
+/// by the rule the enricher applies to full user agents
+/// ([`Device::classify`]). Parsing a user agent is a tenth of a contextual
+/// answer (`benches/README.md`, `GET /v1/profile`) and browsers send few
+/// distinct ones, so each worker thread keeps the classes it has seen,
+/// up to [`DEVICE_CACHE`] (then it starts over: a stream of made-up agents
+/// costs the parse, never memory).
 #[must_use]
 pub fn device_class(user_agent: &str) -> &'static str {
+    thread_local! {
+        static SEEN: RefCell<HashMap<Box<str>, &'static str, RandomState>> =
+            RefCell::new(HashMap::with_hasher(RandomState::default()));
+    }
+    SEEN.with_borrow_mut(|seen| {
+        if let Some(&class) = seen.get(user_agent) {
+            return class;
+        }
+        let class = parse_device_class(user_agent);
+        if seen.len() >= DEVICE_CACHE {
+            seen.clear();
+        }
+        seen.insert(user_agent.into(), class);
+        class
+    })
+}
+
+/// User agents whose device class a worker thread keeps.
+pub const DEVICE_CACHE: usize = 1024;
+
+fn parse_device_class(user_agent: &str) -> &'static str {
     woothee::parser::Parser::new()
         .parse(user_agent)
         .map_or(Device::Other, |p| {
@@ -89,6 +119,26 @@ mod tests {
             ("#x", ""),
         ] {
             assert_eq!(without_fragment(raw), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_kept_classes_are_the_parsed_ones_past_the_cache_bound() {
+        let agents: Vec<String> = (0..2 * DEVICE_CACHE + 3)
+            .map(|i| match i % 3 {
+                0 => format!(
+                    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_{i} like Mac OS X) Mobile/15E148"
+                ),
+                1 => {
+                    format!("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/{i}.0 Safari/537.36")
+                }
+                _ => format!("made-up agent {i}"),
+            })
+            .collect();
+        for _ in 0..2 {
+            for agent in &agents {
+                assert_eq!(device_class(agent), parse_device_class(agent), "{agent}");
+            }
         }
     }
 
