@@ -13,8 +13,9 @@ into one database, and what that database's tables got on each server.
       JSON line (kind "clickhouse"): per process its CPU seconds in the
       window, its RSS, and per table of DB (the cluster's `T_local` named
       `T`) the parts it made from inserts, fetched from its replica and
-      merged (system.part_log, with their rows), and the rows and bytes
-      of its active parts. N (rows the sink inserted) and S (the drain's
+      merged (system.part_log, with their rows), and the parts, rows and
+      bytes active at the end (schema_migrations, filled before the
+      drain, left out). N (rows the sink inserted) and S (the drain's
       seconds) are carried for the report.
 
 Every server process is measured in every run: the ones the drain did not
@@ -88,21 +89,22 @@ def settle(servers, database):
 
 
 def tables(url, database):
-    """Per table: parts inserted, fetched and merged, rows and bytes stored."""
-    db = quoted(database)
+    """Per table the drain filled (the migrations' history left out): parts
+    inserted, fetched and merged, parts, rows and bytes stored."""
+    where = f"database = {quoted(database)} AND table != 'schema_migrations'"
     out = {}
 
     def table(name):
         return out.setdefault(name.removesuffix("_local"), {
             "new_parts": 0, "new_rows": 0, "fetched_parts": 0, "fetched_rows": 0,
-            "merges": 0, "merged_rows": 0, "merge_ms": 0, "rows": 0, "bytes": 0,
+            "merges": 0, "merged_rows": 0, "merge_ms": 0, "parts": 0, "rows": 0, "bytes": 0,
         })
 
     kinds = {"NEW_PART": "new", "DOWNLOAD_PART": "fetched"}  # 18.16's names
     for name, event, parts, rows, ms in query(
         url,
         "SELECT table, toString(event_type), count(), sum(rows), sum(duration_ms) "
-        f"FROM system.part_log WHERE database = {db} GROUP BY table, event_type",
+        f"FROM system.part_log WHERE {where} GROUP BY table, event_type",
     ):
         t = table(name)
         if event in kinds:
@@ -112,11 +114,13 @@ def tables(url, database):
             t["merges"] += int(parts)
             t["merged_rows"] += int(rows)
             t["merge_ms"] += int(ms)
-    for name, rows, size in query(
+    for name, parts, rows, size in query(
         url,
-        f"SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE database = {db} AND active GROUP BY table",
+        "SELECT table, count(), sum(rows), sum(bytes_on_disk) "
+        f"FROM system.parts WHERE {where} AND active GROUP BY table",
     ):
         t = table(name)
+        t["parts"] += int(parts)
         t["rows"] += int(rows)
         t["bytes"] += int(size)
     return out

@@ -18,10 +18,13 @@ topics_env() {
   )
 }
 
-# await_ready NAME ADMIN_ADDR: waits for /readyz, or shows the log and dies
-# (a sink migrating the local cluster's 83 statements ON CLUSTER takes 20-60 s).
+# await_ready NAME ADMIN_ADDR: waits for /readyz, or shows the log and dies.
+# A sink migrating the local cluster (83 statements ON CLUSTER) takes 20-60
+# s, and 180 s more when 18.16 stalls an ALTER of a replicated table (both
+# replicas of a shard took the task: "Node exists ... /executed" in one
+# server's log; the sink retries after distributed_ddl_task_timeout).
 await_ready() {
-  if ! wait_http "http://$2/readyz" 180; then
+  if ! wait_http "http://$2/readyz" 420; then
     tail -n 30 "$LOG_DIR/bench-$1.log" >&2
     die "the $1 under test is not ready at http://$2/readyz"
   fi
