@@ -223,7 +223,7 @@ def clickhouse_table(costs):
         "the active parts after the merges.",
         "",
         "| drain | process | window s | events rows on it | CPU-s | idle CPU-s | CPU-s per M rows on it "
-        "| events inserts / fetches / merges | events inserts per s | rows per insert | all tables' inserts per s "
+        "| events inserts / fetches / merges → parts left | events inserts per s | rows per insert | all tables' inserts per s "
         "| events bytes per row | RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -245,7 +245,7 @@ def clickhouse_table(costs):
             lines.append(
                 f"| {run['label']} | {s['name']} | {run['window_s']:.1f} | {events['rows']:,} | {s['cpu_s']:.2f} "
                 f"| {idle_s:.2f} | {fmt(net * 1e6 / events['rows'], 2) if events['rows'] else 'n/a'} "
-                f"| {events['new_parts']} / {events['fetched_parts']} / {events['merges']} "
+                f"| {events['new_parts']} / {events['fetched_parts']} / {events['merges']} → {events['parts']} "
                 f"| {events['new_parts'] / run['seconds']:.1f} "
                 f"| {fmt(events['new_rows'] / events['new_parts']) if events['new_parts'] else 'n/a'} "
                 f"| {all_inserts / run['seconds']:.1f} "
