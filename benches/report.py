@@ -214,6 +214,11 @@ def clickhouse_table(costs):
         for s in run["servers"]:
             if not in_use(run["label"], s["name"]):
                 idle.setdefault(s["name"], []).append(s["cpu_s"] / run["window_s"])
+
+    def net_cpu_s(run, s):
+        rates = idle.get(s["name"])
+        return s["cpu_s"] - (sum(rates) / len(rates) * run["window_s"] if rates else 0.0)
+
     lines = [
         "",
         "ClickHouse side of each sink drain: CPU seconds of each process from the drain's start until "
@@ -230,9 +235,8 @@ def clickhouse_table(costs):
     for run in costs:
         total = 0.0
         for s in (s for s in run["servers"] if in_use(run["label"], s["name"])):
-            rates = idle.get(s["name"])
-            idle_s = sum(rates) / len(rates) * run["window_s"] if rates else 0.0
-            net = s["cpu_s"] - idle_s
+            net = net_cpu_s(run, s)
+            idle_s = s["cpu_s"] - net
             total += net
             events = s["tables"].get("events")
             if events is None:
@@ -256,7 +260,43 @@ def clickhouse_table(costs):
             f"| {run['label']} | all | | {run['rows']:,} inserted | | | {fmt(total * 1e6 / run['rows'], 2)} "
             f"(per M rows inserted) | | | | | | |"
         )
-    return lines
+    return lines + part_cost_fit(costs, net_cpu_s)
+
+
+def part_cost_fit(costs, net_cpu_s):
+    """Per server, CPU = a × rows + b × parts solved from two drains of the
+    same target at different batch sizes (parts: its `events` parts
+    inserted or fetched): the cost of a row and of a part, and the part
+    size from which a part's fixed cost is a fifth of its total (4b/a)."""
+    points = {}  # (process, cluster or not) → [(rows, parts, net CPU-s)]
+    for run in costs:
+        for s in run["servers"]:
+            events = s["tables"].get("events")
+            if in_use(run["label"], s["name"]) and events:
+                points.setdefault((s["name"], run["label"].endswith(" cluster")), []).append(
+                    (events["rows"], events["new_parts"] + events["fetched_parts"], net_cpu_s(run, s))
+                )
+    lines = []
+    for (name, _), found in points.items():
+        if len(found) < 2:
+            continue
+        (r1, p1, c1), (r2, p2, c2) = found[:2]
+        det = r1 * p2 - r2 * p1
+        if det == 0:
+            continue
+        a, b = (c1 * p2 - c2 * p1) / det, (r1 * c2 - r2 * c1) / det
+        lines.append(
+            f"| {name} | {a * 1e6:.2f} | {b * 1e3:.1f} | {fmt(4 * b / a) if a > 0 else 'n/a'} |"
+        )
+    if not lines:
+        return []
+    return [
+        "",
+        "CPU = a × rows + b × parts per process, from its first two drains (the two batch sizes):",
+        "",
+        "| process | a: µs per row | b: ms per part | rows per part where b is a fifth (4b/a) |",
+        "|---|---|---|---|",
+    ] + lines
 
 
 def latency_table(pipeline):
