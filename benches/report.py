@@ -106,6 +106,7 @@ def main():
         "the share of the cores it got: compare CPU per request then."
     )
     lines.extend(drain_table(drains, prefill))
+    lines.extend(clickhouse_table([run for run in runs if run.get("kind") == "clickhouse"]))
     lines.extend(latency_table(pipeline))
     lines.append("")
     lines.append("| SPEC section 12 | target | measured |")
@@ -135,7 +136,7 @@ def main():
             f"| ≥ {ENRICHER_TARGET:,} | {fmt(enricher['items_per_cpu_s'])} |"
         )
         summary["enricher_events_per_cpu_s"] = enricher["items_per_cpu_s"]
-    for sink in (d for d in drains if d["label"].startswith("sink")):
+    for sink in (d for d in drains if d["label"].startswith("sink") and not d["label"].endswith(" cluster")):
         lines.append(
             f"| sink rows/s into ClickHouse, {sink['label'].removeprefix('sink ')} rows "
             f"({fmt(sink['items_measured'])} rows) | ≥ {SINK_TARGET:,} | {fmt(sink['items_per_s'])} |"
@@ -193,6 +194,109 @@ def drain_table(drains, prefill):
             f"| {fmt(d['items_per_cpu_s'])} | {fmt(d['vm_hwm_mb'], 1)} |"
         )
     return lines
+
+
+def in_use(label, name):
+    """Whether a sink drain labelled label used ClickHouse process name (the
+    cluster's servers and ZooKeeper for the cluster, the single server else)."""
+    return (name != "clickhouse") == label.endswith(" cluster")
+
+
+def clickhouse_table(costs):
+    """Scenario (d), the ClickHouse side (clickhouse_cost.py): per process
+    the drain used, its CPU less its idle cost (the rate of the same process
+    in a drain that did not use it, over this window), per table the parts
+    made by inserts, fetched from the replica and merged."""
+    if not costs:
+        return []
+    idle = {}  # process name → CPU seconds per second while not in use
+    for run in costs:
+        for s in run["servers"]:
+            if not in_use(run["label"], s["name"]):
+                idle.setdefault(s["name"], []).append(s["cpu_s"] / run["window_s"])
+
+    def net_cpu_s(run, s):
+        rates = idle.get(s["name"])
+        return s["cpu_s"] - (sum(rates) / len(rates) * run["window_s"] if rates else 0.0)
+
+    lines = [
+        "",
+        "ClickHouse side of each sink drain: CPU seconds of each process from the drain's start until "
+        "the database's replication queue and merges were empty (window), less the same process's idle "
+        "rate (measured in the drains that did not use it) over that window; parts from "
+        "`system.part_log`: made by inserts, fetched from the other replica, merged; bytes per row of "
+        "the active parts after the merges.",
+        "",
+        "| drain | process | window s | events rows on it | CPU-s | idle CPU-s | CPU-s per M rows on it "
+        "| events inserts / fetches / merges → parts left | events inserts per s | rows per insert | all tables' inserts per s "
+        "| events bytes per row | RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in costs:
+        total = 0.0
+        for s in (s for s in run["servers"] if in_use(run["label"], s["name"])):
+            net = net_cpu_s(run, s)
+            idle_s = s["cpu_s"] - net
+            total += net
+            events = s["tables"].get("events")
+            if events is None:
+                lines.append(
+                    f"| {run['label']} | {s['name']} | {run['window_s']:.1f} | | {s['cpu_s']:.2f} | {idle_s:.2f} "
+                    f"| {fmt(net * 1e6 / run['rows'], 2)} (per M rows inserted) | | | | | | {fmt(s['rss_mb'], 0)} |"
+                )
+                continue
+            all_inserts = sum(t["new_parts"] for t in s["tables"].values())
+            lines.append(
+                f"| {run['label']} | {s['name']} | {run['window_s']:.1f} | {events['rows']:,} | {s['cpu_s']:.2f} "
+                f"| {idle_s:.2f} | {fmt(net * 1e6 / events['rows'], 2) if events['rows'] else 'n/a'} "
+                f"| {events['new_parts']} / {events['fetched_parts']} / {events['merges']} → {events['parts']} "
+                f"| {events['new_parts'] / run['seconds']:.1f} "
+                f"| {fmt(events['new_rows'] / events['new_parts']) if events['new_parts'] else 'n/a'} "
+                f"| {all_inserts / run['seconds']:.1f} "
+                f"| {fmt(events['bytes'] / events['rows'], 1) if events['rows'] else 'n/a'} "
+                f"| {fmt(s['rss_mb'], 0)} |"
+            )
+        lines.append(
+            f"| {run['label']} | all | | {run['rows']:,} inserted | | | {fmt(total * 1e6 / run['rows'], 2)} "
+            f"(per M rows inserted) | | | | | | |"
+        )
+    return lines + part_cost_fit(costs, net_cpu_s)
+
+
+def part_cost_fit(costs, net_cpu_s):
+    """Per server, CPU = a × rows + b × parts solved from two drains of the
+    same target at different batch sizes (parts: its `events` parts
+    inserted or fetched): the cost of a row and of a part, and the part
+    size from which a part's fixed cost is a fifth of its total (4b/a)."""
+    points = {}  # (process, cluster or not) → [(rows, parts, net CPU-s)]
+    for run in costs:
+        for s in run["servers"]:
+            events = s["tables"].get("events")
+            if in_use(run["label"], s["name"]) and events:
+                points.setdefault((s["name"], run["label"].endswith(" cluster")), []).append(
+                    (events["rows"], events["new_parts"] + events["fetched_parts"], net_cpu_s(run, s))
+                )
+    lines = []
+    for (name, _), found in points.items():
+        if len(found) < 2:
+            continue
+        (r1, p1, c1), (r2, p2, c2) = found[:2]
+        det = r1 * p2 - r2 * p1
+        if det == 0:
+            continue
+        a, b = (c1 * p2 - c2 * p1) / det, (r1 * c2 - r2 * c1) / det
+        lines.append(
+            f"| {name} | {a * 1e6:.2f} | {b * 1e3:.1f} | {fmt(4 * b / a) if a > 0 else 'n/a'} |"
+        )
+    if not lines:
+        return []
+    return [
+        "",
+        "CPU = a × rows + b × parts per process, from its first two drains (the two batch sizes):",
+        "",
+        "| process | a: µs per row | b: ms per part | rows per part where b is a fifth (4b/a) |",
+        "|---|---|---|---|",
+    ] + lines
 
 
 def latency_table(pipeline):

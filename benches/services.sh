@@ -19,8 +19,12 @@ topics_env() {
 }
 
 # await_ready NAME ADMIN_ADDR: waits for /readyz, or shows the log and dies.
+# A sink migrating the local cluster (83 statements ON CLUSTER) takes 20-60
+# s, and 180 s more when 18.16 stalls an ALTER of a replicated table (both
+# replicas of a shard took the task: "Node exists ... /executed" in one
+# server's log; the sink retries after distributed_ddl_task_timeout).
 await_ready() {
-  if ! wait_http "http://$2/readyz" 60; then
+  if ! wait_http "http://$2/readyz" 420; then
     tail -n 30 "$LOG_DIR/bench-$1.log" >&2
     die "the $1 under test is not ready at http://$2/readyz"
   fi
@@ -61,15 +65,16 @@ start_enricher() {
   ENRICHER_PID=$LAUNCHED_PID
 }
 
-# start_sink PREFIX GROUP DATABASE [MAX_ROWS]: the sink in SINK_PID,
+# start_sink PREFIX GROUP DATABASE [MAX_ROWS [ENV...]]: the sink in SINK_PID,
 # reading PREFIX.enriched.v1 from the beginning into DATABASE (created
-# and migrated by the sink). MAX_ROWS unset keeps the default batching.
+# and migrated by the sink). MAX_ROWS empty or unset keeps the default
+# batching; the ENV assignments come last (another ClickHouse, cluster mode).
 start_sink() {
   local batch=()
   [[ -z ${4:-} ]] || batch=(FIDUCIA_SINK_BATCH_MAX_ROWS="$4" FIDUCIA_SINK_BATCH_MAX_BYTES=$((1 << 30)))
   launch sink "$SINK_ADMIN" "$1" "${batch[@]}" \
     FIDUCIA_SINK_GROUP_ID="$2" \
-    FIDUCIA_CLICKHOUSE_DATABASE="$3"
+    FIDUCIA_CLICKHOUSE_DATABASE="$3" "${@:5}"
   SINK_PID=$LAUNCHED_PID
 }
 
@@ -79,7 +84,7 @@ stop_service() {
   wait "$1" 2>/dev/null || true
 }
 
-# clickhouse SQL: runs one statement on the local ClickHouse.
+# clickhouse SQL [URL]: runs one statement on the local ClickHouse (or URL's).
 clickhouse() {
-  curl -sS --fail-with-body --data-binary "$1" "$FIDUCIA_CLICKHOUSE_URL/"
+  curl -sS --fail-with-body --data-binary "$1" "${2:-$FIDUCIA_CLICKHOUSE_URL}/"
 }

@@ -110,10 +110,12 @@ stop_clickhouse_cluster() {
 
 # One status line per server and one for ZooKeeper (see status).
 cluster_status() {
-  local node
+  local node url ok
   for node in "${CLUSTER_NODES[@]}"; do
-    [[ $(curl -s --max-time 2 "$(cluster_url "$node")/ping" 2>/dev/null) == Ok* ]]
-    line "clickhouse-$node" "$(cluster_url "$node")" $?
+    # $? taken before line's arguments: a $(...) among them would reset it.
+    url=$(cluster_url "$node") ok=0
+    [[ $(curl -s --max-time 2 "$url/ping" 2>/dev/null) == Ok* ]] || ok=$?
+    line "clickhouse-$node" "$url" "$ok"
   done
   [[ $(zookeeper_ask ruok) == imok ]]
   line zookeeper "tcp://127.0.0.1:$FIDUCIA_ZOOKEEPER_PORT" $?
