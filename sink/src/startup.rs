@@ -134,9 +134,14 @@ impl Application {
             .await?
             .in_cluster(cluster.clone());
         tracing::info!(server = %features, url = %config.clickhouse.url, database, cluster = config.clickhouse.cluster.as_deref().unwrap_or(""), "clickhouse connected");
-        let applied_migrations = schema::migrate_in(&client, database, cluster.as_ref())
-            .await
-            .with_context(|| format!("migrating clickhouse database {database}"))?;
+        // A stop asked for while migrating ends the wait: an `ON CLUSTER`
+        // statement can wait minutes for a stalled server, and the
+        // migrations are idempotent, so the next start resumes them.
+        let applied_migrations = tokio::select! {
+            applied = schema::migrate_in(&client, database, cluster.as_ref()) => applied
+                .with_context(|| format!("migrating clickhouse database {database}"))?,
+            () = shutdown.cancelled() => anyhow::bail!("stopped while migrating clickhouse database {database}"),
+        };
         ::metrics::counter!(metrics::MIGRATIONS_APPLIED).increment(applied_migrations.len() as u64);
 
         let topics = &config.kafka.topics;
