@@ -83,6 +83,7 @@ use super::history::History;
 mod plain;
 #[cfg(test)]
 mod properties;
+mod state;
 
 /// One subject's standing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

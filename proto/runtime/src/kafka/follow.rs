@@ -12,6 +12,12 @@
 //! 0.6 reports as the start of the last record batch. How many messages the
 //! instance is behind is published as a gauge.
 //!
+//! A follower that restored its state from elsewhere (the collector's
+//! ledger snapshot) starts given partitions at given offsets
+//! ([`FollowSettings::start_offsets`]) and is told each message's partition
+//! and offset ([`follow_messages`]), so it can say which records its state
+//! covers; readiness still means "read to the end seen at start-up".
+//!
 //! Partitions are discovered from metadata at start and then rarely: a
 //! metadata refresh racing a topic recreated with a new id can crash
 //! librdkafka 2.12 (its metadata cache, confluentinc/librdkafka#4964), and
@@ -76,6 +82,11 @@ pub struct FollowSettings {
     /// are assigned at their end (partitions added later, from their
     /// beginning). For a stage that reacts to changes and needs no history.
     pub from_end: bool,
+    /// Where to start the given partitions instead of their beginning: the
+    /// next offset a restored state does not cover. Used by the first
+    /// consumer only: after every broker was lost the topic is read again
+    /// from the beginning (applying a message twice must be harmless).
+    pub start_offsets: HashMap<i32, i64>,
 }
 
 impl FollowSettings {
@@ -96,6 +107,7 @@ impl FollowSettings {
             discover_interval: Duration::from_secs(60),
             lag_metric,
             from_end: false,
+            start_offsets: HashMap::new(),
         }
     }
 
@@ -108,6 +120,19 @@ impl FollowSettings {
             ..Self::whole_topic(brokers, topic, client_id, lag_metric)
         }
     }
+}
+
+/// One message read, with where it was read from.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivered<'a> {
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// Its key, if any.
+    pub key: Option<&'a [u8]>,
+    /// Its payload (`None`: a tombstone).
+    pub payload: Option<&'a [u8]>,
 }
 
 /// Low and high watermark by partition.
@@ -168,6 +193,21 @@ pub async fn follow_keyed<F>(
 ) where
     F: FnMut(Option<&[u8]>, Option<&[u8]>) + Send,
 {
+    let messages = move |message: &Delivered<'_>| apply(message.key, message.payload);
+    follow_messages(settings, messages, state, shutdown).await;
+}
+
+/// Like [`follow`], telling `apply` each message's partition and offset
+/// too: how a follower whose state is saved with the offsets it covers
+/// knows them.
+pub async fn follow_messages<F>(
+    mut settings: FollowSettings,
+    mut apply: F,
+    state: Arc<FollowState>,
+    shutdown: CancellationToken,
+) where
+    F: FnMut(&Delivered<'_>) + Send,
+{
     let lag = metrics::gauge!(settings.lag_metric);
     loop {
         let consumer = match scan::consumer::<StreamConsumer>(
@@ -186,6 +226,7 @@ pub async fn follow_keyed<F>(
         if !read(&consumer, &settings, &mut apply, &state, &lag, &shutdown).await {
             return;
         }
+        settings.start_offsets.clear();
         state.caught_up.store(false, Ordering::Release);
         tracing::warn!(topic = %settings.topic, "follower lost every broker; reading the topic again when one is back");
         drop(consumer);
@@ -207,7 +248,7 @@ async fn read<F>(
     shutdown: &CancellationToken,
 ) -> bool
 where
-    F: FnMut(Option<&[u8]>, Option<&[u8]>) + Send,
+    F: FnMut(&Delivered<'_>) + Send,
 {
     let mut positions = Positions::default();
     let mut check = tokio::time::interval(settings.check_interval);
@@ -218,7 +259,12 @@ where
         tokio::select! {
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    apply(message.key(), message.payload());
+                    apply(&Delivered {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        key: message.key(),
+                        payload: message.payload(),
+                    });
                     positions.next.insert(message.partition(), message.offset() + 1);
                 }
                 Err(KafkaError::PartitionEOF(partition)) => {
@@ -251,7 +297,8 @@ where
 }
 
 /// Assigns the topic's partitions not assigned yet, from the beginning (at
-/// the first lookup of a [`FollowSettings::from_end`] follower, from the end).
+/// the first lookup of a [`FollowSettings::from_end`] follower, from the
+/// end; those with a [`FollowSettings::start_offsets`] entry, from there).
 async fn assign_new(
     consumer: &Arc<StreamConsumer>,
     settings: &FollowSettings,
@@ -266,12 +313,14 @@ async fn assign_new(
     } else {
         Offset::Beginning
     };
+    let from = settings.start_offsets.clone();
     let added = tokio::task::spawn_blocking(move || -> KafkaResult<Vec<i32>> {
         let mut added = partition_ids(&*c, &name, Duration::from_secs(3))?;
         added.retain(|p| !known.contains(p));
         let mut list = TopicPartitionList::new();
         for &p in &added {
-            list.add_partition_offset(&name, p, start)?;
+            let offset = from.get(&p).map_or(start, |&next| Offset::Offset(next));
+            list.add_partition_offset(&name, p, offset)?;
         }
         if list.count() > 0 {
             c.incremental_assign(&list)?;
@@ -283,6 +332,9 @@ async fn assign_new(
         Ok(Ok(added)) => {
             for p in added {
                 positions.ends.expect(p);
+                if let Some(&next) = settings.start_offsets.get(&p) {
+                    positions.next.insert(p, next);
+                }
             }
         }
         Ok(Err(error)) => {
