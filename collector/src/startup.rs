@@ -102,8 +102,12 @@ impl Application {
             );
         }
         let consent = &config.kafka.topics.consent;
-        let start =
-            snapshot::start(config.ledger_snapshot.as_ref(), &config.kafka.brokers, consent).await;
+        let start = snapshot::start(
+            config.ledger_snapshot.as_ref(),
+            &config.kafka.brokers,
+            consent,
+        )
+        .await;
         let ledger = Arc::new(start.ledger);
         let following = follow::spawn(
             Arc::clone(&ledger),

@@ -37,9 +37,9 @@ use crate::metrics;
 pub mod check;
 pub mod codec;
 pub mod format;
-pub mod write;
 #[cfg(test)]
 mod tests;
+pub mod write;
 
 /// `FIDUCIA_COLLECTOR_LEDGER_SNAPSHOT_*`: where and how often.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -56,7 +56,10 @@ fn env(topics: &Topics, dir: &Path, public: u16, admin: u16) -> HashMap<String, 
         ("FIDUCIA_KAFKA_CREATE_TOPICS", "true".into()),
         ("FIDUCIA_KAFKA_PARTITIONS", "2".into()),
         ("FIDUCIA_SITES_FILE", sites.display().to_string()),
-        ("FIDUCIA_COLLECTOR_LISTEN_ADDR", format!("127.0.0.1:{public}")),
+        (
+            "FIDUCIA_COLLECTOR_LISTEN_ADDR",
+            format!("127.0.0.1:{public}"),
+        ),
         ("FIDUCIA_COLLECTOR_ADMIN_ADDR", format!("127.0.0.1:{admin}")),
         ("FIDUCIA_COLLECTOR_DOWNSTREAM_GROUP", "off".into()),
         (
@@ -94,19 +97,37 @@ async fn a_restarted_collector_replays_only_the_tail_after_its_snapshot_and_the_
         let grant = choice(visitor, &["measurement"], granted_at, &["consent"]);
         assert_eq!(post(&url, grant, &[]).await.status(), 204);
     }
-    eventually("a snapshot covering the five records", Duration::from_secs(20), || async {
-        let covered = covered(&snapshot);
-        if covered == 5 { Ok(()) } else { Err(format!("{covered} covered")) }
-    })
+    eventually(
+        "a snapshot covering the five records",
+        Duration::from_secs(20),
+        || async {
+            let covered = covered(&snapshot);
+            if covered == 5 {
+                Ok(())
+            } else {
+                Err(format!("{covered} covered"))
+            }
+        },
+    )
     .await;
     collector.kill_9();
 
     // While it is down: a withdrawal and two new grants, through another collector.
     let other = TestCollector::spawn_at(&infra().brokers, topics.clone(), |_| {}).await;
-    let withdraw = choice(&visitors[0], &[], fiducia_proto::time::now_ms(), &["consent"]);
+    let withdraw = choice(
+        &visitors[0],
+        &[],
+        fiducia_proto::time::now_ms(),
+        &["consent"],
+    );
     assert_eq!(other.post(withdraw).await.status(), 204);
     for _ in 0..2 {
-        let grant = choice(&unique("visitor"), &["measurement"], granted_at, &["consent"]);
+        let grant = choice(
+            &unique("visitor"),
+            &["measurement"],
+            granted_at,
+            &["consent"],
+        );
         assert_eq!(other.post(grant).await.status(), 204);
     }
     drop(other);
@@ -116,13 +137,21 @@ async fn a_restarted_collector_replays_only_the_tail_after_its_snapshot_and_the_
     let text = metrics(&admin_url).await;
     let start = ["from=\"snapshot\"", "reason=\"loaded\""];
     assert_eq!(
-        metric(&text, "fiducia_collector_consent_ledger_starts_total", &start),
+        metric(
+            &text,
+            "fiducia_collector_consent_ledger_starts_total",
+            &start
+        ),
         Some(1.0),
         "{text}"
     );
     let applied = ["outcome=\"applied\""];
     assert_eq!(
-        metric(&text, "fiducia_collector_consent_ledger_records_total", &applied),
+        metric(
+            &text,
+            "fiducia_collector_consent_ledger_records_total",
+            &applied
+        ),
         Some(3.0),
         "only the tail is read"
     );
@@ -130,13 +159,25 @@ async fn a_restarted_collector_replays_only_the_tail_after_its_snapshot_and_the_
     let response = post(&url, stale(&visitors[0]), &[]).await;
     assert_eq!(dropped(response.headers()), "measurement:withdrawn=1");
     let response = post(&url, stale(&visitors[1]), &[]).await;
-    assert_eq!(dropped(response.headers()), "", "a grant from the snapshot stands");
+    assert_eq!(
+        dropped(response.headers()),
+        "",
+        "a grant from the snapshot stands"
+    );
 
     // A corrupt snapshot: the whole topic again, and the withdrawal still wins.
-    eventually("a snapshot covering the eight records", Duration::from_secs(20), || async {
-        let covered = covered(&snapshot);
-        if covered == 8 { Ok(()) } else { Err(format!("{covered} covered")) }
-    })
+    eventually(
+        "a snapshot covering the eight records",
+        Duration::from_secs(20),
+        || async {
+            let covered = covered(&snapshot);
+            if covered == 8 {
+                Ok(())
+            } else {
+                Err(format!("{covered} covered"))
+            }
+        },
+    )
     .await;
     collector.kill_9();
     let mut bytes = std::fs::read(&snapshot).expect("the snapshot");
@@ -148,12 +189,20 @@ async fn a_restarted_collector_replays_only_the_tail_after_its_snapshot_and_the_
     let text = metrics(&admin_url).await;
     let start = ["from=\"replay\"", "reason=\"corrupt\""];
     assert_eq!(
-        metric(&text, "fiducia_collector_consent_ledger_starts_total", &start),
+        metric(
+            &text,
+            "fiducia_collector_consent_ledger_starts_total",
+            &start
+        ),
         Some(1.0),
         "{text}"
     );
     assert_eq!(
-        metric(&text, "fiducia_collector_consent_ledger_records_total", &applied),
+        metric(
+            &text,
+            "fiducia_collector_consent_ledger_records_total",
+            &applied
+        ),
         Some(8.0),
         "the whole topic is read"
     );

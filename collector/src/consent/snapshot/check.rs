@@ -136,4 +136,3 @@ fn last_covered(
     }
     Ok(found)
 }
-

@@ -131,4 +131,3 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or(Path::new("."));
     std::fs::File::open(dir)?.sync_all()
 }
-

@@ -33,9 +33,21 @@ fn ledger() -> Ledger {
 
 fn cover() -> Cover {
     let partitions = [
-        (0, Position { next: 12, last_crc: 7 }),
+        (
+            0,
+            Position {
+                next: 12,
+                last_crc: 7,
+            },
+        ),
         (1, Position::default()),
-        (2, Position { next: 3, last_crc: 9 }),
+        (
+            2,
+            Position {
+                next: 3,
+                last_crc: 9,
+            },
+        ),
     ];
     Cover {
         topic: "fiducia.consent.v1".into(),
@@ -51,11 +63,20 @@ fn file() -> Vec<u8> {
 #[test]
 fn a_snapshot_reads_back_as_the_ledger_and_offsets_written() {
     let (cover, restored) = format::decode(&file()).unwrap();
-    assert_eq!(cover, super::Cover { applied: 0, ..self::cover() });
+    assert_eq!(
+        cover,
+        super::Cover {
+            applied: 0,
+            ..self::cover()
+        }
+    );
     let original = ledger();
     for subject in ["plain", "held", "nobody"] {
         assert_eq!(restored.get("demo", subject), original.get("demo", subject));
-        assert_eq!(restored.history("demo", subject), original.history("demo", subject));
+        assert_eq!(
+            restored.history("demo", subject),
+            original.history("demo", subject)
+        );
     }
     assert!(restored.user_key_erased("demo", "user-key"));
     assert_eq!(restored.size(), original.size());
@@ -68,7 +89,11 @@ fn any_byte_changed_is_corrupt() {
     for at in [0, 5, 24, 30, good.len() / 2, good.len() - 1] {
         let mut bad = good.clone();
         bad[at] ^= 0x01;
-        assert_eq!(format::decode(&bad).err(), Some(Fallback::Corrupt), "byte {at}");
+        assert_eq!(
+            format::decode(&bad).err(),
+            Some(Fallback::Corrupt),
+            "byte {at}"
+        );
     }
     let mut longer = good.clone();
     longer.push(0);
@@ -109,7 +134,12 @@ fn a_missing_file_is_missing_and_a_written_one_reads_back() {
 fn a_snapshot_of_another_topic_is_not_used() {
     // Decided before the broker is asked.
     assert_eq!(
-        against_topic("127.0.0.1:1", "other.consent.v1", &cover(), std::time::Duration::from_millis(10)),
+        against_topic(
+            "127.0.0.1:1",
+            "other.consent.v1",
+            &cover(),
+            std::time::Duration::from_millis(10)
+        ),
         Err(Fallback::Topic)
     );
 }
@@ -120,12 +150,17 @@ fn lows(partitions: &[i32]) -> BTreeMap<i32, i64> {
 
 /// What the broker holds when the topic is as the snapshot saw it.
 fn found_as_covered() -> BTreeMap<i32, Found> {
-    [(0, Found::Record(11, 7)), (2, Found::Record(2, 9))].into_iter().collect()
+    [(0, Found::Record(11, 7)), (2, Found::Record(2, 9))]
+        .into_iter()
+        .collect()
 }
 
 #[test]
 fn a_topic_as_covered_passes() {
-    assert_eq!(judge(&cover(), &lows(&[0, 1, 2]), &found_as_covered()), Ok(()));
+    assert_eq!(
+        judge(&cover(), &lows(&[0, 1, 2]), &found_as_covered()),
+        Ok(())
+    );
 }
 
 #[test]
@@ -143,24 +178,36 @@ fn offsets_beyond_the_log_end_are_not_used() {
     // The partition ends before the last covered record.
     let mut found = found_as_covered();
     found.insert(0, Found::End);
-    assert_eq!(judge(&cover(), &lows(&[0, 1, 2]), &found), Err(Fallback::BeyondEnd));
+    assert_eq!(
+        judge(&cover(), &lows(&[0, 1, 2]), &found),
+        Err(Fallback::BeyondEnd)
+    );
     // Out of range: the fetch was reset to the beginning.
     found.insert(0, Found::Record(0, 1));
-    assert_eq!(judge(&cover(), &lows(&[0, 1, 2]), &found), Err(Fallback::BeyondEnd));
+    assert_eq!(
+        judge(&cover(), &lows(&[0, 1, 2]), &found),
+        Err(Fallback::BeyondEnd)
+    );
 }
 
 #[test]
 fn offsets_below_the_log_start_are_not_used() {
     let mut lows = lows(&[0, 1, 2]);
     lows.insert(2, 3);
-    assert_eq!(judge(&cover(), &lows, &found_as_covered()), Err(Fallback::BelowStart));
+    assert_eq!(
+        judge(&cover(), &lows, &found_as_covered()),
+        Err(Fallback::BelowStart)
+    );
 }
 
 #[test]
 fn a_covered_record_replaced_is_not_used() {
     let mut found = found_as_covered();
     found.insert(2, Found::Record(2, 10));
-    assert_eq!(judge(&cover(), &lows(&[0, 1, 2]), &found), Err(Fallback::RecordChanged));
+    assert_eq!(
+        judge(&cover(), &lows(&[0, 1, 2]), &found),
+        Err(Fallback::RecordChanged)
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use fiducia_runtime::kafka::scan::{self, partition_ids};
 use rdkafka::consumer::BaseConsumer;
 use tokio_util::sync::CancellationToken;
 
-use super::{Covered, Position, Settings, format};
+use super::{Covered, Settings, format};
 use crate::consent::ledger::Ledger;
 use crate::metrics;
 
@@ -43,7 +43,7 @@ pub fn once(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for &p in partitions {
-            cover.partitions.entry(p).or_insert(Position::default());
+            cover.partitions.entry(p).or_default();
         }
         format::encode(&cover, ledger, fiducia_proto::time::now_ms())
     };
@@ -65,14 +65,16 @@ pub fn spawn(
     following: Arc<FollowState>,
     shutdown: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let consumer: Option<Arc<BaseConsumer>> =
-        match scan::consumer(brokers, "fiducia-collector-ledger-snapshot") {
-            Ok(consumer) => Some(Arc::new(consumer)),
-            Err(error) => {
-                tracing::warn!(%error, "cannot create the snapshot's metadata client; no ledger snapshots");
-                None
-            }
-        };
+    let consumer: Option<Arc<BaseConsumer>> = match scan::consumer(
+        brokers,
+        "fiducia-collector-ledger-snapshot",
+    ) {
+        Ok(consumer) => Some(Arc::new(consumer)),
+        Err(error) => {
+            tracing::warn!(%error, "cannot create the snapshot's metadata client; no ledger snapshots");
+            None
+        }
+    };
     let consumer = consumer?;
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(settings.interval);
