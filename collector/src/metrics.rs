@@ -80,9 +80,9 @@ pub const LEDGER_SNAPSHOT_BYTES: &str = "fiducia_collector_consent_ledger_snapsh
 pub const LEDGER_SNAPSHOT_WRITE_DURATION: &str =
     "fiducia_collector_consent_ledger_snapshot_write_duration_seconds";
 /// How the ledger started, by `from` (`snapshot`, `replay`) and `reason`
-/// (`loaded`; why not: `disabled`, `missing`, `unreadable`, `corrupt`,
+/// (`loaded`; why not: `disabled`, `missing`, `unreadable`, `truncated`, `corrupt`,
 /// `version`, `topic`, `partitions`, `beyond_end`, `below_start`,
-/// `record_changed`, `broker`).
+/// `record_changed`, `unaligned`, `broker`).
 pub const LEDGER_STARTS: &str = "fiducia_collector_consent_ledger_starts_total";
 /// Time to read, check and restore a snapshot at start-up.
 pub const LEDGER_SNAPSHOT_LOAD_DURATION: &str =

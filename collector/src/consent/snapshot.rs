@@ -19,7 +19,8 @@
 //! Whatever is wrong with a snapshot (missing, unreadable, truncated,
 //! corrupt, another format version, another topic or partition count, an
 //! offset the topic does not reach or no longer holds, a covered record
-//! that is not the one on the topic now), the ledger starts empty and
+//! that is not the one on the topic now, offsets the broker cannot resume
+//! at exactly), the ledger starts empty and
 //! replays the whole topic, with a warning and
 //! `fiducia_collector_consent_ledger_starts_total{from="replay",reason}`:
 //! never a ledger that could miss a withdrawal.
@@ -131,6 +132,10 @@ pub enum Fallback {
     /// The record at a covered offset is not the one applied.
     #[error("a covered record differs from the topic's (topic recreated)")]
     RecordChanged,
+    /// The broker cannot resume at the snapshot's offsets without skipping
+    /// records (it fetches from record batches and the snapshot ended inside one).
+    #[error("the broker cannot resume at the snapshot's offsets (inside a record batch)")]
+    Unaligned,
     /// The broker did not answer the check.
     #[error("the broker did not answer the snapshot's check")]
     Broker,
@@ -152,6 +157,7 @@ impl Fallback {
             Self::BeyondEnd => "beyond_end",
             Self::BelowStart => "below_start",
             Self::RecordChanged => "record_changed",
+            Self::Unaligned => "unaligned",
             Self::Broker => "broker",
         }
     }
@@ -176,7 +182,7 @@ pub async fn start(settings: Option<&Settings>, brokers: &str, topic: &str) -> S
     let loaded = tokio::task::spawn_blocking(move || {
         let path = path.ok_or(Fallback::Disabled)?;
         let (cover, ledger) = format::read(&path)?;
-        check::against_topic(&brokers, &name, &cover, Duration::from_secs(10))?;
+        check::against_topic(&brokers, &name, &cover, Duration::from_secs(5))?;
         Ok((cover, ledger))
     })
     .await

@@ -7,7 +7,13 @@
 //!
 //! The log end is not read from the high watermark, which Tansu 0.6
 //! reports at the start of the last record batch (`fiducia_runtime`'s
-//! `kafka::scan`): the last covered record is fetched instead.
+//! `kafka::scan`): the last covered record is fetched instead. Tansu also
+//! answers a fetch at an offset inside a record batch with the next batch:
+//! when the record after the last covered one comes back first, the
+//! snapshot ended at a batch's end and the follower resumes exactly there
+//! (the last record's content is then not compared); when a later one
+//! comes back, the follower could not resume without skipping records, and
+//! the topic is replayed.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -82,9 +88,11 @@ pub fn judge(
                     return Err(Fallback::RecordChanged);
                 }
             }
+            // A broker that fetches from record batches (module docs).
+            Some(&Found::Record(offset, _)) if offset == position.next => {}
             // Reset to the beginning: the offset is out of range.
             Some(&Found::Record(offset, _)) if offset < last => return Err(Fallback::BeyondEnd),
-            Some(Found::Record(..)) => return Err(Fallback::RecordChanged),
+            Some(Found::Record(..)) => return Err(Fallback::Unaligned),
             Some(Found::End) => return Err(Fallback::BeyondEnd),
             None => return Err(Fallback::Broker),
         }

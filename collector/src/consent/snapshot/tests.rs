@@ -201,6 +201,21 @@ fn offsets_below_the_log_start_are_not_used() {
 }
 
 #[test]
+fn the_record_after_the_last_covered_one_first_is_a_batch_boundary() {
+    // A broker that fetches from record batches: the next batch starts
+    // right after the snapshot's last record.
+    let mut found = found_as_covered();
+    found.insert(2, Found::Record(3, 0));
+    assert_eq!(judge(&cover(), &lows(&[0, 1, 2]), &found), Ok(()));
+    // It starts later: records inside the batch would be skipped.
+    found.insert(2, Found::Record(4, 0));
+    assert_eq!(
+        judge(&cover(), &lows(&[0, 1, 2]), &found),
+        Err(Fallback::Unaligned)
+    );
+}
+
+#[test]
 fn a_covered_record_replaced_is_not_used() {
     let mut found = found_as_covered();
     found.insert(2, Found::Record(2, 10));
@@ -224,6 +239,7 @@ fn every_fallback_has_its_own_reason() {
         Fallback::BeyondEnd,
         Fallback::BelowStart,
         Fallback::RecordChanged,
+        Fallback::Unaligned,
         Fallback::Broker,
     ];
     let reasons: std::collections::HashSet<_> = all.iter().map(|f| f.reason()).collect();

@@ -16,7 +16,11 @@
 //! ledger snapshot) starts given partitions at given offsets
 //! ([`FollowSettings::start_offsets`]) and is told each message's partition
 //! and offset ([`follow_messages`]), so it can say which records its state
-//! covers; readiness still means "read to the end seen at start-up".
+//! covers; readiness still means "read to the end seen at start-up". A
+//! partition started at an offset must deliver that offset first: a
+//! broker that answers a fetch from the next record batch instead (Tansu
+//! 0.6, for an offset inside a batch) would skip records, so such a
+//! partition is read again from its beginning.
 //!
 //! Partitions are discovered from metadata at start and then rarely: a
 //! metadata refresh racing a topic recreated with a new id can crash
@@ -145,6 +149,9 @@ struct Positions {
     next: HashMap<i32, i64>,
     /// Assigned partitions, and whether each reached its end once.
     ends: Ends,
+    /// Partitions started at an offset whose first message has not come
+    /// yet: the offset it must have.
+    first: HashMap<i32, i64>,
 }
 
 /// Applies every message of the topic, from the beginning, to `apply`,
@@ -228,7 +235,7 @@ pub async fn follow_messages<F>(
         }
         settings.start_offsets.clear();
         state.caught_up.store(false, Ordering::Release);
-        tracing::warn!(topic = %settings.topic, "follower lost every broker; reading the topic again when one is back");
+        tracing::warn!(topic = %settings.topic, "follower lost every broker (or could not resume); reading the topic again when one is back");
         drop(consumer);
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -238,7 +245,8 @@ pub async fn follow_messages<F>(
 }
 
 /// Reads with one consumer until shutdown (`false`) or until every broker
-/// is lost (`true`).
+/// is lost, or a partition that skipped records cannot be sought back
+/// (`true`: read the topic again).
 async fn read<F>(
     consumer: &Arc<StreamConsumer>,
     settings: &FollowSettings,
@@ -259,6 +267,16 @@ where
         tokio::select! {
             received = consumer.recv() => match received {
                 Ok(message) => {
+                    let partition = message.partition();
+                    if let Some(expected) = positions.first.remove(&partition)
+                        && message.offset() != expected
+                    {
+                        let (start, got) = (expected, message.offset());
+                        if !skipped(consumer, settings, &mut positions, state, partition, start, got).await {
+                            return true;
+                        }
+                        continue;
+                    }
                     apply(&Delivered {
                         partition: message.partition(),
                         offset: message.offset(),
@@ -268,6 +286,7 @@ where
                     positions.next.insert(message.partition(), message.offset() + 1);
                 }
                 Err(KafkaError::PartitionEOF(partition)) => {
+                    positions.first.remove(&partition);
                     positions.ends.reached(partition);
                     if !state.is_caught_up() && positions.ends.all_reached() {
                         state.caught_up.store(true, Ordering::Release);
@@ -334,6 +353,7 @@ async fn assign_new(
                 positions.ends.expect(p);
                 if let Some(&next) = settings.start_offsets.get(&p) {
                     positions.next.insert(p, next);
+                    positions.first.insert(p, next);
                 }
             }
         }
@@ -342,6 +362,36 @@ async fn assign_new(
         }
         Err(error) => tracing::warn!(%error, %topic, "follower partition lookup failed"),
     }
+}
+
+/// A partition started at `expected` delivered `got` first: reads it again
+/// from its beginning (applying a message twice is harmless; skipping one
+/// is not), and the follower is not caught up until it has. `false` when
+/// it cannot seek back: the topic is then read again with a new consumer.
+async fn skipped(
+    consumer: &Arc<StreamConsumer>,
+    settings: &FollowSettings,
+    positions: &mut Positions,
+    state: &FollowState,
+    partition: i32,
+    expected: i64,
+    got: i64,
+) -> bool {
+    tracing::warn!(topic = %settings.topic, partition, expected, got, "follower did not resume at its start offset; reading the partition from its beginning");
+    state.caught_up.store(false, Ordering::Release);
+    positions.ends.expect(partition);
+    positions.next.remove(&partition);
+    let c = Arc::clone(consumer);
+    let topic = settings.topic.clone();
+    let sought = tokio::task::spawn_blocking(move || {
+        c.seek(&topic, partition, Offset::Beginning, Duration::from_secs(3))
+    })
+    .await;
+    let sought = matches!(sought, Ok(Ok(())));
+    if !sought {
+        tracing::warn!(topic = %settings.topic, partition, "cannot seek the follower back; reading the topic again");
+    }
+    sought
 }
 
 /// Messages not applied yet over the assigned partitions; `None` when the
