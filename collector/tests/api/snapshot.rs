@@ -40,6 +40,47 @@ fn covered(path: &Path) -> i64 {
     })
 }
 
+/// Waits until the snapshot at `path` covers `records` records.
+async fn wait_covering(path: &Path, records: i64) {
+    let what = format!("a snapshot covering {records} records");
+    eventually(&what, Duration::from_secs(20), || async {
+        match covered(path) {
+            covered if covered == records => Ok(()),
+            covered => Err(format!("{covered} covered")),
+        }
+    })
+    .await;
+}
+
+/// Restarts the collector, waits until it is ready, and reads how its
+/// ledger started (`from`, `reason`) and how many records it applied.
+async fn restart(
+    collector: &mut Service,
+    admin_url: &str,
+    from: &str,
+    reason: &str,
+) -> Option<f64> {
+    collector.restart();
+    wait_status(&format!("{admin_url}/readyz"), 200, Duration::from_secs(30)).await;
+    let text = metrics(admin_url).await;
+    let start = [format!("from=\"{from}\""), format!("reason=\"{reason}\"")];
+    let start: Vec<&str> = start.iter().map(String::as_str).collect();
+    assert_eq!(
+        metric(
+            &text,
+            "fiducia_collector_consent_ledger_starts_total",
+            &start
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    metric(
+        &text,
+        "fiducia_collector_consent_ledger_records_total",
+        &["outcome=\"applied\""],
+    )
+}
+
 fn env(topics: &Topics, dir: &Path, public: u16, admin: u16) -> HashMap<String, String> {
     let sites = dir.join("sites.toml");
     std::fs::write(
@@ -97,19 +138,7 @@ async fn a_restarted_collector_replays_only_the_tail_after_its_snapshot_and_the_
         let grant = choice(visitor, &["measurement"], granted_at, &["consent"]);
         assert_eq!(post(&url, grant, &[]).await.status(), 204);
     }
-    eventually(
-        "a snapshot covering the five records",
-        Duration::from_secs(20),
-        || async {
-            let covered = covered(&snapshot);
-            if covered == 5 {
-                Ok(())
-            } else {
-                Err(format!("{covered} covered"))
-            }
-        },
-    )
-    .await;
+    wait_covering(&snapshot, 5).await;
     collector.kill_9();
 
     // While it is down: a withdrawal and two new grants, through another collector.
@@ -132,26 +161,8 @@ async fn a_restarted_collector_replays_only_the_tail_after_its_snapshot_and_the_
     }
     drop(other);
 
-    collector.restart();
-    wait_status(&readyz, 200, Duration::from_secs(30)).await;
-    let text = metrics(&admin_url).await;
-    let start = ["from=\"snapshot\"", "reason=\"loaded\""];
     assert_eq!(
-        metric(
-            &text,
-            "fiducia_collector_consent_ledger_starts_total",
-            &start
-        ),
-        Some(1.0),
-        "{text}"
-    );
-    let applied = ["outcome=\"applied\""];
-    assert_eq!(
-        metric(
-            &text,
-            "fiducia_collector_consent_ledger_records_total",
-            &applied
-        ),
+        restart(&mut collector, &admin_url, "snapshot", "loaded").await,
         Some(3.0),
         "only the tail is read"
     );
@@ -166,43 +177,14 @@ async fn a_restarted_collector_replays_only_the_tail_after_its_snapshot_and_the_
     );
 
     // A corrupt snapshot: the whole topic again, and the withdrawal still wins.
-    eventually(
-        "a snapshot covering the eight records",
-        Duration::from_secs(20),
-        || async {
-            let covered = covered(&snapshot);
-            if covered == 8 {
-                Ok(())
-            } else {
-                Err(format!("{covered} covered"))
-            }
-        },
-    )
-    .await;
+    wait_covering(&snapshot, 8).await;
     collector.kill_9();
     let mut bytes = std::fs::read(&snapshot).expect("the snapshot");
     let last = bytes.len() - 1;
     bytes[last] ^= 0x40;
     std::fs::write(&snapshot, bytes).expect("corrupted");
-    collector.restart();
-    wait_status(&readyz, 200, Duration::from_secs(30)).await;
-    let text = metrics(&admin_url).await;
-    let start = ["from=\"replay\"", "reason=\"corrupt\""];
     assert_eq!(
-        metric(
-            &text,
-            "fiducia_collector_consent_ledger_starts_total",
-            &start
-        ),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        metric(
-            &text,
-            "fiducia_collector_consent_ledger_records_total",
-            &applied
-        ),
+        restart(&mut collector, &admin_url, "replay", "corrupt").await,
         Some(8.0),
         "the whole topic is read"
     );
