@@ -111,7 +111,7 @@ impl Application {
         let ledger = Arc::new(start.ledger);
         let following = follow::spawn(
             Arc::clone(&ledger),
-            Arc::clone(&start.covered),
+            (Arc::clone(&start.covered), start.resume),
             &config.kafka.brokers,
             consent,
             shutdown.clone(),

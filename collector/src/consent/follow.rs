@@ -14,6 +14,7 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::ledger::Ledger;
+use super::snapshot::check::Resume;
 use super::snapshot::{Covered, Position};
 use crate::metrics;
 
@@ -42,13 +43,14 @@ pub async fn check_retention(brokers: &str, topic: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Starts following `topic` into `ledger` from the offsets `covered` holds
-/// (none: from the beginning); the returned state says when the ledger
-/// holds everything the topic held at start-up (readiness).
+/// Starts following `topic` into `ledger`, each partition from `resume`
+/// (a restored snapshot's, [`super::snapshot::check`]; none: from the
+/// beginning), advancing `covered`; the returned state says when the
+/// ledger holds everything the topic held at start-up (readiness).
 #[must_use]
 pub fn spawn(
     ledger: Arc<Ledger>,
-    covered: Covered,
+    (covered, resume): (Covered, Resume),
     brokers: &str,
     topic: &str,
     shutdown: CancellationToken,
@@ -59,14 +61,7 @@ pub fn spawn(
         "fiducia-collector-ledger",
         metrics::LEDGER_LAG,
     );
-    settings.start_offsets = covered
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .partitions
-        .iter()
-        .filter(|(_, position)| position.next > 0)
-        .map(|(&p, position)| (p, position.next))
-        .collect();
+    settings.start_offsets = resume;
     let applied = ::metrics::counter!(metrics::LEDGER_RECORDS, "outcome" => "applied");
     let invalid = ::metrics::counter!(metrics::LEDGER_RECORDS, "outcome" => "invalid");
     let delay = ::metrics::histogram!(metrics::LEDGER_DELAY);

@@ -170,6 +170,8 @@ pub struct Start {
     pub ledger: Ledger,
     /// Its cover, shared with the follower and the writer.
     pub covered: Covered,
+    /// Where the follower starts each partition (none: at its beginning).
+    pub resume: check::Resume,
 }
 
 /// Loads the snapshot at `settings`' path, checked against `topic` on
@@ -182,8 +184,8 @@ pub async fn start(settings: Option<&Settings>, brokers: &str, topic: &str) -> S
     let loaded = tokio::task::spawn_blocking(move || {
         let path = path.ok_or(Fallback::Disabled)?;
         let (cover, ledger) = format::read(&path)?;
-        check::against_topic(&brokers, &name, &cover, Duration::from_secs(5))?;
-        Ok((cover, ledger))
+        let resume = check::against_topic(&brokers, &name, &cover, Duration::from_secs(5))?;
+        Ok((cover, ledger, resume))
     })
     .await
     .unwrap_or(Err(Fallback::Unreadable));
@@ -191,15 +193,15 @@ pub async fn start(settings: Option<&Settings>, brokers: &str, topic: &str) -> S
         topic: topic.to_owned(),
         ..Cover::default()
     };
-    let (cover, ledger) = match loaded {
-        Ok((cover, ledger)) => {
+    let (cover, ledger, resume) = match loaded {
+        Ok((cover, ledger, resume)) => {
             let seconds = began.elapsed().as_secs_f64();
             ::metrics::histogram!(metrics::LEDGER_SNAPSHOT_LOAD_DURATION).record(seconds);
             ::metrics::counter!(metrics::LEDGER_STARTS, "from" => "snapshot", "reason" => "loaded")
                 .increment(1);
             let subjects = ledger.subjects();
             tracing::info!(%topic, subjects, seconds, "consent ledger restored from its snapshot; replaying the tail");
-            (cover, ledger)
+            (cover, ledger, resume)
         }
         Err(fallback) => {
             ::metrics::counter!(metrics::LEDGER_STARTS, "from" => "replay", "reason" => fallback.reason())
@@ -209,11 +211,12 @@ pub async fn start(settings: Option<&Settings>, brokers: &str, topic: &str) -> S
             } else {
                 tracing::warn!(%topic, reason = fallback.reason(), "consent ledger replays the whole topic: {fallback}");
             }
-            (empty, Ledger::default())
+            (empty, Ledger::default(), check::Resume::new())
         }
     };
     Start {
         ledger,
         covered: Arc::new(Mutex::new(cover)),
+        resume,
     }
 }

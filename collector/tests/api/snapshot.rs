@@ -161,10 +161,12 @@ async fn a_restarted_collector_replays_only_the_tail_after_its_snapshot_and_the_
     }
     drop(other);
 
-    assert_eq!(
-        restart(&mut collector, &admin_url, "snapshot", "loaded").await,
-        Some(3.0),
-        "only the tail is read"
+    // The tail, and at most the last covered record of each of the two
+    // partitions again (where it resumes: `consent::snapshot::check`).
+    let applied = restart(&mut collector, &admin_url, "snapshot", "loaded").await;
+    assert!(
+        applied.is_some_and(|n| (3.0..=5.0).contains(&n)),
+        "only the tail is read: {applied:?}"
     );
     let stale = |visitor: &str| choice(visitor, &["measurement"], granted_at, &["page_view"]);
     let response = post(&url, stale(&visitors[0]), &[]).await;

@@ -13,9 +13,12 @@
 //! snapshot ended at a batch's end and the follower resumes exactly there
 //! (the last record's content is then not compared); when a later one
 //! comes back, the follower could not resume without skipping records, and
-//! the topic is replayed.
+//! the topic is replayed. So the check says where each partition resumes:
+//! at the offset that came back, the last covered record (applied again,
+//! harmlessly) or the one after it, never at an offset not seen to be
+//! fetchable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use fiducia_runtime::kafka::scan::{self, partition_ids};
@@ -34,6 +37,9 @@ pub enum Found {
     End,
 }
 
+/// Where the follower resumes, by partition (module docs).
+pub type Resume = HashMap<i32, i64>;
+
 /// Checks `cover` against `topic` on `brokers` within about `timeout`.
 ///
 /// # Errors
@@ -43,7 +49,7 @@ pub fn against_topic(
     topic: &str,
     cover: &Cover,
     timeout: Duration,
-) -> Result<(), Fallback> {
+) -> Result<Resume, Fallback> {
     if cover.topic != topic {
         return Err(Fallback::Topic);
     }
@@ -62,7 +68,8 @@ pub fn against_topic(
 }
 
 /// The decision, from the topic's partitions with their low watermarks and
-/// what was found at each partition's last covered offset.
+/// what was found at each partition's last covered offset: where each
+/// partition the cover holds records of resumes.
 ///
 /// # Errors
 /// The [`Fallback`] that applies.
@@ -70,10 +77,11 @@ pub fn judge(
     cover: &Cover,
     lows: &BTreeMap<i32, i64>,
     found: &BTreeMap<i32, Found>,
-) -> Result<(), Fallback> {
+) -> Result<Resume, Fallback> {
     if !lows.keys().eq(cover.partitions.keys()) {
         return Err(Fallback::Partitions);
     }
+    let mut resume = Resume::new();
     for (p, position) in &cover.partitions {
         if position.next <= 0 {
             continue;
@@ -87,9 +95,12 @@ pub fn judge(
                 if crc != position.last_crc {
                     return Err(Fallback::RecordChanged);
                 }
+                resume.insert(*p, last);
             }
             // A broker that fetches from record batches (module docs).
-            Some(&Found::Record(offset, _)) if offset == position.next => {}
+            Some(&Found::Record(offset, _)) if offset == position.next => {
+                resume.insert(*p, offset);
+            }
             // Reset to the beginning: the offset is out of range.
             Some(&Found::Record(offset, _)) if offset < last => return Err(Fallback::BeyondEnd),
             Some(Found::Record(..)) => return Err(Fallback::Unaligned),
@@ -97,7 +108,7 @@ pub fn judge(
             None => return Err(Fallback::Broker),
         }
     }
-    Ok(())
+    Ok(resume)
 }
 
 /// Fetches each partition's last covered record (none for a partition

@@ -156,10 +156,11 @@ fn found_as_covered() -> BTreeMap<i32, Found> {
 }
 
 #[test]
-fn a_topic_as_covered_passes() {
+fn a_topic_as_covered_passes_and_resumes_at_each_last_covered_record() {
+    // Applied again, harmlessly: it was seen to come back first.
     assert_eq!(
         judge(&cover(), &lows(&[0, 1, 2]), &found_as_covered()),
-        Ok(())
+        Ok([(0, 11), (2, 2)].into_iter().collect())
     );
 }
 
@@ -206,7 +207,10 @@ fn the_record_after_the_last_covered_one_first_is_a_batch_boundary() {
     // right after the snapshot's last record.
     let mut found = found_as_covered();
     found.insert(2, Found::Record(3, 0));
-    assert_eq!(judge(&cover(), &lows(&[0, 1, 2]), &found), Ok(()));
+    assert_eq!(
+        judge(&cover(), &lows(&[0, 1, 2]), &found),
+        Ok([(0, 11), (2, 3)].into_iter().collect())
+    );
     // It starts later: records inside the batch would be skipped.
     found.insert(2, Found::Record(4, 0));
     assert_eq!(
