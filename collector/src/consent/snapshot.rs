@@ -38,8 +38,6 @@ use crate::metrics;
 pub mod check;
 pub mod codec;
 pub mod format;
-#[cfg(test)]
-mod tests;
 pub mod write;
 
 /// `FIDUCIA_COLLECTOR_LEDGER_SNAPSHOT_*`: where and how often.
@@ -220,3 +218,6 @@ pub async fn start(settings: Option<&Settings>, brokers: &str, topic: &str) -> S
         resume,
     }
 }
+
+#[cfg(test)]
+mod tests;
