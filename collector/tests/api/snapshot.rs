@@ -194,3 +194,71 @@ async fn a_restarted_collector_replays_only_the_tail_after_its_snapshot_and_the_
     assert_eq!(dropped(response.headers()), "measurement:withdrawn=1");
     collector.terminate();
 }
+
+/// A follower started inside a record batch (a snapshot taken mid-batch)
+/// never skips a record: Tansu answers such a fetch with the next batch,
+/// and the follower then reads the partition from its beginning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_started_inside_a_record_batch_skips_no_record() {
+    use std::sync::{Arc, Mutex};
+
+    use fiducia_runtime::kafka::follow::{Delivered, FollowSettings, FollowState, follow_messages};
+    use rdkafka::producer::FutureRecord;
+    use tokio_util::sync::CancellationToken;
+
+    let topics = Topics::with_suffix(&unique("resume"));
+    fiducia_testkit::create_topics(&infra().brokers, &topics, 1).await;
+    let producer = fiducia_testkit::producer(&infra().brokers, "resume-test");
+    // Ten records sent at once (one batch), then one more (the next batch).
+    for batch in [0..10, 10..11] {
+        let sends = batch.map(|i| {
+            let (producer, topic) = (producer.clone(), topics.consent.clone());
+            async move {
+                let payload = format!("record-{i}");
+                let record = FutureRecord::<(), _>::to(&topic)
+                    .payload(&payload)
+                    .partition(0);
+                producer
+                    .send(record, Duration::from_secs(30))
+                    .await
+                    .map(|d| d.offset)
+            }
+        });
+        for sent in futures::future::join_all(sends).await {
+            sent.expect("acknowledged");
+        }
+    }
+    let mut settings = FollowSettings::whole_topic(
+        &infra().brokers,
+        &topics.consent,
+        "resume-test",
+        "test_resume_lag_messages",
+    );
+    settings.start_offsets.insert(0, 5);
+    let applied = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&applied);
+    let apply = move |message: &Delivered<'_>| seen.lock().unwrap().push(message.offset);
+    let state = Arc::new(FollowState::default());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(follow_messages(
+        settings,
+        apply,
+        Arc::clone(&state),
+        shutdown.clone(),
+    ));
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), state.caught_up(&shutdown))
+            .await
+            .unwrap_or(false),
+        "caught up"
+    );
+    shutdown.cancel();
+    let applied = applied.lock().unwrap().clone();
+    println!("resume: started at 5 inside a batch, applied offsets {applied:?}");
+    for offset in 5..=10 {
+        assert!(
+            applied.contains(&offset),
+            "offset {offset} skipped: {applied:?}"
+        );
+    }
+}
