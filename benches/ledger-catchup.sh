@@ -71,6 +71,7 @@ done
 [ -n "$written" ] || { echo "no snapshot written" >&2; kill -TERM "$COLLECTOR"; exit 1; }
 write_s=$(metric fiducia_collector_consent_ledger_snapshot_write_duration_seconds_sum)
 snapshot_bytes=$(stat -c %s "$SNAPSHOT")
+written_rss=$(($(awk '/^VmRSS/ {print $2}' "/proc/$COLLECTOR/status") * 1024))
 kill -TERM "$COLLECTOR"; wait "$COLLECTOR" || true
 
 # 2. A tail of other subjects' records, then a start from the snapshot.
@@ -84,6 +85,6 @@ kill -TERM "$COLLECTOR"; wait "$COLLECTOR" || true
 rm -f "$SNAPSHOT"
 printf '{"subjects":%s,"ledger_subjects":%s,"full_replay":{"ready_seconds":%.1f,"rss_bytes":%d},' \
   "$SUBJECTS" "${subjects:-null}" "$full_s" "$full_rss"
-printf '"snapshot":{"bytes":%d,"write_seconds":%s},' "$snapshot_bytes" "${write_s:-null}"
+printf '"snapshot":{"bytes":%d,"write_seconds":%s,"rss_bytes_after":%d},' "$snapshot_bytes" "${write_s:-null}" "$written_rss"
 printf '"from_snapshot":{"tail_subjects":%s,"tail_records":%s,"ledger_subjects":%s,"ready_seconds":%.1f,"load_seconds":%s,"rss_bytes":%d,"started":"%s"}}\n' \
   "$TAIL" "${tail_records:-null}" "${after_subjects:-null}" "$READY_S" "${load_s:-null}" "$RSS_BYTES" "${started_from//\"/\\\"}"

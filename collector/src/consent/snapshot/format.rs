@@ -111,16 +111,23 @@ pub fn read(path: &Path) -> Result<(Cover, Ledger), Fallback> {
 
 /// Writes `bytes` to `path` durably: to `path.tmp`, fsynced, renamed over
 /// `path`, and the directory fsynced, so a crash leaves the old file or
-/// the new one, never a part.
+/// the new one, never a part. Readable by the collector's user only: it
+/// holds every visitor's consent history.
 ///
 /// # Errors
 /// When a step fails (the old file is left as it was).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    let mut file = std::fs::File::create(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);

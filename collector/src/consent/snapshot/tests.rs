@@ -128,6 +128,9 @@ fn a_missing_file_is_missing_and_a_written_one_reads_back() {
     format::write_atomically(&path, &file()).unwrap();
     assert!(format::read(&path).is_ok());
     assert!(!dir.path().join("ledger.snapshot.tmp").exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the owner's only");
 }
 
 #[test]
