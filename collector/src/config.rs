@@ -61,6 +61,10 @@ pub struct Config {
     /// (`/v1/admin/…`), compared in constant time; unset: the admin API is
     /// off (`404`).
     pub admin_secret: Option<Secret>,
+    /// `FIDUCIA_COLLECTOR_LEDGER_SNAPSHOT_PATH` and `_INTERVAL_S`: the
+    /// consent ledger's snapshot ([`crate::consent::snapshot`]); `None`:
+    /// every start replays the whole consent topic.
+    pub ledger_snapshot: Option<crate::consent::snapshot::Settings>,
 }
 
 /// A secret from the environment: never printed (`Debug` redacts it).
@@ -352,6 +356,7 @@ impl Config {
             privacy: Privacy::from_env()?,
             warehouse: Warehouse::from_env()?,
             admin_secret: admin_secret()?,
+            ledger_snapshot: crate::consent::snapshot::Settings::from_env()?,
         })
     }
 }

@@ -69,6 +69,24 @@ pub const LEDGER_SUBJECTS: &str = "fiducia_collector_consent_ledger_subjects";
 pub const LEDGER_HELD_SUBJECTS: &str = "fiducia_collector_consent_ledger_held_subjects";
 /// About the bytes the ledger's entries take (not the privacy center's history).
 pub const LEDGER_BYTES: &str = "fiducia_collector_consent_ledger_bytes";
+/// Ledger snapshots written (`consent::snapshot`), by `outcome` (`ok`, `error`).
+pub const LEDGER_SNAPSHOT_WRITES: &str = "fiducia_collector_consent_ledger_snapshot_writes_total";
+/// When the last snapshot was written (Unix seconds; 0: none yet).
+pub const LEDGER_SNAPSHOT_TIMESTAMP: &str =
+    "fiducia_collector_consent_ledger_snapshot_timestamp_seconds";
+/// The last snapshot's size on disk.
+pub const LEDGER_SNAPSHOT_BYTES: &str = "fiducia_collector_consent_ledger_snapshot_bytes";
+/// Time to encode, write, fsync and rename a snapshot.
+pub const LEDGER_SNAPSHOT_WRITE_DURATION: &str =
+    "fiducia_collector_consent_ledger_snapshot_write_duration_seconds";
+/// How the ledger started, by `from` (`snapshot`, `replay`) and `reason`
+/// (`loaded`; why not: `disabled`, `missing`, `unreadable`, `truncated`, `corrupt`,
+/// `version`, `topic`, `partitions`, `beyond_end`, `below_start`,
+/// `record_changed`, `unaligned`, `broker`).
+pub const LEDGER_STARTS: &str = "fiducia_collector_consent_ledger_starts_total";
+/// Time to read, check and restore a snapshot at start-up.
+pub const LEDGER_SNAPSHOT_LOAD_DURATION: &str =
+    "fiducia_collector_consent_ledger_snapshot_load_duration_seconds";
 /// Events that arrived in a request that was refused as a whole, by `reason`.
 pub const EVENTS_REJECTED: &str = "fiducia_collector_events_rejected_total";
 /// Kafka produce attempts (events and consent records) by `outcome` (`ok`, `error`, `queue_full`).
@@ -130,7 +148,14 @@ pub const PROFILE_FOLLOWERS_CAUGHT_UP: &str = "fiducia_collector_profile_followe
 /// Buckets of the histograms whose range is not their unit's default
 /// (`fiducia_runtime::service::admin`: seconds 100 µs to 10 s, bytes 64 B
 /// to 1 MiB).
-pub const BUCKETS: &[HistogramBuckets] = &[(EXPORT_DURATION, EXPORT_BUCKETS)];
+pub const BUCKETS: &[HistogramBuckets] = &[
+    (EXPORT_DURATION, EXPORT_BUCKETS),
+    (LEDGER_SNAPSHOT_WRITE_DURATION, SNAPSHOT_BUCKETS),
+    (LEDGER_SNAPSHOT_LOAD_DURATION, SNAPSHOT_BUCKETS),
+];
+/// A ledger snapshot written or loaded: 10 ms (thousands of subjects) to
+/// 2 min (tens of millions).
+const SNAPSHOT_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0];
 /// An export document streamed: 10 ms to 10 min.
 const EXPORT_BUCKETS: &[f64] = &[
     0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0,
@@ -187,6 +212,34 @@ pub fn describe() {
         LEDGER_BYTES,
         Unit::Bytes,
         "About the bytes the consent ledger's entries take, history of records excluded."
+    );
+    describe_counter!(
+        LEDGER_SNAPSHOT_WRITES,
+        "Consent ledger snapshots written, by outcome."
+    );
+    describe_gauge!(
+        LEDGER_SNAPSHOT_TIMESTAMP,
+        Unit::Seconds,
+        "When the last consent ledger snapshot was written (Unix time)."
+    );
+    describe_gauge!(
+        LEDGER_SNAPSHOT_BYTES,
+        Unit::Bytes,
+        "Size of the last consent ledger snapshot written."
+    );
+    describe_histogram!(
+        LEDGER_SNAPSHOT_WRITE_DURATION,
+        Unit::Seconds,
+        "Time to encode, write, fsync and rename a consent ledger snapshot."
+    );
+    describe_counter!(
+        LEDGER_STARTS,
+        "How the consent ledger started: from a snapshot, or a full replay and why."
+    );
+    describe_histogram!(
+        LEDGER_SNAPSHOT_LOAD_DURATION,
+        Unit::Seconds,
+        "Time to read, check and restore the consent ledger's snapshot at start-up."
     );
     describe_counter!(
         EVENTS_REJECTED,

@@ -6,6 +6,8 @@
 //! ledger). The profile and item followers do not hold readiness back:
 //! until the profiles store has read its topic, `GET /v1/profile` answers
 //! contextual (`fiducia_collector_profile_followers_caught_up` says when).
+//! With a ledger snapshot configured, the ledger starts from it when it
+//! still matches the topic and only the tail is replayed before ready.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -24,8 +26,8 @@ use fiducia_runtime::service::admin;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::consent::follow;
 use crate::consent::ledger::Ledger;
+use crate::consent::{follow, snapshot};
 use crate::profile::{self, Stores};
 use crate::publish::EventPublisher;
 use crate::publish::kafka::KafkaPublisher;
@@ -39,6 +41,8 @@ pub struct Application {
     public_addr: SocketAddr,
     admin_addr: SocketAddr,
     publisher: Arc<KafkaPublisher>,
+    /// The ledger snapshot's writer, which takes a last one at shutdown.
+    snapshots: Option<tokio::task::JoinHandle<()>>,
     shutdown: CancellationToken,
     /// How long `/metrics` answers after the work ended.
     metrics_linger: Duration,
@@ -97,13 +101,31 @@ impl Application {
                 shutdown.clone(),
             );
         }
-        let ledger = Arc::new(Ledger::default());
+        let consent = &config.kafka.topics.consent;
+        let start = snapshot::start(
+            config.ledger_snapshot.as_ref(),
+            &config.kafka.brokers,
+            consent,
+        )
+        .await;
+        let ledger = Arc::new(start.ledger);
         let following = follow::spawn(
             Arc::clone(&ledger),
+            (Arc::clone(&start.covered), start.resume),
             &config.kafka.brokers,
-            &config.kafka.topics.consent,
+            consent,
             shutdown.clone(),
         );
+        let snapshots = config.ledger_snapshot.clone().and_then(|settings| {
+            snapshot::write::spawn(
+                settings,
+                &config.kafka.brokers,
+                Arc::clone(&ledger),
+                start.covered,
+                Arc::clone(&following),
+                shutdown.clone(),
+            )
+        });
         let mut stores = Stores::default();
         let (profiles_state, _items_state) = profile::follow::spawn(
             &stores,
@@ -136,6 +158,7 @@ impl Application {
             public_addr,
             admin_addr,
             publisher,
+            snapshots,
             shutdown,
             metrics_linger: config.metrics_linger,
         })
@@ -170,6 +193,10 @@ impl Application {
         });
         let (public, admin) = tokio::join!(self.public, self.admin);
         self.publisher.flush(Duration::from_secs(10));
+        if let Some(snapshots) = self.snapshots {
+            // The last snapshot, so the next start replays nothing.
+            let _ = snapshots.await;
+        }
         tracing::info!("collector stopped");
         public.and(admin)
     }

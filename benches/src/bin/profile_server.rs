@@ -134,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
         },
         warehouse: None,
         admin_secret: None,
+        ledger_snapshot: None,
     };
     let shutdown = CancellationToken::new();
     let (collector, _) = fiducia_collector::startup::public_server(

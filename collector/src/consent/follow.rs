@@ -1,16 +1,21 @@
 //! Keeps the [`Ledger`] current from `fiducia.consent.v1`: every collector
 //! reads every record (no consumer group), so a withdrawal sent to one
 //! instance is enforced by all of them within the follower's fetch delay.
+//! A ledger restored from its snapshot is followed from the offsets the
+//! snapshot covers, and every record applied advances them
+//! ([`super::snapshot::Covered`]).
 
 use std::sync::Arc;
 
 use fiducia_proto::v1::ConsentRecord;
 use fiducia_runtime::kafka::admin::retention_ms;
-use fiducia_runtime::kafka::follow::{self, FollowSettings, FollowState};
+use fiducia_runtime::kafka::follow::{self, Delivered, FollowSettings, FollowState};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::ledger::Ledger;
+use super::snapshot::check::Resume;
+use super::snapshot::{Covered, Position};
 use crate::metrics;
 
 /// Refuses a consent topic that expires records: the ledger is rebuilt
@@ -38,28 +43,32 @@ pub async fn check_retention(brokers: &str, topic: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Starts following `topic` into `ledger`; the returned state says when the
+/// Starts following `topic` into `ledger`, each partition from `resume`
+/// (a restored snapshot's, [`super::snapshot::check`]; none: from the
+/// beginning), advancing `covered`; the returned state says when the
 /// ledger holds everything the topic held at start-up (readiness).
 #[must_use]
 pub fn spawn(
     ledger: Arc<Ledger>,
+    (covered, resume): (Covered, Resume),
     brokers: &str,
     topic: &str,
     shutdown: CancellationToken,
 ) -> Arc<FollowState> {
-    let settings = FollowSettings::whole_topic(
+    let mut settings = FollowSettings::whole_topic(
         brokers,
         topic,
         "fiducia-collector-ledger",
         metrics::LEDGER_LAG,
     );
+    settings.start_offsets = resume;
     let applied = ::metrics::counter!(metrics::LEDGER_RECORDS, "outcome" => "applied");
     let invalid = ::metrics::counter!(metrics::LEDGER_RECORDS, "outcome" => "invalid");
     let delay = ::metrics::histogram!(metrics::LEDGER_DELAY);
     let subjects = ::metrics::gauge!(metrics::LEDGER_SUBJECTS);
     let held = ::metrics::gauge!(metrics::LEDGER_HELD_SUBJECTS);
     let bytes = ::metrics::gauge!(metrics::LEDGER_BYTES);
-    let apply = move |payload: &[u8]| match ConsentRecord::decode(payload) {
+    let apply_one = move |payload: &[u8]| match ConsentRecord::decode(payload) {
         Ok(record) => {
             ledger.apply(&record);
             applied.increment(1);
@@ -79,5 +88,29 @@ pub fn spawn(
             tracing::warn!(%error, "undecodable consent record skipped");
         }
     };
-    follow::spawn(settings, apply, shutdown)
+    let apply = move |message: &Delivered<'_>| {
+        let payload = message.payload.unwrap_or_default();
+        // Held while the record is applied: a snapshot taken meanwhile
+        // covers neither, or both (`consent::snapshot`).
+        let mut cover = covered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        apply_one(payload);
+        cover.partitions.insert(
+            message.partition,
+            Position {
+                next: message.offset + 1,
+                last_crc: crc32fast::hash(payload),
+            },
+        );
+        cover.applied += 1;
+    };
+    let state = Arc::new(FollowState::default());
+    tokio::spawn(follow::follow_messages(
+        settings,
+        apply,
+        Arc::clone(&state),
+        shutdown,
+    ));
+    state
 }

@@ -20,6 +20,8 @@ use std::sync::RwLock;
 use fiducia_proto::v1::ConsentRecord;
 use prost::Message;
 
+use super::snapshot::codec::{Malformed, Reader, Writer};
+
 /// A site's subjects, each with its records held in one allocation.
 type Subjects = HashMap<Box<str>, Box<[u8]>>;
 
@@ -96,6 +98,44 @@ impl History {
         let _ = stripped.encode_length_delimited(&mut bytes);
         bytes.extend_from_slice(&held[at..]);
         *held = bytes.into_boxed_slice();
+    }
+
+    /// Writes every subject's records as held (`consent/snapshot/`).
+    pub fn encode(&self, out: &mut Writer) {
+        let sites = self
+            .sites
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        out.len(sites.len());
+        for (site, subjects) in sites.iter() {
+            out.bytes(site.as_bytes());
+            out.len(subjects.len());
+            for (subject, held) in subjects {
+                out.bytes(subject.as_bytes());
+                out.bytes(held);
+            }
+        }
+    }
+
+    /// The history [`Self::encode`] wrote.
+    ///
+    /// # Errors
+    /// When the bytes end early.
+    pub fn decode(input: &mut Reader<'_>) -> Result<Self, Malformed> {
+        let mut sites = HashMap::new();
+        for _ in 0..input.len()? {
+            let site = input.str()?.to_owned();
+            let count = input.len()?;
+            let mut subjects = Subjects::with_capacity(count);
+            for _ in 0..count {
+                let subject = Box::from(input.str()?);
+                subjects.insert(subject, Box::from(input.bytes()?));
+            }
+            sites.insert(site, subjects);
+        }
+        Ok(Self {
+            sites: RwLock::new(sites),
+        })
     }
 
     /// The subject's records, oldest first (by the time a collector received them).

@@ -63,12 +63,10 @@
 //! Measured (`benches/README.md`, "Consent ledger"): 124 bytes of entries
 //! per subject instead of 266 on the benchmark's mix (18% held in full);
 //! the [`History`] beside them, 291 bytes per subject, is now most of the
-//! memory and no decision reads it. Not built yet, and the next steps: the
-//! history out of memory, and a snapshot of the tiers with the consent
-//! topic's offsets they cover, read at start-up so only the tail is
-//! replayed, falling back to the full replay whenever the snapshot is
-//! missing, corrupt or does not match the topic (`deploy/OPERATIONS.md`,
-//! "Consent ledger sizing").
+//! memory and no decision reads it. Not built yet, and the next step: the
+//! history out of memory. A restart need not replay the whole topic: the
+//! ledger's state (`ledger/state.rs`) is saved with the offsets it covers
+//! ([`super::snapshot`]) and restored when it still matches the topic.
 //!
 //! [`resolve`]: super::resolve
 
@@ -83,6 +81,7 @@ use super::history::History;
 mod plain;
 #[cfg(test)]
 mod properties;
+mod state;
 
 /// One subject's standing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -9,6 +9,8 @@
 //! * [`tcf`]: TC strings (and GPP strings carrying one), decoded and validated.
 //! * [`ledger`] and [`follow`]: the server-side ledger, rebuilt on every
 //!   instance from `fiducia.consent.v1`.
+//! * [`snapshot`]: the ledger saved to a local file with the offsets it
+//!   covers, so a restart replays only the tail.
 //! * [`history`]: every record of every subject, for the privacy center.
 //! * [`resolve`]: sources and precedence, into per-purpose grants.
 //! * [`record`]: the consent records every change produces.
@@ -21,6 +23,7 @@ pub mod policy;
 pub mod record;
 pub mod resolve;
 pub mod rules;
+pub mod snapshot;
 pub mod tcf;
 #[cfg(test)]
 mod tcf_vectors;

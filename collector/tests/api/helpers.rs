@@ -74,6 +74,7 @@ pub fn config(brokers: &str, topics: Topics) -> Config {
         },
         warehouse: None,
         admin_secret: None,
+        ledger_snapshot: None,
     }
 }
 

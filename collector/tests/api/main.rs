@@ -11,5 +11,6 @@ mod privacy;
 mod profile;
 mod rights;
 mod rights_bench;
+mod snapshot;
 mod startup;
 mod tag;

@@ -11,18 +11,22 @@
 //! subject in the table instead of a full [`Entry`] (152 bytes) under the
 //! subject's id (24 bytes and its heap copy).
 //!
-//! The key is a 128-bit hash of `(site, subject)` keyed at random per
-//! process (two std `RandomState`s, SipHash), so nobody can make two
-//! subjects share one: by chance that takes ~2^64 subjects. Sharing
-//! could only lend one plain subject another's grants, which no event
-//! decision reads; the held tier, where protection lives, uses exact ids.
+//! The key is a 128-bit hash of `(site, subject)` (SipHash-1-3, 128-bit
+//! output) keyed at random per ledger, so nobody can make two subjects
+//! share one: by chance that takes ~2^64 subjects. Sharing could only lend
+//! one plain subject another's grants, which no event decision reads; the
+//! held tier, where protection lives, uses exact ids. The subjects' ids
+//! are not held, so a snapshot of the table (`consent/snapshot/`) carries
+//! its key: the ledger restored from it looks subjects up the same way.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::Hasher;
 
 use fiducia_proto::consent::{Purpose, PurposeSet};
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use super::Entry;
+use crate::consent::snapshot::codec::{Malformed, Reader, Writer};
 
 /// One plain subject's standing: what its decisions read, nothing more.
 #[derive(Debug, Clone, Copy)]
@@ -65,14 +69,16 @@ impl Plain {
 
 /// The plain subjects of every site.
 pub(super) struct Table {
-    keys: [RandomState; 2],
+    /// The hash's key.
+    key: (u64, u64),
     subjects: HashMap<(u64, u64), Plain>,
 }
 
 impl Default for Table {
     fn default() -> Self {
+        // A v4 UUID: 122 random bits from the OS.
         Self {
-            keys: [RandomState::new(), RandomState::new()],
+            key: uuid::Uuid::new_v4().as_u64_pair(),
             subjects: HashMap::new(),
         }
     }
@@ -80,10 +86,14 @@ impl Default for Table {
 
 impl Table {
     fn key(&self, site: &str, subject: &str) -> (u64, u64) {
-        (
-            self.keys[0].hash_one((site, subject)),
-            self.keys[1].hash_one((site, subject)),
-        )
+        let mut hasher = SipHasher13::new_with_keys(self.key.0, self.key.1);
+        // As `Hash` for `(&str, &str)` writes it: unambiguous.
+        hasher.write(site.as_bytes());
+        hasher.write_u8(0xff);
+        hasher.write(subject.as_bytes());
+        hasher.write_u8(0xff);
+        let hash = hasher.finish128();
+        (hash.h1, hash.h2)
     }
 
     /// The subject's entry, if it is a plain one.
@@ -114,6 +124,46 @@ impl Table {
     /// Bytes the table's slots take (hashbrown: one control byte a slot).
     pub(super) fn bytes(&self) -> usize {
         self.subjects.capacity() * (size_of::<((u64, u64), Plain)>() + 1)
+    }
+
+    /// Writes the key and every subject: 64 bytes a subject and the
+    /// grants (`consent/snapshot/`).
+    pub(super) fn encode(&self, out: &mut Writer) {
+        out.uint(self.key.0);
+        out.uint(self.key.1);
+        out.len(self.subjects.len());
+        for (&(h1, h2), plain) in &self.subjects {
+            out.fixed(&h1.to_le_bytes());
+            out.fixed(&h2.to_le_bytes());
+            out.fixed(&plain.last_record_id);
+            out.int(plain.server_ts_ms);
+            out.int(plain.personalization_since_ms);
+            out.uint(super::state::purpose_bits(plain.granted));
+        }
+    }
+
+    /// The table [`Self::encode`] wrote.
+    ///
+    /// # Errors
+    /// When the bytes end early.
+    pub(super) fn decode(input: &mut Reader<'_>) -> Result<Self, Malformed> {
+        let key = (input.uint()?, input.uint()?);
+        let count = input.len()?;
+        let mut subjects = HashMap::with_capacity(count);
+        for _ in 0..count {
+            let hash = (
+                u64::from_le_bytes(input.fixed()?),
+                u64::from_le_bytes(input.fixed()?),
+            );
+            let plain = Plain {
+                last_record_id: input.fixed()?,
+                server_ts_ms: input.int()?,
+                personalization_since_ms: input.int()?,
+                granted: super::state::purposes(input.uint()?),
+            };
+            subjects.insert(hash, plain);
+        }
+        Ok(Self { key, subjects })
     }
 }
 

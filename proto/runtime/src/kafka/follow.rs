@@ -12,6 +12,16 @@
 //! 0.6 reports as the start of the last record batch. How many messages the
 //! instance is behind is published as a gauge.
 //!
+//! A follower that restored its state from elsewhere (the collector's
+//! ledger snapshot) starts given partitions at given offsets
+//! ([`FollowSettings::start_offsets`]) and is told each message's partition
+//! and offset ([`follow_messages`]), so it can say which records its state
+//! covers; readiness still means "read to the end seen at start-up". A
+//! partition started at an offset must deliver that offset first: a
+//! broker that answers a fetch from the next record batch instead (Tansu
+//! 0.6, for an offset inside a batch) would skip records, so such a
+//! partition is read again from its beginning.
+//!
 //! Partitions are discovered from metadata at start and then rarely: a
 //! metadata refresh racing a topic recreated with a new id can crash
 //! librdkafka 2.12 (its metadata cache, confluentinc/librdkafka#4964), and
@@ -76,6 +86,11 @@ pub struct FollowSettings {
     /// are assigned at their end (partitions added later, from their
     /// beginning). For a stage that reacts to changes and needs no history.
     pub from_end: bool,
+    /// Where to start the given partitions instead of their beginning: the
+    /// next offset a restored state does not cover. Used by the first
+    /// consumer only: after every broker was lost the topic is read again
+    /// from the beginning (applying a message twice must be harmless).
+    pub start_offsets: HashMap<i32, i64>,
 }
 
 impl FollowSettings {
@@ -96,6 +111,7 @@ impl FollowSettings {
             discover_interval: Duration::from_secs(60),
             lag_metric,
             from_end: false,
+            start_offsets: HashMap::new(),
         }
     }
 
@@ -110,6 +126,19 @@ impl FollowSettings {
     }
 }
 
+/// One message read, with where it was read from.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivered<'a> {
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// Its key, if any.
+    pub key: Option<&'a [u8]>,
+    /// Its payload (`None`: a tombstone).
+    pub payload: Option<&'a [u8]>,
+}
+
 /// Low and high watermark by partition.
 type Marks = HashMap<i32, (i64, i64)>;
 
@@ -120,6 +149,9 @@ struct Positions {
     next: HashMap<i32, i64>,
     /// Assigned partitions, and whether each reached its end once.
     ends: Ends,
+    /// Partitions started at an offset whose first message has not come
+    /// yet: the offset it must have.
+    first: HashMap<i32, i64>,
 }
 
 /// Applies every message of the topic, from the beginning, to `apply`,
@@ -168,6 +200,21 @@ pub async fn follow_keyed<F>(
 ) where
     F: FnMut(Option<&[u8]>, Option<&[u8]>) + Send,
 {
+    let messages = move |message: &Delivered<'_>| apply(message.key, message.payload);
+    follow_messages(settings, messages, state, shutdown).await;
+}
+
+/// Like [`follow`], telling `apply` each message's partition and offset
+/// too: how a follower whose state is saved with the offsets it covers
+/// knows them.
+pub async fn follow_messages<F>(
+    mut settings: FollowSettings,
+    mut apply: F,
+    state: Arc<FollowState>,
+    shutdown: CancellationToken,
+) where
+    F: FnMut(&Delivered<'_>) + Send,
+{
     let lag = metrics::gauge!(settings.lag_metric);
     loop {
         let consumer = match scan::consumer::<StreamConsumer>(
@@ -186,8 +233,9 @@ pub async fn follow_keyed<F>(
         if !read(&consumer, &settings, &mut apply, &state, &lag, &shutdown).await {
             return;
         }
+        settings.start_offsets.clear();
         state.caught_up.store(false, Ordering::Release);
-        tracing::warn!(topic = %settings.topic, "follower lost every broker; reading the topic again when one is back");
+        tracing::warn!(topic = %settings.topic, "follower lost every broker (or could not resume); reading the topic again when one is back");
         drop(consumer);
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -197,7 +245,8 @@ pub async fn follow_keyed<F>(
 }
 
 /// Reads with one consumer until shutdown (`false`) or until every broker
-/// is lost (`true`).
+/// is lost, or a partition that skipped records cannot be sought back
+/// (`true`: read the topic again).
 async fn read<F>(
     consumer: &Arc<StreamConsumer>,
     settings: &FollowSettings,
@@ -207,7 +256,7 @@ async fn read<F>(
     shutdown: &CancellationToken,
 ) -> bool
 where
-    F: FnMut(Option<&[u8]>, Option<&[u8]>) + Send,
+    F: FnMut(&Delivered<'_>) + Send,
 {
     let mut positions = Positions::default();
     let mut check = tokio::time::interval(settings.check_interval);
@@ -218,10 +267,26 @@ where
         tokio::select! {
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    apply(message.key(), message.payload());
+                    let partition = message.partition();
+                    if let Some(expected) = positions.first.remove(&partition)
+                        && message.offset() != expected
+                    {
+                        let (start, got) = (expected, message.offset());
+                        if !skipped(consumer, settings, &mut positions, state, partition, start, got).await {
+                            return true;
+                        }
+                        continue;
+                    }
+                    apply(&Delivered {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        key: message.key(),
+                        payload: message.payload(),
+                    });
                     positions.next.insert(message.partition(), message.offset() + 1);
                 }
                 Err(KafkaError::PartitionEOF(partition)) => {
+                    positions.first.remove(&partition);
                     positions.ends.reached(partition);
                     if !state.is_caught_up() && positions.ends.all_reached() {
                         state.caught_up.store(true, Ordering::Release);
@@ -251,7 +316,8 @@ where
 }
 
 /// Assigns the topic's partitions not assigned yet, from the beginning (at
-/// the first lookup of a [`FollowSettings::from_end`] follower, from the end).
+/// the first lookup of a [`FollowSettings::from_end`] follower, from the
+/// end; those with a [`FollowSettings::start_offsets`] entry, from there).
 async fn assign_new(
     consumer: &Arc<StreamConsumer>,
     settings: &FollowSettings,
@@ -266,12 +332,14 @@ async fn assign_new(
     } else {
         Offset::Beginning
     };
+    let from = settings.start_offsets.clone();
     let added = tokio::task::spawn_blocking(move || -> KafkaResult<Vec<i32>> {
         let mut added = partition_ids(&*c, &name, Duration::from_secs(3))?;
         added.retain(|p| !known.contains(p));
         let mut list = TopicPartitionList::new();
         for &p in &added {
-            list.add_partition_offset(&name, p, start)?;
+            let offset = from.get(&p).map_or(start, |&next| Offset::Offset(next));
+            list.add_partition_offset(&name, p, offset)?;
         }
         if list.count() > 0 {
             c.incremental_assign(&list)?;
@@ -283,6 +351,10 @@ async fn assign_new(
         Ok(Ok(added)) => {
             for p in added {
                 positions.ends.expect(p);
+                if let Some(&next) = settings.start_offsets.get(&p) {
+                    positions.next.insert(p, next);
+                    positions.first.insert(p, next);
+                }
             }
         }
         Ok(Err(error)) => {
@@ -290,6 +362,36 @@ async fn assign_new(
         }
         Err(error) => tracing::warn!(%error, %topic, "follower partition lookup failed"),
     }
+}
+
+/// A partition started at `expected` delivered `got` first: reads it again
+/// from its beginning (applying a message twice is harmless; skipping one
+/// is not), and the follower is not caught up until it has. `false` when
+/// it cannot seek back: the topic is then read again with a new consumer.
+async fn skipped(
+    consumer: &Arc<StreamConsumer>,
+    settings: &FollowSettings,
+    positions: &mut Positions,
+    state: &FollowState,
+    partition: i32,
+    expected: i64,
+    got: i64,
+) -> bool {
+    tracing::warn!(topic = %settings.topic, partition, expected, got, "follower did not resume at its start offset; reading the partition from its beginning");
+    state.caught_up.store(false, Ordering::Release);
+    positions.ends.expect(partition);
+    positions.next.remove(&partition);
+    let c = Arc::clone(consumer);
+    let topic = settings.topic.clone();
+    let sought = tokio::task::spawn_blocking(move || {
+        c.seek(&topic, partition, Offset::Beginning, Duration::from_secs(3))
+    })
+    .await;
+    let sought = matches!(sought, Ok(Ok(())));
+    if !sought {
+        tracing::warn!(topic = %settings.topic, partition, "cannot seek the follower back; reading the topic again");
+    }
+    sought
 }
 
 /// Messages not applied yet over the assigned partitions; `None` when the
