@@ -57,6 +57,9 @@ pub struct ConsumerSettings {
     pub batch_max_wait: Duration,
     /// Group session timeout: how soon a crashed instance's partitions move on.
     pub session_timeout: Duration,
+    /// The topic's partitions (`FIDUCIA_KAFKA_PARTITIONS`): the prefetch of
+    /// one batch is shared among them ([`Prefetch`]).
+    pub partitions: usize,
     /// Rejoin the group when no partition has been assigned for this long
     /// (`None`: never). Works around group coordinators that can leave a
     /// restarted member with an empty assignment and never rebalance again
@@ -124,7 +127,11 @@ pub trait BatchHandler: Send {
 /// # Errors
 /// When librdkafka rejects the configuration or the subscription.
 pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<StreamConsumer> {
-    let prefetch = Prefetch::for_batch(settings.batch_max_messages, settings.batch_max_bytes);
+    let prefetch = Prefetch::for_batch(
+        settings.batch_max_messages,
+        settings.batch_max_bytes,
+        settings.partitions,
+    );
     let consumer: StreamConsumer = client_config(&settings.brokers, client_id)
         .set("group.id", &settings.group_id)
         .set("enable.auto.commit", "true")
@@ -144,7 +151,7 @@ pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<Str
         // while the handler cannot make a batch durable (the sink with
         // ClickHouse down) the loop reads nothing more, so a consumer's
         // memory stays under two batches (the one retried and the one read
-        // ahead) plus the prefetch.
+        // ahead) plus the prefetch, about one more.
         .set("queued.min.messages", prefetch.messages.to_string())
         .set("queued.max.messages.kbytes", prefetch.kbytes.to_string())
         .set("fetch.max.bytes", prefetch.fetch_bytes.to_string())
@@ -301,12 +308,28 @@ fn acknowledged(consumer: &StreamConsumer, ranges: &[OffsetRange], progress: &Mu
 /// The most librdkafka prefetches per assigned partition, in KiB.
 pub const PREFETCH_MAX_KBYTES: usize = 16 * 1024;
 
-/// How much librdkafka reads ahead of the loop, per assigned partition:
-/// one batch (its messages, its bytes up to [`PREFETCH_MAX_KBYTES`]), so the
-/// next batch is at hand when the handler is done, and no more. librdkafka's
-/// defaults (100,000 messages and 64 MiB per partition, 50 MiB per fetch)
-/// made a sink at 10,000-row batches hold ~200 MB within a second of
-/// starting, whatever its batch size (`benches/README.md`, sink memory).
+/// `fetch.max.bytes`: the most one fetch response holds, compressed.
+/// librdkafka's floor (it raises the setting to `message.max.bytes`,
+/// 1,000,000 by default): a fetch is decompressed whole into memory that
+/// lives until the last of its messages is consumed, so a large one
+/// overshoots the prefetch by far (below).
+pub const FETCH_MAX_BYTES: usize = 1 << 20;
+
+/// How much librdkafka reads ahead of the loop: about one batch for the
+/// whole consumer, shared among the topic's partitions (per partition
+/// `queued.min.messages` is the batch's messages over the partitions, at
+/// least 1,000; `queued.max.messages.kbytes` its bytes likewise, at most
+/// [`PREFETCH_MAX_KBYTES`]), fetched at most [`FETCH_MAX_BYTES`] at a time,
+/// so the next batch is at hand when the handler is done, and no more.
+///
+/// librdkafka's defaults (100,000 messages and 64 MiB per partition, 50
+/// MiB per fetch) made a sink at 10,000-row batches hold ~200 MB within a
+/// second of starting, whatever its batch size; a batch per partition and
+/// 16 MiB fetches still left 77 MB of decompressed message sets and 24 MB
+/// of per-message bookkeeping in librdkafka at 10,000-row batches (heaptrack;
+/// `benches/README.md`, sink memory): a fetch of lz4 message sets
+/// decompresses to several times its size, and Tansu fills a fetch up to
+/// 5 MiB whatever the partition's share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prefetch {
     /// `queued.min.messages`: messages per partition librdkafka keeps queued.
@@ -319,17 +342,14 @@ pub struct Prefetch {
 
 impl Prefetch {
     /// The prefetch of a consumer whose batches hold up to `messages`
-    /// messages and `bytes` payload bytes.
+    /// messages and `bytes` payload bytes, from a topic of `partitions`.
     #[must_use]
-    pub fn for_batch(messages: usize, bytes: usize) -> Self {
-        let kbytes = (bytes / 1024).clamp(1024, PREFETCH_MAX_KBYTES);
+    pub fn for_batch(messages: usize, bytes: usize, partitions: usize) -> Self {
+        let partitions = partitions.max(1);
         Self {
-            messages: messages.clamp(1000, 100_000),
-            kbytes,
-            // A fetch fills the queues of every partition it covers; librdkafka
-            // needs it at least as large as one message (it grows a fetch
-            // that cannot hold the next message, `max.partition.fetch.bytes`).
-            fetch_bytes: kbytes * 1024,
+            messages: messages.div_ceil(partitions).clamp(1000, 100_000),
+            kbytes: (bytes / partitions / 1024).clamp(1024, PREFETCH_MAX_KBYTES),
+            fetch_bytes: FETCH_MAX_BYTES,
         }
     }
 }
@@ -407,15 +427,16 @@ mod tests {
     use super::Prefetch;
 
     #[test]
-    fn the_prefetch_is_one_batch_per_partition_within_bounds() {
-        let sink = Prefetch::for_batch(10_000, 64 << 20);
-        assert_eq!((sink.messages, sink.kbytes), (10_000, 16 * 1024));
-        let small = Prefetch::for_batch(10, 10);
+    fn the_prefetch_is_one_batch_shared_by_the_partitions_within_bounds() {
+        let sink = Prefetch::for_batch(10_000, 64 << 20, 4);
+        assert_eq!((sink.messages, sink.kbytes), (2500, 16 * 1024));
+        assert_eq!(Prefetch::for_batch(100_000, 1 << 30, 3).messages, 33_334);
+        let small = Prefetch::for_batch(10, 10, 4);
         assert_eq!((small.messages, small.kbytes), (1000, 1024));
         assert!(
             small.fetch_bytes >= 1_000_000,
             "one message of the default maximum size fits"
         );
-        assert_eq!(Prefetch::for_batch(1 << 30, 1 << 30).messages, 100_000);
+        assert_eq!(Prefetch::for_batch(1 << 30, 1 << 30, 0).messages, 100_000);
     }
 }
