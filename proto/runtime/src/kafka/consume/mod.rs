@@ -17,6 +17,7 @@ mod log_end;
 mod names;
 mod next;
 mod offsets;
+mod prepare_thread;
 pub mod retry;
 
 pub use log_end::Stuck;
@@ -37,6 +38,7 @@ use self::lag::{LagGauges, Processed, TICK};
 use self::log_end::LogEndWatch;
 use self::next::{AssignmentWatch, next_batch};
 use self::offsets::store_offsets;
+use self::prepare_thread::PrepareThread;
 use self::retry::Retry;
 use super::client_config;
 
@@ -230,6 +232,14 @@ pub async fn run<H: BatchHandler>(
             assignment: AssignmentWatch::new(settings, names),
             progress: &progress,
             wake: handler.wake(),
+            preparer: settings
+                .read_ahead
+                .then(|| PrepareThread::spawn(&settings.topic))
+                .and_then(|spawned| {
+                    spawned
+                        .inspect_err(|error| tracing::warn!(%error, "no prepare thread: batches are prepared in the loop"))
+                        .ok()
+                }),
         };
         let mut next = reader.read::<H>().await;
         while let Some(ready) = next {
@@ -365,6 +375,9 @@ struct Reader<'a> {
     assignment: AssignmentWatch,
     progress: &'a Mutex<Processed>,
     wake: Option<Arc<Notify>>,
+    /// Where batches are prepared with read-ahead (`None`: on the loop's
+    /// thread, just before they are handled).
+    preparer: Option<PrepareThread>,
 }
 
 /// A batch as the loop keeps it once [`BatchHandler::prepare`] has it.
@@ -378,8 +391,8 @@ struct Ready<P> {
 
 impl Reader<'_> {
     /// The next batch, prepared, or `None` on shutdown (or a stuck
-    /// consumer). With read-ahead, `prepare` runs on a blocking thread:
-    /// the batch before is being handled on this one.
+    /// consumer). With read-ahead, `prepare` runs on the loop's
+    /// [`PrepareThread`]: the batch before is being handled on this one.
     async fn read<H: BatchHandler>(&mut self) -> Option<Ready<H::Prepared>> {
         if self.reading.is_cancelled() {
             return None;
@@ -398,17 +411,10 @@ impl Reader<'_> {
             let prepared = H::prepare(batch, &ranges);
             (ranges, prepared)
         };
-        let (ranges, prepared) = if self.settings.read_ahead {
-            match tokio::task::spawn_blocking(prepare).await {
-                Ok(prepared) => prepared,
-                Err(error) => match error.try_into_panic() {
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    // The runtime is shutting down: so is the loop.
-                    Err(_cancelled) => return None,
-                },
-            }
-        } else {
-            prepare()
+        let (ranges, prepared) = match &self.preparer {
+            // `None`: the thread is gone (the runtime is shutting down).
+            Some(preparer) => preparer.run(prepare).await?,
+            None => prepare(),
         };
         self.progress
             .lock()
