@@ -263,7 +263,10 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
         let mut failed = failed.into_iter().peekable();
         let mut rejected = Vec::new();
         let mut kept = if R::DENIED {
-            let bytes = batch.iter().map(|message| message.payload().map_or(0, <[u8]>::len)).sum();
+            let bytes = batch
+                .iter()
+                .map(|message| message.payload().map_or(0, <[u8]>::len))
+                .sum();
             Payloads::with_capacity(batch.len(), bytes)
         } else {
             Payloads::default()

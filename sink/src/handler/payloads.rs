@@ -34,7 +34,9 @@ impl Payloads {
     /// The payloads in the order they were pushed.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(start, &end)| &self.bytes[start..end])
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.bytes[start..end])
     }
 }
 
