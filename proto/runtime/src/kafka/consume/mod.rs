@@ -10,7 +10,8 @@
 //! Reading a batch is in `next.rs`, its offsets in `offsets.rs`, noticing a
 //! position beyond the log (a broker that lost data) in `log_end.rs`, the
 //! consumer lag per assigned partition in `lag.rs`, the names of the
-//! metrics (the service's own) in `names.rs`.
+//! metrics (the service's own) in `names.rs`, the thread a reading-ahead
+//! loop prepares its batches on in `prepare_thread.rs`.
 
 mod lag;
 mod log_end;
@@ -93,8 +94,8 @@ pub trait BatchHandler: Send {
     /// the handler does not keep is freed at once (the sink keeps its
     /// encoded rows and only the messages it dead-letters), and gets the
     /// batch's [`offset_ranges`], which the loop needs anyway. With
-    /// [`ConsumerSettings::read_ahead`] the loop runs it on a blocking
-    /// thread while the batch before is being handled, so it overlaps with
+    /// [`ConsumerSettings::read_ahead`] the loop runs it on a thread of its
+    /// own (`prepare_thread.rs`) while the batch before is being handled, so it overlaps with
     /// that batch's I/O; otherwise just before [`Self::handle`]. Once per
     /// batch: retries reuse what it made.
     fn prepare(batch: Vec<OwnedMessage>, ranges: &[OffsetRange]) -> Self::Prepared;
