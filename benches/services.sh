@@ -65,16 +65,16 @@ start_enricher() {
   ENRICHER_PID=$LAUNCHED_PID
 }
 
-# start_sink PREFIX GROUP DATABASE [MAX_ROWS [ENV...]]: the sink in
-# SINK_PID, reading PREFIX.enriched.v1 from the beginning into DATABASE
-# (created and migrated by the sink), with the ENV assignments. MAX_ROWS
-# unset (or empty) keeps the default batching.
+# start_sink PREFIX GROUP DATABASE [MAX_ROWS [ENV...]]: the sink in SINK_PID,
+# reading PREFIX.enriched.v1 from the beginning into DATABASE (created
+# and migrated by the sink). MAX_ROWS empty or unset keeps the default
+# batching; the ENV assignments come last (another ClickHouse, cluster mode).
 start_sink() {
   local batch=()
   [[ -z ${4:-} ]] || batch=(FIDUCIA_SINK_BATCH_MAX_ROWS="$4" FIDUCIA_SINK_BATCH_MAX_BYTES=$((1 << 30)))
-  launch sink "$SINK_ADMIN" "$1" "${batch[@]}" "${@:5}" \
+  launch sink "$SINK_ADMIN" "$1" "${batch[@]}" \
     FIDUCIA_SINK_GROUP_ID="$2" \
-    FIDUCIA_CLICKHOUSE_DATABASE="$3"
+    FIDUCIA_CLICKHOUSE_DATABASE="$3" "${@:5}"
   SINK_PID=$LAUNCHED_PID
 }
 
