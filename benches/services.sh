@@ -4,7 +4,10 @@
 # the server core, with its own addresses and with every topic named from
 # a prefix (PREFIX.raw.v1, PREFIX.consent.v1, ...), so a bench never reads
 # or writes a running stack's topics and each scenario starts from empty
-# topics. Needs BIN, LOG_DIR, LOCAL_DIR and PIN_SERVER from benches/run.
+# topics. Also fills a topic of enriched events for the sink's drains.
+# Needs BIN, LOG_DIR, LOCAL_DIR, PIN_SERVER, PIN_LOADGEN, RAW (the file
+# the JSON lines of every measurement are appended to), PREFILL and the
+# bench addresses from benches/run (or benches/sink_ab).
 
 # topics_env PREFIX: the FIDUCIA_TOPIC_* assignments for PREFIX, in TOPIC_ENV.
 topics_env() {
@@ -30,16 +33,17 @@ await_ready() {
   fi
 }
 
-# launch NAME ADMIN_ADDR PREFIX ENV...: the release fiducia-NAME on the
-# server core with PREFIX's topics and the ENV assignments, its log in
-# LOG_DIR/bench-NAME.log; its pid in LAUNCHED_PID once /readyz answers.
+# launch NAME ADMIN_ADDR PREFIX ENV...: the release fiducia-NAME (or the
+# binary SERVICE_BIN names) on the server core with PREFIX's topics and
+# the ENV assignments, its log in LOG_DIR/bench-NAME.log; its pid in
+# LAUNCHED_PID once /readyz answers.
 launch() {
   local name=$1 admin=$2
   topics_env "$3"
   shift 3
   "${PIN_SERVER[@]}" env RUST_LOG=warn "${TOPIC_ENV[@]}" "$@" \
     FIDUCIA_"${name^^}"_ADMIN_ADDR="$admin" \
-    "$BIN/fiducia-$name" >>"$LOG_DIR/bench-$name.log" 2>&1 &
+    "${SERVICE_BIN:-$BIN/fiducia-$name}" >>"$LOG_DIR/bench-$name.log" 2>&1 &
   LAUNCHED_PID=$!
   PIDS+=("$LAUNCHED_PID")
   await_ready "$name" "$admin"
@@ -87,4 +91,43 @@ stop_service() {
 # clickhouse SQL [URL]: runs one statement on the local ClickHouse (or URL's).
 clickhouse() {
   curl -sS --fail-with-body --data-binary "$1" "${2:-$FIDUCIA_CLICKHOUSE_URL}/"
+}
+
+# drain LABEL PID TARGET ARGS...: fiducia-drain's JSON appended to RAW.
+drain() {
+  local label=$1 pid=$2 target=$3
+  shift 3
+  "$BIN/fiducia-drain" --label "$label" --pid "$pid" --target "$target" "$@" >>"$RAW" ||
+    die "$label did not drain $target items"
+}
+
+json_field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+
+# metric ADDR NAME: the sum of a counter's series at a service's /metrics.
+metric() {
+  curl -sS "http://$1/metrics" | awk -v m="$2" '$1 == m || index($1, m "{") == 1 {s += $2} END {printf "%d", s}'
+}
+
+# fill_enriched PREFIX: fills PREFIX.raw.v1 through the collector
+# (20-event batches at 64 connections for PREFILL seconds, every event
+# with an id of its own, as in real traffic), stops it, then times the
+# enricher reading all of it from the beginning. Leaves ENRICHED_EVENTS
+# on PREFIX.enriched.v1.
+fill_enriched() {
+  start_collector "$1"
+  local line events
+  line=$("${PIN_LOADGEN[@]}" "$BIN/fiducia-loadgen" --url "http://$COLLECTOR_ADDR/v1/events" \
+    --label "prefill raw topic" --mode closed --connections 64 --batch 20 \
+    --duration-s "$PREFILL" --warmup-s 0 --fresh-ids)
+  echo "$line" >>"$RAW"
+  stop_service "$COLLECTOR_PID"
+  events=$(json_field "$line" events_accepted)
+  log "raw topic $1.raw.v1 holds $events events; draining it with the enricher"
+  start_enricher "$1" "fiducia-bench-enricher-${1##*-}"
+  drain "enricher" "$ENRICHER_PID" "$events" \
+    --metrics-url "http://$ENRICHER_ADMIN/metrics" --metric fiducia_enricher_kafka_messages_consumed_total
+  sleep 1  # the last batch's produce acknowledgements
+  ENRICHED_EVENTS=$(metric "$ENRICHER_ADMIN" fiducia_enricher_events_enriched_total)
+  stop_service "$ENRICHER_PID"
+  log "the enricher wrote $ENRICHED_EVENTS events to $1.enriched.v1"
 }

@@ -19,10 +19,10 @@
 //! subject.
 //!
 //! The check happens at write time, not when the batch is prepared (read
-//! ahead, up to a batch earlier). So a prepared batch keeps its Kafka
-//! messages (moved, not copied) and each row's site, visitor and user id
-//! ([`Subjects`], one buffer for the batch); the rare batch that holds an
-//! erased subject is decoded again and encoded without it.
+//! ahead, up to a batch earlier). So a prepared batch keeps the payloads of
+//! its messages that became rows (one buffer for the batch) and each row's
+//! site, visitor and user id ([`Subjects`], another); the rare batch that
+//! holds an erased subject is decoded again and encoded without it.
 
 use std::sync::Arc;
 

@@ -85,6 +85,15 @@ pub fn decode_timed<R: TableRow>(message: &OwnedMessage) -> Result<(R, Option<i6
             want: R::SCHEMA,
         });
     }
+    decode_payload(payload)
+}
+
+/// [`decode_timed`] of a payload whose message passed the checks of its
+/// headers (the deny filter makes rows again from payloads it kept).
+///
+/// # Errors
+/// A [`Rejection`] naming the dead-letter reason.
+pub fn decode_payload<R: TableRow>(payload: &[u8]) -> Result<(R, Option<i64>), Rejection> {
     let decoded = R::Message::decode(payload)?;
     let received_at_ms = R::received_at_ms(&decoded);
     Ok((R::from_message(decoded)?, received_at_ms))

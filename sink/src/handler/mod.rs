@@ -18,6 +18,7 @@
 
 mod batch_token;
 mod decode;
+mod payloads;
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -30,7 +31,8 @@ use rdkafka::Message as _;
 use rdkafka::message::OwnedMessage;
 
 pub use self::batch_token::batch_token;
-pub use self::decode::{Rejection, decode, decode_timed};
+pub use self::decode::{Rejection, decode, decode_payload, decode_timed};
+use self::payloads::Payloads;
 use crate::deadletter::{DeadLetterSink, Letter};
 use crate::deny::{Deny, Subjects};
 use crate::metrics;
@@ -42,14 +44,14 @@ pub const STAGE: &str = "sink";
 
 /// A batch made ready to insert: its rows in the writer's form, the
 /// messages that cannot become a row with why, and its [`batch_token`].
-/// For a table the deny filter checks, also the messages that became rows
-/// and each row's subject ([`crate::deny`]); otherwise the other messages
-/// are gone: their rows are all the sink needs.
+/// For a table the deny filter checks, also the payloads of the messages
+/// that became rows and each row's subject ([`crate::deny`]); the messages
+/// themselves are gone: their rows are all the sink needs.
 pub struct Prepared<P> {
     rows: P,
     rejected: Vec<(OwnedMessage, Rejection)>,
     token: String,
-    kept: Vec<OwnedMessage>,
+    kept: Payloads,
     subjects: Subjects,
     /// How many messages the batch held.
     messages: usize,
@@ -117,8 +119,8 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> SinkHandler<W, D, R> {
             .kept
             .iter()
             .zip(covered)
-            .filter_map(|(message, covered)| {
-                let (row, at) = decode_timed::<R>(message).ok()?;
+            .filter_map(|(payload, covered)| {
+                let (row, at) = decode_payload::<R>(payload).ok()?;
                 let row = if covered { row.erase() } else { Some(row) }?;
                 received.extend(at);
                 Some(row)
@@ -256,14 +258,23 @@ impl<R: TableRow, W: RowWriter<R>, D: DeadLetterSink> BatchHandler for SinkHandl
             Some(row)
         }));
         // Keep the messages to dead-letter (`failed` is in batch order),
-        // and those that became rows where the deny filter may need them.
+        // and the payloads of those that became rows where the deny filter
+        // may need them.
         let mut failed = failed.into_iter().peekable();
         let mut rejected = Vec::new();
-        let mut kept = Vec::new();
+        let mut kept = if R::DENIED {
+            let bytes = batch
+                .iter()
+                .map(|message| message.payload().map_or(0, <[u8]>::len))
+                .sum();
+            Payloads::with_capacity(batch.len(), bytes)
+        } else {
+            Payloads::default()
+        };
         for (index, message) in batch.into_iter().enumerate() {
             match failed.next_if(|(at, _)| *at == index) {
                 Some((_, rejection)) => rejected.push((message, rejection)),
-                None if R::DENIED => kept.push(message),
+                None if R::DENIED => kept.push(message.payload().unwrap_or_default()),
                 None => {}
             }
         }

@@ -53,6 +53,7 @@ async fn garbage_is_dead_lettered_and_does_not_block_the_rest() {
             batch_max_bytes: 1 << 20,
             batch_max_wait: Duration::from_millis(100),
             session_timeout: Duration::from_secs(10),
+            partitions: 1,
             rejoin_when_unassigned: None,
             read_ahead: false,
         },

@@ -288,6 +288,7 @@ impl KafkaConfig {
             batch_max_bytes,
             batch_max_wait,
             session_timeout: self.session_timeout,
+            partitions: usize::try_from(self.partitions).unwrap_or(1),
             rejoin_when_unassigned: self.rejoin_when_unassigned,
             read_ahead: false,
         }

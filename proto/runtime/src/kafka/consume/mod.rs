@@ -10,13 +10,15 @@
 //! Reading a batch is in `next.rs`, its offsets in `offsets.rs`, noticing a
 //! position beyond the log (a broker that lost data) in `log_end.rs`, the
 //! consumer lag per assigned partition in `lag.rs`, the names of the
-//! metrics (the service's own) in `names.rs`.
+//! metrics (the service's own) in `names.rs`, the thread a reading-ahead
+//! loop prepares its batches on in `prepare_thread.rs`.
 
 mod lag;
 mod log_end;
 mod names;
 mod next;
 mod offsets;
+mod prepare_thread;
 pub mod retry;
 
 pub use log_end::Stuck;
@@ -37,6 +39,7 @@ use self::lag::{LagGauges, Processed, TICK};
 use self::log_end::LogEndWatch;
 use self::next::{AssignmentWatch, next_batch};
 use self::offsets::store_offsets;
+use self::prepare_thread::PrepareThread;
 use self::retry::Retry;
 use super::client_config;
 
@@ -57,6 +60,9 @@ pub struct ConsumerSettings {
     pub batch_max_wait: Duration,
     /// Group session timeout: how soon a crashed instance's partitions move on.
     pub session_timeout: Duration,
+    /// The topic's partitions (`FIDUCIA_KAFKA_PARTITIONS`): the prefetch of
+    /// one batch is shared among them ([`Prefetch`]).
+    pub partitions: usize,
     /// Rejoin the group when no partition has been assigned for this long
     /// (`None`: never). Works around group coordinators that can leave a
     /// restarted member with an empty assignment and never rebalance again
@@ -88,8 +94,8 @@ pub trait BatchHandler: Send {
     /// the handler does not keep is freed at once (the sink keeps its
     /// encoded rows and only the messages it dead-letters), and gets the
     /// batch's [`offset_ranges`], which the loop needs anyway. With
-    /// [`ConsumerSettings::read_ahead`] the loop runs it on a blocking
-    /// thread while the batch before is being handled, so it overlaps with
+    /// [`ConsumerSettings::read_ahead`] the loop runs it on a thread of its
+    /// own (`prepare_thread.rs`) while the batch before is being handled, so it overlaps with
     /// that batch's I/O; otherwise just before [`Self::handle`]. Once per
     /// batch: retries reuse what it made.
     fn prepare(batch: Vec<OwnedMessage>, ranges: &[OffsetRange]) -> Self::Prepared;
@@ -124,7 +130,11 @@ pub trait BatchHandler: Send {
 /// # Errors
 /// When librdkafka rejects the configuration or the subscription.
 pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<StreamConsumer> {
-    let prefetch = Prefetch::for_batch(settings.batch_max_messages, settings.batch_max_bytes);
+    let prefetch = Prefetch::for_batch(
+        settings.batch_max_messages,
+        settings.batch_max_bytes,
+        settings.partitions,
+    );
     let consumer: StreamConsumer = client_config(&settings.brokers, client_id)
         .set("group.id", &settings.group_id)
         .set("enable.auto.commit", "true")
@@ -144,7 +154,7 @@ pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<Str
         // while the handler cannot make a batch durable (the sink with
         // ClickHouse down) the loop reads nothing more, so a consumer's
         // memory stays under two batches (the one retried and the one read
-        // ahead) plus the prefetch.
+        // ahead) plus the prefetch, about one more.
         .set("queued.min.messages", prefetch.messages.to_string())
         .set("queued.max.messages.kbytes", prefetch.kbytes.to_string())
         .set("fetch.max.bytes", prefetch.fetch_bytes.to_string())
@@ -223,6 +233,14 @@ pub async fn run<H: BatchHandler>(
             assignment: AssignmentWatch::new(settings, names),
             progress: &progress,
             wake: handler.wake(),
+            preparer: settings
+                .read_ahead
+                .then(|| PrepareThread::spawn(&settings.topic))
+                .and_then(|spawned| {
+                    spawned
+                        .inspect_err(|error| tracing::warn!(%error, "no prepare thread: batches are prepared in the loop"))
+                        .ok()
+                }),
         };
         let mut next = reader.read::<H>().await;
         while let Some(ready) = next {
@@ -301,12 +319,35 @@ fn acknowledged(consumer: &StreamConsumer, ranges: &[OffsetRange], progress: &Mu
 /// The most librdkafka prefetches per assigned partition, in KiB.
 pub const PREFETCH_MAX_KBYTES: usize = 16 * 1024;
 
-/// How much librdkafka reads ahead of the loop, per assigned partition:
-/// one batch (its messages, its bytes up to [`PREFETCH_MAX_KBYTES`]), so the
-/// next batch is at hand when the handler is done, and no more. librdkafka's
-/// defaults (100,000 messages and 64 MiB per partition, 50 MiB per fetch)
-/// made a sink at 10,000-row batches hold ~200 MB within a second of
-/// starting, whatever its batch size (`benches/README.md`, sink memory).
+/// `fetch.max.bytes` per message of a batch: one fetch response holds
+/// about half a batch of lz4-compressed enriched events. A fetch is
+/// decompressed whole into memory that lives until the last of its messages
+/// is consumed, so a large one overshoots the prefetch by far (below); a
+/// small one makes large batches wait for fetch after fetch (1 MiB fetches
+/// at 100,000-row batches: 82-91k rows/s against 98-138k with 16 MiB, and
+/// 102-119k with 4 MiB; `benches/README.md`, sink memory).
+const FETCH_BYTES_PER_MESSAGE: usize = 40;
+
+/// The least `fetch.max.bytes`: librdkafka's floor (it raises the setting
+/// to `message.max.bytes`, 1,000,000 by default).
+const FETCH_MIN_BYTES: usize = 1 << 20;
+
+/// How much librdkafka reads ahead of the loop: about one batch for the
+/// whole consumer, shared among the topic's partitions (per partition
+/// `queued.min.messages` is the batch's messages over the partitions, at
+/// least 1,000; `queued.max.messages.kbytes` its bytes likewise, at most
+/// [`PREFETCH_MAX_KBYTES`]), fetched about half a batch at a time (at least
+/// 1 MiB, at most 16 MiB), so the next batch is at hand when the handler
+/// is done, and no more.
+///
+/// librdkafka's defaults (100,000 messages and 64 MiB per partition, 50
+/// MiB per fetch) made a sink at 10,000-row batches hold ~200 MB within a
+/// second of starting, whatever its batch size; a batch per partition and
+/// 16 MiB fetches still left 77 MB of decompressed message sets and 24 MB
+/// of per-message bookkeeping in librdkafka at 10,000-row batches (heaptrack;
+/// `benches/README.md`, sink memory): a fetch of lz4 message sets
+/// decompresses to several times its size, and Tansu fills a fetch up to
+/// 5 MiB whatever the partition's share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prefetch {
     /// `queued.min.messages`: messages per partition librdkafka keeps queued.
@@ -319,17 +360,16 @@ pub struct Prefetch {
 
 impl Prefetch {
     /// The prefetch of a consumer whose batches hold up to `messages`
-    /// messages and `bytes` payload bytes.
+    /// messages and `bytes` payload bytes, from a topic of `partitions`.
     #[must_use]
-    pub fn for_batch(messages: usize, bytes: usize) -> Self {
-        let kbytes = (bytes / 1024).clamp(1024, PREFETCH_MAX_KBYTES);
+    pub fn for_batch(messages: usize, bytes: usize, partitions: usize) -> Self {
+        let partitions = partitions.max(1);
         Self {
-            messages: messages.clamp(1000, 100_000),
-            kbytes,
-            // A fetch fills the queues of every partition it covers; librdkafka
-            // needs it at least as large as one message (it grows a fetch
-            // that cannot hold the next message, `max.partition.fetch.bytes`).
-            fetch_bytes: kbytes * 1024,
+            messages: messages.div_ceil(partitions).clamp(1000, 100_000),
+            kbytes: (bytes / partitions / 1024).clamp(1024, PREFETCH_MAX_KBYTES),
+            fetch_bytes: messages
+                .saturating_mul(FETCH_BYTES_PER_MESSAGE)
+                .clamp(FETCH_MIN_BYTES, PREFETCH_MAX_KBYTES * 1024),
         }
     }
 }
@@ -345,6 +385,9 @@ struct Reader<'a> {
     assignment: AssignmentWatch,
     progress: &'a Mutex<Processed>,
     wake: Option<Arc<Notify>>,
+    /// Where batches are prepared with read-ahead (`None`: on the loop's
+    /// thread, just before they are handled).
+    preparer: Option<PrepareThread>,
 }
 
 /// A batch as the loop keeps it once [`BatchHandler::prepare`] has it.
@@ -358,8 +401,8 @@ struct Ready<P> {
 
 impl Reader<'_> {
     /// The next batch, prepared, or `None` on shutdown (or a stuck
-    /// consumer). With read-ahead, `prepare` runs on a blocking thread:
-    /// the batch before is being handled on this one.
+    /// consumer). With read-ahead, `prepare` runs on the loop's
+    /// [`PrepareThread`]: the batch before is being handled on this one.
     async fn read<H: BatchHandler>(&mut self) -> Option<Ready<H::Prepared>> {
         if self.reading.is_cancelled() {
             return None;
@@ -378,17 +421,10 @@ impl Reader<'_> {
             let prepared = H::prepare(batch, &ranges);
             (ranges, prepared)
         };
-        let (ranges, prepared) = if self.settings.read_ahead {
-            match tokio::task::spawn_blocking(prepare).await {
-                Ok(prepared) => prepared,
-                Err(error) => match error.try_into_panic() {
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    // The runtime is shutting down: so is the loop.
-                    Err(_cancelled) => return None,
-                },
-            }
-        } else {
-            prepare()
+        let (ranges, prepared) = match &self.preparer {
+            // `None`: the thread is gone (the runtime is shutting down).
+            Some(preparer) => preparer.run(prepare).await?,
+            None => prepare(),
         };
         self.progress
             .lock()
@@ -407,15 +443,18 @@ mod tests {
     use super::Prefetch;
 
     #[test]
-    fn the_prefetch_is_one_batch_per_partition_within_bounds() {
-        let sink = Prefetch::for_batch(10_000, 64 << 20);
-        assert_eq!((sink.messages, sink.kbytes), (10_000, 16 * 1024));
-        let small = Prefetch::for_batch(10, 10);
+    fn the_prefetch_is_one_batch_shared_by_the_partitions_within_bounds() {
+        let sink = Prefetch::for_batch(10_000, 64 << 20, 4);
+        assert_eq!((sink.messages, sink.kbytes), (2500, 16 * 1024));
+        assert_eq!(sink.fetch_bytes, 1 << 20);
+        let large = Prefetch::for_batch(100_000, 1 << 30, 3);
+        assert_eq!((large.messages, large.fetch_bytes), (33_334, 4_000_000));
+        let small = Prefetch::for_batch(10, 10, 4);
         assert_eq!((small.messages, small.kbytes), (1000, 1024));
         assert!(
             small.fetch_bytes >= 1_000_000,
             "one message of the default maximum size fits"
         );
-        assert_eq!(Prefetch::for_batch(1 << 30, 1 << 30).messages, 100_000);
+        assert_eq!(Prefetch::for_batch(1 << 30, 1 << 30, 0).messages, 100_000);
     }
 }
