@@ -184,6 +184,17 @@ impl Running {
         fiducia_testkit::envelopes::post(&self.url, body, headers).await
     }
 
+    /// Posts the same `body` twice, as a tag retrying after a lost answer
+    /// does; both must be accepted (`204`).
+    ///
+    /// # Panics
+    /// When a request cannot be sent or is not accepted.
+    pub async fn post_twice(&self, body: String) {
+        for _ in 0..2 {
+            assert_eq!(self.post(body.clone(), &[]).await.status(), 204);
+        }
+    }
+
     /// The `/metrics` text.
     ///
     /// # Panics
