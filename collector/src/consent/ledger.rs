@@ -411,11 +411,7 @@ impl Ledger {
     /// Subjects held, over all sites and both tiers.
     #[must_use]
     pub fn subjects(&self) -> usize {
-        let tiers = self
-            .tiers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        tiers.held() + tiers.plain.len()
+        self.size().subjects
     }
 
     /// How much the ledger holds, for its gauges.
