@@ -15,12 +15,14 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../deploy/local/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=infra.sh
+source "$(dirname "${BASH_SOURCE[0]}")/infra.sh"
 
 SUBJECTS=${1:-1000000}
 TAIL=${2:-10000}
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release
 PREFIX=bench.ledger.$(date +%s)
-"$REPO/deploy/local/up" --infra >/dev/null
+bench_infra >/dev/null
 
 SNAPSHOT=$STATE/bench-ledger.snapshot
 rm -f "$SNAPSHOT"
@@ -62,6 +64,7 @@ start_and_time() {
 # 1. No snapshot yet: the whole topic.
 start_and_time
 full_s=$READY_S full_rss=$RSS_BYTES
+sleep 1.2  # the size gauges are set every second
 subjects=$(metric fiducia_collector_consent_ledger_subjects)
 for _ in $(seq 1 120); do
   written=$(metric 'fiducia_collector_consent_ledger_snapshot_writes_total{outcome="ok"}')
@@ -80,6 +83,7 @@ start_and_time
 started_from=$(curl -s "$admin" | awk '/^fiducia_collector_consent_ledger_starts_total/ {print $1}')
 load_s=$(metric fiducia_collector_consent_ledger_snapshot_load_duration_seconds_sum)
 tail_records=$(metric 'fiducia_collector_consent_ledger_records_total{outcome="applied"}')
+sleep 1.2
 after_subjects=$(metric fiducia_collector_consent_ledger_subjects)
 kill -TERM "$COLLECTOR"; wait "$COLLECTOR" || true
 rm -f "$SNAPSHOT"

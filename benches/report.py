@@ -40,7 +40,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("raw")
     parser.add_argument("out")
-    for name in ("date", "commit", "machine", "pinning", "load", "duration", "warmup", "tag-gzip-bytes"):
+    for name in ("date", "commit", "machine", "pinning", "broker", "load", "duration", "warmup", "tag-gzip-bytes"):
         parser.add_argument(f"--{name}", default="")
     args = parser.parse_args()
 
@@ -58,7 +58,7 @@ def main():
 
     lines = [
         f"Run {args.date}, commit {args.commit}.",
-        f"Machine: {args.machine}. Pinning: {args.pinning}.",
+        f"Machine: {args.machine}. Pinning: {args.pinning}. Broker: {args.broker}.",
         f"Load average when the table was written: {args.load}. Each load: {args.warmup} s warm-up, "
         f"{args.duration} s measured; bare handler and collector back to back.",
         "",
@@ -164,7 +164,7 @@ def main():
 
     with open(args.out + ".md", "w", encoding="utf-8") as f:
         f.write(table)
-    meta = {k: getattr(args, k.replace("-", "_")) for k in ("date", "commit", "machine", "pinning", "load", "duration", "warmup")}
+    meta = {k: getattr(args, k.replace("-", "_")) for k in ("date", "commit", "machine", "pinning", "broker", "load", "duration", "warmup")}
     meta["tag_gzip_bytes"] = int(args.tag_gzip_bytes) if args.tag_gzip_bytes else None
     with open(args.out + ".json", "w", encoding="utf-8") as f:
         json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=1)

@@ -216,6 +216,16 @@ live_pid() {
 
 is_running() { live_pid "$1" >/dev/null; }
 
+# kafka_storage: how the broker `up` started keeps records (memory or
+# postgres), "external" when KAFKA_BROKERS names the broker; prints nothing
+# when no broker of ours is running.
+kafka_storage() {
+  local pid
+  if [[ -n $KAFKA_EXTERNAL ]]; then echo external; return 0; fi
+  pid=$(live_pid kafka) || return 0
+  if grep -qa 'memory://' "/proc/$pid/cmdline"; then echo memory; else echo postgres; fi
+}
+
 # start_bg NAME CMD...: run CMD detached (survives this shell and its
 # terminal), output appended to $LOG_DIR/NAME.log, pid in $PID_DIR/NAME.pid.
 start_bg() {
