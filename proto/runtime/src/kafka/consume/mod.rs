@@ -60,8 +60,8 @@ pub struct ConsumerSettings {
     pub batch_max_wait: Duration,
     /// Group session timeout: how soon a crashed instance's partitions move on.
     pub session_timeout: Duration,
-    /// The topic's partitions (`FIDUCIA_KAFKA_PARTITIONS`): the prefetch of
-    /// one batch is shared among them ([`Prefetch`]).
+    /// The topic's partitions (`FIDUCIA_KAFKA_PARTITIONS`): the prefetch's
+    /// bytes are shared among them ([`Prefetch`]).
     pub partitions: usize,
     /// Rejoin the group when no partition has been assigned for this long
     /// (`None`: never). Works around group coordinators that can leave a
@@ -155,7 +155,8 @@ pub fn consumer(settings: &ConsumerSettings, client_id: &str) -> KafkaResult<Str
         // while the handler cannot make a batch durable (the sink with
         // ClickHouse down) the loop reads nothing more, so a consumer's
         // memory stays under two batches (the one retried and the one read
-        // ahead) plus the prefetch, about one more.
+        // ahead) plus the prefetch (a batch per partition at most, within
+        // the batch's bytes in all).
         .set("queued.min.messages", prefetch.messages.to_string())
         .set("queued.max.messages.kbytes", prefetch.kbytes.to_string())
         .set("fetch.max.bytes", prefetch.fetch_bytes.to_string())
@@ -320,6 +321,10 @@ fn acknowledged(consumer: &StreamConsumer, ranges: &[OffsetRange], progress: &Mu
 /// The most librdkafka prefetches per assigned partition, in KiB.
 pub const PREFETCH_MAX_KBYTES: usize = 16 * 1024;
 
+/// The most messages librdkafka keeps queued per assigned partition: a
+/// 100,000-row sink batch over 4 partitions queues one batch in all.
+const PREFETCH_MAX_MESSAGES: usize = 25_000;
+
 /// `fetch.max.bytes` per message of a batch: one fetch response holds
 /// about half a batch of lz4-compressed enriched events. A fetch is
 /// decompressed whole into memory that lives until the last of its messages
@@ -342,13 +347,20 @@ const FETCH_MIN_BYTES: usize = 1 << 20;
 /// enricher's drain).
 const FETCH_MIN_BYTES_WITHOUT_READ_AHEAD: usize = 4 << 20;
 
-/// How much librdkafka reads ahead of the loop: about one batch for the
-/// whole consumer, shared among the topic's partitions (per partition
-/// `queued.min.messages` is the batch's messages over the partitions, at
-/// least 1,000; `queued.max.messages.kbytes` its bytes likewise, at most
+/// How much librdkafka reads ahead of the loop: per partition
+/// `queued.min.messages` is one batch's messages (at least 1,000, at most
+/// [`PREFETCH_MAX_MESSAGES`]) and `queued.max.messages.kbytes` the batch's
+/// bytes over the partitions (at least 1 MiB, at most
 /// [`PREFETCH_MAX_KBYTES`]), fetched about half a batch at a time (at least
 /// 1 MiB, 4 MiB for a loop that does not read ahead, at most 16 MiB), so
-/// the next batch is at hand when the handler is done, and no more.
+/// the next batches are at hand when the handler is done, and no more.
+///
+/// Messages: a batch shared among the partitions (2,500 each at 10,000-row
+/// batches over 4) emptied every partition's queue at each batch, and the
+/// next one waited on fetches: the sink drained 70-75k rows/s, against 85k
+/// with a batch per partition at the same peak memory (105-108 MB), and at
+/// 50,000-row batches 128k against 153k (331 → 357 MB), on 2026-12-08
+/// (`benches/README.md`, sink memory).
 ///
 /// librdkafka's defaults (100,000 messages and 64 MiB per partition, 50
 /// MiB per fetch) made a sink at 10,000-row batches hold ~200 MB within a
@@ -382,7 +394,7 @@ impl Prefetch {
             FETCH_MIN_BYTES_WITHOUT_READ_AHEAD
         };
         Self {
-            messages: messages.div_ceil(partitions).clamp(1000, 100_000),
+            messages: messages.clamp(1000, PREFETCH_MAX_MESSAGES),
             kbytes: (bytes / partitions / 1024).clamp(1024, PREFETCH_MAX_KBYTES),
             fetch_bytes: messages
                 .saturating_mul(FETCH_BYTES_PER_MESSAGE)
@@ -460,14 +472,14 @@ mod tests {
     use super::Prefetch;
 
     #[test]
-    fn the_prefetch_is_one_batch_shared_by_the_partitions_within_bounds() {
+    fn the_prefetch_is_a_batch_per_partition_within_bounds() {
         let sink = Prefetch::for_batch(10_000, 64 << 20, 4, true);
-        assert_eq!((sink.messages, sink.kbytes), (2500, 16 * 1024));
+        assert_eq!((sink.messages, sink.kbytes), (10_000, 16 * 1024));
         assert_eq!(sink.fetch_bytes, 1 << 20);
-        let large = Prefetch::for_batch(100_000, 1 << 30, 3, true);
-        assert_eq!((large.messages, large.fetch_bytes), (33_334, 4_000_000));
+        let large = Prefetch::for_batch(100_000, 1 << 30, 4, true);
+        assert_eq!((large.messages, large.fetch_bytes), (25_000, 4_000_000));
         let enricher = Prefetch::for_batch(2000, 16 << 20, 4, false);
-        assert_eq!((enricher.messages, enricher.kbytes), (1000, 4096));
+        assert_eq!((enricher.messages, enricher.kbytes), (2000, 4096));
         assert_eq!(enricher.fetch_bytes, 4 << 20, "it waits on every fetch");
         let small = Prefetch::for_batch(10, 10, 4, true);
         assert_eq!((small.messages, small.kbytes), (1000, 1024));
@@ -475,6 +487,6 @@ mod tests {
             small.fetch_bytes >= 1_000_000,
             "one message of the default maximum size fits"
         );
-        assert_eq!(Prefetch::for_batch(1 << 30, 1 << 30, 0, true).messages, 100_000);
+        assert_eq!(Prefetch::for_batch(1 << 30, 1 << 30, 0, true).messages, 25_000);
     }
 }
