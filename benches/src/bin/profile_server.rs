@@ -2,9 +2,12 @@
 //! one process, each with one worker: the collector's public API over
 //! in-memory stores holding N profiles (and N ledger entries granting
 //! personalization), and a bare actix-web handler answering `204` to the
-//! same route. Prints the memory each profile costs (RSS before and after
-//! the store is filled, over N) and writes visitor tokens for the load
-//! generator (`--get-tokens`); runs until killed.
+//! same route, and under `/fixed` a personal answer's JSON body made once
+//! (the bare handler plus what sending that body costs: with the
+//! collector's cheapest refusal, the floor a profile answer is measured
+//! against, `benches/README.md`). Prints the memory each profile costs (RSS
+//! before and after the store is filled, over N) and writes visitor tokens
+//! for the load generator (`--get-tokens`); runs until killed.
 //!
 //! Usage: `fiducia-profile-server <collector addr> <bare addr> <profiles> <tokens file>`.
 
@@ -18,7 +21,8 @@ use fiducia_collector::config::{Config, Connections, Limits, Privacy};
 use fiducia_collector::consent::ledger::Ledger;
 use fiducia_collector::privacy::keys::Keys;
 use fiducia_collector::privacy::token;
-use fiducia_collector::profile::Stores;
+use fiducia_collector::profile::consent::Basis;
+use fiducia_collector::profile::{Stores, answer};
 use fiducia_collector::publish::memory::MemoryPublisher;
 use fiducia_collector::sites::Sites;
 use fiducia_proto::consent::Purpose;
@@ -57,6 +61,23 @@ fn grant(visitor: &str, at: i64) -> ConsentRecord {
 
 async fn bare() -> HttpResponse {
     HttpResponse::NoContent().finish()
+}
+
+/// A personal answer's body, as the collector serialises it for the bench's
+/// visitors, made once.
+fn fixed_body(stores: &Stores, sites: &Sites, now: i64) -> anyhow::Result<web::Bytes> {
+    let site = sites
+        .get("demo")
+        .ok_or_else(|| anyhow::anyhow!("no site demo"))?;
+    let basis = Basis {
+        record_id: [7; 16],
+        record_at_ms: now - 86_400_000,
+        granted_since_ms: now - 2 * 86_400_000,
+    };
+    let lists = stores.items.site("demo");
+    let profile = profiles::profile(7, now);
+    let body = answer::personal("demo", site, &basis, &profile, &lists, 6, now);
+    Ok(serde_json::to_vec(&body)?.into())
 }
 
 #[actix_web::main]
@@ -109,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
     out.flush()?;
 
     let sites = Sites::from_toml(profiles::SITES_TOML)?;
+    let fixed = fixed_body(&stores, &sites, now)?;
     let config = Config {
         listen_addr: collector_addr.parse()?,
         admin_addr: "127.0.0.1:0".parse()?,
@@ -145,10 +167,26 @@ async fn main() -> anyhow::Result<()> {
         stores,
         &shutdown,
     )?;
-    let bare = HttpServer::new(|| App::new().route("/v1/profile/{site}", web::get().to(bare)))
-        .workers(1)
-        .bind(bare_addr.as_str())?
-        .run();
+    println!("fixed_body_bytes={}", fixed.len());
+    let bare = HttpServer::new(move || {
+        let fixed = fixed.clone();
+        App::new()
+            .route("/v1/profile/{site}", web::get().to(bare))
+            .route(
+                "/fixed/v1/profile/{site}",
+                web::get().to(move || {
+                    let fixed = fixed.clone();
+                    async move {
+                        HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(fixed)
+                    }
+                }),
+            )
+    })
+    .workers(1)
+    .bind(bare_addr.as_str())?
+    .run();
     println!("ready");
     let (a, b) = tokio::join!(collector, bare);
     a?;
