@@ -487,6 +487,9 @@ mod tests {
             small.fetch_bytes >= 1_000_000,
             "one message of the default maximum size fits"
         );
-        assert_eq!(Prefetch::for_batch(1 << 30, 1 << 30, 0, true).messages, 25_000);
+        assert_eq!(
+            Prefetch::for_batch(1 << 30, 1 << 30, 0, true).messages,
+            25_000
+        );
     }
 }
