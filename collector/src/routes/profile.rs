@@ -212,9 +212,7 @@ fn context(
     origin: Option<&str>,
     now_ms: i64,
 ) -> Context {
-    let page_host = origin
-        .and_then(|o| url::Url::parse(o).ok())
-        .and_then(|u| u.host_str().map(str::to_owned));
+    let page_host = origin.and_then(cors::origin_host);
     let user_agent = request
         .headers()
         .get(USER_AGENT)
