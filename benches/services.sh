@@ -108,20 +108,26 @@ metric() {
   curl -sS "http://$1/metrics" | awk -v m="$2" '$1 == m || index($1, m "{") == 1 {s += $2} END {printf "%d", s}'
 }
 
-# fill_enriched PREFIX: fills PREFIX.raw.v1 through the collector
-# (20-event batches at 64 connections for PREFILL seconds, every event
-# with an id of its own, as in real traffic), stops it, then times the
-# enricher reading all of it from the beginning. Leaves ENRICHED_EVENTS
-# on PREFIX.enriched.v1.
-fill_enriched() {
+# fill_raw PREFIX: fills PREFIX.raw.v1 through the collector (20-event
+# batches at 64 connections for PREFILL seconds, every event with an id of
+# its own, as in real traffic) and stops it. Leaves RAW_EVENTS, the events
+# it accepted.
+fill_raw() {
   start_collector "$1"
-  local line events
+  local line
   line=$("${PIN_LOADGEN[@]}" "$BIN/fiducia-loadgen" --url "http://$COLLECTOR_ADDR/v1/events" \
     --label "prefill raw topic" --mode closed --connections 64 --batch 20 \
     --duration-s "$PREFILL" --warmup-s 0 --fresh-ids)
   echo "$line" >>"$RAW"
   stop_service "$COLLECTOR_PID"
-  events=$(json_field "$line" events_accepted)
+  RAW_EVENTS=$(json_field "$line" events_accepted)
+}
+
+# fill_enriched PREFIX: fill_raw, then times the enricher reading all of
+# it from the beginning. Leaves ENRICHED_EVENTS on PREFIX.enriched.v1.
+fill_enriched() {
+  fill_raw "$1"
+  local events=$RAW_EVENTS
   log "raw topic $1.raw.v1 holds $events events; draining it with the enricher"
   start_enricher "$1" "fiducia-bench-enricher-${1##*-}"
   drain "enricher" "$ENRICHER_PID" "$events" \
