@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fiducia_benches::profiles;
-use fiducia_collector::profile::consent::{Basis, Contextual};
+use fiducia_collector::profile::consent::Contextual;
 use fiducia_collector::profile::page::{self, Request};
 use fiducia_collector::profile::{Stores, answer};
 use fiducia_collector::sites::Sites;
@@ -27,11 +27,7 @@ fn bench(c: &mut Criterion) {
     let sites = Sites::from_toml(profiles::SITES_TOML).expect("the bench site");
     let site = sites.get("demo").expect("site demo");
     let profile = profiles::profile(42, NOW);
-    let basis = Basis {
-        record_id: [7; 16],
-        record_at_ms: NOW - 86_400_000,
-        granted_since_ms: NOW - 2 * 86_400_000,
-    };
+    let basis = profiles::basis(NOW);
     let mut group = c.benchmark_group("profile_answer");
     group.bench_function("personal", |b| {
         b.iter(|| {

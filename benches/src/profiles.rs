@@ -4,6 +4,7 @@
 //! typical profiles, the item lists of one site and that site's rules.
 
 use fiducia_collector::profile::Stores;
+use fiducia_collector::profile::consent::Basis;
 use fiducia_proto::v1::{Interest, ItemCount, ItemList, Profile};
 
 /// The page categories profiles are interested in.
@@ -45,6 +46,17 @@ pub fn profile(i: usize, now: i64) -> Profile {
         updated_at_ms: now - 3_600_000,
         begun_at_ms: now - 86_400_000,
         ..Profile::default()
+    }
+}
+
+/// The consent a bench visitor's personal answer cites: granted two days
+/// before `now`, last recorded one day before.
+#[must_use]
+pub fn basis(now: i64) -> Basis {
+    Basis {
+        record_id: [7; 16],
+        record_at_ms: now - 86_400_000,
+        granted_since_ms: now - 2 * 86_400_000,
     }
 }
 

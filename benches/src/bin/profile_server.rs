@@ -21,7 +21,6 @@ use fiducia_collector::config::{Config, Connections, Limits, Privacy};
 use fiducia_collector::consent::ledger::Ledger;
 use fiducia_collector::privacy::keys::Keys;
 use fiducia_collector::privacy::token;
-use fiducia_collector::profile::consent::Basis;
 use fiducia_collector::profile::{Stores, answer};
 use fiducia_collector::publish::memory::MemoryPublisher;
 use fiducia_collector::sites::Sites;
@@ -69,11 +68,7 @@ fn fixed_body(stores: &Stores, sites: &Sites, now: i64) -> anyhow::Result<web::B
     let site = sites
         .get("demo")
         .ok_or_else(|| anyhow::anyhow!("no site demo"))?;
-    let basis = Basis {
-        record_id: [7; 16],
-        record_at_ms: now - 86_400_000,
-        granted_since_ms: now - 2 * 86_400_000,
-    };
+    let basis = profiles::basis(now);
     let lists = stores.items.site("demo");
     let profile = profiles::profile(7, now);
     let body = answer::personal("demo", site, &basis, &profile, &lists, 6, now);
