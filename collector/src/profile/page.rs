@@ -9,6 +9,8 @@
 //! ([`EnrichView`]) that ignores the rest, so the enricher stays the one
 //! strict checker and a key added there never stops a collector.
 
+use std::borrow::Cow;
+
 use fiducia_runtime::referrer;
 use fiducia_runtime::service::sites::category::{Categories, CategoryRule};
 use fiducia_runtime::service::sites::items::{ItemRule, Items};
@@ -167,6 +169,54 @@ pub fn time_of_day(zone: &TimeZone, now_ms: i64) -> &'static str {
     }
 }
 
+/// The host of an `Origin` value (`scheme://host[:port]`), as a URL parse
+/// gives it. What browsers send (a lowercase ASCII name, or a dotted IPv4
+/// address) is taken as it stands, without allocating; anything else (upper
+/// case, IPv6, a path, a number the URL rules rewrite, such as `0x7f.1`) is
+/// parsed. A full parse was 5% of a contextual answer's CPU.
+#[must_use]
+pub fn origin_host(origin: &str) -> Option<Cow<'_, str>> {
+    let plain = origin
+        .split_once("://")
+        .and_then(|(_, rest)| match rest.split_once(':') {
+            None => Some(rest),
+            Some((host, port)) => (port.is_empty()
+                || (port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()))
+            .then_some(host),
+        })
+        .filter(|host| is_plain_host(host));
+    if let Some(host) = plain {
+        return Some(Cow::Borrowed(host));
+    }
+    let url = url::Url::parse(origin).ok()?;
+    url.host_str().map(|host| Cow::Owned(host.to_owned()))
+}
+
+/// Whether a URL parse leaves `host` as it is: non-empty dot-separated
+/// labels of lowercase letters, digits and `-`, the last one a name (not a
+/// number, which the URL rules read as part of an IPv4 address), or four
+/// decimal numbers of 0-255 without leading zeros.
+fn is_plain_host(host: &str) -> bool {
+    let labels = || host.split('.');
+    let name_chars = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let decimal_octet =
+        |label: &str| label.parse::<u8>().is_ok() && (label == "0" || !label.starts_with('0'));
+    let Some(last) = labels().next_back() else {
+        return false;
+    };
+    let last_is_name = last.bytes().any(|b| b.is_ascii_lowercase() || b == b'-')
+        && !(last.starts_with("0x") && last[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+    if last_is_name {
+        return labels().all(name_chars);
+    }
+    labels().count() == 4 && labels().all(decimal_octet)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +307,70 @@ mod tests {
                 .unwrap_err()
                 .starts_with("time_zone:")
         );
+    }
+
+    mod origin_host {
+        use std::borrow::Cow;
+
+        use proptest::prelude::*;
+
+        use super::super::origin_host;
+
+        /// What the URL parse of the whole value gives: the oracle.
+        fn parsed(origin: &str) -> Option<String> {
+            url::Url::parse(origin).ok()?.host_str().map(str::to_owned)
+        }
+
+        #[test]
+        fn browser_origins_are_read_without_a_parse_and_agree_with_one() {
+            for origin in [
+                "https://shop.example",
+                "http://127.0.0.1:8080",
+                "https://xn--bcher-kva.example",
+                "http://localhost:3000",
+                "https://a-b.c9.example",
+            ] {
+                let host = origin_host(origin).expect(origin);
+                assert!(matches!(host, Cow::Borrowed(_)), "{origin}");
+                assert_eq!(Some(host.into_owned()), parsed(origin), "{origin}");
+            }
+        }
+
+        #[test]
+        fn other_origins_are_parsed() {
+            for origin in [
+                "HTTPS://SHOP.EXAMPLE",
+                "http://0x7f.1",
+                "http://1.2.3",
+                "http://010.0.0.1",
+                "http://[::1]:8080",
+                "https://shop.example/path",
+                "https://shop.example.",
+                "http://a:%",
+                "http://a:99999",
+                "http://a:",
+                "null",
+                "",
+            ] {
+                assert_eq!(
+                    origin_host(origin).map(Cow::into_owned),
+                    parsed(origin),
+                    "{origin}"
+                );
+            }
+        }
+
+        proptest! {
+            /// Any value made of the characters an origin's host can hold
+            /// gives the host a URL parse gives.
+            #[test]
+            fn the_host_is_the_url_parses(
+                scheme in "(http|https|HTTP|ftp)",
+                host in "[a-zA-Z0-9.\\-x:\\[\\]/%]{0,24}",
+            ) {
+                let origin = format!("{scheme}://{host}");
+                prop_assert_eq!(origin_host(&origin).map(Cow::into_owned), parsed(&origin));
+            }
+        }
     }
 }

@@ -212,7 +212,7 @@ fn context(
     origin: Option<&str>,
     now_ms: i64,
 ) -> Context {
-    let page_host = origin.and_then(cors::origin_host);
+    let page_host = origin.and_then(page::origin_host);
     let user_agent = request
         .headers()
         .get(USER_AGENT)
